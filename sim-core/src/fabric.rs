@@ -1,0 +1,594 @@
+//! The fabric: elements, links and the scheduler that owns simulated time.
+//!
+//! Frames move synchronously from an element into a link, where the impairment chain
+//! decides their fate and the arrival time; the scheduler, a priority queue ordered by
+//! `(time, sequence number)`, owns everything pending. The same seed and the same
+//! inputs therefore give the same trace, byte for byte.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use petgraph::Undirected;
+use petgraph::stable_graph::StableGraph;
+
+use crate::capture::Captured;
+use crate::element::{Ctx, Element, as_any_mut};
+use crate::frame::{Frame, FrameId};
+use crate::link::{Link, LinkConfig, LinkId};
+use crate::rng::SimRng;
+use crate::time::{SimDuration, SimTime};
+use crate::trace::{DropReason, ElemId, EventKind, Fate, PortId, Stage, Trace, TraceEvent, TraceLevel};
+
+/// Counters of the whole fabric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FabricStats {
+    /// Frames handed to an element (one per hop).
+    pub frame_hops: u64,
+    /// Timer firings.
+    pub timers: u64,
+    /// Frames dropped by links (state, MTU, loss, queue).
+    pub link_drops: u64,
+}
+
+/// The simulation: a set of elements joined by links, driven in simulated time.
+pub struct Fabric {
+    elements: Vec<Slot>,
+    core: Core,
+}
+
+struct Slot {
+    name: String,
+    elem: Box<dyn Element>,
+}
+
+/// Everything the elements share, split from them so an element and the core can be
+/// borrowed at once.
+pub(crate) struct Core {
+    pub(crate) now: SimTime,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+    pub(crate) links: Vec<Link>,
+    ports: Vec<Vec<Option<(LinkId, usize)>>>,
+    pub(crate) rng: SimRng,
+    pub(crate) level: TraceLevel,
+    trace: Trace,
+    next_frame: u64,
+    pub(crate) held: BTreeMap<FrameId, ElemId>,
+    graph: StableGraph<ElemId, LinkId, Undirected>,
+    nodes: Vec<petgraph::stable_graph::NodeIndex>,
+    capture: Option<Vec<Vec<Captured>>>,
+    stats: FabricStats,
+}
+
+struct Scheduled {
+    at: SimTime,
+    seq: u64,
+    ev: Ev,
+}
+
+enum Ev {
+    Deliver { to: (ElemId, PortId), frame: Frame },
+    Timer { elem: ElemId, token: u64 },
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at && self.seq == o.seq
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    // Reversed: the BinaryHeap is a max-heap and the earliest event must come first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl Fabric {
+    /// An empty fabric whose randomness is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        Fabric {
+            elements: Vec::new(),
+            core: Core {
+                now: SimTime::ZERO,
+                seq: 0,
+                queue: BinaryHeap::new(),
+                links: Vec::new(),
+                ports: Vec::new(),
+                rng: SimRng::new(seed),
+                level: TraceLevel::Hops,
+                trace: Trace::default(),
+                next_frame: 1,
+                held: BTreeMap::new(),
+                graph: StableGraph::default(),
+                nodes: Vec::new(),
+                capture: None,
+                stats: FabricStats::default(),
+            },
+        }
+    }
+
+    /// Sets how much the trace records (default: every hop).
+    pub fn set_trace_level(&mut self, level: TraceLevel) {
+        self.core.level = level;
+    }
+
+    /// Starts recording every frame crossing every link, for pcap output.
+    pub fn enable_capture(&mut self) {
+        let n = self.core.links.len();
+        self.core.capture = Some(vec![Vec::new(); n]);
+    }
+
+    /// Adds an element; its id is its index.
+    pub fn add_element(&mut self, name: impl Into<String>, elem: Box<dyn Element>) -> ElemId {
+        let id = ElemId(self.elements.len() as u32);
+        self.elements.push(Slot {
+            name: name.into(),
+            elem,
+        });
+        self.core.ports.push(Vec::new());
+        let node = self.core.graph.add_node(id);
+        self.core.nodes.push(node);
+        id
+    }
+
+    /// Joins port `a` to port `b` with a link of `config`.
+    ///
+    /// # Panics
+    /// If an element id is not from this fabric or a port is already connected: both
+    /// are bugs of the code building the topology.
+    pub fn connect(&mut self, a: (ElemId, PortId), b: (ElemId, PortId), config: LinkConfig) -> LinkId {
+        let id = LinkId(self.core.links.len() as u32);
+        let name = format!(
+            "{}.{} <-> {}.{}",
+            self.elements[a.0.0 as usize].name,
+            self.elements[a.0.0 as usize].elem.port_name(a.1),
+            self.elements[b.0.0 as usize].name,
+            self.elements[b.0.0 as usize].elem.port_name(b.1)
+        );
+        for (side, (e, p)) in [a, b].into_iter().enumerate() {
+            let ports = &mut self.core.ports[e.0 as usize];
+            if ports.len() <= p as usize {
+                ports.resize(p as usize + 1, None);
+            }
+            assert!(
+                ports[p as usize].is_none(),
+                "port {p} of element {} connected twice",
+                e.0
+            );
+            ports[p as usize] = Some((id, side));
+        }
+        self.core.links.push(Link::new(name, [a, b], config));
+        let (na, nb) = (self.core.nodes[a.0.0 as usize], self.core.nodes[b.0.0 as usize]);
+        self.core.graph.add_edge(na, nb, id);
+        if let Some(c) = &mut self.core.capture {
+            c.push(Vec::new());
+        }
+        id
+    }
+
+    /// The link `id`.
+    pub fn link(&self, id: LinkId) -> &Link {
+        &self.core.links[id.0 as usize]
+    }
+
+    /// The properties of link `id`, to change its state or impairments from now on.
+    pub fn link_config_mut(&mut self, id: LinkId) -> &mut LinkConfig {
+        &mut self.core.links[id.0 as usize].config
+    }
+
+    /// Every link, by id.
+    pub fn links(&self) -> impl Iterator<Item = (LinkId, &Link)> {
+        self.core
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (LinkId(i as u32), l))
+    }
+
+    /// The link on `port` of `elem`, if connected.
+    pub fn link_of(&self, elem: ElemId, port: PortId) -> Option<LinkId> {
+        self.core.port_link(elem, port).map(|(l, _)| l)
+    }
+
+    /// The topology: elements as nodes, links as edges.
+    pub fn topology(&self) -> &StableGraph<ElemId, LinkId, Undirected> {
+        &self.core.graph
+    }
+
+    /// The name given to `elem`.
+    pub fn element_name(&self, elem: ElemId) -> &str {
+        self.elements
+            .get(elem.0 as usize)
+            .map_or("?", |s| s.name.as_str())
+    }
+
+    /// The name of `port` on `elem`.
+    pub fn port_name(&self, elem: ElemId, port: PortId) -> String {
+        self.elements
+            .get(elem.0 as usize)
+            .map_or_else(|| format!("p{port}"), |s| s.elem.port_name(port))
+    }
+
+    /// How many elements there are.
+    pub fn element_count(&self) -> usize {
+        self.elements.len()
+    }
+
+    /// The element `id` as its concrete type, if it is a `T`.
+    pub fn element_mut<T: Element>(&mut self, id: ElemId) -> Option<&mut T> {
+        let slot = self.elements.get_mut(id.0 as usize)?;
+        as_any_mut(slot.elem.as_mut()).downcast_mut::<T>()
+    }
+
+    /// Runs `f` on element `id` (if it is a `T`) with a context, so code outside the
+    /// fabric can make an element act now (start a ping, open a connection).
+    pub fn with_element<T: Element, R>(
+        &mut self,
+        id: ElemId,
+        f: impl FnOnce(&mut T, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.elements.get_mut(id.0 as usize)?;
+        let elem = as_any_mut(slot.elem.as_mut()).downcast_mut::<T>()?;
+        let mut ctx = Ctx {
+            core: &mut self.core,
+            elem: id,
+            current: None,
+            disposed: false,
+        };
+        Some(f(elem, &mut ctx))
+    }
+
+    /// The simulated time now.
+    pub fn now(&self) -> SimTime {
+        self.core.now
+    }
+
+    /// The time of the next pending event, if any.
+    pub fn next_event(&self) -> Option<SimTime> {
+        self.core.queue.peek().map(|s| s.at)
+    }
+
+    /// Handles the next pending event; returns `false` when nothing is pending.
+    pub fn step(&mut self) -> bool {
+        let Some(Scheduled { at, ev, .. }) = self.core.queue.pop() else {
+            return false;
+        };
+        self.core.now = at;
+        match ev {
+            Ev::Deliver {
+                to: (elem, port),
+                frame,
+            } => {
+                self.core.stats.frame_hops += 1;
+                let id = frame.id;
+                if self.core.level >= TraceLevel::Hops {
+                    self.core
+                        .record(id, elem, Some(port), EventKind::Received, String::new);
+                }
+                let slot = &mut self.elements[elem.0 as usize];
+                let mut ctx = Ctx {
+                    core: &mut self.core,
+                    elem,
+                    current: Some(id),
+                    disposed: false,
+                };
+                slot.elem.on_frame(&mut ctx, port, frame);
+                if !ctx.disposed {
+                    self.core.record_always(
+                        id,
+                        elem,
+                        Some(port),
+                        EventKind::Dropped {
+                            reason: DropReason::Unaccounted,
+                            stage: Stage::ErrorDrop,
+                        },
+                        || "the element gave this frame no fate".to_string(),
+                    );
+                }
+            }
+            Ev::Timer { elem, token } => {
+                self.core.stats.timers += 1;
+                let slot = &mut self.elements[elem.0 as usize];
+                let mut ctx = Ctx {
+                    core: &mut self.core,
+                    elem,
+                    current: None,
+                    disposed: false,
+                };
+                slot.elem.on_timer(&mut ctx, token);
+            }
+        }
+        true
+    }
+
+    /// Handles every event up to and including `until`, then sets the clock to `until`.
+    pub fn run_until(&mut self, until: SimTime) {
+        while self.core.queue.peek().is_some_and(|s| s.at <= until) {
+            self.step();
+        }
+        self.core.now = self.core.now.max(until);
+    }
+
+    /// Runs for `d` of simulated time.
+    pub fn run_for(&mut self, d: SimDuration) {
+        let until = self.core.now + d;
+        self.run_until(until);
+    }
+
+    /// Handles events until none is pending or `max_events` were handled; returns how
+    /// many were handled.
+    pub fn run_until_idle(&mut self, max_events: u64) -> u64 {
+        let mut n = 0;
+        while n < max_events && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    /// The recorded trace.
+    pub fn trace(&self) -> &Trace {
+        &self.core.trace
+    }
+
+    /// Forgets recorded events (keeps time, links and elements).
+    pub fn clear_trace(&mut self) {
+        self.core.trace.events.clear();
+    }
+
+    /// Counters of the whole run.
+    pub fn stats(&self) -> FabricStats {
+        self.core.stats
+    }
+
+    /// Frames that are on a link, in a queue, or held by an element, in id order.
+    pub fn in_flight(&self) -> Vec<FrameId> {
+        let mut v: Vec<FrameId> = self
+            .core
+            .queue
+            .iter()
+            .filter_map(|s| match &s.ev {
+                Ev::Deliver { frame, .. } => Some(frame.id),
+                Ev::Timer { .. } => None,
+            })
+            .chain(self.core.held.keys().copied())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// How `id` ended, from the trace (only complete at [`TraceLevel::Fates`] or above).
+    pub fn fate(&self, id: FrameId) -> Fate {
+        for e in self.core.trace.events.iter().rev().filter(|e| e.frame == id) {
+            match e.kind {
+                EventKind::Delivered => return Fate::Delivered,
+                EventKind::Dropped { reason, .. } => return Fate::Dropped { reason },
+                _ => {}
+            }
+        }
+        Fate::InFlight
+    }
+
+    /// The frames captured on link `id` (empty unless capture is enabled).
+    pub fn captured(&self, id: LinkId) -> &[Captured] {
+        self.core
+            .capture
+            .as_ref()
+            .and_then(|c| c.get(id.0 as usize))
+            .map_or(&[], |v| v.as_slice())
+    }
+
+    /// Injects `frame` as if `elem` had sent it out of `port` (for tests and TAP ports).
+    pub fn inject(&mut self, elem: ElemId, port: PortId, data: bytes::Bytes) -> FrameId {
+        let mut ctx = Ctx {
+            core: &mut self.core,
+            elem,
+            current: None,
+            disposed: false,
+        };
+        let frame = ctx.originate(data);
+        let id = frame.id;
+        ctx.send(port, frame);
+        id
+    }
+}
+
+impl Core {
+    pub(crate) fn next_id(&mut self) -> FrameId {
+        let id = FrameId(self.next_frame);
+        self.next_frame += 1;
+        id
+    }
+
+    pub(crate) fn port_link(&self, elem: ElemId, port: PortId) -> Option<(LinkId, usize)> {
+        self.ports
+            .get(elem.0 as usize)?
+            .get(port as usize)
+            .copied()
+            .flatten()
+    }
+
+    pub(crate) fn push_timer(&mut self, at: SimTime, elem: ElemId, token: u64) {
+        let seq = self.seq;
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq,
+            ev: Ev::Timer { elem, token },
+        });
+    }
+
+    /// Records an event when the level keeps this kind (fates are always kept).
+    pub(crate) fn record(
+        &mut self,
+        frame: FrameId,
+        elem: ElemId,
+        port: Option<PortId>,
+        kind: EventKind,
+        detail: impl FnOnce() -> String,
+    ) {
+        let keep = match kind {
+            EventKind::Originated
+            | EventKind::Copied { .. }
+            | EventKind::Delivered
+            | EventKind::Dropped { .. } => true,
+            EventKind::Transmitted | EventKind::Received | EventKind::Note { .. } | EventKind::Held => {
+                self.level >= TraceLevel::Hops
+            }
+        };
+        if keep {
+            let detail = if self.level >= TraceLevel::Hops {
+                detail()
+            } else {
+                String::new()
+            };
+            self.trace.events.push(TraceEvent {
+                time: self.now,
+                frame,
+                elem,
+                port,
+                kind,
+                detail,
+                snapshot: None,
+            });
+        }
+    }
+
+    /// Records an event whose detail is always worth formatting (drops).
+    pub(crate) fn record_always(
+        &mut self,
+        frame: FrameId,
+        elem: ElemId,
+        port: Option<PortId>,
+        kind: EventKind,
+        detail: impl FnOnce() -> String,
+    ) {
+        let detail = detail();
+        self.trace.events.push(TraceEvent {
+            time: self.now,
+            frame,
+            elem,
+            port,
+            kind,
+            detail,
+            snapshot: None,
+        });
+    }
+
+    /// Puts `frame` onto the link of `port`: the impairment chain in order, then the
+    /// arrival at the far end is scheduled.
+    pub(crate) fn transmit(&mut self, elem: ElemId, port: PortId, frame: Frame) {
+        if self.level >= TraceLevel::Hops {
+            let snapshot =
+                (self.level >= TraceLevel::Snapshots).then(|| frame.data.slice(..frame.data.len().min(128)));
+            self.trace.events.push(TraceEvent {
+                time: self.now,
+                frame: frame.id,
+                elem,
+                port: Some(port),
+                kind: EventKind::Transmitted,
+                detail: String::new(),
+                snapshot,
+            });
+        }
+        let Some((link_id, side)) = self.port_link(elem, port) else {
+            self.link_drop(&frame, elem, port, DropReason::LinkDown, || {
+                "the port is not connected".into()
+            });
+            return;
+        };
+        let link = &self.links[link_id.0 as usize];
+        let cfg = &link.config;
+        if !cfg.up {
+            self.link_drop(&frame, elem, port, DropReason::LinkDown, || {
+                "the link is down".into()
+            });
+            return;
+        }
+        if let Some(mtu) = cfg.mtu
+            && frame.l3_len() > mtu as usize
+        {
+            let len = frame.l3_len();
+            self.link_drop(&frame, elem, port, DropReason::MtuExceeded, || {
+                format!("{len}-byte packet exceeds the link MTU of {mtu}: the receiving port discards it")
+            });
+            return;
+        }
+        if cfg.loss > 0.0 && self.rng.next_f64() < cfg.loss {
+            let loss = cfg.loss;
+            self.link_drop(&frame, elem, port, DropReason::RandomLoss, || {
+                format!("lost by the link ({:.2}% loss)", loss * 100.0)
+            });
+            return;
+        }
+        let (latency, jitter, rate, queue_bytes) = (cfg.latency, cfg.jitter, cfg.rate, cfg.queue_bytes);
+        let mut depart = self.now;
+        if let Some(rate) = rate {
+            let busy = self.links[link_id.0 as usize].busy_until[side];
+            let start = busy.max(self.now);
+            let backlog_ns = start.saturating_since(self.now).as_nanos() as u128;
+            let backlog_bytes = (backlog_ns * rate.0 as u128 / 8 / 1_000_000_000) as usize;
+            if backlog_bytes + frame.len() > queue_bytes {
+                self.link_drop(&frame, elem, port, DropReason::QueueFull, || {
+                    format!("the link queue holds {backlog_bytes} bytes; the limit is {queue_bytes}")
+                });
+                return;
+            }
+            depart = start + rate.serialisation(frame.len() + 24);
+            self.links[link_id.0 as usize].busy_until[side] = depart;
+        }
+        let extra = if jitter.as_nanos() > 0 {
+            SimDuration(self.rng.below(jitter.as_nanos() + 1))
+        } else {
+            SimDuration::ZERO
+        };
+        let at = depart + latency + extra;
+        let link = &mut self.links[link_id.0 as usize];
+        link.tx_frames[side] += 1;
+        let to = link.ends[1 - side];
+        if let Some(c) = &mut self.capture
+            && let Some(v) = c.get_mut(link_id.0 as usize)
+        {
+            v.push(Captured {
+                time: self.now,
+                data: frame.data.clone(),
+            });
+        }
+        let mut frame = frame;
+        frame.hops += 1;
+        let seq = self.seq;
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq,
+            ev: Ev::Deliver { to, frame },
+        });
+    }
+
+    fn link_drop(
+        &mut self,
+        frame: &Frame,
+        elem: ElemId,
+        port: PortId,
+        reason: DropReason,
+        detail: impl FnOnce() -> String,
+    ) {
+        self.stats.link_drops += 1;
+        self.record_always(
+            frame.id,
+            elem,
+            Some(port),
+            EventKind::Dropped {
+                reason,
+                stage: Stage::LinkTransmit,
+            },
+            detail,
+        );
+    }
+}
