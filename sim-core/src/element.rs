@@ -39,6 +39,8 @@ pub struct Ctx<'a> {
     pub(crate) current: Option<FrameId>,
     /// Whether `current` has been given a fate (sent, delivered, held or dropped).
     pub(crate) disposed: bool,
+    /// Frames originated during this input that have not been given a fate yet.
+    pub(crate) fresh: Vec<FrameId>,
 }
 
 impl<'a> Ctx<'a> {
@@ -114,6 +116,7 @@ impl<'a> Ctx<'a> {
         if self.current == Some(id) && !self.disposed {
             self.disposed = true;
         }
+        self.fresh.retain(|f| *f != id);
         self.core.held.insert(id, self.elem);
         self.core
             .record(id, self.elem, None, EventKind::Held, String::new);
@@ -152,6 +155,10 @@ impl<'a> Ctx<'a> {
             self.disposed = true;
             return id;
         }
+        if let Some(i) = self.fresh.iter().position(|f| *f == id) {
+            self.fresh.swap_remove(i);
+            return id;
+        }
         if self.core.held.get(&id) == Some(&self.elem) {
             self.core.held.remove(&id);
             return id;
@@ -165,6 +172,24 @@ impl<'a> Ctx<'a> {
             String::new,
         );
         copy
+    }
+}
+
+impl Drop for Ctx<'_> {
+    /// Frames originated and then forgotten are recorded, so no frame is lost silently.
+    fn drop(&mut self) {
+        for id in std::mem::take(&mut self.fresh) {
+            self.core.record_always(
+                id,
+                self.elem,
+                None,
+                EventKind::Dropped {
+                    reason: DropReason::Unaccounted,
+                    stage: Stage::ErrorDrop,
+                },
+                || "originated but never sent, delivered, held or dropped".to_string(),
+            );
+        }
     }
 }
 

@@ -240,6 +240,7 @@ impl Fabric {
             elem: id,
             current: None,
             disposed: false,
+            fresh: Vec::new(),
         };
         Some(f(elem, &mut ctx))
     }
@@ -277,9 +278,12 @@ impl Fabric {
                     elem,
                     current: Some(id),
                     disposed: false,
+                    fresh: Vec::new(),
                 };
                 slot.elem.on_frame(&mut ctx, port, frame);
-                if !ctx.disposed {
+                let disposed = ctx.disposed;
+                drop(ctx);
+                if !disposed {
                     self.core.record_always(
                         id,
                         elem,
@@ -300,6 +304,7 @@ impl Fabric {
                     elem,
                     current: None,
                     disposed: false,
+                    fresh: Vec::new(),
                 };
                 slot.elem.on_timer(&mut ctx, token);
             }
@@ -391,6 +396,7 @@ impl Fabric {
             elem,
             current: None,
             disposed: false,
+            fresh: Vec::new(),
         };
         let frame = ctx.originate(data);
         let id = frame.id;

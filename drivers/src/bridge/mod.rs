@@ -1,0 +1,144 @@
+//! A learning bridge, as Linux's `bridge` device: an FDB with ageing, flooding of
+//! broadcast, multicast and unknown unicast, and no reflection back out of the
+//! arrival port (unless the port is in hairpin mode).
+
+use std::collections::HashMap;
+
+use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
+
+use crate::net::{Mac, is_group};
+
+/// Settings of a bridge.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    /// How long a learned MAC stays in the FDB without being seen (Linux: 300 s).
+    pub ageing: SimDuration,
+    /// Inter-container communication: when false, frames between two ports that are
+    /// both marked `isolated` are dropped (Docker's `enable_icc: false`).
+    pub icc: bool,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig { ageing: SimDuration::from_secs(300), icc: true }
+    }
+}
+
+/// One FDB entry.
+#[derive(Clone, Copy, Debug)]
+struct FdbEntry {
+    port: PortId,
+    seen: SimTime,
+}
+
+/// A learning bridge.
+pub struct Bridge {
+    name: String,
+    config: BridgeConfig,
+    ports: Vec<BridgePort>,
+    fdb: HashMap<Mac, FdbEntry>,
+    /// Frames forwarded to a known port, flooded, or filtered.
+    pub stats: BridgeStats,
+}
+
+/// Counters of a bridge.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BridgeStats {
+    /// Frames sent to one learned port.
+    pub tx_forwarded: u64,
+    /// Frames flooded.
+    pub tx_flooded: u64,
+}
+
+/// A bridge port.
+#[derive(Clone, Debug)]
+pub struct BridgePort {
+    /// Its name in traces (`veth-api`, `eth0`).
+    pub name: String,
+    /// Reflective relay: frames may leave through the port they arrived on.
+    pub hairpin: bool,
+    /// Subject to `icc: false` isolation (container ports, not the gateway).
+    pub isolated: bool,
+}
+
+impl Bridge {
+    /// A bridge without ports.
+    pub fn new(name: impl Into<String>, config: BridgeConfig) -> Self {
+        Bridge { name: name.into(), config, ports: Vec::new(), fdb: HashMap::new(), stats: BridgeStats::default() }
+    }
+
+    /// Adds a port; its id is its index.
+    pub fn add_port(&mut self, port: BridgePort) -> PortId {
+        self.ports.push(port);
+        (self.ports.len() - 1) as PortId
+    }
+
+    /// The bridge's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The port on which `mac` was last seen, if it has not aged out at `now`.
+    pub fn lookup(&self, mac: &Mac, now: SimTime) -> Option<PortId> {
+        self.fdb.get(mac).filter(|e| now.saturating_since(e.seen) < self.config.ageing).map(|e| e.port)
+    }
+
+    fn icc_blocks(&self, from: PortId, to: PortId) -> bool {
+        !self.config.icc
+            && self.ports.get(from as usize).is_some_and(|p| p.isolated)
+            && self.ports.get(to as usize).is_some_and(|p| p.isolated)
+    }
+}
+
+impl Element for Bridge {
+    fn on_frame(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
+        let (Some(dst), Some(src)) = (frame.dst_mac(), frame.src_mac()) else {
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            return;
+        };
+        let now = ctx.now();
+        if !is_group(&src) {
+            // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
+            self.fdb.insert(src, FdbEntry { port, seen: now });
+        }
+        let known = if is_group(&dst) { None } else { self.lookup(&dst, now) };
+        match known {
+            Some(out) if out == port && !self.ports.get(port as usize).is_some_and(|p| p.hairpin) => {
+                ctx.drop_frame(&frame, DropReason::NotForUs, Stage::BridgeForward, || {
+                    "the destination is behind the port the frame came from".into()
+                });
+            }
+            Some(out) => {
+                if self.icc_blocks(port, out) {
+                    ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
+                        "inter-container communication is disabled on this network (enable_icc: false)".into()
+                    });
+                    return;
+                }
+                self.stats.tx_forwarded += 1;
+                ctx.send(out, frame);
+            }
+            None => {
+                self.stats.tx_flooded += 1;
+                let mut sent = false;
+                for out in 0..self.ports.len() as PortId {
+                    let reflect = out == port && !self.ports[out as usize].hairpin;
+                    if reflect || self.icc_blocks(port, out) {
+                        continue;
+                    }
+                    ctx.send(out, frame.clone());
+                    sent = true;
+                }
+                if !sent {
+                    ctx.drop_frame(&frame, DropReason::NotForUs, Stage::BridgeForward, || {
+                        "flooded, but the bridge has no other port".into()
+                    });
+                }
+            }
+        }
+    }
+
+    fn port_name(&self, port: PortId) -> String {
+        self.ports.get(port as usize).map_or_else(|| format!("p{port}"), |p| p.name.clone())
+    }
+}

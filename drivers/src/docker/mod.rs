@@ -1,0 +1,1 @@
+//! The Docker model (filled in next).

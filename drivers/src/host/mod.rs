@@ -1,0 +1,462 @@
+//! Host stacks: smoltcp `Interface`s behind a queue-backed device, polled with the
+//! simulated clock, and the small applications the scenario steps run on them (TCP
+//! connect and bulk transfer, UDP probe, TCP and UDP echo listeners).
+//!
+//! The surrounding [`crate::router::Node`] does everything below IP (ARP, neighbour
+//! discovery, routing, fragmentation, ICMP errors); this module sees only IP packets
+//! addressed to the node, as a `Medium::Ip` device does.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
+
+use netloom_core::{SimDuration, SimTime};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::time::Instant;
+use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint};
+
+use crate::net::{L4, from_smol, to_smol};
+
+/// A transport listener ("echo server") on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// TCP or UDP.
+    pub l4: L4,
+    /// The address it is bound to (`None` = every address).
+    pub addr: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+}
+
+/// How a connection attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnOutcome {
+    /// The handshake completed (TCP) or an answer came (UDP).
+    Ok,
+    /// An RST or an ICMP unreachable came back; the text says which.
+    Refused(String),
+    /// Nothing came back in time.
+    Timeout,
+}
+
+/// What a TCP or UDP application on a stack is doing.
+#[derive(Clone, Debug)]
+pub struct SockApp {
+    /// The remote end.
+    pub remote: IpEndpoint,
+    /// Our port.
+    pub local_port: u16,
+    /// TCP or UDP.
+    pub l4: L4,
+    /// Bytes to send after connecting (TCP transfer); 0 for a plain connect.
+    pub total: u64,
+    /// Bytes handed to the socket so far.
+    pub written: u64,
+    /// When the attempt started (first SYN).
+    pub started: SimTime,
+    /// When the handshake completed.
+    pub connected: Option<SimTime>,
+    /// When the last byte was acknowledged.
+    pub finished: Option<SimTime>,
+    /// The outcome, once known.
+    pub outcome: Option<ConnOutcome>,
+    /// Bytes acknowledged at the last progress check, and when progress was last seen.
+    progress: (u64, SimTime),
+    handle: SocketHandle,
+}
+
+/// The socket layer of one node.
+pub struct Stack {
+    iface: Interface,
+    dev: QueueDevice,
+    sockets: SocketSet<'static>,
+    listens: Vec<Listen>,
+    /// Listener sockets (TCP accepted/listening, UDP bound) and their listener.
+    listen_socks: Vec<(SocketHandle, usize)>,
+    /// Applications started by steps.
+    pub apps: Vec<SockApp>,
+    used_ports: BTreeSet<(L4, u16)>,
+    next_port: u16,
+    scratch: Vec<u8>,
+}
+
+/// Bytes of socket buffer per direction for applications and accepted connections.
+const SOCK_BUF: usize = 256 * 1024;
+/// Give up on a bulk transfer after this long without progress.
+const STALL: SimDuration = SimDuration::from_secs(10);
+/// A connection attempt's deadline (the scenario format's 3 s).
+pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(3);
+
+struct QueueDevice {
+    rx: VecDeque<Vec<u8>>,
+    tx: Vec<Vec<u8>>,
+    mtu: usize,
+}
+
+struct RxTok(Vec<u8>);
+struct TxTok<'a>(&'a mut Vec<Vec<u8>>);
+
+impl phy::RxToken for RxTok {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for TxTok<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = vec![0u8; len];
+        let r = f(&mut buf);
+        self.0.push(buf);
+        r
+    }
+}
+
+impl Device for QueueDevice {
+    type RxToken<'a> = RxTok;
+    type TxToken<'a> = TxTok<'a>;
+
+    fn receive(&mut self, _t: Instant) -> Option<(RxTok, TxTok<'_>)> {
+        let p = self.rx.pop_front()?;
+        Some((RxTok(p), TxTok(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _t: Instant) -> Option<TxTok<'_>> {
+        Some(TxTok(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = self.mtu;
+        c
+    }
+}
+
+fn instant(t: SimTime) -> Instant {
+    Instant::from_micros(t.as_micros() as i64)
+}
+
+impl Stack {
+    /// A stack owning `addrs` (at most eight are given to smoltcp) with an MTU of `mtu`.
+    pub fn new(addrs: &[(IpAddr, u8)], mtu: u32, now: SimTime) -> Self {
+        let mut dev = QueueDevice { rx: VecDeque::new(), tx: Vec::new(), mtu: mtu as usize };
+        let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, instant(now));
+        iface.update_ip_addrs(|a| {
+            for &(ip, len) in addrs.iter().take(8) {
+                let _ = a.push(IpCidr::new(to_smol(ip), len));
+            }
+        });
+        // The node routes; smoltcp only needs to believe every destination is reachable.
+        if let Some(&(IpAddr::V4(v4), _)) = addrs.iter().find(|(a, _)| a.is_ipv4()) {
+            let _ = iface.routes_mut().add_default_ipv4_route(v4);
+        }
+        if let Some(&(IpAddr::V6(v6), _)) = addrs.iter().find(|(a, _)| a.is_ipv6()) {
+            let _ = iface.routes_mut().add_default_ipv6_route(v6);
+        }
+        Stack {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            listens: Vec::new(),
+            listen_socks: Vec::new(),
+            apps: Vec::new(),
+            used_ports: BTreeSet::new(),
+            next_port: 49152,
+            scratch: vec![0u8; 16 * 1024],
+        }
+    }
+
+    /// Adds a listener (a TCP or UDP echo server).
+    pub fn listen(&mut self, l: Listen) {
+        self.listens.push(l);
+        if l.l4 == L4::Udp {
+            self.spawn_udp_listener(self.listens.len() - 1);
+        }
+    }
+
+    /// The listeners.
+    pub fn listens(&self) -> &[Listen] {
+        &self.listens
+    }
+
+    /// Whether a socket would take a packet for `l4` port `port` at `addr`.
+    pub fn accepts(&self, l4: L4, addr: IpAddr, port: u16) -> bool {
+        self.listens.iter().any(|l| l.l4 == l4 && l.port == port && l.addr.is_none_or(|a| a == addr))
+            || self.used_ports.contains(&(l4, port))
+    }
+
+    /// Hands an IP packet addressed to this node to smoltcp.
+    pub fn receive(&mut self, packet: Vec<u8>, l4: L4, dst_port: u16, syn: bool) {
+        if l4 == L4::Tcp && syn && !self.used_ports.contains(&(L4::Tcp, dst_port)) {
+            self.ensure_tcp_listener(dst_port);
+        }
+        self.dev.rx.push_back(packet);
+    }
+
+    /// Sockets are created when the first SYN arrives, so idle listeners cost nothing.
+    fn ensure_tcp_listener(&mut self, port: u16) {
+        let Some(idx) = self.listens.iter().position(|l| l.l4 == L4::Tcp && l.port == port) else {
+            return;
+        };
+        let listening = self.listen_socks.iter().any(|&(h, i)| {
+            i == idx && self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen
+        });
+        if !listening {
+            let l = self.listens[idx];
+            let mut s = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
+                tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
+            );
+            let ep = IpListenEndpoint { addr: l.addr.map(to_smol), port: l.port };
+            if s.listen(ep).is_ok() {
+                let h = self.sockets.add(s);
+                self.listen_socks.push((h, idx));
+            }
+        }
+    }
+
+    fn spawn_udp_listener(&mut self, idx: usize) {
+        let l = self.listens[idx];
+        let mut s = udp::Socket::new(
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
+        );
+        if s.bind(IpListenEndpoint { addr: l.addr.map(to_smol), port: l.port }).is_ok() {
+            let h = self.sockets.add(s);
+            self.listen_socks.push((h, idx));
+        }
+    }
+
+    fn ephemeral(&mut self, l4: L4) -> u16 {
+        loop {
+            let p = self.next_port;
+            self.next_port = if p == 65535 { 49152 } else { p + 1 };
+            if !self.used_ports.contains(&(l4, p)) && !self.listens.iter().any(|l| l.port == p && l.l4 == l4) {
+                self.used_ports.insert((l4, p));
+                return p;
+            }
+        }
+    }
+
+    /// Starts a TCP connection from `src` to `dst:port`, then sends `total` bytes (0 =
+    /// connect only). Returns the application's index.
+    pub fn start_tcp(&mut self, src: IpAddr, dst: IpAddr, port: u16, total: u64, now: SimTime) -> usize {
+        let local_port = self.ephemeral(L4::Tcp);
+        let mut s = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
+            tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
+        );
+        s.set_nagle_enabled(false);
+        let remote = IpEndpoint::new(to_smol(dst), port);
+        let local = IpListenEndpoint { addr: Some(to_smol(src)), port: local_port };
+        let connect = s.connect(self.iface.context(), remote, local);
+        let handle = self.sockets.add(s);
+        let outcome = connect.err().map(|e| ConnOutcome::Refused(format!("connect failed: {e}")));
+        self.apps.push(SockApp {
+            remote,
+            local_port,
+            l4: L4::Tcp,
+            total,
+            written: 0,
+            started: now,
+            connected: None,
+            finished: None,
+            outcome,
+            progress: (0, now),
+            handle,
+        });
+        self.apps.len() - 1
+    }
+
+    /// Sends one UDP datagram from `src` to `dst:port` and waits for an answer.
+    pub fn start_udp(&mut self, src: IpAddr, dst: IpAddr, port: u16, now: SimTime) -> usize {
+        let local_port = self.ephemeral(L4::Udp);
+        let mut s = udp::Socket::new(
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
+        );
+        let remote = IpEndpoint::new(to_smol(dst), port);
+        let mut outcome = None;
+        if s.bind(IpListenEndpoint { addr: Some(to_smol(src)), port: local_port }).is_err() {
+            outcome = Some(ConnOutcome::Refused("bind failed".into()));
+        } else if s.send_slice(b"netloom probe\n", remote).is_err() {
+            outcome = Some(ConnOutcome::Refused("send failed".into()));
+        }
+        let handle = self.sockets.add(s);
+        self.apps.push(SockApp {
+            remote,
+            local_port,
+            l4: L4::Udp,
+            total: 0,
+            written: 0,
+            started: now,
+            connected: None,
+            finished: None,
+            outcome,
+            progress: (0, now),
+            handle,
+        });
+        self.apps.len() - 1
+    }
+
+    /// Marks the application using local `port` as refused (an ICMP error or RST arrived).
+    pub fn refuse(&mut self, l4: L4, port: u16, why: String) {
+        for app in self.apps.iter_mut().filter(|a| a.l4 == l4 && a.local_port == port && a.outcome.is_none()) {
+            app.outcome = Some(ConnOutcome::Refused(why.clone()));
+            if l4 == L4::Tcp {
+                self.sockets.get_mut::<tcp::Socket>(app.handle).abort();
+            }
+        }
+    }
+
+    /// Runs smoltcp and the applications at `now`; returns the IP packets to send.
+    pub fn poll(&mut self, now: SimTime) -> Vec<Vec<u8>> {
+        let t = instant(now);
+        for _ in 0..4 {
+            self.iface.poll(t, &mut self.dev, &mut self.sockets);
+            if !self.run_apps(now) {
+                break;
+            }
+        }
+        std::mem::take(&mut self.dev.tx)
+    }
+
+    /// When smoltcp next needs to be polled (retransmissions, delayed ACKs), if ever.
+    pub fn poll_at(&mut self, now: SimTime) -> Option<SimTime> {
+        let at = self.iface.poll_at(instant(now), &self.sockets)?;
+        Some(SimTime((at.total_micros().max(0) as u64).saturating_mul(1_000)))
+    }
+
+    /// Advances applications; returns whether anything was written to a socket.
+    fn run_apps(&mut self, now: SimTime) -> bool {
+        let mut wrote = false;
+        // Echo servers: what arrives goes back.
+        let mut i = 0;
+        while i < self.listen_socks.len() {
+            let (h, idx) = self.listen_socks[i];
+            match self.listens[idx].l4 {
+                L4::Tcp => {
+                    let s = self.sockets.get_mut::<tcp::Socket>(h);
+                    if s.can_recv() && s.can_send() {
+                        let room = s.send_capacity() - s.send_queue();
+                        let n = s.recv_slice(&mut self.scratch[..room.min(16 * 1024)]).unwrap_or(0);
+                        if n > 0 {
+                            let _ = s.send_slice(&self.scratch[..n]);
+                            wrote = true;
+                        }
+                    }
+                    if s.state() == tcp::State::CloseWait {
+                        s.close();
+                    }
+                    if s.state() == tcp::State::Closed {
+                        self.sockets.remove(h);
+                        self.listen_socks.swap_remove(i);
+                        continue;
+                    }
+                }
+                _ => {
+                    let s = self.sockets.get_mut::<udp::Socket>(h);
+                    while let Ok((n, meta)) = s.recv_slice(&mut self.scratch) {
+                        let reply = udp::UdpMetadata { endpoint: meta.endpoint, local_address: meta.local_address, meta: Default::default() };
+                        let _ = s.send_slice(&self.scratch[..n], reply);
+                        wrote = true;
+                    }
+                }
+            }
+            i += 1;
+        }
+        for app in &mut self.apps {
+            if app.outcome.is_some() && app.finished.is_some() {
+                continue;
+            }
+            match app.l4 {
+                L4::Tcp => {
+                    let s = self.sockets.get_mut::<tcp::Socket>(app.handle);
+                    // Whatever the echo server sends back is read and discarded.
+                    while s.can_recv() {
+                        if s.recv_slice(&mut self.scratch).unwrap_or(0) == 0 {
+                            break;
+                        }
+                    }
+                    if app.outcome.is_some() {
+                        continue;
+                    }
+                    match s.state() {
+                        tcp::State::Established | tcp::State::CloseWait if app.connected.is_none() => {
+                            app.connected = Some(now);
+                        }
+                        tcp::State::Closed if app.connected.is_none() => {
+                            app.outcome = Some(ConnOutcome::Refused("connection reset (RST)".into()));
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if app.connected.is_none() {
+                        if now.saturating_since(app.started) >= CONNECT_TIMEOUT {
+                            app.outcome = Some(ConnOutcome::Timeout);
+                            s.abort();
+                        }
+                        continue;
+                    }
+                    if app.total == 0 {
+                        app.outcome = Some(ConnOutcome::Ok);
+                        app.finished = Some(now);
+                        s.close();
+                        continue;
+                    }
+                    while app.written < app.total && s.can_send() {
+                        let n = (app.total - app.written).min(self.scratch.len() as u64) as usize;
+                        let sent = s.send_slice(&self.scratch[..n]).unwrap_or(0);
+                        if sent == 0 {
+                            break;
+                        }
+                        app.written += sent as u64;
+                        wrote = true;
+                    }
+                    let acked = app.written - s.send_queue() as u64;
+                    if acked > app.progress.0 {
+                        app.progress = (acked, now);
+                    }
+                    if app.written == app.total && s.send_queue() == 0 {
+                        app.finished = Some(now);
+                        app.outcome = Some(ConnOutcome::Ok);
+                        s.close();
+                    } else if now.saturating_since(app.progress.1) >= STALL {
+                        app.outcome = Some(ConnOutcome::Timeout);
+                        s.abort();
+                    } else if s.state() == tcp::State::Closed {
+                        app.outcome = Some(ConnOutcome::Refused("connection reset during transfer".into()));
+                    }
+                }
+                _ => {
+                    let s = self.sockets.get_mut::<udp::Socket>(app.handle);
+                    if app.outcome.is_none() {
+                        if let Ok((_, meta)) = s.recv_slice(&mut self.scratch) {
+                            let _ = from_smol(meta.endpoint.addr);
+                            app.outcome = Some(ConnOutcome::Ok);
+                            app.finished = Some(now);
+                        } else if now.saturating_since(app.started) >= CONNECT_TIMEOUT {
+                            app.outcome = Some(ConnOutcome::Timeout);
+                        }
+                    }
+                }
+            }
+        }
+        wrote
+    }
+
+    /// The bytes acknowledged so far by application `i`.
+    pub fn acked(&self, i: usize) -> u64 {
+        self.apps.get(i).map_or(0, |a| a.progress.0)
+    }
+
+    /// When the next application deadline falls (connect timeout, stall check).
+    pub fn app_deadline(&self) -> Option<SimTime> {
+        self.apps
+            .iter()
+            .filter(|a| a.outcome.is_none())
+            .map(|a| if a.connected.is_none() { a.started + CONNECT_TIMEOUT } else { a.progress.1 + STALL })
+            .min()
+    }
+}

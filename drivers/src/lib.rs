@@ -1,0 +1,19 @@
+//! netloom-drivers: everything that gives a packet its fate.
+//!
+//! | module | what it models |
+//! | --- | --- |
+//! | [`bridge`] | Linux's learning bridge: FDB with ageing, flooding, no reflection |
+//! | [`router`] | a network namespace's kernel: interfaces, routes, ARP/ND, ICMP errors, fragmentation, forwarding, Docker's forward filter |
+//! | [`nat`] | conntrack, masquerade and published ports (DNAT) |
+//! | [`host`] | smoltcp sockets and the step applications (connect, transfer, echo listeners) |
+//! | [`docker`] | the Docker model: hosts, networks, IPAM results, containers, compiled into elements |
+//! | [`net`] | packet helpers over `smoltcp::wire` |
+
+#![warn(missing_docs)]
+
+pub mod bridge;
+pub mod docker;
+pub mod host;
+pub mod nat;
+pub mod net;
+pub mod router;

@@ -1,0 +1,1372 @@
+//! The network namespace model: what the Linux kernel of a container, a machine, a
+//! router or a Docker host does with a packet.
+//!
+//! A [`Node`] has interfaces (one port each), addresses, a routing table with longest
+//! prefix match, ARP and IPv6 neighbour discovery, IPv4 fragmentation and reassembly,
+//! ICMP/ICMPv6 errors (port and host unreachable, TTL exceeded, fragmentation needed,
+//! packet too big), optional forwarding, connection tracking with NAT (masquerade and
+//! published ports) and Docker's forward filter (network isolation, internal networks,
+//! published-port admission). Packets addressed to the node go to its ICMP echo
+//! responder, its [`Stack`] (smoltcp sockets) or get an RST / port unreachable.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use bytes::Bytes;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration, SimTime, Stage};
+use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
+
+use crate::host::{ConnOutcome, Listen, SockApp, Stack};
+use crate::nat::{Conntrack, Dir};
+use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
+
+const TOK_POLL: u64 = 1;
+const TOK_NEIGH: u64 = 2;
+const TOK_PING: u64 = 3;
+/// ARP / neighbour solicitation retransmission interval (Linux `retrans_time_ms`).
+const NEIGH_RETRANS: SimDuration = SimDuration::from_secs(1);
+/// Solicitations before giving up (Linux `mcast_solicit`).
+const NEIGH_PROBES: u32 = 3;
+/// How long a resolved neighbour is trusted before it is resolved again.
+const NEIGH_REACHABLE: SimDuration = SimDuration::from_secs(60);
+/// Packets queued per unresolved neighbour (Linux `unres_qlen`).
+const NEIGH_QUEUE: usize = 101;
+/// How long fragments wait for the rest (Linux `ipfrag_time`).
+const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
+/// How long a ping waits for its last reply.
+const PING_LINGER: SimDuration = SimDuration::from_secs(2);
+
+/// An interface of a node.
+#[derive(Clone, Debug)]
+pub struct Iface {
+    /// Its name (`eth0`, `docker0`, `br-appnet`).
+    pub name: String,
+    /// Its MAC.
+    pub mac: Mac,
+    /// IPv4 addresses with prefixes; the first is primary.
+    pub v4: Vec<Ipv4Net>,
+    /// IPv6 addresses with prefixes; the first is primary.
+    pub v6: Vec<Ipv6Net>,
+    /// Its MTU.
+    pub mtu: u32,
+    /// Set when the interface is a Docker bridge network's gateway side.
+    pub bridge: Option<BridgeRole>,
+}
+
+/// What Docker's filter rules know about a bridge interface.
+#[derive(Clone, Debug)]
+pub struct BridgeRole {
+    /// The network's name.
+    pub network: String,
+    /// `internal: true`: no traffic in or out of the network through the host.
+    pub internal: bool,
+}
+
+/// A route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Destination prefix.
+    pub net: IpNet,
+    /// Gateway; `None` for directly connected destinations.
+    pub via: Option<IpAddr>,
+    /// The interface (port) the route leaves through.
+    pub port: PortId,
+}
+
+#[derive(Clone, Debug)]
+enum Neigh {
+    Reachable { mac: Mac, at: SimTime },
+    Incomplete { probes: u32, next: SimTime },
+}
+
+struct Reasm {
+    header: Vec<u8>,
+    parts: BTreeMap<usize, Vec<u8>>,
+    total: Option<usize>,
+    first_seen: SimTime,
+}
+
+/// A ping in progress or finished.
+#[derive(Clone, Debug)]
+pub struct PingApp {
+    /// Destination.
+    pub dst: IpAddr,
+    /// How many echo requests to send.
+    pub count: u32,
+    /// ICMP payload bytes.
+    pub size: usize,
+    /// Whether the requests carry don't-fragment.
+    pub dont_frag: bool,
+    /// The echo identifier.
+    pub ident: u16,
+    /// When each request was sent.
+    pub sent: Vec<SimTime>,
+    /// The round trip of each request's reply, if one came.
+    pub rtts: Vec<Option<SimDuration>>,
+    /// Errors reported, as ping prints them.
+    pub errors: Vec<String>,
+    /// Frames of the requests.
+    pub frames: Vec<FrameId>,
+    /// Whether the ping has finished.
+    pub done: bool,
+    interval: SimDuration,
+}
+
+impl PingApp {
+    fn next_due(&self) -> SimTime {
+        match self.sent.last() {
+            None => SimTime::ZERO,
+            Some(&t) if (self.sent.len() as u32) < self.count => t + self.interval,
+            Some(&t) => t + PING_LINGER,
+        }
+    }
+}
+
+/// A network namespace: interfaces, routes, neighbours, conntrack and sockets.
+pub struct Node {
+    name: String,
+    ifaces: Vec<Iface>,
+    routes: Vec<Route>,
+    /// Whether packets not addressed to the node are routed (`net.ipv4.ip_forward`).
+    pub forwarding: bool,
+    /// The reason given when a packet would need forwarding and forwarding is off.
+    pub forward_off: (DropReason, &'static str),
+    /// Whether connections are tracked (needed for NAT and Docker's filter).
+    pub track: bool,
+    /// Whether Docker's forward filter applies (a Docker host).
+    pub docker_filter: bool,
+    /// Connection tracking and NAT rules.
+    pub ct: Conntrack,
+    local: BTreeSet<IpAddr>,
+    neigh: BTreeMap<(PortId, IpAddr), Neigh>,
+    pending: BTreeMap<(PortId, IpAddr), Vec<Frame>>,
+    frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
+    stack: Option<Box<Stack>>,
+    listens: Vec<Listen>,
+    pings: Vec<PingApp>,
+    armed: [Option<SimTime>; 4],
+    ip_id: u16,
+}
+
+impl Node {
+    /// A node without interfaces; `forwarding` makes it a router.
+    pub fn new(name: impl Into<String>, forwarding: bool) -> Self {
+        Node {
+            name: name.into(),
+            ifaces: Vec::new(),
+            routes: Vec::new(),
+            forwarding,
+            forward_off: (DropReason::NotForUs, "this machine does not forward packets (ip_forward=0)"),
+            track: false,
+            docker_filter: false,
+            ct: Conntrack::default(),
+            local: BTreeSet::new(),
+            neigh: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            frags: BTreeMap::new(),
+            stack: None,
+            listens: Vec::new(),
+            pings: Vec::new(),
+            armed: [None; 4],
+            ip_id: 1,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds an interface with its connected routes; its port is its index.
+    pub fn add_iface(&mut self, iface: Iface) -> PortId {
+        let port = self.ifaces.len() as PortId;
+        for n in &iface.v4 {
+            self.local.insert(IpAddr::V4(n.addr()));
+            self.add_route(Route { net: IpNet::V4(n.trunc()), via: None, port });
+        }
+        for n in &iface.v6 {
+            self.local.insert(IpAddr::V6(n.addr()));
+            self.add_route(Route { net: IpNet::V6(n.trunc()), via: None, port });
+        }
+        self.ifaces.push(iface);
+        port
+    }
+
+    /// The interfaces, by port.
+    pub fn ifaces(&self) -> &[Iface] {
+        &self.ifaces
+    }
+
+    /// Adds a route; lookups prefer the longest prefix, then the earliest added.
+    pub fn add_route(&mut self, r: Route) {
+        let pos = self.routes.iter().position(|x| x.net.prefix_len() < r.net.prefix_len()).unwrap_or(self.routes.len());
+        self.routes.insert(pos, r);
+    }
+
+    /// The routing table, most specific first.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Whether `a` is one of the node's own addresses.
+    pub fn is_local(&self, a: IpAddr) -> bool {
+        self.local.contains(&a) || a.is_loopback()
+    }
+
+    /// The route to `dst`.
+    pub fn route(&self, dst: IpAddr) -> Option<&Route> {
+        self.routes.iter().find(|r| r.net.contains(&dst))
+    }
+
+    /// The source address the node uses towards `dst`: the primary address of the
+    /// outgoing interface, as Linux picks it.
+    pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        if self.is_local(dst) && !dst.is_loopback() {
+            return Some(dst);
+        }
+        let r = self.route(dst)?;
+        let i = self.ifaces.get(r.port as usize)?;
+        self.iface_addr(i, dst.is_ipv4())
+    }
+
+    fn iface_addr(&self, i: &Iface, v4: bool) -> Option<IpAddr> {
+        if v4 {
+            i.v4.first().map(|n| IpAddr::V4(n.addr())).or_else(|| self.any_local(true))
+        } else {
+            i.v6.first().map(|n| IpAddr::V6(n.addr())).or_else(|| self.any_local(false))
+        }
+    }
+
+    fn any_local(&self, v4: bool) -> Option<IpAddr> {
+        self.ifaces.iter().find_map(|i| {
+            if v4 { i.v4.first().map(|n| IpAddr::V4(n.addr())) } else { i.v6.first().map(|n| IpAddr::V6(n.addr())) }
+        })
+    }
+
+    /// Adds a TCP or UDP echo listener.
+    pub fn add_listen(&mut self, l: Listen, now: SimTime) {
+        self.listens.push(l);
+        self.stack_mut(now).listen(l);
+    }
+
+    /// The listeners.
+    pub fn listens(&self) -> &[Listen] {
+        &self.listens
+    }
+
+    fn stack_mut(&mut self, now: SimTime) -> &mut Stack {
+        if self.stack.is_none() {
+            let mut addrs: Vec<(IpAddr, u8)> = Vec::new();
+            for i in &self.ifaces {
+                addrs.extend(i.v4.iter().map(|n| (IpAddr::V4(n.addr()), n.prefix_len())));
+                addrs.extend(i.v6.iter().map(|n| (IpAddr::V6(n.addr()), n.prefix_len())));
+            }
+            let mtu = self.ifaces.iter().map(|i| i.mtu).min().unwrap_or(1500);
+            self.stack = Some(Box::new(Stack::new(&addrs, mtu, now)));
+        }
+        match self.stack.as_mut() {
+            Some(s) => s,
+            None => unreachable!("the stack was just created"),
+        }
+    }
+
+    /// Starts a ping; returns its index for [`Node::ping`].
+    pub fn start_ping(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, count: u32, size: usize, dont_frag: bool) -> usize {
+        let ident = 0x4e00 | (self.pings.len() as u16 & 0xff);
+        self.pings.push(PingApp {
+            dst,
+            count: count.max(1),
+            size,
+            dont_frag,
+            ident,
+            sent: Vec::new(),
+            rtts: Vec::new(),
+            errors: Vec::new(),
+            frames: Vec::new(),
+            done: false,
+            interval: SimDuration::from_secs(1),
+        });
+        let idx = self.pings.len() - 1;
+        self.send_ping(ctx, idx);
+        self.service(ctx);
+        idx
+    }
+
+    /// Ping number `i`.
+    pub fn ping(&self, i: usize) -> Option<&PingApp> {
+        self.pings.get(i)
+    }
+
+    /// Opens a TCP connection to `dst:port` and sends `bytes` (0 = only connect).
+    ///
+    /// # Errors
+    /// When the node has no route (and so no source address) towards `dst`: the text is
+    /// what Linux's `connect()` reports.
+    pub fn start_tcp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16, bytes: u64) -> Result<usize, String> {
+        let src = self.source_for(dst).ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let now = ctx.now();
+        let i = self.stack_mut(now).start_tcp(src, dst, port, bytes, now);
+        self.service(ctx);
+        Ok(i)
+    }
+
+    /// Sends one UDP datagram to `dst:port`, waiting for an echo.
+    ///
+    /// # Errors
+    /// As [`Node::start_tcp`].
+    pub fn start_udp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16) -> Result<usize, String> {
+        let src = self.source_for(dst).ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let now = ctx.now();
+        let i = self.stack_mut(now).start_udp(src, dst, port, now);
+        self.service(ctx);
+        Ok(i)
+    }
+
+    /// Socket application number `i`.
+    pub fn sock_app(&self, i: usize) -> Option<&SockApp> {
+        self.stack.as_ref().and_then(|s| s.apps.get(i))
+    }
+
+    /// Bytes acknowledged so far by socket application `i`.
+    pub fn sock_acked(&self, i: usize) -> u64 {
+        self.stack.as_ref().map_or(0, |s| s.acked(i))
+    }
+
+    // ---- input -------------------------------------------------------------------
+
+    fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
+        let Some(iface) = self.ifaces.get(port as usize) else {
+            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || "no such interface".into());
+            return;
+        };
+        let (Some(dst), Some((ethertype, off))) = (frame.dst_mac(), net::ethertype(&frame.data)) else {
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            return;
+        };
+        if dst != iface.mac && !net::is_group(&dst) {
+            let name = iface.name.clone();
+            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
+                format!("destination {} is not the MAC of {name}", netloom_core::frame::MacDisplay(dst))
+            });
+            return;
+        }
+        match ethertype {
+            ETH_ARP => self.arp_input(ctx, port, frame, off),
+            ETH_IPV4 | ETH_IPV6 => self.ip_input(ctx, port, frame, off),
+            t => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
+                format!("no protocol handler for EtherType {t:#06x}")
+            }),
+        }
+    }
+
+    fn arp_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, off: usize) {
+        let Some(arp) = frame.data.get(off..).and_then(net::parse_arp) else {
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::ArpResolve, || "malformed ARP".into());
+            return;
+        };
+        let for_us = self.local.contains(&IpAddr::V4(arp.tpa));
+        let known = self.neigh.contains_key(&(port, IpAddr::V4(arp.spa)));
+        if (for_us || known || arp.op == 2) && !arp.spa.is_unspecified() {
+            self.learn(ctx, port, IpAddr::V4(arp.spa), arp.sha);
+        }
+        if arp.op == 1 && for_us {
+            let mac = self.ifaces[port as usize].mac;
+            let reply = net::arp(2, mac, arp.tpa, arp.sha, arp.spa);
+            ctx.deliver(&frame, || format!("ARP who-has {} answered", arp.tpa));
+            let f = ctx.originate(Bytes::from(net::ethernet(arp.sha, mac, ETH_ARP, &reply)));
+            ctx.send(port, f);
+        } else {
+            ctx.deliver(&frame, || format!("ARP {} for {} seen", if arp.op == 1 { "request" } else { "reply" }, arp.tpa));
+        }
+    }
+
+    fn learn(&mut self, ctx: &mut Ctx<'_>, port: PortId, ip: IpAddr, mac: Mac) {
+        self.neigh.insert((port, ip), Neigh::Reachable { mac, at: ctx.now() });
+        if let Some(frames) = self.pending.remove(&(port, ip)) {
+            let src = self.ifaces[port as usize].mac;
+            for f in frames {
+                let et = if ip.is_ipv4() { ETH_IPV4 } else { ETH_IPV6 };
+                let data = Bytes::from(net::ethernet(mac, src, et, &f.data));
+                ctx.send(port, Frame { data, ..f });
+            }
+        }
+    }
+
+    fn ip_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, off: usize) {
+        let mut pkt = frame.data.get(off..).map(<[u8]>::to_vec).unwrap_or_default();
+        let Some(info) = net::parse_ip(&pkt) else {
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::Ip4Input, || "malformed IP header".into());
+            return;
+        };
+        pkt.truncate(info.total_len);
+        let v4 = info.tuple.src.is_ipv4();
+        if !v4 && info.tuple.l4 == L4::Icmp && matches!(info.icmp_type, Some(133..=137)) {
+            self.nd_input(ctx, in_port, frame, &pkt, &info);
+            return;
+        }
+        let orig = info.tuple;
+        let mut tuple = orig;
+        let mut tracked = None;
+        let mut dnat = false;
+        if self.track {
+            if info.is_icmp_error() {
+                self.translate_related(ctx, &frame, &mut pkt);
+                tuple = net::parse_ip(&pkt).map_or(tuple, |i| i.tuple);
+            } else if let Some((i, dir)) = self.ct.lookup(&tuple, ctx.now()) {
+                if let Some(conn) = self.ct.conn(i) {
+                    let target = conn.translated(dir);
+                    dnat = conn.dnat;
+                    if target != tuple {
+                        net::rewrite(&mut pkt, &target);
+                        ctx.note(&frame, Stage::NatPrerouting, || format!("conntrack: {tuple} rewritten to {target}"));
+                        tuple = target;
+                    }
+                    tracked = Some(dir);
+                }
+            } else if self.is_local(tuple.dst) && info.first_fragment {
+                if let Some(rule) = self.ct.match_dnat(&tuple) {
+                    let target = Tuple { dst: rule.to, dport: rule.to_port + (tuple.dport - rule.host_port), ..tuple };
+                    let label = rule.label.clone();
+                    net::rewrite(&mut pkt, &target);
+                    ctx.note(&frame, Stage::NatPrerouting, || format!("DNAT published port {label}: {tuple} -> {target}"));
+                    tuple = target;
+                    dnat = true;
+                }
+            }
+        }
+        let dst = tuple.dst;
+        let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
+        if local {
+            let Some(info) = net::parse_ip(&pkt) else {
+                ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || "malformed after NAT".into());
+                return;
+            };
+            self.local_input(ctx, in_port, frame, pkt, info);
+            return;
+        }
+        let lookup = if v4 { Stage::Ip4Lookup } else { Stage::Ip6Lookup };
+        if !self.forwarding {
+            let (reason, why) = self.forward_off;
+            ctx.drop_frame(&frame, reason, lookup, || format!("{dst} is not an address of this machine; {why}"));
+            if reason == DropReason::NoRoute {
+                self.icmp_error(ctx, &pkt, in_port, IcmpErr::HostUnreach);
+            }
+            return;
+        }
+        if info.ttl <= 1 {
+            ctx.drop_frame(&frame, DropReason::TtlExceeded, lookup, || {
+                format!("TTL {} expired in transit; ICMP time exceeded sent to {}", info.ttl, tuple.src)
+            });
+            self.icmp_error(ctx, &pkt, in_port, IcmpErr::TimeExceeded);
+            return;
+        }
+        let Some(route) = self.route(dst).cloned() else {
+            ctx.drop_frame(&frame, DropReason::NoRoute, lookup, || {
+                format!("no route to {dst}; ICMP network unreachable sent to {}", tuple.src)
+            });
+            self.icmp_error(ctx, &pkt, in_port, IcmpErr::NetUnreach);
+            return;
+        };
+        if self.docker_filter
+            && let Some((reason, why)) = self.forward_verdict(in_port, route.port, tracked, dnat)
+        {
+            ctx.drop_frame(&frame, reason, Stage::FilterForward, || why);
+            return;
+        }
+        if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
+            let hairpin = dnat && route.port == in_port;
+            let mut out = tuple;
+            if self.ct.masquerades(&tuple, route.port) || hairpin {
+                let via = if hairpin { in_port } else { route.port };
+                if let Some(addr) = self.iface_addr(&self.ifaces[via as usize], v4) {
+                    let t = Tuple { src: addr, ..tuple };
+                    let sport = self.ct.pick_port(&t, addr);
+                    out = Tuple { src: addr, sport, ..tuple };
+                    net::rewrite(&mut pkt, &out);
+                    let (what, name) = if hairpin {
+                        ("hairpin SNAT (docker-proxy)", self.ifaces[via as usize].name.clone())
+                    } else {
+                        ("MASQUERADE", self.ifaces[via as usize].name.clone())
+                    };
+                    ctx.note(&frame, Stage::NatPostrouting, || format!("{what} out of {name}: {tuple} -> {out}"));
+                }
+            }
+            self.ct.insert(orig, out, ctx.now());
+        }
+        decrement_ttl(&mut pkt);
+        let nexthop = route.via.unwrap_or(dst);
+        if ctx.tracing() {
+            let name = self.ifaces[route.port as usize].name.clone();
+            ctx.note(&frame, lookup, || format!("route {} -> {name} via {nexthop}", route.net));
+        }
+        let frame = Frame { data: Bytes::new(), ..frame };
+        self.ip_output(ctx, frame, pkt, route.port, nexthop, Some(in_port));
+    }
+
+    fn is_local_broadcast(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => a.is_broadcast() || self.ifaces.iter().any(|i| i.v4.iter().any(|n| n.broadcast() == a)),
+            IpAddr::V6(_) => false,
+        }
+    }
+
+    /// Docker's FORWARD chain: DOCKER-ISOLATION, internal networks, and the DOCKER
+    /// chain that admits traffic into a bridge only for published ports or replies.
+    fn forward_verdict(
+        &self,
+        in_port: PortId,
+        out_port: PortId,
+        tracked: Option<Dir>,
+        dnat: bool,
+    ) -> Option<(DropReason, String)> {
+        let inb = self.ifaces.get(in_port as usize).and_then(|i| i.bridge.as_ref());
+        let outb = self.ifaces.get(out_port as usize).and_then(|i| i.bridge.as_ref());
+        if let Some(b) = inb
+            && b.internal
+            && in_port != out_port
+        {
+            return Some((
+                DropReason::NetworkIsolation,
+                format!("network '{}' is internal: Docker drops everything leaving it through the host", b.network),
+            ));
+        }
+        if let Some(b) = outb
+            && b.internal
+            && in_port != out_port
+        {
+            return Some((
+                DropReason::NetworkIsolation,
+                format!("network '{}' is internal: Docker drops everything entering it through the host", b.network),
+            ));
+        }
+        if tracked.is_some() || dnat {
+            return None;
+        }
+        match (inb, outb) {
+            (Some(a), Some(b)) if in_port != out_port => Some((
+                DropReason::NetworkIsolation,
+                format!(
+                    "Docker isolates bridge networks '{}' and '{}' from each other (DOCKER-ISOLATION); \
+                     connect the container to both networks to let them talk",
+                    a.network, b.network
+                ),
+            )),
+            (None, Some(b)) => Some((
+                DropReason::Firewall,
+                format!(
+                    "Docker's FORWARD rules admit traffic from outside into network '{}' only for \
+                     published ports and replies; publish a port to reach a container from outside",
+                    b.network
+                ),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Translates an ICMP error about a tracked connection (RELATED): the outer
+    /// destination and the embedded packet go back to their pre-NAT addresses.
+    fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) {
+        let Some(info) = net::parse_ip(pkt) else { return };
+        let hl = info.header_len;
+        let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else { return };
+        let Some((i, dir)) = self.ct.lookup(&inner.reversed(), ctx.now()) else { return };
+        let Some(conn) = self.ct.conn(i).cloned() else { return };
+        // The embedded packet travelled in the direction opposite to this error.
+        let inner_dir = if dir == Dir::Reply { Dir::Original } else { Dir::Reply };
+        let before = match inner_dir {
+            Dir::Original => conn.orig,
+            Dir::Reply => conn.reply,
+        };
+        let outer = Tuple { dst: before.src, ..info.tuple };
+        // Rewrite the embedded header's addresses and ports, then the outer header.
+        let inner_off = hl + 8;
+        if let Some(ip) = pkt.get_mut(inner_off..) {
+            rewrite_inner(ip, &before);
+        }
+        net::rewrite(pkt, &outer);
+        fix_icmp_checksum(pkt, hl);
+        ctx.note(frame, Stage::NatPrerouting, || format!("RELATED ICMP error translated back to {}", before.src));
+    }
+
+    fn local_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, pkt: Vec<u8>, info: IpInfo) {
+        let (pkt, info) = if info.fragment {
+            match self.reassemble(ctx.now(), pkt, &info) {
+                Some(whole) => match net::parse_ip(&whole) {
+                    Some(i) => (whole, i),
+                    None => {
+                        ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || "bad reassembly".into());
+                        return;
+                    }
+                },
+                None => {
+                    ctx.deliver(&frame, || "fragment queued for reassembly".into());
+                    return;
+                }
+            }
+        } else {
+            (pkt, info)
+        };
+        let t = info.tuple;
+        let v4 = t.src.is_ipv4();
+        match t.l4 {
+            L4::Icmp => {
+                let body = &pkt[info.header_len..];
+                match (v4, info.icmp_type) {
+                    (true, Some(8)) | (false, Some(128)) => {
+                        ctx.deliver(&frame, || format!("echo request from {} answered", t.src));
+                        let src = if self.is_local(t.dst) { Some(t.dst) } else { self.source_for(t.src) };
+                        if let Some(src) = src {
+                            let reply = echo(src, t.src, false, body);
+                            self.local_send(ctx, reply, None);
+                        }
+                    }
+                    (true, Some(0)) | (false, Some(129)) => {
+                        let now = ctx.now();
+                        let seq = body.get(6..8).map_or(0, |s| u16::from_be_bytes([s[0], s[1]])) as usize;
+                        let matched = self.pings.iter_mut().find(|p| p.ident == t.sport && p.dst == t.src);
+                        if let Some(p) = matched
+                            && let Some(&sent) = p.sent.get(seq)
+                        {
+                            if let Some(slot) = p.rtts.get_mut(seq)
+                                && slot.is_none()
+                            {
+                                *slot = Some(now.saturating_since(sent));
+                            }
+                            ctx.deliver(&frame, || format!("echo reply seq={seq} from {}", t.src));
+                        } else {
+                            ctx.deliver(&frame, || "echo reply nobody waits for".into());
+                        }
+                    }
+                    _ if info.is_icmp_error() => {
+                        let text = describe_icmp(v4, body, t.src);
+                        ctx.deliver(&frame, || text.clone());
+                        if let Some(inner) = body.get(8..).and_then(inner_tuple) {
+                            self.report_error(ctx, inner, v4, body, text);
+                        }
+                    }
+                    _ => ctx.deliver(&frame, || "ICMP message".into()),
+                }
+            }
+            L4::Tcp | L4::Udp => {
+                let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
+                let accepts = self.stack.as_ref().is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
+                if accepts {
+                    let now = ctx.now();
+                    ctx.deliver(&frame, || format!("{t} to a socket"));
+                    self.stack_mut(now).receive(pkt, t.l4, t.dport, syn);
+                } else if t.l4 == L4::Tcp {
+                    let rst = info.tcp_flags.is_some_and(|f| f & 0x04 != 0);
+                    ctx.drop_frame(&frame, DropReason::NoListener, Stage::LocalDeliver, || {
+                        format!("nothing listens on tcp port {} of {}{}", t.dport, self.name, if rst { "" } else { ": answered with RST" })
+                    });
+                    if !rst && let Some(r) = tcp_rst(&pkt, &info) {
+                        self.local_send(ctx, r, None);
+                    }
+                } else {
+                    ctx.drop_frame(&frame, DropReason::PortUnreachable, Stage::LocalDeliver, || {
+                        format!("nothing listens on udp port {} of {}: ICMP port unreachable sent", t.dport, self.name)
+                    });
+                    if !is_multicast(t.dst) && !self.is_local_broadcast(t.dst) {
+                        self.icmp_error(ctx, &pkt, in_port, IcmpErr::PortUnreach);
+                    }
+                }
+            }
+            L4::Other(p) => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::LocalDeliver, || {
+                format!("no handler for IP protocol {p}")
+            }),
+        }
+    }
+
+    /// Hands an ICMP error to whatever sent the packet it quotes.
+    fn report_error(&mut self, _ctx: &mut Ctx<'_>, inner: Tuple, v4: bool, body: &[u8], text: String) {
+        let (ty, code) = (body[0], body[1]);
+        let pmtu = (v4 && ty == 3 && code == 4) || (!v4 && ty == 2);
+        match inner.l4 {
+            L4::Icmp => {
+                if let Some(p) = self.pings.iter_mut().find(|p| p.ident == inner.sport && p.dst == inner.dst) {
+                    p.errors.push(text);
+                }
+            }
+            L4::Tcp | L4::Udp if !pmtu => {
+                if let Some(s) = self.stack.as_mut() {
+                    s.refuse(inner.l4, inner.sport, text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reassemble(&mut self, now: SimTime, pkt: Vec<u8>, info: &IpInfo) -> Option<Vec<u8>> {
+        self.frags.retain(|_, r| now.saturating_since(r.first_seen) < REASM_TIMEOUT);
+        let p = Ipv4Packet::new_checked(&pkt[..]).ok()?;
+        let key = (info.tuple.src, info.tuple.dst, p.ident(), u8::from(p.next_header()));
+        let off = p.frag_offset() as usize;
+        let more = p.more_frags();
+        let hl = info.header_len;
+        let entry = self.frags.entry(key).or_insert_with(|| Reasm {
+            header: pkt[..hl].to_vec(),
+            parts: BTreeMap::new(),
+            total: None,
+            first_seen: now,
+        });
+        if off == 0 {
+            entry.header = pkt[..hl].to_vec();
+        }
+        if !more {
+            entry.total = Some(off + pkt.len() - hl);
+        }
+        entry.parts.insert(off, pkt[hl..].to_vec());
+        let total = entry.total?;
+        let mut have = 0;
+        for (&o, d) in &entry.parts {
+            if o > have {
+                return None;
+            }
+            have = have.max(o + d.len());
+        }
+        if have < total {
+            return None;
+        }
+        let r = self.frags.remove(&key)?;
+        let mut whole = r.header.clone();
+        whole.resize(r.header.len() + total, 0);
+        for (o, d) in r.parts {
+            let end = (o + d.len()).min(total);
+            whole[r.header.len() + o..r.header.len() + end].copy_from_slice(&d[..end - o]);
+        }
+        let mut p = Ipv4Packet::new_unchecked(&mut whole[..]);
+        p.set_total_len((r.header.len() + total) as u16);
+        p.set_more_frags(false);
+        p.set_frag_offset(0);
+        p.fill_checksum();
+        Some(whole)
+    }
+
+    fn nd_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, pkt: &[u8], info: &IpInfo) {
+        let body = &pkt[40..];
+        let ty = body[0];
+        let target = body.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(Ipv6Addr::from);
+        let lla = nd_option(body.get(24..).unwrap_or(&[]), if ty == 135 { 1 } else { 2 }).or(frame.src_mac());
+        let (Some(target), Some(lla)) = (target, lla) else {
+            ctx.deliver(&frame, || "neighbour discovery message".into());
+            return;
+        };
+        let IpAddr::V6(src) = info.tuple.src else { return ctx.deliver(&frame, String::new) };
+        match ty {
+            135 if self.local.contains(&IpAddr::V6(target)) => {
+                if !src.is_unspecified() {
+                    self.learn(ctx, port, IpAddr::V6(src), lla);
+                }
+                ctx.deliver(&frame, || format!("neighbour solicitation for {target} answered"));
+                let mac = self.ifaces[port as usize].mac;
+                let dst = if src.is_unspecified() { "ff02::1".parse().unwrap_or(src) } else { src };
+                let flags = if self.forwarding { 0xe0 } else { 0x60 };
+                let mut b = target.octets().to_vec();
+                b.extend_from_slice(&[2, 1]);
+                b.extend_from_slice(&mac);
+                let icmp = net::icmpv6(target, dst, 136, 0, [flags, 0, 0, 0], &b);
+                let ip = net::ipv6(target, dst, IpProtocol::Icmpv6, 255, &icmp);
+                let f = ctx.originate(Bytes::from(net::ethernet(lla, mac, ETH_IPV6, &ip)));
+                ctx.send(port, f);
+            }
+            136 => {
+                ctx.deliver(&frame, || format!("neighbour advertisement for {target}"));
+                self.learn(ctx, port, IpAddr::V6(target), lla);
+            }
+            _ => ctx.deliver(&frame, || "neighbour discovery message".into()),
+        }
+    }
+
+    // ---- output ------------------------------------------------------------------
+
+    /// Sends a packet the node itself originates: route lookup, then output.
+    fn local_send(&mut self, ctx: &mut Ctx<'_>, pkt: Vec<u8>, app_frames: Option<usize>) {
+        let Some(info) = net::parse_ip(&pkt) else { return };
+        let dst = info.tuple.dst;
+        let frame = ctx.originate(Bytes::new());
+        if let Some(i) = app_frames
+            && let Some(p) = self.pings.get_mut(i)
+        {
+            p.frames.push(frame.id);
+        }
+        if self.is_local(dst) {
+            // Loopback: the packet never leaves the namespace.
+            self.local_input(ctx, 0, frame, pkt, info);
+            return;
+        }
+        let Some(route) = self.route(dst).cloned() else {
+            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::Ip4Lookup, || {
+                format!("{}: no route to {dst} (connect: Network is unreachable)", self.name)
+            });
+            if let Some(p) = app_frames.and_then(|i| self.pings.get_mut(i)) {
+                p.errors.push("connect: Network is unreachable".into());
+            }
+            return;
+        };
+        let nexthop = route.via.unwrap_or(dst);
+        self.ip_output(ctx, frame, pkt, route.port, nexthop, None);
+    }
+
+    /// Sends `pkt` out of `port` towards `nexthop`: MTU (fragmenting or refusing),
+    /// then neighbour resolution. `forwarded` is the arrival port of a routed packet.
+    fn ip_output(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: Frame,
+        pkt: Vec<u8>,
+        port: PortId,
+        nexthop: IpAddr,
+        forwarded: Option<PortId>,
+    ) {
+        let Some(iface) = self.ifaces.get(port as usize) else {
+            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::InterfaceOutput, || "no such interface".into());
+            return;
+        };
+        let mtu = iface.mtu as usize;
+        let v4 = nexthop.is_ipv4();
+        let mut pieces = vec![pkt];
+        if pieces[0].len() > mtu {
+            let df = !v4 || Ipv4Packet::new_checked(&pieces[0][..]).map(|p| p.dont_frag()).unwrap_or(true);
+            let name = iface.name.clone();
+            let len = pieces[0].len();
+            if df {
+                match forwarded {
+                    Some(in_port) => {
+                        ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
+                            format!(
+                                "{len}-byte packet does not fit the MTU {mtu} of {name} and has DF set: \
+                                 dropped, ICMP {} (mtu {mtu}) sent back",
+                                if v4 { "fragmentation needed" } else { "packet too big" }
+                            )
+                        });
+                        let pkt = std::mem::take(&mut pieces[0]);
+                        self.icmp_error(ctx, &pkt, in_port, IcmpErr::TooBig(mtu as u32));
+                    }
+                    None => ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
+                        format!("local error: message too long, mtu={mtu} ({len}-byte packet, DF set, out of {name})")
+                    }),
+                }
+                return;
+            }
+            pieces = fragment(&pieces[0], mtu);
+            ctx.note(&frame, Stage::IpFragment, || format!("fragmented into {} pieces for MTU {mtu} of {name}", pieces.len()));
+        }
+        let et = if v4 { ETH_IPV4 } else { ETH_IPV6 };
+        let src_mac = iface.mac;
+        match self.resolve(ctx, port, nexthop) {
+            Some(mac) => {
+                for p in pieces {
+                    let data = Bytes::from(net::ethernet(mac, src_mac, et, &p));
+                    ctx.send(port, Frame { data, ..frame.clone() });
+                }
+            }
+            None => {
+                let q = self.pending.entry((port, nexthop)).or_default();
+                for p in pieces {
+                    let f = Frame { data: Bytes::from(p), ..frame.clone() };
+                    if q.len() >= NEIGH_QUEUE {
+                        ctx.drop_frame(&f, DropReason::QueueFull, Stage::ArpResolve, || {
+                            format!("too many packets wait for {nexthop} to resolve")
+                        });
+                        continue;
+                    }
+                    ctx.hold(&f);
+                    q.push(f);
+                }
+            }
+        }
+    }
+
+    /// The MAC of `nexthop` on `port`, or `None` after starting resolution.
+    fn resolve(&mut self, ctx: &mut Ctx<'_>, port: PortId, nexthop: IpAddr) -> Option<Mac> {
+        match nexthop {
+            IpAddr::V4(a) if self.is_local_broadcast(nexthop) || a.is_broadcast() => return Some(BROADCAST),
+            IpAddr::V6(a) if a.is_multicast() => return Some(net::ipv6_multicast_mac(a)),
+            _ => {}
+        }
+        let now = ctx.now();
+        match self.neigh.get(&(port, nexthop)) {
+            Some(Neigh::Reachable { mac, at }) if now.saturating_since(*at) < NEIGH_REACHABLE => return Some(*mac),
+            Some(Neigh::Incomplete { .. }) => return None,
+            _ => {}
+        }
+        self.neigh.insert((port, nexthop), Neigh::Incomplete { probes: 1, next: now + NEIGH_RETRANS });
+        self.solicit(ctx, port, nexthop);
+        self.arm(ctx, TOK_NEIGH, now + NEIGH_RETRANS);
+        None
+    }
+
+    fn solicit(&mut self, ctx: &mut Ctx<'_>, port: PortId, target: IpAddr) {
+        let iface = &self.ifaces[port as usize];
+        let mac = iface.mac;
+        let data = match target {
+            IpAddr::V4(t) => {
+                let spa = iface.v4.iter().find(|n| n.contains(&t)).or(iface.v4.first()).map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr());
+                net::ethernet(BROADCAST, mac, ETH_ARP, &net::arp(1, mac, spa, [0; 6], t))
+            }
+            IpAddr::V6(t) => {
+                let Some(src) = iface.v6.first().map(|n| n.addr()) else { return };
+                let dst = net::solicited_node(t);
+                let mut b = t.octets().to_vec();
+                b.extend_from_slice(&[1, 1]);
+                b.extend_from_slice(&mac);
+                let icmp = net::icmpv6(src, dst, 135, 0, [0; 4], &b);
+                let ip = net::ipv6(src, dst, IpProtocol::Icmpv6, 255, &icmp);
+                net::ethernet(net::ipv6_multicast_mac(dst), mac, ETH_IPV6, &ip)
+            }
+        };
+        let f = ctx.originate(Bytes::from(data));
+        ctx.send(port, f);
+    }
+
+    fn neigh_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        let due: Vec<((PortId, IpAddr), u32)> = self
+            .neigh
+            .iter()
+            .filter_map(|(k, n)| match n {
+                Neigh::Incomplete { probes, next } if *next <= now => Some((*k, *probes)),
+                _ => None,
+            })
+            .collect();
+        for ((port, ip), probes) in due {
+            if probes >= NEIGH_PROBES {
+                self.neigh.remove(&(port, ip));
+                let frames = self.pending.remove(&(port, ip)).unwrap_or_default();
+                for f in frames {
+                    ctx.drop_frame(&f, DropReason::ArpUnresolved, Stage::ArpResolve, || {
+                        format!("{ip} did not answer {NEIGH_PROBES} {} requests", if ip.is_ipv4() { "ARP" } else { "neighbour" })
+                    });
+                    self.unreachable_after_resolution(ctx, &f.data);
+                }
+            } else {
+                self.neigh.insert((port, ip), Neigh::Incomplete { probes: probes + 1, next: now + NEIGH_RETRANS });
+                self.solicit(ctx, port, ip);
+            }
+        }
+        if let Some(next) = self
+            .neigh
+            .values()
+            .filter_map(|n| match n {
+                Neigh::Incomplete { next, .. } => Some(*next),
+                _ => None,
+            })
+            .min()
+        {
+            self.arm(ctx, TOK_NEIGH, next);
+        }
+    }
+
+    fn unreachable_after_resolution(&mut self, ctx: &mut Ctx<'_>, pkt: &[u8]) {
+        let Some(info) = net::parse_ip(pkt) else { return };
+        if self.is_local(info.tuple.src) {
+            let text = "Destination Host Unreachable".to_string();
+            if let Some(p) = self.pings.iter_mut().find(|p| info.tuple.l4 == L4::Icmp && p.ident == info.tuple.sport) {
+                p.errors.push(text);
+            } else if let Some(s) = self.stack.as_mut() {
+                s.refuse(info.tuple.l4, info.tuple.sport, "No route to host (neighbour unresolved)".into());
+            }
+            return;
+        }
+        let in_port = self.route(info.tuple.src).map_or(0, |r| r.port);
+        self.icmp_error(ctx, pkt, in_port, IcmpErr::HostUnreach);
+    }
+
+    fn icmp_error(&mut self, ctx: &mut Ctx<'_>, orig: &[u8], in_port: PortId, kind: IcmpErr) {
+        let Some(info) = net::parse_ip(orig) else { return };
+        let src = info.tuple.src;
+        if info.is_icmp_error() || !info.first_fragment || src.is_unspecified() || is_multicast(src) || self.is_local_broadcast(src) {
+            return;
+        }
+        let from = self
+            .ifaces
+            .get(in_port as usize)
+            .and_then(|i| self.iface_addr(i, src.is_ipv4()))
+            .or_else(|| self.source_for(src));
+        let Some(from) = from else { return };
+        let pkt = match (from, src) {
+            (IpAddr::V4(f), IpAddr::V4(s)) => {
+                let (ty, code, rest) = match kind {
+                    IcmpErr::NetUnreach => (3, 0, [0; 4]),
+                    IcmpErr::HostUnreach => (3, 1, [0; 4]),
+                    IcmpErr::PortUnreach => (3, 3, [0; 4]),
+                    IcmpErr::TooBig(mtu) => {
+                        let m = (mtu.min(65535) as u16).to_be_bytes();
+                        (3, 4, [0, 0, m[0], m[1]])
+                    }
+                    IcmpErr::TimeExceeded => (11, 0, [0; 4]),
+                };
+                let body = &orig[..orig.len().min(576 - 28)];
+                let icmp = net::icmpv4(ty, code, rest, body);
+                self.ip_id = self.ip_id.wrapping_add(1);
+                net::ipv4(f, s, IpProtocol::Icmp, 64, self.ip_id, false, &icmp)
+            }
+            (IpAddr::V6(f), IpAddr::V6(s)) => {
+                let (ty, code, rest) = match kind {
+                    IcmpErr::NetUnreach => (1, 0, [0; 4]),
+                    IcmpErr::HostUnreach => (1, 3, [0; 4]),
+                    IcmpErr::PortUnreach => (1, 4, [0; 4]),
+                    IcmpErr::TooBig(mtu) => (2, 0, mtu.to_be_bytes()),
+                    IcmpErr::TimeExceeded => (3, 0, [0; 4]),
+                };
+                let body = &orig[..orig.len().min(1280 - 48)];
+                let icmp = net::icmpv6(f, s, ty, code, rest, body);
+                net::ipv6(f, s, IpProtocol::Icmpv6, 64, &icmp)
+            }
+            _ => return,
+        };
+        self.local_send(ctx, pkt, None);
+    }
+
+    fn send_ping(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
+        let Some(p) = self.pings.get(idx) else { return };
+        let seq = p.sent.len() as u16;
+        let (dst, size, df, ident) = (p.dst, p.size, p.dont_frag, p.ident);
+        let mut payload = vec![0u8; size];
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b = (i % 256) as u8;
+        }
+        let mut rest = [0u8; 4];
+        rest[..2].copy_from_slice(&ident.to_be_bytes());
+        rest[2..].copy_from_slice(&seq.to_be_bytes());
+        let now = ctx.now();
+        if let Some(p) = self.pings.get_mut(idx) {
+            p.sent.push(now);
+            p.rtts.push(None);
+        }
+        let src = self.source_for(dst);
+        let pkt = match (src, dst) {
+            (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
+                self.ip_id = self.ip_id.wrapping_add(1);
+                net::ipv4(s, d, IpProtocol::Icmp, 64, self.ip_id, df, &net::icmpv4(8, 0, rest, &payload))
+            }
+            (Some(IpAddr::V6(s)), IpAddr::V6(d)) => {
+                net::ipv6(s, d, IpProtocol::Icmpv6, 64, &net::icmpv6(s, d, 128, 0, rest, &payload))
+            }
+            _ => {
+                // No source address means no route: the packet never leaves.
+                let f = ctx.originate(Bytes::new());
+                if let Some(p) = self.pings.get_mut(idx) {
+                    p.frames.push(f.id);
+                    p.errors.push("connect: Network is unreachable".into());
+                }
+                ctx.drop_frame(&f, DropReason::NoRoute, Stage::Ip4Lookup, || {
+                    format!("{}: no route to {dst} (connect: Network is unreachable)", self.name)
+                });
+                return;
+            }
+        };
+        self.local_send(ctx, pkt, Some(idx));
+    }
+
+    fn ping_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        for i in 0..self.pings.len() {
+            let p = &self.pings[i];
+            if p.done || p.next_due() > now {
+                continue;
+            }
+            if (p.sent.len() as u32) < p.count {
+                self.send_ping(ctx, i);
+            } else {
+                self.pings[i].done = true;
+            }
+        }
+        for p in &mut self.pings {
+            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
+                p.done = true;
+            }
+        }
+    }
+
+    /// Polls the socket layer, sends what it produced, and re-arms every timer.
+    fn service(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        for p in &mut self.pings {
+            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
+                p.done = true;
+            }
+        }
+        if let Some(next) = self.pings.iter().filter(|p| !p.done).map(PingApp::next_due).min() {
+            self.arm(ctx, TOK_PING, next);
+        }
+        let Some(stack) = self.stack.as_mut() else { return };
+        let out = stack.poll(now);
+        let deadline = [stack.poll_at(now), stack.app_deadline()].into_iter().flatten().min();
+        for pkt in out {
+            self.local_send(ctx, pkt, None);
+        }
+        if let Some(at) = deadline {
+            self.arm(ctx, TOK_POLL, at.max(now + SimDuration::from_micros(1)));
+        }
+    }
+
+    fn arm(&mut self, ctx: &mut Ctx<'_>, token: u64, at: SimTime) {
+        let slot = &mut self.armed[token as usize];
+        let now = ctx.now();
+        if slot.is_none_or(|t| t < now || at < t) {
+            *slot = Some(at);
+            ctx.schedule(at, token);
+        }
+    }
+}
+
+impl Element for Node {
+    fn on_frame(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
+        self.ethernet_input(ctx, port, frame);
+        if self.stack.is_some() || !self.pings.is_empty() {
+            self.service(ctx);
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, token: u64) {
+        if let Some(slot) = self.armed.get_mut(token as usize)
+            && *slot == Some(ctx.now())
+        {
+            *slot = None;
+        }
+        match token {
+            TOK_NEIGH => self.neigh_timer(ctx),
+            TOK_PING => self.ping_timer(ctx),
+            _ => {}
+        }
+        self.service(ctx);
+    }
+
+    fn port_name(&self, port: PortId) -> String {
+        self.ifaces.get(port as usize).map_or_else(|| format!("p{port}"), |i| i.name.clone())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum IcmpErr {
+    NetUnreach,
+    HostUnreach,
+    PortUnreach,
+    TooBig(u32),
+    TimeExceeded,
+}
+
+fn is_multicast(a: IpAddr) -> bool {
+    a.is_multicast()
+}
+
+fn echo(src: IpAddr, dst: IpAddr, request: bool, body: &[u8]) -> Vec<u8> {
+    let rest: [u8; 4] = body.get(4..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]);
+    let data = body.get(8..).unwrap_or(&[]);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            // Linux sends echo replies without DF.
+            net::ipv4(s, d, IpProtocol::Icmp, 64, 0, false, &net::icmpv4(if request { 8 } else { 0 }, 0, rest, data))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            net::ipv6(s, d, IpProtocol::Icmpv6, 64, &net::icmpv6(s, d, if request { 128 } else { 129 }, 0, rest, data))
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn decrement_ttl(pkt: &mut [u8]) {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut p = Ipv4Packet::new_unchecked(pkt);
+            p.set_hop_limit(p.hop_limit().saturating_sub(1));
+            p.fill_checksum();
+        }
+        Some(6) => {
+            let mut p = Ipv6Packet::new_unchecked(pkt);
+            p.set_hop_limit(p.hop_limit().saturating_sub(1));
+        }
+        _ => {}
+    }
+}
+
+/// Splits an IPv4 packet into fragments of at most `mtu` bytes.
+fn fragment(pkt: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    let Ok(p) = Ipv4Packet::new_checked(pkt) else { return vec![pkt.to_vec()] };
+    let hl = p.header_len() as usize;
+    let base_off = p.frag_offset() as usize;
+    let last_more = p.more_frags();
+    let payload = &pkt[hl..p.total_len() as usize];
+    let chunk = ((mtu - hl) / 8) * 8;
+    if chunk == 0 {
+        return vec![pkt.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let mut v = pkt[..hl].to_vec();
+        v.extend_from_slice(&payload[off..end]);
+        let mut f = Ipv4Packet::new_unchecked(&mut v[..]);
+        f.set_total_len((hl + end - off) as u16);
+        f.set_frag_offset((base_off + off) as u16);
+        f.set_more_frags(end < payload.len() || last_more);
+        f.fill_checksum();
+        out.push(v);
+        off = end;
+    }
+    out
+}
+
+/// The tuple of the packet quoted in an ICMP error (which is usually truncated).
+fn inner_tuple(p: &[u8]) -> Option<Tuple> {
+    let (src, dst, proto, l4off) = match p.first()? >> 4 {
+        4 => {
+            let hl = ((p[0] & 0x0f) as usize) * 4;
+            let s: [u8; 4] = p.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = p.get(16..20)?.try_into().ok()?;
+            (IpAddr::V4(s.into()), IpAddr::V4(d.into()), *p.get(9)?, hl)
+        }
+        6 => {
+            let s: [u8; 16] = p.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+            (IpAddr::V6(s.into()), IpAddr::V6(d.into()), *p.get(6)?, 40)
+        }
+        _ => return None,
+    };
+    let l4 = L4::from_proto(proto);
+    let b = p.get(l4off..).unwrap_or(&[]);
+    let (sport, dport) = match l4 {
+        L4::Tcp | L4::Udp if b.len() >= 4 => (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])),
+        L4::Icmp if b.len() >= 6 => {
+            let id = u16::from_be_bytes([b[4], b[5]]);
+            (id, id)
+        }
+        _ => (0, 0),
+    };
+    Some(Tuple { src, dst, l4, sport, dport })
+}
+
+/// Rewrites the addresses and ports of a quoted (truncated) packet.
+fn rewrite_inner(p: &mut [u8], t: &Tuple) {
+    match (p.first().map(|b| b >> 4), t.src, t.dst) {
+        (Some(4), IpAddr::V4(s), IpAddr::V4(d)) if p.len() >= 20 => {
+            let hl = ((p[0] & 0x0f) as usize) * 4;
+            p[12..16].copy_from_slice(&s.octets());
+            p[16..20].copy_from_slice(&d.octets());
+            p[10..12].copy_from_slice(&[0, 0]);
+            let c = net::checksum(0, &p[..hl.min(p.len())]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            write_ports(p, hl, t);
+        }
+        (Some(6), IpAddr::V6(s), IpAddr::V6(d)) if p.len() >= 40 => {
+            p[8..24].copy_from_slice(&s.octets());
+            p[24..40].copy_from_slice(&d.octets());
+            write_ports(p, 40, t);
+        }
+        _ => {}
+    }
+}
+
+fn write_ports(p: &mut [u8], off: usize, t: &Tuple) {
+    match t.l4 {
+        L4::Tcp | L4::Udp if p.len() >= off + 4 => {
+            p[off..off + 2].copy_from_slice(&t.sport.to_be_bytes());
+            p[off + 2..off + 4].copy_from_slice(&t.dport.to_be_bytes());
+        }
+        L4::Icmp if p.len() >= off + 6 => p[off + 4..off + 6].copy_from_slice(&t.sport.to_be_bytes()),
+        _ => {}
+    }
+}
+
+fn fix_icmp_checksum(pkt: &mut [u8], hl: usize) {
+    let v6 = pkt.first().map(|b| b >> 4) == Some(6);
+    let pseudo = if v6 {
+        let s: [u8; 16] = pkt[8..24].try_into().unwrap_or([0; 16]);
+        let d: [u8; 16] = pkt[24..40].try_into().unwrap_or([0; 16]);
+        net::pseudo6(s.into(), d.into(), 58, (pkt.len() - hl) as u32)
+    } else {
+        0
+    };
+    let body = &mut pkt[hl..];
+    if body.len() < 4 {
+        return;
+    }
+    body[2..4].copy_from_slice(&[0, 0]);
+    let c = net::checksum(pseudo, body);
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
+fn nd_option(opts: &[u8], want: u8) -> Option<Mac> {
+    let mut o = opts;
+    while o.len() >= 8 {
+        let (ty, len) = (o[0], o[1] as usize * 8);
+        if len == 0 || len > o.len() {
+            return None;
+        }
+        if ty == want {
+            return o.get(2..8).and_then(|m| m.try_into().ok());
+        }
+        o = &o[len..];
+    }
+    None
+}
+
+/// The RST Linux answers a segment for a closed port with (RFC 793 reset generation).
+fn tcp_rst(pkt: &[u8], info: &IpInfo) -> Option<Vec<u8>> {
+    let seg = pkt.get(info.header_len..)?;
+    let tcp = TcpPacket::new_checked(seg).ok()?;
+    let data_len = seg.len().checked_sub(tcp.header_len() as usize)? as u32;
+    let mut h = vec![0u8; 20];
+    h[0..2].copy_from_slice(&tcp.dst_port().to_be_bytes());
+    h[2..4].copy_from_slice(&tcp.src_port().to_be_bytes());
+    if tcp.ack() {
+        h[4..8].copy_from_slice(&tcp.ack_number().0.to_be_bytes());
+        h[13] = 0x04;
+    } else {
+        let ack = (tcp.seq_number().0 as u32)
+            .wrapping_add(data_len)
+            .wrapping_add(tcp.syn() as u32)
+            .wrapping_add(tcp.fin() as u32);
+        h[8..12].copy_from_slice(&ack.to_be_bytes());
+        h[13] = 0x14;
+    }
+    h[12] = 5 << 4;
+    let t = info.tuple;
+    Some(match (t.dst, t.src) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let c = net::checksum(net::pseudo4(s, d, 6, 20), &h);
+            h[16..18].copy_from_slice(&c.to_be_bytes());
+            net::ipv4(s, d, IpProtocol::Tcp, 64, 0, true, &h)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let c = net::checksum(net::pseudo6(s, d, 6, 20), &h);
+            h[16..18].copy_from_slice(&c.to_be_bytes());
+            net::ipv6(s, d, IpProtocol::Tcp, 64, &h)
+        }
+        _ => return None,
+    })
+}
+
+/// What ping prints for an ICMP error from `from`.
+fn describe_icmp(v4: bool, body: &[u8], from: IpAddr) -> String {
+    let (ty, code) = (body[0], body.get(1).copied().unwrap_or(0));
+    let mtu4 = body.get(6..8).map_or(0, |m| u16::from_be_bytes([m[0], m[1]]) as u32);
+    let mtu6 = body.get(4..8).map_or(0, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+    let what = match (v4, ty, code) {
+        (true, 3, 0) => "Destination Net Unreachable".to_string(),
+        (true, 3, 1) => "Destination Host Unreachable".to_string(),
+        (true, 3, 3) => "Destination Port Unreachable".to_string(),
+        (true, 3, 4) => format!("Frag needed and DF set (mtu = {mtu4})"),
+        (true, 3, 13) => "Communication prohibited by filter".to_string(),
+        (true, 11, _) => "Time to live exceeded".to_string(),
+        (false, 1, 0) => "Destination unreachable: No route".to_string(),
+        (false, 1, 3) => "Destination unreachable: Address unreachable".to_string(),
+        (false, 1, 4) => "Destination unreachable: Port unreachable".to_string(),
+        (false, 2, _) => format!("Packet too big: mtu={mtu6}"),
+        (false, 3, _) => "Time exceeded: Hop limit".to_string(),
+        _ => format!("ICMP type {ty} code {code}"),
+    };
+    format!("From {from}: {what}")
+}
+
+/// Completes the (crate-visible) outcome vocabulary for reports.
+pub fn outcome_word(o: &ConnOutcome) -> &'static str {
+    match o {
+        ConnOutcome::Ok => "ok",
+        ConnOutcome::Refused(_) => "refused",
+        ConnOutcome::Timeout => "timeout",
+    }
+}

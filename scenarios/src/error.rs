@@ -1,0 +1,340 @@
+//! Errors in scenario files, each pointing at `file:line:column`.
+//!
+//! [`ScenarioError`] is what every stage (parse, validate) reports. It renders as
+//!
+//! ```text
+//! FILE:LINE:COL: error: MESSAGE
+//!   hint: HINT
+//! ```
+//!
+//! [`ScenarioError::from_yaml`] converts serde-saphyr's errors: unknown keys and enum
+//! words get the nearest valid spelling as hint (strsim), or the list of valid ones.
+
+use std::fmt;
+
+use serde_saphyr::{Error as YamlError, Location, MessageFormatter, Spanned};
+
+/// One error in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file as given to the parser.
+    pub file: String,
+    /// 1-based line; 0 when unknown.
+    pub line: u64,
+    /// 1-based column (in characters); 0 when unknown.
+    pub column: u64,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+/// Something with a position in the file: a [`Location`], a [`Spanned`] value or a
+/// [`crate::format::Name`].
+pub trait Located {
+    /// The position; [`Location::UNKNOWN`] when there is none.
+    fn location(&self) -> Location;
+}
+
+impl Located for Location {
+    fn location(&self) -> Location {
+        *self
+    }
+}
+
+impl<T> Located for Spanned<T> {
+    fn location(&self) -> Location {
+        location_of(self)
+    }
+}
+
+impl Located for crate::format::Name {
+    fn location(&self) -> Location {
+        self.location
+    }
+}
+
+impl<L: Located + ?Sized> Located for &L {
+    fn location(&self) -> Location {
+        (**self).location()
+    }
+}
+
+/// Where a spanned value is used (the alias site for aliased values), else where it was
+/// defined.
+pub fn location_of<T>(s: &Spanned<T>) -> Location {
+    if s.referenced != Location::UNKNOWN {
+        s.referenced
+    } else {
+        s.defined
+    }
+}
+
+impl ScenarioError {
+    /// An error at an explicit line and column.
+    pub fn new(file: &str, line: u64, column: u64, message: impl Into<String>) -> Self {
+        ScenarioError {
+            file: file.to_owned(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// An error at a value's position: `ScenarioError::at(file, &spanned, "…")`.
+    pub fn at(file: &str, at: &impl Located, message: impl Into<String>) -> Self {
+        let loc = at.location();
+        Self::new(file, loc.line(), loc.column(), message)
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Converts a serde-saphyr error, keeping its position and adding hints for unknown
+    /// keys and values.
+    pub fn from_yaml(file: &str, err: &YamlError) -> Self {
+        let loc = err.location().unwrap_or(Location::UNKNOWN);
+        let (message, hint) = describe(original(err));
+        ScenarioError {
+            file: file.to_owned(),
+            line: loc.line(),
+            column: loc.column(),
+            message,
+            hint,
+        }
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: error: {}", self.file, self.message)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: error: {}",
+                self.file, self.line, self.column, self.message
+            )?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Several errors, in the order found (the validator reports all it can).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScenarioErrors(pub Vec<ScenarioError>);
+
+impl ScenarioErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one.
+    pub fn push(&mut self, e: ScenarioError) {
+        self.0.push(e);
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Iterates over them.
+    pub fn iter(&self) -> std::slice::Iter<'_, ScenarioError> {
+        self.0.iter()
+    }
+
+    /// `Ok(value)` when empty, else `Err(self)`.
+    ///
+    /// # Errors
+    ///
+    /// `self`, when it holds any error.
+    pub fn into_result<T>(self, value: T) -> Result<T, Self> {
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioErrors {}
+
+impl From<ScenarioError> for ScenarioErrors {
+    fn from(e: ScenarioError) -> Self {
+        ScenarioErrors(vec![e])
+    }
+}
+
+impl From<Vec<ScenarioError>> for ScenarioErrors {
+    fn from(v: Vec<ScenarioError>) -> Self {
+        ScenarioErrors(v)
+    }
+}
+
+impl Extend<ScenarioError> for ScenarioErrors {
+    fn extend<I: IntoIterator<Item = ScenarioError>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+impl IntoIterator for ScenarioErrors {
+    type Item = ScenarioError;
+    type IntoIter = std::vec::IntoIter<ScenarioError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ScenarioErrors {
+    type Item = &'a ScenarioError;
+    type IntoIter = std::slice::Iter<'a, ScenarioError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Separates message and hint inside a serde custom error (which carries one string).
+const HINT_SEPARATOR: &str = "\u{1f}hint:";
+
+/// Packs a message and a hint into one `serde::de::Error::custom` string;
+/// [`ScenarioError::from_yaml`] splits them again.
+pub(crate) fn hinted(message: &str, hint: &str) -> String {
+    format!("{message}{HINT_SEPARATOR}{hint}")
+}
+
+/// The error under snippet and alias wrappers.
+fn original(err: &YamlError) -> &YamlError {
+    match err {
+        YamlError::WithSnippet { error, .. } | YamlError::AliasError { error, .. } => original(error),
+        other => other,
+    }
+}
+
+/// Message and hint for an unwrapped error.
+fn describe(err: &YamlError) -> (String, Option<String>) {
+    match err {
+        YamlError::SerdeUnknownField { field, expected, .. } => (
+            format!("unknown key '{field}'"),
+            Some(suggest(field, expected, "valid keys here")),
+        ),
+        YamlError::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
+            format!("unknown value '{variant}'"),
+            Some(suggest(variant, expected, "valid values here")),
+        ),
+        YamlError::SerdeMissingField { field, .. } => (format!("missing required key '{field}'"), None),
+        YamlError::SerdeInvalidType {
+            unexpected, expected, ..
+        } => (format!("expected {expected}, found {unexpected}"), None),
+        YamlError::SerdeInvalidValue {
+            unexpected, expected, ..
+        } => (format!("invalid value {unexpected}: expected {expected}"), None),
+        YamlError::SerdeInvalidLength { len, expected, .. } => (
+            format!("{len} elements, expected {expected}"),
+            Some("`between:` takes exactly two endpoints, e.g. [host1.eth0, office]".into())
+                .filter(|_| expected.contains("size 2")),
+        ),
+        YamlError::Unexpected { expected, .. } => (
+            format!("expected {}", readable_expected(expected)),
+            Some("check the indentation and the value's type against SCENARIO-FORMAT.md".into()),
+        ),
+        YamlError::DuplicateMappingKey { key, .. } => (
+            match key {
+                Some(k) => format!("duplicate key '{k}'"),
+                None => "duplicate key".to_owned(),
+            },
+            Some("each key may appear only once in a map".into()),
+        ),
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. } => (
+            "the file is too large, too deeply nested or expands too many aliases".into(),
+            Some("a scenario is a plain YAML file; keep anchors/aliases few and shallow".into()),
+        ),
+        YamlError::MultipleDocuments { .. } => (
+            "the file holds more than one YAML document".into(),
+            Some("put one scenario per file (remove the second `---`)".into()),
+        ),
+        YamlError::InvalidScalar { ty, .. } => (format!("expected {}", readable_scalar(ty)), None),
+        YamlError::InvalidBooleanStrict { .. } => ("expected true or false".into(), None),
+        YamlError::Eof { .. } => ("unexpected end of file".into(), None),
+        YamlError::Message { msg, .. } => match msg.split_once(HINT_SEPARATOR) {
+            Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
+            None => (msg.clone(), None),
+        },
+        other => (
+            serde_saphyr::UserMessageFormatter
+                .format_message(other)
+                .into_owned(),
+            None,
+        ),
+    }
+}
+
+/// `"did you mean 'x'?"` when a valid word is close, else the list of valid words.
+fn suggest(word: &str, valid: &[&str], what: &str) -> String {
+    if valid.is_empty() {
+        return "nothing may be written here".into();
+    }
+    let best = valid
+        .iter()
+        .map(|v| (strsim::damerau_levenshtein(word, v), *v))
+        .min_by_key(|(d, _)| *d);
+    if let Some((d, v)) = best {
+        let limit = (word.chars().count().max(v.chars().count()) / 3).max(1);
+        let jw = strsim::jaro_winkler(word, v);
+        if d <= limit || jw >= 0.9 {
+            return format!("did you mean '{v}'?");
+        }
+    }
+    format!("{what}: {}", valid.join(", "))
+}
+
+fn readable_expected(expected: &str) -> String {
+    match expected {
+        "mapping start" => "a map (`key: value` lines or `{ … }`)".into(),
+        "sequence start" => "a list (`- item` lines or `[ … ]`)".into(),
+        "string scalar" | "scalar" => "a single value, not a list or map".into(),
+        other => other.into(),
+    }
+}
+
+fn readable_scalar(ty: &str) -> String {
+    match ty {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u32" => "a whole number from 0 to 4294967295".into(),
+        "u64" | "usize" => "a whole number, 0 or more".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "f32" | "f64" => "a number".into(),
+        "bool" => "true or false".into(),
+        other => format!("a value of type {other}"),
+    }
+}

@@ -1,0 +1,1822 @@
+//! The typed form of a scenario file (SCENARIO-FORMAT.md, format 1).
+//!
+//! [`parse_scenario`] turns YAML text into a [`Scenario`] or one [`ScenarioError`] that
+//! points at `file:line:column`. Every struct denies unknown keys, so a misspelt key is
+//! an error that names the nearest valid one.
+//!
+//! What this module checks and what it leaves to the validator:
+//! - here: YAML syntax, the shape of every value, key names, enum words (`driver`,
+//!   `expect`, drop reasons…), IP addresses and CIDRs (typed on parse), and that a
+//!   step has exactly one action;
+//! - later, through the `parse_*` helpers: compact strings (durations, rates, sizes,
+//!   percentages, port publications, listen specs, step targets). They stay
+//!   [`Spanned<String>`] so the validator can point at the exact value.
+//!
+//! Name-keyed maps are [`IndexMap`]s keyed by [`Name`], which keeps declaration order
+//! (interface `eth0`, `eth1`… and IPAM allocation depend on it) and the key's location,
+//! and still looks up by `&str` (`map.get("host1")`).
+//!
+//! Keys that are in the contract but not implemented yet parse normally;
+//! [`reject_unsupported`] reports them.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Deref;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IntoDeserializer, MapAccess, Visitor};
+pub use serde_saphyr::{Location, Spanned};
+
+use crate::error::{ScenarioError, hinted, location_of};
+
+/// A name-keyed map in declaration order.
+pub type NameMap<T> = IndexMap<Name, T>;
+
+/// Largest scenario file accepted, in bytes.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------
+
+/// Parses a scenario file.
+///
+/// `file` is only used in error messages. Input is bounded (size, nesting depth,
+/// node count, alias expansion), so hostile input gives an error, never a hang or a
+/// panic.
+///
+/// # Errors
+///
+/// The first syntax or shape error, with its line, column and, where one helps, a hint.
+pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(ScenarioError::new(
+            file,
+            1,
+            1,
+            format!(
+                "the file is {} bytes, more than the {MAX_FILE_BYTES} a scenario may have",
+                text.len()
+            ),
+        ));
+    }
+    if is_blank_yaml(text) {
+        return Err(ScenarioError::new(file, 1, 1, "the file is empty")
+            .with_hint("a scenario needs at least `name:` and `steps:`"));
+    }
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: 32,
+            flow_nesting_limit: 32,
+            max_events: 500_000,
+            max_nodes: 200_000,
+            max_aliases: 2_000,
+            max_anchors: 2_000,
+            max_recorded_anchor_events: 100_000,
+            max_recorded_anchor_bytes: 4 * 1024 * 1024,
+            max_total_scalar_bytes: MAX_FILE_BYTES,
+            max_documents: 1,
+            max_inclusion_depth: 0,
+            max_merge_keys: 1_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+    };
+    serde_saphyr::from_str_with_options::<Scenario>(text, options)
+        .map_err(|e| ScenarioError::from_yaml(file, &e))
+}
+
+/// Reports every key of `s` that this version parses but does not implement yet, each
+/// at its value's location, in file order within each section.
+pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
+    let mut out = Vec::new();
+    let mut flag = |at: Location, key: &str, capability: &str| {
+        out.push(ScenarioError::at(
+            file,
+            &at,
+            format!("'{key}' is not supported yet ({capability}: coming in a later version)"),
+        ));
+    };
+
+    for host in s.hosts.values() {
+        for iface in host.interfaces.values() {
+            unsupported_interface_keys(iface, &mut flag);
+        }
+        if let Some(dns) = &host.dns {
+            flag(location_of(dns), "dns", "upstream DNS resolvers");
+        }
+        if let Some(rc) = host.daemon.as_ref().and_then(|d| d.resolv_conf.as_ref()) {
+            flag(location_of(rc), "resolv-conf", "the host's resolv.conf and DNS");
+        }
+    }
+    for lan in s.lans.values() {
+        if let Some(h) = lan.hairpin.as_ref().filter(|h| h.value) {
+            flag(location_of(h), "hairpin", "reflective relay (VEPA) on LANs");
+        }
+    }
+    for router in s.routers.values() {
+        for iface in router.interfaces.values() {
+            unsupported_interface_keys(iface, &mut flag);
+        }
+    }
+    for ext in s.externals.values() {
+        if let Some(v) = &ext.vlan {
+            flag(location_of(v), "vlan", "802.1Q VLANs");
+        }
+        if let Some(v) = &ext.trunk {
+            flag(location_of(v), "trunk", "802.1Q VLAN trunks");
+        }
+        if let Some(v) = &ext.dns_records {
+            flag(location_of(v), "dns_records", "DNS servers on externals");
+        }
+    }
+    for net in s.networks.values() {
+        if let Some(d) = &net.driver {
+            let capability = match d.value {
+                NetworkDriver::Overlay => Some("overlay networks"),
+                NetworkDriver::Macvlan => Some("macvlan networks"),
+                NetworkDriver::Ipvlan => Some("ipvlan networks"),
+                NetworkDriver::Bridge | NetworkDriver::Host | NetworkDriver::None => None,
+            };
+            if let Some(c) = capability {
+                flag(location_of(d), &format!("driver: {}", d.value), c);
+            }
+        }
+        if let Some(h) = &net.hosts {
+            flag(location_of(h), "hosts", "multi-host (overlay) networks");
+        }
+        if let Some(o) = &net.driver_opts {
+            let opts = [
+                (&o.parent, "parent", "macvlan/ipvlan parent interfaces"),
+                (&o.macvlan_mode, "macvlan_mode", "macvlan networks"),
+                (&o.ipvlan_mode, "ipvlan_mode", "ipvlan networks"),
+                (&o.encrypted, "encrypted", "encrypted overlay networks"),
+                (
+                    &o.overlay_vxlanid_list,
+                    "com.docker.network.driver.overlay.vxlanid_list",
+                    "overlay networks",
+                ),
+            ];
+            for (v, key, c) in opts {
+                if let Some(v) = v {
+                    flag(location_of(v), key, c);
+                }
+            }
+        }
+    }
+    for c in s.containers.values() {
+        if let Some(v) = &c.dns {
+            flag(location_of(v), "dns", "container DNS settings");
+        }
+        if let Some(v) = &c.dns_search {
+            flag(location_of(v), "dns_search", "container DNS settings");
+        }
+        if let Some(v) = &c.dns_opt {
+            flag(location_of(v), "dns_opt", "container DNS settings");
+        }
+    }
+    if let Some(v) = &s.firewall {
+        flag(location_of(v), "firewall", "host firewall rules");
+    }
+    if let Some(v) = &s.namespaces {
+        flag(location_of(v), "namespaces", "network policies");
+    }
+    if let Some(v) = &s.policies {
+        flag(location_of(v), "policies", "network policies");
+    }
+    for step in &s.steps {
+        if let Action::Resolve(r) = &step.value.action {
+            flag(location_of(r), "resolve", "DNS resolution steps");
+        }
+    }
+    out
+}
+
+fn unsupported_interface_keys(iface: &Interface, flag: &mut impl FnMut(Location, &str, &str)) {
+    if let Some(v) = &iface.macvlan_of {
+        flag(location_of(v), "macvlan_of", "macvlan shim interfaces");
+    }
+    if let Some(v) = &iface.mode {
+        flag(location_of(v), "mode", "macvlan shim interfaces");
+    }
+    if let Some(v) = &iface.routes {
+        flag(location_of(v), "routes", "host routes through an interface");
+    }
+    if let Some(v) = &iface.vlan {
+        flag(location_of(v), "vlan", "802.1Q VLANs");
+    }
+    if let Some(v) = &iface.trunk {
+        flag(location_of(v), "trunk", "802.1Q VLAN trunks");
+    }
+}
+
+/// True when the text holds no YAML content (only whitespace, comments, `---`/`...`).
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------
+
+/// A map key (a host, LAN, network, container… name) with the location where it was
+/// written. Equality and hashing use the text only, so `NameMap::get("api")` works.
+#[derive(Clone, Debug)]
+pub struct Name {
+    /// The name as written.
+    pub value: String,
+    /// Where the key appears in the file.
+    pub location: Location,
+}
+
+impl Name {
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+impl Eq for Name {}
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must hash exactly as `str` does for `Borrow<str>` lookups.
+        self.value.as_str().hash(state);
+    }
+}
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.value
+    }
+}
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.value
+    }
+}
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.value
+    }
+}
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<String>::deserialize(d)?;
+        let location = location_of(&s);
+        Ok(Name {
+            value: s.value,
+            location,
+        })
+    }
+}
+
+/// A name map whose values may be written as nothing (`office:`), meaning all defaults.
+fn name_map_nullable<'de, D, T>(d: D) -> Result<NameMap<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let raw: Option<NameMap<Option<T>>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
+}
+
+/// A name map that may itself be written as nothing (`externals:`).
+fn name_map<'de, D, T>(d: D) -> Result<NameMap<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<NameMap<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A list that may be written as nothing (`steps:`).
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------
+// The file
+// ---------------------------------------------------------------------------------
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// Required scenario name.
+    pub name: Spanned<String>,
+    /// Free text shown by `netloom run` and in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Seed of every random draw; default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Docker hosts. Empty here means the default (one host `host1`, no NICs); the
+    /// validator fills that in.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub hosts: NameMap<Host>,
+    /// Physical L2 segments, a switch each.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub lans: NameMap<Lan>,
+    /// Plain L3 routers between LANs.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub routers: NameMap<Router>,
+    /// Plain machines outside any Docker host.
+    #[serde(default, deserialize_with = "name_map")]
+    pub externals: NameMap<External>,
+    /// User-defined Docker networks (the predefined `bridge`/`host`/`none` are implied).
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub networks: NameMap<Network>,
+    /// Containers.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub containers: NameMap<Container>,
+    /// Link impairments.
+    #[serde(default, deserialize_with = "list")]
+    pub links: Vec<Spanned<Link>>,
+    /// Per-host DOCKER-USER-like rules (not supported yet).
+    #[serde(default)]
+    pub firewall: Option<Spanned<NameMap<Vec<Spanned<FirewallRule>>>>>,
+    /// Kubernetes-style namespaces (not supported yet).
+    #[serde(default)]
+    pub namespaces: Option<Spanned<NameMap<Namespace>>>,
+    /// Kubernetes NetworkPolicy-like policies (not supported yet).
+    #[serde(default)]
+    pub policies: Option<Spanned<Vec<Spanned<Policy>>>>,
+    /// Steps, run in order. The `Spanned` gives each step's position.
+    #[serde(default, deserialize_with = "list")]
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// A Docker host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Host {
+    /// Physical NICs and shims, in declaration order.
+    #[serde(default, deserialize_with = "name_map")]
+    pub interfaces: NameMap<Interface>,
+    /// Default route of the host.
+    #[serde(default)]
+    pub gateway: Option<Spanned<IpAddr>>,
+    /// Default MTU of the host's NICs.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
+    /// Upstream resolvers, like daemon.json `dns` (not supported yet).
+    #[serde(default)]
+    pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    /// The Docker daemon's settings.
+    #[serde(default)]
+    pub daemon: Option<Daemon>,
+}
+
+/// A host or router interface.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Interface {
+    /// Address with prefix length, e.g. `192.168.1.10/24`.
+    #[serde(default)]
+    pub address: Option<Spanned<IpNet>>,
+    /// The LAN the NIC is plugged into.
+    #[serde(default)]
+    pub lan: Option<Spanned<String>>,
+    /// Access port in this VLAN (not supported yet).
+    #[serde(default)]
+    pub vlan: Option<Spanned<u16>>,
+    /// Tagged trunk carrying these VLANs (not supported yet).
+    #[serde(default)]
+    pub trunk: Option<Spanned<Vec<Spanned<u16>>>>,
+    /// Makes this a macvlan shim on that interface (not supported yet).
+    #[serde(default)]
+    pub macvlan_of: Option<Spanned<String>>,
+    /// Macvlan mode of the shim (not supported yet).
+    #[serde(default)]
+    pub mode: Option<Spanned<MacvlanMode>>,
+    /// Host routes sent through this interface (not supported yet).
+    #[serde(default)]
+    pub routes: Option<Spanned<Vec<Spanned<IpNet>>>>,
+}
+
+/// Docker daemon settings, with daemon.json's key names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct Daemon {
+    /// Default MTU of bridge networks.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
+    /// Inter-container traffic on the default bridge.
+    #[serde(default)]
+    pub icc: Option<Spanned<bool>>,
+    /// Whether docker-proxy handles published ports.
+    #[serde(default)]
+    pub userland_proxy: Option<Spanned<bool>>,
+    /// Address pools for networks without a subnet; Docker's defaults when omitted.
+    #[serde(default)]
+    pub default_address_pools: Option<Spanned<Vec<Spanned<AddressPool>>>>,
+    /// The host's `net.ipv4.ip_forward`.
+    #[serde(default)]
+    pub ip_forward: Option<Spanned<bool>>,
+    /// The host's own resolv.conf nameservers (not supported yet).
+    #[serde(default)]
+    pub resolv_conf: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+}
+
+/// One `default-address-pools` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AddressPool {
+    /// The pool, e.g. `172.17.0.0/16`.
+    pub base: Spanned<IpNet>,
+    /// Prefix length of each network carved from it.
+    pub size: Spanned<u8>,
+}
+
+/// A physical L2 segment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Lan {
+    /// MTU of the segment.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
+    /// Reflective relay (VEPA); only `false` is supported yet.
+    #[serde(default)]
+    pub hairpin: Option<Spanned<bool>>,
+}
+
+/// A plain L3 router.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Router {
+    /// Interfaces, in declaration order.
+    #[serde(default, deserialize_with = "name_map")]
+    pub interfaces: NameMap<Interface>,
+    /// Static routes.
+    #[serde(default, deserialize_with = "list")]
+    pub routes: Vec<Spanned<Route>>,
+    /// Interface name out of which to source-NAT.
+    #[serde(default)]
+    pub masquerade: Option<Spanned<String>>,
+}
+
+/// A static route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Route {
+    /// Destination prefix.
+    pub to: Spanned<IpNet>,
+    /// Next hop.
+    pub via: Spanned<IpAddr>,
+}
+
+/// A plain machine outside any Docker host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct External {
+    /// Address with prefix length.
+    pub address: Spanned<IpNet>,
+    /// The LAN it is plugged into.
+    pub lan: Spanned<String>,
+    /// Default route.
+    #[serde(default)]
+    pub gateway: Option<Spanned<IpAddr>>,
+    /// Echo listeners, `tcp/80` etc. (see [`parse_listen`]).
+    #[serde(default, deserialize_with = "list")]
+    pub listen: Vec<Spanned<String>>,
+    /// Access port in this VLAN (not supported yet).
+    #[serde(default)]
+    pub vlan: Option<Spanned<u16>>,
+    /// Tagged trunk (not supported yet).
+    #[serde(default)]
+    pub trunk: Option<Spanned<Vec<Spanned<u16>>>>,
+    /// A real namespace under `netloom emulate`.
+    #[serde(default)]
+    pub emulate: Option<Spanned<bool>>,
+    /// Records served by this machine as a DNS server (not supported yet).
+    #[serde(default)]
+    pub dns_records: Option<Spanned<IndexMap<String, Vec<Spanned<IpAddr>>>>>,
+}
+
+/// A Docker network.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Network {
+    /// The driver; `bridge` when omitted.
+    #[serde(default)]
+    pub driver: Option<Spanned<NetworkDriver>>,
+    /// The host of a local-scope network.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// The hosts of an overlay network (not supported yet).
+    #[serde(default)]
+    pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// No route out of the network.
+    #[serde(default)]
+    pub internal: Option<Spanned<bool>>,
+    /// IPv6 on the network.
+    #[serde(default)]
+    pub enable_ipv6: Option<Spanned<bool>>,
+    /// Address management.
+    #[serde(default)]
+    pub ipam: Option<Ipam>,
+    /// Driver options, with Docker's names.
+    #[serde(default)]
+    pub driver_opts: Option<DriverOpts>,
+}
+
+/// Network drivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkDriver {
+    /// A Linux bridge with NAT (Docker's default).
+    Bridge,
+    /// The host's own network stack.
+    Host,
+    /// Loopback only.
+    None,
+    /// VXLAN across hosts (not supported yet).
+    Overlay,
+    /// Macvlan on a parent interface (not supported yet).
+    Macvlan,
+    /// Ipvlan on a parent interface (not supported yet).
+    Ipvlan,
+}
+
+impl fmt::Display for NetworkDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NetworkDriver::Bridge => "bridge",
+            NetworkDriver::Host => "host",
+            NetworkDriver::None => "none",
+            NetworkDriver::Overlay => "overlay",
+            NetworkDriver::Macvlan => "macvlan",
+            NetworkDriver::Ipvlan => "ipvlan",
+        })
+    }
+}
+
+/// Macvlan modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    /// Sub-interfaces of one parent talk directly.
+    Bridge,
+    /// No traffic between sub-interfaces.
+    Private,
+    /// Everything goes out to the switch (reflective relay needed).
+    Vepa,
+    /// One sub-interface owns the parent.
+    Passthru,
+}
+
+/// A network's `ipam` block.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Ipam {
+    /// Subnets, in order.
+    #[serde(default, deserialize_with = "list")]
+    pub config: Vec<Spanned<IpamConfig>>,
+}
+
+/// One IPAM subnet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IpamConfig {
+    /// The subnet.
+    pub subnet: Spanned<IpNet>,
+    /// The gateway; default: first usable address.
+    #[serde(default)]
+    pub gateway: Option<Spanned<IpAddr>>,
+    /// Sub-range from which container addresses are allocated.
+    #[serde(default)]
+    pub ip_range: Option<Spanned<IpNet>>,
+}
+
+/// `driver_opts`, with the names Docker uses. Values are strings, as in Docker.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DriverOpts {
+    /// Macvlan/ipvlan parent, `eth0.10` = 802.1Q subinterface (not supported yet).
+    #[serde(default)]
+    pub parent: Option<Spanned<String>>,
+    /// `bridge | private | vepa | passthru` (not supported yet).
+    #[serde(default)]
+    pub macvlan_mode: Option<Spanned<String>>,
+    /// `l2 | l3 | l3s` (not supported yet).
+    #[serde(default)]
+    pub ipvlan_mode: Option<Spanned<String>>,
+    /// Overlay encryption (not supported yet).
+    #[serde(default)]
+    pub encrypted: Option<Spanned<String>>,
+    /// `com.docker.network.driver.mtu`.
+    #[serde(default, rename = "com.docker.network.driver.mtu")]
+    pub mtu: Option<Spanned<String>>,
+    /// `com.docker.network.driver.overlay.vxlanid_list` (not supported yet).
+    #[serde(default, rename = "com.docker.network.driver.overlay.vxlanid_list")]
+    pub overlay_vxlanid_list: Option<Spanned<String>>,
+    /// `com.docker.network.bridge.enable_icc`.
+    #[serde(default, rename = "com.docker.network.bridge.enable_icc")]
+    pub bridge_enable_icc: Option<Spanned<String>>,
+}
+
+/// A container.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Container {
+    /// The Docker host it runs on.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Networks in attachment order (`eth0`, `eth1`…). `None` = the host's `bridge`.
+    #[serde(default)]
+    pub networks: Option<Spanned<ContainerNetworks>>,
+    /// Published ports, compose short syntax (see [`parse_port_publish`]).
+    #[serde(default, deserialize_with = "list")]
+    pub ports: Vec<Spanned<String>>,
+    /// Echo listeners inside (see [`parse_listen`]).
+    #[serde(default, deserialize_with = "list")]
+    pub listen: Vec<Spanned<String>>,
+    /// Resolvers (not supported yet).
+    #[serde(default)]
+    pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    /// Search domains (not supported yet).
+    #[serde(default)]
+    pub dns_search: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Resolver options (not supported yet).
+    #[serde(default)]
+    pub dns_opt: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Labels, for policies.
+    #[serde(default)]
+    pub labels: Option<Spanned<IndexMap<String, String>>>,
+    /// Namespace, for policies; `default` when omitted.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+}
+
+/// A container's networks, in attachment order. Written as a map (an entry may be
+/// empty: `appnet:` or `appnet: {}`) or, as compose allows, a list: `[appnet, other]`.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerNetworks(pub NameMap<ContainerNetwork>);
+
+impl Deref for ContainerNetworks {
+    type Target = NameMap<ContainerNetwork>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ContainerNetworks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ContainerNetworksVisitor)
+    }
+}
+
+struct ContainerNetworksVisitor;
+
+impl<'de> Visitor<'de> for ContainerNetworksVisitor {
+    type Value = ContainerNetworks;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of network names (or a list of them)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let raw =
+            NameMap::<Option<ContainerNetwork>>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(ContainerNetworks(
+            raw.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect(),
+        ))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = NameMap::new();
+        while let Some(name) = seq.next_element::<Name>()? {
+            if out.contains_key(name.as_str()) {
+                return Err(de::Error::custom(format!("network '{name}' is listed twice")));
+            }
+            out.insert(name, ContainerNetwork::default());
+        }
+        Ok(ContainerNetworks(out))
+    }
+}
+
+/// One attachment of a container to a network.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ContainerNetwork {
+    /// Fixed address; else IPAM allocates in order.
+    #[serde(default)]
+    pub ipv4_address: Option<Spanned<Ipv4Addr>>,
+    /// Extra DNS names on this network.
+    #[serde(default, deserialize_with = "list")]
+    pub aliases: Vec<Spanned<String>>,
+}
+
+/// A link's impairments (top-level `links:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Link {
+    /// The two endpoints: `node.iface` or a LAN name.
+    pub between: Spanned<[Spanned<String>; 2]>,
+    /// One-way latency, see [`parse_duration`].
+    #[serde(default)]
+    pub latency: Option<Spanned<String>>,
+    /// Latency jitter, see [`parse_duration`].
+    #[serde(default)]
+    pub jitter: Option<Spanned<String>>,
+    /// Random loss, see [`parse_percent`].
+    #[serde(default)]
+    pub loss: Option<Spanned<String>>,
+    /// Rate limit, see [`parse_rate`].
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
+    /// MTU.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
+}
+
+/// A firewall rule (not supported yet; parsed so the file is checked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FirewallRule {
+    /// Chain, e.g. `DOCKER-USER`.
+    pub chain: Spanned<String>,
+    /// Input interface.
+    #[serde(default, rename = "in")]
+    pub in_iface: Option<Spanned<String>>,
+    /// Output interface.
+    #[serde(default, rename = "out")]
+    pub out_iface: Option<Spanned<String>>,
+    /// Source CIDR, `!` negates.
+    #[serde(default)]
+    pub source: Option<Spanned<String>>,
+    /// Destination CIDR, `!` negates.
+    #[serde(default)]
+    pub destination: Option<Spanned<String>>,
+    /// `tcp`, `udp`, `icmp`.
+    #[serde(default)]
+    pub proto: Option<Spanned<String>>,
+    /// Destination port or range.
+    #[serde(default)]
+    pub dport: Option<Spanned<String>>,
+    /// `accept`, `drop`, `reject`, `return`.
+    pub action: Spanned<String>,
+}
+
+/// A Kubernetes-style namespace.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Namespace {
+    /// Its labels.
+    #[serde(default)]
+    pub labels: IndexMap<String, String>,
+}
+
+/// A NetworkPolicy-like policy (not supported yet; parsed so the file is checked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Policy name.
+    pub name: Spanned<String>,
+    /// Namespace it selects within.
+    #[serde(default)]
+    pub namespace: Option<Spanned<String>>,
+    /// Pod selector; `{}` selects all.
+    #[serde(default)]
+    pub select: Option<Spanned<IndexMap<String, String>>>,
+    /// policyTypes.
+    #[serde(default)]
+    pub types: Option<Spanned<Vec<Spanned<PolicyType>>>>,
+    /// Ingress rules; present and empty = deny all.
+    #[serde(default)]
+    pub ingress: Option<Spanned<Vec<Spanned<PolicyRule>>>>,
+    /// Egress rules; present and empty = deny all.
+    #[serde(default)]
+    pub egress: Option<Spanned<Vec<Spanned<PolicyRule>>>>,
+}
+
+/// A policyTypes entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyType {
+    /// Ingress.
+    Ingress,
+    /// Egress.
+    Egress,
+}
+
+/// An ingress (`from`) or egress (`to`) rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicyRule {
+    /// Ingress peers.
+    #[serde(default)]
+    pub from: Option<Vec<Spanned<PolicyPeer>>>,
+    /// Egress peers.
+    #[serde(default)]
+    pub to: Option<Vec<Spanned<PolicyPeer>>>,
+    /// Ports, see [`parse_listen`].
+    #[serde(default)]
+    pub ports: Option<Vec<Spanned<String>>>,
+}
+
+/// A policy peer; keys inside one peer are AND'd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicyPeer {
+    /// podSelector.
+    #[serde(default)]
+    pub labels: Option<IndexMap<String, String>>,
+    /// namespaceSelector.
+    #[serde(default)]
+    pub namespace_labels: Option<IndexMap<String, String>>,
+    /// ipBlock cidr.
+    #[serde(default)]
+    pub cidr: Option<Spanned<IpNet>>,
+    /// ipBlock except.
+    #[serde(default)]
+    pub except: Option<Vec<Spanned<IpNet>>>,
+}
+
+// ---------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------
+
+/// One step: exactly one action, an optional expectation and an optional label.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Step {
+    /// Human label (an addition to the contract).
+    pub name: Option<Spanned<String>>,
+    /// What the step does.
+    pub action: Action,
+    /// What must hold afterwards.
+    pub expect: Option<Spanned<Expect>>,
+}
+
+/// A step's action; each payload's `Spanned` locates the action's value.
+// A file has a handful of steps, so the size spread costs nothing; boxing would only
+// make every match noisier.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// `ping: { from, to, count, size, dont_fragment }`.
+    Ping(Spanned<Ping>),
+    /// `connect: { from, to, proto }`.
+    Connect(Spanned<Connect>),
+    /// `transfer: { from, to, bytes }`.
+    Transfer(Spanned<Transfer>),
+    /// `resolve: { from, name }` (not supported yet).
+    Resolve(Spanned<Resolve>),
+    /// `link: { between, state, … }`.
+    Link(Spanned<LinkChange>),
+    /// `container: { name, state }`.
+    Container(Spanned<ContainerChange>),
+    /// `wait: 2s` (see [`parse_duration`]).
+    Wait(Spanned<String>),
+    /// `exec: { in, run }` (emulation only).
+    Exec(Spanned<Exec>),
+}
+
+/// The action keys, in the order the format lists them.
+pub const ACTION_KEYS: &[&str] = &[
+    "ping",
+    "connect",
+    "transfer",
+    "resolve",
+    "link",
+    "container",
+    "wait",
+    "exec",
+];
+const STEP_KEYS: &[&str] = &[
+    "ping",
+    "connect",
+    "transfer",
+    "resolve",
+    "link",
+    "container",
+    "wait",
+    "exec",
+    "expect",
+    "name",
+];
+
+impl Action {
+    /// The action's key as written (`ping`, `connect`, …).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::Ping(_) => "ping",
+            Action::Connect(_) => "connect",
+            Action::Transfer(_) => "transfer",
+            Action::Resolve(_) => "resolve",
+            Action::Link(_) => "link",
+            Action::Container(_) => "container",
+            Action::Wait(_) => "wait",
+            Action::Exec(_) => "exec",
+        }
+    }
+
+    /// Where the action's value starts.
+    pub fn location(&self) -> Location {
+        match self {
+            Action::Ping(s) => location_of(s),
+            Action::Connect(s) => location_of(s),
+            Action::Transfer(s) => location_of(s),
+            Action::Resolve(s) => location_of(s),
+            Action::Link(s) => location_of(s),
+            Action::Container(s) => location_of(s),
+            Action::Wait(s) => location_of(s),
+            Action::Exec(s) => location_of(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(StepVisitor)
+    }
+}
+
+struct StepVisitor;
+
+impl<'de> Visitor<'de> for StepVisitor {
+    type Value = Step;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a step: a map with one action key (ping, connect, transfer, resolve, link, container, wait or exec)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+        let mut name = None;
+        let mut expect: Option<Spanned<Expect>> = None;
+        let mut action: Option<Action> = None;
+        while let Some(key) = map.next_key::<Name>()? {
+            let new_action = match key.as_str() {
+                "name" => {
+                    name = Some(map.next_value()?);
+                    continue;
+                }
+                "expect" => {
+                    expect = Some(map.next_value()?);
+                    continue;
+                }
+                "ping" => Action::Ping(map.next_value()?),
+                "connect" => Action::Connect(map.next_value()?),
+                "transfer" => Action::Transfer(map.next_value()?),
+                "resolve" => Action::Resolve(map.next_value()?),
+                "link" => Action::Link(map.next_value()?),
+                "container" => Action::Container(map.next_value()?),
+                "wait" => Action::Wait(map.next_value()?),
+                "exec" => Action::Exec(map.next_value()?),
+                other => return Err(de::Error::unknown_field(other, STEP_KEYS)),
+            };
+            if let Some(first) = &action {
+                return Err(de::Error::custom(hinted(
+                    &format!(
+                        "a step has exactly one action, but this one has '{}' and '{}' (line {})",
+                        first.keyword(),
+                        new_action.keyword(),
+                        key.location.line()
+                    ),
+                    "start a new list item (`- `) for the second action",
+                )));
+            }
+            action = Some(new_action);
+        }
+        let Some(action) = action else {
+            return Err(de::Error::custom(hinted(
+                "this step has no action",
+                "add one of: ping, connect, transfer, resolve, link, container, wait, exec",
+            )));
+        };
+        // A bare `expect: reach` has no location of its own for `result`; use the
+        // expectation's.
+        if let Some(e) = &mut expect {
+            let at = location_of(e);
+            if let Some(r) = &mut e.value.result
+                && location_of(r) == Location::UNKNOWN
+            {
+                *r = Spanned::new(r.value, at, at);
+            }
+        }
+        Ok(Step { name, action, expect })
+    }
+}
+
+/// `ping`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Ping {
+    /// Source, see the format's "Names".
+    pub from: Spanned<String>,
+    /// Destination, see [`parse_target`].
+    pub to: Spanned<String>,
+    /// Echo requests to send; default 3.
+    #[serde(default)]
+    pub count: Option<Spanned<u32>>,
+    /// Payload bytes; default 56.
+    #[serde(default)]
+    pub size: Option<Spanned<u32>>,
+    /// Set the DF bit.
+    #[serde(default)]
+    pub dont_fragment: Option<Spanned<bool>>,
+}
+
+/// `connect`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Connect {
+    /// Source.
+    pub from: Spanned<String>,
+    /// Destination with port, see [`parse_target`].
+    pub to: Spanned<String>,
+    /// Transport; default tcp.
+    #[serde(default)]
+    pub proto: Option<Spanned<Proto>>,
+}
+
+/// `transfer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Transfer {
+    /// Source.
+    pub from: Spanned<String>,
+    /// Destination with port, see [`parse_target`].
+    pub to: Spanned<String>,
+    /// Amount, see [`parse_size`].
+    pub bytes: Spanned<String>,
+}
+
+/// `resolve` (not supported yet).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Resolve {
+    /// Where the query is made.
+    pub from: Spanned<String>,
+    /// The name to resolve.
+    pub name: Spanned<String>,
+}
+
+/// `link` step: change a link's state or impairments from now on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LinkChange {
+    /// The two endpoints, as in [`Link::between`].
+    pub between: Spanned<[Spanned<String>; 2]>,
+    /// `up` or `down`.
+    #[serde(default)]
+    pub state: Option<Spanned<LinkState>>,
+    /// New latency.
+    #[serde(default)]
+    pub latency: Option<Spanned<String>>,
+    /// New jitter.
+    #[serde(default)]
+    pub jitter: Option<Spanned<String>>,
+    /// New loss.
+    #[serde(default)]
+    pub loss: Option<Spanned<String>>,
+    /// New rate.
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
+    /// New MTU.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
+}
+
+/// A link's administrative state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Carrying frames.
+    Up,
+    /// Dropping every frame (`link-down`).
+    Down,
+}
+
+/// `container` step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ContainerChange {
+    /// Container name.
+    pub name: Spanned<String>,
+    /// Target state.
+    pub state: Spanned<ContainerState>,
+}
+
+/// A container's run state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    /// Stopped.
+    Stopped,
+    /// Started.
+    Started,
+}
+
+/// `exec` step (emulation only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Exec {
+    /// Container or external to run in.
+    #[serde(rename = "in")]
+    pub inside: Spanned<String>,
+    /// Shell command.
+    pub run: Spanned<String>,
+}
+
+/// Transport protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Expectations
+// ---------------------------------------------------------------------------------
+
+/// A step's expectation. `expect: reach` is `Expect { result: Some(reach), .. }`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Expect {
+    /// The outcome.
+    pub result: Option<Spanned<Outcome>>,
+    /// Why the first dropped packet of the step was dropped.
+    pub dropped: Option<Spanned<DropReason>>,
+    /// What the step's packets looked like at a point.
+    pub on_wire: Option<Spanned<OnWire>>,
+    /// Bound on every ping reply's round trip, see [`parse_duration`].
+    pub max_rtt: Option<Spanned<String>>,
+    /// Lower bound of a transfer's rate, see [`parse_rate`].
+    pub min_rate: Option<Spanned<String>>,
+    /// Resolved addresses, compared as a set.
+    pub addresses: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    /// A `container` step that must fail, with this text in its error.
+    pub error: Option<Spanned<String>>,
+    /// `exec` exit status.
+    pub exit: Option<Spanned<i32>>,
+    /// Text `exec`'s standard output must contain (an addition).
+    pub stdout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectMap {
+    #[serde(default)]
+    result: Option<Spanned<Outcome>>,
+    #[serde(default)]
+    dropped: Option<Spanned<DropReason>>,
+    #[serde(default)]
+    on_wire: Option<Spanned<OnWire>>,
+    #[serde(default)]
+    max_rtt: Option<Spanned<String>>,
+    #[serde(default)]
+    min_rate: Option<Spanned<String>>,
+    #[serde(default)]
+    addresses: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    #[serde(default)]
+    error: Option<Spanned<String>>,
+    #[serde(default)]
+    exit: Option<Spanned<i32>>,
+    #[serde(default)]
+    stdout: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ExpectVisitor)
+    }
+}
+
+struct ExpectVisitor;
+
+impl<'de> Visitor<'de> for ExpectVisitor {
+    type Value = Expect;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "an outcome (reach, no-reach, ok, refused, timeout, nxdomain, servfail) or a map of expectations",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
+        let outcome = Outcome::deserialize(v.into_deserializer())?;
+        Ok(Expect {
+            result: Some(Spanned::new(outcome, Location::UNKNOWN, Location::UNKNOWN)),
+            ..Expect::default()
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Expect, A::Error> {
+        let m = ExpectMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Expect {
+            result: m.result,
+            dropped: m.dropped,
+            on_wire: m.on_wire,
+            max_rtt: m.max_rtt,
+            min_rate: m.min_rate,
+            addresses: m.addresses,
+            error: m.error,
+            exit: m.exit,
+            stdout: m.stdout,
+        })
+    }
+}
+
+/// A step's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// `ping`: at least one reply came back.
+    Reach,
+    /// `ping`: no reply came back.
+    NoReach,
+    /// `connect`/`transfer`/`exec`/`container`: it worked.
+    Ok,
+    /// `connect`: RST or ICMP unreachable.
+    Refused,
+    /// `connect`/`resolve`: nothing came back in time.
+    Timeout,
+    /// `resolve`: the name does not exist.
+    Nxdomain,
+    /// `resolve`: the server failed.
+    Servfail,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Reach => "reach",
+            Outcome::NoReach => "no-reach",
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Nxdomain => "nxdomain",
+            Outcome::Servfail => "servfail",
+        })
+    }
+}
+
+/// Drop reasons as written in `dropped:` (kebab-case, SCENARIO-FORMAT.md's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)]
+pub enum DropReason {
+    NoRoute,
+    TtlExceeded,
+    MtuExceeded,
+    LinkDown,
+    QueueFull,
+    RandomLoss,
+    ArpUnresolved,
+    Firewall,
+    Policy,
+    ParentIsolation,
+    NetworkIsolation,
+    NoNatMapping,
+    PortUnreachable,
+    NoListener,
+}
+
+/// `expect.on_wire`: what the step's requests looked like at a point.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OnWire {
+    /// `node.iface` or a LAN name.
+    pub at: Spanned<String>,
+    /// Source address.
+    #[serde(default)]
+    pub src: Option<Spanned<IpAddr>>,
+    /// Destination address.
+    #[serde(default)]
+    pub dst: Option<Spanned<IpAddr>>,
+    /// 802.1Q VLAN id.
+    #[serde(default)]
+    pub vlan: Option<Spanned<u16>>,
+    /// VXLAN network identifier.
+    #[serde(default)]
+    pub vxlan_vni: Option<Spanned<u32>>,
+    /// IP TTL / hop limit.
+    #[serde(default)]
+    pub ttl: Option<Spanned<u8>>,
+    /// IP payload protocol.
+    #[serde(default)]
+    pub proto: Option<Spanned<WireProto>>,
+}
+
+/// Protocols `on_wire.proto` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireProto {
+    /// ICMP (v4).
+    Icmp,
+    /// ICMPv6.
+    Icmpv6,
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+// ---------------------------------------------------------------------------------
+// Compact values
+// ---------------------------------------------------------------------------------
+
+/// An inclusive port range; a single port has `start == end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    /// First port.
+    pub start: u16,
+    /// Last port (inclusive).
+    pub end: u16,
+}
+
+impl PortRange {
+    /// Number of ports in the range.
+    pub fn len(&self) -> u32 {
+        u32::from(self.end) - u32::from(self.start) + 1
+    }
+
+    /// Always false: a range holds at least one port.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `port` is in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        (self.start..=self.end).contains(&port)
+    }
+}
+
+/// A port publication, compose short syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortPublish {
+    /// Host address to bind; `None` = all addresses.
+    pub host_ip: Option<IpAddr>,
+    /// Host ports; `None` = an ephemeral port chosen by Docker.
+    pub host_ports: Option<PortRange>,
+    /// Container ports.
+    pub container_ports: PortRange,
+    /// Transport; tcp when not written.
+    pub proto: Proto,
+}
+
+/// A listener or policy port spec: `tcp/80`, `udp/53`, `tcp/127.0.0.1:8081`,
+/// `tcp/[::1]:80`, `tcp/9000-9010`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenSpec {
+    /// Transport.
+    pub proto: Proto,
+    /// Address the listener is bound to; `None` = all.
+    pub addr: Option<IpAddr>,
+    /// Port or range.
+    pub ports: PortRange,
+}
+
+/// Where a step's `to` points.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TargetHost {
+    /// A container, alias, external, router or host name.
+    Name(String),
+    /// A literal address.
+    Ip(IpAddr),
+}
+
+/// A step target: `name`, `name:port`, `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]:80`,
+/// `2001:db8::1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Name or address.
+    pub host: TargetHost,
+    /// Port, when written.
+    pub port: Option<u16>,
+}
+
+/// Parses a duration: a decimal number and a unit `ns`, `us` (or `µs`), `ms`, `s`,
+/// `m`, `h`: `2ms`, `500us`, `1.5s`, `100ns`. `0` alone is allowed.
+///
+/// # Errors
+///
+/// A message saying what is wrong, for the validator to place.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let (num, unit) = split_number(t);
+    let scale: u128 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" | "μs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => {
+            return Err(format!(
+                "'{s}' has no unit; write e.g. '{num}ms' (units: ns, us, ms, s, m, h)"
+            ));
+        }
+        u => {
+            return Err(format!(
+                "'{s}': unknown duration unit '{u}' (use ns, us, ms, s, m or h)"
+            ));
+        }
+    };
+    let nanos = scaled_decimal(num, scale).map_err(|e| format!("'{s}' is not a valid duration: {e}"))?;
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| format!("'{s}' is too long a duration"))?;
+    // Both casts are exact: the remainder is below 10^9.
+    let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
+    Ok(Duration::new(secs, sub))
+}
+
+/// Parses a rate in bits per second: `100mbit`, `1gbit`, `500kbit`, `64000bit`, also
+/// `bps`/`kbps`/`mbps`/`gbps` and `bit/s`, `kbit/s`… (case-insensitive, SI multiples
+/// of 1000). Note: unlike `tc`, `mbps` here means megabits per second.
+///
+/// # Errors
+///
+/// A message saying what is wrong; a rate of zero is an error.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = split_number(t);
+    let unit = unit.trim().to_ascii_lowercase();
+    let base = unit.strip_suffix("/s").unwrap_or(&unit);
+    let scale: u128 = match base {
+        "bit" | "bps" => 1,
+        "kbit" | "kbps" => 1_000,
+        "mbit" | "mbps" => 1_000_000,
+        "gbit" | "gbps" => 1_000_000_000,
+        "tbit" | "tbps" => 1_000_000_000_000,
+        "" => {
+            return Err(format!(
+                "'{s}' has no unit; write e.g. '{num}mbit' (units: bit, kbit, mbit, gbit)"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "'{s}': unknown rate unit '{unit}' (use bit, kbit, mbit, gbit or bps, kbps, mbps, gbps)"
+            ));
+        }
+    };
+    let v = scaled_decimal(num, scale).map_err(|e| format!("'{s}' is not a valid rate: {e}"))?;
+    if v == 0 {
+        return Err(format!("'{s}': a rate must be more than zero"));
+    }
+    u64::try_from(v).map_err(|_| format!("'{s}' is too large a rate"))
+}
+
+/// Parses a size in bytes: `1500`, `64kB`, `10MB` (SI: 10^6), `1KiB`, `4MiB` (2^20),
+/// `2GB`, `1GiB`, also `B`. `k`/`K` are the same.
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = split_number(t);
+    let scale: u128 = match unit.trim() {
+        "" | "B" | "b" => 1,
+        "kB" | "KB" | "k" | "K" => 1_000,
+        "MB" | "M" => 1_000_000,
+        "GB" | "G" => 1_000_000_000,
+        "TB" | "T" => 1_000_000_000_000,
+        "KiB" | "kiB" | "Ki" => 1 << 10,
+        "MiB" | "Mi" => 1 << 20,
+        "GiB" | "Gi" => 1 << 30,
+        "TiB" | "Ti" => 1 << 40,
+        u => {
+            return Err(format!(
+                "'{s}': unknown size unit '{u}' (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    let v = scaled_decimal(num, scale).map_err(|e| format!("'{s}' is not a valid size: {e}"))?;
+    u64::try_from(v).map_err(|_| format!("'{s}' is too large a size"))
+}
+
+/// Parses a percentage, `1%`, `0.5%`, `100%`, into a fraction in `0.0..=1.0`.
+///
+/// # Errors
+///
+/// A message saying what is wrong (no `%`, out of range, not a number).
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let Some(num) = t.strip_suffix('%') else {
+        return Err(format!("'{s}' is not a percentage; write e.g. '1%'"));
+    };
+    let num = num.trim_end();
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("'{s}' is not a percentage; write e.g. '0.5%'"));
+    }
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a percentage; write e.g. '0.5%'"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("'{s}' is out of range (0% to 100%)"));
+    }
+    Ok(v / 100.0)
+}
+
+/// Parses a port publication in compose short syntax: `"80"` (container port, host
+/// port ephemeral), `"8080:80"`, `"5353:53/udp"`, `"9000-9002:9000-9002"`,
+/// `"127.0.0.1:9443:443"`, `"127.0.0.1::80"`, `"[::1]:8080:80"`.
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_port_publish(s: &str) -> Result<PortPublish, String> {
+    let t = s.trim();
+    let bad = |why: &str| format!("'{s}' is not a port publication: {why}");
+    let (spec, proto) = match t.rsplit_once('/') {
+        Some((spec, p)) => (spec, parse_proto(p).map_err(|e| bad(&e))?),
+        None => (t, Proto::Tcp),
+    };
+    let (host_ip, rest): (Option<IpAddr>, &str) = if let Some(after) = spec.strip_prefix('[') {
+        let (ip, rest) = after
+            .split_once(']')
+            .ok_or_else(|| bad("missing ']' after the IPv6 address"))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("'{ip}' is not an IP address")))?;
+        let rest = rest
+            .strip_prefix(':')
+            .ok_or_else(|| bad("expected ':' after the host address"))?;
+        (Some(ip), rest)
+    } else {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.len() {
+            1 | 2 => (None, spec),
+            3 => {
+                let ip: IpAddr = parts[0]
+                    .parse()
+                    .map_err(|_| bad(&format!("'{}' is not an IP address", parts[0])))?;
+                (Some(ip), &spec[parts[0].len() + 1..])
+            }
+            _ => {
+                return Err(bad(
+                    "write an IPv6 host address in brackets, e.g. '[::1]:8080:80'",
+                ));
+            }
+        }
+    };
+    let (host_ports, container) = match rest.split_once(':') {
+        Some(("", c)) => (None, c),
+        Some((h, c)) => (Some(parse_port_range(h).map_err(|e| bad(&e))?), c),
+        None if host_ip.is_some() => return Err(bad("expected HOST_PORT:CONTAINER_PORT after the address")),
+        None => (None, rest),
+    };
+    let container_ports = parse_port_range(container).map_err(|e| bad(&e))?;
+    if let Some(h) = host_ports
+        && h.len() != container_ports.len()
+    {
+        return Err(bad(
+            "the host and container port ranges must have the same length",
+        ));
+    }
+    Ok(PortPublish {
+        host_ip,
+        host_ports,
+        container_ports,
+        proto,
+    })
+}
+
+/// Parses a listener or policy port spec: `tcp/80`, `udp/53`, `tcp/127.0.0.1:8081`,
+/// `tcp/[::1]:8081`, `tcp/9000-9010`.
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_listen(s: &str) -> Result<ListenSpec, String> {
+    let t = s.trim();
+    let bad = |why: &str| format!("'{s}' is not a listen spec (like 'tcp/80'): {why}");
+    let (p, rest) = t
+        .split_once('/')
+        .ok_or_else(|| bad("it needs a protocol, e.g. 'tcp/80' or 'udp/53'"))?;
+    let proto = parse_proto(p).map_err(|e| bad(&e))?;
+    let (addr, ports) = if let Some(after) = rest.strip_prefix('[') {
+        let (ip, port) = after
+            .split_once("]:")
+            .ok_or_else(|| bad("expected '[ADDRESS]:PORT'"))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("'{ip}' is not an IP address")))?;
+        (Some(ip), port)
+    } else if let Some((ip, port)) = rest.rsplit_once(':') {
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("'{ip}' is not an IP address")))?;
+        if ip.is_ipv6() {
+            return Err(bad("write an IPv6 address in brackets, e.g. 'tcp/[::1]:80'"));
+        }
+        (Some(ip), port)
+    } else {
+        (None, rest)
+    };
+    let ports = parse_port_range(ports).map_err(|e| bad(&e))?;
+    Ok(ListenSpec { proto, addr, ports })
+}
+
+/// Parses a step target: `name`, `name:port`, `1.2.3.4`, `1.2.3.4:80`,
+/// `[2001:db8::1]:80`, `2001:db8::1`.
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_target(s: &str) -> Result<Target, String> {
+    let t = s.trim();
+    let bad = |why: &str| format!("'{s}' is not a target: {why}");
+    if t.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(Target {
+            host: TargetHost::Ip(ip),
+            port: None,
+        });
+    }
+    if let Some(after) = t.strip_prefix('[') {
+        let (ip, rest) = after
+            .split_once(']')
+            .ok_or_else(|| bad("missing ']' after the IPv6 address"))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("'{ip}' is not an IP address")))?;
+        let port = match rest {
+            "" => None,
+            r => Some(
+                parse_port(
+                    r.strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':PORT' after ']'"))?,
+                )
+                .map_err(|e| bad(&e))?,
+            ),
+        };
+        return Ok(Target {
+            host: TargetHost::Ip(ip),
+            port,
+        });
+    }
+    let (host, port) = match t.split_once(':') {
+        Some((_, p)) if p.contains(':') => {
+            return Err(bad(
+                "write an IPv6 address with a port in brackets, e.g. '[2001:db8::1]:80'",
+            ));
+        }
+        Some((h, p)) => (h, Some(parse_port(p).map_err(|e| bad(&e))?)),
+        None => (t, None),
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Target {
+            host: TargetHost::Ip(ip),
+            port,
+        });
+    }
+    if host.is_empty() {
+        return Err(bad("the name is empty"));
+    }
+    if let Some(c) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(bad(&format!("'{c}' is not allowed in a name")));
+    }
+    Ok(Target {
+        host: TargetHost::Name(host.to_owned()),
+        port,
+    })
+}
+
+/// Parses a port, 1–65535.
+fn parse_port(s: &str) -> Result<u16, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a port number"));
+    }
+    match s.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("port '{s}' is out of range (1-65535)")),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// Parses `80` or `9000-9010`.
+fn parse_port_range(s: &str) -> Result<PortRange, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (start, end) = (parse_port(a)?, parse_port(b)?);
+    if start > end {
+        return Err(format!("port range '{s}' runs backwards"));
+    }
+    Ok(PortRange { start, end })
+}
+
+fn parse_proto(s: &str) -> Result<Proto, String> {
+    match s {
+        "tcp" => Ok(Proto::Tcp),
+        "udp" => Ok(Proto::Udp),
+        other => Err(format!("unknown protocol '{other}' (use tcp or udp)")),
+    }
+}
+
+/// Splits `"1.5ms"` into `("1.5", "ms")`.
+fn split_number(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// `num × scale` exactly, for a non-negative decimal `num`; rejects results that are
+/// not whole (finer than the unit allows) and overflow.
+fn scaled_decimal(num: &str, scale: u128) -> Result<u128, String> {
+    if num.is_empty() {
+        return Err("it does not start with a number".into());
+    }
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err("it is not a number".into());
+    }
+    if int.len() > 30 || frac.len() > 30 {
+        return Err("too many digits".into());
+    }
+    let digits = |d: &str| -> u128 { d.bytes().fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0')) };
+    let whole = digits(int)
+        .checked_mul(scale)
+        .ok_or_else(|| "too large".to_string())?;
+    let frac_digits = frac.trim_end_matches('0');
+    let denom = 10u128.pow(u32::try_from(frac_digits.len()).unwrap_or(30));
+    let frac_scaled = digits(frac_digits)
+        .checked_mul(scale)
+        .ok_or_else(|| "too large".to_string())?;
+    if frac_scaled % denom != 0 {
+        return Err("finer than the unit allows".into());
+    }
+    whole
+        .checked_add(frac_scaled / denom)
+        .ok_or_else(|| "too large".to_string())
+}
