@@ -5,9 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use smoltcp::wire::{
-    IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, TcpPacket, UdpPacket,
-};
+use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, TcpPacket, UdpPacket};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -280,7 +278,13 @@ pub struct Tuple {
 impl Tuple {
     /// The tuple of the answer to this packet.
     pub fn reversed(self) -> Tuple {
-        Tuple { src: self.dst, dst: self.src, l4: self.l4, sport: self.dport, dport: self.sport }
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            l4: self.l4,
+            sport: self.dport,
+            dport: self.sport,
+        }
     }
 }
 
@@ -356,7 +360,11 @@ pub fn parse_ip(p: &[u8]) -> Option<IpInfo> {
             let first = frag_off == 0;
             let l4 = L4::from_proto(u8::from(pk.next_header()));
             let payload = &p[header_len..total_len];
-            let (sport, dport, icmp_type, tcp_flags) = if first { l4_ports(l4, payload, false) } else { (0, 0, None, None) };
+            let (sport, dport, icmp_type, tcp_flags) = if first {
+                l4_ports(l4, payload, false)
+            } else {
+                (0, 0, None, None)
+            };
             Some(IpInfo {
                 tuple: Tuple {
                     src: IpAddr::V4(pk.src_addr()),
@@ -408,13 +416,30 @@ pub fn parse_ip(p: &[u8]) -> Option<IpInfo> {
 fn l4_ports(l4: L4, payload: &[u8], v6: bool) -> (u16, u16, Option<u8>, Option<u8>) {
     match l4 {
         L4::Tcp | L4::Udp if payload.len() >= 4 => {
-            let flags = if l4 == L4::Tcp { payload.get(13).copied() } else { None };
-            (u16::from_be_bytes([payload[0], payload[1]]), u16::from_be_bytes([payload[2], payload[3]]), None, flags)
+            let flags = if l4 == L4::Tcp {
+                payload.get(13).copied()
+            } else {
+                None
+            };
+            (
+                u16::from_be_bytes([payload[0], payload[1]]),
+                u16::from_be_bytes([payload[2], payload[3]]),
+                None,
+                flags,
+            )
         }
         L4::Icmp if payload.len() >= 8 => {
             let ty = payload[0];
-            let echo = if v6 { ty == 128 || ty == 129 } else { ty == 8 || ty == 0 };
-            let id = if echo { u16::from_be_bytes([payload[4], payload[5]]) } else { 0 };
+            let echo = if v6 {
+                ty == 128 || ty == 129
+            } else {
+                ty == 8 || ty == 0
+            };
+            let id = if echo {
+                u16::from_be_bytes([payload[4], payload[5]])
+            } else {
+                0
+            };
             (id, id, Some(ty), None)
         }
         L4::Icmp if !payload.is_empty() => (0, 0, Some(payload[0]), None),
@@ -544,6 +569,9 @@ mod tests {
     #[test]
     fn solicited_node_address() {
         let a: Ipv6Addr = "2001:db8::1:2:3".parse().expect("literal");
-        assert_eq!(solicited_node(a), "ff02::1:ff02:3".parse::<Ipv6Addr>().expect("literal"));
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff02:3".parse::<Ipv6Addr>().expect("literal")
+        );
     }
 }

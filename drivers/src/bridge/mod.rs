@@ -20,7 +20,10 @@ pub struct BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        BridgeConfig { ageing: SimDuration::from_secs(300), icc: true }
+        BridgeConfig {
+            ageing: SimDuration::from_secs(300),
+            icc: true,
+        }
     }
 }
 
@@ -64,7 +67,13 @@ pub struct BridgePort {
 impl Bridge {
     /// A bridge without ports.
     pub fn new(name: impl Into<String>, config: BridgeConfig) -> Self {
-        Bridge { name: name.into(), config, ports: Vec::new(), fdb: HashMap::new(), stats: BridgeStats::default() }
+        Bridge {
+            name: name.into(),
+            config,
+            ports: Vec::new(),
+            fdb: HashMap::new(),
+            stats: BridgeStats::default(),
+        }
     }
 
     /// Adds a port; its id is its index.
@@ -80,7 +89,10 @@ impl Bridge {
 
     /// The port on which `mac` was last seen, if it has not aged out at `now`.
     pub fn lookup(&self, mac: &Mac, now: SimTime) -> Option<PortId> {
-        self.fdb.get(mac).filter(|e| now.saturating_since(e.seen) < self.config.ageing).map(|e| e.port)
+        self.fdb
+            .get(mac)
+            .filter(|e| now.saturating_since(e.seen) < self.config.ageing)
+            .map(|e| e.port)
     }
 
     fn icc_blocks(&self, from: PortId, to: PortId) -> bool {
@@ -93,7 +105,9 @@ impl Bridge {
 impl Element for Bridge {
     fn on_frame(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
         let (Some(dst), Some(src)) = (frame.dst_mac(), frame.src_mac()) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
+                "runt frame".into()
+            });
             return;
         };
         let now = ctx.now();
@@ -101,7 +115,11 @@ impl Element for Bridge {
             // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
             self.fdb.insert(src, FdbEntry { port, seen: now });
         }
-        let known = if is_group(&dst) { None } else { self.lookup(&dst, now) };
+        let known = if is_group(&dst) {
+            None
+        } else {
+            self.lookup(&dst, now)
+        };
         match known {
             Some(out) if out == port && !self.ports.get(port as usize).is_some_and(|p| p.hairpin) => {
                 ctx.drop_frame(&frame, DropReason::NotForUs, Stage::BridgeForward, || {
@@ -139,6 +157,8 @@ impl Element for Bridge {
     }
 
     fn port_name(&self, port: PortId) -> String {
-        self.ports.get(port as usize).map_or_else(|| format!("p{port}"), |p| p.name.clone())
+        self.ports
+            .get(port as usize)
+            .map_or_else(|| format!("p{port}"), |p| p.name.clone())
     }
 }

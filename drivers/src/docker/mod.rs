@@ -1,1 +1,413 @@
-//! The Docker model (filled in next).
+//! The Docker model: hosts with their daemon settings, LANs, routers, external
+//! machines, networks (IPAM), containers (endpoints, published ports, listeners) and
+//! links — validated the way the Docker daemon validates them, then compiled into
+//! elements and links by [`Lab::build`].
+//!
+//! Every error names the field it is about as a dotted path (`containers.api.networks.
+//! appnet.ipv4_address`), so a scenario loader can point at the line it came from.
+
+mod ipam;
+mod lab;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use netloom_core::{BitRate, SimDuration};
+
+pub use lab::{ConnectResult, Lab, PingResult, TransferResult};
+
+use crate::host::Listen;
+use crate::net::L4;
+
+/// A whole topology in Docker's terms.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// Docker hosts.
+    pub hosts: Vec<HostDef>,
+    /// Physical L2 segments.
+    pub lans: Vec<LanDef>,
+    /// Plain L3 routers.
+    pub routers: Vec<RouterDef>,
+    /// Machines outside any Docker host.
+    pub externals: Vec<ExternalDef>,
+    /// User-defined networks (the predefined `bridge`, `host`, `none` always exist).
+    pub networks: Vec<NetworkDef>,
+    /// Containers.
+    pub containers: Vec<ContainerDef>,
+    /// Impairments of attachments.
+    pub links: Vec<LinkDef>,
+}
+
+/// A Docker host.
+#[derive(Clone, Debug)]
+pub struct HostDef {
+    /// Its name.
+    pub name: String,
+    /// Physical NICs.
+    pub interfaces: Vec<NicDef>,
+    /// Default gateway.
+    pub gateway: Option<IpAddr>,
+    /// Default MTU of its NICs.
+    pub mtu: Option<u32>,
+    /// daemon.json settings.
+    pub daemon: DaemonDef,
+}
+
+impl HostDef {
+    /// A host with no NICs and Docker's default daemon settings.
+    pub fn new(name: impl Into<String>) -> Self {
+        HostDef {
+            name: name.into(),
+            interfaces: Vec::new(),
+            gateway: None,
+            mtu: None,
+            daemon: DaemonDef::default(),
+        }
+    }
+}
+
+/// A NIC of a host or router.
+#[derive(Clone, Debug)]
+pub struct NicDef {
+    /// Its name (`eth0`).
+    pub name: String,
+    /// Its address with prefix.
+    pub address: Option<IpNet>,
+    /// The LAN it is plugged into.
+    pub lan: Option<String>,
+}
+
+/// The daemon's settings, with daemon.json names.
+#[derive(Clone, Debug)]
+pub struct DaemonDef {
+    /// Default MTU of bridge networks.
+    pub mtu: u32,
+    /// Inter-container communication on the default bridge.
+    pub icc: bool,
+    /// docker-proxy for published ports.
+    pub userland_proxy: bool,
+    /// `default-address-pools`: (base, size) in order.
+    pub pools: Vec<(IpNet, u8)>,
+    /// The host's `net.ipv4.ip_forward`.
+    pub ip_forward: bool,
+}
+
+impl Default for DaemonDef {
+    fn default() -> Self {
+        DaemonDef {
+            mtu: 1500,
+            icc: true,
+            userland_proxy: true,
+            pools: ipam::default_pools(),
+            ip_forward: true,
+        }
+    }
+}
+
+/// A LAN: one switch.
+#[derive(Clone, Debug)]
+pub struct LanDef {
+    /// Its name.
+    pub name: String,
+    /// Its MTU (the default MTU of interfaces plugged into it).
+    pub mtu: Option<u32>,
+}
+
+/// A plain router.
+#[derive(Clone, Debug)]
+pub struct RouterDef {
+    /// Its name.
+    pub name: String,
+    /// Its interfaces.
+    pub interfaces: Vec<NicDef>,
+    /// Static routes: destination, gateway.
+    pub routes: Vec<(IpNet, IpAddr)>,
+    /// Masquerade traffic leaving through this interface.
+    pub masquerade: Option<String>,
+}
+
+/// A machine outside any Docker host.
+#[derive(Clone, Debug)]
+pub struct ExternalDef {
+    /// Its name.
+    pub name: String,
+    /// Its address with prefix.
+    pub address: IpNet,
+    /// Its LAN.
+    pub lan: String,
+    /// Its default gateway.
+    pub gateway: Option<IpAddr>,
+    /// Its echo listeners.
+    pub listen: Vec<Listen>,
+}
+
+/// A network driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// A Linux bridge on one host.
+    Bridge,
+    /// The host's own stack.
+    Host,
+    /// Loopback only.
+    None,
+}
+
+/// A user-defined network.
+#[derive(Clone, Debug)]
+pub struct NetworkDef {
+    /// Its name.
+    pub name: String,
+    /// Its driver.
+    pub driver: Driver,
+    /// The host it lives on (default: the first host).
+    pub host: Option<String>,
+    /// No way out through the host.
+    pub internal: bool,
+    /// IPv6 as well.
+    pub enable_ipv6: bool,
+    /// IPAM configuration, one entry per subnet.
+    pub subnets: Vec<SubnetDef>,
+    /// `com.docker.network.driver.mtu`.
+    pub mtu: Option<u32>,
+    /// `com.docker.network.bridge.enable_icc`.
+    pub icc: Option<bool>,
+}
+
+impl NetworkDef {
+    /// A bridge network with Docker's defaults.
+    pub fn bridge(name: impl Into<String>) -> Self {
+        NetworkDef {
+            name: name.into(),
+            driver: Driver::Bridge,
+            host: None,
+            internal: false,
+            enable_ipv6: false,
+            subnets: Vec::new(),
+            mtu: None,
+            icc: None,
+        }
+    }
+}
+
+/// One IPAM config entry.
+#[derive(Clone, Debug)]
+pub struct SubnetDef {
+    /// The subnet.
+    pub subnet: IpNet,
+    /// The gateway (default: first usable address).
+    pub gateway: Option<IpAddr>,
+    /// Where dynamic addresses come from (default: the whole subnet).
+    pub ip_range: Option<IpNet>,
+}
+
+/// A container.
+#[derive(Clone, Debug)]
+pub struct ContainerDef {
+    /// Its name.
+    pub name: String,
+    /// Its host (default: the first host).
+    pub host: Option<String>,
+    /// Its endpoints, in order (`eth0`, `eth1`…). Empty = the default `bridge`.
+    pub networks: Vec<EndpointDef>,
+    /// Published ports.
+    pub ports: Vec<PublishDef>,
+    /// Echo listeners inside.
+    pub listen: Vec<Listen>,
+}
+
+impl ContainerDef {
+    /// A container on the default bridge of the first host.
+    pub fn new(name: impl Into<String>) -> Self {
+        ContainerDef {
+            name: name.into(),
+            host: None,
+            networks: Vec::new(),
+            ports: Vec::new(),
+            listen: Vec::new(),
+        }
+    }
+}
+
+/// A container's attachment to a network.
+#[derive(Clone, Debug)]
+pub struct EndpointDef {
+    /// The network's name.
+    pub network: String,
+    /// A static IPv4 address.
+    pub ipv4: Option<Ipv4Addr>,
+    /// Network-scoped aliases.
+    pub aliases: Vec<String>,
+}
+
+/// A published port range (`-p [ip:]host[-end]:container[-end][/proto]`).
+#[derive(Clone, Debug)]
+pub struct PublishDef {
+    /// Host address it binds to (`None` = all).
+    pub host_ip: Option<IpAddr>,
+    /// First host port (`None` = an ephemeral port chosen by the daemon).
+    pub host_port: Option<u16>,
+    /// First container port.
+    pub container_port: u16,
+    /// How many consecutive ports.
+    pub count: u16,
+    /// TCP or UDP.
+    pub l4: L4,
+}
+
+/// Impairments of an attachment: `between` two endpoints, each `node.iface` or a LAN.
+#[derive(Clone, Debug, Default)]
+pub struct LinkDef {
+    /// The two ends.
+    pub between: [String; 2],
+    /// The impairments.
+    pub impair: Impair,
+}
+
+/// Link properties a scenario can set; `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct Impair {
+    /// One-way delay.
+    pub latency: Option<SimDuration>,
+    /// Extra random delay.
+    pub jitter: Option<SimDuration>,
+    /// Rate.
+    pub rate: Option<BitRate>,
+    /// Loss probability 0..=1.
+    pub loss: Option<f64>,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// Up or down.
+    pub up: Option<bool>,
+}
+
+/// A model error: which field, what is wrong, and a one-line hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError {
+    /// Dotted path of the field (`networks.appnet.ipam.config.0.subnet`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl ModelError {
+    fn new(field: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ModelError {
+            field: field.into(),
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// A network after IPAM.
+#[derive(Clone, Debug)]
+pub struct ResolvedNetwork {
+    /// Its name (`bridge` for a host's default bridge).
+    pub name: String,
+    /// Its driver.
+    pub driver: Driver,
+    /// The host it lives on.
+    pub host: String,
+    /// Whether it is a host's predefined default bridge (no embedded DNS, `docker0`).
+    pub default_bridge: bool,
+    /// `internal: true`.
+    pub internal: bool,
+    /// The Linux device name (`docker0`, `br-appnet`).
+    pub device: String,
+    /// IPv4 subnet and gateway.
+    pub v4: Option<(Ipv4Net, Ipv4Addr)>,
+    /// IPv6 subnet and gateway.
+    pub v6: Option<(Ipv6Net, Ipv6Addr)>,
+    /// MTU.
+    pub mtu: u32,
+    /// Inter-container communication.
+    pub icc: bool,
+}
+
+/// A container endpoint after IPAM.
+#[derive(Clone, Debug)]
+pub struct ResolvedEndpoint {
+    /// The network's index in [`Resolved::networks`].
+    pub network: usize,
+    /// Interface name inside the container.
+    pub ifname: String,
+    /// IPv4 address.
+    pub v4: Option<Ipv4Addr>,
+    /// IPv6 address.
+    pub v6: Option<Ipv6Addr>,
+    /// Aliases.
+    pub aliases: Vec<String>,
+}
+
+/// The validated model with every address decided.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The input.
+    pub model: Model,
+    /// Every network, default bridges first per host.
+    pub networks: Vec<ResolvedNetwork>,
+    /// Endpoints per container (same order as `model.containers`).
+    pub endpoints: Vec<Vec<ResolvedEndpoint>>,
+    /// Published host ports per container, after ephemeral allocation: (host_ip,
+    /// host_port, container_port, l4).
+    pub published: Vec<Vec<(Option<IpAddr>, u16, u16, L4)>>,
+}
+
+impl Resolved {
+    /// The network `name` on `host`.
+    pub fn network(&self, host: &str, name: &str) -> Option<usize> {
+        self.networks
+            .iter()
+            .position(|n| n.host == host && n.name == name)
+    }
+}
+
+impl Model {
+    /// Validates the model like the Docker daemon and decides every address.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its field.
+    pub fn resolve(&self) -> Result<Resolved, Vec<ModelError>> {
+        ipam::resolve(self)
+    }
+
+    /// The name of the host a container or network without `host` lands on.
+    pub fn default_host(&self) -> String {
+        self.hosts
+            .first()
+            .map_or_else(|| "host1".to_string(), |h| h.name.clone())
+    }
+
+    /// Every name a step may use, with what it is.
+    pub fn names(&self) -> BTreeMap<String, &'static str> {
+        let mut m = BTreeMap::new();
+        for h in &self.hosts {
+            m.insert(h.name.clone(), "host");
+        }
+        for r in &self.routers {
+            m.insert(r.name.clone(), "router");
+        }
+        for e in &self.externals {
+            m.insert(e.name.clone(), "external");
+        }
+        for c in &self.containers {
+            m.insert(c.name.clone(), "container");
+        }
+        m
+    }
+}

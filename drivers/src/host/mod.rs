@@ -140,7 +140,11 @@ fn instant(t: SimTime) -> Instant {
 impl Stack {
     /// A stack owning `addrs` (at most eight are given to smoltcp) with an MTU of `mtu`.
     pub fn new(addrs: &[(IpAddr, u8)], mtu: u32, now: SimTime) -> Self {
-        let mut dev = QueueDevice { rx: VecDeque::new(), tx: Vec::new(), mtu: mtu as usize };
+        let mut dev = QueueDevice {
+            rx: VecDeque::new(),
+            tx: Vec::new(),
+            mtu: mtu as usize,
+        };
         let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, instant(now));
         iface.update_ip_addrs(|a| {
             for &(ip, len) in addrs.iter().take(8) {
@@ -182,7 +186,9 @@ impl Stack {
 
     /// Whether a socket would take a packet for `l4` port `port` at `addr`.
     pub fn accepts(&self, l4: L4, addr: IpAddr, port: u16) -> bool {
-        self.listens.iter().any(|l| l.l4 == l4 && l.port == port && l.addr.is_none_or(|a| a == addr))
+        self.listens
+            .iter()
+            .any(|l| l.l4 == l4 && l.port == port && l.addr.is_none_or(|a| a == addr))
             || self.used_ports.contains(&(l4, port))
     }
 
@@ -196,19 +202,27 @@ impl Stack {
 
     /// Sockets are created when the first SYN arrives, so idle listeners cost nothing.
     fn ensure_tcp_listener(&mut self, port: u16) {
-        let Some(idx) = self.listens.iter().position(|l| l.l4 == L4::Tcp && l.port == port) else {
+        let Some(idx) = self
+            .listens
+            .iter()
+            .position(|l| l.l4 == L4::Tcp && l.port == port)
+        else {
             return;
         };
-        let listening = self.listen_socks.iter().any(|&(h, i)| {
-            i == idx && self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen
-        });
+        let listening = self
+            .listen_socks
+            .iter()
+            .any(|&(h, i)| i == idx && self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen);
         if !listening {
             let l = self.listens[idx];
             let mut s = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
                 tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
             );
-            let ep = IpListenEndpoint { addr: l.addr.map(to_smol), port: l.port };
+            let ep = IpListenEndpoint {
+                addr: l.addr.map(to_smol),
+                port: l.port,
+            };
             if s.listen(ep).is_ok() {
                 let h = self.sockets.add(s);
                 self.listen_socks.push((h, idx));
@@ -222,7 +236,12 @@ impl Stack {
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 64], vec![0; 64 * 1024]),
         );
-        if s.bind(IpListenEndpoint { addr: l.addr.map(to_smol), port: l.port }).is_ok() {
+        if s.bind(IpListenEndpoint {
+            addr: l.addr.map(to_smol),
+            port: l.port,
+        })
+        .is_ok()
+        {
             let h = self.sockets.add(s);
             self.listen_socks.push((h, idx));
         }
@@ -232,7 +251,8 @@ impl Stack {
         loop {
             let p = self.next_port;
             self.next_port = if p == 65535 { 49152 } else { p + 1 };
-            if !self.used_ports.contains(&(l4, p)) && !self.listens.iter().any(|l| l.port == p && l.l4 == l4) {
+            if !self.used_ports.contains(&(l4, p)) && !self.listens.iter().any(|l| l.port == p && l.l4 == l4)
+            {
                 self.used_ports.insert((l4, p));
                 return p;
             }
@@ -249,10 +269,15 @@ impl Stack {
         );
         s.set_nagle_enabled(false);
         let remote = IpEndpoint::new(to_smol(dst), port);
-        let local = IpListenEndpoint { addr: Some(to_smol(src)), port: local_port };
+        let local = IpListenEndpoint {
+            addr: Some(to_smol(src)),
+            port: local_port,
+        };
         let connect = s.connect(self.iface.context(), remote, local);
         let handle = self.sockets.add(s);
-        let outcome = connect.err().map(|e| ConnOutcome::Refused(format!("connect failed: {e}")));
+        let outcome = connect
+            .err()
+            .map(|e| ConnOutcome::Refused(format!("connect failed: {e}")));
         self.apps.push(SockApp {
             remote,
             local_port,
@@ -278,7 +303,12 @@ impl Stack {
         );
         let remote = IpEndpoint::new(to_smol(dst), port);
         let mut outcome = None;
-        if s.bind(IpListenEndpoint { addr: Some(to_smol(src)), port: local_port }).is_err() {
+        if s.bind(IpListenEndpoint {
+            addr: Some(to_smol(src)),
+            port: local_port,
+        })
+        .is_err()
+        {
             outcome = Some(ConnOutcome::Refused("bind failed".into()));
         } else if s.send_slice(b"netloom probe\n", remote).is_err() {
             outcome = Some(ConnOutcome::Refused("send failed".into()));
@@ -302,7 +332,11 @@ impl Stack {
 
     /// Marks the application using local `port` as refused (an ICMP error or RST arrived).
     pub fn refuse(&mut self, l4: L4, port: u16, why: String) {
-        for app in self.apps.iter_mut().filter(|a| a.l4 == l4 && a.local_port == port && a.outcome.is_none()) {
+        for app in self
+            .apps
+            .iter_mut()
+            .filter(|a| a.l4 == l4 && a.local_port == port && a.outcome.is_none())
+        {
             app.outcome = Some(ConnOutcome::Refused(why.clone()));
             if l4 == L4::Tcp {
                 self.sockets.get_mut::<tcp::Socket>(app.handle).abort();
@@ -340,7 +374,9 @@ impl Stack {
                     let s = self.sockets.get_mut::<tcp::Socket>(h);
                     if s.can_recv() && s.can_send() {
                         let room = s.send_capacity() - s.send_queue();
-                        let n = s.recv_slice(&mut self.scratch[..room.min(16 * 1024)]).unwrap_or(0);
+                        let n = s
+                            .recv_slice(&mut self.scratch[..room.min(16 * 1024)])
+                            .unwrap_or(0);
                         if n > 0 {
                             let _ = s.send_slice(&self.scratch[..n]);
                             wrote = true;
@@ -358,7 +394,11 @@ impl Stack {
                 _ => {
                     let s = self.sockets.get_mut::<udp::Socket>(h);
                     while let Ok((n, meta)) = s.recv_slice(&mut self.scratch) {
-                        let reply = udp::UdpMetadata { endpoint: meta.endpoint, local_address: meta.local_address, meta: Default::default() };
+                        let reply = udp::UdpMetadata {
+                            endpoint: meta.endpoint,
+                            local_address: meta.local_address,
+                            meta: Default::default(),
+                        };
                         let _ = s.send_slice(&self.scratch[..n], reply);
                         wrote = true;
                     }
@@ -456,7 +496,13 @@ impl Stack {
         self.apps
             .iter()
             .filter(|a| a.outcome.is_none())
-            .map(|a| if a.connected.is_none() { a.started + CONNECT_TIMEOUT } else { a.progress.1 + STALL })
+            .map(|a| {
+                if a.connected.is_none() {
+                    a.started + CONNECT_TIMEOUT
+                } else {
+                    a.progress.1 + STALL
+                }
+            })
             .min()
     }
 }

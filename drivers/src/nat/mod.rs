@@ -105,7 +105,9 @@ impl Conntrack {
     /// Finds the live connection `t` belongs to.
     pub fn lookup(&mut self, t: &Tuple, now: SimTime) -> Option<(usize, Dir)> {
         let &(i, dir) = self.by_tuple.get(t)?;
-        let expired = self.conns[i].as_ref().is_none_or(|c| now.saturating_since(c.last) > c.timeout());
+        let expired = self.conns[i]
+            .as_ref()
+            .is_none_or(|c| now.saturating_since(c.last) > c.timeout());
         if expired {
             self.remove(i);
             return None;
@@ -181,7 +183,13 @@ impl Conntrack {
     /// the original port when free, as Linux keeps it, else the next free one.
     pub fn pick_port(&mut self, t: &Tuple, addr: IpAddr) -> u16 {
         let free = |ct: &Self, port: u16| {
-            let reply = Tuple { src: t.dst, dst: addr, l4: t.l4, sport: t.dport, dport: port };
+            let reply = Tuple {
+                src: t.dst,
+                dst: addr,
+                l4: t.l4,
+                sport: t.dport,
+                dport: port,
+            };
             !ct.by_tuple.contains_key(&reply)
         };
         if t.sport != 0 && free(self, t.sport) {
@@ -216,7 +224,13 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn t(s: [u8; 4], sp: u16, d: [u8; 4], dp: u16) -> Tuple {
-        Tuple { src: IpAddr::V4(Ipv4Addr::from(s)), dst: IpAddr::V4(Ipv4Addr::from(d)), l4: L4::Tcp, sport: sp, dport: dp }
+        Tuple {
+            src: IpAddr::V4(Ipv4Addr::from(s)),
+            dst: IpAddr::V4(Ipv4Addr::from(d)),
+            l4: L4::Tcp,
+            sport: sp,
+            dport: dp,
+        }
     }
 
     #[test]
@@ -224,7 +238,10 @@ mod tests {
         // Proves the reply of a masqueraded connection is mapped back to the container.
         let mut ct = Conntrack::default();
         let orig = t([172, 17, 0, 2], 40000, [203, 0, 113, 10], 80);
-        let out = Tuple { src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)), ..orig };
+        let out = Tuple {
+            src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
+            ..orig
+        };
         ct.insert(orig, out, SimTime::ZERO);
         let (i, dir) = ct.lookup(&out.reversed(), SimTime(1)).expect("reply is tracked");
         assert_eq!(dir, Dir::Reply);
@@ -238,7 +255,15 @@ mod tests {
         let a = t([172, 17, 0, 2], 40000, [203, 0, 113, 10], 80);
         let b = t([172, 17, 0, 3], 40000, [203, 0, 113, 10], 80);
         let pa = ct.pick_port(&a, nat);
-        ct.insert(a, Tuple { src: nat, sport: pa, ..a }, SimTime::ZERO);
+        ct.insert(
+            a,
+            Tuple {
+                src: nat,
+                sport: pa,
+                ..a
+            },
+            SimTime::ZERO,
+        );
         let pb = ct.pick_port(&b, nat);
         assert_eq!(pa, 40000);
         assert_ne!(pb, 40000);

@@ -157,7 +157,10 @@ impl Node {
             ifaces: Vec::new(),
             routes: Vec::new(),
             forwarding,
-            forward_off: (DropReason::NotForUs, "this machine does not forward packets (ip_forward=0)"),
+            forward_off: (
+                DropReason::NotForUs,
+                "this machine does not forward packets (ip_forward=0)",
+            ),
             track: false,
             docker_filter: false,
             ct: Conntrack::default(),
@@ -183,11 +186,19 @@ impl Node {
         let port = self.ifaces.len() as PortId;
         for n in &iface.v4 {
             self.local.insert(IpAddr::V4(n.addr()));
-            self.add_route(Route { net: IpNet::V4(n.trunc()), via: None, port });
+            self.add_route(Route {
+                net: IpNet::V4(n.trunc()),
+                via: None,
+                port,
+            });
         }
         for n in &iface.v6 {
             self.local.insert(IpAddr::V6(n.addr()));
-            self.add_route(Route { net: IpNet::V6(n.trunc()), via: None, port });
+            self.add_route(Route {
+                net: IpNet::V6(n.trunc()),
+                via: None,
+                port,
+            });
         }
         self.ifaces.push(iface);
         port
@@ -200,7 +211,11 @@ impl Node {
 
     /// Adds a route; lookups prefer the longest prefix, then the earliest added.
     pub fn add_route(&mut self, r: Route) {
-        let pos = self.routes.iter().position(|x| x.net.prefix_len() < r.net.prefix_len()).unwrap_or(self.routes.len());
+        let pos = self
+            .routes
+            .iter()
+            .position(|x| x.net.prefix_len() < r.net.prefix_len())
+            .unwrap_or(self.routes.len());
         self.routes.insert(pos, r);
     }
 
@@ -232,15 +247,23 @@ impl Node {
 
     fn iface_addr(&self, i: &Iface, v4: bool) -> Option<IpAddr> {
         if v4 {
-            i.v4.first().map(|n| IpAddr::V4(n.addr())).or_else(|| self.any_local(true))
+            i.v4.first()
+                .map(|n| IpAddr::V4(n.addr()))
+                .or_else(|| self.any_local(true))
         } else {
-            i.v6.first().map(|n| IpAddr::V6(n.addr())).or_else(|| self.any_local(false))
+            i.v6.first()
+                .map(|n| IpAddr::V6(n.addr()))
+                .or_else(|| self.any_local(false))
         }
     }
 
     fn any_local(&self, v4: bool) -> Option<IpAddr> {
         self.ifaces.iter().find_map(|i| {
-            if v4 { i.v4.first().map(|n| IpAddr::V4(n.addr())) } else { i.v6.first().map(|n| IpAddr::V6(n.addr())) }
+            if v4 {
+                i.v4.first().map(|n| IpAddr::V4(n.addr()))
+            } else {
+                i.v6.first().map(|n| IpAddr::V6(n.addr()))
+            }
         })
     }
 
@@ -272,7 +295,14 @@ impl Node {
     }
 
     /// Starts a ping; returns its index for [`Node::ping`].
-    pub fn start_ping(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, count: u32, size: usize, dont_frag: bool) -> usize {
+    pub fn start_ping(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        dst: IpAddr,
+        count: u32,
+        size: usize,
+        dont_frag: bool,
+    ) -> usize {
         let ident = 0x4e00 | (self.pings.len() as u16 & 0xff);
         self.pings.push(PingApp {
             dst,
@@ -303,8 +333,16 @@ impl Node {
     /// # Errors
     /// When the node has no route (and so no source address) towards `dst`: the text is
     /// what Linux's `connect()` reports.
-    pub fn start_tcp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16, bytes: u64) -> Result<usize, String> {
-        let src = self.source_for(dst).ok_or_else(|| "connect: Network is unreachable".to_string())?;
+    pub fn start_tcp(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        dst: IpAddr,
+        port: u16,
+        bytes: u64,
+    ) -> Result<usize, String> {
+        let src = self
+            .source_for(dst)
+            .ok_or_else(|| "connect: Network is unreachable".to_string())?;
         let now = ctx.now();
         let i = self.stack_mut(now).start_tcp(src, dst, port, bytes, now);
         self.service(ctx);
@@ -316,7 +354,9 @@ impl Node {
     /// # Errors
     /// As [`Node::start_tcp`].
     pub fn start_udp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16) -> Result<usize, String> {
-        let src = self.source_for(dst).ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let src = self
+            .source_for(dst)
+            .ok_or_else(|| "connect: Network is unreachable".to_string())?;
         let now = ctx.now();
         let i = self.stack_mut(now).start_udp(src, dst, port, now);
         self.service(ctx);
@@ -337,17 +377,24 @@ impl Node {
 
     fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
         let Some(iface) = self.ifaces.get(port as usize) else {
-            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || "no such interface".into());
+            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
+                "no such interface".into()
+            });
             return;
         };
         let (Some(dst), Some((ethertype, off))) = (frame.dst_mac(), net::ethertype(&frame.data)) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
+                "runt frame".into()
+            });
             return;
         };
         if dst != iface.mac && !net::is_group(&dst) {
             let name = iface.name.clone();
             ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
-                format!("destination {} is not the MAC of {name}", netloom_core::frame::MacDisplay(dst))
+                format!(
+                    "destination {} is not the MAC of {name}",
+                    netloom_core::frame::MacDisplay(dst)
+                )
             });
             return;
         }
@@ -362,7 +409,9 @@ impl Node {
 
     fn arp_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, off: usize) {
         let Some(arp) = frame.data.get(off..).and_then(net::parse_arp) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::ArpResolve, || "malformed ARP".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::ArpResolve, || {
+                "malformed ARP".into()
+            });
             return;
         };
         let for_us = self.local.contains(&IpAddr::V4(arp.tpa));
@@ -377,12 +426,19 @@ impl Node {
             let f = ctx.originate(Bytes::from(net::ethernet(arp.sha, mac, ETH_ARP, &reply)));
             ctx.send(port, f);
         } else {
-            ctx.deliver(&frame, || format!("ARP {} for {} seen", if arp.op == 1 { "request" } else { "reply" }, arp.tpa));
+            ctx.deliver(&frame, || {
+                format!(
+                    "ARP {} for {} seen",
+                    if arp.op == 1 { "request" } else { "reply" },
+                    arp.tpa
+                )
+            });
         }
     }
 
     fn learn(&mut self, ctx: &mut Ctx<'_>, port: PortId, ip: IpAddr, mac: Mac) {
-        self.neigh.insert((port, ip), Neigh::Reachable { mac, at: ctx.now() });
+        self.neigh
+            .insert((port, ip), Neigh::Reachable { mac, at: ctx.now() });
         if let Some(frames) = self.pending.remove(&(port, ip)) {
             let src = self.ifaces[port as usize].mac;
             for f in frames {
@@ -396,7 +452,9 @@ impl Node {
     fn ip_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, off: usize) {
         let mut pkt = frame.data.get(off..).map(<[u8]>::to_vec).unwrap_or_default();
         let Some(info) = net::parse_ip(&pkt) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::Ip4Input, || "malformed IP header".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::Ip4Input, || {
+                "malformed IP header".into()
+            });
             return;
         };
         pkt.truncate(info.total_len);
@@ -419,17 +477,25 @@ impl Node {
                     dnat = conn.dnat;
                     if target != tuple {
                         net::rewrite(&mut pkt, &target);
-                        ctx.note(&frame, Stage::NatPrerouting, || format!("conntrack: {tuple} rewritten to {target}"));
+                        ctx.note(&frame, Stage::NatPrerouting, || {
+                            format!("conntrack: {tuple} rewritten to {target}")
+                        });
                         tuple = target;
                     }
                     tracked = Some(dir);
                 }
             } else if self.is_local(tuple.dst) && info.first_fragment {
                 if let Some(rule) = self.ct.match_dnat(&tuple) {
-                    let target = Tuple { dst: rule.to, dport: rule.to_port + (tuple.dport - rule.host_port), ..tuple };
+                    let target = Tuple {
+                        dst: rule.to,
+                        dport: rule.to_port + (tuple.dport - rule.host_port),
+                        ..tuple
+                    };
                     let label = rule.label.clone();
                     net::rewrite(&mut pkt, &target);
-                    ctx.note(&frame, Stage::NatPrerouting, || format!("DNAT published port {label}: {tuple} -> {target}"));
+                    ctx.note(&frame, Stage::NatPrerouting, || {
+                        format!("DNAT published port {label}: {tuple} -> {target}")
+                    });
                     tuple = target;
                     dnat = true;
                 }
@@ -439,7 +505,9 @@ impl Node {
         let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
         if local {
             let Some(info) = net::parse_ip(&pkt) else {
-                ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || "malformed after NAT".into());
+                ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
+                    "malformed after NAT".into()
+                });
                 return;
             };
             self.local_input(ctx, in_port, frame, pkt, info);
@@ -448,7 +516,9 @@ impl Node {
         let lookup = if v4 { Stage::Ip4Lookup } else { Stage::Ip6Lookup };
         if !self.forwarding {
             let (reason, why) = self.forward_off;
-            ctx.drop_frame(&frame, reason, lookup, || format!("{dst} is not an address of this machine; {why}"));
+            ctx.drop_frame(&frame, reason, lookup, || {
+                format!("{dst} is not an address of this machine; {why}")
+            });
             if reason == DropReason::NoRoute {
                 self.icmp_error(ctx, &pkt, in_port, IcmpErr::HostUnreach);
             }
@@ -456,14 +526,20 @@ impl Node {
         }
         if info.ttl <= 1 {
             ctx.drop_frame(&frame, DropReason::TtlExceeded, lookup, || {
-                format!("TTL {} expired in transit; ICMP time exceeded sent to {}", info.ttl, tuple.src)
+                format!(
+                    "TTL {} expired in transit; ICMP time exceeded sent to {}",
+                    info.ttl, tuple.src
+                )
             });
             self.icmp_error(ctx, &pkt, in_port, IcmpErr::TimeExceeded);
             return;
         }
         let Some(route) = self.route(dst).cloned() else {
             ctx.drop_frame(&frame, DropReason::NoRoute, lookup, || {
-                format!("no route to {dst}; ICMP network unreachable sent to {}", tuple.src)
+                format!(
+                    "no route to {dst}; ICMP network unreachable sent to {}",
+                    tuple.src
+                )
             });
             self.icmp_error(ctx, &pkt, in_port, IcmpErr::NetUnreach);
             return;
@@ -482,14 +558,23 @@ impl Node {
                 if let Some(addr) = self.iface_addr(&self.ifaces[via as usize], v4) {
                     let t = Tuple { src: addr, ..tuple };
                     let sport = self.ct.pick_port(&t, addr);
-                    out = Tuple { src: addr, sport, ..tuple };
+                    out = Tuple {
+                        src: addr,
+                        sport,
+                        ..tuple
+                    };
                     net::rewrite(&mut pkt, &out);
                     let (what, name) = if hairpin {
-                        ("hairpin SNAT (docker-proxy)", self.ifaces[via as usize].name.clone())
+                        (
+                            "hairpin SNAT (docker-proxy)",
+                            self.ifaces[via as usize].name.clone(),
+                        )
                     } else {
                         ("MASQUERADE", self.ifaces[via as usize].name.clone())
                     };
-                    ctx.note(&frame, Stage::NatPostrouting, || format!("{what} out of {name}: {tuple} -> {out}"));
+                    ctx.note(&frame, Stage::NatPostrouting, || {
+                        format!("{what} out of {name}: {tuple} -> {out}")
+                    });
                 }
             }
             self.ct.insert(orig, out, ctx.now());
@@ -498,15 +583,26 @@ impl Node {
         let nexthop = route.via.unwrap_or(dst);
         if ctx.tracing() {
             let name = self.ifaces[route.port as usize].name.clone();
-            ctx.note(&frame, lookup, || format!("route {} -> {name} via {nexthop}", route.net));
+            ctx.note(&frame, lookup, || {
+                format!("route {} -> {name} via {nexthop}", route.net)
+            });
         }
-        let frame = Frame { data: Bytes::new(), ..frame };
+        let frame = Frame {
+            data: Bytes::new(),
+            ..frame
+        };
         self.ip_output(ctx, frame, pkt, route.port, nexthop, Some(in_port));
     }
 
     fn is_local_broadcast(&self, a: IpAddr) -> bool {
         match a {
-            IpAddr::V4(a) => a.is_broadcast() || self.ifaces.iter().any(|i| i.v4.iter().any(|n| n.broadcast() == a)),
+            IpAddr::V4(a) => {
+                a.is_broadcast()
+                    || self
+                        .ifaces
+                        .iter()
+                        .any(|i| i.v4.iter().any(|n| n.broadcast() == a))
+            }
             IpAddr::V6(_) => false,
         }
     }
@@ -528,7 +624,10 @@ impl Node {
         {
             return Some((
                 DropReason::NetworkIsolation,
-                format!("network '{}' is internal: Docker drops everything leaving it through the host", b.network),
+                format!(
+                    "network '{}' is internal: Docker drops everything leaving it through the host",
+                    b.network
+                ),
             ));
         }
         if let Some(b) = outb
@@ -537,7 +636,10 @@ impl Node {
         {
             return Some((
                 DropReason::NetworkIsolation,
-                format!("network '{}' is internal: Docker drops everything entering it through the host", b.network),
+                format!(
+                    "network '{}' is internal: Docker drops everything entering it through the host",
+                    b.network
+                ),
             ));
         }
         if tracked.is_some() || dnat {
@@ -569,16 +671,29 @@ impl Node {
     fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) {
         let Some(info) = net::parse_ip(pkt) else { return };
         let hl = info.header_len;
-        let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else { return };
-        let Some((i, dir)) = self.ct.lookup(&inner.reversed(), ctx.now()) else { return };
-        let Some(conn) = self.ct.conn(i).cloned() else { return };
+        let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else {
+            return;
+        };
+        let Some((i, dir)) = self.ct.lookup(&inner.reversed(), ctx.now()) else {
+            return;
+        };
+        let Some(conn) = self.ct.conn(i).cloned() else {
+            return;
+        };
         // The embedded packet travelled in the direction opposite to this error.
-        let inner_dir = if dir == Dir::Reply { Dir::Original } else { Dir::Reply };
+        let inner_dir = if dir == Dir::Reply {
+            Dir::Original
+        } else {
+            Dir::Reply
+        };
         let before = match inner_dir {
             Dir::Original => conn.orig,
             Dir::Reply => conn.reply,
         };
-        let outer = Tuple { dst: before.src, ..info.tuple };
+        let outer = Tuple {
+            dst: before.src,
+            ..info.tuple
+        };
         // Rewrite the embedded header's addresses and ports, then the outer header.
         let inner_off = hl + 8;
         if let Some(ip) = pkt.get_mut(inner_off..) {
@@ -586,7 +701,9 @@ impl Node {
         }
         net::rewrite(pkt, &outer);
         fix_icmp_checksum(pkt, hl);
-        ctx.note(frame, Stage::NatPrerouting, || format!("RELATED ICMP error translated back to {}", before.src));
+        ctx.note(frame, Stage::NatPrerouting, || {
+            format!("RELATED ICMP error translated back to {}", before.src)
+        });
     }
 
     fn local_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, pkt: Vec<u8>, info: IpInfo) {
@@ -595,7 +712,9 @@ impl Node {
                 Some(whole) => match net::parse_ip(&whole) {
                     Some(i) => (whole, i),
                     None => {
-                        ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || "bad reassembly".into());
+                        ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
+                            "bad reassembly".into()
+                        });
                         return;
                     }
                 },
@@ -615,7 +734,11 @@ impl Node {
                 match (v4, info.icmp_type) {
                     (true, Some(8)) | (false, Some(128)) => {
                         ctx.deliver(&frame, || format!("echo request from {} answered", t.src));
-                        let src = if self.is_local(t.dst) { Some(t.dst) } else { self.source_for(t.src) };
+                        let src = if self.is_local(t.dst) {
+                            Some(t.dst)
+                        } else {
+                            self.source_for(t.src)
+                        };
                         if let Some(src) = src {
                             let reply = echo(src, t.src, false, body);
                             self.local_send(ctx, reply, None);
@@ -624,7 +747,10 @@ impl Node {
                     (true, Some(0)) | (false, Some(129)) => {
                         let now = ctx.now();
                         let seq = body.get(6..8).map_or(0, |s| u16::from_be_bytes([s[0], s[1]])) as usize;
-                        let matched = self.pings.iter_mut().find(|p| p.ident == t.sport && p.dst == t.src);
+                        let matched = self
+                            .pings
+                            .iter_mut()
+                            .find(|p| p.ident == t.sport && p.dst == t.src);
                         if let Some(p) = matched
                             && let Some(&sent) = p.sent.get(seq)
                         {
@@ -650,7 +776,10 @@ impl Node {
             }
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
-                let accepts = self.stack.as_ref().is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
+                let accepts = self
+                    .stack
+                    .as_ref()
+                    .is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
                 if accepts {
                     let now = ctx.now();
                     ctx.deliver(&frame, || format!("{t} to a socket"));
@@ -658,14 +787,22 @@ impl Node {
                 } else if t.l4 == L4::Tcp {
                     let rst = info.tcp_flags.is_some_and(|f| f & 0x04 != 0);
                     ctx.drop_frame(&frame, DropReason::NoListener, Stage::LocalDeliver, || {
-                        format!("nothing listens on tcp port {} of {}{}", t.dport, self.name, if rst { "" } else { ": answered with RST" })
+                        format!(
+                            "nothing listens on tcp port {} of {}{}",
+                            t.dport,
+                            self.name,
+                            if rst { "" } else { ": answered with RST" }
+                        )
                     });
                     if !rst && let Some(r) = tcp_rst(&pkt, &info) {
                         self.local_send(ctx, r, None);
                     }
                 } else {
                     ctx.drop_frame(&frame, DropReason::PortUnreachable, Stage::LocalDeliver, || {
-                        format!("nothing listens on udp port {} of {}: ICMP port unreachable sent", t.dport, self.name)
+                        format!(
+                            "nothing listens on udp port {} of {}: ICMP port unreachable sent",
+                            t.dport, self.name
+                        )
                     });
                     if !is_multicast(t.dst) && !self.is_local_broadcast(t.dst) {
                         self.icmp_error(ctx, &pkt, in_port, IcmpErr::PortUnreach);
@@ -684,7 +821,11 @@ impl Node {
         let pmtu = (v4 && ty == 3 && code == 4) || (!v4 && ty == 2);
         match inner.l4 {
             L4::Icmp => {
-                if let Some(p) = self.pings.iter_mut().find(|p| p.ident == inner.sport && p.dst == inner.dst) {
+                if let Some(p) = self
+                    .pings
+                    .iter_mut()
+                    .find(|p| p.ident == inner.sport && p.dst == inner.dst)
+                {
                     p.errors.push(text);
                 }
             }
@@ -698,9 +839,15 @@ impl Node {
     }
 
     fn reassemble(&mut self, now: SimTime, pkt: Vec<u8>, info: &IpInfo) -> Option<Vec<u8>> {
-        self.frags.retain(|_, r| now.saturating_since(r.first_seen) < REASM_TIMEOUT);
+        self.frags
+            .retain(|_, r| now.saturating_since(r.first_seen) < REASM_TIMEOUT);
         let p = Ipv4Packet::new_checked(&pkt[..]).ok()?;
-        let key = (info.tuple.src, info.tuple.dst, p.ident(), u8::from(p.next_header()));
+        let key = (
+            info.tuple.src,
+            info.tuple.dst,
+            p.ident(),
+            u8::from(p.next_header()),
+        );
         let off = p.frag_offset() as usize;
         let more = p.more_frags();
         let hl = info.header_len;
@@ -746,13 +893,18 @@ impl Node {
     fn nd_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, pkt: &[u8], info: &IpInfo) {
         let body = &pkt[40..];
         let ty = body[0];
-        let target = body.get(8..24).and_then(|b| <[u8; 16]>::try_from(b).ok()).map(Ipv6Addr::from);
+        let target = body
+            .get(8..24)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(Ipv6Addr::from);
         let lla = nd_option(body.get(24..).unwrap_or(&[]), if ty == 135 { 1 } else { 2 }).or(frame.src_mac());
         let (Some(target), Some(lla)) = (target, lla) else {
             ctx.deliver(&frame, || "neighbour discovery message".into());
             return;
         };
-        let IpAddr::V6(src) = info.tuple.src else { return ctx.deliver(&frame, String::new) };
+        let IpAddr::V6(src) = info.tuple.src else {
+            return ctx.deliver(&frame, String::new);
+        };
         match ty {
             135 if self.local.contains(&IpAddr::V6(target)) => {
                 if !src.is_unspecified() {
@@ -760,7 +912,11 @@ impl Node {
                 }
                 ctx.deliver(&frame, || format!("neighbour solicitation for {target} answered"));
                 let mac = self.ifaces[port as usize].mac;
-                let dst = if src.is_unspecified() { "ff02::1".parse().unwrap_or(src) } else { src };
+                let dst = if src.is_unspecified() {
+                    "ff02::1".parse().unwrap_or(src)
+                } else {
+                    src
+                };
                 let flags = if self.forwarding { 0xe0 } else { 0x60 };
                 let mut b = target.octets().to_vec();
                 b.extend_from_slice(&[2, 1]);
@@ -797,7 +953,10 @@ impl Node {
         }
         let Some(route) = self.route(dst).cloned() else {
             ctx.drop_frame(&frame, DropReason::NoRoute, Stage::Ip4Lookup, || {
-                format!("{}: no route to {dst} (connect: Network is unreachable)", self.name)
+                format!(
+                    "{}: no route to {dst} (connect: Network is unreachable)",
+                    self.name
+                )
             });
             if let Some(p) = app_frames.and_then(|i| self.pings.get_mut(i)) {
                 p.errors.push("connect: Network is unreachable".into());
@@ -820,14 +979,19 @@ impl Node {
         forwarded: Option<PortId>,
     ) {
         let Some(iface) = self.ifaces.get(port as usize) else {
-            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::InterfaceOutput, || "no such interface".into());
+            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::InterfaceOutput, || {
+                "no such interface".into()
+            });
             return;
         };
         let mtu = iface.mtu as usize;
         let v4 = nexthop.is_ipv4();
         let mut pieces = vec![pkt];
         if pieces[0].len() > mtu {
-            let df = !v4 || Ipv4Packet::new_checked(&pieces[0][..]).map(|p| p.dont_frag()).unwrap_or(true);
+            let df = !v4
+                || Ipv4Packet::new_checked(&pieces[0][..])
+                    .map(|p| p.dont_frag())
+                    .unwrap_or(true);
             let name = iface.name.clone();
             let len = pieces[0].len();
             if df {
@@ -850,7 +1014,9 @@ impl Node {
                 return;
             }
             pieces = fragment(&pieces[0], mtu);
-            ctx.note(&frame, Stage::IpFragment, || format!("fragmented into {} pieces for MTU {mtu} of {name}", pieces.len()));
+            ctx.note(&frame, Stage::IpFragment, || {
+                format!("fragmented into {} pieces for MTU {mtu} of {name}", pieces.len())
+            });
         }
         let et = if v4 { ETH_IPV4 } else { ETH_IPV6 };
         let src_mac = iface.mac;
@@ -858,13 +1024,22 @@ impl Node {
             Some(mac) => {
                 for p in pieces {
                     let data = Bytes::from(net::ethernet(mac, src_mac, et, &p));
-                    ctx.send(port, Frame { data, ..frame.clone() });
+                    ctx.send(
+                        port,
+                        Frame {
+                            data,
+                            ..frame.clone()
+                        },
+                    );
                 }
             }
             None => {
                 let q = self.pending.entry((port, nexthop)).or_default();
                 for p in pieces {
-                    let f = Frame { data: Bytes::from(p), ..frame.clone() };
+                    let f = Frame {
+                        data: Bytes::from(p),
+                        ..frame.clone()
+                    };
                     if q.len() >= NEIGH_QUEUE {
                         ctx.drop_frame(&f, DropReason::QueueFull, Stage::ArpResolve, || {
                             format!("too many packets wait for {nexthop} to resolve")
@@ -887,11 +1062,19 @@ impl Node {
         }
         let now = ctx.now();
         match self.neigh.get(&(port, nexthop)) {
-            Some(Neigh::Reachable { mac, at }) if now.saturating_since(*at) < NEIGH_REACHABLE => return Some(*mac),
+            Some(Neigh::Reachable { mac, at }) if now.saturating_since(*at) < NEIGH_REACHABLE => {
+                return Some(*mac);
+            }
             Some(Neigh::Incomplete { .. }) => return None,
             _ => {}
         }
-        self.neigh.insert((port, nexthop), Neigh::Incomplete { probes: 1, next: now + NEIGH_RETRANS });
+        self.neigh.insert(
+            (port, nexthop),
+            Neigh::Incomplete {
+                probes: 1,
+                next: now + NEIGH_RETRANS,
+            },
+        );
         self.solicit(ctx, port, nexthop);
         self.arm(ctx, TOK_NEIGH, now + NEIGH_RETRANS);
         None
@@ -902,11 +1085,18 @@ impl Node {
         let mac = iface.mac;
         let data = match target {
             IpAddr::V4(t) => {
-                let spa = iface.v4.iter().find(|n| n.contains(&t)).or(iface.v4.first()).map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr());
+                let spa = iface
+                    .v4
+                    .iter()
+                    .find(|n| n.contains(&t))
+                    .or(iface.v4.first())
+                    .map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr());
                 net::ethernet(BROADCAST, mac, ETH_ARP, &net::arp(1, mac, spa, [0; 6], t))
             }
             IpAddr::V6(t) => {
-                let Some(src) = iface.v6.first().map(|n| n.addr()) else { return };
+                let Some(src) = iface.v6.first().map(|n| n.addr()) else {
+                    return;
+                };
                 let dst = net::solicited_node(t);
                 let mut b = t.octets().to_vec();
                 b.extend_from_slice(&[1, 1]);
@@ -936,12 +1126,21 @@ impl Node {
                 let frames = self.pending.remove(&(port, ip)).unwrap_or_default();
                 for f in frames {
                     ctx.drop_frame(&f, DropReason::ArpUnresolved, Stage::ArpResolve, || {
-                        format!("{ip} did not answer {NEIGH_PROBES} {} requests", if ip.is_ipv4() { "ARP" } else { "neighbour" })
+                        format!(
+                            "{ip} did not answer {NEIGH_PROBES} {} requests",
+                            if ip.is_ipv4() { "ARP" } else { "neighbour" }
+                        )
                     });
                     self.unreachable_after_resolution(ctx, &f.data);
                 }
             } else {
-                self.neigh.insert((port, ip), Neigh::Incomplete { probes: probes + 1, next: now + NEIGH_RETRANS });
+                self.neigh.insert(
+                    (port, ip),
+                    Neigh::Incomplete {
+                        probes: probes + 1,
+                        next: now + NEIGH_RETRANS,
+                    },
+                );
                 self.solicit(ctx, port, ip);
             }
         }
@@ -962,10 +1161,18 @@ impl Node {
         let Some(info) = net::parse_ip(pkt) else { return };
         if self.is_local(info.tuple.src) {
             let text = "Destination Host Unreachable".to_string();
-            if let Some(p) = self.pings.iter_mut().find(|p| info.tuple.l4 == L4::Icmp && p.ident == info.tuple.sport) {
+            if let Some(p) = self
+                .pings
+                .iter_mut()
+                .find(|p| info.tuple.l4 == L4::Icmp && p.ident == info.tuple.sport)
+            {
                 p.errors.push(text);
             } else if let Some(s) = self.stack.as_mut() {
-                s.refuse(info.tuple.l4, info.tuple.sport, "No route to host (neighbour unresolved)".into());
+                s.refuse(
+                    info.tuple.l4,
+                    info.tuple.sport,
+                    "No route to host (neighbour unresolved)".into(),
+                );
             }
             return;
         }
@@ -976,7 +1183,12 @@ impl Node {
     fn icmp_error(&mut self, ctx: &mut Ctx<'_>, orig: &[u8], in_port: PortId, kind: IcmpErr) {
         let Some(info) = net::parse_ip(orig) else { return };
         let src = info.tuple.src;
-        if info.is_icmp_error() || !info.first_fragment || src.is_unspecified() || is_multicast(src) || self.is_local_broadcast(src) {
+        if info.is_icmp_error()
+            || !info.first_fragment
+            || src.is_unspecified()
+            || is_multicast(src)
+            || self.is_local_broadcast(src)
+        {
             return;
         }
         let from = self
@@ -1039,11 +1251,23 @@ impl Node {
         let pkt = match (src, dst) {
             (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
                 self.ip_id = self.ip_id.wrapping_add(1);
-                net::ipv4(s, d, IpProtocol::Icmp, 64, self.ip_id, df, &net::icmpv4(8, 0, rest, &payload))
+                net::ipv4(
+                    s,
+                    d,
+                    IpProtocol::Icmp,
+                    64,
+                    self.ip_id,
+                    df,
+                    &net::icmpv4(8, 0, rest, &payload),
+                )
             }
-            (Some(IpAddr::V6(s)), IpAddr::V6(d)) => {
-                net::ipv6(s, d, IpProtocol::Icmpv6, 64, &net::icmpv6(s, d, 128, 0, rest, &payload))
-            }
+            (Some(IpAddr::V6(s)), IpAddr::V6(d)) => net::ipv6(
+                s,
+                d,
+                IpProtocol::Icmpv6,
+                64,
+                &net::icmpv6(s, d, 128, 0, rest, &payload),
+            ),
             _ => {
                 // No source address means no route: the packet never leaves.
                 let f = ctx.originate(Bytes::new());
@@ -1052,7 +1276,10 @@ impl Node {
                     p.errors.push("connect: Network is unreachable".into());
                 }
                 ctx.drop_frame(&f, DropReason::NoRoute, Stage::Ip4Lookup, || {
-                    format!("{}: no route to {dst} (connect: Network is unreachable)", self.name)
+                    format!(
+                        "{}: no route to {dst} (connect: Network is unreachable)",
+                        self.name
+                    )
                 });
                 return;
             }
@@ -1093,7 +1320,10 @@ impl Node {
         }
         let Some(stack) = self.stack.as_mut() else { return };
         let out = stack.poll(now);
-        let deadline = [stack.poll_at(now), stack.app_deadline()].into_iter().flatten().min();
+        let deadline = [stack.poll_at(now), stack.app_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         for pkt in out {
             self.local_send(ctx, pkt, None);
         }
@@ -1135,7 +1365,9 @@ impl Element for Node {
     }
 
     fn port_name(&self, port: PortId) -> String {
-        self.ifaces.get(port as usize).map_or_else(|| format!("p{port}"), |i| i.name.clone())
+        self.ifaces
+            .get(port as usize)
+            .map_or_else(|| format!("p{port}"), |i| i.name.clone())
     }
 }
 
@@ -1158,11 +1390,23 @@ fn echo(src: IpAddr, dst: IpAddr, request: bool, body: &[u8]) -> Vec<u8> {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             // Linux sends echo replies without DF.
-            net::ipv4(s, d, IpProtocol::Icmp, 64, 0, false, &net::icmpv4(if request { 8 } else { 0 }, 0, rest, data))
+            net::ipv4(
+                s,
+                d,
+                IpProtocol::Icmp,
+                64,
+                0,
+                false,
+                &net::icmpv4(if request { 8 } else { 0 }, 0, rest, data),
+            )
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            net::ipv6(s, d, IpProtocol::Icmpv6, 64, &net::icmpv6(s, d, if request { 128 } else { 129 }, 0, rest, data))
-        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => net::ipv6(
+            s,
+            d,
+            IpProtocol::Icmpv6,
+            64,
+            &net::icmpv6(s, d, if request { 128 } else { 129 }, 0, rest, data),
+        ),
         _ => Vec::new(),
     }
 }
@@ -1184,7 +1428,9 @@ fn decrement_ttl(pkt: &mut [u8]) {
 
 /// Splits an IPv4 packet into fragments of at most `mtu` bytes.
 fn fragment(pkt: &[u8], mtu: usize) -> Vec<Vec<u8>> {
-    let Ok(p) = Ipv4Packet::new_checked(pkt) else { return vec![pkt.to_vec()] };
+    let Ok(p) = Ipv4Packet::new_checked(pkt) else {
+        return vec![pkt.to_vec()];
+    };
     let hl = p.header_len() as usize;
     let base_off = p.frag_offset() as usize;
     let last_more = p.more_frags();
@@ -1229,14 +1475,22 @@ fn inner_tuple(p: &[u8]) -> Option<Tuple> {
     let l4 = L4::from_proto(proto);
     let b = p.get(l4off..).unwrap_or(&[]);
     let (sport, dport) = match l4 {
-        L4::Tcp | L4::Udp if b.len() >= 4 => (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])),
+        L4::Tcp | L4::Udp if b.len() >= 4 => {
+            (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]))
+        }
         L4::Icmp if b.len() >= 6 => {
             let id = u16::from_be_bytes([b[4], b[5]]);
             (id, id)
         }
         _ => (0, 0),
     };
-    Some(Tuple { src, dst, l4, sport, dport })
+    Some(Tuple {
+        src,
+        dst,
+        l4,
+        sport,
+        dport,
+    })
 }
 
 /// Rewrites the addresses and ports of a quoted (truncated) packet.
@@ -1343,8 +1597,12 @@ fn tcp_rst(pkt: &[u8], info: &IpInfo) -> Option<Vec<u8>> {
 /// What ping prints for an ICMP error from `from`.
 fn describe_icmp(v4: bool, body: &[u8], from: IpAddr) -> String {
     let (ty, code) = (body[0], body.get(1).copied().unwrap_or(0));
-    let mtu4 = body.get(6..8).map_or(0, |m| u16::from_be_bytes([m[0], m[1]]) as u32);
-    let mtu6 = body.get(4..8).map_or(0, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+    let mtu4 = body
+        .get(6..8)
+        .map_or(0, |m| u16::from_be_bytes([m[0], m[1]]) as u32);
+    let mtu6 = body
+        .get(4..8)
+        .map_or(0, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
     let what = match (v4, ty, code) {
         (true, 3, 0) => "Destination Net Unreachable".to_string(),
         (true, 3, 1) => "Destination Host Unreachable".to_string(),

@@ -1,0 +1,767 @@
+//! IPAM and the daemon's validation: default address pools, subnets, gateways,
+//! static and dynamic addresses, published-port conflicts, and name references.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::{Driver, HostDef, Model, ModelError, Resolved, ResolvedEndpoint, ResolvedNetwork};
+use crate::net::L4;
+
+/// Docker's built-in `default-address-pools`, in its order.
+pub(super) fn default_pools() -> Vec<(IpNet, u8)> {
+    let mut v: Vec<(IpNet, u8)> = Vec::new();
+    if let Ok(n) = "172.17.0.0/16".parse() {
+        v.push((n, 16));
+    }
+    for b in 18..=31u8 {
+        if let Ok(n) = format!("172.{b}.0.0/16").parse() {
+            v.push((n, 16));
+        }
+    }
+    if let Ok(n) = "192.168.0.0/16".parse() {
+        v.push((n, 20));
+    }
+    v
+}
+
+fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The first usable address of a subnet (Docker's default gateway).
+fn first_usable(n: &IpNet) -> IpAddr {
+    match n {
+        IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()).saturating_add(1))),
+        IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()).saturating_add(1))),
+    }
+}
+
+pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
+    let mut m = input.clone();
+    if m.hosts.is_empty() {
+        m.hosts.push(HostDef::new("host1"));
+    }
+    let mut errs = Vec::new();
+    check_names(&m, &mut errs);
+    let lans: BTreeSet<&str> = m.lans.iter().map(|l| l.name.as_str()).collect();
+    let lan_ref = |field: String, lan: &str, errs: &mut Vec<ModelError>| {
+        if !lans.contains(lan) {
+            errs.push(unknown(field, "LAN", lan, lans.iter().copied()));
+        }
+    };
+    for h in &m.hosts {
+        for n in &h.interfaces {
+            if let Some(l) = &n.lan {
+                lan_ref(
+                    format!("hosts.{}.interfaces.{}.lan", h.name, n.name),
+                    l,
+                    &mut errs,
+                );
+            }
+        }
+        if let Some(gw) = h.gateway
+            && !h
+                .interfaces
+                .iter()
+                .any(|n| n.address.is_some_and(|a| a.contains(&gw)))
+        {
+            errs.push(ModelError::new(
+                format!("hosts.{}.gateway", h.name),
+                format!("gateway {gw} is not in the subnet of any interface of {}", h.name),
+                "give the host an interface whose address covers the gateway",
+            ));
+        }
+    }
+    for r in &m.routers {
+        for n in &r.interfaces {
+            if let Some(l) = &n.lan {
+                lan_ref(
+                    format!("routers.{}.interfaces.{}.lan", r.name, n.name),
+                    l,
+                    &mut errs,
+                );
+            }
+        }
+        if let Some(mq) = &r.masquerade
+            && !r.interfaces.iter().any(|n| &n.name == mq)
+        {
+            errs.push(unknown(
+                format!("routers.{}.masquerade", r.name),
+                "interface",
+                mq,
+                r.interfaces.iter().map(|n| n.name.as_str()),
+            ));
+        }
+        for (i, (_, via)) in r.routes.iter().enumerate() {
+            if !r
+                .interfaces
+                .iter()
+                .any(|n| n.address.is_some_and(|a| a.contains(via)))
+            {
+                errs.push(ModelError::new(
+                    format!("routers.{}.routes.{i}.via", r.name),
+                    format!("gateway {via} is not on any subnet of {}", r.name),
+                    "a route's `via` must be directly reachable from one of the router's interfaces",
+                ));
+            }
+        }
+    }
+    for e in &m.externals {
+        lan_ref(format!("externals.{}.lan", e.name), &e.lan, &mut errs);
+        if let Some(gw) = e.gateway
+            && !e.address.contains(&gw)
+        {
+            errs.push(ModelError::new(
+                format!("externals.{}.gateway", e.name),
+                format!("gateway {gw} is outside {}", e.address.trunc()),
+                "the gateway must be in the machine's own subnet",
+            ));
+        }
+    }
+    let host_names: Vec<String> = m.hosts.iter().map(|h| h.name.clone()).collect();
+    let default_host = m.default_host();
+
+    // Networks: per host, the default bridge first, then user networks in order.
+    let mut nets: Vec<ResolvedNetwork> = Vec::new();
+    let mut used: BTreeMap<String, Vec<IpNet>> = BTreeMap::new();
+    for h in &m.hosts {
+        let taken = used.entry(h.name.clone()).or_default();
+        taken.extend(h.interfaces.iter().filter_map(|n| n.address.map(|a| a.trunc())));
+        let Some(subnet) = next_pool(&h.daemon.pools, taken) else {
+            errs.push(ModelError::new(
+                format!("hosts.{}.daemon.default-address-pools", h.name),
+                "no free pool for the default bridge network",
+                "add a larger pool to default-address-pools",
+            ));
+            continue;
+        };
+        taken.push(subnet);
+        nets.push(ResolvedNetwork {
+            name: "bridge".into(),
+            driver: Driver::Bridge,
+            host: h.name.clone(),
+            default_bridge: true,
+            internal: false,
+            device: "docker0".into(),
+            v4: v4_pair(subnet, None),
+            v6: None,
+            mtu: h.daemon.mtu,
+            icc: h.daemon.icc,
+        });
+    }
+    let mut ula = 0u16;
+    for (ni, n) in m.networks.iter().enumerate() {
+        let f = format!("networks.{}", n.name);
+        if matches!(n.name.as_str(), "bridge" | "host" | "none") {
+            errs.push(ModelError::new(
+                f.clone(),
+                format!("network name '{}' is predefined by Docker", n.name),
+                "every host already has the `bridge`, `host` and `none` networks; pick another name",
+            ));
+            continue;
+        }
+        if n.driver != Driver::Bridge {
+            errs.push(ModelError::new(
+                format!("{f}.driver"),
+                format!("only one instance of the {:?} network is allowed", n.driver).to_lowercase(),
+                "attach containers to the predefined `host` or `none` network instead",
+            ));
+            continue;
+        }
+        let host = n.host.clone().unwrap_or_else(|| default_host.clone());
+        let Some(h) = m.hosts.iter().find(|h| h.name == host) else {
+            errs.push(unknown(
+                format!("{f}.host"),
+                "host",
+                &host,
+                host_names.iter().map(String::as_str),
+            ));
+            continue;
+        };
+        let taken = used.entry(host.clone()).or_default();
+        let mut v4 = None;
+        let mut v6 = None;
+        for (ci, c) in n.subnets.iter().enumerate() {
+            let cf = format!("{f}.ipam.config.{ci}");
+            let sub = c.subnet.trunc();
+            if sub != c.subnet {
+                errs.push(ModelError::new(
+                    format!("{cf}.subnet"),
+                    format!("subnet {} has host bits set", c.subnet),
+                    format!("write the network address: {sub}"),
+                ));
+            }
+            if let Some(other) = taken.iter().find(|t| overlaps(t, &sub)) {
+                let owner = nets
+                    .iter()
+                    .find(|x| {
+                        x.host == host
+                            && (x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *other)
+                                || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *other))
+                    })
+                    .map_or_else(
+                        || "an interface of the host".to_string(),
+                        |x| format!("network '{}'", x.name),
+                    );
+                errs.push(ModelError::new(
+                    format!("{cf}.subnet"),
+                    format!("Pool overlaps with other one on this address space: {sub} overlaps {other} of {owner}"),
+                    "give each network on a host its own, non-overlapping subnet",
+                ));
+                continue;
+            }
+            if let Some(gw) = c.gateway
+                && (!sub.contains(&gw) || gw == sub.network() || Some(gw) == broadcast(&sub))
+            {
+                errs.push(ModelError::new(
+                    format!("{cf}.gateway"),
+                    format!("gateway {gw} is not a usable address of {sub}"),
+                    format!("use an address inside {sub}, such as {}", first_usable(&sub)),
+                ));
+                continue;
+            }
+            if let Some(r) = c.ip_range
+                && !(sub.contains(&r.network()) && sub.prefix_len() <= r.prefix_len())
+            {
+                errs.push(ModelError::new(
+                    format!("{cf}.ip_range"),
+                    format!("ip_range {r} is not inside subnet {sub}"),
+                    "ip_range must be a part of the subnet",
+                ));
+                continue;
+            }
+            taken.push(sub);
+            match sub {
+                IpNet::V4(s) if v4.is_none() => {
+                    let gw = match c.gateway {
+                        Some(IpAddr::V4(g)) => g,
+                        _ => Ipv4Addr::from(u32::from(s.network()) + 1),
+                    };
+                    v4 = Some((s, gw, c.ip_range));
+                }
+                IpNet::V6(s) if v6.is_none() => {
+                    let gw = match c.gateway {
+                        Some(IpAddr::V6(g)) => g,
+                        _ => Ipv6Addr::from(u128::from(s.network()) + 1),
+                    };
+                    v6 = Some((s, gw, c.ip_range));
+                }
+                _ => errs.push(ModelError::new(
+                    format!("{cf}.subnet"),
+                    "a second subnet of the same address family is not supported",
+                    "use one IPv4 and at most one IPv6 subnet per network",
+                )),
+            }
+        }
+        if v6.is_some() && !n.enable_ipv6 {
+            errs.push(ModelError::new(
+                format!("{f}.enable_ipv6"),
+                "an IPv6 subnet is configured but enable_ipv6 is false",
+                "set `enable_ipv6: true` on the network",
+            ));
+        }
+        if v4.is_none() {
+            match next_pool(&h.daemon.pools, taken) {
+                Some(IpNet::V4(s)) => {
+                    taken.push(IpNet::V4(s));
+                    v4 = Some((s, Ipv4Addr::from(u32::from(s.network()) + 1), None));
+                }
+                _ => errs.push(ModelError::new(
+                    f.clone(),
+                    "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+                    "give the network an explicit subnet or add default-address-pools",
+                )),
+            }
+        }
+        if n.enable_ipv6 && v6.is_none() {
+            // Docker allocates a unique-local /64 when no IPv6 subnet is given.
+            ula += 1;
+            let s = Ipv6Net::new(Ipv6Addr::new(0xfd00, 0xd0c, 0xe2, ula, 0, 0, 0, 0), 64).unwrap_or_default();
+            v6 = Some((s, Ipv6Addr::from(u128::from(s.network()) + 1), None));
+        }
+        let _ = ni;
+        nets.push(ResolvedNetwork {
+            name: n.name.clone(),
+            driver: Driver::Bridge,
+            host: host.clone(),
+            default_bridge: false,
+            internal: n.internal,
+            device: bridge_device(&n.name),
+            v4: v4.map(|(s, g, _)| (s, g)),
+            v6: v6.map(|(s, g, _)| (s, g)),
+            mtu: n.mtu.unwrap_or(h.daemon.mtu),
+            icc: n.icc.unwrap_or(true),
+        });
+    }
+
+    // Containers: endpoints, static addresses first, then dynamic ones in order.
+    let mut endpoints: Vec<Vec<ResolvedEndpoint>> = Vec::new();
+    let mut taken_ips: BTreeMap<usize, BTreeMap<IpAddr, String>> = BTreeMap::new();
+    for (ni, n) in nets.iter().enumerate() {
+        let e = taken_ips.entry(ni).or_default();
+        if let Some((_, gw)) = n.v4 {
+            e.insert(IpAddr::V4(gw), "the gateway".into());
+        }
+        if let Some((_, gw)) = n.v6 {
+            e.insert(IpAddr::V6(gw), "the gateway".into());
+        }
+    }
+    for c in &m.containers {
+        let f = format!("containers.{}", c.name);
+        let host = c.host.clone().unwrap_or_else(|| default_host.clone());
+        if !m.hosts.iter().any(|h| h.name == host) {
+            errs.push(unknown(
+                format!("{f}.host"),
+                "host",
+                &host,
+                host_names.iter().map(String::as_str),
+            ));
+            endpoints.push(Vec::new());
+            continue;
+        }
+        let mut eps = Vec::new();
+        let list: Vec<super::EndpointDef> = if c.networks.is_empty() {
+            vec![super::EndpointDef {
+                network: "bridge".into(),
+                ipv4: None,
+                aliases: Vec::new(),
+            }]
+        } else {
+            c.networks.clone()
+        };
+        let special = list
+            .iter()
+            .filter(|e| e.network == "host" || e.network == "none")
+            .count();
+        if special > 0 && list.len() > 1 {
+            errs.push(ModelError::new(
+                format!("{f}.networks"),
+                "a container on the host or none network cannot join other networks",
+                "Docker refuses to connect such a container to another network; use one or the other",
+            ));
+        }
+        for (ei, ep) in list.iter().enumerate() {
+            let ef = format!("{f}.networks.{}", ep.network);
+            if ep.network == "host" || ep.network == "none" {
+                if ep.network == "host" {
+                    errs.push(ModelError::new(
+                        ef,
+                        "the host network driver is not supported yet (it comes with service discovery)",
+                        "attach the container to a bridge network for now",
+                    ));
+                }
+                continue;
+            }
+            let Some(ni) = nets.iter().position(|n| n.host == host && n.name == ep.network) else {
+                let elsewhere = nets.iter().find(|n| n.name == ep.network).map(|n| n.host.clone());
+                let mut e = unknown(
+                    format!("{ef}"),
+                    "network",
+                    &ep.network,
+                    nets.iter().filter(|n| n.host == host).map(|n| n.name.as_str()),
+                );
+                if let Some(h) = elsewhere {
+                    e.hint = Some(format!(
+                        "network '{}' lives on host '{h}'; a bridge network is local to its host",
+                        ep.network
+                    ));
+                }
+                errs.push(e);
+                continue;
+            };
+            let net = &nets[ni];
+            let mut v4 = None;
+            if let Some(ip) = ep.ipv4 {
+                let af = format!("{ef}.ipv4_address");
+                if net.default_bridge {
+                    errs.push(ModelError::new(
+                        af,
+                        "user specified IP address is supported on user defined networks only",
+                        "create a network with a subnet and attach the container to it",
+                    ));
+                } else if let Some((s, _)) = net.v4
+                    && (!s.contains(&ip) || ip == s.network() || ip == s.broadcast())
+                {
+                    errs.push(ModelError::new(
+                        af,
+                        format!("address {ip} is not a usable address of the network's subnet {s}"),
+                        format!("pick an address inside {s}"),
+                    ));
+                } else if let Some(owner) = taken_ips.get(&ni).and_then(|t| t.get(&IpAddr::V4(ip))) {
+                    errs.push(ModelError::new(
+                        af,
+                        format!("Address already in use: {ip} is already {owner}"),
+                        "give every endpoint of a network its own address",
+                    ));
+                } else {
+                    taken_ips
+                        .entry(ni)
+                        .or_default()
+                        .insert(IpAddr::V4(ip), format!("the address of container '{}'", c.name));
+                    v4 = Some(ip);
+                }
+            }
+            eps.push(ResolvedEndpoint {
+                network: ni,
+                ifname: format!("eth{ei}"),
+                v4,
+                v6: None,
+                aliases: ep.aliases.clone(),
+            });
+        }
+        endpoints.push(eps);
+    }
+    // Dynamic addresses, in container order, from ip_range when given.
+    let ranges: BTreeMap<usize, Option<IpNet>> = nets
+        .iter()
+        .enumerate()
+        .map(|(ni, n)| {
+            let r = m
+                .networks
+                .iter()
+                .find(|d| d.name == n.name && !n.default_bridge)
+                .and_then(|d| {
+                    d.subnets
+                        .iter()
+                        .find(|s| s.subnet.addr().is_ipv4())
+                        .and_then(|s| s.ip_range)
+                });
+            (ni, r)
+        })
+        .collect();
+    for (ci, eps) in endpoints.iter_mut().enumerate() {
+        for ep in eps.iter_mut() {
+            let net = &nets[ep.network];
+            let taken = taken_ips.entry(ep.network).or_default();
+            if ep.v4.is_none()
+                && let Some((s, _)) = net.v4
+            {
+                let pool = match ranges.get(&ep.network).copied().flatten() {
+                    Some(IpNet::V4(r)) => r,
+                    _ => s,
+                };
+                let mut found = None;
+                let (lo, hi) = (u32::from(pool.network()), u32::from(pool.broadcast()));
+                let mut a = lo.max(u32::from(s.network()) + 1);
+                while a < hi.min(u32::from(s.broadcast())) {
+                    let ip = Ipv4Addr::from(a);
+                    if !taken.contains_key(&IpAddr::V4(ip)) {
+                        found = Some(ip);
+                        break;
+                    }
+                    a += 1;
+                }
+                match found {
+                    Some(ip) => {
+                        taken.insert(
+                            IpAddr::V4(ip),
+                            format!("the address of container '{}'", m.containers[ci].name),
+                        );
+                        ep.v4 = Some(ip);
+                    }
+                    None => errs.push(ModelError::new(
+                        format!("containers.{}.networks.{}", m.containers[ci].name, net.name),
+                        format!("no available IPv4 addresses on network {}", net.name),
+                        "use a larger subnet or ip_range",
+                    )),
+                }
+            }
+            if let Some((s, _)) = net.v6 {
+                let mut a = u128::from(s.network()) + 2;
+                while taken.contains_key(&IpAddr::V6(Ipv6Addr::from(a))) {
+                    a += 1;
+                }
+                let ip = Ipv6Addr::from(a);
+                taken.insert(
+                    IpAddr::V6(ip),
+                    format!("the address of container '{}'", m.containers[ci].name),
+                );
+                ep.v6 = Some(ip);
+            }
+        }
+    }
+    // Published ports: conflicts per host, ephemeral ports from 32768.
+    let mut published = Vec::new();
+    let mut bound: BTreeMap<(String, L4, u16), (Option<IpAddr>, String)> = BTreeMap::new();
+    let mut ephemeral: BTreeMap<String, u16> = BTreeMap::new();
+    for c in &m.containers {
+        let host = c.host.clone().unwrap_or_else(|| default_host.clone());
+        let mut out = Vec::new();
+        for (pi, p) in c.ports.iter().enumerate() {
+            for k in 0..p.count {
+                let hp = match p.host_port {
+                    Some(h) => h.saturating_add(k),
+                    None => {
+                        let e = ephemeral.entry(host.clone()).or_insert(32768);
+                        while bound.contains_key(&(host.clone(), p.l4, *e)) {
+                            *e += 1;
+                        }
+                        *e
+                    }
+                };
+                let key = (host.clone(), p.l4, hp);
+                if let Some((ip, owner)) = bound.get(&key)
+                    && (ip.is_none() || p.host_ip.is_none() || *ip == p.host_ip)
+                {
+                    let shown = p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string());
+                    errs.push(ModelError::new(
+                        format!("containers.{}.ports.{pi}", c.name),
+                        format!(
+                            "Bind for {shown}:{hp} failed: port is already allocated (by container '{owner}')"
+                        ),
+                        "publish a different host port",
+                    ));
+                    continue;
+                }
+                bound.insert(key, (p.host_ip, c.name.clone()));
+                out.push((p.host_ip, hp, p.container_port.saturating_add(k), p.l4));
+            }
+        }
+        published.push(out);
+    }
+    for (i, l) in m.links.iter().enumerate() {
+        for (k, end) in l.between.iter().enumerate() {
+            if !endpoint_exists(&m, end) {
+                errs.push(ModelError::new(
+                    format!("links.{i}.between.{k}"),
+                    format!("'{end}' is neither a LAN nor an interface `node.iface`"),
+                    "name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)",
+                ));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(Resolved {
+            model: m,
+            networks: nets,
+            endpoints,
+            published,
+        })
+    } else {
+        Err(errs)
+    }
+}
+
+/// Whether `end` names a LAN or an interface of some node.
+pub(super) fn endpoint_exists(m: &Model, end: &str) -> bool {
+    if m.lans.iter().any(|l| l.name == end) {
+        return true;
+    }
+    let Some((node, iface)) = end.split_once('.') else {
+        return false;
+    };
+    m.hosts
+        .iter()
+        .any(|h| h.name == node && h.interfaces.iter().any(|n| n.name == iface))
+        || m.routers
+            .iter()
+            .any(|r| r.name == node && r.interfaces.iter().any(|n| n.name == iface))
+        || m.externals.iter().any(|e| e.name == node && iface == "eth0")
+        || m.containers.iter().any(|c| {
+            c.name == node
+                && iface
+                    .strip_prefix("eth")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| n < c.networks.len().max(1))
+        })
+}
+
+fn check_names(m: &Model, errs: &mut Vec<ModelError>) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let all = m
+        .hosts
+        .iter()
+        .map(|h| (h.name.as_str(), "hosts"))
+        .chain(m.routers.iter().map(|r| (r.name.as_str(), "routers")))
+        .chain(m.externals.iter().map(|e| (e.name.as_str(), "externals")))
+        .chain(m.containers.iter().map(|c| (c.name.as_str(), "containers")))
+        .chain(m.lans.iter().map(|l| (l.name.as_str(), "lans")));
+    for (name, kind) in all {
+        if let Some(first) = seen.insert(name, kind) {
+            errs.push(ModelError::new(
+                format!("{kind}.{name}"),
+                format!("the name '{name}' is already used in `{first}`"),
+                "steps refer to machines by name, so every host, router, external, container and LAN needs its own",
+            ));
+        }
+    }
+}
+
+fn next_pool(pools: &[(IpNet, u8)], taken: &[IpNet]) -> Option<IpNet> {
+    for &(base, size) in pools {
+        if size < base.prefix_len() {
+            continue;
+        }
+        let mut cur = IpNet::new(base.network(), size).ok()?.trunc();
+        loop {
+            if !base.contains(&cur.network()) {
+                break;
+            }
+            if !taken.iter().any(|t| overlaps(t, &cur)) {
+                return Some(cur);
+            }
+            cur = next_subnet(cur)?;
+        }
+    }
+    None
+}
+
+fn next_subnet(n: IpNet) -> Option<IpNet> {
+    match n {
+        IpNet::V4(n) => {
+            let step = 1u64 << (32 - n.prefix_len());
+            let next = u32::try_from(u32::from(n.network()) as u64 + step).ok()?;
+            Ipv4Net::new(Ipv4Addr::from(next), n.prefix_len())
+                .ok()
+                .map(IpNet::V4)
+        }
+        IpNet::V6(n) => {
+            let step = 1u128.checked_shl(128 - n.prefix_len() as u32)?;
+            let next = u128::from(n.network()).checked_add(step)?;
+            Ipv6Net::new(Ipv6Addr::from(next), n.prefix_len())
+                .ok()
+                .map(IpNet::V6)
+        }
+    }
+}
+
+fn v4_pair(n: IpNet, gw: Option<Ipv4Addr>) -> Option<(Ipv4Net, Ipv4Addr)> {
+    match n {
+        IpNet::V4(s) => Some((
+            s,
+            gw.unwrap_or_else(|| Ipv4Addr::from(u32::from(s.network()) + 1)),
+        )),
+        IpNet::V6(_) => None,
+    }
+}
+
+fn broadcast(n: &IpNet) -> Option<IpAddr> {
+    match n {
+        IpNet::V4(n) => Some(IpAddr::V4(n.broadcast())),
+        IpNet::V6(_) => None,
+    }
+}
+
+/// Docker names a user bridge `br-` and the network id's first 12 hex digits; the
+/// model uses the network's name so traces stay readable (Linux limits names to 15).
+fn bridge_device(name: &str) -> String {
+    let mut d = format!("br-{name}");
+    d.truncate(15);
+    d
+}
+
+fn unknown<'a>(field: String, what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> ModelError {
+    let known: Vec<&str> = known.collect();
+    let near = known
+        .iter()
+        .map(|k| (strsim_distance(k, name), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k);
+    let hint = match near {
+        Some(k) => format!("did you mean '{k}'?"),
+        None if known.is_empty() => format!("no {what} is declared"),
+        None => format!("known {what}s: {}", known.join(", ")),
+    };
+    ModelError {
+        field,
+        message: format!("unknown {what} '{name}'"),
+        hint: Some(hint),
+    }
+}
+
+/// Levenshtein distance (small inputs only).
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ContainerDef, EndpointDef, NetworkDef, SubnetDef};
+    use super::*;
+
+    #[test]
+    fn docker_default_allocation_order() {
+        // Proves the default bridge takes 172.17/16 and user networks the next pools,
+        // with gateway .1 and containers from .2 in declaration order.
+        let mut m = Model::default();
+        m.networks.push(NetworkDef::bridge("a"));
+        m.networks.push(NetworkDef::bridge("b"));
+        let mut c1 = ContainerDef::new("c1");
+        c1.networks.push(EndpointDef {
+            network: "a".into(),
+            ipv4: None,
+            aliases: vec![],
+        });
+        let mut c2 = ContainerDef::new("c2");
+        c2.networks.push(EndpointDef {
+            network: "a".into(),
+            ipv4: None,
+            aliases: vec![],
+        });
+        m.containers = vec![c1, c2, ContainerDef::new("c3")];
+        let r = m.resolve().expect("valid");
+        assert_eq!(
+            r.networks[0].v4.map(|v| v.0.to_string()),
+            Some("172.17.0.0/16".into())
+        );
+        assert_eq!(
+            r.networks[1].v4.map(|v| v.0.to_string()),
+            Some("172.18.0.0/16".into())
+        );
+        assert_eq!(
+            r.networks[2].v4.map(|v| v.0.to_string()),
+            Some("172.19.0.0/16".into())
+        );
+        assert_eq!(r.endpoints[0][0].v4, Some(Ipv4Addr::new(172, 18, 0, 2)));
+        assert_eq!(r.endpoints[1][0].v4, Some(Ipv4Addr::new(172, 18, 0, 3)));
+        assert_eq!(r.endpoints[2][0].v4, Some(Ipv4Addr::new(172, 17, 0, 2)));
+    }
+
+    #[test]
+    fn overlapping_subnets_and_bad_static_addresses_are_refused() {
+        let mut m = Model::default();
+        let mut a = NetworkDef::bridge("a");
+        a.subnets.push(SubnetDef {
+            subnet: "10.1.0.0/16".parse().expect("lit"),
+            gateway: None,
+            ip_range: None,
+        });
+        let mut b = NetworkDef::bridge("b");
+        b.subnets.push(SubnetDef {
+            subnet: "10.1.2.0/24".parse().expect("lit"),
+            gateway: None,
+            ip_range: None,
+        });
+        m.networks = vec![a, b];
+        let mut c = ContainerDef::new("c");
+        c.networks.push(EndpointDef {
+            network: "a".into(),
+            ipv4: Some(Ipv4Addr::new(10, 2, 0, 5)),
+            aliases: vec![],
+        });
+        m.containers.push(c);
+        let errs = m.resolve().expect_err("invalid");
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "networks.b.ipam.config.0.subnet" && e.message.contains("overlaps"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "containers.c.networks.a.ipv4_address")
+        );
+    }
+}

@@ -1,0 +1,832 @@
+//! Compiling a resolved model into elements and links, and the operations steps use:
+//! ping, connect, transfer, link changes, container stop/start, waiting.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use netloom_core::{DropReason, ElemId, Fabric, FrameId, LinkConfig, LinkId, PortId, SimDuration, SimTime};
+
+use super::{Driver, Impair, Model, ModelError, Resolved};
+use crate::bridge::{Bridge, BridgeConfig, BridgePort};
+use crate::host::{ConnOutcome, Listen};
+use crate::nat::{DnatRule, MasqRule};
+use crate::net::{self, L4};
+use crate::router::{BridgeRole, Iface, Node, Route};
+
+/// A topology compiled into a running fabric.
+pub struct Lab {
+    /// The fabric: elements, links, scheduler and trace.
+    pub fabric: Fabric,
+    /// The resolved model it was built from.
+    pub resolved: Resolved,
+    nodes: BTreeMap<String, ElemId>,
+    ports: BTreeMap<String, (ElemId, PortId, LinkId)>,
+    lans: BTreeMap<String, ElemId>,
+    attachments: Vec<(String, String, LinkId)>,
+    container_links: BTreeMap<String, Vec<LinkId>>,
+    running: BTreeMap<String, bool>,
+    bridge_ids: Vec<(String, PortId, ElemId)>,
+}
+
+/// What a ping step observed.
+#[derive(Clone, Debug)]
+pub struct PingResult {
+    /// Echo requests sent.
+    pub sent: u32,
+    /// Replies received.
+    pub received: u32,
+    /// Round trips of the replies.
+    pub rtts: Vec<SimDuration>,
+    /// Errors, as ping prints them.
+    pub errors: Vec<String>,
+    /// The requests' frames.
+    pub frames: Vec<FrameId>,
+}
+
+/// What a connect step observed.
+#[derive(Clone, Debug)]
+pub struct ConnectResult {
+    /// ok, refused or timeout.
+    pub outcome: ConnOutcome,
+    /// How long it took to know.
+    pub elapsed: SimDuration,
+}
+
+/// What a transfer step observed.
+#[derive(Clone, Debug)]
+pub struct TransferResult {
+    /// How it ended.
+    pub outcome: ConnOutcome,
+    /// Bytes acknowledged by the receiver.
+    pub acked: u64,
+    /// From the first SYN to the last ACK (or to the failure).
+    pub elapsed: SimDuration,
+}
+
+impl TransferResult {
+    /// Achieved rate in bits per second.
+    pub fn rate_bps(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 { self.acked as f64 * 8.0 / s } else { 0.0 }
+    }
+}
+
+impl Lab {
+    /// Validates `model` and builds its fabric with `seed`.
+    ///
+    /// # Errors
+    /// The model's validation errors.
+    pub fn build(model: &Model, seed: u64) -> Result<Lab, Vec<ModelError>> {
+        let resolved = model.resolve()?;
+        Ok(Self::from_resolved(resolved, seed))
+    }
+
+    /// Builds the fabric of an already resolved model.
+    pub fn from_resolved(resolved: Resolved, seed: u64) -> Lab {
+        let mut lab = Lab {
+            fabric: Fabric::new(seed),
+            resolved,
+            nodes: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            lans: BTreeMap::new(),
+            attachments: Vec::new(),
+            container_links: BTreeMap::new(),
+            running: BTreeMap::new(),
+            bridge_ids: Vec::new(),
+        };
+        lab.compile();
+        lab
+    }
+
+    fn compile(&mut self) {
+        let m: Model = self.resolved.model.clone();
+        // Per-attachment overrides from `links:` (MTU also sets the interface MTU).
+        let link_impair = |a: &str, b: &str| -> Option<Impair> {
+            m.links
+                .iter()
+                .find(|l| {
+                    (l.between[0] == a && l.between[1] == b) || (l.between[0] == b && l.between[1] == a)
+                })
+                .map(|l| l.impair.clone())
+        };
+        for lan in &m.lans {
+            let id = self.fabric.add_element(
+                lan.name.clone(),
+                Box::new(Bridge::new(lan.name.clone(), BridgeConfig::default())),
+            );
+            self.lans.insert(lan.name.clone(), id);
+        }
+        let lan_mtu = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(|l| m.lans.iter().find(|x| &x.name == l))
+                .and_then(|l| l.mtu)
+        };
+
+        // Hosts, their NICs and bridge networks.
+        for h in &m.hosts {
+            let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
+            node.track = true;
+            node.docker_filter = true;
+            node.forward_off = (
+                DropReason::NoRoute,
+                "IP forwarding is disabled on this host (daemon ip-forward: false)",
+            );
+            let id = self
+                .fabric
+                .add_element(h.name.clone(), Box::new(Node::new("placeholder", false)));
+            let mut nic_ports = Vec::new();
+            for (i, nic) in h.interfaces.iter().enumerate() {
+                let key = format!("{}.{}", h.name, nic.name);
+                let imp = nic.lan.as_ref().and_then(|l| link_impair(&key, l));
+                let mtu = imp
+                    .as_ref()
+                    .and_then(|x| x.mtu)
+                    .or(h.mtu)
+                    .or(lan_mtu(&nic.lan))
+                    .unwrap_or(1500);
+                let port = node.add_iface(iface(
+                    &nic.name,
+                    net::node_mac(id.0, i as u16),
+                    nic.address,
+                    mtu,
+                    None,
+                ));
+                nic_ports.push((port, nic.lan.clone(), key, imp));
+            }
+            if let Some(gw) = h.gateway
+                && let Some(p) = h
+                    .interfaces
+                    .iter()
+                    .position(|n| n.address.is_some_and(|a| a.contains(&gw)))
+            {
+                node.add_route(Route {
+                    net: default_route(gw),
+                    via: Some(gw),
+                    port: p as PortId,
+                });
+            }
+            // Bridge networks of this host.
+            let mut bridges = Vec::new();
+            for (ni, n) in self
+                .resolved
+                .networks
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.host == h.name)
+            {
+                if n.driver != Driver::Bridge {
+                    continue;
+                }
+                let mac = net::node_mac(id.0, 0x100 + ni as u16);
+                let mut ifc = Iface {
+                    name: n.device.clone(),
+                    mac,
+                    v4: n
+                        .v4
+                        .iter()
+                        .filter_map(|(s, g)| Ipv4Net::new(*g, s.prefix_len()).ok())
+                        .collect(),
+                    v6: n
+                        .v6
+                        .iter()
+                        .filter_map(|(s, g)| Ipv6Net::new(*g, s.prefix_len()).ok())
+                        .collect(),
+                    mtu: n.mtu,
+                    bridge: Some(BridgeRole {
+                        network: n.name.clone(),
+                        internal: n.internal,
+                    }),
+                };
+                if n.internal {
+                    ifc.bridge = Some(BridgeRole {
+                        network: n.name.clone(),
+                        internal: true,
+                    });
+                }
+                let port = node.add_iface(ifc);
+                if !n.internal {
+                    if let Some((s, _)) = n.v4 {
+                        node.ct.masq.push(MasqRule {
+                            src: Some(IpNet::V4(s)),
+                            out: None,
+                            not_out: Some(port),
+                        });
+                    }
+                    if let Some((s, _)) = n.v6 {
+                        node.ct.masq.push(MasqRule {
+                            src: Some(IpNet::V6(s)),
+                            out: None,
+                            not_out: Some(port),
+                        });
+                    }
+                }
+                let bname = format!("{}/{}", h.name, n.device);
+                let cfg = BridgeConfig {
+                    icc: n.icc,
+                    ..BridgeConfig::default()
+                };
+                let mut br = Bridge::new(bname.clone(), cfg);
+                let bport = br.add_port(BridgePort {
+                    name: format!("{}-gw", n.device),
+                    hairpin: false,
+                    isolated: false,
+                });
+                let bid = self.fabric.add_element(bname, Box::new(br));
+                bridges.push((ni, port, bid, bport, n.mtu));
+            }
+            // Published ports: DNAT to the container's gateway endpoint.
+            for (ci, c) in m.containers.iter().enumerate() {
+                let host = c.host.clone().unwrap_or_else(|| m.default_host());
+                if host != h.name {
+                    continue;
+                }
+                let Some(target) = self.gateway_endpoint(ci).and_then(|e| e.v4) else {
+                    continue;
+                };
+                for &(host_ip, hp, cp, l4) in &self.resolved.published[ci] {
+                    node.ct.dnat.push(DnatRule {
+                        l4,
+                        host_ip,
+                        host_port: hp,
+                        host_port_end: hp,
+                        to: IpAddr::V4(target),
+                        to_port: cp,
+                        label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
+                    });
+                }
+            }
+            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.nodes.insert(h.name.clone(), id);
+            for (port, lan, key, imp) in nic_ports {
+                if let Some(lan) = lan {
+                    self.attach(id, port, &key, &lan, imp.unwrap_or_default());
+                }
+            }
+            for (_, port, bid, bport, mtu) in bridges {
+                let cfg = LinkConfig {
+                    mtu: Some(mtu),
+                    latency: SimDuration::from_micros(2),
+                    ..LinkConfig::default()
+                };
+                self.fabric.connect((id, port), (bid, bport), cfg);
+                self.bridge_ids.push((h.name.clone(), port, bid));
+            }
+        }
+        // Containers.
+        for (ci, c) in m.containers.iter().enumerate() {
+            let mut node = Node::new(c.name.clone(), false);
+            let id = self
+                .fabric
+                .add_element(c.name.clone(), Box::new(Node::new("placeholder", false)));
+            let eps = self.resolved.endpoints[ci].clone();
+            let gw_ep = self.gateway_endpoint_index(ci);
+            let mut plugs = Vec::new();
+            for (ei, ep) in eps.iter().enumerate() {
+                let net = &self.resolved.networks[ep.network];
+                let mac = ep
+                    .v4
+                    .map_or_else(|| net::node_mac(id.0, ei as u16), net::docker_mac);
+                let v4 = net
+                    .v4
+                    .and_then(|(s, _)| ep.v4.and_then(|a| Ipv4Net::new(a, s.prefix_len()).ok()));
+                let v6 = net
+                    .v6
+                    .and_then(|(s, _)| ep.v6.and_then(|a| Ipv6Net::new(a, s.prefix_len()).ok()));
+                let port = node.add_iface(Iface {
+                    name: ep.ifname.clone(),
+                    mac,
+                    v4: v4.into_iter().collect(),
+                    v6: v6.into_iter().collect(),
+                    mtu: net.mtu,
+                    bridge: None,
+                });
+                if Some(ei) == gw_ep {
+                    if let Some((_, gw)) = net.v4 {
+                        node.add_route(Route {
+                            net: default_route(IpAddr::V4(gw)),
+                            via: Some(IpAddr::V4(gw)),
+                            port,
+                        });
+                    }
+                    if let Some((_, gw)) = net.v6 {
+                        node.add_route(Route {
+                            net: default_route(IpAddr::V6(gw)),
+                            via: Some(IpAddr::V6(gw)),
+                            port,
+                        });
+                    }
+                }
+                plugs.push((port, ep.network, format!("{}.{}", c.name, ep.ifname), net.mtu));
+            }
+            for l in &c.listen {
+                node.add_listen(*l, SimTime::ZERO);
+            }
+            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.nodes.insert(c.name.clone(), id);
+            self.running.insert(c.name.clone(), true);
+            for (port, ni, key, mtu) in plugs {
+                let host = self.resolved.networks[ni].host.clone();
+                let Some(&(_, _, bid)) = self.bridge_ids.iter().find(|(h, _, b)| {
+                    *h == host
+                        && self
+                            .fabric
+                            .element_name(*b)
+                            .ends_with(&format!("/{}", self.resolved.networks[ni].device))
+                }) else {
+                    continue;
+                };
+                let mut veth = format!("veth-{}", c.name);
+                veth.truncate(15);
+                let bport = self.fabric.element_mut::<Bridge>(bid).map(|b| {
+                    b.add_port(BridgePort {
+                        name: veth,
+                        hairpin: false,
+                        isolated: true,
+                    })
+                });
+                let Some(bport) = bport else { continue };
+                let imp = m
+                    .links
+                    .iter()
+                    .find(|l| l.between.contains(&key))
+                    .map(|l| l.impair.clone())
+                    .unwrap_or_default();
+                let mut cfg = LinkConfig {
+                    mtu: Some(mtu),
+                    latency: SimDuration::from_micros(2),
+                    ..LinkConfig::default()
+                };
+                apply(&mut cfg, &imp);
+                let link = self.fabric.connect((id, port), (bid, bport), cfg);
+                self.ports.insert(key, (id, port, link));
+                self.container_links.entry(c.name.clone()).or_default().push(link);
+            }
+        }
+        // Externals.
+        for e in &m.externals {
+            let id = self
+                .fabric
+                .add_element(e.name.clone(), Box::new(Node::new("placeholder", false)));
+            let key = format!("{}.eth0", e.name);
+            let imp = link_impair(&key, &e.lan).unwrap_or_default();
+            let mtu = imp.mtu.or(lan_mtu(&Some(e.lan.clone()))).unwrap_or(1500);
+            let mut node = Node::new(e.name.clone(), false);
+            let port = node.add_iface(iface("eth0", net::node_mac(id.0, 0), Some(e.address), mtu, None));
+            if let Some(gw) = e.gateway {
+                node.add_route(Route {
+                    net: default_route(gw),
+                    via: Some(gw),
+                    port,
+                });
+            }
+            for l in &e.listen {
+                node.add_listen(*l, SimTime::ZERO);
+            }
+            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.nodes.insert(e.name.clone(), id);
+            self.attach(id, port, &key, &e.lan, imp);
+        }
+        // Routers.
+        for r in &m.routers {
+            let id = self
+                .fabric
+                .add_element(r.name.clone(), Box::new(Node::new("placeholder", false)));
+            let mut node = Node::new(r.name.clone(), true);
+            let mut plugs = Vec::new();
+            for (i, nic) in r.interfaces.iter().enumerate() {
+                let key = format!("{}.{}", r.name, nic.name);
+                let imp = nic.lan.as_ref().and_then(|l| link_impair(&key, l));
+                let mtu = imp
+                    .as_ref()
+                    .and_then(|x| x.mtu)
+                    .or(lan_mtu(&nic.lan))
+                    .unwrap_or(1500);
+                let port = node.add_iface(iface(
+                    &nic.name,
+                    net::node_mac(id.0, i as u16),
+                    nic.address,
+                    mtu,
+                    None,
+                ));
+                if r.masquerade.as_deref() == Some(nic.name.as_str()) {
+                    node.track = true;
+                    node.ct.masq.push(MasqRule {
+                        src: None,
+                        out: Some(port),
+                        not_out: None,
+                    });
+                }
+                plugs.push((port, nic.lan.clone(), key, imp));
+            }
+            for (to, via) in &r.routes {
+                if let Some(p) = r
+                    .interfaces
+                    .iter()
+                    .position(|n| n.address.is_some_and(|a| a.contains(via)))
+                {
+                    node.add_route(Route {
+                        net: *to,
+                        via: Some(*via),
+                        port: p as PortId,
+                    });
+                }
+            }
+            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.nodes.insert(r.name.clone(), id);
+            for (port, lan, key, imp) in plugs {
+                if let Some(lan) = lan {
+                    self.attach(id, port, &key, &lan, imp.unwrap_or_default());
+                }
+            }
+        }
+    }
+}
+
+impl Lab {
+    fn attach(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair) {
+        let Some(&lid) = self.lans.get(lan) else { return };
+        let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
+            b.add_port(BridgePort {
+                name: key.to_string(),
+                hairpin: false,
+                isolated: false,
+            })
+        }) else {
+            return;
+        };
+        let mut cfg = LinkConfig::default();
+        apply(&mut cfg, &imp);
+        let link = self.fabric.connect((id, port), (lid, bport), cfg);
+        self.ports.insert(key.to_string(), (id, port, link));
+        self.attachments.push((key.to_string(), lan.to_string(), link));
+    }
+
+    /// The endpoint that gives container `ci` its default route: the first one on a
+    /// network that is not internal (Docker's gateway endpoint).
+    fn gateway_endpoint_index(&self, ci: usize) -> Option<usize> {
+        let eps = self.resolved.endpoints.get(ci)?;
+        eps.iter()
+            .position(|e| !self.resolved.networks[e.network].internal)
+    }
+
+    fn gateway_endpoint(&self, ci: usize) -> Option<&super::ResolvedEndpoint> {
+        let i = self.gateway_endpoint_index(ci)?;
+        self.resolved.endpoints.get(ci)?.get(i)
+    }
+
+    /// The element of a container, external, router or host.
+    pub fn node(&self, name: &str) -> Option<ElemId> {
+        self.nodes.get(name).copied()
+    }
+
+    /// The element of a LAN's switch.
+    pub fn lan(&self, name: &str) -> Option<ElemId> {
+        self.lans.get(name).copied()
+    }
+
+    /// The element, port and link of interface `node.iface`.
+    pub fn port(&self, key: &str) -> Option<(ElemId, PortId, LinkId)> {
+        self.ports.get(key).copied()
+    }
+
+    /// The link between two endpoints (`node.iface` and a LAN, or two interfaces
+    /// joined by a veth).
+    pub fn link_between(&self, a: &str, b: &str) -> Option<LinkId> {
+        if let Some((_, lan, l)) = self
+            .attachments
+            .iter()
+            .find(|(k, lan, _)| (k == a && lan == b) || (k == b && lan == a))
+        {
+            let _ = lan;
+            return Some(*l);
+        }
+        let (pa, pb) = (self.ports.get(a), self.ports.get(b));
+        match (pa, pb) {
+            (Some(x), _) if self.lans.contains_key(b) || pb.is_none() => Some(x.2),
+            (_, Some(y)) if self.lans.contains_key(a) => Some(y.2),
+            (Some(x), Some(y)) if x.2 == y.2 => Some(x.2),
+            _ => None,
+        }
+    }
+
+    /// The address a step means by `name`: a host, router or external stands for the
+    /// address of its first interface; a container for its first endpoint's address.
+    pub fn address_of(&mut self, name: &str, v6: bool) -> Option<IpAddr> {
+        let id = self.node(name)?;
+        let n = self.fabric.element_mut::<Node>(id)?;
+        n.ifaces().iter().find_map(|i| {
+            if v6 {
+                i.v6.first().map(|a| IpAddr::V6(a.addr()))
+            } else {
+                i.v4.first().map(|a| IpAddr::V4(a.addr()))
+            }
+        })
+    }
+
+    /// Resolves a container name or alias as seen from `from`: containers on a user
+    /// network shared with `from` (by name or by an alias given on that network).
+    /// Returns `Ok(None)` when `name` is not a container or alias at all.
+    ///
+    /// # Errors
+    /// Why the name does not resolve from there (the default bridge has no embedded
+    /// DNS; the container shares no network with the asker; it is stopped).
+    pub fn resolve_container(&self, from: &str, name: &str) -> Result<Option<IpAddr>, String> {
+        let m = &self.resolved.model;
+        let from_ci = m.containers.iter().position(|c| c.name == from);
+        let mut matches: Vec<(usize, usize)> = Vec::new();
+        for (ci, eps) in self.resolved.endpoints.iter().enumerate() {
+            for (ei, ep) in eps.iter().enumerate() {
+                if m.containers[ci].name == name || ep.aliases.iter().any(|a| a == name) {
+                    matches.push((ci, ei));
+                }
+            }
+        }
+        if matches.is_empty() {
+            return Ok(None);
+        }
+        let Some(fci) = from_ci else {
+            // From outside Docker: a container name stands for its first address.
+            let (ci, ei) = matches[0];
+            return Ok(self.resolved.endpoints[ci][ei].v4.map(IpAddr::V4));
+        };
+        let mine: Vec<usize> = self.resolved.endpoints[fci].iter().map(|e| e.network).collect();
+        for &(ci, ei) in &matches {
+            let ep = &self.resolved.endpoints[ci][ei];
+            if !mine.contains(&ep.network) {
+                continue;
+            }
+            let net = &self.resolved.networks[ep.network];
+            if net.default_bridge {
+                return Err(format!(
+                    "cannot resolve '{name}': the default bridge network has no embedded DNS; \
+                     containers there reach each other only by IP address (use a user-defined network)"
+                ));
+            }
+            if !self.running.get(&m.containers[ci].name).copied().unwrap_or(true) {
+                return Err(format!(
+                    "cannot resolve '{name}': container '{}' is stopped",
+                    m.containers[ci].name
+                ));
+            }
+            return Ok(ep.v4.map(IpAddr::V4).or(ep.v6.map(IpAddr::V6)));
+        }
+        Err(format!(
+            "cannot resolve '{name}' from '{from}': no network shared with it (Docker's DNS answers only \
+             for containers on a network the asker is attached to)"
+        ))
+    }
+
+    /// Runs the fabric until `done` holds or simulated time passes `limit`.
+    fn run_until_done(&mut self, limit: SimTime, mut done: impl FnMut(&mut Fabric) -> bool) {
+        loop {
+            if done(&mut self.fabric) {
+                return;
+            }
+            match self.fabric.next_event() {
+                Some(t) if t <= limit => {
+                    self.fabric.step();
+                }
+                _ => {
+                    self.fabric.run_until(limit);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pings `to` from `from`, as `ping -c count -s size [-M do]` would.
+    ///
+    /// # Errors
+    /// When `from` is not a machine of the lab.
+    pub fn ping(
+        &mut self,
+        from: &str,
+        to: IpAddr,
+        count: u32,
+        size: usize,
+        dont_frag: bool,
+    ) -> Result<PingResult, String> {
+        let id = self
+            .node(from)
+            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let idx = self
+            .fabric
+            .with_element::<Node, _>(id, |n, ctx| n.start_ping(ctx, to, count, size, dont_frag))
+            .ok_or_else(|| format!("'{from}' cannot run ping"))?;
+        let limit = self.fabric.now() + SimDuration::from_secs(count as u64 + 5);
+        self.run_until_done(limit, |f| {
+            f.element_mut::<Node>(id)
+                .and_then(|n| n.ping(idx))
+                .is_none_or(|p| p.done)
+        });
+        let p = self
+            .fabric
+            .element_mut::<Node>(id)
+            .and_then(|n| n.ping(idx))
+            .cloned()
+            .ok_or("ping vanished")?;
+        Ok(PingResult {
+            sent: p.sent.len() as u32,
+            received: p.rtts.iter().filter(|r| r.is_some()).count() as u32,
+            rtts: p.rtts.iter().flatten().copied().collect(),
+            errors: p.errors,
+            frames: p.frames,
+        })
+    }
+
+    /// Opens a TCP connection (or sends a UDP probe) from `from` to `to:port`.
+    ///
+    /// # Errors
+    /// When `from` is not a machine of the lab.
+    pub fn connect(&mut self, from: &str, to: IpAddr, port: u16, l4: L4) -> Result<ConnectResult, String> {
+        let id = self
+            .node(from)
+            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let start = self.fabric.now();
+        let started = self
+            .fabric
+            .with_element::<Node, _>(id, |n, ctx| match l4 {
+                L4::Udp => n.start_udp(ctx, to, port),
+                _ => n.start_tcp(ctx, to, port, 0),
+            })
+            .ok_or_else(|| format!("'{from}' cannot open connections"))?;
+        let idx = match started {
+            Ok(i) => i,
+            Err(e) => {
+                return Ok(ConnectResult {
+                    outcome: ConnOutcome::Refused(e),
+                    elapsed: SimDuration::ZERO,
+                });
+            }
+        };
+        let limit = start + crate::host::CONNECT_TIMEOUT + SimDuration::from_millis(1);
+        self.run_until_done(limit, |f| {
+            f.element_mut::<Node>(id)
+                .and_then(|n| n.sock_app(idx))
+                .is_none_or(|a| a.outcome.is_some())
+        });
+        let outcome = self
+            .fabric
+            .element_mut::<Node>(id)
+            .and_then(|n| n.sock_app(idx))
+            .and_then(|a| a.outcome.clone())
+            .unwrap_or(ConnOutcome::Timeout);
+        let elapsed = self.fabric.now().saturating_since(start);
+        // Let the close handshake finish so the next step starts from a quiet network.
+        let settle = self.fabric.now() + SimDuration::from_millis(200);
+        self.run_until_done(settle, |_| false);
+        Ok(ConnectResult { outcome, elapsed })
+    }
+
+    /// Sends `bytes` over TCP from `from` to `to:port`.
+    ///
+    /// # Errors
+    /// When `from` is not a machine of the lab.
+    pub fn transfer(
+        &mut self,
+        from: &str,
+        to: IpAddr,
+        port: u16,
+        bytes: u64,
+    ) -> Result<TransferResult, String> {
+        let id = self
+            .node(from)
+            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let start = self.fabric.now();
+        let started = self
+            .fabric
+            .with_element::<Node, _>(id, |n, ctx| n.start_tcp(ctx, to, port, bytes))
+            .ok_or_else(|| format!("'{from}' cannot open connections"))?;
+        let idx = match started {
+            Ok(i) => i,
+            Err(e) => {
+                return Ok(TransferResult {
+                    outcome: ConnOutcome::Refused(e),
+                    acked: 0,
+                    elapsed: SimDuration::ZERO,
+                });
+            }
+        };
+        // A generous ceiling: 1 hour of simulated time; stalls end sooner (10 s).
+        let limit = start + SimDuration::from_secs(3600);
+        self.run_until_done(limit, |f| {
+            f.element_mut::<Node>(id)
+                .and_then(|n| n.sock_app(idx))
+                .is_none_or(|a| a.outcome.is_some())
+        });
+        let (outcome, finished, acked) = self
+            .fabric
+            .element_mut::<Node>(id)
+            .map(|n| {
+                let a = n.sock_app(idx);
+                (
+                    a.and_then(|a| a.outcome.clone()).unwrap_or(ConnOutcome::Timeout),
+                    a.and_then(|a| a.finished),
+                    n.sock_acked(idx),
+                )
+            })
+            .unwrap_or((ConnOutcome::Timeout, None, 0));
+        let end = finished.unwrap_or(self.fabric.now());
+        let settle = self.fabric.now() + SimDuration::from_millis(200);
+        self.run_until_done(settle, |_| false);
+        Ok(TransferResult {
+            outcome,
+            acked,
+            elapsed: end.saturating_since(start),
+        })
+    }
+
+    /// Changes the state or impairments of the link between `a` and `b`.
+    ///
+    /// # Errors
+    /// When no link joins them.
+    pub fn set_link(&mut self, a: &str, b: &str, imp: &Impair) -> Result<(), String> {
+        let id = self
+            .link_between(a, b)
+            .ok_or_else(|| format!("no link between '{a}' and '{b}'"))?;
+        apply(self.fabric.link_config_mut(id), imp);
+        Ok(())
+    }
+
+    /// Stops or starts a container: its interfaces go down or up.
+    ///
+    /// # Errors
+    /// When `name` is not a container.
+    pub fn set_running(&mut self, name: &str, running: bool) -> Result<(), String> {
+        let links = self
+            .container_links
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("unknown container '{name}'"))?;
+        for l in links {
+            self.fabric.link_config_mut(l).up = running;
+        }
+        self.running.insert(name.to_string(), running);
+        Ok(())
+    }
+
+    /// Whether a container is running.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running.get(name).copied().unwrap_or(true)
+    }
+
+    /// Lets `d` of simulated time pass.
+    pub fn wait(&mut self, d: SimDuration) {
+        self.fabric.run_for(d);
+    }
+}
+
+fn iface(name: &str, mac: net::Mac, addr: Option<IpNet>, mtu: u32, bridge: Option<BridgeRole>) -> Iface {
+    Iface {
+        name: name.to_string(),
+        mac,
+        v4: addr
+            .iter()
+            .filter_map(|a| match a {
+                IpNet::V4(n) => Some(*n),
+                IpNet::V6(_) => None,
+            })
+            .collect(),
+        v6: addr
+            .iter()
+            .filter_map(|a| match a {
+                IpNet::V6(n) => Some(*n),
+                IpNet::V4(_) => None,
+            })
+            .collect(),
+        mtu,
+        bridge,
+    }
+}
+
+fn default_route(gw: IpAddr) -> IpNet {
+    match gw {
+        IpAddr::V4(_) => IpNet::V4(Ipv4Net::default()),
+        IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
+    }
+}
+
+fn apply(cfg: &mut LinkConfig, imp: &Impair) {
+    if let Some(v) = imp.latency {
+        cfg.latency = v;
+    }
+    if let Some(v) = imp.jitter {
+        cfg.jitter = v;
+    }
+    if let Some(v) = imp.rate {
+        cfg.rate = Some(v);
+    }
+    if let Some(v) = imp.loss {
+        cfg.loss = v;
+    }
+    if let Some(v) = imp.mtu {
+        cfg.mtu = Some(v);
+    }
+    if let Some(v) = imp.up {
+        cfg.up = v;
+    }
+}
+
+#[allow(dead_code)]
+fn _uses(_: Listen) {}
