@@ -1,3 +1,46 @@
-//! netloom scenario files: the typed format (`format`) and its parse-level errors (`error`).
+//! netloom-scenarios: scenario files, their validation, the runner and reports.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`format`] | the typed scenario file (SCENARIO-FORMAT.md) and its parser |
+//! | [`error`] | errors with `file:line:column` and a hint |
+//! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
+//! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
+//! | [`report`] | text, JSON and JUnit reports |
+//!
+//! Use it from your own tests:
+//!
+//! ```
+//! let yaml = r#"
+//! name: two containers talk
+//! networks:
+//!   app: {}
+//! containers:
+//!   web: { networks: [app], listen: [tcp/80] }
+//!   client: { networks: [app] }
+//! steps:
+//!   - ping: { from: client, to: web }
+//!     expect: reach
+//!   - connect: { from: client, to: "web:80" }
+//!     expect: ok
+//!   - connect: { from: client, to: "web:81" }
+//!     expect: refused
+//! "#;
+//! let loaded = netloom_scenarios::load("example.yaml", yaml).expect("valid scenario");
+//! let run = netloom_scenarios::run(&loaded, &netloom_scenarios::RunOptions::default());
+//! assert!(run.report.passed(), "{}", netloom_scenarios::report::text(&run.report));
+//! // The trace is there to inspect: every frame's fate.
+//! assert!(!run.lab.fabric.trace().events.is_empty());
+//! ```
+
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod format;
+pub mod report;
+pub mod runner;
+pub mod validate;
+
+pub use error::{ScenarioError, ScenarioErrors};
+pub use runner::{Report, Run, RunOptions, Status, StepReport, run};
+pub use validate::{Loaded, load};

@@ -1,0 +1,168 @@
+//! The `netloom` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use netloom_scenarios::{RunOptions, load, report, run};
+
+#[derive(Parser)]
+#[command(
+    name = "netloom",
+    version,
+    about = "A container-networking simulator: run scenario files in simulated time"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files: each step with ✓ or ✗, failures explained hop by hop.
+    /// Exit code 0 = every expectation held, 1 = one failed, 2 = an invalid file.
+    Run {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON report instead of text (identical for the same file and seed).
+        #[arg(long)]
+        json: bool,
+        /// Also write a JUnit XML report.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Write a pcap of every link into this directory (one file per link).
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
+        /// Override the files' seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { files } => {
+            let mut bad = false;
+            for f in &files {
+                match read_and_load(f) {
+                    Ok(_) => println!("{}: ok", f.display()),
+                    Err(msg) => {
+                        eprint!("{msg}");
+                        bad = true;
+                    }
+                }
+            }
+            if bad { ExitCode::from(2) } else { ExitCode::SUCCESS }
+        }
+        Command::Run {
+            files,
+            json,
+            junit,
+            pcap,
+            seed,
+        } => {
+            let mut loaded = Vec::new();
+            let mut invalid = false;
+            for f in &files {
+                match read_and_load(f) {
+                    Ok(l) => loaded.push(l),
+                    Err(msg) => {
+                        eprint!("{msg}");
+                        invalid = true;
+                    }
+                }
+            }
+            if invalid {
+                return ExitCode::from(2);
+            }
+            let opts = RunOptions {
+                seed,
+                capture: pcap.is_some(),
+            };
+            let mut reports = Vec::new();
+            for (i, l) in loaded.iter().enumerate() {
+                let r = run(l, &opts);
+                if !json {
+                    print!("{}", report::text(&r.report));
+                    if i + 1 < loaded.len() {
+                        println!();
+                    }
+                }
+                if let Some(dir) = &pcap
+                    && let Err(e) = write_pcaps(dir, &r, loaded.len() > 1)
+                {
+                    eprintln!("netloom: writing captures to {}: {e}", dir.display());
+                    return ExitCode::from(2);
+                }
+                reports.push(r.report);
+            }
+            if json {
+                println!("{}", report::json(&reports));
+            }
+            if let Some(path) = junit
+                && let Err(e) = std::fs::write(&path, report::junit(&reports))
+            {
+                eprintln!("netloom: writing {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            if reports.iter().all(|r| r.passed()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
+    let name = f.display().to_string();
+    let text = std::fs::read(f).map_err(|e| format!("{name}: error: cannot read the file: {e}\n"))?;
+    let text =
+        String::from_utf8(text).map_err(|e| format!("{name}: error: the file is not UTF-8 text ({e})\n"))?;
+    load(&name, &text).map_err(|errs| errs.iter().map(|e| format!("{e}\n")).collect())
+}
+
+fn write_pcaps(dir: &Path, r: &netloom_scenarios::Run, prefix: bool) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (id, link) in r.lab.fabric.links() {
+        let name: String = link
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = if prefix {
+            format!("{}-{:03}-{name}.pcap", sanitize(&r.report.name), id.0)
+        } else {
+            format!("{:03}-{name}.pcap", id.0)
+        };
+        let f = std::fs::File::create(dir.join(file))?;
+        netloom_core::capture::write_pcap(std::io::BufWriter::new(f), r.lab.fabric.captured(id))?;
+    }
+    Ok(())
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,109 @@
+//! Reports: the human text, JSON (byte-identical for the same file and seed: it holds
+//! only simulated times) and JUnit XML.
+
+use std::fmt::Write as _;
+
+use crate::runner::{Report, Status};
+
+/// The human report: each step with ✓ or ✗, failures explained.
+pub fn text(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "scenario: {} ({}, seed {})", r.name, r.file, r.seed);
+    if let Some(d) = &r.description {
+        for line in d.trim_end().lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    for st in &r.steps {
+        let mark = match st.status {
+            Status::Passed => "✓",
+            Status::Failed => "✗",
+            Status::Skipped => "-",
+            Status::Done => "·",
+        };
+        let _ = writeln!(s, "{mark} {:>2}. {}  [line {}]", st.index, st.title, st.line);
+        let _ = writeln!(s, "       {}", st.observed);
+        for f in &st.failures {
+            let _ = writeln!(s, "       expectation failed: {f}");
+        }
+        if !st.trace.is_empty() {
+            let _ = writeln!(s, "       trace of this step's packets:");
+            for t in &st.trace {
+                let _ = writeln!(s, "     {t}");
+            }
+        }
+    }
+    let passed = r.steps.iter().filter(|x| x.status == Status::Passed).count();
+    let failed = r.steps.iter().filter(|x| x.status == Status::Failed).count();
+    let skipped = r.steps.iter().filter(|x| x.status == Status::Skipped).count();
+    let _ = writeln!(
+        s,
+        "{}: {passed} passed, {failed} failed, {skipped} skipped, {} without expectations",
+        if failed == 0 { "PASS" } else { "FAIL" },
+        r.steps.len() - passed - failed - skipped
+    );
+    s
+}
+
+/// The JSON report.
+pub fn json(reports: &[Report]) -> String {
+    serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// JUnit XML: one test suite per scenario, one test case per step.
+pub fn junit(reports: &[Report]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for r in reports {
+        let failures = r.steps.iter().filter(|x| x.status == Status::Failed).count();
+        let skipped = r.steps.iter().filter(|x| x.status == Status::Skipped).count();
+        let _ = writeln!(
+            s,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
+            esc(&r.name),
+            r.steps.len()
+        );
+        for st in &r.steps {
+            let time = st.duration_ns as f64 / 1e9;
+            let _ = write!(
+                s,
+                "    <testcase classname=\"{}\" name=\"{:02} {}\" time=\"{time:.6}\"",
+                esc(&r.name),
+                st.index,
+                esc(&st.title)
+            );
+            match st.status {
+                Status::Failed => {
+                    let _ = writeln!(s, ">");
+                    let _ = writeln!(
+                        s,
+                        "      <failure message=\"{}\">{}\n{}</failure>",
+                        esc(st.failures.first().map_or("", String::as_str)),
+                        esc(&st.observed),
+                        esc(&st.trace.join("\n"))
+                    );
+                    let _ = writeln!(s, "    </testcase>");
+                }
+                Status::Skipped => {
+                    let _ = writeln!(
+                        s,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        esc(&st.observed)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(s, "/>");
+                }
+            }
+        }
+        let _ = writeln!(s, "  </testsuite>");
+    }
+    s.push_str("</testsuites>\n");
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,607 @@
+//! Running a loaded scenario: build the lab, run each step, check its expectations,
+//! and explain failures from the trace.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use netloom_core::{DropReason, ElemId, EventKind, FrameId, SimDuration, TraceEvent, TraceLevel};
+use netloom_drivers::docker::Lab;
+use netloom_drivers::host::ConnOutcome;
+use netloom_drivers::net::L4;
+use serde::Serialize;
+
+use crate::format::Outcome;
+use crate::validate::{Expectations, Loaded, Op, PlannedStep, To, WireCheck};
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the file's seed.
+    pub seed: Option<u64>,
+    /// Record every frame on every link (for `--pcap`).
+    pub capture: bool,
+}
+
+/// The outcome of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every expectation held.
+    Passed,
+    /// An expectation did not hold.
+    Failed,
+    /// Not run in this mode (`exec` under `run`).
+    Skipped,
+    /// Ran; nothing was expected.
+    Done,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    /// 1-based step number.
+    pub index: usize,
+    /// Line of the step in the file.
+    pub line: u64,
+    /// Title.
+    pub title: String,
+    /// Status.
+    pub status: Status,
+    /// What was observed, in one line.
+    pub observed: String,
+    /// Each expectation that failed, with why.
+    pub failures: Vec<String>,
+    /// For failures: the hop-by-hop trace of the step's packets.
+    pub trace: Vec<String>,
+    /// Simulated time when the step started, in nanoseconds.
+    pub start_ns: u64,
+    /// Simulated time the step took, in nanoseconds.
+    pub duration_ns: u64,
+}
+
+/// What a whole run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub name: String,
+    /// The file.
+    pub file: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The seed used.
+    pub seed: u64,
+    /// Each step.
+    pub steps: Vec<StepReport>,
+}
+
+impl Report {
+    /// Whether every expectation held (skipped steps do not count as passed, but do
+    /// not fail the run either).
+    pub fn passed(&self) -> bool {
+        self.steps.iter().all(|s| s.status != Status::Failed)
+    }
+}
+
+/// A finished run: the report and the lab, whose fabric holds the trace and captures.
+pub struct Run {
+    /// The report.
+    pub report: Report,
+    /// The lab after the last step.
+    pub lab: Lab,
+}
+
+/// Runs a loaded scenario.
+///
+/// # Panics
+/// Only on a broken invariant of the model (a loaded scenario has been validated).
+pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
+    let seed = opts.seed.unwrap_or(loaded.scenario.seed);
+    let mut lab = match Lab::build(&loaded.model, seed) {
+        Ok(l) => l,
+        Err(errs) => {
+            // `load` resolved the same model already; this cannot fail.
+            unreachable!("a loaded scenario failed to build: {errs:?}")
+        }
+    };
+    let snapshots = loaded.steps.iter().any(|s| s.expect.on_wire.is_some());
+    lab.fabric.set_trace_level(if snapshots {
+        TraceLevel::Snapshots
+    } else {
+        TraceLevel::Hops
+    });
+    if opts.capture {
+        lab.fabric.enable_capture();
+    }
+    let mut steps = Vec::new();
+    for (i, step) in loaded.steps.iter().enumerate() {
+        let mut r = run_step(&mut lab, step);
+        r.index = i + 1;
+        steps.push(r);
+    }
+    let report = Report {
+        name: loaded.scenario.name.value.clone(),
+        file: loaded.file.clone(),
+        description: loaded.scenario.description.clone(),
+        seed,
+        steps,
+    };
+    Run { report, lab }
+}
+
+/// What a reachability step observed, for checking.
+struct Seen {
+    outcome: Option<Outcome>,
+    rtts: Vec<SimDuration>,
+    rate_bps: Option<f64>,
+    from: Option<ElemId>,
+}
+
+fn run_step(lab: &mut Lab, step: &PlannedStep) -> StepReport {
+    let start_ev = lab.fabric.trace().events.len();
+    let start = lab.fabric.now();
+    let mut failures = Vec::new();
+    let mut seen = Seen {
+        outcome: None,
+        rtts: Vec::new(),
+        rate_bps: None,
+        from: None,
+    };
+    let mut skipped = false;
+    let observed = match &step.op {
+        Op::Ping {
+            from,
+            to,
+            count,
+            size,
+            dont_fragment,
+        } => {
+            seen.from = lab.node(from);
+            match target(lab, from, to) {
+                Err(why) => {
+                    seen.outcome = Some(Outcome::NoReach);
+                    format!("no packet sent: {why}")
+                }
+                Ok(ip) => match lab.ping(from, ip, *count, *size, *dont_fragment) {
+                    Ok(p) => {
+                        seen.outcome = Some(if p.received > 0 {
+                            Outcome::Reach
+                        } else {
+                            Outcome::NoReach
+                        });
+                        seen.rtts = p.rtts.clone();
+                        let mut s = format!("{}/{} replies from {ip}", p.received, p.sent);
+                        if let (Some(min), Some(max)) = (p.rtts.iter().min(), p.rtts.iter().max()) {
+                            s.push_str(&format!(", rtt min/max {min}/{max}"));
+                        }
+                        if let Some(e) = p.errors.first() {
+                            s.push_str(&format!("; {e}"));
+                        }
+                        s
+                    }
+                    Err(e) => e,
+                },
+            }
+        }
+        Op::Connect { from, to, port, l4 } => {
+            seen.from = lab.node(from);
+            match target(lab, from, to) {
+                Err(why) => {
+                    seen.outcome = Some(Outcome::Timeout);
+                    format!("no packet sent: {why}")
+                }
+                Ok(ip) => match lab.connect(from, ip, *port, *l4) {
+                    Ok(c) => {
+                        let (o, text) = outcome(&c.outcome);
+                        seen.outcome = Some(o);
+                        format!(
+                            "{} {}: {text} after {}",
+                            l4.name(),
+                            netloom_drivers::net::sock(ip, *port),
+                            c.elapsed
+                        )
+                    }
+                    Err(e) => e,
+                },
+            }
+        }
+        Op::Transfer {
+            from,
+            to,
+            port,
+            bytes,
+        } => {
+            seen.from = lab.node(from);
+            match target(lab, from, to) {
+                Err(why) => {
+                    seen.outcome = Some(Outcome::Timeout);
+                    format!("no packet sent: {why}")
+                }
+                Ok(ip) => match lab.transfer(from, ip, *port, *bytes) {
+                    Ok(t) => {
+                        let (o, text) = outcome(&t.outcome);
+                        seen.outcome = Some(o);
+                        seen.rate_bps = Some(t.rate_bps());
+                        format!(
+                            "{text}: {} of {bytes} bytes acknowledged in {} ({:.2} mbit/s)",
+                            t.acked,
+                            t.elapsed,
+                            t.rate_bps() / 1e6
+                        )
+                    }
+                    Err(e) => e,
+                },
+            }
+        }
+        Op::Link { between, impair } => match lab.set_link(&between[0], &between[1], impair) {
+            Ok(()) => format!("link {} <-> {} changed", between[0], between[1]),
+            Err(e) => {
+                failures.push(e.clone());
+                e
+            }
+        },
+        Op::Container { name, running } => {
+            let r = lab.set_running(name, *running);
+            match (&r, &step.expect.error) {
+                (Ok(()), Some(want)) => failures.push(format!(
+                    "expected the start to fail with \"{want}\", but it succeeded"
+                )),
+                (Err(e), None) => failures.push(e.clone()),
+                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
+                    failures.push(format!("expected error \"{want}\", got \"{e}\""))
+                }
+                _ => {}
+            }
+            match r {
+                Ok(()) => format!(
+                    "container {name} {}",
+                    if *running { "started" } else { "stopped" }
+                ),
+                Err(e) => e,
+            }
+        }
+        Op::Wait(d) => {
+            lab.wait(*d);
+            format!("waited {d}")
+        }
+        Op::Exec { inside, run } => {
+            skipped = true;
+            format!("skipped: `exec` runs only under `netloom emulate` (would run `{run}` in {inside})")
+        }
+    };
+    check(lab, start_ev, &step.expect, &seen, &mut failures);
+    let has_expect = has_expectations(&step.expect);
+    let status = if skipped {
+        Status::Skipped
+    } else if !failures.is_empty() {
+        Status::Failed
+    } else if has_expect {
+        Status::Passed
+    } else {
+        Status::Done
+    };
+    let trace = if status == Status::Failed {
+        explain(lab, start_ev, seen.from)
+    } else {
+        Vec::new()
+    };
+    StepReport {
+        index: 0,
+        line: step.line,
+        title: step.title.clone(),
+        status,
+        observed,
+        failures,
+        trace,
+        start_ns: start.as_nanos(),
+        duration_ns: lab.fabric.now().saturating_since(start).as_nanos(),
+    }
+}
+
+fn has_expectations(e: &Expectations) -> bool {
+    e.result.is_some()
+        || e.dropped.is_some()
+        || e.on_wire.is_some()
+        || e.max_rtt.is_some()
+        || e.min_rate.is_some()
+        || e.error.is_some()
+        || e.exit.is_some()
+}
+
+fn outcome(o: &ConnOutcome) -> (Outcome, String) {
+    match o {
+        ConnOutcome::Ok => (Outcome::Ok, "ok".into()),
+        ConnOutcome::Refused(why) => (Outcome::Refused, format!("refused ({why})")),
+        ConnOutcome::Timeout => (Outcome::Timeout, "timeout".into()),
+    }
+}
+
+/// The address `to` stands for, seen from `from`.
+fn target(lab: &mut Lab, from: &str, to: &To) -> Result<IpAddr, String> {
+    match to {
+        To::Ip(ip) => Ok(*ip),
+        To::Name(n) => match lab.resolve_container(from, n)? {
+            Some(ip) => Ok(ip),
+            None => lab
+                .address_of(n, false)
+                .or_else(|| lab.address_of(n, true))
+                .ok_or_else(|| format!("'{n}' has no address")),
+        },
+    }
+}
+
+/// Frames of the step: every frame that appeared since `start`.
+fn step_frames(events: &[TraceEvent]) -> BTreeSet<FrameId> {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Originated | EventKind::Copied { .. }))
+        .map(|e| e.frame)
+        .collect()
+}
+
+/// The frames `from` originated since `start`, and their copies.
+fn request_frames(events: &[TraceEvent], from: Option<ElemId>) -> BTreeSet<FrameId> {
+    let mut set = BTreeSet::new();
+    for e in events {
+        match e.kind {
+            EventKind::Originated if Some(e.elem) == from => {
+                set.insert(e.frame);
+            }
+            EventKind::Copied { parent } if set.contains(&parent) => {
+                set.insert(e.frame);
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+/// Drops that say something about the network (flooded copies that reached the wrong
+/// machine are the normal end of a flood, not a finding).
+fn meaningful(reason: DropReason) -> bool {
+    !matches!(reason, DropReason::NotForUs | DropReason::Malformed)
+}
+
+fn check(lab: &mut Lab, start: usize, exp: &Expectations, seen: &Seen, failures: &mut Vec<String>) {
+    let events = &lab.fabric.trace().events[start..];
+    if let Some(want) = exp.result {
+        match seen.outcome {
+            Some(got) if got == want => {}
+            Some(got) => failures.push(format!("expected {want}, got {got}")),
+            None => failures.push(format!("expected {want}, but the step has no such outcome")),
+        }
+    }
+    if let Some(want) = exp.dropped {
+        let frames = step_frames(events);
+        let first = events.iter().find_map(|e| match e.kind {
+            EventKind::Dropped { reason, .. } if meaningful(reason) && frames.contains(&e.frame) => {
+                Some((reason, e.detail.clone()))
+            }
+            _ => None,
+        });
+        match first {
+            Some((r, _)) if r == want => {}
+            Some((r, d)) => failures.push(format!(
+                "expected the first drop to be {want}, but it was {r} ({d})"
+            )),
+            None => failures.push(format!(
+                "expected a drop ({want}), but no packet of this step was dropped"
+            )),
+        }
+    }
+    if let Some(max) = exp.max_rtt {
+        if let Some(worst) = seen.rtts.iter().max()
+            && *worst > max
+        {
+            failures.push(format!(
+                "expected every round trip <= {max}, the slowest took {worst}"
+            ));
+        }
+        if seen.rtts.is_empty() {
+            failures.push(format!("expected round trips <= {max}, but no reply came"));
+        }
+    }
+    if let Some(min) = exp.min_rate {
+        match seen.rate_bps {
+            Some(r) if r >= min.0 as f64 && seen.outcome == Some(Outcome::Ok) => {}
+            Some(r) => failures.push(format!("expected at least {min}, achieved {:.2} mbit/s", r / 1e6)),
+            None => failures.push(format!("expected at least {min}, but nothing was transferred")),
+        }
+    }
+    if let Some(w) = &exp.on_wire {
+        let requests = request_frames(events, seen.from);
+        if let Some(f) = check_wire(lab, start, w, &requests) {
+            failures.push(f);
+        }
+    }
+}
+
+/// The elements and ports where `at` is: both ends of the interface's link, or a LAN.
+fn wire_points(lab: &Lab, at: &str) -> Vec<(ElemId, Option<u16>)> {
+    if let Some(lan) = lab.lan(at) {
+        return vec![(lan, None)];
+    }
+    match lab.port(at) {
+        Some((elem, port, link)) => {
+            let l = lab.fabric.link(link);
+            let mut v = vec![(elem, Some(port))];
+            v.extend(
+                l.ends
+                    .iter()
+                    .filter(|e| **e != (elem, port))
+                    .map(|&(e, p)| (e, Some(p))),
+            );
+            v
+        }
+        None => Vec::new(),
+    }
+}
+
+fn check_wire(lab: &Lab, start: usize, w: &WireCheck, requests: &BTreeSet<FrameId>) -> Option<String> {
+    let points = wire_points(lab, &w.at);
+    let events = &lab.fabric.trace().events[start..];
+    let mut crossed = 0;
+    for e in events {
+        if e.kind != EventKind::Transmitted || !requests.contains(&e.frame) {
+            continue;
+        }
+        if !points
+            .iter()
+            .any(|(el, p)| *el == e.elem && (p.is_none() || *p == e.port))
+        {
+            continue;
+        }
+        let Some(snap) = &e.snapshot else { continue };
+        let Some(h) = wire_headers(snap) else { continue }; // ARP and friends are not requests
+        crossed += 1;
+        let mut bad = Vec::new();
+        if let Some(s) = w.src
+            && h.src != s
+        {
+            bad.push(format!("src {} (expected {s})", h.src));
+        }
+        if let Some(d) = w.dst
+            && h.dst != d
+        {
+            bad.push(format!("dst {} (expected {d})", h.dst));
+        }
+        if let Some(t) = w.ttl
+            && h.ttl != t
+        {
+            bad.push(format!("ttl {} (expected {t})", h.ttl));
+        }
+        if let Some(p) = &w.proto
+            && &h.proto != p
+        {
+            bad.push(format!("proto {} (expected {p})", h.proto));
+        }
+        if let Some(v) = w.vlan
+            && h.vlan != Some(v)
+        {
+            bad.push(format!("vlan {:?} (expected {v})", h.vlan));
+        }
+        if let Some(v) = w.vxlan_vni {
+            bad.push(format!("no VXLAN header (expected VNI {v})"));
+        }
+        if !bad.is_empty() {
+            return Some(format!(
+                "on the wire at {}: frame {} had {}",
+                w.at,
+                e.frame,
+                bad.join(", ")
+            ));
+        }
+    }
+    if crossed == 0 {
+        return Some(format!(
+            "on the wire at {}: none of this step's requests crossed it",
+            w.at
+        ));
+    }
+    None
+}
+
+struct WireHeaders {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    proto: String,
+    vlan: Option<u16>,
+}
+
+fn wire_headers(frame: &[u8]) -> Option<WireHeaders> {
+    let mut off = 12;
+    let mut vlan = None;
+    let mut et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    if et == 0x8100 {
+        vlan = Some(u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]) & 0x0fff);
+        off += 4;
+        et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    }
+    let ip = frame.get(off + 2..)?;
+    let (src, dst, ttl, proto) = match et {
+        0x0800 if ip.len() >= 20 => (
+            IpAddr::from(<[u8; 4]>::try_from(&ip[12..16]).ok()?),
+            IpAddr::from(<[u8; 4]>::try_from(&ip[16..20]).ok()?),
+            ip[8],
+            ip[9],
+        ),
+        0x86dd if ip.len() >= 40 => (
+            IpAddr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?),
+            IpAddr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?),
+            ip[7],
+            ip[6],
+        ),
+        _ => return None,
+    };
+    let proto = match L4::from_proto(proto) {
+        L4::Icmp if src.is_ipv6() => "icmpv6".to_string(),
+        other => other.name().to_string(),
+    };
+    Some(WireHeaders {
+        src,
+        dst,
+        ttl,
+        proto,
+        vlan,
+    })
+}
+
+/// The hop-by-hop story of the step's packets: the first meaningful drop and its
+/// ancestry, or else the first request.
+fn explain(lab: &Lab, start: usize, from: Option<ElemId>) -> Vec<String> {
+    let events = &lab.fabric.trace().events[start..];
+    let parents: std::collections::BTreeMap<FrameId, FrameId> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Copied { parent } => Some((e.frame, parent)),
+            _ => None,
+        })
+        .collect();
+    let focus = events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Dropped { reason, .. } if meaningful(reason)))
+        .map(|e| e.frame)
+        .or_else(|| request_frames(events, from).into_iter().next());
+    let Some(focus) = focus else {
+        return vec!["(no packet of this step was recorded)".into()];
+    };
+    let mut lineage = vec![focus];
+    let mut cur = focus;
+    while let Some(&p) = parents.get(&cur) {
+        lineage.push(p);
+        cur = p;
+    }
+    let mut out = Vec::new();
+    for e in events.iter().filter(|e| lineage.contains(&e.frame)) {
+        out.push(format_event(lab, e));
+        if out.len() >= 80 {
+            out.push("  … (trace truncated)".into());
+            break;
+        }
+    }
+    out
+}
+
+/// One trace line: time, place, what happened, why.
+pub fn format_event(lab: &Lab, e: &TraceEvent) -> String {
+    let name = lab.fabric.element_name(e.elem);
+    let place = match e.port {
+        Some(p) => format!("{name}.{}", lab.fabric.port_name(e.elem, p)),
+        None => name.to_string(),
+    };
+    let what = match &e.kind {
+        EventKind::Originated => "sent".to_string(),
+        EventKind::Copied { parent } => format!("copy of {parent}"),
+        EventKind::Transmitted => "tx".to_string(),
+        EventKind::Received => "rx".to_string(),
+        EventKind::Note { stage } => stage.to_string(),
+        EventKind::Held => "held (waiting for address resolution)".to_string(),
+        EventKind::Delivered => "delivered".to_string(),
+        EventKind::Dropped { reason, stage } => format!("DROPPED {reason} at {stage}"),
+    };
+    if e.detail.is_empty() {
+        format!("  {}  {}  {:<28} {}", e.time, e.frame, place, what)
+    } else {
+        format!("  {}  {}  {:<28} {}: {}", e.time, e.frame, place, what, e.detail)
+    }
+}

@@ -1,0 +1,926 @@
+//! From a parsed [`Scenario`] to a validated [`Model`] and a plan of steps.
+//!
+//! Model errors come back from the Docker model naming a field path
+//! (`containers.api.networks.appnet.ipv4_address`); this module remembers where every
+//! such path was written, so each error points at `file:line:column`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use netloom_core::{BitRate, SimDuration};
+use netloom_drivers::docker::{
+    ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef, Model,
+    NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
+};
+use netloom_drivers::host::Listen;
+use netloom_drivers::net::L4;
+
+use crate::error::{Located, ScenarioError, ScenarioErrors, location_of};
+use crate::format::{
+    self, Action, Expect, Location, NetworkDriver, Outcome, Proto, Scenario, Spanned, TargetHost,
+};
+
+/// A scenario ready to run: the model and the steps.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The file name used in messages.
+    pub file: String,
+    /// The parsed file.
+    pub scenario: Scenario,
+    /// The Docker model it describes.
+    pub model: Model,
+    /// The steps, checked.
+    pub steps: Vec<PlannedStep>,
+}
+
+/// A step after validation.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    /// Where the step starts (1-based line).
+    pub line: u64,
+    /// A one-line title (`ping api -> web`).
+    pub title: String,
+    /// What to do.
+    pub op: Op,
+    /// What must hold afterwards.
+    pub expect: Expectations,
+}
+
+/// The target of a ping, connect or transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum To {
+    /// A literal address.
+    Ip(IpAddr),
+    /// A machine, container or alias name.
+    Name(String),
+}
+
+/// A step's action.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// `ping`.
+    Ping {
+        /// Sender.
+        from: String,
+        /// Target.
+        to: To,
+        /// Echo requests.
+        count: u32,
+        /// Payload bytes.
+        size: usize,
+        /// DF set.
+        dont_fragment: bool,
+    },
+    /// `connect`.
+    Connect {
+        /// Client.
+        from: String,
+        /// Server.
+        to: To,
+        /// Port.
+        port: u16,
+        /// TCP or UDP.
+        l4: L4,
+    },
+    /// `transfer`.
+    Transfer {
+        /// Sender.
+        from: String,
+        /// Receiver.
+        to: To,
+        /// Port.
+        port: u16,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// `link`.
+    Link {
+        /// The two ends.
+        between: [String; 2],
+        /// The changes.
+        impair: Impair,
+    },
+    /// `container`.
+    Container {
+        /// The container.
+        name: String,
+        /// Start (true) or stop.
+        running: bool,
+    },
+    /// `wait`.
+    Wait(SimDuration),
+    /// `exec` (emulation only).
+    Exec {
+        /// Where.
+        inside: String,
+        /// What.
+        run: String,
+    },
+}
+
+/// Checked expectations.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// reach, no-reach, ok, refused, timeout.
+    pub result: Option<Outcome>,
+    /// The first drop's reason.
+    pub dropped: Option<netloom_core::DropReason>,
+    /// What the step's requests look like at a point.
+    pub on_wire: Option<WireCheck>,
+    /// Bound on every round trip.
+    pub max_rtt: Option<SimDuration>,
+    /// Lower bound on a transfer's rate.
+    pub min_rate: Option<BitRate>,
+    /// An error a container start must report.
+    pub error: Option<String>,
+    /// Exit code of an exec.
+    pub exit: Option<i32>,
+}
+
+/// An `on_wire` check.
+#[derive(Debug, Clone, Default)]
+pub struct WireCheck {
+    /// `node.iface` or a LAN.
+    pub at: String,
+    /// Source address.
+    pub src: Option<IpAddr>,
+    /// Destination address.
+    pub dst: Option<IpAddr>,
+    /// 802.1Q VLAN id.
+    pub vlan: Option<u16>,
+    /// VXLAN network id.
+    pub vxlan_vni: Option<u32>,
+    /// TTL / hop limit.
+    pub ttl: Option<u8>,
+    /// Transport (`icmp`, `icmpv6`, `tcp`, `udp`).
+    pub proto: Option<String>,
+}
+
+/// Parses and validates a scenario text.
+///
+/// # Errors
+/// Every problem found, each with `file:line:column`.
+pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
+    let scenario = format::parse_scenario(file, text).map_err(ScenarioErrors::from)?;
+    let mut errs: Vec<ScenarioError> = format::reject_unsupported(file, &scenario);
+    let mut v = Validator {
+        file,
+        errs: Vec::new(),
+        paths: BTreeMap::new(),
+    };
+    let model = v.model(&scenario);
+    errs.append(&mut v.errs);
+    if errs.is_empty() {
+        if let Err(model_errs) = model.resolve() {
+            for e in model_errs {
+                let loc = v.locate(&e.field);
+                let mut se = ScenarioError::at(file, &loc, e.message.clone());
+                if let Some(h) = e.hint {
+                    se = se.with_hint(h);
+                }
+                errs.push(se);
+            }
+        }
+    }
+    let steps = v.steps(&scenario, &model);
+    errs.append(&mut v.errs);
+    if errs.is_empty() {
+        Ok(Loaded {
+            file: file.to_string(),
+            scenario,
+            model,
+            steps,
+        })
+    } else {
+        errs.sort_by_key(|e| (e.line, e.column));
+        Err(ScenarioErrors::from(errs))
+    }
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    errs: Vec<ScenarioError>,
+    paths: BTreeMap<String, Location>,
+}
+
+impl Validator<'_> {
+    fn at(&mut self, path: String, loc: Location) {
+        self.paths.insert(path, loc);
+    }
+
+    fn locate(&self, field: &str) -> Location {
+        let mut f = field;
+        loop {
+            if let Some(l) = self.paths.get(f) {
+                return *l;
+            }
+            match f.rfind('.') {
+                Some(i) => f = &f[..i],
+                None => return Location::UNKNOWN,
+            }
+        }
+    }
+
+    fn err(&mut self, at: &impl Located, msg: impl Into<String>, hint: Option<String>) {
+        let mut e = ScenarioError::at(self.file, at, msg.into());
+        if let Some(h) = hint {
+            e = e.with_hint(h);
+        }
+        self.errs.push(e);
+    }
+
+    fn model(&mut self, s: &Scenario) -> Model {
+        let mut m = Model::default();
+        for (name, h) in &s.hosts {
+            let p = format!("hosts.{name}");
+            self.at(p.clone(), name.location);
+            let mut hd = HostDef::new(name.as_str());
+            for (iname, i) in &h.interfaces {
+                self.at(format!("{p}.interfaces.{iname}"), iname.location);
+                if let Some(l) = &i.lan {
+                    self.at(format!("{p}.interfaces.{iname}.lan"), location_of(l));
+                }
+                hd.interfaces.push(NicDef {
+                    name: iname.value.clone(),
+                    address: i.address.as_ref().map(|a| a.value),
+                    lan: i.lan.as_ref().map(|l| l.value.clone()),
+                });
+            }
+            if let Some(g) = &h.gateway {
+                self.at(format!("{p}.gateway"), location_of(g));
+                hd.gateway = Some(g.value);
+            }
+            hd.mtu = h.mtu.as_ref().map(|m| m.value);
+            let mut d = DaemonDef::default();
+            if let Some(dm) = &h.daemon {
+                if let Some(v) = &dm.mtu {
+                    d.mtu = v.value;
+                }
+                if let Some(v) = &dm.icc {
+                    d.icc = v.value;
+                }
+                if let Some(v) = &dm.userland_proxy {
+                    d.userland_proxy = v.value;
+                }
+                if let Some(v) = &dm.ip_forward {
+                    d.ip_forward = v.value;
+                }
+                if let Some(pools) = &dm.default_address_pools {
+                    self.at(format!("{p}.daemon.default-address-pools"), location_of(pools));
+                    d.pools = pools
+                        .value
+                        .iter()
+                        .map(|x| (x.value.base.value, x.value.size.value))
+                        .collect();
+                }
+            }
+            hd.daemon = d;
+            m.hosts.push(hd);
+        }
+        for (name, l) in &s.lans {
+            self.at(format!("lans.{name}"), name.location);
+            m.lans.push(LanDef {
+                name: name.value.clone(),
+                mtu: l.mtu.as_ref().map(|x| x.value),
+            });
+        }
+        for (name, r) in &s.routers {
+            let p = format!("routers.{name}");
+            self.at(p.clone(), name.location);
+            let mut rd = RouterDef {
+                name: name.value.clone(),
+                interfaces: Vec::new(),
+                routes: Vec::new(),
+                masquerade: None,
+            };
+            for (iname, i) in &r.interfaces {
+                if let Some(l) = &i.lan {
+                    self.at(format!("{p}.interfaces.{iname}.lan"), location_of(l));
+                }
+                rd.interfaces.push(NicDef {
+                    name: iname.value.clone(),
+                    address: i.address.as_ref().map(|a| a.value),
+                    lan: i.lan.as_ref().map(|l| l.value.clone()),
+                });
+            }
+            for (k, rt) in r.routes.iter().enumerate() {
+                self.at(format!("{p}.routes.{k}.via"), location_of(&rt.value.via));
+                rd.routes.push((rt.value.to.value, rt.value.via.value));
+            }
+            if let Some(mq) = &r.masquerade {
+                self.at(format!("{p}.masquerade"), location_of(mq));
+                rd.masquerade = Some(mq.value.clone());
+            }
+            m.routers.push(rd);
+        }
+        for (name, e) in &s.externals {
+            let p = format!("externals.{name}");
+            self.at(p.clone(), name.location);
+            self.at(format!("{p}.lan"), location_of(&e.lan));
+            if let Some(g) = &e.gateway {
+                self.at(format!("{p}.gateway"), location_of(g));
+            }
+            let listen = self.listens(&e.listen);
+            m.externals.push(ExternalDef {
+                name: name.value.clone(),
+                address: e.address.value,
+                lan: e.lan.value.clone(),
+                gateway: e.gateway.as_ref().map(|g| g.value),
+                listen,
+            });
+        }
+        for (name, n) in &s.networks {
+            let p = format!("networks.{name}");
+            self.at(p.clone(), name.location);
+            let driver = match n.driver.as_ref().map(|d| d.value) {
+                None | Some(NetworkDriver::Bridge) => Driver::Bridge,
+                Some(NetworkDriver::Host) => Driver::Host,
+                Some(NetworkDriver::None) => Driver::None,
+                Some(_) => Driver::Bridge, // reported by reject_unsupported
+            };
+            if let Some(d) = &n.driver {
+                self.at(format!("{p}.driver"), location_of(d));
+            }
+            let mut nd = NetworkDef::bridge(name.as_str());
+            nd.driver = driver;
+            if let Some(h) = &n.host {
+                self.at(format!("{p}.host"), location_of(h));
+                nd.host = Some(h.value.clone());
+            }
+            nd.internal = n.internal.as_ref().is_some_and(|x| x.value);
+            if let Some(x) = &n.enable_ipv6 {
+                self.at(format!("{p}.enable_ipv6"), location_of(x));
+                nd.enable_ipv6 = x.value;
+            }
+            if let Some(ipam) = &n.ipam {
+                for (k, c) in ipam.config.iter().enumerate() {
+                    let cp = format!("{p}.ipam.config.{k}");
+                    self.at(cp.clone(), location_of(c));
+                    self.at(format!("{cp}.subnet"), location_of(&c.value.subnet));
+                    if let Some(g) = &c.value.gateway {
+                        self.at(format!("{cp}.gateway"), location_of(g));
+                    }
+                    if let Some(r) = &c.value.ip_range {
+                        self.at(format!("{cp}.ip_range"), location_of(r));
+                    }
+                    nd.subnets.push(SubnetDef {
+                        subnet: c.value.subnet.value,
+                        gateway: c.value.gateway.as_ref().map(|g| g.value),
+                        ip_range: c.value.ip_range.as_ref().map(|r| r.value),
+                    });
+                }
+            }
+            if let Some(o) = &n.driver_opts {
+                if let Some(mtu) = &o.mtu {
+                    match mtu.value.trim().parse::<u32>() {
+                        Ok(v) if (68..=65535).contains(&v) => nd.mtu = Some(v),
+                        _ => self.err(
+                            mtu,
+                            format!("'{}' is not an MTU", mtu.value),
+                            Some("an integer from 68 to 65535, as a string: \"1450\"".into()),
+                        ),
+                    }
+                }
+                if let Some(icc) = &o.bridge_enable_icc {
+                    match icc.value.trim() {
+                        "true" => nd.icc = Some(true),
+                        "false" => nd.icc = Some(false),
+                        other => self.err(
+                            icc,
+                            format!("'{other}' is not a boolean"),
+                            Some("\"true\" or \"false\"".into()),
+                        ),
+                    }
+                }
+            }
+            m.networks.push(nd);
+        }
+        for (name, c) in &s.containers {
+            let p = format!("containers.{name}");
+            self.at(p.clone(), name.location);
+            let mut cd = ContainerDef::new(name.as_str());
+            if let Some(h) = &c.host {
+                self.at(format!("{p}.host"), location_of(h));
+                cd.host = Some(h.value.clone());
+            }
+            if let Some(nets) = &c.networks {
+                self.at(format!("{p}.networks"), location_of(nets));
+                for (nname, ep) in nets.value.iter() {
+                    let ep_path = format!("{p}.networks.{nname}");
+                    self.at(ep_path.clone(), nname.location);
+                    if let Some(a) = &ep.ipv4_address {
+                        self.at(format!("{ep_path}.ipv4_address"), location_of(a));
+                    }
+                    cd.networks.push(EndpointDef {
+                        network: nname.value.clone(),
+                        ipv4: ep.ipv4_address.as_ref().map(|a| a.value),
+                        aliases: ep.aliases.iter().map(|a| a.value.clone()).collect(),
+                    });
+                }
+            }
+            for (k, port) in c.ports.iter().enumerate() {
+                self.at(format!("{p}.ports.{k}"), location_of(port));
+                match format::parse_port_publish(&port.value) {
+                    Ok(pp) => {
+                        let count = pp.container_ports.len();
+                        if let Some(h) = pp.host_ports
+                            && h.len() != count
+                        {
+                            self.err(
+                                port,
+                                format!(
+                                    "host range {}-{} and container range {}-{} differ in size",
+                                    h.start, h.end, pp.container_ports.start, pp.container_ports.end
+                                ),
+                                Some("both sides of a published range need the same number of ports".into()),
+                            );
+                            continue;
+                        }
+                        cd.ports.push(PublishDef {
+                            host_ip: pp.host_ip,
+                            host_port: pp.host_ports.map(|h| h.start),
+                            container_port: pp.container_ports.start,
+                            count: count.min(u16::MAX as u32) as u16,
+                            l4: l4(pp.proto),
+                        });
+                    }
+                    Err(e) => self.err(
+                        port,
+                        e,
+                        Some(
+                            "compose short syntax: \"8080:80\", \"5353:53/udp\", \"127.0.0.1:9443:443\""
+                                .into(),
+                        ),
+                    ),
+                }
+            }
+            cd.listen = self.listens(&c.listen);
+            m.containers.push(cd);
+        }
+        for (k, l) in s.links.iter().enumerate() {
+            let p = format!("links.{k}");
+            self.at(p.clone(), location_of(l));
+            self.at(format!("{p}.between.0"), location_of(&l.value.between.value[0]));
+            self.at(format!("{p}.between.1"), location_of(&l.value.between.value[1]));
+            let impair = self.impair(
+                &l.value.latency,
+                &l.value.jitter,
+                &l.value.loss,
+                &l.value.rate,
+                &l.value.mtu,
+            );
+            m.links.push(LinkDef {
+                between: [
+                    l.value.between.value[0].value.clone(),
+                    l.value.between.value[1].value.clone(),
+                ],
+                impair,
+            });
+        }
+        m
+    }
+
+    fn listens(&mut self, specs: &[Spanned<String>]) -> Vec<Listen> {
+        let mut out = Vec::new();
+        for s in specs {
+            match format::parse_listen(&s.value) {
+                Ok(l) => {
+                    for port in l.ports.start..=l.ports.end {
+                        out.push(Listen {
+                            l4: l4(l.proto),
+                            addr: l.addr,
+                            port,
+                        });
+                    }
+                }
+                Err(e) => self.err(
+                    s,
+                    e,
+                    Some("write `tcp/80`, `udp/53` or `tcp/127.0.0.1:8081`".into()),
+                ),
+            }
+        }
+        out
+    }
+
+    fn impair(
+        &mut self,
+        latency: &Option<Spanned<String>>,
+        jitter: &Option<Spanned<String>>,
+        loss: &Option<Spanned<String>>,
+        rate: &Option<Spanned<String>>,
+        mtu: &Option<Spanned<u32>>,
+    ) -> Impair {
+        let mut i = Impair::default();
+        if let Some(l) = latency {
+            i.latency = self.duration(l);
+        }
+        if let Some(j) = jitter {
+            i.jitter = self.duration(j);
+        }
+        if let Some(x) = loss {
+            match format::parse_percent(&x.value) {
+                Ok(v) => i.loss = Some(v),
+                Err(e) => self.err(x, e, Some("a percentage such as `1%` or `0.5%`".into())),
+            }
+        }
+        if let Some(r) = rate {
+            match format::parse_rate(&r.value) {
+                Ok(0) => self.err(
+                    r,
+                    "a rate of zero carries nothing",
+                    Some("use `state: down` to cut a link".into()),
+                ),
+                Ok(v) => i.rate = Some(BitRate(v)),
+                Err(e) => self.err(r, e, Some("a rate such as `100mbit` or `1gbit`".into())),
+            }
+        }
+        if let Some(m) = mtu {
+            if (68..=65535).contains(&m.value) {
+                i.mtu = Some(m.value);
+            } else {
+                self.err(
+                    m,
+                    format!("MTU {} is out of range", m.value),
+                    Some("an MTU from 68 to 65535".into()),
+                );
+            }
+        }
+        i
+    }
+
+    fn duration(&mut self, s: &Spanned<String>) -> Option<SimDuration> {
+        match format::parse_duration(&s.value) {
+            Ok(d) => Some(SimDuration::from_nanos(d.as_nanos().min(u64::MAX as u128) as u64)),
+            Err(e) => {
+                self.err(s, e, Some("a duration such as `2ms`, `500us` or `1.5s`".into()));
+                None
+            }
+        }
+    }
+
+    fn steps(&mut self, s: &Scenario, m: &Model) -> Vec<PlannedStep> {
+        let mut names: Vec<String> = m.names().into_keys().collect();
+        if m.hosts.is_empty() {
+            names.push("host1".into());
+        }
+        let aliases: Vec<String> = m
+            .containers
+            .iter()
+            .flat_map(|c| c.networks.iter().flat_map(|e| e.aliases.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for step in &s.steps {
+            let loc = location_of(step);
+            let st = &step.value;
+            let exp = st.expect.as_ref();
+            let (title, op) = match &st.action {
+                Action::Ping(p) => {
+                    let v = &p.value;
+                    let from = self.machine(&v.from, &names);
+                    let to = self.target(&v.to, &names, &aliases, false);
+                    let size = v.size.as_ref().map_or(56, |x| x.value as usize);
+                    if size > 65507 {
+                        self.err(
+                            &v.size.as_ref().map_or(loc, location_of),
+                            format!("ping size {size} is larger than an IP packet can carry"),
+                            Some("at most 65507 payload bytes".into()),
+                        );
+                    }
+                    let to = to.map(|t| t.0);
+                    (
+                        format!("ping {} -> {}", v.from.value, v.to.value),
+                        from.zip(to).map(|(from, to)| Op::Ping {
+                            from,
+                            to,
+                            count: v.count.as_ref().map_or(3, |c| c.value.max(1)),
+                            size,
+                            dont_fragment: v.dont_fragment.as_ref().is_some_and(|d| d.value),
+                        }),
+                    )
+                }
+                Action::Connect(c) => {
+                    let v = &c.value;
+                    let from = self.machine(&v.from, &names);
+                    let to = self.target(&v.to, &names, &aliases, true);
+                    let proto = v.proto.as_ref().map_or(Proto::Tcp, |p| p.value);
+                    (
+                        format!("connect {} -> {} ({proto})", v.from.value, v.to.value),
+                        from.zip(to).map(|(from, (to, port))| Op::Connect {
+                            from,
+                            to,
+                            port: port.unwrap_or(0),
+                            l4: l4(proto),
+                        }),
+                    )
+                }
+                Action::Transfer(t) => {
+                    let v = &t.value;
+                    let from = self.machine(&v.from, &names);
+                    let to = self.target(&v.to, &names, &aliases, true);
+                    let bytes = match format::parse_size(&v.bytes.value) {
+                        Ok(b) if b > 0 => Some(b),
+                        Ok(_) => {
+                            self.err(&v.bytes, "a transfer of zero bytes measures nothing", None);
+                            None
+                        }
+                        Err(e) => {
+                            self.err(
+                                &v.bytes,
+                                e,
+                                Some("a size such as `10MB`, `64KiB` or `1500`".into()),
+                            );
+                            None
+                        }
+                    };
+                    (
+                        format!("transfer {} {} -> {}", v.bytes.value, v.from.value, v.to.value),
+                        from.zip(to)
+                            .zip(bytes)
+                            .map(|((from, (to, port)), bytes)| Op::Transfer {
+                                from,
+                                to,
+                                port: port.unwrap_or(0),
+                                bytes,
+                            }),
+                    )
+                }
+                Action::Link(l) => {
+                    let v = &l.value;
+                    let ends = [v.between.value[0].value.clone(), v.between.value[1].value.clone()];
+                    let mut impair = self.impair(&v.latency, &v.jitter, &v.loss, &v.rate, &v.mtu);
+                    impair.up = v.state.as_ref().map(|s| s.value == format::LinkState::Up);
+                    let mut ok = true;
+                    for e in &v.between.value {
+                        if !link_end_exists(m, &e.value) {
+                            ok = false;
+                            self.err(
+                                e,
+                                format!("'{}' is neither a LAN nor an interface `node.iface`", e.value),
+                                Some(
+                                    "name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into(),
+                                ),
+                            );
+                        }
+                    }
+                    (
+                        format!("link {} <-> {}", ends[0], ends[1]),
+                        ok.then_some(Op::Link {
+                            between: ends,
+                            impair,
+                        }),
+                    )
+                }
+                Action::Container(c) => {
+                    let v = &c.value;
+                    let exists = m.containers.iter().any(|x| x.name == v.name.value);
+                    if !exists {
+                        let known: Vec<String> = m.containers.iter().map(|c| c.name.clone()).collect();
+                        self.err(
+                            &v.name,
+                            format!("unknown container '{}'", v.name.value),
+                            nearest(&v.name.value, &known),
+                        );
+                    }
+                    let running = v.state.value == format::ContainerState::Started;
+                    (
+                        format!(
+                            "container {} {}",
+                            v.name.value,
+                            if running { "start" } else { "stop" }
+                        ),
+                        exists.then(|| Op::Container {
+                            name: v.name.value.clone(),
+                            running,
+                        }),
+                    )
+                }
+                Action::Wait(w) => (format!("wait {}", w.value), self.duration(w).map(Op::Wait)),
+                Action::Exec(e) => {
+                    let v = &e.value;
+                    self.machine(&v.inside, &names);
+                    (
+                        format!("exec in {}: {}", v.inside.value, v.run.value),
+                        Some(Op::Exec {
+                            inside: v.inside.value.clone(),
+                            run: v.run.value.clone(),
+                        }),
+                    )
+                }
+                Action::Resolve(r) => (
+                    format!("resolve {} from {}", r.value.name.value, r.value.from.value),
+                    None,
+                ),
+            };
+            let title = st.name.as_ref().map_or(title, |n| n.value.clone());
+            let expect = self.expectations(&st.action, exp, m);
+            if let Some(op) = op {
+                out.push(PlannedStep {
+                    line: loc.line(),
+                    title,
+                    op,
+                    expect,
+                });
+            }
+        }
+        out
+    }
+
+    fn machine(&mut self, s: &Spanned<String>, names: &[String]) -> Option<String> {
+        if names.iter().any(|n| *n == s.value) {
+            Some(s.value.clone())
+        } else {
+            self.err(
+                s,
+                format!("unknown machine '{}'", s.value),
+                nearest(&s.value, names).or_else(|| {
+                    Some(format!(
+                        "steps run from a container, external, router or host: {}",
+                        names.join(", ")
+                    ))
+                }),
+            );
+            None
+        }
+    }
+
+    fn target(
+        &mut self,
+        s: &Spanned<String>,
+        names: &[String],
+        aliases: &[String],
+        need_port: bool,
+    ) -> Option<(To, Option<u16>)> {
+        let t = match format::parse_target(&s.value) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(
+                    s,
+                    e,
+                    Some("a name, `name:port`, an address or `address:port`".into()),
+                );
+                return None;
+            }
+        };
+        if need_port && t.port.is_none() {
+            self.err(
+                s,
+                format!("'{}' has no port", s.value),
+                Some(format!("write `{}:80` (the port to connect to)", s.value)),
+            );
+            return None;
+        }
+        match t.host {
+            TargetHost::Ip(ip) => Some((To::Ip(ip), t.port)),
+            TargetHost::Name(n) => {
+                if names.contains(&n) || aliases.contains(&n) {
+                    Some((To::Name(n), t.port))
+                } else {
+                    let mut all: Vec<String> = names.to_vec();
+                    all.extend(aliases.iter().cloned());
+                    self.err(
+                        s,
+                        format!("unknown name '{n}'"),
+                        nearest(&n, &all).or_else(|| {
+                            Some(
+                                "a target is a container, alias, external, router, host or an IP address"
+                                    .into(),
+                            )
+                        }),
+                    );
+                    None
+                }
+            }
+        }
+    }
+
+    fn expectations(&mut self, action: &Action, exp: Option<&Spanned<Expect>>, m: &Model) -> Expectations {
+        let mut out = Expectations::default();
+        let Some(exp) = exp else { return out };
+        let e = &exp.value;
+        let kind = action.keyword();
+        if let Some(r) = &e.result {
+            let allowed: &[Outcome] = match kind {
+                "ping" => &[Outcome::Reach, Outcome::NoReach],
+                "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
+                _ => &[],
+            };
+            if allowed.contains(&r.value) {
+                out.result = Some(r.value);
+            } else {
+                let words: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+                let hint = if words.is_empty() {
+                    format!("a {kind} step has no result to expect")
+                } else {
+                    format!("a {kind} step expects one of: {}", words.join(", "))
+                };
+                self.err(
+                    r,
+                    format!("'{}' is not an outcome of a {kind} step", r.value),
+                    Some(hint),
+                );
+            }
+        }
+        if let Some(d) = &e.dropped {
+            let name = format!("{:?}", d.value);
+            out.dropped = netloom_core::DropReason::ALL
+                .into_iter()
+                .find(|r| format!("{r:?}") == name);
+        }
+        if let Some(w) = &e.on_wire {
+            let v = &w.value;
+            if !link_end_exists(m, &v.at.value) {
+                self.err(
+                    &v.at,
+                    format!("'{}' is neither a LAN nor an interface `node.iface`", v.at.value),
+                    Some("name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into()),
+                );
+            }
+            out.on_wire = Some(WireCheck {
+                at: v.at.value.clone(),
+                src: v.src.as_ref().map(|x| x.value),
+                dst: v.dst.as_ref().map(|x| x.value),
+                vlan: v.vlan.as_ref().map(|x| x.value),
+                vxlan_vni: v.vxlan_vni.as_ref().map(|x| x.value),
+                ttl: v.ttl.as_ref().map(|x| x.value),
+                proto: v.proto.as_ref().map(|x| format!("{:?}", x.value).to_lowercase()),
+            });
+        }
+        if let Some(r) = &e.max_rtt {
+            if kind != "ping" {
+                self.err(r, "max_rtt applies to ping steps", None);
+            }
+            out.max_rtt = self.duration(r);
+        }
+        if let Some(r) = &e.min_rate {
+            if kind != "transfer" {
+                self.err(r, "min_rate applies to transfer steps", None);
+            }
+            match format::parse_rate(&r.value) {
+                Ok(v) => out.min_rate = Some(BitRate(v)),
+                Err(er) => self.err(r, er, Some("a rate such as `50mbit`".into())),
+            }
+        }
+        if let Some(a) = &e.addresses {
+            self.err(
+                a,
+                "'addresses' is not supported yet (embedded DNS: coming in a later version)",
+                None,
+            );
+        }
+        if let Some(er) = &e.error {
+            if kind != "container" {
+                self.err(er, "'error' applies to container steps", None);
+            }
+            out.error = Some(er.value.clone());
+        }
+        if let Some(x) = &e.exit {
+            out.exit = Some(x.value);
+        }
+        out
+    }
+}
+
+fn link_end_exists(m: &Model, end: &str) -> bool {
+    if m.lans.iter().any(|l| l.name == end) {
+        return true;
+    }
+    let Some((node, iface)) = end.split_once('.') else {
+        return false;
+    };
+    let host1 = m.hosts.is_empty() && node == "host1";
+    host1
+        || m.hosts.iter().any(|h| {
+            h.name == node
+                && (h.interfaces.iter().any(|n| n.name == iface)
+                    || iface == "docker0"
+                    || iface.starts_with("br-"))
+        })
+        || m.routers
+            .iter()
+            .any(|r| r.name == node && r.interfaces.iter().any(|n| n.name == iface))
+        || m.externals.iter().any(|e| e.name == node && iface == "eth0")
+        || m.containers.iter().any(|c| {
+            c.name == node
+                && iface
+                    .strip_prefix("eth")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| n < c.networks.len().max(1))
+        })
+}
+
+fn nearest(name: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(k, name), k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| format!("did you mean '{k}'?"))
+}
+
+fn l4(p: Proto) -> L4 {
+    match p {
+        Proto::Tcp => L4::Tcp,
+        Proto::Udp => L4::Udp,
+    }
+}
