@@ -76,6 +76,7 @@ impl<'a> Ctx<'a> {
         };
         self.core
             .record(id, self.elem, None, EventKind::Originated, String::new);
+        self.fresh.push(id);
         frame
     }
 

@@ -458,6 +458,23 @@ impl Node {
             return;
         };
         pkt.truncate(info.total_len);
+        // Connection tracking needs whole packets (Linux's nf_defrag): a tracking node
+        // reassembles fragments first and fragments again on the way out.
+        let (pkt, info) = if self.track && info.fragment {
+            match self
+                .reassemble(ctx.now(), pkt, &info)
+                .and_then(|w| net::parse_ip(&w).map(|i| (w, i)))
+            {
+                Some(whole) => whole,
+                None => {
+                    ctx.deliver(&frame, || "fragment held for conntrack defragmentation".into());
+                    return;
+                }
+            }
+        } else {
+            (pkt, info)
+        };
+        let mut pkt = pkt;
         let v4 = info.tuple.src.is_ipv4();
         if !v4 && info.tuple.l4 == L4::Icmp && matches!(info.icmp_type, Some(133..=137)) {
             self.nd_input(ctx, in_port, frame, &pkt, &info);
