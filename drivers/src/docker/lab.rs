@@ -128,6 +128,7 @@ impl Lab {
             let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
             node.track = true;
             node.docker_filter = true;
+            node.userland_proxy = h.daemon.userland_proxy;
             node.forward_off = (
                 DropReason::NoRoute,
                 "IP forwarding is disabled on this host (daemon ip-forward: false)",
@@ -614,7 +615,7 @@ impl Lab {
             .fabric
             .with_element::<Node, _>(id, |n, ctx| n.start_ping(ctx, to, count, size, dont_frag))
             .ok_or_else(|| format!("'{from}' cannot run ping"))?;
-        let limit = self.fabric.now() + SimDuration::from_secs(count as u64 + 5);
+        let limit = self.fabric.now() + SimDuration::from_secs(count as u64 + 12);
         self.run_until_done(limit, |f| {
             f.element_mut::<Node>(id)
                 .and_then(|n| n.ping(idx))

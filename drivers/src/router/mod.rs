@@ -34,8 +34,9 @@ const NEIGH_REACHABLE: SimDuration = SimDuration::from_secs(60);
 const NEIGH_QUEUE: usize = 101;
 /// How long fragments wait for the rest (Linux `ipfrag_time`).
 const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
-/// How long a ping waits for its last reply.
-const PING_LINGER: SimDuration = SimDuration::from_secs(2);
+/// How long a ping waits after its last request when replies are missing (iputils'
+/// default linger of 10 s, during which ARP can fail and report "host unreachable").
+const PING_LINGER: SimDuration = SimDuration::from_secs(10);
 
 /// An interface of a node.
 #[derive(Clone, Debug)]
@@ -136,6 +137,9 @@ pub struct Node {
     pub track: bool,
     /// Whether Docker's forward filter applies (a Docker host).
     pub docker_filter: bool,
+    /// Docker's `userland-proxy`: containers reach published ports through
+    /// docker-proxy, which connects from the target network's gateway address.
+    pub userland_proxy: bool,
     /// Connection tracking and NAT rules.
     pub ct: Conntrack,
     local: BTreeSet<IpAddr>,
@@ -163,6 +167,7 @@ impl Node {
             ),
             track: false,
             docker_filter: false,
+            userland_proxy: true,
             ct: Conntrack::default(),
             local: BTreeSet::new(),
             neigh: BTreeMap::new(),
@@ -568,9 +573,17 @@ impl Node {
             return;
         }
         if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
+            // Containers reaching a published port: the same network is hairpin NAT;
+            // another network goes through docker-proxy. Either way the target sees a
+            // connection from the gateway address of its own network.
+            let from_bridge = self
+                .ifaces
+                .get(in_port as usize)
+                .is_some_and(|i| i.bridge.is_some());
+            let proxied = dnat && from_bridge && self.userland_proxy && route.port != in_port;
             let hairpin = dnat && route.port == in_port;
             let mut out = tuple;
-            if self.ct.masquerades(&tuple, route.port) || hairpin {
+            if self.ct.masquerades(&tuple, route.port) || hairpin || proxied {
                 let via = if hairpin { in_port } else { route.port };
                 if let Some(addr) = self.iface_addr(&self.ifaces[via as usize], v4) {
                     let t = Tuple { src: addr, ..tuple };
@@ -581,9 +594,9 @@ impl Node {
                         ..tuple
                     };
                     net::rewrite(&mut pkt, &out);
-                    let (what, name) = if hairpin {
+                    let (what, name) = if hairpin || proxied {
                         (
-                            "hairpin SNAT (docker-proxy)",
+                            "published port relayed (hairpin NAT / docker-proxy)",
                             self.ifaces[via as usize].name.clone(),
                         )
                     } else {
@@ -659,7 +672,13 @@ impl Node {
                 ),
             ));
         }
-        if tracked.is_some() || dnat {
+        if tracked.is_some() {
+            return None;
+        }
+        // A published port reached from another bridge network: docker-proxy relays it
+        // (userland-proxy: true); without the proxy the DNATed packet meets the
+        // isolation rules like any other (moby/moby#38784).
+        if dnat && (inb.is_none() || in_port == out_port || self.userland_proxy) {
             return None;
         }
         match (inb, outb) {
