@@ -1,0 +1,150 @@
+//! The `netloom` command: exit codes, reports and captures, as a user sees them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds (once) and returns the `netloom` binary.
+fn netloom() -> Command {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "netloom-scenarios", "--bin", "netloom"])
+        .current_dir(root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success());
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let mut c = Command::new(target.join("debug/netloom"));
+    c.current_dir(root());
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netloom-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// 0 when every expectation holds, 1 when one fails (with the trace), 2 when invalid.
+#[test]
+fn exit_codes() {
+    let ok = netloom()
+        .args(["run", "scenarios/examples/02-isolated-networks.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("✓"));
+
+    let dir = tmp("fail");
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "name: wrong-belief\nnetworks: { a: {}, b: {} }\ncontainers:\n  x: { networks: [a] }\n  y: { networks: [b] }\nsteps:\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n",
+    )
+    .expect("write");
+    let out = netloom().arg("run").arg(&failing).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✗") && text.contains("DROPPED network-isolation"),
+        "the trace ends in the drop reason: {text}"
+    );
+
+    let bad = netloom()
+        .args(["run", "tests/fixtures/invalid/unknown-key.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown-key.yaml:5:15: error: unknown key 'adress'")
+    );
+    let missing = netloom()
+        .args(["run", "does-not-exist.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+/// --json is byte-identical across runs; --seed changes the seed in it; --junit writes XML.
+#[test]
+fn json_and_junit() {
+    let run = |extra: &[&str]| {
+        let out = netloom()
+            .args(["run", "tests/scenarios/lossy-link.yaml", "--json"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let a = run(&[]);
+    assert_eq!(a, run(&[]));
+    assert!(a.contains("\"seed\": 0"));
+    assert!(run(&["--seed", "9"]).contains("\"seed\": 9"));
+    let dir = tmp("junit");
+    let xml = dir.join("r.xml");
+    let out = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml", "--junit"])
+        .arg(&xml)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let x = std::fs::read_to_string(&xml).expect("junit written");
+    assert!(
+        x.contains("<testsuite name=\"containers-on-one-network\" tests=\"8\" failures=\"0\""),
+        "{x}"
+    );
+}
+
+/// --pcap writes one capture per link that pcap readers (and tcpdump, when installed)
+/// read, with the step's ICMP on the container's link.
+#[test]
+fn pcap_captures_are_readable() {
+    let dir = tmp("pcap");
+    let out = netloom()
+        .args(["run", "scenarios/examples/06-masquerade.yaml", "--pcap"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let app = files
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("app.eth0"))
+        })
+        .expect("a capture of the container's link");
+    let bytes = std::fs::read(app).expect("readable");
+    let (_, pcap) = pcap_parser::parse_pcap(&bytes).expect("a valid pcap file");
+    assert!(pcap.blocks.len() >= 6, "pings and TCP crossed this link");
+    match Command::new("tcpdump").args(["-n", "-r"]).arg(app).output() {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                text.contains("172.17.0.2 > 203.0.113.10: ICMP echo request"),
+                "{text}"
+            );
+        }
+        Err(e) => {
+            assert!(
+                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
+                "tcpdump is required in CI: {e}"
+            );
+            eprintln!("skipping the tcpdump check: tcpdump is not installed ({e})");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The scenario corpus: every example and every behaviour scenario passes, the same
+//! seed gives the same report, and every invalid file gives its documented error.
+
+use std::path::{Path, PathBuf};
+
+use netloom_scenarios::{RunOptions, Status, load, report, run};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_file(path: &Path, seed: Option<u64>) -> netloom_scenarios::Report {
+    let text = std::fs::read_to_string(path).expect("readable");
+    let loaded = load(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+    run(&loaded, &RunOptions { seed, capture: false }).report
+}
+
+/// Every example passes: what the README promises a learner is what happens.
+#[test]
+fn every_example_passes() {
+    let files = yaml_files(&root().join("scenarios/examples"));
+    assert!(files.len() >= 6, "the issue asks for at least six examples");
+    for f in files {
+        let r = run_file(&f, None);
+        assert!(r.passed(), "{}", report::text(&r));
+        assert!(
+            r.steps.iter().any(|s| s.status == Status::Passed),
+            "{} checks nothing",
+            f.display()
+        );
+        assert!(
+            r.description.is_some(),
+            "{} needs a description for learners",
+            f.display()
+        );
+    }
+}
+
+/// Behaviour scenarios (TTL, ARP failure, IPv6 routing, icc, ip_forward, hairpin…).
+#[test]
+fn every_behaviour_scenario_passes() {
+    for f in yaml_files(&root().join("tests/scenarios")) {
+        let r = run_file(&f, None);
+        assert!(r.passed(), "{}", report::text(&r));
+    }
+}
+
+/// Same file and seed: byte-identical JSON. A different seed on a lossy link changes
+/// what is lost, so the seed really feeds the randomness.
+#[test]
+fn reports_are_deterministic() {
+    for f in yaml_files(&root().join("scenarios/examples"))
+        .into_iter()
+        .chain(yaml_files(&root().join("tests/scenarios")))
+    {
+        let a = report::json(&[run_file(&f, None)]);
+        let b = report::json(&[run_file(&f, None)]);
+        assert_eq!(a, b, "{} is not deterministic", f.display());
+    }
+    let lossy = root().join("tests/scenarios/lossy-link.yaml");
+    let outcomes: std::collections::BTreeSet<String> = (0..6)
+        .map(|s| run_file(&lossy, Some(s)).steps[0].observed.clone())
+        .collect();
+    assert!(
+        outcomes.len() > 1,
+        "six seeds over a 30% lossy link all lost the same pings: {outcomes:?}"
+    );
+}
+
+/// Each invalid file: the documented error, at the right place, with a hint.
+#[test]
+fn invalid_files_give_their_documented_error() {
+    // file, line, column, a part of the message, a part of the hint
+    let cases: &[(&str, u64, u64, &str, &str)] = &[
+        (
+            "overlapping-subnets.yaml",
+            6,
+            33,
+            "Pool overlaps with other one on this address space",
+            "non-overlapping",
+        ),
+        (
+            "static-outside-subnet.yaml",
+            8,
+            26,
+            "not a usable address of the network's subnet 10.1.0.0/24",
+            "inside 10.1.0.0/24",
+        ),
+        (
+            "static-taken-twice.yaml",
+            11,
+            26,
+            "Address already in use: 10.1.0.5",
+            "its own address",
+        ),
+        (
+            "static-is-gateway.yaml",
+            8,
+            26,
+            "already the gateway",
+            "its own address",
+        ),
+        (
+            "static-on-default-bridge.yaml",
+            5,
+            31,
+            "user specified IP address is supported on user defined networks only",
+            "create a network",
+        ),
+        (
+            "gateway-outside-subnet.yaml",
+            7,
+            20,
+            "gateway 10.9.0.1 is not a usable address",
+            "10.1.0.1",
+        ),
+        (
+            "unknown-network.yaml",
+            6,
+            16,
+            "unknown network 'backnd'",
+            "did you mean 'backend'?",
+        ),
+        (
+            "unknown-host.yaml",
+            6,
+            11,
+            "unknown host 'hots1'",
+            "did you mean 'host1'?",
+        ),
+        (
+            "unknown-lan.yaml",
+            5,
+            44,
+            "unknown LAN 'ofice'",
+            "did you mean 'office'?",
+        ),
+        (
+            "unknown-key.yaml",
+            5,
+            15,
+            "unknown key 'adress'",
+            "did you mean 'address'?",
+        ),
+        (
+            "unknown-step-target.yaml",
+            6,
+            31,
+            "unknown name 'wbe'",
+            "did you mean 'web'?",
+        ),
+        ("unsupported-driver.yaml", 4, 13, "not supported yet", ""),
+        ("bad-duration.yaml", 8, 14, "unknown duration unit", "2ms"),
+        (
+            "port-conflict.yaml",
+            6,
+            13,
+            "port is already allocated",
+            "different host port",
+        ),
+        ("connect-without-port.yaml", 6, 34, "has no port", "web:80"),
+        (
+            "wrong-outcome.yaml",
+            7,
+            13,
+            "'ok' is not an outcome of a ping step",
+            "reach, no-reach",
+        ),
+        ("two-actions.yaml", 5, 5, "exactly one action", "new list item"),
+        ("empty.yaml", 1, 1, "the file is empty", "name:"),
+        ("broken-yaml.yaml", 1, 7, "", ""),
+    ];
+    let dir = root().join("tests/fixtures/invalid");
+    assert_eq!(
+        yaml_files(&dir).len(),
+        cases.len(),
+        "every invalid fixture has a case here"
+    );
+    for &(file, line, col, msg, hint) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).expect("readable");
+        let errs = match load(file, &text) {
+            Ok(_) => panic!("{file} loaded, but it is invalid"),
+            Err(e) => e,
+        };
+        let first = errs.iter().next().expect("at least one error");
+        assert_eq!((first.line, first.column), (line, col), "{file}: {first}");
+        assert!(first.message.contains(msg), "{file}: {first}");
+        assert!(
+            first.hint.as_deref().unwrap_or("").contains(hint),
+            "{file}: {first}"
+        );
+        assert!(
+            first
+                .to_string()
+                .starts_with(&format!("{file}:{line}:{col}: error: ")),
+            "{first}"
+        );
+    }
+}
