@@ -727,7 +727,7 @@ impl Validator<'_> {
     }
 
     fn machine(&mut self, s: &Spanned<String>, names: &[String]) -> Option<String> {
-        if names.iter().any(|n| *n == s.value) {
+        if names.contains(&s.value) {
             Some(s.value.clone())
         } else {
             self.err(

@@ -357,7 +357,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             let Some(ni) = nets.iter().position(|n| n.host == host && n.name == ep.network) else {
                 let elsewhere = nets.iter().find(|n| n.name == ep.network).map(|n| n.host.clone());
                 let mut e = unknown(
-                    format!("{ef}"),
+                    ef.clone(),
                     "network",
                     &ep.network,
                     nets.iter().filter(|n| n.host == host).map(|n| n.name.as_str()),

@@ -354,6 +354,10 @@ pub struct ResolvedEndpoint {
     pub aliases: Vec<String>,
 }
 
+/// One published port after allocation: host address (`None` = all), host port,
+/// container port, transport.
+pub type Published = (Option<IpAddr>, u16, u16, L4);
+
 /// The validated model with every address decided.
 #[derive(Clone, Debug)]
 pub struct Resolved {
@@ -363,9 +367,8 @@ pub struct Resolved {
     pub networks: Vec<ResolvedNetwork>,
     /// Endpoints per container (same order as `model.containers`).
     pub endpoints: Vec<Vec<ResolvedEndpoint>>,
-    /// Published host ports per container, after ephemeral allocation: (host_ip,
-    /// host_port, container_port, l4).
-    pub published: Vec<Vec<(Option<IpAddr>, u16, u16, L4)>>,
+    /// Published host ports per container, after ephemeral allocation.
+    pub published: Vec<Vec<Published>>,
 }
 
 impl Resolved {
