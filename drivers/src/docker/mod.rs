@@ -5,6 +5,30 @@
 //!
 //! Every error names the field it is about as a dotted path (`containers.api.networks.
 //! appnet.ipv4_address`), so a scenario loader can point at the line it came from.
+//!
+//! Building and running a topology in code:
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use netloom_drivers::docker::{ContainerDef, EndpointDef, Lab, Model, NetworkDef};
+//! use netloom_drivers::host::{ConnOutcome, Listen};
+//! use netloom_drivers::net::L4;
+//!
+//! let mut m = Model::default();
+//! m.networks.push(NetworkDef::bridge("app"));
+//! let mut web = ContainerDef::new("web");
+//! web.networks.push(EndpointDef { network: "app".into(), ipv4: None, aliases: vec![] });
+//! web.listen.push(Listen { l4: L4::Tcp, addr: None, port: 80 });
+//! let mut client = ContainerDef::new("client");
+//! client.networks.push(EndpointDef { network: "app".into(), ipv4: None, aliases: vec![] });
+//! m.containers = vec![web, client];
+//!
+//! let mut lab = Lab::build(&m, 7).expect("a valid model");
+//! let web_ip = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2)); // IPAM: first user network, .2
+//! assert_eq!(lab.ping("client", web_ip, 1, 56, false)?.received, 1);
+//! assert_eq!(lab.connect("client", web_ip, 80, L4::Tcp)?.outcome, ConnOutcome::Ok);
+//! # Ok::<(), String>(())
+//! ```
 
 mod ipam;
 mod lab;

@@ -567,7 +567,7 @@ impl Node {
             return;
         };
         if self.docker_filter
-            && let Some((reason, why)) = self.forward_verdict(in_port, route.port, tracked, dnat)
+            && let Some((reason, why)) = self.forward_verdict(in_port, route.port, tracked, dnat, &tuple)
         {
             ctx.drop_frame(&frame, reason, Stage::FilterForward, || why);
             return;
@@ -645,6 +645,7 @@ impl Node {
         out_port: PortId,
         tracked: Option<Dir>,
         dnat: bool,
+        tuple: &Tuple,
     ) -> Option<(DropReason, String)> {
         let inb = self.ifaces.get(in_port as usize).and_then(|i| i.bridge.as_ref());
         let outb = self.ifaces.get(out_port as usize).and_then(|i| i.bridge.as_ref());
@@ -690,6 +691,18 @@ impl Node {
                     a.network, b.network
                 ),
             )),
+            // The DOCKER chain accepts a published container port addressed directly
+            // (`-d CONTAINER -p tcp --dport 80 -j ACCEPT`) from a machine with a route
+            // to the container subnet. (Docker 28 adds a raw-table rule dropping this.)
+            (None, Some(_))
+                if self
+                    .ct
+                    .dnat
+                    .iter()
+                    .any(|r| r.to == tuple.dst && r.l4 == tuple.l4 && r.to_port == tuple.dport) =>
+            {
+                None
+            }
             (None, Some(b)) => Some((
                 DropReason::Firewall,
                 format!(
