@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, TcpPacket, UdpPacket};
+use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -533,9 +533,6 @@ pub fn from_smol(a: smoltcp::wire::IpAddress) -> IpAddr {
         smoltcp::wire::IpAddress::Ipv6(a) => IpAddr::V6(a),
     }
 }
-
-#[allow(dead_code)]
-fn _assert_types(_: Ipv4Address, _: Ipv6Address) {}
 
 #[cfg(test)]
 mod tests {

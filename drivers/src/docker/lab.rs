@@ -9,7 +9,7 @@ use netloom_core::{DropReason, ElemId, Fabric, FrameId, LinkConfig, LinkId, Port
 
 use super::{Driver, Impair, Model, ModelError, Resolved};
 use crate::bridge::{Bridge, BridgeConfig, BridgePort};
-use crate::host::{ConnOutcome, Listen};
+use crate::host::ConnOutcome;
 use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
 use crate::router::{BridgeRole, Iface, Node, Route};
@@ -828,6 +828,3 @@ fn apply(cfg: &mut LinkConfig, imp: &Impair) {
         cfg.up = v;
     }
 }
-
-#[allow(dead_code)]
-fn _uses(_: Listen) {}

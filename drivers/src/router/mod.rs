@@ -17,7 +17,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration, SimTime, Stage};
 use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
 
-use crate::host::{ConnOutcome, Listen, SockApp, Stack};
+use crate::host::{Listen, SockApp, Stack};
 use crate::nat::{Conntrack, Dir};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
 
@@ -1667,13 +1667,4 @@ fn describe_icmp(v4: bool, body: &[u8], from: IpAddr) -> String {
         _ => format!("ICMP type {ty} code {code}"),
     };
     format!("From {from}: {what}")
-}
-
-/// Completes the (crate-visible) outcome vocabulary for reports.
-pub fn outcome_word(o: &ConnOutcome) -> &'static str {
-    match o {
-        ConnOutcome::Ok => "ok",
-        ConnOutcome::Refused(_) => "refused",
-        ConnOutcome::Timeout => "timeout",
-    }
 }
