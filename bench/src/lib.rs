@@ -1,1 +1,404 @@
+//! netloom-bench: the topologies that netloom's benchmarks measure, shared by the
+//! criterion benches (`benches/`) and the `forwarding` and `scale` binaries.
+//!
+//! | item | what it builds |
+//! | --- | --- |
+//! | [`Chain`] | what the forwarding benches drive: `run_batch`, `hops_per_frame` |
+//! | [`L2Chain`] | two [`Sink`]s joined by a chain of learning bridges, FDB pre-learned |
+//! | [`L3Chain`] | two end [`Node`]s joined by a chain of forwarding routers, ARP resolved |
+//! | [`docker_model`] | a Docker [`Model`]: hosts on one LAN, one user bridge network each, N containers each |
+//! | [`mem`] | resident-memory figures from `/proc/self/status` |
+//!
+//! Every chain is deterministic (seed 1, fixed MACs and addresses, 1 µs links without
+//! rate or loss) and records only fates ([`TraceLevel::Fates`]); a batch of frames is
+//! injected at once and the fabric is run until idle, so a batch of `n` frames across a
+//! chain of `k` forwarding elements is exactly `n * (k + 1)` frame-hops.
 
+#![warn(missing_docs)]
+
+use std::net::Ipv4Addr;
+
+use bytes::Bytes;
+use ipnet::{IpNet, Ipv4Net};
+use netloom_core::{Ctx, ElemId, Element, Fabric, Frame, LinkConfig, PortId, SimDuration, TraceLevel};
+use netloom_drivers::bridge::{Bridge, BridgeConfig, BridgePort};
+use netloom_drivers::docker::{ContainerDef, EndpointDef, HostDef, LanDef, Model, NetworkDef, NicDef};
+use netloom_drivers::net::{self, ETH_IPV4, Mac};
+use netloom_drivers::router::{Iface, Node, Route};
+
+/// Length of every benchmark frame on the wire, without FCS.
+pub const FRAME_LEN: usize = 64;
+
+/// The link every chain uses: 1 µs of latency, no rate, no loss, no MTU.
+pub fn bench_link() -> LinkConfig {
+    LinkConfig {
+        latency: SimDuration::from_micros(1),
+        mtu: None,
+        ..LinkConfig::default()
+    }
+}
+
+/// An endpoint that accepts every frame (`ctx.deliver`) and counts them.
+#[derive(Debug, Default)]
+pub struct Sink {
+    /// Frames delivered here.
+    pub rx_frames: u64,
+}
+
+impl Element for Sink {
+    fn on_frame(&mut self, ctx: &mut Ctx<'_>, _port: PortId, frame: Frame) {
+        self.rx_frames += 1;
+        ctx.deliver(&frame, String::new);
+    }
+}
+
+/// A chain that forwards batches of frames end to end.
+pub trait Chain {
+    /// Frame-hops one frame makes from one end to the other (one per link crossed).
+    fn hops_per_frame(&self) -> u64;
+
+    /// Injects `frames` frames at once and runs until idle; returns the frame-hops
+    /// done. The trace keeps two fate events per frame: call [`Chain::clear_trace`]
+    /// between batches (outside any timed region).
+    fn run_batch(&mut self, frames: usize) -> u64;
+
+    /// Forgets the recorded fates.
+    fn clear_trace(&mut self);
+}
+
+/// A plain L2 path: `sink A — bridge 1 — … — bridge N — sink Z`, every bridge with
+/// two ports, the FDB of every bridge already holding both MACs.
+pub struct L2Chain {
+    /// The fabric (public so benches can read its stats).
+    pub fabric: Fabric,
+    /// How many bridges the chain has.
+    pub bridges: usize,
+    src: ElemId,
+    frame: Bytes,
+}
+
+const MAC_A: Mac = [0x02, 0, 0, 0, 0, 0x0a];
+const MAC_Z: Mac = [0x02, 0, 0, 0, 0, 0x0f];
+
+impl L2Chain {
+    /// Builds the chain and pre-learns the FDB with one frame each way.
+    ///
+    /// # Panics
+    /// If the pre-learning frames do not arrive (a broken bridge).
+    pub fn new(bridges: usize) -> Self {
+        let mut fabric = Fabric::new(1);
+        fabric.set_trace_level(TraceLevel::Fates);
+        let a = fabric.add_element("a", Box::new(Sink::default()));
+        let mut prev = (a, 0);
+        for i in 0..bridges {
+            let mut br = Bridge::new(format!("br{i}"), BridgeConfig::default());
+            for p in ["left", "right"] {
+                br.add_port(BridgePort {
+                    name: p.into(),
+                    hairpin: false,
+                    isolated: false,
+                });
+            }
+            let id = fabric.add_element(format!("br{i}"), Box::new(br));
+            fabric.connect(prev, (id, 0), bench_link());
+            prev = (id, 1);
+        }
+        let z = fabric.add_element("z", Box::new(Sink::default()));
+        fabric.connect(prev, (z, 0), bench_link());
+        // Z → A floods (every bridge learns Z), then A → Z is known unicast (and every
+        // bridge learns A): from here on no frame is flooded.
+        fabric.inject(z, 0, Bytes::from(l2_frame(MAC_A, MAC_Z)));
+        fabric.run_until_idle(u64::MAX);
+        fabric.inject(a, 0, Bytes::from(l2_frame(MAC_Z, MAC_A)));
+        fabric.run_until_idle(u64::MAX);
+        let delivered = |f: &mut Fabric, e| f.element_mut::<Sink>(e).map_or(0, |s| s.rx_frames);
+        assert_eq!(
+            (delivered(&mut fabric, a), delivered(&mut fabric, z)),
+            (1, 1),
+            "pre-learning frames must reach both ends"
+        );
+        fabric.clear_trace();
+        L2Chain {
+            fabric,
+            bridges,
+            src: a,
+            frame: Bytes::from(l2_frame(MAC_Z, MAC_A)),
+        }
+    }
+}
+
+impl Chain for L2Chain {
+    fn hops_per_frame(&self) -> u64 {
+        self.bridges as u64 + 1
+    }
+
+    fn run_batch(&mut self, frames: usize) -> u64 {
+        inject_batch(&mut self.fabric, self.src, &self.frame, frames)
+    }
+
+    fn clear_trace(&mut self) {
+        self.fabric.clear_trace();
+    }
+}
+
+/// Injects `frames` copies of `frame` out of port 0 of `src`, runs until idle and
+/// returns the frame-hops done.
+fn inject_batch(fabric: &mut Fabric, src: ElemId, frame: &Bytes, frames: usize) -> u64 {
+    let before = fabric.stats().frame_hops;
+    for _ in 0..frames {
+        fabric.inject(src, 0, frame.clone());
+    }
+    fabric.run_until_idle(u64::MAX);
+    fabric.stats().frame_hops - before
+}
+
+/// A 64-byte IPv4-typed Ethernet frame with a zero payload.
+fn l2_frame(dst: Mac, src: Mac) -> Vec<u8> {
+    net::ethernet(dst, src, ETH_IPV4, &[0u8; FRAME_LEN - 14])
+}
+
+/// A routed path: `node A — router 1 — … — router N — node B`, IPv4 with static
+/// routes, every neighbour on the way already resolved.
+///
+/// Link `k` (0 ≤ k ≤ N) is `10.0.k.0/24`, its left end `.1` and its right end `.2`;
+/// A is `10.0.0.1` and B is `10.0.N.2`. Frames are ICMP echo replies A → B, which B
+/// delivers ("echo reply nobody waits for") without answering, so the flow is one-way
+/// like the UDP flow of the ns-3 peer.
+pub struct L3Chain {
+    /// The fabric.
+    pub fabric: Fabric,
+    /// How many routers the chain has.
+    pub routers: usize,
+    src: ElemId,
+    frame: Bytes,
+}
+
+impl L3Chain {
+    /// Builds the chain and resolves ARP along it with one warm-up packet.
+    ///
+    /// # Panics
+    /// If `routers` is 0 or above 254, or the warm-up packet does not get through.
+    pub fn new(routers: usize) -> Self {
+        assert!((1..=254).contains(&routers), "1 to 254 routers");
+        let mut fabric = Fabric::new(1);
+        fabric.set_trace_level(TraceLevel::Fates);
+        let addr = |link: usize, right: bool| Ipv4Addr::new(10, 0, link as u8, if right { 2 } else { 1 });
+        let net = |link: usize| IpNet::V4(Ipv4Net::new(addr(link, false), 24).expect("/24").trunc());
+        let iface = |name: &str, mac: Mac, a: Ipv4Addr| Iface {
+            name: name.into(),
+            mac,
+            v4: vec![Ipv4Net::new(a, 24).expect("/24")],
+            v6: Vec::new(),
+            mtu: 1500,
+            bridge: None,
+        };
+        let mac = |elem: usize, port: u8| -> Mac { [0x02, 0, 0, (elem >> 8) as u8, elem as u8, port] };
+
+        let mut a = Node::new("a", false);
+        a.add_iface(iface("eth0", mac(0, 0), addr(0, false)));
+        a.add_route(Route {
+            net: IpNet::V4(Ipv4Net::default()),
+            via: Some(addr(0, true).into()),
+            port: 0,
+        });
+        let a = fabric.add_element("a", Box::new(a));
+        let mut prev = (a, 0);
+        for i in 1..=routers {
+            let mut r = Node::new(format!("r{i}"), true);
+            r.add_iface(iface("eth0", mac(i, 0), addr(i - 1, true)));
+            r.add_iface(iface("eth1", mac(i, 1), addr(i, false)));
+            if i < routers {
+                r.add_route(Route {
+                    net: net(routers),
+                    via: Some(addr(i, true).into()),
+                    port: 1,
+                });
+            }
+            if i > 1 {
+                r.add_route(Route {
+                    net: net(0),
+                    via: Some(addr(i - 1, false).into()),
+                    port: 0,
+                });
+            }
+            let id = fabric.add_element(format!("r{i}"), Box::new(r));
+            fabric.connect(prev, (id, 0), bench_link());
+            prev = (id, 1);
+        }
+        let mut b = Node::new("b", false);
+        b.add_iface(iface("eth0", mac(routers + 1, 0), addr(routers, true)));
+        b.add_route(Route {
+            net: IpNet::V4(Ipv4Net::default()),
+            via: Some(addr(routers, false).into()),
+            port: 0,
+        });
+        let b = fabric.add_element("b", Box::new(b));
+        fabric.connect(prev, (b, 0), bench_link());
+
+        let ip = ipv4_icmp_echo_reply(addr(0, false), addr(routers, true));
+        let frame = Bytes::from(net::ethernet(mac(1, 0), mac(0, 0), ETH_IPV4, &ip));
+        assert_eq!(frame.len(), FRAME_LEN);
+        let mut chain = L3Chain {
+            fabric,
+            routers,
+            src: a,
+            frame,
+        };
+        // Warm-up: every router resolves its next hop (the packet waits in the
+        // neighbour queue meanwhile); afterwards one packet is exactly N + 1 hops.
+        chain.run_batch(1);
+        assert_eq!(
+            chain.run_batch(1),
+            chain.hops_per_frame(),
+            "after warm-up a packet crosses the chain without ARP"
+        );
+        let delivered = chain
+            .fabric
+            .trace()
+            .events
+            .iter()
+            .any(|e| e.elem == b && matches!(e.kind, netloom_core::EventKind::Delivered));
+        assert!(delivered, "the packet must be delivered at B");
+        chain.clear_trace();
+        chain
+    }
+}
+
+impl Chain for L3Chain {
+    fn hops_per_frame(&self) -> u64 {
+        self.routers as u64 + 1
+    }
+
+    fn run_batch(&mut self, frames: usize) -> u64 {
+        inject_batch(&mut self.fabric, self.src, &self.frame, frames)
+    }
+
+    fn clear_trace(&mut self) {
+        self.fabric.clear_trace();
+    }
+}
+
+/// An IPv4 ICMP echo reply `src → dst` whose Ethernet frame is [`FRAME_LEN`] bytes.
+fn ipv4_icmp_echo_reply(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let icmp = net::icmpv4(0, 0, [0x4e, 0x42, 0, 1], &[0u8; FRAME_LEN - 14 - 20 - 8]);
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    ip[8] = 64; // TTL: enough for 63 routers; the chains stop well before.
+    ip[9] = 1; // ICMP
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = net::checksum(0, &ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+/// A Docker model of `hosts` hosts on one LAN (`underlay`, host `i` at
+/// `10.0.0.0/8` address `i + 1`), each with one user bridge network `net<i>` (IPAM
+/// from the default pools: `172.18.0.0/16`) and `per_host` containers `c<i>-<k>` on it.
+pub fn docker_model(hosts: usize, per_host: usize) -> Model {
+    let mut m = Model::default();
+    m.lans.push(LanDef {
+        name: "underlay".into(),
+        mtu: None,
+    });
+    for h in 0..hosts {
+        let mut host = HostDef::new(host_name(h));
+        let n = h as u32 + 1;
+        let a = Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+        host.interfaces.push(NicDef {
+            name: "eth0".into(),
+            address: Some(IpNet::V4(Ipv4Net::new(a, 8).expect("/8"))),
+            lan: Some("underlay".into()),
+        });
+        m.hosts.push(host);
+        let mut nd = NetworkDef::bridge(format!("net{h}"));
+        nd.host = Some(host_name(h));
+        m.networks.push(nd);
+        for k in 0..per_host {
+            let mut c = ContainerDef::new(container_name(h, k));
+            c.host = Some(host_name(h));
+            c.networks.push(EndpointDef {
+                network: format!("net{h}"),
+                ipv4: None,
+                aliases: Vec::new(),
+            });
+            m.containers.push(c);
+        }
+    }
+    m
+}
+
+/// The name of host `h` in [`docker_model`].
+pub fn host_name(h: usize) -> String {
+    format!("h{h}")
+}
+
+/// The name of container `k` of host `h` in [`docker_model`].
+pub fn container_name(h: usize, k: usize) -> String {
+    format!("c{h}-{k}")
+}
+
+/// Resident-memory figures of this process, from `/proc/self/status` (Linux).
+pub mod mem {
+    /// `VmRSS` and `VmHWM` (peak resident) in bytes, if the kernel reports them.
+    pub fn rss_hwm() -> Option<(u64, u64)> {
+        status_of("self")
+    }
+
+    /// `VmRSS` and `VmHWM` of process `pid`.
+    pub fn rss_hwm_of(pid: u32) -> Option<(u64, u64)> {
+        status_of(&pid.to_string())
+    }
+
+    fn status_of(who: &str) -> Option<(u64, u64)> {
+        let s = std::fs::read_to_string(format!("/proc/{who}/status")).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            let line = s.lines().find(|l| l.starts_with(name))?;
+            let kb: u64 = line[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kb * 1024)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l2_batch_is_exactly_frames_times_hops() {
+        // Proves the throughput the bench reports is the work done: no flooding, no
+        // drops, one hop per link per frame.
+        for n in [1, 4] {
+            let mut c = L2Chain::new(n);
+            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
+        }
+    }
+
+    #[test]
+    fn l3_batch_is_exactly_frames_times_hops() {
+        for n in [1, 4] {
+            let mut c = L3Chain::new(n);
+            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
+        }
+    }
+
+    #[test]
+    fn small_docker_model_builds_and_pings() {
+        let m = docker_model(2, 3);
+        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("valid model");
+        lab.fabric.run_until_idle(u64::MAX);
+        let to = lab.address_of(&container_name(1, 2), false).expect("address");
+        let p = lab
+            .ping(&container_name(1, 0), to, 1, 56, false)
+            .expect("ping runs");
+        assert_eq!(p.received, 1, "{p:?}");
+    }
+}

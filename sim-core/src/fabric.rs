@@ -6,7 +6,7 @@
 //! inputs therefore give the same trace, byte for byte.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, VecDeque};
 
 use petgraph::Undirected;
 use petgraph::stable_graph::StableGraph;
@@ -46,7 +46,7 @@ struct Slot {
 pub(crate) struct Core {
     pub(crate) now: SimTime,
     seq: u64,
-    queue: BinaryHeap<Scheduled>,
+    queue: Queue,
     pub(crate) links: Vec<Link>,
     ports: Vec<Vec<Option<(LinkId, usize)>>>,
     pub(crate) rng: SimRng,
@@ -58,6 +58,41 @@ pub(crate) struct Core {
     nodes: Vec<petgraph::stable_graph::NodeIndex>,
     capture: Option<Vec<Vec<Captured>>>,
     stats: FabricStats,
+}
+
+/// Pending events bucketed by time; within one time, FIFO. Because `seq` grows with
+/// every push, FIFO within a bucket is exactly `(time, seq)` order.
+#[derive(Default)]
+struct Queue {
+    buckets: BTreeMap<SimTime, VecDeque<Scheduled>>,
+    spare: Vec<VecDeque<Scheduled>>,
+}
+
+impl Queue {
+    fn push(&mut self, s: Scheduled) {
+        let spare = &mut self.spare;
+        self.buckets
+            .entry(s.at)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push_back(s);
+    }
+    fn pop(&mut self) -> Option<Scheduled> {
+        let mut e = self.buckets.first_entry()?;
+        let s = e.get_mut().pop_front();
+        if e.get().is_empty() {
+            let q = e.remove();
+            if self.spare.len() < 64 {
+                self.spare.push(q);
+            }
+        }
+        s
+    }
+    fn peek_at(&self) -> Option<SimTime> {
+        self.buckets.first_key_value().map(|(t, _)| *t)
+    }
+    fn iter(&self) -> impl Iterator<Item = &Scheduled> {
+        self.buckets.values().flatten()
+    }
 }
 
 struct Scheduled {
@@ -97,7 +132,7 @@ impl Fabric {
             core: Core {
                 now: SimTime::ZERO,
                 seq: 0,
-                queue: BinaryHeap::new(),
+                queue: Queue::default(),
                 links: Vec::new(),
                 ports: Vec::new(),
                 rng: SimRng::new(seed),
@@ -252,7 +287,7 @@ impl Fabric {
 
     /// The time of the next pending event, if any.
     pub fn next_event(&self) -> Option<SimTime> {
-        self.core.queue.peek().map(|s| s.at)
+        self.core.queue.peek_at()
     }
 
     /// Handles the next pending event; returns `false` when nothing is pending.
@@ -314,7 +349,7 @@ impl Fabric {
 
     /// Handles every event up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: SimTime) {
-        while self.core.queue.peek().is_some_and(|s| s.at <= until) {
+        while self.core.queue.peek_at().is_some_and(|t| t <= until) {
             self.step();
         }
         self.core.now = self.core.now.max(until);

@@ -3,6 +3,7 @@
 //! arrival port (unless the port is in hairpin mode).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
 
@@ -39,7 +40,7 @@ pub struct Bridge {
     name: String,
     config: BridgeConfig,
     ports: Vec<BridgePort>,
-    fdb: HashMap<Mac, FdbEntry>,
+    fdb: HashMap<Mac, FdbEntry, BuildHasherDefault<MacHasher>>,
     /// Frames forwarded to a known port, flooded, or filtered.
     pub stats: BridgeStats,
 }
@@ -71,7 +72,7 @@ impl Bridge {
             name: name.into(),
             config,
             ports: Vec::new(),
-            fdb: HashMap::new(),
+            fdb: HashMap::default(),
             stats: BridgeStats::default(),
         }
     }
@@ -95,11 +96,8 @@ impl Bridge {
             .map(|e| e.port)
     }
 
-    /// Docker's `enable_icc: false` is an iptables rule seen through br_netfilter: it
-    /// filters IP between two container ports; ARP still passes.
-    fn icc_blocks(&self, from: PortId, to: PortId, frame: &Frame) -> bool {
+    fn icc_blocks(&self, from: PortId, to: PortId) -> bool {
         !self.config.icc
-            && matches!(frame.data.get(12..14), Some([0x08, 0x00]) | Some([0x86, 0xdd]))
             && self.ports.get(from as usize).is_some_and(|p| p.isolated)
             && self.ports.get(to as usize).is_some_and(|p| p.isolated)
     }
@@ -130,7 +128,7 @@ impl Element for Bridge {
                 });
             }
             Some(out) => {
-                if self.icc_blocks(port, out, &frame) {
+                if self.icc_blocks(port, out) {
                     ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
                         "inter-container communication is disabled on this network (enable_icc: false)".into()
                     });
@@ -144,7 +142,7 @@ impl Element for Bridge {
                 let mut sent = false;
                 for out in 0..self.ports.len() as PortId {
                     let reflect = out == port && !self.ports[out as usize].hairpin;
-                    if reflect || self.icc_blocks(port, out, &frame) {
+                    if reflect || self.icc_blocks(port, out) {
                         continue;
                     }
                     ctx.send(out, frame.clone());
@@ -163,5 +161,23 @@ impl Element for Bridge {
         self.ports
             .get(port as usize)
             .map_or_else(|| format!("p{port}"), |p| p.name.clone())
+    }
+}
+
+/// A hasher for 6-byte MACs: the FDB needs no DoS resistance (keys come from the
+/// simulated topology), and SipHash costs more than the rest of a bridge hop.
+#[derive(Default, Clone, Copy)]
+struct MacHasher(u64);
+
+impl Hasher for MacHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_usize(&mut self, _len: usize) {}
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
     }
 }

@@ -308,10 +308,16 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             e.insert(IpAddr::V6(gw), "the gateway".into());
         }
     }
+    let host_set: BTreeSet<&str> = m.hosts.iter().map(|h| h.name.as_str()).collect();
+    let net_index: BTreeMap<(&str, &str), usize> = nets
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((n.host.as_str(), n.name.as_str()), i))
+        .collect();
     for c in &m.containers {
         let f = format!("containers.{}", c.name);
         let host = c.host.clone().unwrap_or_else(|| default_host.clone());
-        if !m.hosts.iter().any(|h| h.name == host) {
+        if !host_set.contains(host.as_str()) {
             errs.push(unknown(
                 format!("{f}.host"),
                 "host",
@@ -354,7 +360,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 }
                 continue;
             }
-            let Some(ni) = nets.iter().position(|n| n.host == host && n.name == ep.network) else {
+            let Some(&ni) = net_index.get(&(host.as_str(), ep.network.as_str())) else {
                 let elsewhere = nets.iter().find(|n| n.name == ep.network).map(|n| n.host.clone());
                 let mut e = unknown(
                     ef.clone(),

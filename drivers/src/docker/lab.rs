@@ -26,7 +26,8 @@ pub struct Lab {
     attachments: Vec<(String, String, LinkId)>,
     container_links: BTreeMap<String, Vec<LinkId>>,
     running: BTreeMap<String, bool>,
-    bridge_ids: Vec<(String, PortId, ElemId)>,
+    /// The bridge element of each resolved network (by network index).
+    bridges: BTreeMap<usize, ElemId>,
 }
 
 /// What a ping step observed.
@@ -93,7 +94,7 @@ impl Lab {
             attachments: Vec::new(),
             container_links: BTreeMap::new(),
             running: BTreeMap::new(),
-            bridge_ids: Vec::new(),
+            bridges: BTreeMap::new(),
         };
         lab.compile();
         lab
@@ -110,6 +111,14 @@ impl Lab {
                 })
                 .map(|l| l.impair.clone())
         };
+        let default_host = m.default_host();
+        let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (ci, c) in m.containers.iter().enumerate() {
+            by_host
+                .entry(c.host.as_deref().unwrap_or(default_host.as_str()))
+                .or_default()
+                .push(ci);
+        }
         for lan in &m.lans {
             let id = self.fabric.add_element(
                 lan.name.clone(),
@@ -237,11 +246,8 @@ impl Lab {
                 bridges.push((ni, port, bid, bport, n.mtu));
             }
             // Published ports: DNAT to the container's gateway endpoint.
-            for (ci, c) in m.containers.iter().enumerate() {
-                let host = c.host.clone().unwrap_or_else(|| m.default_host());
-                if host != h.name {
-                    continue;
-                }
+            for &ci in by_host.get(h.name.as_str()).map_or(&[][..], Vec::as_slice) {
+                let c = &m.containers[ci];
                 let Some(target) = self.gateway_endpoint(ci).and_then(|e| e.v4) else {
                     continue;
                 };
@@ -264,14 +270,14 @@ impl Lab {
                     self.attach(id, port, &key, &lan, imp.unwrap_or_default());
                 }
             }
-            for (_, port, bid, bport, mtu) in bridges {
+            for (ni, port, bid, bport, mtu) in bridges {
                 let cfg = LinkConfig {
                     mtu: Some(mtu),
                     latency: SimDuration::from_micros(2),
                     ..LinkConfig::default()
                 };
                 self.fabric.connect((id, port), (bid, bport), cfg);
-                self.bridge_ids.push((h.name.clone(), port, bid));
+                self.bridges.insert(ni, bid);
             }
         }
         // Containers.
@@ -327,14 +333,7 @@ impl Lab {
             self.nodes.insert(c.name.clone(), id);
             self.running.insert(c.name.clone(), true);
             for (port, ni, key, mtu) in plugs {
-                let host = self.resolved.networks[ni].host.clone();
-                let Some(&(_, _, bid)) = self.bridge_ids.iter().find(|(h, _, b)| {
-                    *h == host
-                        && self
-                            .fabric
-                            .element_name(*b)
-                            .ends_with(&format!("/{}", self.resolved.networks[ni].device))
-                }) else {
+                let Some(&bid) = self.bridges.get(&ni) else {
                     continue;
                 };
                 let mut veth = format!("veth-{}", c.name);
