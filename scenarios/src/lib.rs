@@ -2,7 +2,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`format`] | the typed scenario file (SCENARIO-FORMAT.md) and its parser |
+//! | [`format`](mod@format) | the typed scenario file (SCENARIO-FORMAT.md) and its parser |
 //! | [`error`] | errors with `file:line:column` and a hint |
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
