@@ -96,8 +96,11 @@ impl Bridge {
             .map(|e| e.port)
     }
 
-    fn icc_blocks(&self, from: PortId, to: PortId) -> bool {
+    /// Docker's `enable_icc: false` is an iptables rule seen through br_netfilter: it
+    /// filters IP between two container ports; ARP still passes.
+    fn icc_blocks(&self, from: PortId, to: PortId, frame: &Frame) -> bool {
         !self.config.icc
+            && matches!(frame.data.get(12..14), Some([0x08, 0x00]) | Some([0x86, 0xdd]))
             && self.ports.get(from as usize).is_some_and(|p| p.isolated)
             && self.ports.get(to as usize).is_some_and(|p| p.isolated)
     }
@@ -128,7 +131,7 @@ impl Element for Bridge {
                 });
             }
             Some(out) => {
-                if self.icc_blocks(port, out) {
+                if self.icc_blocks(port, out, &frame) {
                     ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
                         "inter-container communication is disabled on this network (enable_icc: false)".into()
                     });
@@ -142,7 +145,7 @@ impl Element for Bridge {
                 let mut sent = false;
                 for out in 0..self.ports.len() as PortId {
                     let reflect = out == port && !self.ports[out as usize].hairpin;
-                    if reflect || self.icc_blocks(port, out) {
+                    if reflect || self.icc_blocks(port, out, &frame) {
                         continue;
                     }
                     ctx.send(out, frame.clone());

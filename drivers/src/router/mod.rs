@@ -97,7 +97,9 @@ pub struct PingApp {
     pub count: u32,
     /// ICMP payload bytes.
     pub size: usize,
-    /// Whether the requests carry don't-fragment.
+    /// `ping -M do`: every request carries don't-fragment and is never fragmented.
+    /// Otherwise Linux's default (`-M want`): DF while the packet fits the path MTU,
+    /// fragmented at the sender once a router reported a smaller one.
     pub dont_frag: bool,
     /// The echo identifier.
     pub ident: u16,
@@ -149,6 +151,9 @@ pub struct Node {
     stack: Option<Box<Stack>>,
     listens: Vec<Listen>,
     pings: Vec<PingApp>,
+    /// Path MTUs learned from ICMP "fragmentation needed" / "packet too big", by
+    /// destination (Linux's route exception cache).
+    pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
     armed: [Option<SimTime>; 4],
     ip_id: u16,
 }
@@ -176,6 +181,7 @@ impl Node {
             stack: None,
             listens: Vec::new(),
             pings: Vec::new(),
+            pmtu: BTreeMap::new(),
             armed: [None; 4],
             ip_id: 1,
         }
@@ -270,6 +276,15 @@ impl Node {
                 i.v6.first().map(|n| IpAddr::V6(n.addr()))
             }
         })
+    }
+
+    /// The path MTU learned towards `dst`, if a router reported one in the last ten
+    /// minutes (Linux's `mtu_expires`).
+    pub fn path_mtu(&self, now: SimTime, dst: IpAddr) -> Option<u32> {
+        self.pmtu
+            .get(&dst)
+            .filter(|(_, at)| now.saturating_since(*at) < SimDuration::from_secs(600))
+            .map(|(m, _)| *m)
     }
 
     /// Adds a TCP or UDP echo listener.
@@ -489,21 +504,39 @@ impl Node {
         let mut tuple = orig;
         let mut tracked = None;
         let mut dnat = false;
+        let mut post_snat: Option<Tuple> = None;
         if self.track {
             if info.is_icmp_error() {
-                self.translate_related(ctx, &frame, &mut pkt);
+                if self.translate_related(ctx, &frame, &mut pkt) {
+                    // RELATED to a tracked connection: admitted like its replies.
+                    tracked = Some(Dir::Reply);
+                }
                 tuple = net::parse_ip(&pkt).map_or(tuple, |i| i.tuple);
             } else if let Some((i, dir)) = self.ct.lookup(&tuple, ctx.now()) {
                 if let Some(conn) = self.ct.conn(i) {
+                    // Destination parts are translated before routing (PREROUTING),
+                    // source parts after it (POSTROUTING), as netfilter does: ICMP
+                    // errors raised in between quote the packet with its old source.
                     let target = conn.translated(dir);
                     dnat = conn.dnat;
-                    if target != tuple {
-                        net::rewrite(&mut pkt, &target);
-                        ctx.note(&frame, Stage::NatPrerouting, || {
-                            format!("conntrack: {tuple} rewritten to {target}")
-                        });
-                        tuple = target;
+                    let mut pre = Tuple {
+                        dst: target.dst,
+                        dport: target.dport,
+                        ..tuple
+                    };
+                    if tuple.l4 == L4::Icmp {
+                        pre.sport = target.sport;
                     }
+                    if pre != tuple {
+                        net::rewrite(&mut pkt, &pre);
+                        ctx.note(&frame, Stage::NatPrerouting, || {
+                            format!("conntrack: {tuple} rewritten to {pre}")
+                        });
+                    }
+                    if target != pre {
+                        post_snat = Some(target);
+                    }
+                    tuple = pre;
                     tracked = Some(dir);
                 }
             } else if self.is_local(tuple.dst) && info.first_fragment {
@@ -571,6 +604,33 @@ impl Node {
         {
             ctx.drop_frame(&frame, reason, Stage::FilterForward, || why);
             return;
+        }
+        // A DF packet too big for the way out: refused before source NAT, so the ICMP
+        // error goes to the sender as it addressed us.
+        let out_mtu = self.ifaces.get(route.port as usize).map_or(u32::MAX, |i| i.mtu) as usize;
+        if pkt.len() > out_mtu && (!v4 || Ipv4Packet::new_checked(&pkt[..]).is_ok_and(|p| p.dont_frag())) {
+            let name = self.ifaces[route.port as usize].name.clone();
+            let len = pkt.len();
+            ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
+                format!(
+                    "{len}-byte packet does not fit the MTU {out_mtu} of {name} and has DF set: \
+                     dropped, ICMP {} (mtu {out_mtu}) sent to {}",
+                    if v4 {
+                        "fragmentation needed"
+                    } else {
+                        "packet too big"
+                    },
+                    tuple.src
+                )
+            });
+            self.icmp_error(ctx, &pkt, in_port, IcmpErr::TooBig(out_mtu as u32));
+            return;
+        }
+        if let Some(t) = post_snat {
+            net::rewrite(&mut pkt, &t);
+            ctx.note(&frame, Stage::NatPostrouting, || {
+                format!("conntrack: {tuple} rewritten to {t}")
+            });
         }
         if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
             // Containers reaching a published port: the same network is hairpin NAT;
@@ -717,17 +777,19 @@ impl Node {
 
     /// Translates an ICMP error about a tracked connection (RELATED): the outer
     /// destination and the embedded packet go back to their pre-NAT addresses.
-    fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) {
-        let Some(info) = net::parse_ip(pkt) else { return };
+    fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) -> bool {
+        let Some(info) = net::parse_ip(pkt) else {
+            return false;
+        };
         let hl = info.header_len;
         let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else {
-            return;
+            return false;
         };
         let Some((i, dir)) = self.ct.lookup(&inner.reversed(), ctx.now()) else {
-            return;
+            return false;
         };
         let Some(conn) = self.ct.conn(i).cloned() else {
-            return;
+            return false;
         };
         // The embedded packet travelled in the direction opposite to this error.
         let inner_dir = if dir == Dir::Reply {
@@ -753,6 +815,7 @@ impl Node {
         ctx.note(frame, Stage::NatPrerouting, || {
             format!("RELATED ICMP error translated back to {}", before.src)
         });
+        true
     }
 
     fn local_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, pkt: Vec<u8>, info: IpInfo) {
@@ -868,6 +931,19 @@ impl Node {
     fn report_error(&mut self, _ctx: &mut Ctx<'_>, inner: Tuple, v4: bool, body: &[u8], text: String) {
         let (ty, code) = (body[0], body[1]);
         let pmtu = (v4 && ty == 3 && code == 4) || (!v4 && ty == 2);
+        if pmtu && self.is_local(inner.src) {
+            let mtu = if v4 {
+                body.get(6..8)
+                    .map_or(0, |m| u16::from_be_bytes([m[0], m[1]]) as u32)
+            } else {
+                body.get(4..8)
+                    .map_or(0, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]))
+            };
+            // Linux ignores absurd values (below 552 for IPv4, 1280 for IPv6).
+            if mtu >= if v4 { 552 } else { 1280 } {
+                self.pmtu.insert(inner.dst, (mtu, _ctx.now()));
+            }
+        }
         match inner.l4 {
             L4::Icmp => {
                 if let Some(p) = self
@@ -1033,8 +1109,14 @@ impl Node {
             });
             return;
         };
-        let mtu = iface.mtu as usize;
         let v4 = nexthop.is_ipv4();
+        // Locally generated packets also respect a learned path MTU.
+        let dst = net::parse_ip(&pkt).map(|i| i.tuple.dst);
+        let learned = match (forwarded, dst) {
+            (None, Some(d)) => self.path_mtu(ctx.now(), d),
+            _ => None,
+        };
+        let mtu = learned.map_or(iface.mtu, |p| p.min(iface.mtu)) as usize;
         let mut pieces = vec![pkt];
         if pieces[0].len() > mtu {
             let df = !v4
@@ -1297,6 +1379,14 @@ impl Node {
             p.rtts.push(None);
         }
         let src = self.source_for(dst);
+        // `ping -M do` always sets DF; Linux's default (`-M want`) sets it when the
+        // packet fits the path MTU and otherwise fragments at the sender.
+        let path_mtu = self
+            .route(dst)
+            .and_then(|r| self.ifaces.get(r.port as usize))
+            .map(|i| self.path_mtu(now, dst).map_or(i.mtu, |p| p.min(i.mtu)))
+            .unwrap_or(u32::MAX) as usize;
+        let df_bit = df || 28 + size <= path_mtu;
         let pkt = match (src, dst) {
             (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
                 self.ip_id = self.ip_id.wrapping_add(1);
@@ -1306,7 +1396,7 @@ impl Node {
                     IpProtocol::Icmp,
                     64,
                     self.ip_id,
-                    df,
+                    df_bit,
                     &net::icmpv4(8, 0, rest, &payload),
                 )
             }
