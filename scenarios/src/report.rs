@@ -23,6 +23,9 @@ pub fn text(r: &Report) -> String {
         };
         let _ = writeln!(s, "{mark} {:>2}. {}  [line {}]", st.index, st.title, st.line);
         let _ = writeln!(s, "       {}", st.observed);
+        if let Some(d) = &st.first_drop {
+            let _ = writeln!(s, "       dropped: {d}");
+        }
         for f in &st.failures {
             let _ = writeln!(s, "       expectation failed: {f}");
         }

@@ -51,6 +51,8 @@ pub struct StepReport {
     pub observed: String,
     /// Each expectation that failed, with why.
     pub failures: Vec<String>,
+    /// The first meaningful drop among the step's packets: reason and explanation.
+    pub first_drop: Option<String>,
     /// For failures: the hop-by-hop trace of the step's packets.
     pub trace: Vec<String>,
     /// Simulated time when the step started, in nanoseconds.
@@ -279,6 +281,14 @@ fn run_step(lab: &mut Lab, step: &PlannedStep) -> StepReport {
     } else {
         Status::Done
     };
+    let first_drop = lab.fabric.trace().events[start_ev..]
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Dropped { reason, .. } if meaningful(reason) => {
+                Some(format!("{reason}: {}", e.detail))
+            }
+            _ => None,
+        });
     let trace = if status == Status::Failed {
         explain(lab, start_ev, seen.from)
     } else {
@@ -291,6 +301,7 @@ fn run_step(lab: &mut Lab, step: &PlannedStep) -> StepReport {
         status,
         observed,
         failures,
+        first_drop,
         trace,
         start_ns: start.as_nanos(),
         duration_ns: lab.fabric.now().saturating_since(start).as_nanos(),
