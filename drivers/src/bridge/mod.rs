@@ -184,3 +184,92 @@ impl Hasher for MacHasher {
         h ^ (h >> 29)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use netloom_core::{ElemId, EventKind, Fabric, LinkConfig, SimDuration};
+
+    use super::*;
+
+    struct Sink;
+    impl Element for Sink {
+        fn on_frame(&mut self, ctx: &mut Ctx<'_>, _port: PortId, frame: Frame) {
+            ctx.deliver(&frame, String::new);
+        }
+    }
+
+    fn eth(dst: Mac, src: Mac) -> Bytes {
+        let mut v = vec![0u8; 60];
+        v[0..6].copy_from_slice(&dst);
+        v[6..12].copy_from_slice(&src);
+        v[12] = 0x08;
+        Bytes::from(v)
+    }
+
+    /// A bridge with three hosts; returns the fabric, the bridge and the hosts.
+    fn lab(ageing: SimDuration) -> (Fabric, ElemId, [ElemId; 3]) {
+        let mut f = Fabric::new(0);
+        let mut br = Bridge::new("br", BridgeConfig { ageing, icc: true });
+        let ports: Vec<PortId> = (0..3)
+            .map(|i| {
+                br.add_port(BridgePort {
+                    name: format!("p{i}"),
+                    hairpin: false,
+                    isolated: true,
+                })
+            })
+            .collect();
+        let b = f.add_element("br", Box::new(br));
+        let hosts = [0, 1, 2].map(|i| f.add_element(format!("h{i}"), Box::new(Sink)));
+        for (i, h) in hosts.iter().enumerate() {
+            f.connect((*h, 0), (b, ports[i]), LinkConfig::default());
+        }
+        (f, b, hosts)
+    }
+
+    fn delivered_at(f: &Fabric, from: usize) -> Vec<ElemId> {
+        f.trace().events[from..]
+            .iter()
+            .filter(|e| e.kind == EventKind::Delivered)
+            .map(|e| e.elem)
+            .collect()
+    }
+
+    const M: [Mac; 3] = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]];
+
+    #[test]
+    fn unknown_unicast_floods_then_learned_unicast_goes_to_one_port() {
+        let (mut f, _, h) = lab(SimDuration::from_secs(300));
+        f.inject(h[0], 0, eth(M[1], M[0]));
+        f.run_until_idle(100);
+        // Flooded to h1 and h2, never back to h0.
+        assert_eq!(delivered_at(&f, 0), vec![h[1], h[2]]);
+        let mark = f.trace().events.len();
+        f.inject(h[1], 0, eth(M[0], M[1]));
+        f.run_until_idle(100);
+        // h0 was learned from the first frame: only h0 gets the answer.
+        assert_eq!(delivered_at(&f, mark), vec![h[0]]);
+    }
+
+    #[test]
+    fn entries_age_out() {
+        let (mut f, _, h) = lab(SimDuration::from_secs(1));
+        f.inject(h[0], 0, eth(M[1], M[0]));
+        f.run_until_idle(100);
+        f.run_for(SimDuration::from_secs(2));
+        let mark = f.trace().events.len();
+        f.inject(h[1], 0, eth(M[0], M[1]));
+        f.run_until_idle(100);
+        // h0's entry aged out, so the frame floods again.
+        assert_eq!(delivered_at(&f, mark), vec![h[0], h[2]]);
+    }
+
+    #[test]
+    fn broadcast_reaches_every_other_port() {
+        let (mut f, _, h) = lab(SimDuration::from_secs(300));
+        f.inject(h[2], 0, eth(crate::net::BROADCAST, M[2]));
+        f.run_until_idle(100);
+        assert_eq!(delivered_at(&f, 0), vec![h[0], h[1]]);
+    }
+}
