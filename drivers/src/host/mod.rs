@@ -87,6 +87,9 @@ const SOCK_BUF: usize = 256 * 1024;
 const STALL: SimDuration = SimDuration::from_secs(10);
 /// A connection attempt's deadline (the scenario format's 3 s).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(3);
+/// How long a connection keeps retransmitting unacknowledged data before it gives up:
+/// Linux's default `tcp_retries2 = 15` amounts to about 924.6 s.
+const RETRANSMIT_GIVE_UP: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(925);
 
 struct QueueDevice {
     rx: VecDeque<Vec<u8>>,
@@ -219,6 +222,7 @@ impl Stack {
                 tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
                 tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
             );
+            s.set_timeout(Some(RETRANSMIT_GIVE_UP));
             let ep = IpListenEndpoint {
                 addr: l.addr.map(to_smol),
                 port: l.port,
@@ -268,6 +272,7 @@ impl Stack {
             tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
         );
         s.set_nagle_enabled(false);
+        s.set_timeout(Some(RETRANSMIT_GIVE_UP));
         let remote = IpEndpoint::new(to_smol(dst), port);
         let local = IpListenEndpoint {
             addr: Some(to_smol(src)),
