@@ -361,6 +361,11 @@ impl Stack {
         std::mem::take(&mut self.dev.tx)
     }
 
+    /// Whether packets wait in the receive queue for the next poll.
+    pub fn rx_pending(&self) -> bool {
+        !self.dev.rx.is_empty()
+    }
+
     /// When smoltcp next needs to be polled (retransmissions, delayed ACKs), if ever.
     pub fn poll_at(&mut self, now: SimTime) -> Option<SimTime> {
         let at = self.iface.poll_at(instant(now), &self.sockets)?;

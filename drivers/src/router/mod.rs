@@ -287,6 +287,13 @@ impl Node {
             .map(|(m, _)| *m)
     }
 
+    /// The next IPv4 identification for a packet this node originates (fragments of
+    /// different packets must not share one).
+    fn next_ip_id(&mut self) -> u16 {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        self.ip_id
+    }
+
     /// Adds a TCP or UDP echo listener.
     pub fn add_listen(&mut self, l: Listen, now: SimTime) {
         self.listens.push(l);
@@ -852,7 +859,7 @@ impl Node {
                             self.source_for(t.src)
                         };
                         if let Some(src) = src {
-                            let reply = echo(src, t.src, false, body);
+                            let reply = echo(src, t.src, self.next_ip_id(), false, body);
                             self.local_send(ctx, reply, None);
                         }
                     }
@@ -906,7 +913,7 @@ impl Node {
                             if rst { "" } else { ": answered with RST" }
                         )
                     });
-                    if !rst && let Some(r) = tcp_rst(&pkt, &info) {
+                    if !rst && let Some(r) = tcp_rst(&pkt, &info, self.next_ip_id()) {
                         self.local_send(ctx, r, None);
                     }
                 } else {
@@ -1004,6 +1011,11 @@ impl Node {
         let mut whole = r.header.clone();
         whole.resize(r.header.len() + total, 0);
         for (o, d) in r.parts {
+            // A fragment claiming bytes beyond the end the last fragment announced is
+            // cut to that end (or ignored when it lies wholly beyond it).
+            if o >= total {
+                continue;
+            }
             let end = (o + d.len()).min(total);
             whole[r.header.len() + o..r.header.len() + end].copy_from_slice(&d[..end - o]);
         }
@@ -1457,14 +1469,23 @@ impl Node {
         if let Some(next) = self.pings.iter().filter(|p| !p.done).map(PingApp::next_due).min() {
             self.arm(ctx, TOK_PING, next);
         }
-        let Some(stack) = self.stack.as_mut() else { return };
-        let out = stack.poll(now);
-        let deadline = [stack.poll_at(now), stack.app_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
-        for pkt in out {
-            self.local_send(ctx, pkt, None);
+        // Packets a socket sends to the node's own addresses come straight back into
+        // the stack: poll again until nothing is left queued (bounded, in case two
+        // sockets keep answering each other).
+        let mut deadline = None;
+        for _ in 0..16 {
+            let Some(stack) = self.stack.as_mut() else { return };
+            let out = stack.poll(now);
+            deadline = [stack.poll_at(now), stack.app_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            for pkt in out {
+                self.local_send(ctx, pkt, None);
+            }
+            if !self.stack.as_ref().is_some_and(|s| s.rx_pending()) {
+                break;
+            }
         }
         if let Some(at) = deadline {
             self.arm(ctx, TOK_POLL, at.max(now + SimDuration::from_micros(1)));
@@ -1523,7 +1544,7 @@ fn is_multicast(a: IpAddr) -> bool {
     a.is_multicast()
 }
 
-fn echo(src: IpAddr, dst: IpAddr, request: bool, body: &[u8]) -> Vec<u8> {
+fn echo(src: IpAddr, dst: IpAddr, ip_id: u16, request: bool, body: &[u8]) -> Vec<u8> {
     let rest: [u8; 4] = body.get(4..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 4]);
     let data = body.get(8..).unwrap_or(&[]);
     match (src, dst) {
@@ -1534,7 +1555,7 @@ fn echo(src: IpAddr, dst: IpAddr, request: bool, body: &[u8]) -> Vec<u8> {
                 d,
                 IpProtocol::Icmp,
                 64,
-                0,
+                ip_id,
                 false,
                 &net::icmpv4(if request { 8 } else { 0 }, 0, rest, data),
             )
@@ -1698,7 +1719,7 @@ fn nd_option(opts: &[u8], want: u8) -> Option<Mac> {
 }
 
 /// The RST Linux answers a segment for a closed port with (RFC 793 reset generation).
-fn tcp_rst(pkt: &[u8], info: &IpInfo) -> Option<Vec<u8>> {
+fn tcp_rst(pkt: &[u8], info: &IpInfo, ip_id: u16) -> Option<Vec<u8>> {
     let seg = pkt.get(info.header_len..)?;
     let tcp = TcpPacket::new_checked(seg).ok()?;
     let data_len = seg.len().checked_sub(tcp.header_len() as usize)? as u32;
@@ -1722,7 +1743,7 @@ fn tcp_rst(pkt: &[u8], info: &IpInfo) -> Option<Vec<u8>> {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let c = net::checksum(net::pseudo4(s, d, 6, 20), &h);
             h[16..18].copy_from_slice(&c.to_be_bytes());
-            net::ipv4(s, d, IpProtocol::Tcp, 64, 0, true, &h)
+            net::ipv4(s, d, IpProtocol::Tcp, 64, ip_id, true, &h)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let c = net::checksum(net::pseudo6(s, d, 6, 20), &h);
