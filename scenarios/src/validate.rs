@@ -822,10 +822,7 @@ impl Validator<'_> {
             }
         }
         if let Some(d) = &e.dropped {
-            let name = format!("{:?}", d.value);
-            out.dropped = netloom_core::DropReason::ALL
-                .into_iter()
-                .find(|r| format!("{r:?}") == name);
+            out.dropped = Some(core_reason(d.value));
         }
         if let Some(w) = &e.on_wire {
             let v = &w.value;
@@ -916,6 +913,28 @@ fn nearest(name: &str, known: &[String]) -> Option<String> {
         .filter(|(d, _)| *d <= 3)
         .min()
         .map(|(_, k)| format!("did you mean '{k}'?"))
+}
+
+/// The engine's drop reason for a reason written in a scenario file.
+fn core_reason(r: format::DropReason) -> netloom_core::DropReason {
+    use format::DropReason as F;
+    use netloom_core::DropReason as C;
+    match r {
+        F::NoRoute => C::NoRoute,
+        F::TtlExceeded => C::TtlExceeded,
+        F::MtuExceeded => C::MtuExceeded,
+        F::LinkDown => C::LinkDown,
+        F::QueueFull => C::QueueFull,
+        F::RandomLoss => C::RandomLoss,
+        F::ArpUnresolved => C::ArpUnresolved,
+        F::Firewall => C::Firewall,
+        F::Policy => C::Policy,
+        F::ParentIsolation => C::ParentIsolation,
+        F::NetworkIsolation => C::NetworkIsolation,
+        F::NoNatMapping => C::NoNatMapping,
+        F::PortUnreachable => C::PortUnreachable,
+        F::NoListener => C::NoListener,
+    }
 }
 
 fn l4(p: Proto) -> L4 {

@@ -662,7 +662,7 @@ fn unknown<'a>(field: String, what: &str, name: &str, known: impl Iterator<Item 
     let known: Vec<&str> = known.collect();
     let near = known
         .iter()
-        .map(|k| (strsim_distance(k, name), *k))
+        .map(|k| (strsim::levenshtein(k, name), *k))
         .filter(|(d, _)| *d <= 3)
         .min()
         .map(|(_, k)| k);
@@ -676,22 +676,6 @@ fn unknown<'a>(field: String, what: &str, name: &str, known: impl Iterator<Item 
         message: format!("unknown {what} '{name}'"),
         hint: Some(hint),
     }
-}
-
-/// Levenshtein distance (small inputs only).
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

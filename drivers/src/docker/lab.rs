@@ -103,14 +103,6 @@ impl Lab {
     fn compile(&mut self) {
         let m: Model = self.resolved.model.clone();
         // Per-attachment overrides from `links:` (MTU also sets the interface MTU).
-        let link_impair = |a: &str, b: &str| -> Option<Impair> {
-            m.links
-                .iter()
-                .find(|l| {
-                    (l.between[0] == a && l.between[1] == b) || (l.between[0] == b && l.between[1] == a)
-                })
-                .map(|l| l.impair.clone())
-        };
         let default_host = m.default_host();
         let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (ci, c) in m.containers.iter().enumerate() {
@@ -126,11 +118,6 @@ impl Lab {
             );
             self.lans.insert(lan.name.clone(), id);
         }
-        let lan_mtu = |name: &Option<String>| {
-            name.as_ref()
-                .and_then(|l| m.lans.iter().find(|x| &x.name == l))
-                .and_then(|l| l.mtu)
-        };
 
         // Hosts, their NICs and bridge networks.
         for h in &m.hosts {
@@ -147,22 +134,8 @@ impl Lab {
                 .add_element(h.name.clone(), Box::new(Node::new("placeholder", false)));
             let mut nic_ports = Vec::new();
             for (i, nic) in h.interfaces.iter().enumerate() {
-                let key = format!("{}.{}", h.name, nic.name);
-                let imp = nic.lan.as_ref().and_then(|l| link_impair(&key, l));
-                let mtu = imp
-                    .as_ref()
-                    .and_then(|x| x.mtu)
-                    .or(h.mtu)
-                    .or(lan_mtu(&nic.lan))
-                    .unwrap_or(1500);
-                let port = node.add_iface(iface(
-                    &nic.name,
-                    net::node_mac(id.0, i as u16),
-                    nic.address,
-                    mtu,
-                    None,
-                ));
-                nic_ports.push((port, nic.lan.clone(), key, imp));
+                let (port, imp) = plug_nic(&m, &mut node, id, i, &h.name, nic, h.mtu);
+                nic_ports.push((port, nic.lan.clone(), format!("{}.{}", h.name, nic.name), imp));
             }
             if let Some(gw) = h.gateway
                 && let Some(p) = h
@@ -369,8 +342,8 @@ impl Lab {
                 .fabric
                 .add_element(e.name.clone(), Box::new(Node::new("placeholder", false)));
             let key = format!("{}.eth0", e.name);
-            let imp = link_impair(&key, &e.lan).unwrap_or_default();
-            let mtu = imp.mtu.or(lan_mtu(&Some(e.lan.clone()))).unwrap_or(1500);
+            let imp = link_impair(&m, &key, &e.lan).unwrap_or_default();
+            let mtu = imp.mtu.or(lan_mtu(&m, Some(e.lan.as_str()))).unwrap_or(1500);
             let mut node = Node::new(e.name.clone(), false);
             let port = node.add_iface(iface("eth0", net::node_mac(id.0, 0), Some(e.address), mtu, None));
             if let Some(gw) = e.gateway {
@@ -396,19 +369,7 @@ impl Lab {
             let mut plugs = Vec::new();
             for (i, nic) in r.interfaces.iter().enumerate() {
                 let key = format!("{}.{}", r.name, nic.name);
-                let imp = nic.lan.as_ref().and_then(|l| link_impair(&key, l));
-                let mtu = imp
-                    .as_ref()
-                    .and_then(|x| x.mtu)
-                    .or(lan_mtu(&nic.lan))
-                    .unwrap_or(1500);
-                let port = node.add_iface(iface(
-                    &nic.name,
-                    net::node_mac(id.0, i as u16),
-                    nic.address,
-                    mtu,
-                    None,
-                ));
+                let (port, imp) = plug_nic(&m, &mut node, id, i, &r.name, nic, None);
                 if r.masquerade.as_deref() == Some(nic.name.as_str()) {
                     node.track = true;
                     node.ct.masq.push(MasqRule {
@@ -798,6 +759,49 @@ fn iface(name: &str, mac: net::Mac, addr: Option<IpNet>, mtu: u32, bridge: Optio
         mtu,
         bridge,
     }
+}
+
+/// The impairments `links:` sets on the attachment between `a` and `b`.
+fn link_impair(m: &Model, a: &str, b: &str) -> Option<Impair> {
+    m.links
+        .iter()
+        .find(|l| (l.between[0] == a && l.between[1] == b) || (l.between[0] == b && l.between[1] == a))
+        .map(|l| l.impair.clone())
+}
+
+/// The MTU declared for LAN `name`.
+fn lan_mtu(m: &Model, name: Option<&str>) -> Option<u32> {
+    name.and_then(|l| m.lans.iter().find(|x| x.name == l))
+        .and_then(|l| l.mtu)
+}
+
+/// Adds NIC number `i` of `owner` to `node`: MTU from the link, else the owner's
+/// default, else the LAN's, else 1500. Returns the port and the link's impairments.
+fn plug_nic(
+    m: &Model,
+    node: &mut Node,
+    id: ElemId,
+    i: usize,
+    owner: &str,
+    nic: &super::NicDef,
+    owner_mtu: Option<u32>,
+) -> (PortId, Option<Impair>) {
+    let key = format!("{owner}.{}", nic.name);
+    let imp = nic.lan.as_deref().and_then(|l| link_impair(m, &key, l));
+    let mtu = imp
+        .as_ref()
+        .and_then(|x| x.mtu)
+        .or(owner_mtu)
+        .or(lan_mtu(m, nic.lan.as_deref()))
+        .unwrap_or(1500);
+    let port = node.add_iface(iface(
+        &nic.name,
+        net::node_mac(id.0, i as u16),
+        nic.address,
+        mtu,
+        None,
+    ));
+    (port, imp)
 }
 
 fn default_route(gw: IpAddr) -> IpNet {

@@ -66,6 +66,32 @@ pub struct SockApp {
     handle: SocketHandle,
 }
 
+impl SockApp {
+    fn new(
+        remote: IpEndpoint,
+        local_port: u16,
+        l4: L4,
+        total: u64,
+        now: SimTime,
+        outcome: Option<ConnOutcome>,
+        handle: SocketHandle,
+    ) -> Self {
+        SockApp {
+            remote,
+            local_port,
+            l4,
+            total,
+            written: 0,
+            started: now,
+            connected: None,
+            finished: None,
+            outcome,
+            progress: (0, now),
+            handle,
+        }
+    }
+}
+
 /// The socket layer of one node.
 pub struct Stack {
     iface: Interface,
@@ -283,20 +309,15 @@ impl Stack {
         let outcome = connect
             .err()
             .map(|e| ConnOutcome::Refused(format!("connect failed: {e}")));
-        self.apps.push(SockApp {
+        self.push_app(SockApp::new(
             remote,
             local_port,
-            l4: L4::Tcp,
+            L4::Tcp,
             total,
-            written: 0,
-            started: now,
-            connected: None,
-            finished: None,
+            now,
             outcome,
-            progress: (0, now),
             handle,
-        });
-        self.apps.len() - 1
+        ))
     }
 
     /// Sends one UDP datagram from `src` to `dst:port` and waits for an answer.
@@ -319,19 +340,11 @@ impl Stack {
             outcome = Some(ConnOutcome::Refused("send failed".into()));
         }
         let handle = self.sockets.add(s);
-        self.apps.push(SockApp {
-            remote,
-            local_port,
-            l4: L4::Udp,
-            total: 0,
-            written: 0,
-            started: now,
-            connected: None,
-            finished: None,
-            outcome,
-            progress: (0, now),
-            handle,
-        });
+        self.push_app(SockApp::new(remote, local_port, L4::Udp, 0, now, outcome, handle))
+    }
+
+    fn push_app(&mut self, app: SockApp) -> usize {
+        self.apps.push(app);
         self.apps.len() - 1
     }
 
