@@ -248,7 +248,13 @@ impl Node {
     /// The source address the node uses towards `dst`: the primary address of the
     /// outgoing interface, as Linux picks it.
     pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
-        if self.is_local(dst) && !dst.is_loopback() {
+        if dst.is_loopback() {
+            return Some(match dst {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            });
+        }
+        if self.is_local(dst) {
             return Some(dst);
         }
         let r = self.route(dst)?;
@@ -312,6 +318,10 @@ impl Node {
                 addrs.extend(i.v4.iter().map(|n| (IpAddr::V4(n.addr()), n.prefix_len())));
                 addrs.extend(i.v6.iter().map(|n| (IpAddr::V6(n.addr()), n.prefix_len())));
             }
+            // Loopback too, so sockets can talk to 127.0.0.1 and ::1 (smoltcp takes at
+            // most eight addresses; interface addresses come first).
+            addrs.push((IpAddr::V4(Ipv4Addr::LOCALHOST), 8));
+            addrs.push((IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
             let mtu = self.ifaces.iter().map(|i| i.mtu).min().unwrap_or(1500);
             self.stack = Some(Box::new(Stack::new(&addrs, mtu, now)));
         }
@@ -566,6 +576,10 @@ impl Node {
         let dst = tuple.dst;
         let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
         if local {
+            // Source NAT of the reply direction applies on the way in too (INPUT).
+            if let Some(t) = post_snat {
+                net::rewrite(&mut pkt, &t);
+            }
             let Some(info) = net::parse_ip(&pkt) else {
                 ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
                     "malformed after NAT".into()
@@ -1074,10 +1088,24 @@ impl Node {
     // ---- output ------------------------------------------------------------------
 
     /// Sends a packet the node itself originates: route lookup, then output.
-    fn local_send(&mut self, ctx: &mut Ctx<'_>, pkt: Vec<u8>, app_frames: Option<usize>) {
-        let Some(info) = net::parse_ip(&pkt) else { return };
-        let dst = info.tuple.dst;
+    fn local_send(&mut self, ctx: &mut Ctx<'_>, mut pkt: Vec<u8>, app_frames: Option<usize>) {
+        let Some(mut info) = net::parse_ip(&pkt) else {
+            return;
+        };
         let frame = ctx.originate(Bytes::new());
+        if self.track
+            && !info.is_icmp_error()
+            && let Some(t) = self.output_nat(ctx, &frame, &info.tuple)
+        {
+            net::rewrite(&mut pkt, &t);
+            match net::parse_ip(&pkt) {
+                Some(i) => info = i,
+                None => {
+                    return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPostrouting, String::new);
+                }
+            }
+        }
+        let dst = info.tuple.dst;
         if let Some(i) = app_frames
             && let Some(p) = self.pings.get_mut(i)
         {
@@ -1102,6 +1130,40 @@ impl Node {
         };
         let nexthop = route.via.unwrap_or(dst);
         self.ip_output(ctx, frame, pkt, route.port, nexthop, None);
+    }
+
+    /// NAT of packets the node itself sends: replies of tracked connections, and a
+    /// published port reached from the host itself (`curl localhost:8080`), which
+    /// docker-proxy relays from the gateway address of the container's network.
+    fn output_nat(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, t: &Tuple) -> Option<Tuple> {
+        if let Some((i, dir)) = self.ct.lookup(t, ctx.now()) {
+            let target = self.ct.conn(i)?.translated(dir);
+            return (target != *t).then_some(target);
+        }
+        if !self.is_local(t.dst) {
+            return None;
+        }
+        let rule = self.ct.match_dnat(t)?;
+        let (to, to_port, label) = (
+            rule.to,
+            rule.to_port + (t.dport - rule.host_port),
+            rule.label.clone(),
+        );
+        let port = self.route(to)?.port;
+        let src = self.iface_addr(self.ifaces.get(port as usize)?, to.is_ipv4())?;
+        let probe = Tuple {
+            src,
+            dst: to,
+            dport: to_port,
+            ..*t
+        };
+        let sport = self.ct.pick_port(&probe, src);
+        let out = Tuple { sport, ..probe };
+        self.ct.insert(*t, out, ctx.now());
+        ctx.note(frame, Stage::NatPrerouting, || {
+            format!("published port {label} reached from the host: docker-proxy relays {t} as {out}")
+        });
+        Some(out)
     }
 
     /// Sends `pkt` out of `port` towards `nexthop`: MTU (fragmenting or refusing),
