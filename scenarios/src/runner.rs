@@ -596,8 +596,10 @@ fn explain(lab: &Lab, start: usize, from: Option<ElemId>) -> Vec<String> {
 /// One trace line: time, place, what happened, why.
 pub fn format_event(lab: &Lab, e: &TraceEvent) -> String {
     let name = lab.fabric.element_name(e.elem);
-    let place = match e.port {
-        Some(p) => format!("{name}.{}", lab.fabric.port_name(e.elem, p)),
+    let place = match e.port.map(|p| lab.fabric.port_name(e.elem, p)) {
+        // Switch ports are named after what is plugged in (`web.eth0`): bracket them.
+        Some(p) if p.contains('.') => format!("{name}[{p}]"),
+        Some(p) => format!("{name}.{p}"),
         None => name.to_string(),
     };
     let what = match &e.kind {

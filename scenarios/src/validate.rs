@@ -833,6 +833,12 @@ impl Validator<'_> {
                     Some("name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into()),
                 );
             }
+            if let Some(x) = &v.vlan {
+                self.err(x, "'vlan' is not supported yet (802.1Q: coming in a later version)", None);
+            }
+            if let Some(x) = &v.vxlan_vni {
+                self.err(x, "'vxlan_vni' is not supported yet (overlay networks: coming in a later version)", None);
+            }
             out.on_wire = Some(WireCheck {
                 at: v.at.value.clone(),
                 src: v.src.as_ref().map(|x| x.value),
