@@ -221,19 +221,32 @@ impl Lab {
             // Published ports: DNAT to the container's gateway endpoint.
             for &ci in by_host.get(h.name.as_str()).map_or(&[][..], Vec::as_slice) {
                 let c = &m.containers[ci];
-                let Some(target) = self.gateway_endpoint(ci).and_then(|e| e.v4) else {
+                let Some(ep) = self.gateway_endpoint(ci) else {
                     continue;
                 };
+                // Docker publishes on the host's IPv4 and IPv6 addresses alike (unless a
+                // host address is given), to the container's address of that family.
+                let targets: Vec<IpAddr> = ep
+                    .v4
+                    .map(IpAddr::V4)
+                    .into_iter()
+                    .chain(ep.v6.map(IpAddr::V6))
+                    .collect();
                 for &(host_ip, hp, cp, l4) in &self.resolved.published[ci] {
-                    node.ct.dnat.push(DnatRule {
-                        l4,
-                        host_ip,
-                        host_port: hp,
-                        host_port_end: hp,
-                        to: IpAddr::V4(target),
-                        to_port: cp,
-                        label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
-                    });
+                    for &to in targets
+                        .iter()
+                        .filter(|t| host_ip.is_none_or(|ip| ip.is_ipv4() == t.is_ipv4()))
+                    {
+                        node.ct.dnat.push(DnatRule {
+                            l4,
+                            host_ip,
+                            host_port: hp,
+                            host_port_end: hp,
+                            to,
+                            to_port: cp,
+                            label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
+                        });
+                    }
                 }
             }
             *self.fabric.element_mut::<Node>(id).expect("just added") = node;
