@@ -37,6 +37,9 @@ enum Command {
         /// Override the files' seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Show every step's packets hop by hop, also when the step passed.
+        #[arg(long)]
+        trace: bool,
     },
     /// Check scenario files without running them.
     Validate {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             junit,
             pcap,
             seed,
+            trace,
         } => {
             let mut loaded = Vec::new();
             let mut invalid = false;
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
             let opts = RunOptions {
                 seed,
                 capture: pcap.is_some(),
+                trace_all: trace,
             };
             let mut reports = Vec::new();
             for (i, l) in loaded.iter().enumerate() {

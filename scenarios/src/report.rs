@@ -30,7 +30,15 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(s, "       expectation failed: {f}");
         }
         if !st.trace.is_empty() {
-            let _ = writeln!(s, "       trace of this step's packets:");
+            let _ = writeln!(
+                s,
+                "       {}:",
+                if st.status == Status::Failed {
+                    "trace of this step's packets"
+                } else {
+                    "trace"
+                }
+            );
             for t in &st.trace {
                 let _ = writeln!(s, "     {t}");
             }

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Record every frame on every link (for `--pcap`).
     pub capture: bool,
+    /// Attach the hop-by-hop trace to every step, not only to failed ones (`--trace`).
+    pub trace_all: bool,
 }
 
 /// The outcome of one step.
@@ -116,7 +118,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
     }
     let mut steps = Vec::new();
     for (i, step) in loaded.steps.iter().enumerate() {
-        let mut r = run_step(&mut lab, step);
+        let mut r = run_step(&mut lab, step, opts.trace_all);
         r.index = i + 1;
         steps.push(r);
     }
@@ -138,7 +140,7 @@ struct Seen {
     from: Option<ElemId>,
 }
 
-fn run_step(lab: &mut Lab, step: &PlannedStep) -> StepReport {
+fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
     let start_ev = lab.fabric.trace().events.len();
     let start = lab.fabric.now();
     let mut failures = Vec::new();
@@ -289,7 +291,7 @@ fn run_step(lab: &mut Lab, step: &PlannedStep) -> StepReport {
             }
             _ => None,
         });
-    let trace = if status == Status::Failed {
+    let trace = if status == Status::Failed || (trace_all && seen.from.is_some()) {
         explain(lab, start_ev, seen.from)
     } else {
         Vec::new()

@@ -834,10 +834,18 @@ impl Validator<'_> {
                 );
             }
             if let Some(x) = &v.vlan {
-                self.err(x, "'vlan' is not supported yet (802.1Q: coming in a later version)", None);
+                self.err(
+                    x,
+                    "'vlan' is not supported yet (802.1Q: coming in a later version)",
+                    None,
+                );
             }
             if let Some(x) = &v.vxlan_vni {
-                self.err(x, "'vxlan_vni' is not supported yet (overlay networks: coming in a later version)", None);
+                self.err(
+                    x,
+                    "'vxlan_vni' is not supported yet (overlay networks: coming in a later version)",
+                    None,
+                );
             }
             out.on_wire = Some(WireCheck {
                 at: v.at.value.clone(),

@@ -22,7 +22,14 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 fn run_file(path: &Path, seed: Option<u64>) -> netloom_scenarios::Report {
     let text = std::fs::read_to_string(path).expect("readable");
     let loaded = load(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
-    run(&loaded, &RunOptions { seed, capture: false }).report
+    run(
+        &loaded,
+        &RunOptions {
+            seed,
+            ..RunOptions::default()
+        },
+    )
+    .report
 }
 
 /// Every example passes: what the README promises a learner is what happens.

@@ -573,7 +573,7 @@ impl Node {
                     let label = rule.label.clone();
                     net::rewrite(&mut pkt, &target);
                     ctx.note(&frame, Stage::NatPrerouting, || {
-                        format!("DNAT published port {label}: {tuple} -> {target}")
+                        format!("DNAT published port {label}: {tuple} becomes {target}")
                     });
                     tuple = target;
                     dnat = true;
@@ -691,7 +691,7 @@ impl Node {
                         ("MASQUERADE", self.ifaces[via as usize].name.clone())
                     };
                     ctx.note(&frame, Stage::NatPostrouting, || {
-                        format!("{what} out of {name}: {tuple} -> {out}")
+                        format!("{what} out of {name}: {tuple} becomes {out}")
                     });
                 }
             }
