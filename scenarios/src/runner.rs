@@ -140,7 +140,12 @@ struct Seen {
     from: Option<ElemId>,
 }
 
+/// Hop-level trace events kept per step: enough to explain any ping or connect and the
+/// start of a bulk transfer, without holding every segment of a 100 MB one.
+const HOP_EVENTS_PER_STEP: u64 = 200_000;
+
 fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
+    lab.fabric.set_hop_budget(HOP_EVENTS_PER_STEP);
     let start_ev = lab.fabric.trace().events.len();
     let start = lab.fabric.now();
     let mut failures = Vec::new();

@@ -58,6 +58,8 @@ pub(crate) struct Core {
     nodes: Vec<petgraph::stable_graph::NodeIndex>,
     capture: Option<Vec<Vec<Captured>>>,
     stats: FabricStats,
+    /// Hop-level events that may still be recorded (fates are always recorded).
+    hop_budget: u64,
 }
 
 /// Pending events bucketed by time; within one time, FIFO. Because `seq` grows with
@@ -144,6 +146,7 @@ impl Fabric {
                 nodes: Vec::new(),
                 capture: None,
                 stats: FabricStats::default(),
+                hop_budget: u64::MAX,
             },
         }
     }
@@ -151,6 +154,13 @@ impl Fabric {
     /// Sets how much the trace records (default: every hop).
     pub fn set_trace_level(&mut self, level: TraceLevel) {
         self.core.level = level;
+    }
+
+    /// Bounds how many more hop-level events (transmissions, receptions, notes) the
+    /// trace records; fates are recorded regardless. Keeps long bulk transfers from
+    /// filling memory with hops nobody reads.
+    pub fn set_hop_budget(&mut self, events: u64) {
+        self.core.hop_budget = events;
     }
 
     /// Starts recording every frame crossing every link, for pcap output.
@@ -303,7 +313,7 @@ impl Fabric {
             } => {
                 self.core.stats.frame_hops += 1;
                 let id = frame.id;
-                if self.core.level >= TraceLevel::Hops {
+                if self.core.take_hop() {
                     self.core
                         .record(id, elem, Some(port), EventKind::Received, String::new);
                 }
@@ -480,7 +490,7 @@ impl Core {
             | EventKind::Delivered
             | EventKind::Dropped { .. } => true,
             EventKind::Transmitted | EventKind::Received | EventKind::Note { .. } | EventKind::Held => {
-                self.level >= TraceLevel::Hops
+                self.take_hop()
             }
         };
         if keep {
@@ -499,6 +509,15 @@ impl Core {
                 snapshot: None,
             });
         }
+    }
+
+    /// Whether a hop-level event may be recorded now (and counts it against the budget).
+    fn take_hop(&mut self) -> bool {
+        if self.level < TraceLevel::Hops || self.hop_budget == 0 {
+            return false;
+        }
+        self.hop_budget -= 1;
+        true
     }
 
     /// Records an event whose detail is always worth formatting (drops).
@@ -525,7 +544,7 @@ impl Core {
     /// Puts `frame` onto the link of `port`: the impairment chain in order, then the
     /// arrival at the far end is scheduled.
     pub(crate) fn transmit(&mut self, elem: ElemId, port: PortId, frame: Frame) {
-        if self.level >= TraceLevel::Hops {
+        if self.take_hop() {
             let snapshot =
                 (self.level >= TraceLevel::Snapshots).then(|| frame.data.slice(..frame.data.len().min(128)));
             self.trace.events.push(TraceEvent {
