@@ -652,7 +652,7 @@ impl Validator<'_> {
                     impair.up = v.state.as_ref().map(|s| s.value == format::LinkState::Up);
                     let mut ok = true;
                     for e in &v.between.value {
-                        if !link_end_exists(m, &e.value) {
+                        if !m.has_endpoint(&e.value) {
                             ok = false;
                             self.err(
                                 e,
@@ -826,7 +826,7 @@ impl Validator<'_> {
         }
         if let Some(w) = &e.on_wire {
             let v = &w.value;
-            if !link_end_exists(m, &v.at.value) {
+            if !m.has_endpoint(&v.at.value) {
                 self.err(
                     &v.at,
                     format!("'{}' is neither a LAN nor an interface `node.iface`", v.at.value),
@@ -890,34 +890,6 @@ impl Validator<'_> {
         }
         out
     }
-}
-
-fn link_end_exists(m: &Model, end: &str) -> bool {
-    if m.lans.iter().any(|l| l.name == end) {
-        return true;
-    }
-    let Some((node, iface)) = end.split_once('.') else {
-        return false;
-    };
-    let host1 = m.hosts.is_empty() && node == "host1";
-    host1
-        || m.hosts.iter().any(|h| {
-            h.name == node
-                && (h.interfaces.iter().any(|n| n.name == iface)
-                    || iface == "docker0"
-                    || iface.starts_with("br-"))
-        })
-        || m.routers
-            .iter()
-            .any(|r| r.name == node && r.interfaces.iter().any(|n| n.name == iface))
-        || m.externals.iter().any(|e| e.name == node && iface == "eth0")
-        || m.containers.iter().any(|c| {
-            c.name == node
-                && iface
-                    .strip_prefix("eth")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n < c.networks.len().max(1))
-        })
 }
 
 fn nearest(name: &str, known: &[String]) -> Option<String> {

@@ -551,7 +551,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
 }
 
 /// Whether `end` names a LAN or an interface of some node.
-pub(super) fn endpoint_exists(m: &Model, end: &str) -> bool {
+pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
     if m.lans.iter().any(|l| l.name == end) {
         return true;
     }

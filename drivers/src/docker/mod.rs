@@ -413,6 +413,12 @@ impl Model {
         ipam::resolve(self)
     }
 
+    /// Whether `end` names a LAN or an interface `node.iface` (a NIC of a host or
+    /// router, `eth0` of an external, `ethN` of a container).
+    pub fn has_endpoint(&self, end: &str) -> bool {
+        ipam::endpoint_exists(self, end)
+    }
+
     /// The name of the host a container or network without `host` lands on.
     pub fn default_host(&self) -> String {
         self.hosts
