@@ -249,7 +249,7 @@ impl Lab {
                     }
                 }
             }
-            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.install(id, node);
             self.nodes.insert(h.name.clone(), id);
             for (port, lan, key, imp) in nic_ports {
                 if let Some(lan) = lan {
@@ -315,7 +315,7 @@ impl Lab {
             for l in &c.listen {
                 node.add_listen(*l, SimTime::ZERO);
             }
-            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.install(id, node);
             self.nodes.insert(c.name.clone(), id);
             self.running.insert(c.name.clone(), true);
             for (port, ni, key, mtu) in plugs {
@@ -369,7 +369,7 @@ impl Lab {
             for l in &e.listen {
                 node.add_listen(*l, SimTime::ZERO);
             }
-            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.install(id, node);
             self.nodes.insert(e.name.clone(), id);
             self.attach(id, port, &key, &e.lan, imp);
         }
@@ -406,7 +406,7 @@ impl Lab {
                     });
                 }
             }
-            *self.fabric.element_mut::<Node>(id).expect("just added") = node;
+            self.install(id, node);
             self.nodes.insert(r.name.clone(), id);
             for (port, lan, key, imp) in plugs {
                 if let Some(lan) = lan {
@@ -418,6 +418,14 @@ impl Lab {
 }
 
 impl Lab {
+    /// Puts the finished `node` in the slot reserved for it (the slot is added first so
+    /// that its id can seed MAC addresses before the node is complete).
+    fn install(&mut self, id: ElemId, node: Node) {
+        if let Some(slot) = self.fabric.element_mut::<Node>(id) {
+            *slot = node;
+        }
+    }
+
     fn attach(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair) {
         let Some(&lid) = self.lans.get(lan) else { return };
         let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
