@@ -96,6 +96,7 @@ impl SockApp {
 pub struct Stack {
     iface: Interface,
     dev: QueueDevice,
+    addrs: Vec<(IpAddr, u8)>,
     sockets: SocketSet<'static>,
     listens: Vec<Listen>,
     /// Listener sockets (TCP accepted/listening, UDP bound) and their listener.
@@ -162,6 +163,24 @@ impl Device for QueueDevice {
     }
 }
 
+/// A smoltcp interface owning `addrs`, sized for the device's MTU.
+fn make_iface(addrs: &[(IpAddr, u8)], dev: &mut QueueDevice, now: SimTime) -> Interface {
+    let mut iface = Interface::new(Config::new(HardwareAddress::Ip), dev, instant(now));
+    iface.update_ip_addrs(|a| {
+        for &(ip, len) in addrs {
+            let _ = a.push(IpCidr::new(to_smol(ip), len));
+        }
+    });
+    // The node routes; smoltcp only needs to believe every destination is reachable.
+    if let Some(&(IpAddr::V4(v4), _)) = addrs.iter().find(|(a, _)| a.is_ipv4()) {
+        let _ = iface.routes_mut().add_default_ipv4_route(v4);
+    }
+    if let Some(&(IpAddr::V6(v6), _)) = addrs.iter().find(|(a, _)| a.is_ipv6()) {
+        let _ = iface.routes_mut().add_default_ipv6_route(v6);
+    }
+    iface
+}
+
 fn instant(t: SimTime) -> Instant {
     Instant::from_micros(t.as_micros() as i64)
 }
@@ -174,22 +193,12 @@ impl Stack {
             tx: Vec::new(),
             mtu: mtu as usize,
         };
-        let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, instant(now));
-        iface.update_ip_addrs(|a| {
-            for &(ip, len) in addrs.iter().take(8) {
-                let _ = a.push(IpCidr::new(to_smol(ip), len));
-            }
-        });
-        // The node routes; smoltcp only needs to believe every destination is reachable.
-        if let Some(&(IpAddr::V4(v4), _)) = addrs.iter().find(|(a, _)| a.is_ipv4()) {
-            let _ = iface.routes_mut().add_default_ipv4_route(v4);
-        }
-        if let Some(&(IpAddr::V6(v6), _)) = addrs.iter().find(|(a, _)| a.is_ipv6()) {
-            let _ = iface.routes_mut().add_default_ipv6_route(v6);
-        }
+        let addrs: Vec<(IpAddr, u8)> = addrs.iter().take(8).copied().collect();
+        let iface = make_iface(&addrs, &mut dev, now);
         Stack {
             iface,
             dev,
+            addrs,
             sockets: SocketSet::new(Vec::new()),
             listens: Vec::new(),
             listen_socks: Vec::new(),
@@ -372,6 +381,17 @@ impl Stack {
             }
         }
         std::mem::take(&mut self.dev.tx)
+    }
+
+    /// Lowers the MTU smoltcp sizes segments for (after a "fragmentation needed" or
+    /// "packet too big"); unacknowledged data is sent again in smaller segments.
+    pub fn lower_mtu(&mut self, mtu: u32, now: SimTime) {
+        if (mtu as usize) < self.dev.mtu {
+            self.dev.mtu = mtu as usize;
+            // smoltcp reads the MTU once, when the interface is made; sockets keep
+            // their state in the socket set, so a new interface picks them up as they are.
+            self.iface = make_iface(&self.addrs, &mut self.dev, now);
+        }
     }
 
     /// Whether packets wait in the receive queue for the next poll.

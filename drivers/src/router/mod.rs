@@ -956,7 +956,7 @@ impl Node {
     }
 
     /// Hands an ICMP error to whatever sent the packet it quotes.
-    fn report_error(&mut self, _ctx: &mut Ctx<'_>, inner: Tuple, v4: bool, body: &[u8], text: String) {
+    fn report_error(&mut self, ctx: &mut Ctx<'_>, inner: Tuple, v4: bool, body: &[u8], text: String) {
         let (ty, code) = (body[0], body[1]);
         let pmtu = (v4 && ty == 3 && code == 4) || (!v4 && ty == 2);
         if pmtu && self.is_local(inner.src) {
@@ -969,7 +969,12 @@ impl Node {
             };
             // Linux ignores absurd values (below 552 for IPv4, 1280 for IPv6).
             if mtu >= if v4 { 552 } else { 1280 } {
-                self.pmtu.insert(inner.dst, (mtu, _ctx.now()));
+                self.pmtu.insert(inner.dst, (mtu, ctx.now()));
+                // TCP adapts its segment size to the learned path MTU, as Linux's
+                // PMTU discovery does (here for the whole namespace, not per route).
+                if let Some(s) = self.stack.as_mut() {
+                    s.lower_mtu(mtu, ctx.now());
+                }
             }
         }
         match inner.l4 {
