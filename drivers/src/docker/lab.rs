@@ -577,6 +577,15 @@ impl Lab {
         }
     }
 
+    /// Runs until socket application `idx` of `id` has an outcome, or until `limit`.
+    fn run_sock_app(&mut self, id: ElemId, idx: usize, limit: SimTime) {
+        self.run_until_done(limit, |f| {
+            f.element_mut::<Node>(id)
+                .and_then(|n| n.sock_app(idx))
+                .is_none_or(|a| a.outcome.is_some())
+        });
+    }
+
     /// Pings `to` from `from`, as `ping -c count -s size [-M do]` would.
     ///
     /// # Errors
@@ -642,12 +651,11 @@ impl Lab {
                 });
             }
         };
-        let limit = start + crate::host::CONNECT_TIMEOUT + SimDuration::from_millis(1);
-        self.run_until_done(limit, |f| {
-            f.element_mut::<Node>(id)
-                .and_then(|n| n.sock_app(idx))
-                .is_none_or(|a| a.outcome.is_some())
-        });
+        self.run_sock_app(
+            id,
+            idx,
+            start + crate::host::CONNECT_TIMEOUT + SimDuration::from_millis(1),
+        );
         let outcome = self
             .fabric
             .element_mut::<Node>(id)
@@ -691,12 +699,7 @@ impl Lab {
             }
         };
         // A generous ceiling: 1 hour of simulated time; stalls end sooner (10 s).
-        let limit = start + SimDuration::from_secs(3600);
-        self.run_until_done(limit, |f| {
-            f.element_mut::<Node>(id)
-                .and_then(|n| n.sock_app(idx))
-                .is_none_or(|a| a.outcome.is_some())
-        });
+        self.run_sock_app(id, idx, start + SimDuration::from_secs(3600));
         let (outcome, finished, acked) = self
             .fabric
             .element_mut::<Node>(id)
