@@ -577,6 +577,11 @@ impl Lab {
         }
     }
 
+    /// The element of machine `name`, or the error steps report for an unknown one.
+    fn machine(&self, name: &str) -> Result<ElemId, String> {
+        self.node(name).ok_or_else(|| format!("unknown machine '{name}'"))
+    }
+
     /// Runs until socket application `idx` of `id` has an outcome, or until `limit`.
     fn run_sock_app(&mut self, id: ElemId, idx: usize, limit: SimTime) {
         self.run_until_done(limit, |f| {
@@ -598,9 +603,7 @@ impl Lab {
         size: usize,
         dont_frag: bool,
     ) -> Result<PingResult, String> {
-        let id = self
-            .node(from)
-            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let id = self.machine(from)?;
         let idx = self
             .fabric
             .with_element::<Node, _>(id, |n, ctx| n.start_ping(ctx, to, count, size, dont_frag))
@@ -631,9 +634,7 @@ impl Lab {
     /// # Errors
     /// When `from` is not a machine of the lab.
     pub fn connect(&mut self, from: &str, to: IpAddr, port: u16, l4: L4) -> Result<ConnectResult, String> {
-        let id = self
-            .node(from)
-            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let id = self.machine(from)?;
         let start = self.fabric.now();
         let started = self
             .fabric
@@ -680,9 +681,7 @@ impl Lab {
         port: u16,
         bytes: u64,
     ) -> Result<TransferResult, String> {
-        let id = self
-            .node(from)
-            .ok_or_else(|| format!("unknown machine '{from}'"))?;
+        let id = self.machine(from)?;
         let start = self.fabric.now();
         let started = self
             .fabric

@@ -5,14 +5,12 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
 use netloom_core::{Fabric, SimTime};
 use netloom_drivers::bridge::{Bridge, BridgeConfig, BridgePort};
-use netloom_drivers::net::node_mac;
-use netloom_drivers::router::{Iface, Node};
+use netloom_drivers::router::Node;
 use proptest::prelude::*;
 
-use super::{Built, Impairment, Timed, echo_listeners, impairment, pick, traffic};
+use super::{Built, Impairment, Timed, echo_listeners, host_node, impairment, pick, traffic};
 
 /// A host on the LAN.
 #[derive(Clone, Debug)]
@@ -96,16 +94,7 @@ impl LanSpec {
         let mut hosts = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
             let addr = Ipv4Addr::new(10, 0, 0, i as u8 + 1);
-            let id = fabric.add_element(format!("h{i}"), Box::new(Node::new("placeholder", false)));
-            let mut node = Node::new(format!("h{i}"), false);
-            node.add_iface(Iface {
-                name: "eth0".into(),
-                mac: node_mac(id.0, 0),
-                v4: vec![Ipv4Net::new(addr, 24).expect("valid prefix")],
-                v6: vec![],
-                mtu: h.mtu,
-                bridge: None,
-            });
+            let (id, mut node) = host_node(&mut fabric, format!("h{i}"), addr, h.mtu);
             if h.listen {
                 for l in echo_listeners() {
                     node.add_listen(l, SimTime::ZERO);

@@ -26,7 +26,7 @@ use netloom_core::{
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
-use netloom_drivers::router::Node;
+use netloom_drivers::router::{Iface, Node};
 use proptest::prelude::*;
 
 /// Events a run may handle after its traffic before it must be idle. Far above what any
@@ -276,6 +276,22 @@ impl Built {
 }
 
 /// The listeners of a host that serves the echo port.
+/// Adds a host `name` with one interface `eth0` at `addr`/24 to `fabric`, returning
+/// its element and the node to finish (routes, listeners) before it is installed.
+pub fn host_node(fabric: &mut Fabric, name: String, addr: Ipv4Addr, mtu: u32) -> (ElemId, Node) {
+    let id = fabric.add_element(name.clone(), Box::new(Node::new("placeholder", false)));
+    let mut node = Node::new(name, false);
+    node.add_iface(Iface {
+        name: "eth0".into(),
+        mac: netloom_drivers::net::node_mac(id.0, 0),
+        v4: vec![ipnet::Ipv4Net::new(addr, 24).expect("valid prefix")],
+        v6: vec![],
+        mtu,
+        bridge: None,
+    });
+    (id, node)
+}
+
 pub fn echo_listeners() -> [Listen; 2] {
     [
         Listen {

@@ -15,7 +15,7 @@ use netloom_drivers::net::node_mac;
 use netloom_drivers::router::{Iface, Node, Route};
 use proptest::prelude::*;
 
-use super::{Built, Impairment, Timed, echo_listeners, impairment, pick, traffic};
+use super::{Built, Impairment, Timed, echo_listeners, host_node, impairment, pick, traffic};
 
 /// Most routers in a graph.
 pub const MAX_ROUTERS: usize = 6;
@@ -228,16 +228,7 @@ impl RoutedSpec {
             missing.push(Ipv4Addr::new(192, 168, r as u8, 99));
             let Some(h) = &self.hosts[r] else { continue };
             let addr = Ipv4Addr::new(192, 168, r as u8, 10);
-            let id = fabric.add_element(format!("h{r}"), Box::new(Node::new("placeholder", false)));
-            let mut node = Node::new(format!("h{r}"), false);
-            node.add_iface(Iface {
-                name: "eth0".into(),
-                mac: node_mac(id.0, 0),
-                v4: vec![Ipv4Net::new(addr, 24).expect("valid prefix")],
-                v6: vec![],
-                mtu: h.mtu,
-                bridge: None,
-            });
+            let (id, mut node) = host_node(&mut fabric, format!("h{r}"), addr, h.mtu);
             node.add_route(Route {
                 net: IpNet::V4(Ipv4Net::default()),
                 via: Some(IpAddr::V4(Ipv4Addr::new(192, 168, r as u8, 1))),
