@@ -3,6 +3,7 @@
 //! | module | what it models |
 //! | --- | --- |
 //! | [`bridge`] | Linux's learning bridge: FDB with ageing, flooding, no reflection |
+//! | [`dns`] | DNS messages (simple-dns), resolv.conf and glibc search rules, the embedded server's directory |
 //! | [`router`] | a network namespace's kernel: interfaces, routes, ARP/ND, ICMP errors, fragmentation, forwarding, Docker's forward filter |
 //! | [`nat`] | conntrack, masquerade and published ports (DNAT) |
 //! | [`host`] | smoltcp sockets and the step applications (connect, transfer, echo listeners) |
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod bridge;
+pub mod dns;
 pub mod docker;
 pub mod host;
 pub mod nat;

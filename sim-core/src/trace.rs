@@ -153,6 +153,12 @@ pub enum Stage {
     InterfaceOutput,
     /// Local delivery to a stack.
     LocalDeliver,
+    /// A stub resolver asking a name server (glibc's `res_send`).
+    DnsResolve,
+    /// A name server answering (Docker's embedded DNS, an authoritative server).
+    DnsServe,
+    /// A name server relaying a query to an upstream resolver.
+    DnsForward,
     /// Dropped.
     ErrorDrop,
 }
@@ -176,6 +182,9 @@ impl Stage {
             Stage::IpFragment => "ip-fragment",
             Stage::InterfaceOutput => "interface-output",
             Stage::LocalDeliver => "local-deliver",
+            Stage::DnsResolve => "dns-resolve",
+            Stage::DnsServe => "dns-serve",
+            Stage::DnsForward => "dns-forward",
             Stage::ErrorDrop => "error-drop",
         }
     }

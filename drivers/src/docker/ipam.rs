@@ -327,6 +327,24 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             endpoints.push(Vec::new());
             continue;
         }
+        for (k, o) in c.dns_opt.iter().enumerate() {
+            if let Err(e) = crate::dns::ResolvConf::default().apply_options(std::slice::from_ref(o)) {
+                errs.push(ModelError::new(
+                    format!("{f}.dns_opt.{k}"),
+                    e,
+                    "resolver options look like `ndots:2`, `timeout:1`, `attempts:3`",
+                ));
+            }
+        }
+        for (k, d) in c.dns_search.iter().enumerate() {
+            if crate::dns::query(0, d, crate::dns::QType::A).is_none() {
+                errs.push(ModelError::new(
+                    format!("{f}.dns_search.{k}"),
+                    format!("'{d}' is not a valid domain name"),
+                    "labels of letters, digits and hyphens, each at most 63 characters",
+                ));
+            }
+        }
         let mut eps = Vec::new();
         let list: Vec<super::EndpointDef> = if c.networks.is_empty() {
             vec![super::EndpointDef {
@@ -351,11 +369,21 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         for (ei, ep) in list.iter().enumerate() {
             let ef = format!("{f}.networks.{}", ep.network);
             if ep.network == "host" || ep.network == "none" {
-                if ep.network == "host" {
+                if ep.ipv4.is_some() {
                     errs.push(ModelError::new(
-                        ef,
-                        "the host network driver is not supported yet (it comes with service discovery)",
-                        "attach the container to a bridge network for now",
+                        format!("{ef}.ipv4_address"),
+                        "user specified IP address is supported on user defined networks only",
+                        format!(
+                            "a container on the {} network has no address of its own",
+                            ep.network
+                        ),
+                    ));
+                }
+                if !ep.aliases.is_empty() {
+                    errs.push(ModelError::new(
+                        format!("{ef}.aliases"),
+                        "network-scoped alias is supported only for containers in user defined networks",
+                        "give aliases on a user-defined network",
                     ));
                 }
                 continue;
@@ -378,6 +406,13 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 continue;
             };
             let net = &nets[ni];
+            if net.default_bridge && !ep.aliases.is_empty() {
+                errs.push(ModelError::new(
+                    format!("{ef}.aliases"),
+                    "network-scoped alias is supported only for containers in user defined networks",
+                    "the default bridge has no embedded DNS; attach the container to a user-defined network",
+                ));
+            }
             let mut v4 = None;
             if let Some(ip) = ep.ipv4 {
                 let af = format!("{ef}.ipv4_address");
@@ -492,9 +527,21 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let mut published = Vec::new();
     let mut bound: BTreeMap<(String, L4, u16), (Option<IpAddr>, String)> = BTreeMap::new();
     let mut ephemeral: BTreeMap<String, u16> = BTreeMap::new();
+    let mut warnings = Vec::new();
     for c in &m.containers {
         let host = c.host.clone().unwrap_or_else(|| default_host.clone());
         let mut out = Vec::new();
+        if c.networks.iter().any(|e| e.network == "host") {
+            if !c.ports.is_empty() {
+                warnings.push(ModelError::new(
+                    format!("containers.{}.ports", c.name),
+                    "WARNING: Published ports are discarded when using host network mode",
+                    "the container's listeners are on the host's own addresses already",
+                ));
+            }
+            published.push(out);
+            continue;
+        }
         for (pi, p) in c.ports.iter().enumerate() {
             for k in 0..p.count {
                 let hp = match p.host_port {
@@ -544,6 +591,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             networks: nets,
             endpoints,
             published,
+            warnings,
         })
     } else {
         Err(errs)

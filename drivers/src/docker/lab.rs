@@ -3,16 +3,23 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{DropReason, ElemId, Fabric, FrameId, LinkConfig, LinkId, PortId, SimDuration, SimTime};
 
-use super::{Driver, Impair, Model, ModelError, Resolved};
+use super::{ContainerDef, Driver, HostDef, Impair, Model, ModelError, Resolved};
 use crate::bridge::{Bridge, BridgeConfig, BridgePort};
+use crate::dns::Directory;
 use crate::host::ConnOutcome;
 use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
 use crate::router::{BridgeRole, Iface, Node, Route};
+
+mod naming;
+mod ports;
+
+pub use naming::ResolveResult;
 
 /// A topology compiled into a running fabric.
 pub struct Lab {
@@ -28,6 +35,14 @@ pub struct Lab {
     running: BTreeMap<String, bool>,
     /// The bridge element of each resolved network (by network index).
     bridges: BTreeMap<usize, ElemId>,
+    /// What the embedded DNS servers know.
+    directory: Arc<Directory>,
+    /// Containers on the host network, with their host.
+    host_net: BTreeMap<String, String>,
+    /// Host ports in use: (host, transport, port) → the container holding it.
+    bound: BTreeMap<(String, L4, u16), String>,
+    /// Containers whose start failed, with Docker's error.
+    start_errors: BTreeMap<String, String>,
 }
 
 /// What a ping step observed.
@@ -95,8 +110,15 @@ impl Lab {
             container_links: BTreeMap::new(),
             running: BTreeMap::new(),
             bridges: BTreeMap::new(),
+            directory: Arc::new(Directory::default()),
+            host_net: BTreeMap::new(),
+            bound: BTreeMap::new(),
+            start_errors: BTreeMap::new(),
         };
+        lab.directory = Arc::new(lab.build_directory());
         lab.compile();
+        lab.start_all();
+        lab.refresh_directory();
         lab
     }
 
@@ -122,6 +144,7 @@ impl Lab {
         // Hosts, their NICs and bridge networks.
         for h in &m.hosts {
             let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
+            node.dns = naming::host_dns(h);
             node.track = true;
             node.docker_filter = true;
             node.userland_proxy = h.daemon.userland_proxy;
@@ -268,7 +291,18 @@ impl Lab {
         }
         // Containers.
         for (ci, c) in m.containers.iter().enumerate() {
+            if c.networks.iter().any(|e| e.network == "host") {
+                // The host network: the container is a process in the host's namespace.
+                let host = c.host.clone().unwrap_or_else(|| default_host.clone());
+                if let Some(&hid) = self.nodes.get(&host) {
+                    self.nodes.insert(c.name.clone(), hid);
+                }
+                self.host_net.insert(c.name.clone(), host);
+                self.running.insert(c.name.clone(), true);
+                continue;
+            }
             let mut node = Node::new(c.name.clone(), false);
+            node.dns = self.container_dns(ci);
             let id = self
                 .fabric
                 .add_element(c.name.clone(), Box::new(Node::new("placeholder", false)));
@@ -358,6 +392,12 @@ impl Lab {
             let imp = link_impair(&m, &key, &e.lan).unwrap_or_default();
             let mtu = imp.mtu.or(lan_mtu(&m, Some(e.lan.as_str()))).unwrap_or(1500);
             let mut node = Node::new(e.name.clone(), false);
+            node.dns.resolv.nameservers = e.dns.clone();
+            node.dns.zone = e.dns_records.as_ref().map(|z| {
+                z.iter()
+                    .map(|(k, v)| (crate::dns::normalize(k), v.clone()))
+                    .collect()
+            });
             let port = node.add_iface(iface("eth0", net::node_mac(id.0, 0), Some(e.address), mtu, None));
             if let Some(gw) = e.gateway {
                 node.add_route(Route {
@@ -733,21 +773,49 @@ impl Lab {
         Ok(())
     }
 
-    /// Stops or starts a container: its interfaces go down or up.
+    /// Stops or starts a container: its interfaces go down or up, its host ports are
+    /// released or bound again, and the embedded DNS servers forget or learn its names.
     ///
     /// # Errors
-    /// When `name` is not a container.
+    /// When `name` is not a container, or its start fails (a host port is in use).
     pub fn set_running(&mut self, name: &str, running: bool) -> Result<(), String> {
-        let links = self
-            .container_links
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("unknown container '{name}'"))?;
-        for l in links {
+        if !self.resolved.model.containers.iter().any(|c| c.name == name) {
+            return Err(format!("unknown container '{name}'"));
+        }
+        if self.is_running(name) == running {
+            return Ok(());
+        }
+        if running {
+            self.bind_ports(name)?;
+            self.start_errors.remove(name);
+        } else {
+            self.unbind_ports(name);
+        }
+        for l in self.container_links.get(name).cloned().unwrap_or_default() {
             self.fabric.link_config_mut(l).up = running;
         }
         self.running.insert(name.to_string(), running);
+        self.refresh_directory();
         Ok(())
+    }
+
+    /// Containers whose start failed when the lab came up, with the error.
+    pub fn start_errors(&self) -> &BTreeMap<String, String> {
+        &self.start_errors
+    }
+
+    /// Whether `name` is a container on the host network.
+    pub fn on_host_network(&self, name: &str) -> bool {
+        self.host_net.contains_key(name)
+    }
+
+    /// The host a container lives on.
+    fn host_of(&self, c: &ContainerDef) -> Option<&HostDef> {
+        let host = c
+            .host
+            .clone()
+            .unwrap_or_else(|| self.resolved.model.default_host());
+        self.resolved.model.hosts.iter().find(|h| h.name == host)
     }
 
     /// Whether a container is running.

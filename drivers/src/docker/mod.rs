@@ -39,7 +39,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{BitRate, SimDuration};
 
-pub use lab::{ConnectResult, Lab, PingResult, TransferResult};
+pub use lab::{ConnectResult, Lab, PingResult, ResolveResult, TransferResult};
 
 use crate::host::Listen;
 use crate::net::L4;
@@ -74,6 +74,8 @@ pub struct HostDef {
     pub gateway: Option<IpAddr>,
     /// Default MTU of its NICs.
     pub mtu: Option<u32>,
+    /// daemon.json `dns`: the resolvers containers use (empty = not set).
+    pub dns: Vec<IpAddr>,
     /// daemon.json settings.
     pub daemon: DaemonDef,
 }
@@ -86,6 +88,7 @@ impl HostDef {
             interfaces: Vec::new(),
             gateway: None,
             mtu: None,
+            dns: Vec::new(),
             daemon: DaemonDef::default(),
         }
     }
@@ -115,6 +118,8 @@ pub struct DaemonDef {
     pub pools: Vec<(IpNet, u8)>,
     /// The host's `net.ipv4.ip_forward`.
     pub ip_forward: bool,
+    /// The host's own resolv.conf name servers (`None` = not declared).
+    pub resolv_conf: Option<Vec<IpAddr>>,
 }
 
 impl Default for DaemonDef {
@@ -125,6 +130,7 @@ impl Default for DaemonDef {
             userland_proxy: true,
             pools: ipam::default_pools(),
             ip_forward: true,
+            resolv_conf: None,
         }
     }
 }
@@ -164,6 +170,10 @@ pub struct ExternalDef {
     pub gateway: Option<IpAddr>,
     /// Its echo listeners.
     pub listen: Vec<Listen>,
+    /// Records it serves as a DNS server (name → addresses).
+    pub dns_records: Option<BTreeMap<String, Vec<IpAddr>>>,
+    /// Its own resolvers (empty = none declared).
+    pub dns: Vec<IpAddr>,
 }
 
 /// A network driver.
@@ -238,6 +248,12 @@ pub struct ContainerDef {
     pub ports: Vec<PublishDef>,
     /// Echo listeners inside.
     pub listen: Vec<Listen>,
+    /// `--dns`: resolvers (empty = the host's).
+    pub dns: Vec<IpAddr>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-opt` (`ndots:2`, `timeout:1`, `attempts:3`).
+    pub dns_opt: Vec<String>,
 }
 
 impl ContainerDef {
@@ -249,6 +265,9 @@ impl ContainerDef {
             networks: Vec::new(),
             ports: Vec::new(),
             listen: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opt: Vec::new(),
         }
     }
 }
@@ -393,6 +412,8 @@ pub struct Resolved {
     pub endpoints: Vec<Vec<ResolvedEndpoint>>,
     /// Published host ports per container, after ephemeral allocation.
     pub published: Vec<Vec<Published>>,
+    /// What the daemon would warn about (the field and the warning).
+    pub warnings: Vec<ModelError>,
 }
 
 impl Resolved {

@@ -222,6 +222,31 @@ impl Stack {
         &self.listens
     }
 
+    /// Removes a listener and closes its sockets.
+    pub fn unlisten(&mut self, l: Listen) {
+        let Some(i) = self.listens.iter().position(|x| *x == l) else {
+            return;
+        };
+        let mut k = 0;
+        while k < self.listen_socks.len() {
+            let (h, idx) = self.listen_socks[k];
+            if idx == i {
+                match l.l4 {
+                    L4::Tcp => self.sockets.get_mut::<tcp::Socket>(h).abort(),
+                    _ => self.sockets.get_mut::<udp::Socket>(h).close(),
+                }
+                self.sockets.remove(h);
+                self.listen_socks.swap_remove(k);
+                continue;
+            }
+            if idx > i {
+                self.listen_socks[k].1 = idx - 1;
+            }
+            k += 1;
+        }
+        self.listens.remove(i);
+    }
+
     /// Whether a socket would take a packet for `l4` port `port` at `addr`.
     pub fn accepts(&self, l4: L4, addr: IpAddr, port: u16) -> bool {
         self.listens

@@ -22,6 +22,9 @@ use crate::nat::{Conntrack, Dir};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
 
 mod packet;
+mod resolve;
+
+pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns};
 
 use packet::{
     IcmpErr, decrement_ttl, describe_icmp, echo, fix_icmp_checksum, fragment, inner_tuple, is_multicast,
@@ -31,6 +34,7 @@ use packet::{
 const TOK_POLL: u64 = 1;
 const TOK_NEIGH: u64 = 2;
 const TOK_PING: u64 = 3;
+const TOK_DNS: u64 = 4;
 /// ARP / neighbour solicitation retransmission interval (Linux `retrans_time_ms`).
 const NEIGH_RETRANS: SimDuration = SimDuration::from_secs(1);
 /// Solicitations before giving up (Linux `mcast_solicit`).
@@ -161,8 +165,13 @@ pub struct Node {
     /// Path MTUs learned from ICMP "fragmentation needed" / "packet too big", by
     /// destination (Linux's route exception cache).
     pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
-    armed: [Option<SimTime>; 4],
+    armed: [Option<SimTime>; 5],
     ip_id: u16,
+    /// The node's DNS roles: its stub resolver's configuration, Docker's embedded
+    /// server (containers on user-defined networks), authoritative records.
+    pub dns: NodeDns,
+    lookups: Vec<LookupApp>,
+    forwards: Vec<resolve::Forward>,
 }
 
 impl Node {
@@ -189,8 +198,11 @@ impl Node {
             listens: Vec::new(),
             pings: Vec::new(),
             pmtu: BTreeMap::new(),
-            armed: [None; 4],
+            armed: [None; 5],
             ip_id: 1,
+            dns: NodeDns::default(),
+            lookups: Vec::new(),
+            forwards: Vec::new(),
         }
     }
 
@@ -316,6 +328,16 @@ impl Node {
     /// The listeners.
     pub fn listens(&self) -> &[Listen] {
         &self.listens
+    }
+
+    /// Removes a listener (its process stopped); connections it accepted are reset.
+    pub fn remove_listen(&mut self, l: Listen) {
+        if let Some(i) = self.listens.iter().position(|x| *x == l) {
+            self.listens.remove(i);
+        }
+        if let Some(s) = self.stack.as_mut() {
+            s.unlisten(l);
+        }
     }
 
     fn stack_mut(&mut self, now: SimTime) -> &mut Stack {
@@ -914,6 +936,7 @@ impl Node {
                     _ => ctx.deliver(&frame, || "ICMP message".into()),
                 }
             }
+            L4::Udp if self.dns_input(ctx, &frame, &pkt, &info) => {}
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 let accepts = self
@@ -988,6 +1011,9 @@ impl Node {
                 }
             }
             L4::Tcp | L4::Udp if !pmtu => {
+                if inner.l4 == L4::Udp {
+                    self.dns_refused(ctx, inner.sport, &text);
+                }
                 if let Some(s) = self.stack.as_mut() {
                     s.refuse(inner.l4, inner.sport, text);
                 }
@@ -1100,11 +1126,25 @@ impl Node {
     // ---- output ------------------------------------------------------------------
 
     /// Sends a packet the node itself originates: route lookup, then output.
-    fn local_send(&mut self, ctx: &mut Ctx<'_>, mut pkt: Vec<u8>, app_frames: Option<usize>) {
-        let Some(mut info) = net::parse_ip(&pkt) else {
+    fn local_send(&mut self, ctx: &mut Ctx<'_>, pkt: Vec<u8>, app_frames: Option<usize>) {
+        if net::parse_ip(&pkt).is_none() {
             return;
-        };
+        }
         let frame = ctx.originate(Bytes::new());
+        self.send_originated(ctx, frame, pkt, app_frames);
+    }
+
+    /// [`Node::local_send`] of a packet whose frame the caller originated (to note on it).
+    fn send_originated(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: Frame,
+        mut pkt: Vec<u8>,
+        app_frames: Option<usize>,
+    ) {
+        let Some(mut info) = net::parse_ip(&pkt) else {
+            return ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, String::new);
+        };
         if self.track
             && !info.is_icmp_error()
             && let Some(t) = self.output_nat(ctx, &frame, &info.tuple)
@@ -1593,6 +1633,7 @@ impl Element for Node {
         match token {
             TOK_NEIGH => self.neigh_timer(ctx),
             TOK_PING => self.ping_timer(ctx),
+            TOK_DNS => self.dns_timer(ctx),
             _ => {}
         }
         self.service(ctx);

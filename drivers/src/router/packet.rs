@@ -255,3 +255,31 @@ pub(super) fn describe_icmp(v4: bool, body: &[u8], from: IpAddr) -> String {
     };
     format!("From {from}: {what}")
 }
+
+/// A UDP datagram from `src:sport` to `dst:dport` in an IP packet with its checksum.
+/// IPv4 datagrams carry DF, as Linux sends them (path MTU discovery on by default).
+pub(super) fn udp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, ip_id: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 8 + payload.len();
+    let mut h = Vec::with_capacity(len);
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&(len as u16).to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(payload);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let c = net::checksum(net::pseudo4(s, d, 17, len as u16), &h);
+            // An all-zero checksum means "none" in UDP over IPv4; 0xffff stands for 0.
+            let c = if c == 0 { 0xffff } else { c };
+            h[6..8].copy_from_slice(&c.to_be_bytes());
+            net::ipv4(s, d, IpProtocol::Udp, 64, ip_id, true, &h)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let c = net::checksum(net::pseudo6(s, d, 17, len as u32), &h);
+            let c = if c == 0 { 0xffff } else { c };
+            h[6..8].copy_from_slice(&c.to_be_bytes());
+            net::ipv6(s, d, IpProtocol::Udp, 64, &h)
+        }
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,130 @@
+//! Host ports: what docker-proxy binds for published ports, and what containers on the
+//! host network listen on. Two owners of one port on one host conflict the way Linux
+//! `bind()` does: the later start fails with "address already in use".
+
+use super::Lab;
+use crate::net::L4;
+use crate::router::Node;
+
+impl Lab {
+    /// Starts every container in file order, as `docker compose up` does: published
+    /// ports are bound on the host, host-network containers bind their listeners; a
+    /// start that conflicts leaves the container stopped, its error kept.
+    pub(super) fn start_all(&mut self) {
+        let names: Vec<String> = self
+            .resolved
+            .model
+            .containers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        for name in names {
+            if let Err(e) = self.bind_ports(&name) {
+                self.start_errors.insert(name.clone(), e);
+                self.running.insert(name.clone(), false);
+                if let Some(links) = self.container_links.get(&name).cloned() {
+                    for l in links {
+                        self.fabric.link_config_mut(l).up = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Binds the host ports container `name` needs: its listeners when it is on the
+    /// host network, else its published ports (docker-proxy).
+    ///
+    /// # Errors
+    /// The conflict, as Docker reports it; nothing is bound then.
+    pub(super) fn bind_ports(&mut self, name: &str) -> Result<(), String> {
+        let Some(ci) = self.resolved.model.containers.iter().position(|c| c.name == name) else {
+            return Err(format!("unknown container '{name}'"));
+        };
+        let c = self.resolved.model.containers[ci].clone();
+        let host = c
+            .host
+            .clone()
+            .unwrap_or_else(|| self.resolved.model.default_host());
+        let wanted: Vec<(L4, u16, String)> = if self.host_net.contains_key(name) {
+            c.listen
+                .iter()
+                .map(|l| {
+                    let shown = l.addr.map_or("0.0.0.0".to_string(), |a| a.to_string());
+                    (
+                        l.l4,
+                        l.port,
+                        format!("listen {} {shown}:{}: bind", l.l4.name(), l.port),
+                    )
+                })
+                .collect()
+        } else {
+            let to = self.gateway_endpoint(ci).and_then(|e| e.v4);
+            self.resolved.published[ci]
+                .iter()
+                .map(|&(ip, hp, cp, l4)| {
+                    let shown = ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
+                    let target = to.map_or(String::new(), |t| format!(":{t}:{cp}"));
+                    (
+                        l4,
+                        hp,
+                        format!(
+                            "driver failed programming external connectivity on endpoint {name}: failed to bind \
+                             host port for {shown}:{hp}{target}/{}",
+                            l4.name()
+                        ),
+                    )
+                })
+                .collect()
+        };
+        for (l4, port, what) in &wanted {
+            if let Some(owner) = self.bound.get(&(host.clone(), *l4, *port))
+                && owner != name
+            {
+                let holder = if self.host_net.contains_key(owner) {
+                    format!("container '{owner}' on the host network listens there")
+                } else {
+                    format!("docker-proxy holds it for container '{owner}'")
+                };
+                return Err(format!(
+                    "{what}: address already in use ({}/{port} on host {host}: {holder})",
+                    l4.name()
+                ));
+            }
+        }
+        for (l4, port, _) in &wanted {
+            self.bound.insert((host.clone(), *l4, *port), name.to_string());
+        }
+        if self.host_net.contains_key(name)
+            && let Some(id) = self.nodes.get(name).copied()
+        {
+            let now = self.fabric.now();
+            if let Some(n) = self.fabric.element_mut::<Node>(id) {
+                for l in &c.listen {
+                    n.add_listen(*l, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases the host ports of container `name` (and a host-network container's
+    /// listeners).
+    pub(super) fn unbind_ports(&mut self, name: &str) {
+        self.bound.retain(|_, owner| owner != name);
+        if self.host_net.contains_key(name)
+            && let Some(c) = self
+                .resolved
+                .model
+                .containers
+                .iter()
+                .find(|c| c.name == name)
+                .cloned()
+            && let Some(id) = self.nodes.get(name).copied()
+            && let Some(n) = self.fabric.element_mut::<Node>(id)
+        {
+            for l in &c.listen {
+                n.remove_listen(*l);
+            }
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! Name resolution inside a namespace, with real DNS packets: the stub resolver every
+//! machine runs (glibc's `res_search`/`res_send`: search list, ndots, name servers
+//! in turn, timeout and attempts), Docker's embedded DNS server at 127.0.0.11 in
+//! containers on user-defined networks (answers from the directory, forwards the rest
+//! upstream, SERVFAIL when upstream fails), and authoritative servers on machines that
+//! serve records.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use netloom_core::{Ctx, Frame, FrameId, SimTime, Stage};
+
+use super::packet::udp;
+use super::{Node, TOK_DNS};
+use crate::dns::{
+    self, Directory, EMBEDDED, EMBEDDED_TTL, FORWARD_TIMEOUT, Lookup, MAX_UPSTREAM, Message, QType, Rcode,
+    ResolvConf, Zone,
+};
+use crate::net::{self, IpInfo};
+
+/// glibc uses at most three name servers (`MAXNS`).
+const MAXNS: usize = 3;
+/// TTL of records served from a zone.
+const ZONE_TTL: u32 = 300;
+
+/// The DNS roles of a namespace.
+#[derive(Clone, Debug, Default)]
+pub struct NodeDns {
+    /// The stub resolver's `resolv.conf`. No name server at all stands for a world
+    /// outside the lab that knows none of its names: lookups end in NXDOMAIN at once.
+    pub resolv: ResolvConf,
+    /// Docker's embedded DNS server (containers on user-defined networks).
+    pub embedded: Option<Embedded>,
+    /// Records this machine serves on UDP port 53 of its addresses.
+    pub zone: Option<Zone>,
+    /// Loopback addresses where a local caching stub listens (systemd-resolved's
+    /// 127.0.0.53) whose upstreams lie outside the lab: it answers NXDOMAIN.
+    pub stub_at: Vec<IpAddr>,
+}
+
+/// Docker's embedded DNS server of one container.
+#[derive(Clone, Debug)]
+pub struct Embedded {
+    /// What Docker knows: names per network, running containers.
+    pub directory: Arc<Directory>,
+    /// The container's networks (indices into the directory), in endpoint order.
+    pub networks: Vec<usize>,
+    /// Upstream servers for names Docker does not know (at most three are tried).
+    pub upstream: Vec<IpAddr>,
+    /// With no upstream server: `true` answers NXDOMAIN (no resolver was declared: the
+    /// outside world knows none of the lab's names), `false` SERVFAIL (Docker 28 with
+    /// an empty list: "no external nameservers defined").
+    pub world: bool,
+}
+
+/// How a name lookup ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupOutcome {
+    /// Addresses, in the order the answer gave them.
+    Addresses(Vec<IpAddr>),
+    /// No such name (every candidate got NXDOMAIN).
+    NxDomain,
+    /// The name exists but has no address of the asked families.
+    NoData,
+    /// The servers failed (SERVFAIL).
+    ServFail,
+    /// No answer came: timeouts, port unreachable, no route; the text says which.
+    NoAnswer(String),
+}
+
+/// A stub resolver lookup (`getent ahosts NAME`) in progress or finished.
+#[derive(Clone, Debug)]
+pub struct LookupApp {
+    /// The name asked for.
+    pub name: String,
+    /// The names tried, in order (search list and ndots applied).
+    pub candidates: Vec<String>,
+    /// One line per query and answer, for reports.
+    pub log: Vec<String>,
+    /// The frames of the lookup's queries.
+    pub frames: Vec<FrameId>,
+    /// The outcome, once known.
+    pub outcome: Option<LookupOutcome>,
+    /// When it started.
+    pub started: SimTime,
+    /// When the outcome was known.
+    pub finished: Option<SimTime>,
+    qtypes: Vec<QType>,
+    cand: usize,
+    attempt: u32,
+    server: usize,
+    port: u16,
+    pending: Vec<(u16, QType, Option<Message>)>,
+    deadline: Option<SimTime>,
+    got_nodata: bool,
+    got_servfail: bool,
+    /// Per candidate: the worst failure of a try (timeout beats refused beats servfail).
+    failed: Option<TryFail>,
+    hint: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TryFail {
+    ServFail,
+    Refused(String),
+    Timeout,
+}
+
+/// A query the embedded server relays upstream.
+#[derive(Clone, Debug)]
+pub(super) struct Forward {
+    client: (IpAddr, u16),
+    query: Vec<u8>,
+    client_id: u16,
+    name: String,
+    upstream: usize,
+    port: u16,
+    id: u16,
+    deadline: Option<SimTime>,
+}
+
+impl Node {
+    /// Starts resolving `name` as `getent ahosts` does: A, and AAAA too when `v6`.
+    /// `hint` is noted on the lookup's first query (why it may fail). Returns the
+    /// lookup's index for [`Node::lookup`].
+    pub fn start_lookup(&mut self, ctx: &mut Ctx<'_>, name: &str, v6: bool, hint: Option<String>) -> usize {
+        let rc = &self.dns.resolv;
+        let mut qtypes = vec![QType::A];
+        if v6 {
+            qtypes.push(QType::Aaaa);
+        }
+        let app = LookupApp {
+            name: name.to_string(),
+            candidates: rc.candidates(name),
+            log: Vec::new(),
+            frames: Vec::new(),
+            outcome: None,
+            started: ctx.now(),
+            finished: None,
+            qtypes,
+            cand: 0,
+            attempt: 0,
+            server: 0,
+            port: 0,
+            pending: Vec::new(),
+            deadline: None,
+            got_nodata: false,
+            got_servfail: false,
+            failed: None,
+            hint,
+        };
+        self.lookups.push(app);
+        let idx = self.lookups.len() - 1;
+        if self.dns.resolv.nameservers.is_empty() {
+            let l = &mut self.lookups[idx];
+            l.log.push(format!(
+                "{}: no name server is configured; the world outside the lab knows no such name",
+                l.name
+            ));
+            if let Some(h) = &l.hint {
+                l.log.push(h.clone());
+            }
+            l.outcome = Some(LookupOutcome::NxDomain);
+            l.finished = Some(ctx.now());
+            return idx;
+        }
+        self.lookups[idx].port = self.free_port(ctx);
+        self.lookup_send(ctx, idx);
+        self.arm_dns(ctx);
+        idx
+    }
+
+    /// Lookup number `i`.
+    pub fn lookup(&self, i: usize) -> Option<&LookupApp> {
+        self.lookups.get(i)
+    }
+
+    /// A random unused local UDP port in Linux's ephemeral range.
+    fn free_port(&mut self, ctx: &mut Ctx<'_>) -> u16 {
+        loop {
+            let p = 32768 + ctx.rng().below(61000 - 32768) as u16;
+            let used = self.lookups.iter().any(|l| l.port == p && l.outcome.is_none())
+                || self.forwards.iter().any(|f| f.port == p)
+                || self
+                    .stack
+                    .as_ref()
+                    .is_some_and(|s| s.accepts(net::L4::Udp, IpAddr::from([0, 0, 0, 0]), p));
+            if !used {
+                return p;
+            }
+        }
+    }
+
+    /// Sends the current try of lookup `idx`: one query per type to the current server.
+    fn lookup_send(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
+        loop {
+            let servers: Vec<IpAddr> = self.dns.resolv.nameservers.iter().take(MAXNS).copied().collect();
+            let Some(l) = self.lookups.get(idx) else { return };
+            if l.outcome.is_some() {
+                return;
+            }
+            let (Some(&server), Some(qname)) = (servers.get(l.server), l.candidates.get(l.cand).cloned())
+            else {
+                return;
+            };
+            let Some(src) = self.source_for(server) else {
+                let l = &mut self.lookups[idx];
+                l.log
+                    .push(format!("{qname}: sendto {server}: Network is unreachable"));
+                if !self.lookup_next_try(ctx, idx, TryFail::Refused("network is unreachable".into())) {
+                    return;
+                }
+                continue;
+            };
+            let port = l.port;
+            let hint = if l.frames.is_empty() { l.hint.clone() } else { None };
+            // Every query of the try is pending (and the deadline set) before the first
+            // leaves: over loopback the answer comes back while we are still sending.
+            let mut queries = Vec::new();
+            for qt in l.qtypes.clone() {
+                let id = ctx.rng().below(65536) as u16;
+                let Some(q) = dns::query(id, &qname, qt) else {
+                    let l = &mut self.lookups[idx];
+                    l.log.push(format!("{qname}: not a valid domain name"));
+                    self.lookup_finish(ctx, idx, LookupOutcome::NxDomain);
+                    return;
+                };
+                queries.push((id, qt, q));
+            }
+            let timeout = self.dns.resolv.timeout;
+            let l = &mut self.lookups[idx];
+            l.pending = queries.iter().map(|(id, qt, _)| (*id, *qt, None)).collect();
+            l.deadline = Some(ctx.now() + timeout);
+            for (id, qt, q) in queries {
+                let pkt = udp(src, server, port, dns::PORT, self.next_ip_id(), &q);
+                let frame = ctx.originate(Bytes::new());
+                ctx.note(&frame, Stage::DnsResolve, || {
+                    format!("query {} {qname}? to {server}:53 (id {id:#06x})", qt.name())
+                });
+                if let Some(h) = &hint {
+                    ctx.note(&frame, Stage::DnsResolve, || h.clone());
+                }
+                self.lookups[idx].frames.push(frame.id);
+                self.send_originated(ctx, frame, pkt, None);
+            }
+            return;
+        }
+    }
+
+    /// Moves lookup `idx` past a failed try: the next server, then the next attempt,
+    /// then (the candidate having failed) the next candidate or the end. Returns whether
+    /// another try is due.
+    fn lookup_next_try(&mut self, ctx: &mut Ctx<'_>, idx: usize, why: TryFail) -> bool {
+        let nscount = self.dns.resolv.nameservers.len().min(MAXNS);
+        let attempts = self.dns.resolv.attempts;
+        let l = &mut self.lookups[idx];
+        l.pending.clear();
+        l.deadline = None;
+        if l.failed.as_ref().is_none_or(|f| why > *f) {
+            l.failed = Some(why);
+        }
+        l.server += 1;
+        if l.server < nscount {
+            return true;
+        }
+        l.server = 0;
+        l.attempt += 1;
+        if l.attempt < attempts {
+            return true;
+        }
+        // Every server and attempt failed for this candidate (glibc's res_search: a
+        // SERVFAIL moves on to the next search domain, a timeout or refusal ends it).
+        match l.failed.take() {
+            Some(TryFail::ServFail) | None => {
+                l.got_servfail = true;
+                self.lookup_next_candidate(ctx, idx)
+            }
+            Some(TryFail::Timeout) => {
+                self.lookup_finish(
+                    ctx,
+                    idx,
+                    LookupOutcome::NoAnswer("no name server answered (timed out)".into()),
+                );
+                false
+            }
+            Some(TryFail::Refused(why)) => {
+                self.lookup_finish(
+                    ctx,
+                    idx,
+                    LookupOutcome::NoAnswer(format!("no name server answered ({why})")),
+                );
+                false
+            }
+        }
+    }
+
+    fn lookup_next_candidate(&mut self, ctx: &mut Ctx<'_>, idx: usize) -> bool {
+        let l = &mut self.lookups[idx];
+        l.cand += 1;
+        l.attempt = 0;
+        l.server = 0;
+        l.failed = None;
+        l.pending.clear();
+        l.deadline = None;
+        if l.cand < l.candidates.len() {
+            return true;
+        }
+        let outcome = if l.got_servfail {
+            LookupOutcome::ServFail
+        } else if l.got_nodata {
+            LookupOutcome::NoData
+        } else {
+            LookupOutcome::NxDomain
+        };
+        self.lookup_finish(ctx, idx, outcome);
+        false
+    }
+
+    fn lookup_finish(&mut self, ctx: &mut Ctx<'_>, idx: usize, outcome: LookupOutcome) {
+        let l = &mut self.lookups[idx];
+        l.outcome = Some(outcome);
+        l.finished = Some(ctx.now());
+        l.pending.clear();
+        l.deadline = None;
+    }
+
+    /// An answer for lookup `idx`. Once every query of the try is answered, decides.
+    fn lookup_answer(&mut self, ctx: &mut Ctx<'_>, idx: usize, from: IpAddr, m: Message) {
+        let l = &mut self.lookups[idx];
+        let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
+        let shown = if m.addrs.is_empty() {
+            m.rcode.name()
+        } else {
+            m.addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        l.log
+            .push(format!("{qname} {} from {from}: {shown}", m.qtype.name()));
+        let Some(slot) = l
+            .pending
+            .iter_mut()
+            .find(|(id, qt, a)| *id == m.id && *qt == m.qtype && a.is_none())
+        else {
+            return;
+        };
+        slot.2 = Some(m);
+        if l.pending.iter().any(|(_, _, a)| a.is_none()) {
+            return;
+        }
+        let answers: Vec<Message> = l.pending.drain(..).filter_map(|(_, _, a)| a).collect();
+        l.deadline = None;
+        let failed = answers
+            .iter()
+            .any(|a| !matches!(a.rcode, Rcode::NoError | Rcode::NxDomain));
+        let again = if failed {
+            // glibc: SERVFAIL, REFUSED and friends send the query to the next server.
+            self.lookup_next_try(ctx, idx, TryFail::ServFail)
+        } else if answers.iter().all(|a| a.rcode == Rcode::NxDomain) {
+            self.lookup_next_candidate(ctx, idx)
+        } else {
+            let addrs: Vec<IpAddr> = answers.iter().flat_map(|a| a.addrs.iter().copied()).collect();
+            if addrs.is_empty() {
+                self.lookups[idx].got_nodata = true;
+                self.lookup_next_candidate(ctx, idx)
+            } else {
+                self.lookup_finish(ctx, idx, LookupOutcome::Addresses(addrs));
+                false
+            }
+        };
+        if again {
+            self.lookup_send(ctx, idx);
+        }
+    }
+
+    /// Takes a UDP datagram that belongs to a DNS role: a query to the embedded server
+    /// or to this machine's zone, an answer to a lookup or to a forwarded query.
+    /// Returns whether it was taken (and the frame's fate recorded).
+    pub(super) fn dns_input(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &[u8], info: &IpInfo) -> bool {
+        let t = info.tuple;
+        let Some(payload) = pkt.get(info.header_len + 8..) else {
+            return false;
+        };
+        let to_embedded = t.dst == IpAddr::V4(EMBEDDED) && self.dns.embedded.is_some();
+        let to_stub = self.dns.stub_at.contains(&t.dst);
+        let to_zone = self.dns.zone.is_some() && !t.dst.is_loopback();
+        if t.dport == dns::PORT && (to_embedded || to_stub || to_zone) {
+            let Some(q) = dns::parse(payload).filter(|m| !m.response) else {
+                ctx.deliver(frame, || "not a DNS query: ignored by the name server".into());
+                return true;
+            };
+            if to_embedded {
+                self.serve_embedded(ctx, frame, (t.src, t.sport), q);
+            } else if to_stub {
+                ctx.deliver(frame, || {
+                    format!(
+                        "{} {}? to the host's local stub resolver at {}: its upstreams are outside the \
+                         lab, which knows no such name: NXDOMAIN",
+                        q.qtype.name(),
+                        q.name,
+                        t.dst
+                    )
+                });
+                let r = dns::reply(&q, Rcode::NxDomain, &[], 0, false);
+                self.dns_send(ctx, (t.dst, dns::PORT), (t.src, t.sport), r, None);
+            } else {
+                self.serve_zone(ctx, frame, (t.dst, t.src, t.sport), q);
+            }
+            self.arm_dns(ctx);
+            return true;
+        }
+        if t.sport != dns::PORT {
+            return false;
+        }
+        let Some(m) = dns::parse(payload).filter(|m| m.response) else {
+            return false;
+        };
+        if let Some(idx) = self
+            .lookups
+            .iter()
+            .position(|l| l.outcome.is_none() && l.port == t.dport && l.pending.iter().any(|p| p.0 == m.id))
+        {
+            ctx.deliver(frame, || {
+                format!(
+                    "answer {} {}: {} ({} address(es))",
+                    m.qtype.name(),
+                    m.name,
+                    m.rcode.name(),
+                    m.addrs.len()
+                )
+            });
+            self.lookup_answer(ctx, idx, t.src, m);
+            self.arm_dns(ctx);
+            return true;
+        }
+        if let Some(fi) = self
+            .forwards
+            .iter()
+            .position(|f| f.port == t.dport && f.id == m.id)
+        {
+            let f = self.forwards.remove(fi);
+            ctx.deliver(frame, || {
+                format!(
+                    "upstream {} answered {} {}: {}; relayed to {}",
+                    t.src,
+                    m.qtype.name(),
+                    m.name,
+                    m.rcode.name(),
+                    net::sock(f.client.0, f.client.1)
+                )
+            });
+            let mut bytes = payload.to_vec();
+            dns::set_id(&mut bytes, f.client_id);
+            self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, bytes, None);
+            self.arm_dns(ctx);
+            return true;
+        }
+        false
+    }
+
+    /// Docker's embedded server: names of the container's networks from the directory,
+    /// NOERROR without records for a known name lacking the asked family, single-label
+    /// unknown names kept local when the user set ndots, the rest relayed upstream.
+    fn serve_embedded(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, client: (IpAddr, u16), q: Message) {
+        let Some(emb) = self.dns.embedded.as_ref() else {
+            return;
+        };
+        let found = match q.qtype {
+            QType::A | QType::Aaaa => emb.directory.lookup(&emb.networks, &q.name, q.qtype),
+            QType::Other(_) => Lookup::Unknown,
+        };
+        match found {
+            Lookup::Found { mut addrs, network } => {
+                // libnetwork shuffles several addresses (Fisher–Yates) for each answer.
+                for i in (1..addrs.len()).rev() {
+                    let j = ctx.rng().below(i as u64 + 1) as usize;
+                    addrs.swap(i, j);
+                }
+                ctx.deliver(frame, || {
+                    if addrs.is_empty() {
+                        format!(
+                            "embedded DNS: {} is known on network {network} but has no {} record: NOERROR, no answer",
+                            q.name,
+                            q.qtype.name()
+                        )
+                    } else {
+                        let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                        format!("embedded DNS: {} -> {} (network {network})", q.name, list.join(", "))
+                    }
+                });
+                let r = dns::reply(&q, Rcode::NoError, &addrs, EMBEDDED_TTL, false);
+                self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+            }
+            Lookup::Unknown
+                if self.dns.resolv.ndots_set
+                    && !q.name.contains('.')
+                    && matches!(q.qtype, QType::A | QType::Aaaa) =>
+            {
+                ctx.deliver(frame, || {
+                    format!(
+                        "embedded DNS: {} is no container or alias on this container's networks; with ndots set, \
+                         Docker does not forward single-label names: NOERROR, no answer",
+                        q.name
+                    )
+                });
+                let r = dns::reply(&q, Rcode::NoError, &[], 0, false);
+                self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+            }
+            Lookup::Unknown => {
+                let upstream = emb.upstream.clone();
+                let world = emb.world;
+                if upstream.is_empty() {
+                    let rcode = if world { Rcode::NxDomain } else { Rcode::ServFail };
+                    ctx.deliver(frame, || {
+                        if world {
+                            format!(
+                                "embedded DNS: {} is no container or alias on a network this container is on; \
+                                 no upstream resolver is declared and the world outside the lab knows no such \
+                                 name: NXDOMAIN",
+                                q.name
+                            )
+                        } else {
+                            format!(
+                                "embedded DNS: {} is not a container name here and no external name server is \
+                                 defined: SERVFAIL",
+                                q.name
+                            )
+                        }
+                    });
+                    let r = dns::reply(&q, rcode, &[], 0, false);
+                    self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+                    return;
+                }
+                ctx.deliver(frame, || {
+                    format!(
+                        "embedded DNS: {} is no container or alias on this container's networks: forwarded upstream",
+                        q.name
+                    )
+                });
+                let Some(query) = dns::query(q.id, &q.name, q.qtype) else {
+                    return;
+                };
+                self.forwards.push(Forward {
+                    client,
+                    query,
+                    client_id: q.id,
+                    name: q.name.clone(),
+                    upstream: 0,
+                    port: 0,
+                    id: 0,
+                    deadline: None,
+                });
+                let fi = self.forwards.len() - 1;
+                self.forward_send(ctx, fi);
+            }
+        }
+    }
+
+    /// Sends forward `fi` to its current upstream server, moving on past servers it
+    /// cannot reach; answers SERVFAIL when none is left.
+    fn forward_send(&mut self, ctx: &mut Ctx<'_>, fi: usize) {
+        let upstream: Vec<IpAddr> = self
+            .dns
+            .embedded
+            .as_ref()
+            .map(|e| e.upstream.iter().take(MAX_UPSTREAM).copied().collect())
+            .unwrap_or_default();
+        loop {
+            let Some(f) = self.forwards.get(fi) else { return };
+            let Some(&server) = upstream.get(f.upstream) else {
+                let f = self.forwards.remove(fi);
+                self.forward_fail(ctx, f);
+                return;
+            };
+            if server.is_loopback() {
+                // Docker queries the host's own loopback resolver from the host's
+                // namespace; its upstreams are outside the lab.
+                let f = self.forwards.remove(fi);
+                let frame = ctx.originate(Bytes::new());
+                ctx.note(&frame, Stage::DnsForward, || {
+                    format!(
+                        "{} forwarded to the host's loopback resolver {server} (from the host's namespace); its \
+                         upstreams are outside the lab, which knows no such name: NXDOMAIN",
+                        f.name
+                    )
+                });
+                ctx.deliver(&frame, String::new);
+                if let Some(q) = dns::parse(&f.query) {
+                    let r = dns::reply(&q, Rcode::NxDomain, &[], 0, false);
+                    self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, r, None);
+                }
+                return;
+            }
+            let Some(src) = self.source_for(server) else {
+                self.forwards[fi].upstream += 1;
+                continue;
+            };
+            let port = self.free_port(ctx);
+            let id = ctx.rng().below(65536) as u16;
+            let f = &mut self.forwards[fi];
+            f.port = port;
+            f.id = id;
+            f.deadline = Some(ctx.now() + FORWARD_TIMEOUT);
+            let mut bytes = f.query.clone();
+            dns::set_id(&mut bytes, id);
+            let note = format!("embedded DNS forwards {} to upstream {server}:53", f.name);
+            self.dns_send(
+                ctx,
+                (src, port),
+                (server, dns::PORT),
+                bytes,
+                Some((Stage::DnsForward, note)),
+            );
+            return;
+        }
+    }
+
+    fn forward_fail(&mut self, ctx: &mut Ctx<'_>, f: Forward) {
+        let frame = ctx.originate(Bytes::new());
+        ctx.note(&frame, Stage::DnsForward, || {
+            format!(
+                "no upstream server answered for {}: the embedded DNS answers SERVFAIL",
+                f.name
+            )
+        });
+        ctx.deliver(&frame, String::new);
+        if let Some(q) = dns::parse(&f.query) {
+            let r = dns::reply(&q, Rcode::ServFail, &[], 0, false);
+            self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, r, None);
+        }
+    }
+
+    /// An authoritative answer from this machine's records.
+    fn serve_zone(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        (at, src, sport): (IpAddr, IpAddr, u16),
+        q: Message,
+    ) {
+        let Some(zone) = self.dns.zone.as_ref() else {
+            return;
+        };
+        let (rcode, addrs) = match zone.get(&q.name) {
+            Some(all) => (Rcode::NoError, all.clone()),
+            None => (Rcode::NxDomain, Vec::new()),
+        };
+        let r = dns::reply(&q, rcode, &addrs, ZONE_TTL, true);
+        let answered = dns::parse(&r).map(|m| m.addrs).unwrap_or_default();
+        ctx.deliver(frame, || {
+            let list: Vec<String> = answered.iter().map(ToString::to_string).collect();
+            format!(
+                "name server {}: {} {} -> {}{}",
+                self.name,
+                q.qtype.name(),
+                q.name,
+                rcode.name(),
+                if list.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", list.join(", "))
+                }
+            )
+        });
+        self.dns_send(ctx, (at, dns::PORT), (src, sport), r, None);
+    }
+
+    /// Sends a DNS message in a UDP datagram from `from` to `to`.
+    fn dns_send(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: (IpAddr, u16),
+        to: (IpAddr, u16),
+        msg: Vec<u8>,
+        note: Option<(Stage, String)>,
+    ) {
+        let pkt = udp(from.0, to.0, from.1, to.1, self.next_ip_id(), &msg);
+        let frame = ctx.originate(Bytes::new());
+        if let Some((stage, text)) = note {
+            ctx.note(&frame, stage, || text);
+        }
+        self.send_originated(ctx, frame, pkt, None);
+    }
+
+    /// An ICMP error came back for a datagram sent from local UDP port `port`.
+    pub(super) fn dns_refused(&mut self, ctx: &mut Ctx<'_>, port: u16, text: &str) {
+        if let Some(idx) = self
+            .lookups
+            .iter()
+            .position(|l| l.outcome.is_none() && l.port == port && !l.pending.is_empty())
+        {
+            let l = &mut self.lookups[idx];
+            let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
+            l.log.push(format!("{qname}: {text}"));
+            if self.lookup_next_try(ctx, idx, TryFail::Refused(text.to_string())) {
+                self.lookup_send(ctx, idx);
+            }
+        }
+        if let Some(fi) = self.forwards.iter().position(|f| f.port == port) {
+            self.forwards[fi].upstream += 1;
+            self.forward_send(ctx, fi);
+        }
+        self.arm_dns(ctx);
+    }
+
+    /// Timeouts of lookups and forwards.
+    pub(super) fn dns_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now();
+        for idx in 0..self.lookups.len() {
+            let l = &self.lookups[idx];
+            if l.outcome.is_none() && l.deadline.is_some_and(|d| d <= now) {
+                let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
+                let partial: Vec<IpAddr> = l
+                    .pending
+                    .iter()
+                    .filter_map(|p| p.2.as_ref())
+                    .flat_map(|m| m.addrs.iter().copied())
+                    .collect();
+                if !partial.is_empty() {
+                    // One family answered, the other never did: take what came.
+                    self.lookup_finish(ctx, idx, LookupOutcome::Addresses(partial));
+                    continue;
+                }
+                self.lookups[idx]
+                    .log
+                    .push(format!("{qname}: no answer within the timeout"));
+                if self.lookup_next_try(ctx, idx, TryFail::Timeout) {
+                    self.lookup_send(ctx, idx);
+                }
+            }
+        }
+        let mut fi = 0;
+        while fi < self.forwards.len() {
+            if self.forwards[fi].deadline.is_some_and(|d| d <= now) {
+                self.forwards[fi].upstream += 1;
+                let before = self.forwards.len();
+                self.forward_send(ctx, fi);
+                if self.forwards.len() < before {
+                    continue;
+                }
+            }
+            fi += 1;
+        }
+        self.arm_dns(ctx);
+    }
+
+    fn arm_dns(&mut self, ctx: &mut Ctx<'_>) {
+        let next = self
+            .lookups
+            .iter()
+            .filter(|l| l.outcome.is_none())
+            .filter_map(|l| l.deadline)
+            .chain(self.forwards.iter().filter_map(|f| f.deadline))
+            .min();
+        if let Some(at) = next {
+            self.arm(ctx, TOK_DNS, at);
+        }
+    }
+}
