@@ -111,12 +111,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
         for iface in host.interfaces.values() {
             unsupported_interface_keys(iface, &mut flag);
         }
-        if let Some(dns) = &host.dns {
-            flag(location_of(dns), "dns", "upstream DNS resolvers");
-        }
-        if let Some(rc) = host.daemon.as_ref().and_then(|d| d.resolv_conf.as_ref()) {
-            flag(location_of(rc), "resolv-conf", "the host's resolv.conf and DNS");
-        }
     }
     for lan in s.lans.values() {
         if let Some(h) = lan.hairpin.as_ref().filter(|h| h.value) {
@@ -134,9 +128,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
         }
         if let Some(v) = &ext.trunk {
             flag(location_of(v), "trunk", "802.1Q VLAN trunks");
-        }
-        if let Some(v) = &ext.dns_records {
-            flag(location_of(v), "dns_records", "DNS servers on externals");
         }
     }
     for net in s.networks.values() {
@@ -173,17 +164,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
             }
         }
     }
-    for c in s.containers.values() {
-        if let Some(v) = &c.dns {
-            flag(location_of(v), "dns", "container DNS settings");
-        }
-        if let Some(v) = &c.dns_search {
-            flag(location_of(v), "dns_search", "container DNS settings");
-        }
-        if let Some(v) = &c.dns_opt {
-            flag(location_of(v), "dns_opt", "container DNS settings");
-        }
-    }
     if let Some(v) = &s.firewall {
         flag(location_of(v), "firewall", "host firewall rules");
     }
@@ -192,11 +172,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
     }
     if let Some(v) = &s.policies {
         flag(location_of(v), "policies", "network policies");
-    }
-    for step in &s.steps {
-        if let Action::Resolve(r) = &step.value.action {
-            flag(location_of(r), "resolve", "DNS resolution steps");
-        }
     }
     out
 }
@@ -391,7 +366,7 @@ pub struct Host {
     /// Default MTU of the host's NICs.
     #[serde(default)]
     pub mtu: Option<Spanned<u32>>,
-    /// Upstream resolvers, like daemon.json `dns` (not supported yet).
+    /// Upstream resolvers, like daemon.json `dns`.
     #[serde(default)]
     pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
     /// The Docker daemon's settings.
@@ -447,7 +422,7 @@ pub struct Daemon {
     /// The host's `net.ipv4.ip_forward`.
     #[serde(default)]
     pub ip_forward: Option<Spanned<bool>>,
-    /// The host's own resolv.conf nameservers (not supported yet).
+    /// The host's own resolv.conf nameservers.
     #[serde(default)]
     pub resolv_conf: Option<Spanned<Vec<Spanned<IpAddr>>>>,
 }
@@ -527,9 +502,12 @@ pub struct External {
     /// A real namespace under `netloom emulate`.
     #[serde(default)]
     pub emulate: Option<Spanned<bool>>,
-    /// Records served by this machine as a DNS server (not supported yet).
+    /// Records served by this machine as a DNS server on UDP port 53.
     #[serde(default)]
     pub dns_records: Option<Spanned<IndexMap<String, Vec<Spanned<IpAddr>>>>>,
+    /// Its own resolvers (an addition; default: none, a world that knows no lab names).
+    #[serde(default)]
+    pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
 }
 
 /// A Docker network.
@@ -675,13 +653,13 @@ pub struct Container {
     /// Echo listeners inside (see [`parse_listen`]).
     #[serde(default, deserialize_with = "list")]
     pub listen: Vec<Spanned<String>>,
-    /// Resolvers (not supported yet).
+    /// Resolvers (`--dns`).
     #[serde(default)]
     pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
     /// Search domains (not supported yet).
     #[serde(default)]
     pub dns_search: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Resolver options (not supported yet).
+    /// Resolver options (`--dns-opt`).
     #[serde(default)]
     pub dns_opt: Option<Spanned<Vec<Spanned<String>>>>,
     /// Labels, for policies.
@@ -912,7 +890,7 @@ pub enum Action {
     Connect(Spanned<Connect>),
     /// `transfer: { from, to, bytes }`.
     Transfer(Spanned<Transfer>),
-    /// `resolve: { from, name }` (not supported yet).
+    /// `resolve: { from, name }`.
     Resolve(Spanned<Resolve>),
     /// `link: { between, state, … }`.
     Link(Spanned<LinkChange>),
@@ -1097,7 +1075,7 @@ pub struct Transfer {
     pub bytes: Spanned<String>,
 }
 
-/// `resolve` (not supported yet).
+/// `resolve`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -14,6 +14,9 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(s, "  {line}");
         }
     }
+    for w in &r.warnings {
+        let _ = writeln!(s, "! {w}");
+    }
     for st in &r.steps {
         let mark = match st.status {
             Status::Passed => "✓",

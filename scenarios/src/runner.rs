@@ -8,6 +8,7 @@ use netloom_core::{DropReason, ElemId, EventKind, FrameId, SimDuration, TraceEve
 use netloom_drivers::docker::Lab;
 use netloom_drivers::host::ConnOutcome;
 use netloom_drivers::net::L4;
+use netloom_drivers::router::LookupOutcome;
 use serde::Serialize;
 
 use crate::format::Outcome;
@@ -72,6 +73,8 @@ pub struct Report {
     pub file: String,
     /// Its description.
     pub description: Option<String>,
+    /// What the Docker daemon warned about, and containers whose start failed.
+    pub warnings: Vec<String>,
     /// The seed used.
     pub seed: u64,
     /// Each step.
@@ -116,6 +119,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
     if opts.capture {
         lab.fabric.enable_capture();
     }
+    let mut warnings = loaded.warnings.clone();
+    for (name, e) in lab.start_errors() {
+        warnings.push(format!("container {name} did not start: {e}"));
+    }
     let mut steps = Vec::new();
     for (i, step) in loaded.steps.iter().enumerate() {
         let mut r = run_step(&mut lab, step, opts.trace_all);
@@ -126,6 +133,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
         name: loaded.scenario.name.value.clone(),
         file: loaded.file.clone(),
         description: loaded.scenario.description.clone(),
+        warnings,
         seed,
         steps,
     };
@@ -138,6 +146,12 @@ struct Seen {
     rtts: Vec<SimDuration>,
     rate_bps: Option<f64>,
     from: Option<ElemId>,
+    /// Trace index where the step's own packets begin (after a name lookup that worked).
+    act_start: usize,
+    /// A resolve step's addresses.
+    addresses: Option<Vec<IpAddr>>,
+    /// A resolve step's queries and answers.
+    dns_log: Vec<String>,
 }
 
 /// Hop-level trace events kept per step: enough to explain any ping or connect and the
@@ -154,6 +168,9 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
         rtts: Vec::new(),
         rate_bps: None,
         from: None,
+        act_start: start_ev,
+        addresses: None,
+        dns_log: Vec::new(),
     };
     let mut skipped = false;
     let observed = match &step.op {
@@ -165,7 +182,11 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
             dont_fragment,
         } => {
             seen.from = lab.node(from);
-            match target(lab, from, to) {
+            let resolved = target(lab, from, to);
+            if resolved.is_ok() {
+                seen.act_start = lab.fabric.trace().events.len();
+            }
+            match resolved {
                 Err(why) => {
                     seen.outcome = Some(Outcome::NoReach);
                     format!("no packet sent: {why}")
@@ -193,7 +214,11 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
         }
         Op::Connect { from, to, port, l4 } => {
             seen.from = lab.node(from);
-            match target(lab, from, to) {
+            let resolved = target(lab, from, to);
+            if resolved.is_ok() {
+                seen.act_start = lab.fabric.trace().events.len();
+            }
+            match resolved {
                 Err(why) => {
                     seen.outcome = Some(Outcome::Timeout);
                     format!("no packet sent: {why}")
@@ -220,7 +245,11 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
             bytes,
         } => {
             seen.from = lab.node(from);
-            match target(lab, from, to) {
+            let resolved = target(lab, from, to);
+            if resolved.is_ok() {
+                seen.act_start = lab.fabric.trace().events.len();
+            }
+            match resolved {
                 Err(why) => {
                     seen.outcome = Some(Outcome::Timeout);
                     format!("no packet sent: {why}")
@@ -272,6 +301,41 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
             lab.wait(*d);
             format!("waited {d}")
         }
+        Op::Resolve { from, name } => {
+            seen.from = lab.node(from);
+            match lab.resolve(from, name) {
+                Ok(r) => {
+                    seen.dns_log = r.log.clone();
+                    let took = r.elapsed;
+                    match r.outcome {
+                        LookupOutcome::Addresses(a) => {
+                            let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+                            seen.addresses = Some(a);
+                            format!("{name} -> {} ({took})", list.join(", "))
+                        }
+                        LookupOutcome::NxDomain => {
+                            seen.outcome = Some(Outcome::Nxdomain);
+                            format!("{name}: NXDOMAIN, no such name ({took})")
+                        }
+                        LookupOutcome::NoData => {
+                            seen.outcome = Some(Outcome::Nxdomain);
+                            format!(
+                                "{name}: the name exists but has no address (NOERROR, no records; {took})"
+                            )
+                        }
+                        LookupOutcome::ServFail => {
+                            seen.outcome = Some(Outcome::Servfail);
+                            format!("{name}: SERVFAIL ({took})")
+                        }
+                        LookupOutcome::NoAnswer(why) => {
+                            seen.outcome = Some(Outcome::Timeout);
+                            format!("{name}: {why} ({took})")
+                        }
+                    }
+                }
+                Err(e) => e,
+            }
+        }
         Op::Exec { inside, run } => {
             skipped = true;
             format!("skipped: `exec` runs only under `netloom emulate` (would run `{run}` in {inside})")
@@ -296,11 +360,15 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
             }
             _ => None,
         });
-    let trace = if status == Status::Failed || (trace_all && seen.from.is_some()) {
-        explain(lab, start_ev, seen.from)
+    let mut trace = if status == Status::Failed || (trace_all && seen.from.is_some()) {
+        explain(lab, seen.act_start, seen.from)
     } else {
         Vec::new()
     };
+    if !trace.is_empty() || (trace_all && !seen.dns_log.is_empty()) {
+        let log = seen.dns_log.iter().map(|l| format!("  dns: {l}"));
+        trace.splice(0..0, log);
+    }
     StepReport {
         index: 0,
         line: step.line,
@@ -323,6 +391,7 @@ fn has_expectations(e: &Expectations) -> bool {
         || e.min_rate.is_some()
         || e.error.is_some()
         || e.exit.is_some()
+        || e.addresses.is_some()
 }
 
 fn outcome(o: &ConnOutcome) -> (Outcome, String) {
@@ -333,18 +402,49 @@ fn outcome(o: &ConnOutcome) -> (Outcome, String) {
     }
 }
 
-/// The address `to` stands for, seen from `from`.
+/// The address `to` stands for, seen from `from`: a host, router or external name
+/// stands for its first address; any other name is looked up with DNS on `from`, as
+/// `ping NAME` would (containers ask Docker's embedded DNS). From outside Docker, a
+/// container's name is shorthand for its address.
 fn target(lab: &mut Lab, from: &str, to: &To) -> Result<IpAddr, String> {
-    match to {
-        To::Ip(ip) => Ok(*ip),
-        To::Name(n) => match lab.resolve_container(from, n)? {
-            Some(ip) => Ok(ip),
-            None => lab
-                .address_of(n, false)
-                .or_else(|| lab.address_of(n, true))
-                .ok_or_else(|| format!("'{n}' has no address")),
-        },
+    let n = match to {
+        To::Ip(ip) => return Ok(*ip),
+        To::Name(n) => n,
+    };
+    let m = &lab.resolved.model;
+    let is_container = |x: &str| m.containers.iter().any(|c| c.name == x);
+    let machine = m.hosts.iter().any(|h| &h.name == n)
+        || m.routers.iter().any(|r| &r.name == n)
+        || m.externals.iter().any(|e| &e.name == n);
+    let from_container = is_container(from);
+    if machine && !is_container(n) {
+        return lab
+            .address_of(n, false)
+            .or_else(|| lab.address_of(n, true))
+            .ok_or_else(|| format!("'{n}' has no address"));
     }
+    if !from_container && let Ok(Some(ip)) = lab.resolve_container(from, n) {
+        return Ok(ip);
+    }
+    let r = lab.resolve(from, n)?;
+    let why = match r.outcome {
+        LookupOutcome::Addresses(a) => {
+            // RFC 6724 puts IPv4 before Docker's ULA IPv6 addresses.
+            if let Some(ip) = a.iter().find(|x| x.is_ipv4()).or(a.first()) {
+                return Ok(*ip);
+            }
+            "no address".to_string()
+        }
+        LookupOutcome::NxDomain => "Name or service not known (NXDOMAIN)".into(),
+        LookupOutcome::NoData => "No address associated with hostname".into(),
+        LookupOutcome::ServFail => "Temporary failure in name resolution (SERVFAIL)".into(),
+        LookupOutcome::NoAnswer(w) => format!("Temporary failure in name resolution ({w})"),
+    };
+    let mut text = format!("{n}: {why}");
+    if let Some(last) = r.log.last() {
+        text.push_str(&format!("; {last}"));
+    }
+    Err(text)
 }
 
 /// Frames of the step: every frame that appeared since `start`.
@@ -380,6 +480,42 @@ fn meaningful(reason: DropReason) -> bool {
 }
 
 fn check(lab: &mut Lab, start: usize, exp: &Expectations, seen: &Seen, failures: &mut Vec<String>) {
+    if let Some(want) = &exp.addresses {
+        let want_set: BTreeSet<IpAddr> = want.iter().copied().collect();
+        match &seen.addresses {
+            Some(got) => {
+                let got_set: BTreeSet<IpAddr> = got.iter().copied().collect();
+                if got_set != want_set {
+                    failures.push(format!(
+                        "expected addresses {}, got {}",
+                        list(&want_set),
+                        list(&got_set)
+                    ));
+                }
+            }
+            None => failures.push(format!(
+                "expected addresses {}, but the name did not resolve ({})",
+                list(&want_set),
+                seen.outcome.map_or("no outcome".to_string(), |o| o.to_string())
+            )),
+        }
+    }
+    if exp.result.is_some() && seen.addresses.is_some() {
+        let got = seen
+            .addresses
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
+        failures.push(format!(
+            "expected {}, but the name resolved to {}",
+            exp.result.map_or(String::new(), |o| o.to_string()),
+            got.join(", ")
+        ));
+        return;
+    }
+    // After a successful name lookup, the step's own packets are the ones that follow.
+    let start = seen.act_start.max(start);
     let events = &lab.fabric.trace().events[start..];
     if let Some(want) = exp.result {
         match seen.outcome {
@@ -431,6 +567,11 @@ fn check(lab: &mut Lab, start: usize, exp: &Expectations, seen: &Seen, failures:
             failures.push(f);
         }
     }
+}
+
+fn list(set: &BTreeSet<IpAddr>) -> String {
+    let v: Vec<String> = set.iter().map(ToString::to_string).collect();
+    format!("[{}]", v.join(", "))
 }
 
 /// The elements and ports where `at` is: both ends of the interface's link, or a LAN.

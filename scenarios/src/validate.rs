@@ -31,6 +31,8 @@ pub struct Loaded {
     pub model: Model,
     /// The steps, checked.
     pub steps: Vec<PlannedStep>,
+    /// What the Docker daemon would warn about, each with `file:line:column`.
+    pub warnings: Vec<String>,
 }
 
 /// A step after validation.
@@ -109,6 +111,13 @@ pub enum Op {
     },
     /// `wait`.
     Wait(SimDuration),
+    /// `resolve`.
+    Resolve {
+        /// Where the lookup runs.
+        from: String,
+        /// The name.
+        name: String,
+    },
     /// `exec` (emulation only).
     Exec {
         /// Where.
@@ -135,6 +144,8 @@ pub struct Expectations {
     pub error: Option<String>,
     /// Exit code of an exec.
     pub exit: Option<i32>,
+    /// The addresses a `resolve` must return, compared as a set.
+    pub addresses: Option<Vec<IpAddr>>,
 }
 
 /// An `on_wire` check.
@@ -170,15 +181,24 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
     };
     let model = v.model(&scenario);
     errs.append(&mut v.errs);
+    let mut warnings = Vec::new();
     if errs.is_empty() {
-        if let Err(model_errs) = model.resolve() {
-            for e in model_errs {
-                let loc = v.locate(&e.field);
-                let mut se = ScenarioError::at(file, &loc, e.message.clone());
-                if let Some(h) = e.hint {
-                    se = se.with_hint(h);
+        match model.resolve() {
+            Ok(r) => {
+                for w in r.warnings {
+                    let loc = v.locate(&w.field);
+                    warnings.push(format!("{file}:{}:{}: {}", loc.line(), loc.column(), w.message));
                 }
-                errs.push(se);
+            }
+            Err(model_errs) => {
+                for e in model_errs {
+                    let loc = v.locate(&e.field);
+                    let mut se = ScenarioError::at(file, &loc, e.message.clone());
+                    if let Some(h) = e.hint {
+                        se = se.with_hint(h);
+                    }
+                    errs.push(se);
+                }
             }
         }
     }
@@ -190,6 +210,7 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
             scenario,
             model,
             steps,
+            warnings,
         })
     } else {
         errs.sort_by_key(|e| (e.line, e.column));
@@ -251,6 +272,9 @@ impl Validator<'_> {
                 hd.gateway = Some(g.value);
             }
             hd.mtu = h.mtu.as_ref().map(|m| m.value);
+            if let Some(dns) = &h.dns {
+                hd.dns = dns.value.iter().map(|a| a.value).collect();
+            }
             let mut d = DaemonDef::default();
             if let Some(dm) = &h.daemon {
                 if let Some(v) = &dm.mtu {
@@ -264,6 +288,9 @@ impl Validator<'_> {
                 }
                 if let Some(v) = &dm.ip_forward {
                     d.ip_forward = v.value;
+                }
+                if let Some(v) = &dm.resolv_conf {
+                    d.resolv_conf = Some(v.value.iter().map(|a| a.value).collect());
                 }
                 if let Some(pools) = &dm.default_address_pools {
                     self.at(format!("{p}.daemon.default-address-pools"), location_of(pools));
@@ -327,6 +354,16 @@ impl Validator<'_> {
                 lan: e.lan.value.clone(),
                 gateway: e.gateway.as_ref().map(|g| g.value),
                 listen,
+                dns_records: e.dns_records.as_ref().map(|r| {
+                    r.value
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.iter().map(|a| a.value).collect()))
+                        .collect()
+                }),
+                dns: e
+                    .dns
+                    .as_ref()
+                    .map_or_else(Vec::new, |d| d.value.iter().map(|a| a.value).collect()),
             });
         }
         for (name, n) in &s.networks {
@@ -411,12 +448,33 @@ impl Validator<'_> {
                     if let Some(a) = &ep.ipv4_address {
                         self.at(format!("{ep_path}.ipv4_address"), location_of(a));
                     }
+                    if let Some(a) = ep.aliases.first() {
+                        self.at(format!("{ep_path}.aliases"), location_of(a));
+                    }
                     cd.networks.push(EndpointDef {
                         network: nname.value.clone(),
                         ipv4: ep.ipv4_address.as_ref().map(|a| a.value),
                         aliases: ep.aliases.iter().map(|a| a.value.clone()).collect(),
                     });
                 }
+            }
+            if let Some(first) = c.ports.first() {
+                self.at(format!("{p}.ports"), location_of(first));
+            }
+            if let Some(v) = &c.dns {
+                cd.dns = v.value.iter().map(|a| a.value).collect();
+            }
+            if let Some(v) = &c.dns_search {
+                for (k, d) in v.value.iter().enumerate() {
+                    self.at(format!("{p}.dns_search.{k}"), location_of(d));
+                }
+                cd.dns_search = v.value.iter().map(|d| d.value.clone()).collect();
+            }
+            if let Some(v) = &c.dns_opt {
+                for (k, d) in v.value.iter().enumerate() {
+                    self.at(format!("{p}.dns_opt.{k}"), location_of(d));
+                }
+                cd.dns_opt = v.value.iter().map(|d| d.value.clone()).collect();
             }
             for (k, port) in c.ports.iter().enumerate() {
                 self.at(format!("{p}.ports.{k}"), location_of(port));
@@ -569,6 +627,11 @@ impl Validator<'_> {
             .iter()
             .flat_map(|c| c.networks.iter().flat_map(|e| e.aliases.clone()))
             .collect();
+        let served: Vec<String> = m
+            .externals
+            .iter()
+            .flat_map(|e| e.dns_records.iter().flat_map(|r| r.keys().cloned()))
+            .collect();
         let mut out = Vec::new();
         for step in &s.steps {
             let loc = location_of(step);
@@ -578,7 +641,7 @@ impl Validator<'_> {
                 Action::Ping(p) => {
                     let v = &p.value;
                     let from = self.machine(&v.from, &names);
-                    let to = self.target(&v.to, &names, &aliases, false);
+                    let to = self.target(&v.to, &names, &aliases, &served, false);
                     let size = v.size.as_ref().map_or(56, |x| x.value as usize);
                     if size > 65507 {
                         self.err(
@@ -602,7 +665,7 @@ impl Validator<'_> {
                 Action::Connect(c) => {
                     let v = &c.value;
                     let from = self.machine(&v.from, &names);
-                    let to = self.target(&v.to, &names, &aliases, true);
+                    let to = self.target(&v.to, &names, &aliases, &served, true);
                     let proto = v.proto.as_ref().map_or(Proto::Tcp, |p| p.value);
                     (
                         format!("connect {} -> {} ({proto})", v.from.value, v.to.value),
@@ -617,7 +680,7 @@ impl Validator<'_> {
                 Action::Transfer(t) => {
                     let v = &t.value;
                     let from = self.machine(&v.from, &names);
-                    let to = self.target(&v.to, &names, &aliases, true);
+                    let to = self.target(&v.to, &names, &aliases, &served, true);
                     let bytes = match format::parse_size(&v.bytes.value) {
                         Ok(b) if b > 0 => Some(b),
                         Ok(_) => {
@@ -707,10 +770,27 @@ impl Validator<'_> {
                         }),
                     )
                 }
-                Action::Resolve(r) => (
-                    format!("resolve {} from {}", r.value.name.value, r.value.from.value),
-                    None,
-                ),
+                Action::Resolve(r) => {
+                    let v = &r.value;
+                    let from = self.machine(&v.from, &names);
+                    let valid = netloom_drivers::dns::query(0, &v.name.value, netloom_drivers::dns::QType::A)
+                        .is_some()
+                        && !v.name.value.is_empty();
+                    if !valid {
+                        self.err(
+                            &v.name,
+                            format!("'{}' is not a valid domain name", v.name.value),
+                            Some("labels of letters, digits and hyphens, each at most 63 characters".into()),
+                        );
+                    }
+                    (
+                        format!("resolve {} from {}", v.name.value, v.from.value),
+                        from.filter(|_| valid).map(|from| Op::Resolve {
+                            from,
+                            name: v.name.value.clone(),
+                        }),
+                    )
+                }
             };
             let title = st.name.as_ref().map_or(title, |n| n.value.clone());
             let expect = self.expectations(&st.action, exp, m);
@@ -749,6 +829,7 @@ impl Validator<'_> {
         s: &Spanned<String>,
         names: &[String],
         aliases: &[String],
+        served: &[String],
         need_port: bool,
     ) -> Option<(To, Option<u16>)> {
         let t = match format::parse_target(&s.value) {
@@ -773,17 +854,19 @@ impl Validator<'_> {
         match t.host {
             TargetHost::Ip(ip) => Some((To::Ip(ip), t.port)),
             TargetHost::Name(n) => {
-                if names.contains(&n) || aliases.contains(&n) {
+                if names.contains(&n) || aliases.contains(&n) || n.contains('.') || served.contains(&n) {
                     Some((To::Name(n), t.port))
                 } else {
                     let mut all: Vec<String> = names.to_vec();
                     all.extend(aliases.iter().cloned());
+                    all.extend(served.iter().cloned());
                     self.err(
                         s,
                         format!("unknown name '{n}'"),
                         nearest(&n, &all).or_else(|| {
                             Some(
-                                "a target is a container, alias, external, router, host or an IP address"
+                                "a target is a container, alias, external, router, host, a domain name or an IP \
+                                 address (a `resolve` step checks that a name does not resolve)"
                                     .into(),
                             )
                         }),
@@ -803,6 +886,7 @@ impl Validator<'_> {
             let allowed: &[Outcome] = match kind {
                 "ping" => &[Outcome::Reach, Outcome::NoReach],
                 "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
+                "resolve" => &[Outcome::Nxdomain, Outcome::Servfail, Outcome::Timeout],
                 _ => &[],
             };
             if allowed.contains(&r.value) {
@@ -873,11 +957,17 @@ impl Validator<'_> {
             }
         }
         if let Some(a) = &e.addresses {
-            self.err(
-                a,
-                "'addresses' is not supported yet (embedded DNS: coming in a later version)",
-                None,
-            );
+            if kind != "resolve" {
+                self.err(a, "'addresses' applies to resolve steps", None);
+            }
+            if e.result.is_some() {
+                self.err(
+                    a,
+                    "a resolve step expects either addresses or an outcome, not both",
+                    Some("keep `addresses` (the name resolves) or `result` (it does not)".into()),
+                );
+            }
+            out.addresses = Some(a.value.iter().map(|x| x.value).collect());
         }
         if let Some(er) = &e.error {
             if kind != "container" {
