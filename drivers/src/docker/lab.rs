@@ -43,6 +43,8 @@ pub struct Lab {
     bound: BTreeMap<(String, L4, u16), String>,
     /// Containers whose start failed, with Docker's error.
     start_errors: BTreeMap<String, String>,
+    /// The published-port rules of each container (installed while it runs).
+    dnat_rules: BTreeMap<String, Vec<DnatRule>>,
 }
 
 /// What a ping step observed.
@@ -114,6 +116,7 @@ impl Lab {
             host_net: BTreeMap::new(),
             bound: BTreeMap::new(),
             start_errors: BTreeMap::new(),
+            dnat_rules: BTreeMap::new(),
         };
         lab.directory = Arc::new(lab.build_directory());
         lab.compile();
@@ -260,7 +263,7 @@ impl Lab {
                         .iter()
                         .filter(|t| host_ip.is_none_or(|ip| ip.is_ipv4() == t.is_ipv4()))
                     {
-                        node.ct.dnat.push(DnatRule {
+                        let rule = DnatRule {
                             l4,
                             host_ip,
                             host_port: hp,
@@ -268,7 +271,9 @@ impl Lab {
                             to,
                             to_port: cp,
                             label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
-                        });
+                        };
+                        node.ct.dnat.push(rule.clone());
+                        self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
                     }
                 }
             }
@@ -791,6 +796,7 @@ impl Lab {
         } else {
             self.unbind_ports(name);
         }
+        self.set_published(name, running);
         for l in self.container_links.get(name).cloned().unwrap_or_default() {
             self.fabric.link_config_mut(l).up = running;
         }

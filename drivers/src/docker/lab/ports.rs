@@ -20,6 +20,7 @@ impl Lab {
             .collect();
         for name in names {
             if let Err(e) = self.bind_ports(&name) {
+                self.set_published(&name, false);
                 self.start_errors.insert(name.clone(), e);
                 self.running.insert(name.clone(), false);
                 if let Some(links) = self.container_links.get(&name).cloned() {
@@ -125,6 +126,31 @@ impl Lab {
             for l in &c.listen {
                 n.remove_listen(*l);
             }
+        }
+    }
+
+    /// Installs or removes the published-port (DNAT) rules of container `name`, as
+    /// Docker does when it starts or stops.
+    pub(super) fn set_published(&mut self, name: &str, on: bool) {
+        let Some(rules) = self.dnat_rules.get(name).cloned() else {
+            return;
+        };
+        let Some(c) = self.resolved.model.containers.iter().find(|c| c.name == name) else {
+            return;
+        };
+        let host = c
+            .host
+            .clone()
+            .unwrap_or_else(|| self.resolved.model.default_host());
+        let Some(id) = self.nodes.get(&host).copied() else {
+            return;
+        };
+        let Some(n) = self.fabric.element_mut::<Node>(id) else {
+            return;
+        };
+        n.ct.dnat.retain(|r| !rules.iter().any(|x| x.label == r.label));
+        if on {
+            n.ct.dnat.extend(rules);
         }
     }
 }
