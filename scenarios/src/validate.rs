@@ -773,9 +773,7 @@ impl Validator<'_> {
                 Action::Resolve(r) => {
                     let v = &r.value;
                     let from = self.machine(&v.from, &names);
-                    let valid = netloom_drivers::dns::query(0, &v.name.value, netloom_drivers::dns::QType::A)
-                        .is_some()
-                        && !v.name.value.is_empty();
+                    let valid = netloom_drivers::dns::valid_name(&v.name.value);
                     if !valid {
                         self.err(
                             &v.name,

@@ -148,3 +148,59 @@ fn pcap_captures_are_readable() {
         }
     }
 }
+
+/// DNS is real on the wire: the embedded server's forwarded queries and the upstream's
+/// answers cross the host's NIC as DNS packets that tcpdump decodes.
+#[test]
+fn dns_packets_are_on_the_wire() {
+    let dir = tmp("pcap-dns");
+    let out = netloom()
+        .args(["run", "scenarios/examples/11-dns-upstream.yaml", "--pcap"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let nic = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("host1.eth0"))
+        })
+        .expect("a capture of the host's NIC");
+    let bytes = std::fs::read(&nic).expect("readable");
+    let (_, pcap) = pcap_parser::parse_pcap(&bytes).expect("a valid pcap file");
+    // UDP to port 53: Ethernet (14) + IPv4 (20) + UDP destination port at 2..4.
+    let dns = pcap
+        .blocks
+        .iter()
+        .filter(|b| b.data.len() > 42 && b.data[23] == 17 && b.data[36..38] == [0, 53])
+        .count();
+    assert!(dns >= 3, "forwarded queries crossed the NIC ({dns} seen)");
+    match Command::new("tcpdump").args(["-n", "-r"]).arg(&nic).output() {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                text.contains("192.168.1.10.")
+                    && text.contains("> 192.168.1.53.53: ")
+                    && text.contains("A? intranet.corp.example."),
+                "{text}"
+            );
+            assert!(text.contains("A 192.168.1.80"), "{text}");
+            assert!(text.contains("NXDomain"), "{text}");
+        }
+        Err(e) => {
+            assert!(
+                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
+                "tcpdump is required in CI: {e}"
+            );
+            eprintln!("skipping the tcpdump check: tcpdump is not installed ({e})");
+        }
+    }
+}

@@ -185,6 +185,41 @@ fn invalid_files_give_their_documented_error() {
         ),
         ("two-actions.yaml", 5, 5, "exactly one action", "new list item"),
         ("empty.yaml", 1, 1, "the file is empty", "name:"),
+        (
+            "alias-on-host-network.yaml",
+            6,
+            19,
+            "network-scoped alias is supported only for containers in user defined networks",
+            "user-defined network",
+        ),
+        (
+            "bad-dns-opt.yaml",
+            7,
+            15,
+            "option 'ndots:two' needs a number",
+            "ndots:2",
+        ),
+        (
+            "resolve-bad-name.yaml",
+            5,
+            33,
+            "'a..b' is not a valid domain name",
+            "63 characters",
+        ),
+        (
+            "addresses-on-ping.yaml",
+            7,
+            26,
+            "'addresses' applies to resolve steps",
+            "",
+        ),
+        (
+            "resolve-wrong-outcome.yaml",
+            6,
+            13,
+            "'reach' is not an outcome of a resolve step",
+            "nxdomain, servfail, timeout",
+        ),
         ("broken-yaml.yaml", 1, 7, "", ""),
     ];
     let dir = root().join("tests/fixtures/invalid");

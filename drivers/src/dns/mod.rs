@@ -192,6 +192,20 @@ pub fn set_id(bytes: &mut [u8], id: u16) {
     }
 }
 
+/// Whether `name` is a domain name a resolver would send: labels of letters, digits,
+/// hyphens and underscores, 1 to 63 characters each, 253 in all; one trailing dot
+/// allowed.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// A name as servers compare it: lower case, no trailing dot.
 pub fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
@@ -453,6 +467,13 @@ mod tests {
             q,
             [0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 2, b'd', b'b', 0, 0, 28, 0, 1]
         );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_name("db") && valid_name("db.corp.example.") && valid_name("_srv.x"));
+        assert!(!valid_name("a..b") && !valid_name("") && !valid_name(".") && !valid_name("a b"));
+        assert!(!valid_name(&"x".repeat(64)));
     }
 
     #[test]

@@ -337,7 +337,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             }
         }
         for (k, d) in c.dns_search.iter().enumerate() {
-            if crate::dns::query(0, d, crate::dns::QType::A).is_none() {
+            if !crate::dns::valid_name(d) {
                 errs.push(ModelError::new(
                     format!("{f}.dns_search.{k}"),
                     format!("'{d}' is not a valid domain name"),
