@@ -45,6 +45,8 @@ pub struct Lab {
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
     dnat_rules: BTreeMap<String, Vec<DnatRule>>,
+    /// Hosts by name (index into the model's hosts).
+    host_index: BTreeMap<String, usize>,
 }
 
 /// What a ping step observed.
@@ -117,7 +119,11 @@ impl Lab {
             bound: BTreeMap::new(),
             start_errors: BTreeMap::new(),
             dnat_rules: BTreeMap::new(),
+            host_index: BTreeMap::new(),
         };
+        lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
+            .map(|(i, h)| (h.name.clone(), i))
+            .collect();
         lab.directory = Arc::new(lab.build_directory());
         lab.compile();
         lab.start_all();
@@ -784,14 +790,14 @@ impl Lab {
     /// # Errors
     /// When `name` is not a container, or its start fails (a host port is in use).
     pub fn set_running(&mut self, name: &str, running: bool) -> Result<(), String> {
-        if !self.resolved.model.containers.iter().any(|c| c.name == name) {
+        let Some(ci) = self.resolved.model.containers.iter().position(|c| c.name == name) else {
             return Err(format!("unknown container '{name}'"));
-        }
+        };
         if self.is_running(name) == running {
             return Ok(());
         }
         if running {
-            self.bind_ports(name)?;
+            self.bind_ports(ci)?;
             self.start_errors.remove(name);
         } else {
             self.unbind_ports(name);
@@ -817,11 +823,11 @@ impl Lab {
 
     /// The host a container lives on.
     fn host_of(&self, c: &ContainerDef) -> Option<&HostDef> {
-        let host = c
-            .host
-            .clone()
-            .unwrap_or_else(|| self.resolved.model.default_host());
-        self.resolved.model.hosts.iter().find(|h| h.name == host)
+        let hosts = &self.resolved.model.hosts;
+        match &c.host {
+            Some(h) => self.host_index.get(h).and_then(|&i| hosts.get(i)),
+            None => hosts.first(),
+        }
     }
 
     /// Whether a container is running.

@@ -11,15 +11,12 @@ impl Lab {
     /// ports are bound on the host, host-network containers bind their listeners; a
     /// start that conflicts leaves the container stopped, its error kept.
     pub(super) fn start_all(&mut self) {
-        let names: Vec<String> = self
-            .resolved
-            .model
-            .containers
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        for name in names {
-            if let Err(e) = self.bind_ports(&name) {
+        for ci in 0..self.resolved.model.containers.len() {
+            let name = self.resolved.model.containers[ci].name.clone();
+            if self.resolved.published[ci].is_empty() && !self.host_net.contains_key(&name) {
+                continue;
+            }
+            if let Err(e) = self.bind_ports(ci) {
                 self.set_published(&name, false);
                 self.start_errors.insert(name.clone(), e);
                 self.running.insert(name.clone(), false);
@@ -32,16 +29,16 @@ impl Lab {
         }
     }
 
-    /// Binds the host ports container `name` needs: its listeners when it is on the
+    /// Binds the host ports container number `ci` needs: its listeners when it is on the
     /// host network, else its published ports (docker-proxy).
     ///
     /// # Errors
     /// The conflict, as Docker reports it; nothing is bound then.
-    pub(super) fn bind_ports(&mut self, name: &str) -> Result<(), String> {
-        let Some(ci) = self.resolved.model.containers.iter().position(|c| c.name == name) else {
-            return Err(format!("unknown container '{name}'"));
+    pub(super) fn bind_ports(&mut self, ci: usize) -> Result<(), String> {
+        let Some(c) = self.resolved.model.containers.get(ci).cloned() else {
+            return Err(format!("unknown container #{ci}"));
         };
-        let c = self.resolved.model.containers[ci].clone();
+        let name = c.name.as_str();
         let host = c
             .host
             .clone()
