@@ -103,59 +103,12 @@ fn json_and_junit() {
     );
 }
 
-/// --pcap writes one capture per link that pcap readers (and tcpdump, when installed)
-/// read, with the step's ICMP on the container's link.
-#[test]
-fn pcap_captures_are_readable() {
-    let dir = tmp("pcap");
+/// Runs `example` with `--pcap` and returns the capture of the link whose file name
+/// contains `link`, after checking the run passed.
+fn capture_of(example: &str, tag: &str, link: &str) -> PathBuf {
+    let dir = tmp(tag);
     let out = netloom()
-        .args(["run", "scenarios/examples/06-masquerade.yaml", "--pcap"])
-        .arg(&dir)
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(0));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    let app = files
-        .iter()
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("app.eth0"))
-        })
-        .expect("a capture of the container's link");
-    let bytes = std::fs::read(app).expect("readable");
-    let (_, pcap) = pcap_parser::parse_pcap(&bytes).expect("a valid pcap file");
-    assert!(pcap.blocks.len() >= 6, "pings and TCP crossed this link");
-    match Command::new("tcpdump").args(["-n", "-r"]).arg(app).output() {
-        Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            assert!(
-                text.contains("172.17.0.2 > 203.0.113.10: ICMP echo request"),
-                "{text}"
-            );
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
-                "tcpdump is required in CI: {e}"
-            );
-            eprintln!("skipping the tcpdump check: tcpdump is not installed ({e})");
-        }
-    }
-}
-
-/// DNS is real on the wire: the embedded server's forwarded queries and the upstream's
-/// answers cross the host's NIC as DNS packets that tcpdump decodes.
-#[test]
-fn dns_packets_are_on_the_wire() {
-    let dir = tmp("pcap-dns");
-    let out = netloom()
-        .args(["run", "scenarios/examples/11-dns-upstream.yaml", "--pcap"])
+        .args(["run", example, "--pcap"])
         .arg(&dir)
         .output()
         .expect("runs");
@@ -165,14 +118,62 @@ fn dns_packets_are_on_the_wire() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let nic = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("host1.eth0"))
-        })
-        .expect("a capture of the host's NIC");
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(link)))
+        .unwrap_or_else(|| panic!("no capture of {link}"))
+}
+
+/// What `tcpdump -n -r` prints for `pcap`; `None` (with the reason printed) when
+/// tcpdump is missing, which `NETLOOM_REQUIRE_ALL` (set by `.ci/run`) turns into a
+/// failure.
+fn tcpdump(pcap: &Path) -> Option<String> {
+    match Command::new("tcpdump").args(["-n", "-r"]).arg(pcap).output() {
+        Ok(o) => {
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            Some(String::from_utf8_lossy(&o.stdout).into_owned())
+        }
+        Err(e) => {
+            assert!(
+                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
+                "tcpdump is required in CI: {e}"
+            );
+            eprintln!("skipping the tcpdump check: tcpdump is not installed ({e})");
+            None
+        }
+    }
+}
+
+/// --pcap writes one capture per link that pcap readers (and tcpdump, when installed)
+/// read, with the step's ICMP on the container's link.
+#[test]
+fn pcap_captures_are_readable() {
+    let app = capture_of("scenarios/examples/06-masquerade.yaml", "pcap", "app.eth0");
+    let bytes = std::fs::read(&app).expect("readable");
+    let (_, pcap) = pcap_parser::parse_pcap(&bytes).expect("a valid pcap file");
+    assert!(pcap.blocks.len() >= 6, "pings and TCP crossed this link");
+    if let Some(text) = tcpdump(&app) {
+        assert!(
+            text.contains("172.17.0.2 > 203.0.113.10: ICMP echo request"),
+            "{text}"
+        );
+    }
+}
+
+/// DNS is real on the wire: the embedded server's forwarded queries and the upstream's
+/// answers cross the host's NIC as DNS packets that tcpdump decodes.
+#[test]
+fn dns_packets_are_on_the_wire() {
+    let nic = capture_of(
+        "scenarios/examples/11-dns-upstream.yaml",
+        "pcap-dns",
+        "host1.eth0",
+    );
     let bytes = std::fs::read(&nic).expect("readable");
     let (_, pcap) = pcap_parser::parse_pcap(&bytes).expect("a valid pcap file");
     // UDP to port 53: Ethernet (14) + IPv4 (20) + UDP destination port at 2..4.
@@ -182,25 +183,14 @@ fn dns_packets_are_on_the_wire() {
         .filter(|b| b.data.len() > 42 && b.data[23] == 17 && b.data[36..38] == [0, 53])
         .count();
     assert!(dns >= 3, "forwarded queries crossed the NIC ({dns} seen)");
-    match Command::new("tcpdump").args(["-n", "-r"]).arg(&nic).output() {
-        Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            assert!(
-                text.contains("192.168.1.10.")
-                    && text.contains("> 192.168.1.53.53: ")
-                    && text.contains("A? intranet.corp.example."),
-                "{text}"
-            );
-            assert!(text.contains("A 192.168.1.80"), "{text}");
-            assert!(text.contains("NXDomain"), "{text}");
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
-                "tcpdump is required in CI: {e}"
-            );
-            eprintln!("skipping the tcpdump check: tcpdump is not installed ({e})");
-        }
+    if let Some(text) = tcpdump(&nic) {
+        assert!(
+            text.contains("192.168.1.10.")
+                && text.contains("> 192.168.1.53.53: ")
+                && text.contains("A? intranet.corp.example."),
+            "{text}"
+        );
+        assert!(text.contains("A 192.168.1.80"), "{text}");
+        assert!(text.contains("NXDomain"), "{text}");
     }
 }
