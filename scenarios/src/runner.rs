@@ -423,8 +423,14 @@ fn target(lab: &mut Lab, from: &str, to: &To) -> Result<IpAddr, String> {
             .or_else(|| lab.address_of(n, true))
             .ok_or_else(|| format!("'{n}' has no address"));
     }
-    if !from_container && let Ok(Some(ip)) = lab.resolve_container(from, n) {
-        return Ok(ip);
+    if !from_container && is_container(n) {
+        // Shorthand from outside Docker; a host-network container has the host's address.
+        if let Ok(Some(ip)) = lab.resolve_container(from, n) {
+            return Ok(ip);
+        }
+        if let Some(ip) = lab.address_of(n, false).or_else(|| lab.address_of(n, true)) {
+            return Ok(ip);
+        }
     }
     let r = lab.resolve(from, n)?;
     let why = match r.outcome {
