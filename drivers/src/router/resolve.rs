@@ -176,6 +176,15 @@ impl Node {
         self.lookups.get(i)
     }
 
+    /// Takes finished lookup `i` out (the latest one; earlier indices stay valid).
+    pub fn take_lookup(&mut self, i: usize) -> Option<LookupApp> {
+        if i + 1 == self.lookups.len() && self.lookups[i].outcome.is_some() {
+            self.lookups.pop()
+        } else {
+            self.lookups.get(i).cloned()
+        }
+    }
+
     /// A random unused local UDP port in Linux's ephemeral range.
     fn free_port(&mut self, ctx: &mut Ctx<'_>) -> u16 {
         loop {

@@ -159,6 +159,27 @@ impl Lab {
     /// to work: the asker has no embedded DNS and `name` is a container or alias.
     pub(super) fn dns_hint(&self, from: &str, name: &str) -> Option<String> {
         let m = &self.resolved.model;
+        let ci = m.containers.iter().position(|c| c.name == from)?;
+        let eps = &self.resolved.endpoints[ci];
+        let why = if self.host_net.contains_key(from) {
+            format!(
+                "{from} is on the host network: it uses the host's resolv.conf, and Docker's embedded DNS \
+                 (which knows container names) does not serve it"
+            )
+        } else if eps.is_empty() {
+            format!("{from} is on the none network: it has only loopback, no way to any name server")
+        } else if eps.iter().any(|e| {
+            let n = &self.resolved.networks[e.network];
+            !n.default_bridge && n.driver == Driver::Bridge
+        }) {
+            // It has the embedded DNS: nothing surprising to explain.
+            return None;
+        } else {
+            format!(
+                "{from} is only on the default bridge network, which has no embedded DNS: container names do \
+                 not resolve there (use a user-defined network, or the container's IP address)"
+            )
+        };
         let wanted = normalize(name);
         let is_container = m.containers.iter().enumerate().any(|(ci, c)| {
             normalize(&c.name) == wanted
@@ -166,32 +187,7 @@ impl Lab {
                     .iter()
                     .any(|e| e.aliases.iter().any(|a| normalize(a) == wanted))
         });
-        if !is_container {
-            return None;
-        }
-        let ci = m.containers.iter().position(|c| c.name == from)?;
-        if self.host_net.contains_key(from) {
-            return Some(format!(
-                "{from} is on the host network: it uses the host's resolv.conf, and Docker's embedded DNS \
-                 (which knows container names) does not serve it"
-            ));
-        }
-        let eps = &self.resolved.endpoints[ci];
-        if eps.is_empty() {
-            return Some(format!(
-                "{from} is on the none network: it has only loopback, no way to any name server"
-            ));
-        }
-        let user = eps.iter().any(|e| {
-            let n = &self.resolved.networks[e.network];
-            !n.default_bridge && n.driver == Driver::Bridge
-        });
-        (!user).then(|| {
-            format!(
-                "{from} is only on the default bridge network, which has no embedded DNS: container names do \
-                 not resolve there (use a user-defined network, or the container's IP address)"
-            )
-        })
+        is_container.then_some(why)
     }
 
     /// Resolves `name` on machine `from` with real DNS queries, as `getent ahosts`
@@ -231,8 +227,7 @@ impl Lab {
         let l = self
             .fabric
             .element_mut::<Node>(id)
-            .and_then(|n| n.lookup(idx))
-            .cloned()
+            .and_then(|n| n.take_lookup(idx))
             .ok_or("lookup vanished")?;
         let mut log = l.log.clone();
         if let Some(h) = hint
