@@ -56,7 +56,12 @@ fn main() -> ExitCode {
             let mut bad = false;
             for f in &files {
                 match read_and_load(f) {
-                    Ok(_) => println!("{}: ok", f.display()),
+                    Ok(l) => {
+                        for w in &l.warnings {
+                            println!("{w}");
+                        }
+                        println!("{}: ok", f.display());
+                    }
                     Err(msg) => {
                         eprint!("{msg}");
                         bad = true;
