@@ -111,3 +111,49 @@ fn default_bridge_has_no_embedded_dns() {
     assert!(!matches!(r.outcome, LookupOutcome::Addresses(_)), "{r:?}");
     assert!(r.log.iter().any(|l| l.contains("no embedded DNS")), "{:?}", r.log);
 }
+
+// glibc's timeout and attempts: a name server that never answers costs exactly
+// timeout × attempts × servers, then the lookup reports that nothing answered.
+#[test]
+fn resolver_options_bound_the_wait() {
+    use netloom_drivers::docker::{ExternalDef, HostDef, LanDef, NicDef};
+    let mut m = Model::default();
+    let mut h = HostDef::new("host1");
+    h.interfaces.push(NicDef {
+        name: "eth0".into(),
+        address: Some("192.168.1.10/24".parse().expect("net")),
+        lan: Some("office".into()),
+    });
+    m.hosts.push(h);
+    m.lans.push(LanDef {
+        name: "office".into(),
+        mtu: None,
+    });
+    // A machine at the resolver's address that serves nothing: port unreachable.
+    m.externals.push(ExternalDef {
+        name: "silent".into(),
+        address: "192.168.1.53/24".parse().expect("net"),
+        lan: "office".into(),
+        gateway: None,
+        listen: vec![],
+        dns_records: None,
+        dns: vec![],
+    });
+    let mut slow = container("slow", vec![]);
+    slow.dns = vec![v4(192, 168, 1, 99)]; // nobody there: ARP fails, no answer
+    slow.dns_opt = vec!["timeout:1".into(), "attempts:3".into()];
+    let mut refused = container("refused", vec![]);
+    refused.dns = vec![v4(192, 168, 1, 53)];
+    m.containers = vec![slow, refused];
+    let mut lab = Lab::build(&m, 5).expect("valid");
+    let r = lab.resolve("slow", "example.com").expect("runs");
+    assert!(matches!(r.outcome, LookupOutcome::NoAnswer(_)), "{r:?}");
+    assert_eq!(r.elapsed, netloom_core::SimDuration::from_secs(3), "{:?}", r.log);
+    assert_eq!(r.frames.len(), 3, "one query per attempt");
+    let r = lab.resolve("refused", "example.com").expect("runs");
+    assert!(
+        matches!(&r.outcome, LookupOutcome::NoAnswer(w) if w.contains("Port Unreachable")),
+        "{r:?}"
+    );
+    assert!(r.elapsed < netloom_core::SimDuration::from_secs(1), "{r:?}");
+}
