@@ -86,8 +86,10 @@ pub struct Message {
     pub response: bool,
     /// Response code.
     pub rcode: Rcode,
-    /// The question's name, lower-cased, without a trailing dot.
+    /// The question's name, lower-cased, without a trailing dot (for comparisons).
     pub name: String,
+    /// The question's name as asked (servers echo it unchanged).
+    pub qname: String,
     /// The question's type.
     pub qtype: QType,
     /// A and AAAA records of the answer section.
@@ -139,6 +141,7 @@ pub fn parse(bytes: &[u8]) -> Option<Message> {
         response: p.has_flags(PacketFlag::RESPONSE),
         rcode,
         name: normalize(&q.qname.to_string()),
+        qname: q.qname.to_string().trim_end_matches('.').to_string(),
         qtype,
         addrs,
     })
@@ -160,7 +163,7 @@ pub fn reply(q: &Message, rcode: Rcode, addrs: &[IpAddr], ttl: u32, authoritativ
         Rcode::Refused => RCODE::Refused,
         Rcode::Other(_) => RCODE::ServerFailure,
     };
-    let Ok(qname) = Name::new(&q.name) else {
+    let Ok(qname) = Name::new(&q.qname) else {
         return Vec::new();
     };
     p.questions.push(Question::new(

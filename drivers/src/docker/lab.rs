@@ -39,8 +39,9 @@ pub struct Lab {
     directory: Arc<Directory>,
     /// Containers on the host network, with their host.
     host_net: BTreeMap<String, String>,
-    /// Host ports in use: (host, transport, port) → the container holding it.
-    bound: BTreeMap<(String, L4, u16), String>,
+    /// Host ports in use: (host, transport, port) → the bound address (`None` = all)
+    /// and the container holding it.
+    bound: BTreeMap<(String, L4, u16), Vec<(Option<IpAddr>, String)>>,
     /// Containers whose start failed, with Docker's error.
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).

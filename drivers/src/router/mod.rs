@@ -1012,7 +1012,7 @@ impl Node {
             }
             L4::Tcp | L4::Udp if !pmtu => {
                 if inner.l4 == L4::Udp {
-                    self.dns_refused(ctx, inner.sport, &text);
+                    self.dns_refused(ctx, inner.sport, inner.dst, &text);
                 }
                 if let Some(s) = self.stack.as_mut() {
                     s.refuse(inner.l4, inner.sport, text);

@@ -48,6 +48,9 @@ pub struct Embedded {
     pub networks: Vec<usize>,
     /// Upstream servers for names Docker does not know (at most three are tried).
     pub upstream: Vec<IpAddr>,
+    /// Loopback addresses of the host's own stub resolver: an upstream there is asked
+    /// from the host's namespace (its upstreams lie outside the lab).
+    pub host_stub: Vec<IpAddr>,
     /// With no upstream server: `true` answers NXDOMAIN (no resolver was declared: the
     /// outside world knows none of the lab's names), `false` SERVFAIL (Docker 28 with
     /// an empty list: "no external nameservers defined").
@@ -87,10 +90,20 @@ pub struct LookupApp {
     /// When the outcome was known.
     pub finished: Option<SimTime>,
     qtypes: Vec<QType>,
+    /// The name servers, timeout and attempts of the resolv.conf it started with.
+    servers: Vec<IpAddr>,
+    timeout: netloom_core::SimDuration,
+    attempts: u32,
     cand: usize,
     attempt: u32,
     server: usize,
     port: u16,
+    /// The query ids of the current candidate, one per type: glibc sends the same
+    /// query (same id) to every server and attempt, and takes a late answer.
+    ids: Vec<(QType, u16)>,
+    /// Bumped at every try; a refusal or a send loop of an older try is stale.
+    generation: u32,
+    refused_generation: Option<u32>,
     pending: Vec<(u16, QType, Option<Message>)>,
     deadline: Option<SimTime>,
     got_nodata: bool,
@@ -120,12 +133,32 @@ pub(super) struct Forward {
     deadline: Option<SimTime>,
 }
 
+impl LookupApp {
+    /// The longest the lookup can take: every candidate, attempt and server timing
+    /// out (with glibc's growing per-server timeouts), plus slack for forwarding.
+    pub fn worst_case(&self) -> netloom_core::SimDuration {
+        let servers = self.servers.len().max(1) as u64;
+        let per_attempt: u64 = (0..servers)
+            .map(|n| {
+                let t = self.timeout.as_nanos().saturating_mul(1 << n.min(8));
+                if n > 0 { t / servers } else { t }.max(1_000_000_000)
+            })
+            .sum();
+        let total = per_attempt
+            .saturating_mul(self.attempts as u64)
+            .saturating_mul(self.candidates.len().max(1) as u64);
+        netloom_core::SimDuration::from_nanos(total.saturating_add(60_000_000_000))
+    }
+}
+
 impl Node {
     /// Starts resolving `name` as `getent ahosts` does: A, and AAAA too when `v6`.
     /// `hint` is noted on the lookup's first query (why it may fail). Returns the
     /// lookup's index for [`Node::lookup`].
     pub fn start_lookup(&mut self, ctx: &mut Ctx<'_>, name: &str, v6: bool, hint: Option<String>) -> usize {
         let rc = &self.dns.resolv;
+        let servers: Vec<IpAddr> = rc.nameservers.iter().take(MAXNS).copied().collect();
+        let (timeout, attempts) = (rc.timeout, rc.attempts);
         let mut qtypes = vec![QType::A];
         if v6 {
             qtypes.push(QType::Aaaa);
@@ -139,10 +172,16 @@ impl Node {
             started: ctx.now(),
             finished: None,
             qtypes,
+            servers,
+            timeout,
+            attempts,
             cand: 0,
             attempt: 0,
             server: 0,
             port: 0,
+            ids: Vec::new(),
+            generation: 0,
+            refused_generation: None,
             pending: Vec::new(),
             deadline: None,
             got_nodata: false,
@@ -152,10 +191,11 @@ impl Node {
         };
         self.lookups.push(app);
         let idx = self.lookups.len() - 1;
-        if self.dns.resolv.nameservers.is_empty() {
+        if self.lookups[idx].servers.is_empty() {
             let l = &mut self.lookups[idx];
             l.log.push(format!(
-                "{}: no name server is configured; the world outside the lab knows no such name",
+                "{}: the scenario declares no resolver for this machine; the world outside the lab knows \
+                 no such name",
                 l.name
             ));
             if let Some(h) = &l.hint {
@@ -204,12 +244,11 @@ impl Node {
     /// Sends the current try of lookup `idx`: one query per type to the current server.
     fn lookup_send(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
         loop {
-            let servers: Vec<IpAddr> = self.dns.resolv.nameservers.iter().take(MAXNS).copied().collect();
             let Some(l) = self.lookups.get(idx) else { return };
             if l.outcome.is_some() {
                 return;
             }
-            let (Some(&server), Some(qname)) = (servers.get(l.server), l.candidates.get(l.cand).cloned())
+            let (Some(&server), Some(qname)) = (l.servers.get(l.server), l.candidates.get(l.cand).cloned())
             else {
                 return;
             };
@@ -222,25 +261,36 @@ impl Node {
                 }
                 continue;
             };
-            let port = l.port;
-            let hint = if l.frames.is_empty() { l.hint.clone() } else { None };
-            // Every query of the try is pending (and the deadline set) before the first
-            // leaves: over loopback the answer comes back while we are still sending.
+            let l = &mut self.lookups[idx];
+            if l.ids.is_empty() {
+                for qt in l.qtypes.clone() {
+                    l.ids.push((qt, ctx.rng().below(65536) as u16));
+                }
+            }
             let mut queries = Vec::new();
-            for qt in l.qtypes.clone() {
-                let id = ctx.rng().below(65536) as u16;
+            for &(qt, id) in &l.ids {
                 let Some(q) = dns::query(id, &qname, qt) else {
-                    let l = &mut self.lookups[idx];
                     l.log.push(format!("{qname}: not a valid domain name"));
                     self.lookup_finish(ctx, idx, LookupOutcome::NxDomain);
                     return;
                 };
                 queries.push((id, qt, q));
             }
-            let timeout = self.dns.resolv.timeout;
-            let l = &mut self.lookups[idx];
+            let port = l.port;
+            let hint = if l.frames.is_empty() { l.hint.clone() } else { None };
+            // glibc waits `timeout << n / servers` for server n > 0 (at least 1 s).
+            let n = l.server as u32;
+            let mut wait = l.timeout.as_nanos().saturating_mul(1 << n.min(8));
+            if n > 0 {
+                wait /= l.servers.len() as u64;
+            }
+            let wait = netloom_core::SimDuration::from_nanos(wait.max(1_000_000_000));
+            // Every query of the try is pending (and the deadline set) before the first
+            // leaves: over loopback the answer comes back while we are still sending.
+            l.generation += 1;
+            let generation = l.generation;
             l.pending = queries.iter().map(|(id, qt, _)| (*id, *qt, None)).collect();
-            l.deadline = Some(ctx.now() + timeout);
+            l.deadline = Some(ctx.now() + wait);
             for (id, qt, q) in queries {
                 let pkt = udp(src, server, port, dns::PORT, self.next_ip_id(), &q);
                 let frame = ctx.originate(Bytes::new());
@@ -252,6 +302,11 @@ impl Node {
                 }
                 self.lookups[idx].frames.push(frame.id);
                 self.send_originated(ctx, frame, pkt, None);
+                // An answer or a refusal over loopback may have moved the lookup on.
+                let l = &self.lookups[idx];
+                if l.generation != generation || l.outcome.is_some() {
+                    return;
+                }
             }
             return;
         }
@@ -261,9 +316,8 @@ impl Node {
     /// then (the candidate having failed) the next candidate or the end. Returns whether
     /// another try is due.
     fn lookup_next_try(&mut self, ctx: &mut Ctx<'_>, idx: usize, why: TryFail) -> bool {
-        let nscount = self.dns.resolv.nameservers.len().min(MAXNS);
-        let attempts = self.dns.resolv.attempts;
         let l = &mut self.lookups[idx];
+        let (nscount, attempts) = (l.servers.len(), l.attempts);
         l.pending.clear();
         l.deadline = None;
         if l.failed.as_ref().is_none_or(|f| why > *f) {
@@ -309,6 +363,7 @@ impl Node {
         l.cand += 1;
         l.attempt = 0;
         l.server = 0;
+        l.ids.clear();
         l.failed = None;
         l.pending.clear();
         l.deadline = None;
@@ -430,8 +485,21 @@ impl Node {
         if let Some(idx) = self
             .lookups
             .iter()
-            .position(|l| l.outcome.is_none() && l.port == t.dport && l.pending.iter().any(|p| p.0 == m.id))
+            .position(|l| l.outcome.is_none() && l.port == t.dport)
         {
+            if !self.lookups[idx]
+                .pending
+                .iter()
+                .any(|p| p.0 == m.id && p.2.is_none())
+            {
+                ctx.deliver(frame, || {
+                    format!(
+                        "late or unexpected answer for {} (id {:#06x}): ignored",
+                        m.name, m.id
+                    )
+                });
+                return true;
+            }
             ctx.deliver(frame, || {
                 format!(
                     "answer {} {}: {} ({} address(es))",
@@ -450,6 +518,20 @@ impl Node {
             .iter()
             .position(|f| f.port == t.dport && f.id == m.id)
         {
+            if matches!(m.rcode, Rcode::ServFail | Rcode::Refused) {
+                // libnetwork tries the next upstream on SERVFAIL and REFUSED.
+                ctx.deliver(frame, || {
+                    format!(
+                        "upstream {} answered {}: trying the next upstream",
+                        t.src,
+                        m.rcode.name()
+                    )
+                });
+                self.forwards[fi].upstream += 1;
+                self.forward_send(ctx, fi);
+                self.arm_dns(ctx);
+                return true;
+            }
             let f = self.forwards.remove(fi);
             ctx.deliver(frame, || {
                 format!(
@@ -584,7 +666,17 @@ impl Node {
                 self.forward_fail(ctx, f);
                 return;
             };
-            if server.is_loopback() {
+            let host_stub = self
+                .dns
+                .embedded
+                .as_ref()
+                .is_some_and(|e| e.host_stub.contains(&server));
+            if server.is_loopback() && !host_stub {
+                // The container's own loopback: nothing serves DNS there.
+                self.forwards[fi].upstream += 1;
+                continue;
+            }
+            if host_stub {
                 // Docker queries the host's own loopback resolver from the host's
                 // namespace; its upstreams are outside the lab.
                 let f = self.forwards.remove(fi);
@@ -694,16 +786,20 @@ impl Node {
         self.send_originated(ctx, frame, pkt, None);
     }
 
-    /// An ICMP error came back for a datagram sent from local UDP port `port`.
-    pub(super) fn dns_refused(&mut self, ctx: &mut Ctx<'_>, port: u16, text: &str) {
-        if let Some(idx) = self
-            .lookups
-            .iter()
-            .position(|l| l.outcome.is_none() && l.port == port && !l.pending.is_empty())
-        {
+    /// An ICMP error came back for a datagram sent from local UDP port `port` to `dst`.
+    pub(super) fn dns_refused(&mut self, ctx: &mut Ctx<'_>, port: u16, dst: IpAddr, text: &str) {
+        if let Some(idx) = self.lookups.iter().position(|l| {
+            l.outcome.is_none()
+                && l.port == port
+                && !l.pending.is_empty()
+                && l.servers.get(l.server) == Some(&dst)
+                && l.refused_generation != Some(l.generation)
+        }) {
+            // One refusal per try: the A and the AAAA query both bring one back.
             let l = &mut self.lookups[idx];
+            l.refused_generation = Some(l.generation);
             let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
-            l.log.push(format!("{qname}: {text}"));
+            l.log.push(format!("{qname}: query to {dst}: {text}"));
             if self.lookup_next_try(ctx, idx, TryFail::Refused(text.to_string())) {
                 self.lookup_send(ctx, idx);
             }

@@ -1,7 +1,7 @@
 //! Names in the lab: each machine's resolver configuration as Docker writes it, the
 //! directory behind the embedded DNS servers, and lookups run by steps.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use netloom_core::{FrameId, SimDuration};
@@ -11,9 +11,26 @@ use crate::dns::{Directory, EMBEDDED, NetRecords, Record, ResolvConf, normalize}
 use crate::docker::{ContainerDef, Driver, HostDef};
 use crate::router::{Embedded, LookupOutcome, Node, NodeDns};
 
+/// systemd-resolved's stub address.
+const SYSTEMD_RESOLVED: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53));
+
 /// Docker's fallback name servers when the host's resolv.conf leaves none a container
-/// can use (Google's public resolvers).
-const FALLBACK: [Ipv4Addr; 2] = [Ipv4Addr::new(8, 8, 8, 8), Ipv4Addr::new(8, 8, 4, 4)];
+/// can use: Google's public resolvers (their IPv6 ones too when the container has IPv6).
+fn fallback(ipv6: bool) -> Vec<IpAddr> {
+    let mut v = vec![
+        IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+        IpAddr::V4(Ipv4Addr::new(8, 8, 4, 4)),
+    ];
+    if ipv6 {
+        v.push(IpAddr::V6(Ipv6Addr::new(
+            0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888,
+        )));
+        v.push(IpAddr::V6(Ipv6Addr::new(
+            0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8844,
+        )));
+    }
+    v
+}
 
 /// What a name lookup observed.
 #[derive(Clone, Debug)]
@@ -123,6 +140,10 @@ impl Lab {
                     directory: self.directory.clone(),
                     networks: nets,
                     upstream: servers,
+                    host_stub: host
+                        .and_then(|h| h.daemon.resolv_conf.as_ref())
+                        .map(|rc| rc.iter().copied().filter(IpAddr::is_loopback).collect())
+                        .unwrap_or_default(),
                     world: !declared,
                 }),
                 zone: None,
@@ -138,14 +159,18 @@ impl Lab {
                 .copied()
                 .filter(|s| !s.is_loopback() && (ipv6 || s.is_ipv4()))
                 .collect();
-            if usable.is_empty() {
-                FALLBACK.iter().copied().map(IpAddr::V4).collect()
-            } else {
+            if !usable.is_empty() {
                 usable
+            } else if servers.iter().all(|s| *s == SYSTEMD_RESOLVED) {
+                // Docker sees systemd-resolved and reads its real upstreams from
+                // /run/systemd/resolve/resolv.conf: outside the lab.
+                Vec::new()
+            } else {
+                fallback(ipv6)
             }
         } else if !declared && eps.is_empty() {
             // A container on `none` cannot reach any resolver: show that, not a world.
-            FALLBACK.iter().copied().map(IpAddr::V4).collect()
+            fallback(false)
         } else {
             servers
         };
@@ -197,6 +222,9 @@ impl Lab {
     /// When `from` is not a machine of the lab.
     pub fn resolve(&mut self, from: &str, name: &str) -> Result<ResolveResult, String> {
         let id = self.machine(from)?;
+        if self.resolved.model.containers.iter().any(|c| c.name == from) && !self.is_running(from) {
+            return Err(format!("container {from} is not running"));
+        }
         let v6 = self.address_of(from, true).is_some();
         let hint = self.dns_hint(from, name);
         let start = self.fabric.now();
@@ -212,8 +240,12 @@ impl Lab {
             .fabric
             .with_element::<Node, _>(id, |n, ctx| n.start_lookup(ctx, name, v6, hint.clone()))
             .ok_or_else(|| format!("'{from}' cannot resolve names"))?;
-        // glibc gives up after timeout × attempts × servers × candidates at most.
-        let limit = start + SimDuration::from_secs(300);
+        let limit = start
+            + self
+                .fabric
+                .element_mut::<Node>(id)
+                .and_then(|n| n.lookup(idx))
+                .map_or(SimDuration::from_secs(60), |l| l.worst_case());
         self.run_until_done(limit, |f| {
             f.element_mut::<Node>(id)
                 .and_then(|n| n.lookup(idx))

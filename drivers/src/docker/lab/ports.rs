@@ -2,6 +2,8 @@
 //! host network listen on. Two owners of one port on one host conflict the way Linux
 //! `bind()` does: the later start fails with "address already in use".
 
+use std::net::IpAddr;
+
 use super::Lab;
 use crate::net::L4;
 use crate::router::Node;
@@ -43,13 +45,14 @@ impl Lab {
             .host
             .clone()
             .unwrap_or_else(|| self.resolved.model.default_host());
-        let wanted: Vec<(L4, u16, String)> = if self.host_net.contains_key(name) {
+        let wanted: Vec<(L4, Option<IpAddr>, u16, String)> = if self.host_net.contains_key(name) {
             c.listen
                 .iter()
                 .map(|l| {
                     let shown = l.addr.map_or("0.0.0.0".to_string(), |a| a.to_string());
                     (
                         l.l4,
+                        l.addr,
                         l.port,
                         format!("listen {} {shown}:{}: bind", l.l4.name(), l.port),
                     )
@@ -64,6 +67,7 @@ impl Lab {
                     let target = to.map_or(String::new(), |t| format!(":{t}:{cp}"));
                     (
                         l4,
+                        ip,
                         hp,
                         format!(
                             "driver failed programming external connectivity on endpoint {name}: failed to bind \
@@ -74,10 +78,14 @@ impl Lab {
                 })
                 .collect()
         };
-        for (l4, port, what) in &wanted {
-            if let Some(owner) = self.bound.get(&(host.clone(), *l4, *port))
-                && owner != name
-            {
+        for (l4, addr, port, what) in &wanted {
+            // Two binds of one port clash when either is on every address or both on
+            // the same one, as bind() without SO_REUSEPORT does.
+            let clash = self.bound.get(&(host.clone(), *l4, *port)).and_then(|v| {
+                v.iter()
+                    .find(|(a, owner)| owner != name && (a.is_none() || addr.is_none() || a == addr))
+            });
+            if let Some((_, owner)) = clash {
                 let holder = if self.host_net.contains_key(owner) {
                     format!("container '{owner}' on the host network listens there")
                 } else {
@@ -89,8 +97,11 @@ impl Lab {
                 ));
             }
         }
-        for (l4, port, _) in &wanted {
-            self.bound.insert((host.clone(), *l4, *port), name.to_string());
+        for (l4, addr, port, _) in &wanted {
+            self.bound
+                .entry((host.clone(), *l4, *port))
+                .or_default()
+                .push((*addr, name.to_string()));
         }
         if self.host_net.contains_key(name)
             && let Some(id) = self.nodes.get(name).copied()
@@ -108,7 +119,10 @@ impl Lab {
     /// Releases the host ports of container `name` (and a host-network container's
     /// listeners).
     pub(super) fn unbind_ports(&mut self, name: &str) {
-        self.bound.retain(|_, owner| owner != name);
+        for v in self.bound.values_mut() {
+            v.retain(|(_, owner)| owner != name);
+        }
+        self.bound.retain(|_, v| !v.is_empty());
         if self.host_net.contains_key(name)
             && let Some(c) = self
                 .resolved
