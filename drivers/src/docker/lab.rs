@@ -21,6 +21,9 @@ mod ports;
 
 pub use naming::ResolveResult;
 
+/// A port on a host: host name, transport, port number.
+type HostPort = (String, L4, u16);
+
 /// A topology compiled into a running fabric.
 pub struct Lab {
     /// The fabric: elements, links, scheduler and trace.
@@ -41,7 +44,7 @@ pub struct Lab {
     host_net: BTreeMap<String, String>,
     /// Host ports in use: (host, transport, port) → the bound address (`None` = all)
     /// and the container holding it.
-    bound: BTreeMap<(String, L4, u16), Vec<(Option<IpAddr>, String)>>,
+    bound: BTreeMap<HostPort, Vec<(Option<IpAddr>, String)>>,
     /// Containers whose start failed, with Docker's error.
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
