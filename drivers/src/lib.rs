@@ -19,3 +19,4 @@ pub mod host;
 pub mod nat;
 pub mod net;
 pub mod router;
+pub mod tap;

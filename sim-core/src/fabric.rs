@@ -246,6 +246,18 @@ impl Fabric {
         &self.core.graph
     }
 
+    /// Puts `elem` in the place of element `id` (same id, ports and links); returns
+    /// whether `id` exists. Used to swap a modelled machine for a real one.
+    pub fn replace_element(&mut self, id: ElemId, elem: Box<dyn Element>) -> bool {
+        match self.elements.get_mut(id.0 as usize) {
+            Some(slot) => {
+                slot.elem = elem;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The name given to `elem`.
     pub fn element_name(&self, elem: ElemId) -> &str {
         self.elements

@@ -1,7 +1,7 @@
 //! Compiling a resolved model into elements and links, and the operations steps use:
 //! ping, connect, transfer, link changes, container stop/start, waiting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -16,9 +16,11 @@ use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
 use crate::router::{BridgeRole, Iface, Node, Route};
 
+mod emulated;
 mod naming;
 mod ports;
 
+pub use emulated::{EmuIface, EmuMachine};
 pub use naming::ResolveResult;
 
 /// A port on a host: host name, transport, port number.
@@ -51,6 +53,10 @@ pub struct Lab {
     dnat_rules: BTreeMap<String, Vec<DnatRule>>,
     /// Hosts by name (index into the model's hosts).
     host_index: BTreeMap<String, usize>,
+    /// Machines left to real namespaces.
+    emulated: BTreeSet<String>,
+    /// How to set them up.
+    emu: Vec<EmuMachine>,
 }
 
 /// What a ping step observed.
@@ -108,6 +114,14 @@ impl Lab {
 
     /// Builds the fabric of an already resolved model.
     pub fn from_resolved(resolved: Resolved, seed: u64) -> Lab {
+        Self::with_emulated(resolved, seed, BTreeSet::new())
+    }
+
+    /// Builds the fabric with the machines named in `emulated` (containers,
+    /// externals) left to real network namespaces: each becomes a [`TapPort`] whose
+    /// ports carry what the machine's interfaces send; [`Lab::emulated`] describes how
+    /// to set the real machines up.
+    pub fn with_emulated(resolved: Resolved, seed: u64, emulated: BTreeSet<String>) -> Lab {
         let mut lab = Lab {
             fabric: Fabric::new(seed),
             resolved,
@@ -124,6 +138,8 @@ impl Lab {
             start_errors: BTreeMap::new(),
             dnat_rules: BTreeMap::new(),
             host_index: BTreeMap::new(),
+            emulated,
+            emu: Vec::new(),
         };
         lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
             .map(|(i, h)| (h.name.clone(), i))
@@ -364,7 +380,7 @@ impl Lab {
             for l in &c.listen {
                 node.add_listen(*l, SimTime::ZERO);
             }
-            self.install(id, node);
+            self.install_machine(id, node, &c.name, Some(ci));
             self.nodes.insert(c.name.clone(), id);
             self.running.insert(c.name.clone(), true);
             for (port, ni, key, mtu) in plugs {
@@ -424,7 +440,7 @@ impl Lab {
             for l in &e.listen {
                 node.add_listen(*l, SimTime::ZERO);
             }
-            self.install(id, node);
+            self.install_machine(id, node, &e.name, None);
             self.nodes.insert(e.name.clone(), id);
             self.attach(id, port, &key, &e.lan, imp);
         }

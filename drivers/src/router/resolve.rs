@@ -37,6 +37,10 @@ pub struct NodeDns {
     /// Loopback addresses where a local caching stub listens (systemd-resolved's
     /// 127.0.0.53) whose upstreams lie outside the lab: it answers NXDOMAIN.
     pub stub_at: Vec<IpAddr>,
+    /// Embedded servers this machine (a Docker host) runs on behalf of real containers
+    /// under emulation, by the container's address: they answer on the host's own
+    /// addresses (the network's gateway), as Podman's aardvark-dns does.
+    pub proxied: std::collections::BTreeMap<IpAddr, Embedded>,
 }
 
 /// Docker's embedded DNS server of one container.
@@ -51,6 +55,8 @@ pub struct Embedded {
     /// Loopback addresses of the host's own stub resolver: an upstream there is asked
     /// from the host's namespace (its upstreams lie outside the lab).
     pub host_stub: Vec<IpAddr>,
+    /// The container set an ndots option: unknown single-label names stay local.
+    pub ndots_set: bool,
     /// With no upstream server: `true` answers NXDOMAIN (no resolver was declared: the
     /// outside world knows none of the lab's names), `false` SERVFAIL (Docker 28 with
     /// an empty list: "no external nameservers defined").
@@ -123,6 +129,8 @@ enum TryFail {
 /// A query the embedded server relays upstream.
 #[derive(Clone, Debug)]
 pub(super) struct Forward {
+    /// The address the client asked (127.0.0.11, or a gateway when proxied).
+    server: IpAddr,
     client: (IpAddr, u16),
     query: Vec<u8>,
     client_id: u16,
@@ -448,7 +456,8 @@ impl Node {
         let Some(payload) = pkt.get(info.header_len + 8..) else {
             return false;
         };
-        let to_embedded = t.dst == IpAddr::V4(EMBEDDED) && self.dns.embedded.is_some();
+        let to_embedded = (t.dst == IpAddr::V4(EMBEDDED) && self.dns.embedded.is_some())
+            || (self.dns.proxied.contains_key(&t.src) && self.is_local(t.dst));
         let to_stub = self.dns.stub_at.contains(&t.dst);
         let to_zone = self.dns.zone.is_some() && !t.dst.is_loopback();
         if t.dport == dns::PORT && (to_embedded || to_stub || to_zone) {
@@ -457,7 +466,7 @@ impl Node {
                 return true;
             };
             if to_embedded {
-                self.serve_embedded(ctx, frame, (t.src, t.sport), q);
+                self.serve_embedded(ctx, frame, t.dst, (t.src, t.sport), q);
             } else if to_stub {
                 ctx.deliver(frame, || {
                     format!(
@@ -545,7 +554,7 @@ impl Node {
             });
             let mut bytes = payload.to_vec();
             dns::set_id(&mut bytes, f.client_id);
-            self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, bytes, None);
+            self.dns_send(ctx, (f.server, dns::PORT), f.client, bytes, None);
             self.arm_dns(ctx);
             return true;
         }
@@ -555,8 +564,15 @@ impl Node {
     /// Docker's embedded server: names of the container's networks from the directory,
     /// NOERROR without records for a known name lacking the asked family, single-label
     /// unknown names kept local when the user set ndots, the rest relayed upstream.
-    fn serve_embedded(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, client: (IpAddr, u16), q: Message) {
-        let Some(emb) = self.dns.embedded.as_ref() else {
+    fn serve_embedded(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        server: IpAddr,
+        client: (IpAddr, u16),
+        q: Message,
+    ) {
+        let Some(emb) = self.embedded_for(server, client.0) else {
             return;
         };
         let found = match q.qtype {
@@ -583,10 +599,10 @@ impl Node {
                     }
                 });
                 let r = dns::reply(&q, Rcode::NoError, &addrs, EMBEDDED_TTL, false);
-                self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+                self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
             Lookup::Unknown
-                if self.dns.resolv.ndots_set
+                if emb.ndots_set
                     && !q.name.contains('.')
                     && matches!(q.qtype, QType::A | QType::Aaaa) =>
             {
@@ -598,7 +614,7 @@ impl Node {
                     )
                 });
                 let r = dns::reply(&q, Rcode::NoError, &[], 0, false);
-                self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+                self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
             Lookup::Unknown => {
                 let upstream = emb.upstream.clone();
@@ -622,7 +638,7 @@ impl Node {
                         }
                     });
                     let r = dns::reply(&q, rcode, &[], 0, false);
-                    self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), client, r, None);
+                    self.dns_send(ctx, (server, dns::PORT), client, r, None);
                     return;
                 }
                 ctx.deliver(frame, || {
@@ -635,6 +651,7 @@ impl Node {
                     return;
                 };
                 self.forwards.push(Forward {
+                    server,
                     client,
                     query,
                     client_id: q.id,
@@ -653,12 +670,12 @@ impl Node {
     /// Sends forward `fi` to its current upstream server, moving on past servers it
     /// cannot reach; answers SERVFAIL when none is left.
     fn forward_send(&mut self, ctx: &mut Ctx<'_>, fi: usize) {
-        let upstream: Vec<IpAddr> = self
-            .dns
-            .embedded
-            .as_ref()
+        let Some(f) = self.forwards.get(fi) else { return };
+        let emb = self.embedded_for(f.server, f.client.0);
+        let upstream: Vec<IpAddr> = emb
             .map(|e| e.upstream.iter().take(MAX_UPSTREAM).copied().collect())
             .unwrap_or_default();
+        let stubs: Vec<IpAddr> = emb.map(|e| e.host_stub.clone()).unwrap_or_default();
         loop {
             let Some(f) = self.forwards.get(fi) else { return };
             let Some(&server) = upstream.get(f.upstream) else {
@@ -666,11 +683,7 @@ impl Node {
                 self.forward_fail(ctx, f);
                 return;
             };
-            let host_stub = self
-                .dns
-                .embedded
-                .as_ref()
-                .is_some_and(|e| e.host_stub.contains(&server));
+            let host_stub = stubs.contains(&server);
             if server.is_loopback() && !host_stub {
                 // The container's own loopback: nothing serves DNS there.
                 self.forwards[fi].upstream += 1;
@@ -691,7 +704,7 @@ impl Node {
                 ctx.deliver(&frame, String::new);
                 if let Some(q) = dns::parse(&f.query) {
                     let r = dns::reply(&q, Rcode::NxDomain, &[], 0, false);
-                    self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, r, None);
+                    self.dns_send(ctx, (f.server, dns::PORT), f.client, r, None);
                 }
                 return;
             }
@@ -730,7 +743,16 @@ impl Node {
         ctx.deliver(&frame, String::new);
         if let Some(q) = dns::parse(&f.query) {
             let r = dns::reply(&q, Rcode::ServFail, &[], 0, false);
-            self.dns_send(ctx, (IpAddr::V4(EMBEDDED), dns::PORT), f.client, r, None);
+            self.dns_send(ctx, (f.server, dns::PORT), f.client, r, None);
+        }
+    }
+
+    /// The embedded server a query to `server` from `client` goes to.
+    fn embedded_for(&self, server: IpAddr, client: IpAddr) -> Option<&Embedded> {
+        if server == IpAddr::V4(EMBEDDED) {
+            self.dns.embedded.as_ref()
+        } else {
+            self.dns.proxied.get(&client)
         }
     }
 

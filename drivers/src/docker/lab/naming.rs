@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use netloom_core::{FrameId, SimDuration};
+use netloom_core::{ElemId, FrameId, SimDuration};
 
 use super::Lab;
 use crate::dns::{Directory, EMBEDDED, NetRecords, Record, ResolvConf, normalize};
@@ -102,6 +102,20 @@ impl Lab {
                 e.directory = dir.clone();
             }
         }
+        let hosts: Vec<ElemId> = self
+            .resolved
+            .model
+            .hosts
+            .iter()
+            .filter_map(|h| self.nodes.get(&h.name).copied())
+            .collect();
+        for id in hosts {
+            if let Some(n) = self.fabric.element_mut::<Node>(id) {
+                for e in n.dns.proxied.values_mut() {
+                    e.directory = dir.clone();
+                }
+            }
+        }
         self.directory = dir;
     }
 
@@ -144,10 +158,10 @@ impl Lab {
                         .and_then(|h| h.daemon.resolv_conf.as_ref())
                         .map(|rc| rc.iter().copied().filter(IpAddr::is_loopback).collect())
                         .unwrap_or_default(),
+                    ndots_set,
                     world: !declared,
                 }),
-                zone: None,
-                stub_at: Vec::new(),
+                ..NodeDns::default()
             };
         }
         // No embedded DNS (default bridge, none): the container asks the servers itself.

@@ -1,0 +1,130 @@
+//! A TAP device: `/dev/net/tun` opened non-blocking, attached to a named interface with
+//! `TUNSETIFF` (`IFF_TAP | IFF_NO_PI`), read and written one Ethernet frame at a time.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// `_IOW('T', 202, int)`.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+
+/// Why a TAP device could not be made or used; always names the interface.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TapError {
+    /// `/dev/net/tun` could not be opened.
+    #[error("{name}: cannot open /dev/net/tun: {source} (emulation needs CAP_NET_ADMIN and a usable /dev/net/tun)")]
+    Open {
+        /// The interface.
+        name: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The interface name is too long for the kernel (15 bytes).
+    #[error("{name}: interface names have at most 15 bytes")]
+    Name {
+        /// The interface.
+        name: String,
+    },
+    /// `TUNSETIFF` failed.
+    #[error("{name}: TUNSETIFF failed: {source}")]
+    SetIff {
+        /// The interface.
+        name: String,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// An open TAP device. The interface exists as long as this value does (it is not
+/// persistent), so a process that dies leaves no TAP behind.
+#[derive(Debug)]
+pub struct Tap {
+    file: File,
+    name: String,
+}
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+impl Tap {
+    /// Creates the TAP interface `name` in the calling thread's network namespace.
+    ///
+    /// # Errors
+    /// [`TapError`] naming `name`.
+    pub fn create(name: &str) -> Result<Tap, TapError> {
+        if name.is_empty() || name.len() > 15 {
+            return Err(TapError::Name { name: name.into() });
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")
+            .map_err(|source| TapError::Open {
+                name: name.into(),
+                source,
+            })?;
+        let mut req = IfReq {
+            name: [0; 16],
+            flags: IFF_TAP | IFF_NO_PI,
+            _pad: [0; 22],
+        };
+        req.name[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: `file` is an open /dev/net/tun descriptor and `req` is a properly
+        // sized, initialised `struct ifreq` (16-byte name, flags) that outlives the call;
+        // TUNSETIFF only reads and writes within it.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) };
+        if rc < 0 {
+            return Err(TapError::SetIff {
+                name: name.into(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(Tap {
+            file,
+            name: name.to_string(),
+        })
+    }
+
+    /// The interface name it was created with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads one frame into `buf`; `WouldBlock` when none is waiting.
+    ///
+    /// # Errors
+    /// The read's error.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: the descriptor is open for as long as `self`; `buf` is valid for
+        // writes of `buf.len()` bytes.
+        let n = unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    }
+
+    /// Writes one frame; `WouldBlock` when the interface's queue is full.
+    ///
+    /// # Errors
+    /// The write's error.
+    pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
+        // SAFETY: the descriptor is open for as long as `self`; `frame` is valid for
+        // reads of `frame.len()` bytes.
+        let n = unsafe { libc::write(self.file.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    }
+}
+
+impl AsFd for Tap {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}

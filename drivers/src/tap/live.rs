@@ -1,0 +1,256 @@
+//! The real-time loop: the fabric's clock follows the wall clock; frames the real
+//! namespaces write to their TAPs enter the fabric at the matching [`TapPort`], and
+//! frames the fabric delivers there are written back out. One thread, no locks: other
+//! threads talk to it through [`LiveHandle`] (a channel plus a wake-up pipe).
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use netloom_core::{ElemId, PortId, SimTime, TraceLevel};
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
+
+use super::{Tap, TapPort};
+use crate::docker::{Impair, Lab};
+
+/// What another thread may ask of the running loop.
+pub enum Command {
+    /// Change a link (`link` steps).
+    SetLink {
+        /// The two ends.
+        between: [String; 2],
+        /// The change.
+        impair: Impair,
+        /// The answer.
+        reply: mpsc::Sender<Result<(), String>>,
+    },
+    /// Stop or start a modelled container (`container` steps).
+    SetRunning {
+        /// The container.
+        name: String,
+        /// Start (true) or stop.
+        running: bool,
+        /// The answer.
+        reply: mpsc::Sender<Result<(), String>>,
+    },
+    /// Leave the loop.
+    Stop,
+}
+
+/// A sender of [`Command`]s that wakes the loop.
+#[derive(Clone)]
+pub struct LiveHandle {
+    tx: mpsc::Sender<Command>,
+    wake: Arc<OwnedFd>,
+}
+
+impl LiveHandle {
+    /// Sends `cmd` and wakes the loop.
+    pub fn send(&self, cmd: Command) {
+        let _ = self.tx.send(cmd);
+        let _ = nix::unistd::write(self.wake.as_fd(), &[1u8]);
+    }
+
+    /// Sends a command carrying a reply channel and waits for the answer.
+    ///
+    /// # Errors
+    /// The loop's answer, or that the loop is gone.
+    pub fn ask(&self, make: impl FnOnce(mpsc::Sender<Result<(), String>>) -> Command) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        self.send(make(tx));
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "the forwarding loop did not answer".to_string())?
+    }
+}
+
+/// Counters of a live run (direction-first, as firecracker names them).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LiveStats {
+    /// Frames read from TAPs.
+    pub rx_frames: u64,
+    /// Frames written to TAPs.
+    pub tx_frames: u64,
+    /// Frames that could not be written (TAP queue full, interface gone).
+    pub tx_dropped: u64,
+    /// Loop iterations.
+    pub wakeups: u64,
+}
+
+/// The fabric running in real time between TAP devices.
+pub struct Live {
+    /// The lab whose fabric forwards.
+    pub lab: Lab,
+    taps: Vec<(Tap, ElemId, PortId)>,
+    /// Per element with TAPs: the TAP index of each of its ports.
+    outputs: Vec<(ElemId, Vec<Option<usize>>)>,
+    rx: mpsc::Receiver<Command>,
+    wake_rx: OwnedFd,
+    t0: Instant,
+    /// Counters.
+    pub stats: LiveStats,
+    buf: Vec<u8>,
+}
+
+/// Frames read from one TAP per wake-up before the others get their turn.
+const RX_BURST: usize = 64;
+/// Longest sleep when nothing is scheduled (to notice a stop flag).
+const IDLE: Duration = Duration::from_millis(100);
+
+impl Live {
+    /// A loop over `lab` with `taps`, each attached at `(element, port)` (a
+    /// [`TapPort`]). The fabric's time starts now.
+    ///
+    /// # Errors
+    /// When the wake-up pipe cannot be made.
+    pub fn new(mut lab: Lab, taps: Vec<(Tap, ElemId, PortId)>) -> io::Result<(Live, LiveHandle)> {
+        let (wake_rx, wake_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(io::Error::from)?;
+        let (tx, rx) = mpsc::channel();
+        // Fates only: a live network runs for hours; nobody reads its hops.
+        lab.fabric.set_trace_level(TraceLevel::Fates);
+        let mut outputs: Vec<(ElemId, Vec<Option<usize>>)> = Vec::new();
+        for (i, (_, elem, port)) in taps.iter().enumerate() {
+            let slot = match outputs.iter().position(|(e, _)| e == elem) {
+                Some(s) => s,
+                None => {
+                    outputs.push((*elem, Vec::new()));
+                    outputs.len() - 1
+                }
+            };
+            let v = &mut outputs[slot].1;
+            if v.len() <= *port as usize {
+                v.resize(*port as usize + 1, None);
+            }
+            v[*port as usize] = Some(i);
+        }
+        let live = Live {
+            lab,
+            taps,
+            outputs,
+            rx,
+            wake_rx,
+            t0: Instant::now(),
+            stats: LiveStats::default(),
+            buf: vec![0u8; 65536 + 64],
+        };
+        let handle = LiveHandle {
+            tx,
+            wake: Arc::new(wake_tx),
+        };
+        Ok((live, handle))
+    }
+
+    /// The fabric time that corresponds to now.
+    fn now(&self) -> SimTime {
+        SimTime(self.t0.elapsed().as_nanos() as u64)
+    }
+
+    /// Forwards until a [`Command::Stop`] arrives or `stop` is set (a signal handler's
+    /// flag).
+    pub fn run(&mut self, stop: &AtomicBool) {
+        loop {
+            self.stats.wakeups += 1;
+            let now = self.now();
+            self.lab.fabric.run_until(now);
+            self.flush();
+            if self.lab.fabric.trace().events.len() > 100_000 {
+                self.lab.fabric.clear_trace();
+            }
+            if self.commands() || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let wait = match self.lab.fabric.next_event() {
+                Some(t) => Duration::from_nanos(t.0.saturating_sub(self.now().0)).min(IDLE),
+                None => IDLE,
+            };
+            let ready = self.wait(wait);
+            for i in ready {
+                self.receive(i);
+            }
+        }
+    }
+
+    /// Handles pending commands; returns whether the loop must stop.
+    fn commands(&mut self) -> bool {
+        let mut drain = [0u8; 64];
+        while nix::unistd::read(&self.wake_rx, &mut drain).is_ok_and(|n| n > 0) {}
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Command::SetLink {
+                    between,
+                    impair,
+                    reply,
+                } => {
+                    let _ = reply.send(self.lab.set_link(&between[0], &between[1], &impair));
+                }
+                Command::SetRunning { name, running, reply } => {
+                    let _ = reply.send(self.lab.set_running(&name, running));
+                }
+                Command::Stop => return true,
+            }
+        }
+        false
+    }
+
+    /// Sleeps until a TAP is readable, a command arrives, or `wait` passes; returns the
+    /// readable TAPs.
+    fn wait(&self, wait: Duration) -> Vec<usize> {
+        let mut fds: Vec<PollFd<'_>> = self
+            .taps
+            .iter()
+            .map(|(t, _, _)| PollFd::new(t.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
+        let ts = TimeSpec::from_duration(wait);
+        if ppoll(&mut fds, Some(ts), None).unwrap_or(0) <= 0 {
+            return Vec::new();
+        }
+        fds.iter()
+            .take(self.taps.len())
+            .enumerate()
+            .filter(|(_, f)| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Reads a burst of frames from TAP `i` into the fabric.
+    fn receive(&mut self, i: usize) {
+        for _ in 0..RX_BURST {
+            let (tap, elem, port) = &self.taps[i];
+            let n = match tap.recv(&mut self.buf) {
+                Ok(n) if n >= 14 => n,
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            self.stats.rx_frames += 1;
+            let (elem, port) = (*elem, *port);
+            let data = Bytes::copy_from_slice(&self.buf[..n]);
+            let now = self.now();
+            self.lab.fabric.run_until(now);
+            self.lab.fabric.inject(elem, port, data);
+        }
+    }
+
+    /// Writes what the fabric delivered to the TAP ports.
+    fn flush(&mut self) {
+        for (elem, ports) in &self.outputs {
+            let Some(tp) = self.lab.fabric.element_mut::<TapPort>(*elem) else {
+                continue;
+            };
+            while let Some((port, frame)) = tp.outbound.pop_front() {
+                let Some(Some(i)) = ports.get(port as usize) else {
+                    self.stats.tx_dropped += 1;
+                    continue;
+                };
+                match self.taps[*i].0.send(&frame) {
+                    Ok(_) => self.stats.tx_frames += 1,
+                    Err(_) => self.stats.tx_dropped += 1,
+                }
+            }
+        }
+    }
+}
