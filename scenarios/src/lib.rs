@@ -7,6 +7,7 @@
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
+//! | [`emulate`] | `netloom emulate`: the scenario as real namespaces over TAP, forwarded in real time |
 //!
 //! Use it from your own tests:
 //!
@@ -35,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod emulate;
 pub mod error;
 pub mod format;
 pub mod report;

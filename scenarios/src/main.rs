@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use netloom_scenarios::emulate::{self, EmulateOptions, Emulation, registry};
 use netloom_scenarios::{RunOptions, load, report, run};
 
 #[derive(Parser)]
@@ -47,11 +48,74 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Turn a scenario into a live network: a real network namespace per container
+    /// (and per external marked `emulate: true`, or all with --all) on TAP devices, the
+    /// engine forwarding in real time; run the file's steps with real programs. Needs
+    /// root. Exit codes as `run`.
+    Emulate {
+        /// The scenario file.
+        file: PathBuf,
+        /// Keep the network up after the steps until Ctrl-C.
+        #[arg(long)]
+        hold: bool,
+        /// Make every external a real namespace too.
+        #[arg(long)]
+        all: bool,
+        /// Override the file's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print a JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a machine of a live (held) network.
+    Exec {
+        /// The container or external.
+        name: String,
+        /// The run (default: the newest live run that has NAME).
+        #[arg(long)]
+        run: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// List live networks.
+    Ls,
+    /// Remove what killed runs left behind (namespaces, their files, run records).
+    Cleanup,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Emulate {
+            file,
+            hold,
+            all,
+            seed,
+            json,
+        } => emulate(&file, hold, all, seed, json),
+        Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
+        Command::Ls => {
+            for r in registry::runs() {
+                let state = if r.alive() { "live" } else { "dead (netloom cleanup removes it)" };
+                println!("{}  pid {}  {}  {state}", r.id, r.pid, r.file);
+                for (m, ns) in &r.namespaces {
+                    println!("    {m:<16} {ns}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Cleanup => {
+            let removed = registry::cleanup();
+            if removed.is_empty() {
+                println!("nothing to clean up");
+            }
+            for r in removed {
+                println!("removed {r}");
+            }
+            ExitCode::SUCCESS
+        }
         Command::Validate { files } => {
             let mut bad = false;
             for f in &files {
@@ -175,4 +239,63 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) -> ExitCode {
+    let loaded = match read_and_load(file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprint!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    emulate::install_signal_handlers();
+    let opts = EmulateOptions { hold, all, seed };
+    let em = match Emulation::start(&loaded, &opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("netloom emulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !json {
+        eprint!("{}", em.banner());
+    }
+    if std::env::var_os("NETLOOM_TEST_PANIC").is_some() {
+        panic!("NETLOOM_TEST_PANIC is set: panicking with the network up");
+    }
+    let report = em.run(&loaded, hold);
+    if json {
+        println!("{}", report::json(std::slice::from_ref(&report)));
+    } else {
+        print!("{}", report::text(&report));
+    }
+    if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn exec(name: &str, run: Option<&str>, cmd: &[String]) -> ExitCode {
+    let runs: Vec<registry::RunRecord> = registry::runs()
+        .into_iter()
+        .filter(|r| r.alive() && run.is_none_or(|id| r.id == id))
+        .collect();
+    let Some((r, ns)) = runs
+        .iter()
+        .rev()
+        .find_map(|r| r.namespace_of(name).map(|ns| (r, ns.to_string())))
+    else {
+        eprintln!("netloom exec: no live run has a machine named '{name}' (netloom ls lists them)");
+        return ExitCode::from(2);
+    };
+    let _ = r;
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .args(cmd)
+        .status();
+    match status {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("netloom exec: cannot run ip netns exec: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -146,6 +146,8 @@ pub struct Expectations {
     pub exit: Option<i32>,
     /// The addresses a `resolve` must return, compared as a set.
     pub addresses: Option<Vec<IpAddr>>,
+    /// Text an `exec`'s standard output must contain.
+    pub stdout: Option<String>,
 }
 
 /// An `on_wire` check.
@@ -975,6 +977,9 @@ impl Validator<'_> {
         }
         if let Some(x) = &e.exit {
             out.exit = Some(x.value);
+        }
+        if let Some(x) = &e.stdout {
+            out.stdout = Some(x.value.clone());
         }
         out
     }

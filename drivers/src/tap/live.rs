@@ -10,7 +10,9 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use netloom_core::{ElemId, PortId, SimTime, TraceLevel};
+use std::collections::VecDeque;
+
+use netloom_core::{DropReason, ElemId, EventKind, PortId, SimTime, TraceLevel};
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
 
@@ -36,6 +38,14 @@ pub enum Command {
         running: bool,
         /// The answer.
         reply: mpsc::Sender<Result<(), String>>,
+    },
+    /// The drops recorded since drop number `since` (the reply carries the next
+    /// number to ask from).
+    Drops {
+        /// First drop number wanted.
+        since: u64,
+        /// The answer: next number, and (reason, explanation) per drop.
+        reply: mpsc::Sender<(u64, Vec<(DropReason, String)>)>,
     },
     /// Leave the loop.
     Stop,
@@ -93,7 +103,14 @@ pub struct Live {
     /// Counters.
     pub stats: LiveStats,
     buf: Vec<u8>,
+    /// Recent drops with their number (for `dropped:` expectations), and the next number.
+    drops: VecDeque<(u64, DropReason, String)>,
+    next_drop: u64,
+    scanned: usize,
 }
+
+/// Drops kept for `dropped:` checks.
+const DROP_LOG: usize = 4096;
 
 /// Frames read from one TAP per wake-up before the others get their turn.
 const RX_BURST: usize = 64;
@@ -136,6 +153,9 @@ impl Live {
             t0: Instant::now(),
             stats: LiveStats::default(),
             buf: vec![0u8; 65536 + 64],
+            drops: VecDeque::new(),
+            next_drop: 0,
+            scanned: 0,
         };
         let handle = LiveHandle {
             tx,
@@ -157,9 +177,7 @@ impl Live {
             let now = self.now();
             self.lab.fabric.run_until(now);
             self.flush();
-            if self.lab.fabric.trace().events.len() > 100_000 {
-                self.lab.fabric.clear_trace();
-            }
+            self.log_drops();
             if self.commands() || stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -189,6 +207,16 @@ impl Live {
                 }
                 Command::SetRunning { name, running, reply } => {
                     let _ = reply.send(self.lab.set_running(&name, running));
+                }
+                Command::Drops { since, reply } => {
+                    self.log_drops();
+                    let v = self
+                        .drops
+                        .iter()
+                        .filter(|(n, _, _)| *n >= since)
+                        .map(|(_, r, d)| (*r, d.clone()))
+                        .collect();
+                    let _ = reply.send((self.next_drop, v));
                 }
                 Command::Stop => return true,
             }
@@ -232,6 +260,28 @@ impl Live {
             let now = self.now();
             self.lab.fabric.run_until(now);
             self.lab.fabric.inject(elem, port, data);
+        }
+    }
+
+    /// Moves new drops from the trace into the drop log, and forgets the trace when it
+    /// grows (fates of frames long gone).
+    fn log_drops(&mut self) {
+        let events = &self.lab.fabric.trace().events;
+        for e in &events[self.scanned.min(events.len())..] {
+            if let EventKind::Dropped { reason, .. } = e.kind
+                && !matches!(reason, DropReason::NotForUs | DropReason::Malformed)
+            {
+                self.drops.push_back((self.next_drop, reason, e.detail.clone()));
+                self.next_drop += 1;
+                if self.drops.len() > DROP_LOG {
+                    self.drops.pop_front();
+                }
+            }
+        }
+        self.scanned = events.len();
+        if self.scanned > 100_000 {
+            self.lab.fabric.clear_trace();
+            self.scanned = 0;
         }
     }
 

@@ -1,0 +1,260 @@
+//! `netloom emulate`: the scenario as a live network. Every container (and every
+//! external marked `emulate: true`, or all with `--all`) becomes a real network
+//! namespace holding TAP devices with the model's MACs, addresses, routes and MTUs;
+//! the engine forwards between them in real time (bridges, NAT, published ports,
+//! DNS…); the file's steps run with real programs (`ping`, sockets, `getent`, `exec`).
+//!
+//! Nothing outlives the run: namespaces carry the run id in their names and are
+//! deleted on every exit path (end, failed step, Ctrl-C, panic — a guard's `Drop`);
+//! TAPs are not persistent, so they vanish with the process; after `kill -9`,
+//! `netloom cleanup` removes the namespaces the run's record names.
+
+mod inns;
+mod netns;
+pub mod registry;
+mod steps;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use netloom_drivers::docker::{EmuMachine, Lab};
+use netloom_drivers::tap::{Command as LiveCommand, Live, Tap};
+
+use crate::runner::Report;
+use crate::validate::Loaded;
+use registry::RunRecord;
+
+/// How to emulate.
+#[derive(Clone, Debug, Default)]
+pub struct EmulateOptions {
+    /// Keep the network up after the steps until Ctrl-C.
+    pub hold: bool,
+    /// Make every external a real namespace too.
+    pub all: bool,
+    /// Override the file's seed.
+    pub seed: Option<u64>,
+}
+
+/// Set by SIGINT/SIGTERM: the run tears down and exits.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Routes SIGINT and SIGTERM to [`STOP`].
+pub fn install_signal_handlers() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let act = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY-free: nix's `sigaction` is unsafe only because a handler must be
+        // async-signal-safe; `on_signal` only stores to an atomic.
+        #[allow(unsafe_code)]
+        // SAFETY: the handler only performs an atomic store, which is async-signal-safe.
+        unsafe {
+            let _ = sigaction(sig, &act);
+        }
+    }
+}
+
+/// What is missing for emulation here, if anything.
+pub fn check_privileges() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(
+            "emulation creates network namespaces and TAP devices, which needs root (CAP_NET_ADMIN \
+             and CAP_SYS_ADMIN); run it with sudo. Running inside a user namespace of its own is not \
+             supported yet."
+                .into(),
+        );
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map(|_| ())
+        .map_err(|e| format!("/dev/net/tun cannot be opened ({e}): load the tun module or give access to it"))
+}
+
+/// A run id: eight hex digits from the process id and the clock.
+fn run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mix = (nanos ^ ((std::process::id() as u64) << 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("{:08x}", (mix >> 32) as u32)
+}
+
+/// Deletes the run's namespaces and record when dropped: the end of a run, an error,
+/// a panic unwinding.
+struct Guard {
+    record: RunRecord,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let ns: Vec<String> = self.record.namespaces.iter().map(|(_, n)| n.clone()).collect();
+        netns::delete(&ns);
+        self.record.remove();
+    }
+}
+
+/// The live network of one run.
+pub struct Emulation {
+    /// The run's record (id, namespaces).
+    pub record: RunRecord,
+    machines: Vec<EmuMachine>,
+    live: Live,
+    handle: netloom_drivers::tap::LiveHandle,
+    guard: Guard,
+}
+
+impl Emulation {
+    /// Builds the network of `loaded`: the lab with the chosen machines left real,
+    /// their namespaces, TAPs, addresses, routes, resolv.conf and listeners.
+    ///
+    /// # Errors
+    /// What failed, with the kernel's words; everything made so far is removed.
+    pub fn start(loaded: &Loaded, opts: &EmulateOptions) -> Result<Emulation, String> {
+        check_privileges()?;
+        let resolved = loaded.model.resolve().map_err(|e| format!("{e:?}"))?;
+        let mut real: BTreeSet<String> = BTreeSet::new();
+        for c in &loaded.model.containers {
+            if !c.networks.iter().any(|e| e.network == "host") {
+                real.insert(c.name.clone());
+            }
+        }
+        for (name, e) in &loaded.scenario.externals {
+            if opts.all || e.emulate.as_ref().is_some_and(|v| v.value) {
+                real.insert(name.value.clone());
+            }
+        }
+        let seed = opts.seed.unwrap_or(loaded.scenario.seed);
+        let lab = Lab::with_emulated(resolved, seed, real);
+        let machines = lab.emulated().to_vec();
+        let id = run_id();
+        let record = RunRecord {
+            id: id.clone(),
+            pid: std::process::id(),
+            file: loaded.file.clone(),
+            namespaces: machines
+                .iter()
+                .map(|m| (m.name.clone(), format!("nl{id}-{}", m.name)))
+                .collect(),
+        };
+        // The record comes first, so that a run killed half-way can be cleaned up.
+        record.save()?;
+        let guard = Guard { record: record.clone() };
+        let taps = setup(&record, &machines)?;
+        let (live, handle) = Live::new(lab, taps).map_err(|e| format!("forwarding loop: {e}"))?;
+        Ok(Emulation {
+            record,
+            machines,
+            live,
+            handle,
+            guard,
+        })
+    }
+
+    /// How to enter each namespace, one line per machine.
+    pub fn banner(&self) -> String {
+        let mut s = format!("live network {} (netloom exec NAME -- CMD, or ip netns exec NS CMD):\n", self.record.id);
+        for m in &self.machines {
+            let addrs: Vec<String> = m
+                .ifaces
+                .iter()
+                .flat_map(|i| {
+                    i.v4.iter()
+                        .map(|a| format!("{} {a}", i.name))
+                        .chain(i.v6.iter().map(|a| format!("{} {a}", i.name)))
+                })
+                .collect();
+            let ns = self.record.namespace_of(&m.name).unwrap_or("?");
+            s.push_str(&format!("  {:<12} {ns:<24} {}\n", m.name, addrs.join(", ")));
+        }
+        s
+    }
+
+    /// Runs the steps on a thread of their own while this thread forwards; then, with
+    /// `hold`, forwards on until Ctrl-C. Tears everything down before returning.
+    pub fn run(mut self, loaded: &Loaded, hold: bool) -> Report {
+        let plan = steps::Plan::new(loaded, &self.live.lab, &self.record, &self.machines);
+        let handle = self.handle.clone();
+        let steps = loaded.steps.clone();
+        let worker = std::thread::spawn(move || {
+            let reports = steps::run_all(&plan, &steps, &handle);
+            if !hold {
+                handle.send(LiveCommand::Stop);
+            }
+            reports
+        });
+        self.live.run(&STOP);
+        if hold && !STOP.load(Ordering::Relaxed) {
+            self.live.run(&STOP);
+        }
+        // Unblock a worker still waiting on the loop, then collect what it did.
+        STOP.store(true, Ordering::Relaxed);
+        let steps = worker.join().unwrap_or_default();
+        let Emulation { live, guard, .. } = self;
+        drop(live);
+        drop(guard);
+        Report {
+            name: loaded.scenario.name.value.clone(),
+            file: loaded.file.clone(),
+            description: loaded.scenario.description.clone(),
+            warnings: loaded.warnings.clone(),
+            seed: loaded.scenario.seed,
+            steps,
+        }
+    }
+}
+
+/// Creates the namespaces, TAPs (moved into them and renamed), addresses, routes,
+/// resolv.conf files and listeners. Returns each TAP with its place in the fabric.
+fn setup(
+    record: &RunRecord,
+    machines: &[EmuMachine],
+) -> Result<Vec<(Tap, netloom_core::ElemId, netloom_core::PortId)>, String> {
+    let adds: Vec<String> = record.namespaces.iter().map(|(_, n)| format!("netns add {n}")).collect();
+    netns::ip_batch(None, false, &adds)?;
+    let mut taps = Vec::new();
+    let mut moves = Vec::new();
+    let mut configs: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, m) in machines.iter().enumerate() {
+        let ns = record.namespace_of(&m.name).unwrap_or_default().to_string();
+        let mut lines = vec!["link set dev lo up".to_string()];
+        for (p, i) in m.ifaces.iter().enumerate() {
+            let tname = format!("nl{}t{}", record.id, taps.len());
+            let tap = Tap::create(&tname).map_err(|e| e.to_string())?;
+            moves.push(format!("link set dev {tname} netns {ns}"));
+            lines.push(format!("link set dev {tname} name {}", i.name));
+            let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
+            lines.push(format!("link set dev {} address {} mtu {} up", i.name, mac.join(":"), i.mtu));
+            for a in &i.v4 {
+                lines.push(format!("addr add {a} dev {}", i.name));
+            }
+            for a in &i.v6 {
+                lines.push(format!("addr add {a} dev {} nodad", i.name));
+            }
+            taps.push((tap, m.element, p as netloom_core::PortId));
+        }
+        for (net, via, port) in &m.routes {
+            let dev = m.ifaces.get(*port).map_or("eth0", |i| i.name.as_str());
+            let dest = if net.prefix_len() == 0 { "default".to_string() } else { net.to_string() };
+            lines.push(format!("route add {dest} via {via} dev {dev}"));
+        }
+        configs.push((ns.clone(), lines));
+        netns::write_resolv_conf(&ns, &m.resolv.render())?;
+        let _ = k;
+    }
+    netns::ip_batch(None, false, &moves)?;
+    for (ns, lines) in &configs {
+        netns::ip_batch(Some(ns), false, lines)?;
+    }
+    for m in machines {
+        let ns = record.namespace_of(&m.name).unwrap_or_default();
+        let v6 = m.ifaces.iter().any(|i| !i.v6.is_empty());
+        inns::start_listeners(&netns::netns_path(ns), &m.listens, v6)?;
+    }
+    Ok(taps)
+}

@@ -1,0 +1,551 @@
+//! The file's steps against the live network, with real programs: `ping` and
+//! `getent` through `ip netns exec`, sockets opened inside the namespaces, `exec` as a
+//! shell command; `link` and `container` changes go to the forwarding loop.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use netloom_core::DropReason;
+use netloom_drivers::docker::{EmuMachine, Lab};
+use netloom_drivers::tap::{Command as LiveCommand, LiveHandle};
+
+use super::netns::netns_path;
+use super::registry::RunRecord;
+use super::{STOP, inns};
+use crate::format::Outcome;
+use crate::runner::{Status, StepReport};
+use crate::validate::{Loaded, Op, PlannedStep, To};
+
+/// What the steps need to know about the network, gathered before it runs.
+pub struct Plan {
+    /// Machine → namespace (real machines only).
+    namespaces: Vec<(String, String)>,
+    /// Every named machine's address (first interface), for targets given by name.
+    addresses: Vec<(String, IpAddr)>,
+    /// Names that are containers or aliases (looked up with DNS from the sender).
+    dns_names: BTreeSet<String>,
+}
+
+impl Plan {
+    /// Gathers names and addresses from the lab and the run's namespaces.
+    pub fn new(loaded: &Loaded, lab: &Lab, record: &RunRecord, machines: &[EmuMachine]) -> Plan {
+        let m = &loaded.model;
+        let mut addresses = Vec::new();
+        for name in m.hosts.iter().map(|h| h.name.clone()).chain(m.routers.iter().map(|r| r.name.clone())) {
+            let id = lab.node(&name);
+            let a = id.and_then(|_| first_address_modelled(lab, &name));
+            if let Some(a) = a {
+                addresses.push((name, a));
+            }
+        }
+        for e in &m.externals {
+            addresses.push((e.name.clone(), e.address.addr()));
+        }
+        for mach in machines {
+            if let Some(a) = mach.ifaces.iter().find_map(|i| i.v4.first().map(|n| IpAddr::V4(n.addr()))) {
+                addresses.push((mach.name.clone(), a));
+            }
+        }
+        let mut dns_names = BTreeSet::new();
+        for c in &m.containers {
+            dns_names.insert(c.name.clone());
+            for e in &c.networks {
+                dns_names.extend(e.aliases.iter().cloned());
+            }
+        }
+        Plan {
+            namespaces: record.namespaces.clone(),
+            addresses,
+            dns_names,
+        }
+    }
+
+    fn ns(&self, machine: &str) -> Option<&str> {
+        self.namespaces
+            .iter()
+            .find(|(m, _)| m == machine)
+            .map(|(_, n)| n.as_str())
+    }
+
+    fn address(&self, name: &str) -> Option<IpAddr> {
+        self.addresses.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
+    }
+}
+
+fn first_address_modelled(lab: &Lab, name: &str) -> Option<IpAddr> {
+    let id = lab.node(name)?;
+    let _ = id;
+    lab.resolved.model.hosts.iter().find(|h| h.name == name).and_then(|h| {
+        h.interfaces
+            .iter()
+            .find_map(|i| i.address.map(|a| a.addr()))
+    })
+    .or_else(|| {
+        lab.resolved.model.routers.iter().find(|r| r.name == name).and_then(|r| {
+            r.interfaces.iter().find_map(|i| i.address.map(|a| a.addr()))
+        })
+    })
+}
+
+/// Runs every step in order; stops early on Ctrl-C.
+pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> Vec<StepReport> {
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
+        let start = t0.elapsed();
+        let since = drops_since(live, u64::MAX).0;
+        let mut r = run_step(plan, step, live);
+        if r.status == Status::Skipped {
+            r.index = i + 1;
+            out.push(r);
+            continue;
+        }
+        let mut drops = drops_since(live, since).1;
+        if drops.is_empty()
+            && let Some(d) = kernel_drop(step, &r.observed)
+        {
+            drops.push(d);
+        }
+        check_drop(step, &drops, &mut r);
+        r.first_drop = drops.first().map(|(reason, d)| format!("{reason}: {d}"));
+        r.index = i + 1;
+        r.start_ns = start.as_nanos() as u64;
+        r.duration_ns = (t0.elapsed() - start).as_nanos() as u64;
+        if r.status != Status::Skipped {
+            r.status = if !r.failures.is_empty() {
+                Status::Failed
+            } else if has_expectations(step) {
+                Status::Passed
+            } else {
+                Status::Done
+            };
+        }
+        out.push(r);
+    }
+    out
+}
+
+fn has_expectations(step: &PlannedStep) -> bool {
+    let e = &step.expect;
+    e.result.is_some()
+        || e.dropped.is_some()
+        || e.max_rtt.is_some()
+        || e.min_rate.is_some()
+        || e.error.is_some()
+        || e.exit.is_some()
+        || e.addresses.is_some()
+}
+
+fn drops_since(live: &LiveHandle, since: u64) -> (u64, Vec<(DropReason, String)>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    live.send(LiveCommand::Drops { since, reply: tx });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap_or((since, Vec::new()))
+}
+
+/// A drop the real kernels made, read from what the program reported: a reset or a
+/// port unreachable from the destination's kernel, the sender's own "message too
+/// long" or "Network is unreachable", neighbour resolution that failed.
+fn kernel_drop(step: &PlannedStep, observed: &str) -> Option<(DropReason, String)> {
+    let by = |r: DropReason| Some((r, format!("by a real kernel: {observed}")));
+    match &step.op {
+        Op::Connect { l4, .. } if observed.contains("Connection refused") => match l4 {
+            netloom_drivers::net::L4::Udp => by(DropReason::PortUnreachable),
+            _ => by(DropReason::NoListener),
+        },
+        _ if observed.contains("Network is unreachable") => by(DropReason::NoRoute),
+        _ if observed.contains("message too long") => by(DropReason::MtuExceeded),
+        _ if observed.contains("Destination Host Unreachable") || observed.contains("No route to host") => {
+            by(DropReason::ArpUnresolved)
+        }
+        _ => None,
+    }
+}
+
+fn check_drop(step: &PlannedStep, drops: &[(DropReason, String)], r: &mut StepReport) {
+    if let Some(want) = step.expect.dropped {
+        match drops.first() {
+            Some((got, _)) if *got == want => {}
+            Some((got, d)) => r
+                .failures
+                .push(format!("expected the first drop to be {want}, but it was {got} ({d})")),
+            None => r
+                .failures
+                .push(format!("expected a drop ({want}), but the engine dropped none of this step's packets")),
+        }
+    }
+}
+
+fn report(step: &PlannedStep, observed: String) -> StepReport {
+    StepReport {
+        index: 0,
+        line: step.line,
+        title: step.title.clone(),
+        status: Status::Done,
+        observed,
+        failures: Vec::new(),
+        first_drop: None,
+        trace: Vec::new(),
+        start_ns: 0,
+        duration_ns: 0,
+    }
+}
+
+fn expect_result(step: &PlannedStep, got: Outcome, r: &mut StepReport) {
+    if let Some(want) = step.expect.result
+        && want != got
+    {
+        r.failures.push(format!("expected {want}, got {got}"));
+    }
+}
+
+fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
+    let from = match &step.op {
+        Op::Ping { from, .. } | Op::Connect { from, .. } | Op::Transfer { from, .. } | Op::Resolve { from, .. } => {
+            Some(from.as_str())
+        }
+        Op::Exec { inside, .. } => Some(inside.as_str()),
+        _ => None,
+    };
+    let ns = from.and_then(|f| plan.ns(f).map(|n| (f, n)));
+    if let (Some(f), None) = (from, ns) {
+        let mut r = report(
+            step,
+            format!(
+                "skipped: {f} is modelled, not a real namespace (externals become real with `emulate: true` or \
+                 --all; hosts and routers stay modelled)"
+            ),
+        );
+        r.status = Status::Skipped;
+        return r;
+    }
+    let ns_path = ns.map(|(_, n)| netns_path(n)).unwrap_or_default();
+    let ns_name = ns.map(|(_, n)| n.to_string()).unwrap_or_default();
+    match &step.op {
+        Op::Ping {
+            to,
+            count,
+            size,
+            dont_fragment,
+            ..
+        } => {
+            let target = match target_text(plan, to) {
+                Ok(t) => t,
+                Err(e) => return report(step, e),
+            };
+            let mut args = vec![
+                "netns".to_string(),
+                "exec".into(),
+                ns_name,
+                "ping".into(),
+                "-n".into(),
+                "-c".into(),
+                count.to_string(),
+                "-s".into(),
+                size.to_string(),
+                "-i".into(),
+                "0.2".into(),
+                "-W".into(),
+                "2".into(),
+            ];
+            if *dont_fragment {
+                args.extend(["-M".into(), "do".into()]);
+            }
+            args.push(target.clone());
+            let out = Command::new("ip").args(&args).output();
+            let (received, rtts, text) = match out {
+                Ok(o) => parse_ping(&String::from_utf8_lossy(&o.stdout), &String::from_utf8_lossy(&o.stderr)),
+                Err(e) => (0, Vec::new(), format!("cannot run ping: {e}")),
+            };
+            let mut r = report(step, format!("{received}/{count} replies from {target} (real ping){text}"));
+            expect_result(step, if received > 0 { Outcome::Reach } else { Outcome::NoReach }, &mut r);
+            if let Some(max) = step.expect.max_rtt {
+                let max = Duration::from_nanos(max.as_nanos());
+                match rtts.iter().copied().fold(None, |m: Option<Duration>, x| Some(m.map_or(x, |m| m.max(x)))) {
+                    Some(worst) if worst > max => r
+                        .failures
+                        .push(format!("expected every round trip <= {max:?}, the slowest took {worst:?}")),
+                    None => r.failures.push(format!("expected round trips <= {max:?}, but no reply came")),
+                    _ => {}
+                }
+            }
+            r
+        }
+        Op::Connect { to, port, l4, .. } => {
+            let ip = match resolve_target(plan, &ns_name, to) {
+                Ok(ip) => ip,
+                Err(e) => {
+                    let mut r = report(step, format!("no packet sent: {e}"));
+                    expect_result(step, Outcome::Timeout, &mut r);
+                    return r;
+                }
+            };
+            let to_addr = SocketAddr::new(ip, *port);
+            let l4v = *l4;
+            let probe = inns::run_in(&ns_path, move || inns::connect(to_addr, l4v));
+            let (got, text) = match probe {
+                Ok(inns::Probe::Ok(t)) => (Outcome::Ok, format!("ok after {t:?}")),
+                Ok(inns::Probe::Refused(e)) => (Outcome::Refused, format!("refused ({e})")),
+                Ok(inns::Probe::Timeout) => (Outcome::Timeout, "timeout".to_string()),
+                Err(e) => (Outcome::Timeout, e),
+            };
+            let mut r = report(step, format!("{} {to_addr}: {text} (real socket)", l4.name()));
+            expect_result(step, got, &mut r);
+            r
+        }
+        Op::Transfer { to, port, bytes, .. } => {
+            let ip = match resolve_target(plan, &ns_name, to) {
+                Ok(ip) => ip,
+                Err(e) => return report(step, format!("no packet sent: {e}")),
+            };
+            let to_addr = SocketAddr::new(ip, *port);
+            let n = *bytes;
+            let res = inns::run_in(&ns_path, move || inns::transfer(to_addr, n));
+            match res {
+                Ok(Ok((got, took))) => {
+                    let rate = got as f64 * 8.0 / took.as_secs_f64().max(1e-9);
+                    let ok = got >= n;
+                    let mut r = report(
+                        step,
+                        format!(
+                            "{got} of {n} bytes echoed back in {took:?} ({:.2} mbit/s, real TCP)",
+                            rate / 1e6
+                        ),
+                    );
+                    expect_result(step, if ok { Outcome::Ok } else { Outcome::Timeout }, &mut r);
+                    if let Some(min) = step.expect.min_rate
+                        && (rate < min.0 as f64 || !ok)
+                    {
+                        r.failures
+                            .push(format!("expected at least {min}, achieved {:.2} mbit/s", rate / 1e6));
+                    }
+                    r
+                }
+                Ok(Err(e)) | Err(e) => {
+                    let mut r = report(step, format!("transfer failed: {e}"));
+                    expect_result(step, Outcome::Refused, &mut r);
+                    r
+                }
+            }
+        }
+        Op::Resolve { name, .. } => {
+            let (addrs, text) = getent(&ns_name, name);
+            let mut r = report(step, text);
+            match (&step.expect.addresses, addrs) {
+                (Some(want), Some(got)) => {
+                    let w: BTreeSet<IpAddr> = want.iter().copied().collect();
+                    if w != got {
+                        r.failures.push(format!("expected addresses {w:?}, got {got:?}"));
+                    }
+                }
+                (Some(want), None) => r
+                    .failures
+                    .push(format!("expected addresses {want:?}, but the name did not resolve")),
+                (None, Some(got)) if step.expect.result.is_some() => {
+                    r.failures.push(format!("expected no answer, but it resolved to {got:?}"))
+                }
+                (None, None) => {
+                    // getent cannot tell NXDOMAIN from SERVFAIL or a timeout: ask once.
+                    let rc = classify(&ns_path, &ns_name, name);
+                    expect_result(step, rc, &mut r);
+                }
+                _ => {}
+            }
+            r
+        }
+        Op::Link { between, impair } => {
+            let (between, impair) = (between.clone(), impair.clone());
+            let res = live.ask(|reply| LiveCommand::SetLink {
+                between,
+                impair,
+                reply,
+            });
+            let mut r = report(step, res.clone().map_or_else(|e| e, |_| "link changed".into()));
+            if let Err(e) = res {
+                r.failures.push(e);
+            }
+            r
+        }
+        Op::Container { name, running } => {
+            let (n, on) = (name.clone(), *running);
+            let res = live.ask(|reply| LiveCommand::SetRunning {
+                name: n,
+                running: on,
+                reply,
+            });
+            let mut r = report(
+                step,
+                res.clone()
+                    .map_or_else(|e| e, |_| format!("container {name} {}", if on { "started" } else { "stopped" })),
+            );
+            match (&res, &step.expect.error) {
+                (Ok(()), Some(want)) => r
+                    .failures
+                    .push(format!("expected the start to fail with \"{want}\", but it succeeded")),
+                (Err(e), None) => r.failures.push(e.clone()),
+                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
+                    r.failures.push(format!("expected error \"{want}\", got \"{e}\""))
+                }
+                _ => {}
+            }
+            r
+        }
+        Op::Wait(d) => {
+            std::thread::sleep(Duration::from_nanos(d.as_nanos()));
+            report(step, format!("waited {d}"))
+        }
+        Op::Exec { run, .. } => {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns_name, "timeout", "60", "sh", "-c", run])
+                .output();
+            match out {
+                Ok(o) => {
+                    let code = o.status.code().unwrap_or(-1);
+                    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+                    let first: String = stdout.lines().next().unwrap_or("").chars().take(120).collect();
+                    let mut r = report(step, format!("exit {code}; {first}"));
+                    if let Some(want) = step.expect.exit
+                        && want != code
+                    {
+                        r.failures.push(format!(
+                            "expected exit {want}, got {code} (stderr: {})",
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ));
+                    }
+                    if let Some(want) = &step.expect.stdout
+                        && !stdout.contains(want.as_str())
+                    {
+                        r.failures.push(format!("expected the output to contain \"{want}\""));
+                    }
+                    r
+                }
+                Err(e) => {
+                    let mut r = report(step, format!("cannot run: {e}"));
+                    r.failures.push(e.to_string());
+                    r
+                }
+            }
+        }
+    }
+}
+
+/// What to give `ping`: names that DNS should answer stay names (the real resolver
+/// of the namespace looks them up); other machine names become their address.
+fn target_text(plan: &Plan, to: &To) -> Result<String, String> {
+    match to {
+        To::Ip(ip) => Ok(ip.to_string()),
+        To::Name(n) if plan.dns_names.contains(n) || n.contains('.') => Ok(n.clone()),
+        To::Name(n) => plan
+            .address(n)
+            .map(|a| a.to_string())
+            .ok_or_else(|| format!("'{n}' has no address")),
+    }
+}
+
+/// The address `to` stands for from namespace `ns` (names through its real resolver).
+fn resolve_target(plan: &Plan, ns: &str, to: &To) -> Result<IpAddr, String> {
+    match to {
+        To::Ip(ip) => Ok(*ip),
+        To::Name(n) if plan.dns_names.contains(n) || n.contains('.') => {
+            let (addrs, text) = getent(ns, n);
+            addrs
+                .and_then(|a| a.iter().find(|x| x.is_ipv4()).or(a.iter().next()).copied())
+                .ok_or(text)
+        }
+        To::Name(n) => plan.address(n).ok_or_else(|| format!("'{n}' has no address")),
+    }
+}
+
+/// `getent ahosts NAME` in the namespace: the addresses, and a line for the report.
+fn getent(ns: &str, name: &str) -> (Option<BTreeSet<IpAddr>>, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "getent", "ahosts", name])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let set: BTreeSet<IpAddr> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                .collect();
+            let shown: Vec<String> = set.iter().map(ToString::to_string).collect();
+            (Some(set), format!("{name} -> {} (getent ahosts)", shown.join(", ")))
+        }
+        Ok(o) => (
+            None,
+            format!("{name}: not resolved (getent exit {})", o.status.code().unwrap_or(-1)),
+        ),
+        Err(e) => (None, format!("cannot run getent: {e}")),
+    }
+}
+
+/// NXDOMAIN, SERVFAIL or no answer, from one query to the namespace's first name
+/// server (getent's exit code does not say which).
+fn classify(ns_path: &std::path::Path, ns: &str, name: &str) -> Outcome {
+    let conf = PathBuf::from(super::netns::ETC_NETNS).join(ns).join("resolv.conf");
+    let server: Option<IpAddr> = std::fs::read_to_string(conf).ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("nameserver ").and_then(|a| a.trim().parse().ok()))
+    });
+    let Some(server) = server else { return Outcome::Nxdomain };
+    let Some(q) = netloom_drivers::dns::query(0x4e4c, name, netloom_drivers::dns::QType::A) else {
+        return Outcome::Nxdomain;
+    };
+    let res = inns::run_in(ns_path, move || {
+        let local: SocketAddr = if server.is_ipv4() {
+            "0.0.0.0:0".parse().ok()?
+        } else {
+            "[::]:0".parse().ok()?
+        };
+        let s = std::net::UdpSocket::bind(local).ok()?;
+        s.connect((server, 53)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.send(&q).ok()?;
+        let mut buf = [0u8; 1500];
+        let n = s.recv(&mut buf).ok()?;
+        netloom_drivers::dns::parse(&buf[..n])
+    });
+    match res.ok().flatten().map(|m| m.rcode) {
+        Some(netloom_drivers::dns::Rcode::ServFail) => Outcome::Servfail,
+        Some(_) => Outcome::Nxdomain,
+        None => Outcome::Timeout,
+    }
+}
+
+/// Received count, round trips, and ping's error lines.
+fn parse_ping(stdout: &str, stderr: &str) -> (u32, Vec<Duration>, String) {
+    let received = stdout
+        .lines()
+        .find_map(|l| {
+            let i = l.find(" received")?;
+            l[..i].rsplit(", ").next()?.trim().parse().ok()
+        })
+        .unwrap_or(0);
+    let rtts = stdout
+        .lines()
+        .filter_map(|l| {
+            let t = l.split("time=").nth(1)?;
+            let ms: f64 = t.split_whitespace().next()?.parse().ok()?;
+            Some(Duration::from_secs_f64(ms / 1000.0))
+        })
+        .collect();
+    let errors: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| {
+            l.contains("Unreachable") || l.contains("too long") || l.contains("Frag needed") || l.contains("ping:")
+        })
+        .take(2)
+        .collect();
+    let text = if errors.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", errors.join("; "))
+    };
+    (received, rtts, text)
+}
