@@ -28,6 +28,8 @@ pub struct Plan {
     addresses: Vec<(String, IpAddr)>,
     /// Names that are containers or aliases (looked up with DNS from the sender).
     dns_names: BTreeSet<String>,
+    /// Container names (from outside Docker, shorthand for the container's address).
+    containers: BTreeSet<String>,
 }
 
 impl Plan {
@@ -50,6 +52,23 @@ impl Plan {
                 addresses.push((mach.name.clone(), a));
             }
         }
+        // A host-network container has its host's address; any other container its first
+        // endpoint's.
+        for (ci, c) in m.containers.iter().enumerate() {
+            if addresses.iter().any(|(n, _)| n == &c.name) {
+                continue;
+            }
+            let a = if c.networks.iter().any(|e| e.network == "host") {
+                let host = c.host.clone().unwrap_or_else(|| m.default_host());
+                addresses.iter().find(|(n, _)| *n == host).map(|(_, a)| *a)
+            } else {
+                lab.resolved.endpoints[ci].iter().find_map(|e| e.v4.map(IpAddr::V4))
+            };
+            if let Some(a) = a {
+                addresses.push((c.name.clone(), a));
+            }
+        }
+        let containers = m.containers.iter().map(|c| c.name.clone()).collect();
         let mut dns_names = BTreeSet::new();
         for c in &m.containers {
             dns_names.insert(c.name.clone());
@@ -61,6 +80,7 @@ impl Plan {
             namespaces: record.namespaces.clone(),
             addresses,
             dns_names,
+            containers,
         }
     }
 
@@ -235,7 +255,7 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             dont_fragment,
             ..
         } => {
-            let target = match target_text(plan, to) {
+            let target = match target_text(plan, from.unwrap_or_default(), to) {
                 Ok(t) => t,
                 Err(e) => return report(step, e),
             };
@@ -278,7 +298,7 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             r
         }
         Op::Connect { to, port, l4, .. } => {
-            let ip = match resolve_target(plan, &ns_name, to) {
+            let ip = match resolve_target(plan, from.unwrap_or_default(), &ns_name, to) {
                 Ok(ip) => ip,
                 Err(e) => {
                     let mut r = report(step, format!("no packet sent: {e}"));
@@ -300,7 +320,7 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             r
         }
         Op::Transfer { to, port, bytes, .. } => {
-            let ip = match resolve_target(plan, &ns_name, to) {
+            let ip = match resolve_target(plan, from.unwrap_or_default(), &ns_name, to) {
                 Ok(ip) => ip,
                 Err(e) => return report(step, format!("no packet sent: {e}")),
             };
@@ -437,9 +457,13 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
 
 /// What to give `ping`: names that DNS should answer stay names (the real resolver
 /// of the namespace looks them up); other machine names become their address.
-fn target_text(plan: &Plan, to: &To) -> Result<String, String> {
+fn target_text(plan: &Plan, from: &str, to: &To) -> Result<String, String> {
     match to {
         To::Ip(ip) => Ok(ip.to_string()),
+        To::Name(n) if !plan.containers.contains(from) && plan.containers.contains(n) => plan
+            .address(n)
+            .map(|a| a.to_string())
+            .ok_or_else(|| format!("'{n}' has no address")),
         To::Name(n) if plan.dns_names.contains(n) || n.contains('.') => Ok(n.clone()),
         To::Name(n) => plan
             .address(n)
@@ -449,9 +473,12 @@ fn target_text(plan: &Plan, to: &To) -> Result<String, String> {
 }
 
 /// The address `to` stands for from namespace `ns` (names through its real resolver).
-fn resolve_target(plan: &Plan, ns: &str, to: &To) -> Result<IpAddr, String> {
+fn resolve_target(plan: &Plan, from: &str, ns: &str, to: &To) -> Result<IpAddr, String> {
     match to {
         To::Ip(ip) => Ok(*ip),
+        To::Name(n) if !plan.containers.contains(from) && plan.containers.contains(n) => {
+            plan.address(n).ok_or_else(|| format!("'{n}' has no address"))
+        }
         To::Name(n) if plan.dns_names.contains(n) || n.contains('.') => {
             let (addrs, text) = getent(ns, n);
             addrs
