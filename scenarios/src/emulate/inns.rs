@@ -82,6 +82,47 @@ pub fn start_listeners(ns: &Path, listens: &[Listen], v6: bool) -> Result<(), St
     Ok(())
 }
 
+/// Serves `zone` on UDP port 53 of every address inside `ns` (an external's
+/// `dns_records`): A and AAAA from the records, NXDOMAIN for other names.
+///
+/// # Errors
+/// When port 53 cannot be bound.
+pub fn start_zone(ns: &Path, zone: netloom_drivers::dns::Zone, v6: bool) -> Result<(), String> {
+    use netloom_drivers::dns;
+    let ns = ns.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Err(e) = enter(&ns) {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        let at: SocketAddr = if v6 {
+            (Ipv6Addr::UNSPECIFIED, 53).into()
+        } else {
+            (Ipv4Addr::UNSPECIFIED, 53).into()
+        };
+        let s = match UdpSocket::bind(at) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Err(format!("name server on udp/53: {e}")));
+                return;
+            }
+        };
+        let _ = tx.send(Ok(()));
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            let Some(q) = dns::parse(&buf[..n]).filter(|m| !m.response) else { continue };
+            let (rcode, addrs) = match zone.get(&q.name) {
+                Some(a) => (dns::Rcode::NoError, a.clone()),
+                None => (dns::Rcode::NxDomain, Vec::new()),
+            };
+            let _ = s.send_to(&dns::reply(&q, rcode, &addrs, 300, true), from);
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "the name server did not start".to_string())?
+}
+
 fn echo(mut conn: TcpStream) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -220,7 +220,7 @@ fn setup(
     let mut taps = Vec::new();
     let mut moves = Vec::new();
     let mut configs: Vec<(String, Vec<String>)> = Vec::new();
-    for (k, m) in machines.iter().enumerate() {
+    for m in machines {
         let ns = record.namespace_of(&m.name).unwrap_or_default().to_string();
         let mut lines = vec!["link set dev lo up".to_string()];
         for (p, i) in m.ifaces.iter().enumerate() {
@@ -245,7 +245,6 @@ fn setup(
         }
         configs.push((ns.clone(), lines));
         netns::write_resolv_conf(&ns, &m.resolv.render())?;
-        let _ = k;
     }
     netns::ip_batch(None, false, &moves)?;
     for (ns, lines) in &configs {
@@ -255,6 +254,9 @@ fn setup(
         let ns = record.namespace_of(&m.name).unwrap_or_default();
         let v6 = m.ifaces.iter().any(|i| !i.v6.is_empty());
         inns::start_listeners(&netns::netns_path(ns), &m.listens, v6)?;
+        if let Some(zone) = &m.zone {
+            inns::start_zone(&netns::netns_path(ns), zone.clone(), v6)?;
+        }
     }
     Ok(taps)
 }

@@ -272,7 +272,7 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                 "-i".into(),
                 "0.2".into(),
                 "-W".into(),
-                "2".into(),
+                "5".into(),
             ];
             if *dont_fragment {
                 args.extend(["-M".into(), "do".into()]);

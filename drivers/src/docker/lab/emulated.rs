@@ -46,6 +46,8 @@ pub struct EmuMachine {
     pub resolv: ResolvConf,
     /// Echo listeners to run inside.
     pub listens: Vec<Listen>,
+    /// Records to serve on UDP port 53 (an external's `dns_records`).
+    pub zone: Option<crate::dns::Zone>,
 }
 
 impl Lab {
@@ -113,6 +115,7 @@ impl Lab {
             routes,
             resolv,
             listens: node.listens().to_vec(),
+            zone: node.dns.zone.clone(),
         });
         self.fabric.replace_element(id, Box::new(TapPort::new(names)));
     }
