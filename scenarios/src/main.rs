@@ -98,7 +98,11 @@ fn main() -> ExitCode {
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Ls => {
             for r in registry::runs() {
-                let state = if r.alive() { "live" } else { "dead (netloom cleanup removes it)" };
+                let state = if r.alive() {
+                    "live"
+                } else {
+                    "dead (netloom cleanup removes it)"
+                };
                 println!("{}  pid {}  {}  {state}", r.id, r.pid, r.file);
                 for (m, ns) in &r.namespaces {
                     println!("    {m:<16} {ns}");
@@ -267,10 +271,14 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
     let report = em.run(&loaded, hold);
     if json {
         println!("{}", report::json(std::slice::from_ref(&report)));
-    } else {
+    } else if !hold {
         print!("{}", report::text(&report));
     }
-    if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn exec(name: &str, run: Option<&str>, cmd: &[String]) -> ExitCode {

@@ -602,9 +602,7 @@ impl Node {
                 self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
             Lookup::Unknown
-                if emb.ndots_set
-                    && !q.name.contains('.')
-                    && matches!(q.qtype, QType::A | QType::Aaaa) =>
+                if emb.ndots_set && !q.name.contains('.') && matches!(q.qtype, QType::A | QType::Aaaa) =>
             {
                 ctx.deliver(frame, || {
                     format!(

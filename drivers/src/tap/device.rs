@@ -17,7 +17,9 @@ const IFF_NO_PI: libc::c_short = 0x1000;
 #[non_exhaustive]
 pub enum TapError {
     /// `/dev/net/tun` could not be opened.
-    #[error("{name}: cannot open /dev/net/tun: {source} (emulation needs CAP_NET_ADMIN and a usable /dev/net/tun)")]
+    #[error(
+        "{name}: cannot open /dev/net/tun: {source} (emulation needs CAP_NET_ADMIN and a usable /dev/net/tun)"
+    )]
     Open {
         /// The interface.
         name: String,
@@ -108,7 +110,11 @@ impl Tap {
         // SAFETY: the descriptor is open for as long as `self`; `buf` is valid for
         // writes of `buf.len()` bytes.
         let n = unsafe { libc::read(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
     }
 
     /// Writes one frame; `WouldBlock` when the interface's queue is full.
@@ -119,7 +125,11 @@ impl Tap {
         // SAFETY: the descriptor is open for as long as `self`; `frame` is valid for
         // reads of `frame.len()` bytes.
         let n = unsafe { libc::write(self.file.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
-        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
     }
 }
 

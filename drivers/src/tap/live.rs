@@ -124,8 +124,9 @@ impl Live {
     /// # Errors
     /// When the wake-up pipe cannot be made.
     pub fn new(mut lab: Lab, taps: Vec<(Tap, ElemId, PortId)>) -> io::Result<(Live, LiveHandle)> {
-        let (wake_rx, wake_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(io::Error::from)?;
+        let (wake_rx, wake_tx) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(io::Error::from)?;
         let (tx, rx) = mpsc::channel();
         // Fates only: a live network runs for hours; nobody reads its hops.
         lab.fabric.set_trace_level(TraceLevel::Fates);

@@ -111,7 +111,9 @@ pub fn start_zone(ns: &Path, zone: netloom_drivers::dns::Zone, v6: bool) -> Resu
         let _ = tx.send(Ok(()));
         let mut buf = vec![0u8; 4096];
         while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let Some(q) = dns::parse(&buf[..n]).filter(|m| !m.response) else { continue };
+            let Some(q) = dns::parse(&buf[..n]).filter(|m| !m.response) else {
+                continue;
+            };
             let (rcode, addrs) = match zone.get(&q.name) {
                 Some(a) => (dns::Rcode::NoError, a.clone()),
                 None => (dns::Rcode::NxDomain, Vec::new()),
@@ -169,7 +171,12 @@ pub fn connect(to: SocketAddr, l4: L4) -> Probe {
             let mut buf = [0u8; 64];
             match s.recv(&mut buf) {
                 Ok(_) => Probe::Ok(start.elapsed()),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     Probe::Timeout
                 }
                 Err(e) => Probe::Refused(e.to_string()),

@@ -144,7 +144,9 @@ impl Emulation {
         };
         // The record comes first, so that a run killed half-way can be cleaned up.
         record.save()?;
-        let guard = Guard { record: record.clone() };
+        let guard = Guard {
+            record: record.clone(),
+        };
         let taps = setup(&record, &machines)?;
         let (live, handle) = Live::new(lab, taps).map_err(|e| format!("forwarding loop: {e}"))?;
         Ok(Emulation {
@@ -158,7 +160,10 @@ impl Emulation {
 
     /// How to enter each namespace, one line per machine.
     pub fn banner(&self) -> String {
-        let mut s = format!("live network {} (netloom exec NAME -- CMD, or ip netns exec NS CMD):\n", self.record.id);
+        let mut s = format!(
+            "live network {} (netloom exec NAME -- CMD, or ip netns exec NS CMD):\n",
+            self.record.id
+        );
         for m in &self.machines {
             let addrs: Vec<String> = m
                 .ifaces
@@ -181,9 +186,25 @@ impl Emulation {
         let plan = steps::Plan::new(loaded, &self.live.lab, &self.record, &self.machines);
         let handle = self.handle.clone();
         let steps = loaded.steps.clone();
+        let header = Report {
+            name: loaded.scenario.name.value.clone(),
+            file: loaded.file.clone(),
+            description: loaded.scenario.description.clone(),
+            warnings: loaded.warnings.clone(),
+            seed: loaded.scenario.seed,
+            steps: Vec::new(),
+        };
         let worker = std::thread::spawn(move || {
             let reports = steps::run_all(&plan, &steps, &handle);
-            if !hold {
+            if hold {
+                // The network stays up: show the steps now.
+                let r = Report {
+                    steps: reports.clone(),
+                    ..header
+                };
+                print!("{}", crate::report::text(&r));
+                println!("holding the network up; Ctrl-C ends it");
+            } else {
                 handle.send(LiveCommand::Stop);
             }
             reports
@@ -215,7 +236,11 @@ fn setup(
     record: &RunRecord,
     machines: &[EmuMachine],
 ) -> Result<Vec<(Tap, netloom_core::ElemId, netloom_core::PortId)>, String> {
-    let adds: Vec<String> = record.namespaces.iter().map(|(_, n)| format!("netns add {n}")).collect();
+    let adds: Vec<String> = record
+        .namespaces
+        .iter()
+        .map(|(_, n)| format!("netns add {n}"))
+        .collect();
     netns::ip_batch(None, false, &adds)?;
     let mut taps = Vec::new();
     let mut moves = Vec::new();
@@ -229,7 +254,12 @@ fn setup(
             moves.push(format!("link set dev {tname} netns {ns}"));
             lines.push(format!("link set dev {tname} name {}", i.name));
             let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
-            lines.push(format!("link set dev {} address {} mtu {} up", i.name, mac.join(":"), i.mtu));
+            lines.push(format!(
+                "link set dev {} address {} mtu {} up",
+                i.name,
+                mac.join(":"),
+                i.mtu
+            ));
             for a in &i.v4 {
                 lines.push(format!("addr add {a} dev {}", i.name));
             }
@@ -240,7 +270,11 @@ fn setup(
         }
         for (net, via, port) in &m.routes {
             let dev = m.ifaces.get(*port).map_or("eth0", |i| i.name.as_str());
-            let dest = if net.prefix_len() == 0 { "default".to_string() } else { net.to_string() };
+            let dest = if net.prefix_len() == 0 {
+                "default".to_string()
+            } else {
+                net.to_string()
+            };
             lines.push(format!("route add {dest} via {via} dev {dev}"));
         }
         configs.push((ns.clone(), lines));

@@ -39,15 +39,14 @@ pub fn ip_batch(ns: Option<&str>, force: bool, lines: &[String]) -> Result<(), S
             .write_all(text.as_bytes())
             .map_err(|e| format!("writing to `ip`: {e}"))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("waiting for `ip`: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for `ip`: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         let at = ns.map_or(String::new(), |n| format!(" in namespace {n}"));
-        Err(format!(
-            "ip{at}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("ip{at}: {}", String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 

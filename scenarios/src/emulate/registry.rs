@@ -96,7 +96,11 @@ pub fn cleanup() -> Vec<String> {
         .into_iter()
         .filter(|n| is_ours(n) && !owned.contains(&n.as_str()))
         .collect();
-    removed.extend(netns::delete(&orphans).into_iter().map(|n| format!("namespace {n}")));
+    removed.extend(
+        netns::delete(&orphans)
+            .into_iter()
+            .map(|n| format!("namespace {n}")),
+    );
     removed
 }
 

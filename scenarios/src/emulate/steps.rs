@@ -37,7 +37,12 @@ impl Plan {
     pub fn new(loaded: &Loaded, lab: &Lab, record: &RunRecord, machines: &[EmuMachine]) -> Plan {
         let m = &loaded.model;
         let mut addresses = Vec::new();
-        for name in m.hosts.iter().map(|h| h.name.clone()).chain(m.routers.iter().map(|r| r.name.clone())) {
+        for name in m
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .chain(m.routers.iter().map(|r| r.name.clone()))
+        {
             let id = lab.node(&name);
             let a = id.and_then(|_| first_address_modelled(lab, &name));
             if let Some(a) = a {
@@ -48,7 +53,11 @@ impl Plan {
             addresses.push((e.name.clone(), e.address.addr()));
         }
         for mach in machines {
-            if let Some(a) = mach.ifaces.iter().find_map(|i| i.v4.first().map(|n| IpAddr::V4(n.addr()))) {
+            if let Some(a) = mach
+                .ifaces
+                .iter()
+                .find_map(|i| i.v4.first().map(|n| IpAddr::V4(n.addr())))
+            {
                 addresses.push((mach.name.clone(), a));
             }
         }
@@ -62,7 +71,9 @@ impl Plan {
                 let host = c.host.clone().unwrap_or_else(|| m.default_host());
                 addresses.iter().find(|(n, _)| *n == host).map(|(_, a)| *a)
             } else {
-                lab.resolved.endpoints[ci].iter().find_map(|e| e.v4.map(IpAddr::V4))
+                lab.resolved.endpoints[ci]
+                    .iter()
+                    .find_map(|e| e.v4.map(IpAddr::V4))
             };
             if let Some(a) = a {
                 addresses.push((c.name.clone(), a));
@@ -99,16 +110,20 @@ impl Plan {
 fn first_address_modelled(lab: &Lab, name: &str) -> Option<IpAddr> {
     let id = lab.node(name)?;
     let _ = id;
-    lab.resolved.model.hosts.iter().find(|h| h.name == name).and_then(|h| {
-        h.interfaces
-            .iter()
-            .find_map(|i| i.address.map(|a| a.addr()))
-    })
-    .or_else(|| {
-        lab.resolved.model.routers.iter().find(|r| r.name == name).and_then(|r| {
-            r.interfaces.iter().find_map(|i| i.address.map(|a| a.addr()))
+    lab.resolved
+        .model
+        .hosts
+        .iter()
+        .find(|h| h.name == name)
+        .and_then(|h| h.interfaces.iter().find_map(|i| i.address.map(|a| a.addr())))
+        .or_else(|| {
+            lab.resolved
+                .model
+                .routers
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.interfaces.iter().find_map(|i| i.address.map(|a| a.addr())))
         })
-    })
 }
 
 /// Runs every step in order; stops early on Ctrl-C.
@@ -166,7 +181,8 @@ fn has_expectations(step: &PlannedStep) -> bool {
 fn drops_since(live: &LiveHandle, since: u64) -> (u64, Vec<(DropReason, String)>) {
     let (tx, rx) = std::sync::mpsc::channel();
     live.send(LiveCommand::Drops { since, reply: tx });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap_or((since, Vec::new()))
+    rx.recv_timeout(Duration::from_secs(5))
+        .unwrap_or((since, Vec::new()))
 }
 
 /// A drop the real kernels made, read from what the program reported: a reset or a
@@ -192,12 +208,12 @@ fn check_drop(step: &PlannedStep, drops: &[(DropReason, String)], r: &mut StepRe
     if let Some(want) = step.expect.dropped {
         match drops.first() {
             Some((got, _)) if *got == want => {}
-            Some((got, d)) => r
-                .failures
-                .push(format!("expected the first drop to be {want}, but it was {got} ({d})")),
-            None => r
-                .failures
-                .push(format!("expected a drop ({want}), but the engine dropped none of this step's packets")),
+            Some((got, d)) => r.failures.push(format!(
+                "expected the first drop to be {want}, but it was {got} ({d})"
+            )),
+            None => r.failures.push(format!(
+                "expected a drop ({want}), but the engine dropped none of this step's packets"
+            )),
         }
     }
 }
@@ -227,9 +243,10 @@ fn expect_result(step: &PlannedStep, got: Outcome, r: &mut StepReport) {
 
 fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
     let from = match &step.op {
-        Op::Ping { from, .. } | Op::Connect { from, .. } | Op::Transfer { from, .. } | Op::Resolve { from, .. } => {
-            Some(from.as_str())
-        }
+        Op::Ping { from, .. }
+        | Op::Connect { from, .. }
+        | Op::Transfer { from, .. }
+        | Op::Resolve { from, .. } => Some(from.as_str()),
         Op::Exec { inside, .. } => Some(inside.as_str()),
         _ => None,
     };
@@ -280,18 +297,38 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             args.push(target.clone());
             let out = Command::new("ip").args(&args).output();
             let (received, rtts, text) = match out {
-                Ok(o) => parse_ping(&String::from_utf8_lossy(&o.stdout), &String::from_utf8_lossy(&o.stderr)),
+                Ok(o) => parse_ping(
+                    &String::from_utf8_lossy(&o.stdout),
+                    &String::from_utf8_lossy(&o.stderr),
+                ),
                 Err(e) => (0, Vec::new(), format!("cannot run ping: {e}")),
             };
-            let mut r = report(step, format!("{received}/{count} replies from {target} (real ping){text}"));
-            expect_result(step, if received > 0 { Outcome::Reach } else { Outcome::NoReach }, &mut r);
+            let mut r = report(
+                step,
+                format!("{received}/{count} replies from {target} (real ping){text}"),
+            );
+            expect_result(
+                step,
+                if received > 0 {
+                    Outcome::Reach
+                } else {
+                    Outcome::NoReach
+                },
+                &mut r,
+            );
             if let Some(max) = step.expect.max_rtt {
                 let max = Duration::from_nanos(max.as_nanos());
-                match rtts.iter().copied().fold(None, |m: Option<Duration>, x| Some(m.map_or(x, |m| m.max(x)))) {
-                    Some(worst) if worst > max => r
+                match rtts
+                    .iter()
+                    .copied()
+                    .fold(None, |m: Option<Duration>, x| Some(m.map_or(x, |m| m.max(x))))
+                {
+                    Some(worst) if worst > max => r.failures.push(format!(
+                        "expected every round trip <= {max:?}, the slowest took {worst:?}"
+                    )),
+                    None => r
                         .failures
-                        .push(format!("expected every round trip <= {max:?}, the slowest took {worst:?}")),
-                    None => r.failures.push(format!("expected round trips <= {max:?}, but no reply came")),
+                        .push(format!("expected round trips <= {max:?}, but no reply came")),
                     _ => {}
                 }
             }
@@ -342,8 +379,10 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                     if let Some(min) = step.expect.min_rate
                         && (rate < min.0 as f64 || !ok)
                     {
-                        r.failures
-                            .push(format!("expected at least {min}, achieved {:.2} mbit/s", rate / 1e6));
+                        r.failures.push(format!(
+                            "expected at least {min}, achieved {:.2} mbit/s",
+                            rate / 1e6
+                        ));
                     }
                     r
                 }
@@ -364,12 +403,12 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                         r.failures.push(format!("expected addresses {w:?}, got {got:?}"));
                     }
                 }
-                (Some(want), None) => r
+                (Some(want), None) => r.failures.push(format!(
+                    "expected addresses {want:?}, but the name did not resolve"
+                )),
+                (None, Some(got)) if step.expect.result.is_some() => r
                     .failures
-                    .push(format!("expected addresses {want:?}, but the name did not resolve")),
-                (None, Some(got)) if step.expect.result.is_some() => {
-                    r.failures.push(format!("expected no answer, but it resolved to {got:?}"))
-                }
+                    .push(format!("expected no answer, but it resolved to {got:?}")),
                 (None, None) => {
                     // getent cannot tell NXDOMAIN from SERVFAIL or a timeout: ask once.
                     let rc = classify(&ns_path, &ns_name, name);
@@ -401,13 +440,15 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             });
             let mut r = report(
                 step,
-                res.clone()
-                    .map_or_else(|e| e, |_| format!("container {name} {}", if on { "started" } else { "stopped" })),
+                res.clone().map_or_else(
+                    |e| e,
+                    |_| format!("container {name} {}", if on { "started" } else { "stopped" }),
+                ),
             );
             match (&res, &step.expect.error) {
-                (Ok(()), Some(want)) => r
-                    .failures
-                    .push(format!("expected the start to fail with \"{want}\", but it succeeded")),
+                (Ok(()), Some(want)) => r.failures.push(format!(
+                    "expected the start to fail with \"{want}\", but it succeeded"
+                )),
                 (Err(e), None) => r.failures.push(e.clone()),
                 (Err(e), Some(want)) if !e.contains(want.as_str()) => {
                     r.failures.push(format!("expected error \"{want}\", got \"{e}\""))
@@ -441,7 +482,8 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                     if let Some(want) = &step.expect.stdout
                         && !stdout.contains(want.as_str())
                     {
-                        r.failures.push(format!("expected the output to contain \"{want}\""));
+                        r.failures
+                            .push(format!("expected the output to contain \"{want}\""));
                     }
                     r
                 }
@@ -501,11 +543,17 @@ fn getent(ns: &str, name: &str) -> (Option<BTreeSet<IpAddr>>, String) {
                 .filter_map(|l| l.split_whitespace().next()?.parse().ok())
                 .collect();
             let shown: Vec<String> = set.iter().map(ToString::to_string).collect();
-            (Some(set), format!("{name} -> {} (getent ahosts)", shown.join(", ")))
+            (
+                Some(set),
+                format!("{name} -> {} (getent ahosts)", shown.join(", ")),
+            )
         }
         Ok(o) => (
             None,
-            format!("{name}: not resolved (getent exit {})", o.status.code().unwrap_or(-1)),
+            format!(
+                "{name}: not resolved (getent exit {})",
+                o.status.code().unwrap_or(-1)
+            ),
         ),
         Err(e) => (None, format!("cannot run getent: {e}")),
     }
@@ -514,12 +562,16 @@ fn getent(ns: &str, name: &str) -> (Option<BTreeSet<IpAddr>>, String) {
 /// NXDOMAIN, SERVFAIL or no answer, from one query to the namespace's first name
 /// server (getent's exit code does not say which).
 fn classify(ns_path: &std::path::Path, ns: &str, name: &str) -> Outcome {
-    let conf = PathBuf::from(super::netns::ETC_NETNS).join(ns).join("resolv.conf");
+    let conf = PathBuf::from(super::netns::ETC_NETNS)
+        .join(ns)
+        .join("resolv.conf");
     let server: Option<IpAddr> = std::fs::read_to_string(conf).ok().and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("nameserver ").and_then(|a| a.trim().parse().ok()))
     });
-    let Some(server) = server else { return Outcome::Nxdomain };
+    let Some(server) = server else {
+        return Outcome::Nxdomain;
+    };
     let Some(q) = netloom_drivers::dns::query(0x4e4c, name, netloom_drivers::dns::QType::A) else {
         return Outcome::Nxdomain;
     };
@@ -565,7 +617,10 @@ fn parse_ping(stdout: &str, stderr: &str) -> (u32, Vec<Duration>, String) {
         .lines()
         .chain(stderr.lines())
         .filter(|l| {
-            l.contains("Unreachable") || l.contains("too long") || l.contains("Frag needed") || l.contains("ping:")
+            l.contains("Unreachable")
+                || l.contains("too long")
+                || l.contains("Frag needed")
+                || l.contains("ping:")
         })
         .take(2)
         .collect();
