@@ -79,6 +79,15 @@ enum Command {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Forward between TAPs created inside existing namespaces (`--tap NS:IF`, at
+    /// least two) through one bridge of the engine, until Ctrl-C: the benchmark's
+    /// system under test.
+    #[command(hide = true)]
+    Forward {
+        /// `NAMESPACE:INTERFACE`.
+        #[arg(long = "tap", required = true, num_args = 1)]
+        taps: Vec<String>,
+    },
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind (namespaces, their files, run records).
@@ -96,6 +105,23 @@ fn main() -> ExitCode {
             json,
         } => emulate(&file, hold, all, seed, json),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
+        Command::Forward { taps } => {
+            let pairs: Option<Vec<(String, String)>> = taps
+                .iter()
+                .map(|t| t.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())))
+                .collect();
+            let Some(pairs) = pairs.filter(|p| p.len() >= 2) else {
+                eprintln!("netloom forward: give at least two --tap NAMESPACE:INTERFACE");
+                return ExitCode::from(2);
+            };
+            match emulate::forward(&pairs) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("netloom forward: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Ls => {
             for r in registry::runs() {
                 let state = if r.alive() {

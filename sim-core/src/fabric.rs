@@ -496,6 +496,9 @@ impl Core {
         kind: EventKind,
         detail: impl FnOnce() -> String,
     ) {
+        if self.level == TraceLevel::Off {
+            return;
+        }
         let keep = match kind {
             EventKind::Originated
             | EventKind::Copied { .. }
@@ -541,6 +544,9 @@ impl Core {
         kind: EventKind,
         detail: impl FnOnce() -> String,
     ) {
+        if self.level == TraceLevel::Off {
+            return;
+        }
         let detail = detail();
         self.trace.events.push(TraceEvent {
             time: self.now,

@@ -252,6 +252,8 @@ pub struct TraceEvent {
 /// How much the fabric records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TraceLevel {
+    /// Nothing at all (a live network forwarding at full speed).
+    Off,
     /// Only the fate of each frame (origin, copy, delivered, dropped).
     Fates,
     /// Every hop and every note.

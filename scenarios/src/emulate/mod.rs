@@ -294,3 +294,44 @@ fn setup(
     }
     Ok(taps)
 }
+
+/// `netloom forward --tap NS:IF …`: one bridge network of the engine between TAP
+/// devices created as `IF` inside the existing namespaces `NS` (addressed by the
+/// caller), forwarding until SIGINT/SIGTERM. This is how `bench/emulation.sh` puts
+/// netloom beside the kernel bridge and vde_switch.
+///
+/// # Errors
+/// What could not be set up.
+pub fn forward(taps: &[(String, String)]) -> Result<(), String> {
+    use netloom_drivers::docker::{ContainerDef, EndpointDef, Model, NetworkDef};
+    check_privileges()?;
+    let mut m = Model::default();
+    m.networks.push(NetworkDef::bridge("fwd"));
+    for i in 0..taps.len() {
+        let mut c = ContainerDef::new(format!("port{i}"));
+        c.networks.push(EndpointDef {
+            network: "fwd".into(),
+            ipv4: None,
+            aliases: Vec::new(),
+        });
+        m.containers.push(c);
+    }
+    let resolved = m.resolve().map_err(|e| format!("{e:?}"))?;
+    let names: BTreeSet<String> = m.containers.iter().map(|c| c.name.clone()).collect();
+    let lab = Lab::with_emulated(resolved, 0, names);
+    let mut attached = Vec::new();
+    for ((ns, ifname), mach) in taps.iter().zip(lab.emulated()) {
+        let tap = Tap::create(ifname).map_err(|e| e.to_string())?;
+        netns::ip_batch(None, false, &[format!("link set dev {ifname} netns {ns}")])?;
+        attached.push((tap, mach.element, 0));
+    }
+    let (mut live, _handle) = Live::new(lab, attached).map_err(|e| e.to_string())?;
+    live.lab.fabric.set_trace_level(netloom_core::TraceLevel::Off);
+    install_signal_handlers();
+    live.run(&STOP);
+    eprintln!(
+        "netloom forward: rx {} frames, tx {} frames, tx dropped {}",
+        live.stats.rx_frames, live.stats.tx_frames, live.stats.tx_dropped
+    );
+    Ok(())
+}
