@@ -572,3 +572,90 @@ mod tests {
         );
     }
 }
+
+/// Turns a frame with offload metadata (from a TAP with TSO and checksum offload) into
+/// ordinary wire frames, as the kernel's software GSO would: a TCP frame larger than
+/// one segment is cut into segments of `gso_size` payload bytes with their own IP
+/// lengths, ids and checksums and TCP sequence numbers, flags and checksums; a partial
+/// checksum is completed. Anything it cannot parse comes back unchanged.
+pub fn resolve_offload(frame: &[u8], o: &netloom_core::Offload) -> Vec<Vec<u8>> {
+    let Some((et, ip)) = ethertype(frame) else {
+        return vec![frame.to_vec()];
+    };
+    if !o.is_gso() {
+        let mut v = frame.to_vec();
+        if o.flags & 1 != 0 {
+            complete_checksum(&mut v, o.csum_start as usize, o.csum_offset as usize);
+        }
+        return vec![v];
+    }
+    let (v4, ihl) = match (et, frame.get(ip)) {
+        (ETH_IPV4, Some(b)) if frame.get(ip + 9) == Some(&6) => (true, (*b & 0x0f) as usize * 4),
+        (ETH_IPV6, Some(_)) if frame.get(ip + 6) == Some(&6) => (false, 40),
+        _ => return vec![frame.to_vec()],
+    };
+    let tcp = ip + ihl;
+    let Some(doff) = frame.get(tcp + 12).map(|b| (b >> 4) as usize * 4) else {
+        return vec![frame.to_vec()];
+    };
+    let hdrs = tcp + doff;
+    let (Some(payload), Some(seq0)) = (frame.get(hdrs..), frame.get(tcp + 4..tcp + 8)) else {
+        return vec![frame.to_vec()];
+    };
+    let seq0 = u32::from_be_bytes([seq0[0], seq0[1], seq0[2], seq0[3]]);
+    let id0 = u16::from_be_bytes([frame[ip + 4], frame[ip + 5]]);
+    let flags = frame[tcp + 13];
+    let mss = o.gso_size as usize;
+    let n = payload.len().div_ceil(mss).max(1);
+    let mut out = Vec::with_capacity(n);
+    for (i, chunk) in payload.chunks(mss).enumerate() {
+        let mut p = Vec::with_capacity(hdrs + chunk.len());
+        p.extend_from_slice(&frame[..hdrs]);
+        p.extend_from_slice(chunk);
+        let tcp_len = doff + chunk.len();
+        if v4 {
+            p[ip + 2..ip + 4].copy_from_slice(&((ihl + tcp_len) as u16).to_be_bytes());
+            p[ip + 4..ip + 6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+            p[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+            let c = checksum(0, &p[ip..ip + ihl]);
+            p[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+        } else {
+            p[ip + 4..ip + 6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+        }
+        let seq = seq0.wrapping_add((i * mss) as u32);
+        p[tcp + 4..tcp + 8].copy_from_slice(&seq.to_be_bytes());
+        let mut f = flags;
+        if i + 1 < n {
+            f &= !(0x01 | 0x08); // FIN and PSH only on the last segment
+        }
+        if i > 0 {
+            f &= !0x80; // CWR only on the first
+        }
+        p[tcp + 13] = f;
+        p[tcp + 16..tcp + 18].copy_from_slice(&[0, 0]);
+        let pseudo = if v4 {
+            let s = Ipv4Addr::new(p[ip + 12], p[ip + 13], p[ip + 14], p[ip + 15]);
+            let d = Ipv4Addr::new(p[ip + 16], p[ip + 17], p[ip + 18], p[ip + 19]);
+            pseudo4(s, d, 6, tcp_len as u16)
+        } else {
+            let s: [u8; 16] = p[ip + 8..ip + 24].try_into().unwrap_or([0; 16]);
+            let d: [u8; 16] = p[ip + 24..ip + 40].try_into().unwrap_or([0; 16]);
+            pseudo6(Ipv6Addr::from(s), Ipv6Addr::from(d), 6, tcp_len as u32)
+        };
+        let c = checksum(pseudo, &p[tcp..]);
+        p[tcp + 16..tcp + 18].copy_from_slice(&c.to_be_bytes());
+        out.push(p);
+    }
+    out
+}
+
+/// Completes a partial checksum (`CHECKSUM_PARTIAL`): the field at `start + offset`
+/// holds the pseudo-header sum; the sum over `start..` is folded into it.
+pub fn complete_checksum(p: &mut [u8], start: usize, offset: usize) {
+    let at = start + offset;
+    if at + 2 > p.len() || start >= p.len() {
+        return;
+    }
+    let c = checksum(0, &p[start..]);
+    p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}

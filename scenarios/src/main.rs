@@ -87,6 +87,9 @@ enum Command {
         /// `NAMESPACE:INTERFACE`.
         #[arg(long = "tap", required = true, num_args = 1)]
         taps: Vec<String>,
+        /// TAPs without virtio-net header and TSO (one wire frame per read and write).
+        #[arg(long)]
+        no_offload: bool,
     },
     /// List live networks.
     Ls,
@@ -105,7 +108,7 @@ fn main() -> ExitCode {
             json,
         } => emulate(&file, hold, all, seed, json),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
-        Command::Forward { taps } => {
+        Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
                 .iter()
                 .map(|t| t.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())))
@@ -114,7 +117,7 @@ fn main() -> ExitCode {
                 eprintln!("netloom forward: give at least two --tap NAMESPACE:INTERFACE");
                 return ExitCode::from(2);
             };
-            match emulate::forward(&pairs) {
+            match emulate::forward(&pairs, !no_offload) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("netloom forward: {e}");

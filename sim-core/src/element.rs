@@ -73,6 +73,7 @@ impl<'a> Ctx<'a> {
             data,
             born: self.core.now,
             hops: 0,
+            offload: None,
         };
         self.core
             .record(id, self.elem, None, EventKind::Originated, String::new);

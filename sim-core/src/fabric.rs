@@ -448,6 +448,18 @@ impl Fabric {
 
     /// Injects `frame` as if `elem` had sent it out of `port` (for tests and TAP ports).
     pub fn inject(&mut self, elem: ElemId, port: PortId, data: bytes::Bytes) -> FrameId {
+        self.inject_offload(elem, port, data, None)
+    }
+
+    /// [`Fabric::inject`] of a frame with segmentation-offload metadata (from a TAP
+    /// with offloads).
+    pub fn inject_offload(
+        &mut self,
+        elem: ElemId,
+        port: PortId,
+        data: bytes::Bytes,
+        offload: Option<crate::frame::Offload>,
+    ) -> FrameId {
         let mut ctx = Ctx {
             core: &mut self.core,
             elem,
@@ -455,7 +467,8 @@ impl Fabric {
             disposed: false,
             fresh: Vec::new(),
         };
-        let frame = ctx.originate(data);
+        let mut frame = ctx.originate(data);
+        frame.offload = offload;
         let id = frame.id;
         ctx.send(port, frame);
         id
@@ -590,7 +603,7 @@ impl Core {
             return;
         }
         if let Some(mtu) = cfg.mtu
-            && frame.l3_len() > mtu as usize
+            && frame.wire_l3_len() > mtu as usize
         {
             let len = frame.l3_len();
             self.link_drop(&frame, elem, port, DropReason::MtuExceeded, || {

@@ -32,6 +32,35 @@ pub struct Frame {
     pub born: SimTime,
     /// How many links this frame and its ancestors have crossed.
     pub hops: u32,
+    /// Segmentation offload: set when the frame stands for several wire frames (a
+    /// TCP segment larger than the MTU from a TAP with TSO) or carries a partial
+    /// checksum, as Linux's virtio-net header describes it. `None` for ordinary frames.
+    pub offload: Option<Offload>,
+}
+
+/// A virtio-net header's fields (`struct virtio_net_hdr`): what a TAP with offloads
+/// says about a frame, and what must be said when writing one back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// `VIRTIO_NET_HDR_F_*` (1 = the checksum at `csum_start + csum_offset` is partial).
+    pub flags: u8,
+    /// `VIRTIO_NET_HDR_GSO_*` (0 none, 1 TCPv4, 4 TCPv6; 0x80 = ECN).
+    pub gso_type: u8,
+    /// Length of the headers (a hint).
+    pub hdr_len: u16,
+    /// Payload bytes per segment when cut.
+    pub gso_size: u16,
+    /// Where the checksum's coverage starts.
+    pub csum_start: u16,
+    /// Where the checksum sits, from `csum_start`.
+    pub csum_offset: u16,
+}
+
+impl Offload {
+    /// Whether the frame must be cut into segments before it meets a real MTU.
+    pub fn is_gso(&self) -> bool {
+        self.gso_type & 0x7f != 0 && self.gso_size > 0
+    }
 }
 
 impl Frame {
@@ -69,6 +98,26 @@ impl Frame {
         }
         self.data.len().saturating_sub(off + 2)
     }
+
+    /// The L3 size of the largest wire frame this frame stands for: [`Frame::l3_len`],
+    /// or for a segmentation-offload frame its IP and TCP headers plus one segment.
+    pub fn wire_l3_len(&self) -> usize {
+        let l3 = self.l3_len();
+        let Some(o) = self.offload.filter(Offload::is_gso) else {
+            return l3;
+        };
+        let ip = self.data.len() - l3;
+        let headers = match self.data.get(ip).map(|b| b >> 4) {
+            Some(4) => {
+                let ihl = (self.data.get(ip).copied().unwrap_or(0x45) & 0x0f) as usize * 4;
+                let doff = self.data.get(ip + ihl + 12).map_or(20, |b| (b >> 4) as usize * 4);
+                ihl + doff
+            }
+            Some(6) => 40 + self.data.get(ip + 40 + 12).map_or(20, |b| (b >> 4) as usize * 4),
+            _ => return l3,
+        };
+        (headers + o.gso_size as usize).min(l3)
+    }
 }
 
 /// A MAC address, printed as Linux prints it.
@@ -98,6 +147,7 @@ mod tests {
             data: Bytes::from(plain),
             born: SimTime::ZERO,
             hops: 0,
+            offload: None,
         };
         assert_eq!(f.l3_len(), 100);
         let mut tagged = vec![0u8; 18 + 100];
@@ -108,6 +158,7 @@ mod tests {
             data: Bytes::from(tagged),
             born: SimTime::ZERO,
             hops: 0,
+            offload: None,
         };
         assert_eq!(f.l3_len(), 100);
     }

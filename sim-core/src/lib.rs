@@ -29,7 +29,7 @@ pub mod trace;
 
 pub use element::{Ctx, Element};
 pub use fabric::{Fabric, FabricStats};
-pub use frame::{Frame, FrameId};
+pub use frame::{Frame, FrameId, Offload};
 pub use link::{Link, LinkConfig, LinkId};
 pub use rng::SimRng;
 pub use time::{BitRate, SimDuration, SimTime};

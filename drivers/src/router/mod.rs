@@ -1618,7 +1618,26 @@ impl Node {
 
 impl Element for Node {
     fn on_frame(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
-        self.ethernet_input(ctx, port, frame);
+        match frame.offload {
+            // A TSO frame from a real machine is cut into wire frames here, where it
+            // meets routing, NAT and sockets (the kernel's software GSO).
+            Some(o) => {
+                let pieces = net::resolve_offload(&frame.data, &o);
+                for (i, p) in pieces.into_iter().enumerate() {
+                    let f = if i == 0 {
+                        Frame {
+                            data: Bytes::from(p),
+                            offload: None,
+                            ..frame.clone()
+                        }
+                    } else {
+                        ctx.originate(Bytes::from(p))
+                    };
+                    self.ethernet_input(ctx, port, f);
+                }
+            }
+            None => self.ethernet_input(ctx, port, frame),
+        }
         if self.stack.is_some() || !self.pings.is_empty() {
             self.service(ctx);
         }

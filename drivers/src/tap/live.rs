@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
-use netloom_core::{DropReason, ElemId, EventKind, PortId, SimTime, TraceLevel};
+use netloom_core::{DropReason, ElemId, EventKind, Offload, PortId, SimTime, TraceLevel};
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
 
+use super::device::VNET_HDR_LEN;
 use super::{Tap, TapPort};
 use crate::docker::{Impair, Lab};
 
@@ -257,15 +258,18 @@ impl Live {
     fn receive(&mut self, i: usize) {
         for _ in 0..RX_BURST {
             let (tap, elem, port) = &self.taps[i];
+            let skip = if tap.offload() { VNET_HDR_LEN } else { 0 };
             let n = match tap.recv(&mut self.buf) {
-                Ok(n) if n >= 14 => n,
+                Ok(n) if n >= skip + 14 => n,
                 Ok(_) => continue,
                 Err(_) => return,
             };
             self.stats.rx_frames += 1;
             let (elem, port) = (*elem, *port);
-            let data = Bytes::copy_from_slice(&self.buf[..n]);
-            self.lab.fabric.inject(elem, port, data);
+            let offload = (skip > 0).then(|| parse_vnet_header(&self.buf[..VNET_HDR_LEN]));
+            let offload = offload.filter(|o| o.flags != 0 || o.gso_type != 0);
+            let data = Bytes::copy_from_slice(&self.buf[skip..n]);
+            self.lab.fabric.inject_offload(elem, port, data, offload);
         }
     }
 
@@ -297,16 +301,55 @@ impl Live {
             let Some(tp) = self.lab.fabric.element_mut::<TapPort>(*elem) else {
                 continue;
             };
-            while let Some((port, frame)) = tp.outbound.pop_front() {
+            while let Some((port, frame, offload)) = tp.outbound.pop_front() {
                 let Some(Some(i)) = ports.get(port as usize) else {
                     self.stats.tx_dropped += 1;
                     continue;
                 };
-                match self.taps[*i].0.send(&frame) {
+                let tap = &self.taps[*i].0;
+                let sent = if tap.offload() {
+                    tap.send_vectored(&vnet_header(offload), &frame)
+                } else if offload.is_some_and(|o| o.is_gso() || o.flags & 1 != 0) {
+                    // A TAP without offloads takes only finished wire frames.
+                    let mut r = Ok(0);
+                    for piece in crate::net::resolve_offload(&frame, &offload.unwrap_or_default()) {
+                        r = tap.send(&piece);
+                    }
+                    r
+                } else {
+                    tap.send(&frame)
+                };
+                match sent {
                     Ok(_) => self.stats.tx_frames += 1,
                     Err(_) => self.stats.tx_dropped += 1,
                 }
             }
         }
     }
+}
+
+/// Reads `struct virtio_net_hdr` (little-endian fields).
+fn parse_vnet_header(h: &[u8]) -> Offload {
+    let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+    Offload {
+        flags: h[0],
+        gso_type: h[1],
+        hdr_len: u16_at(2),
+        gso_size: u16_at(4),
+        csum_start: u16_at(6),
+        csum_offset: u16_at(8),
+    }
+}
+
+/// Writes `struct virtio_net_hdr` for a frame (all zero: an ordinary, finished frame).
+fn vnet_header(o: Option<Offload>) -> [u8; VNET_HDR_LEN] {
+    let o = o.unwrap_or_default();
+    let mut h = [0u8; VNET_HDR_LEN];
+    h[0] = o.flags;
+    h[1] = o.gso_type;
+    h[2..4].copy_from_slice(&o.hdr_len.to_le_bytes());
+    h[4..6].copy_from_slice(&o.gso_size.to_le_bytes());
+    h[6..8].copy_from_slice(&o.csum_start.to_le_bytes());
+    h[8..10].copy_from_slice(&o.csum_offset.to_le_bytes());
+    h
 }

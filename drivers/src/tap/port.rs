@@ -4,13 +4,14 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use netloom_core::{Ctx, Element, Frame, PortId};
+use netloom_core::{Ctx, Element, Frame, Offload, PortId};
 
 /// A real machine's interfaces, one port each (`eth0`, `eth1`…).
 pub struct TapPort {
     names: Vec<String>,
-    /// Frames to write, with the port (interface) they leave through.
-    pub outbound: VecDeque<(PortId, Bytes)>,
+    /// Frames to write, with the port (interface) they leave through and their
+    /// offload metadata.
+    pub outbound: VecDeque<(PortId, Bytes, Option<Offload>)>,
     /// Frames dropped because the queue was full (the TAP writer fell behind).
     pub tx_dropped: u64,
 }
@@ -42,7 +43,7 @@ impl Element for TapPort {
             return;
         }
         ctx.deliver(&frame, || "to the real namespace".into());
-        self.outbound.push_back((port, frame.data));
+        self.outbound.push_back((port, frame.data, frame.offload));
     }
 
     fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _token: u64) {}

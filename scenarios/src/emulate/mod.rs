@@ -250,7 +250,7 @@ fn setup(
         let mut lines = vec!["link set dev lo up".to_string()];
         for (p, i) in m.ifaces.iter().enumerate() {
             let tname = format!("nl{}t{}", record.id, taps.len());
-            let tap = Tap::create(&tname).map_err(|e| e.to_string())?;
+            let tap = Tap::create_with(&tname, true).map_err(|e| e.to_string())?;
             moves.push(format!("link set dev {tname} netns {ns}"));
             lines.push(format!("link set dev {tname} name {}", i.name));
             let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
@@ -302,7 +302,7 @@ fn setup(
 ///
 /// # Errors
 /// What could not be set up.
-pub fn forward(taps: &[(String, String)]) -> Result<(), String> {
+pub fn forward(taps: &[(String, String)], offload: bool) -> Result<(), String> {
     use netloom_drivers::docker::{ContainerDef, EndpointDef, Model, NetworkDef};
     check_privileges()?;
     let mut m = Model::default();
@@ -321,7 +321,7 @@ pub fn forward(taps: &[(String, String)]) -> Result<(), String> {
     let lab = Lab::with_emulated(resolved, 0, names);
     let mut attached = Vec::new();
     for ((ns, ifname), mach) in taps.iter().zip(lab.emulated()) {
-        let tap = Tap::create(ifname).map_err(|e| e.to_string())?;
+        let tap = Tap::create_with(ifname, offload).map_err(|e| e.to_string())?;
         netns::ip_batch(None, false, &[format!("link set dev {ifname} netns {ns}")])?;
         attached.push((tap, mach.element, 0));
     }
