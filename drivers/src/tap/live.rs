@@ -178,6 +178,8 @@ impl Live {
     pub fn run(&mut self, stop: &AtomicBool) {
         // Sleep as long as asked, not the default 50 µs longer.
         let _ = nix::sys::prctl::set_timerslack(1);
+        // Commands are read when the wake-up pipe says so (and once at the start).
+        let mut woken = true;
         loop {
             self.stats.wakeups += 1;
             let now = self.now();
@@ -187,14 +189,15 @@ impl Live {
             self.lab.fabric.run_until(now + LOOKAHEAD);
             self.flush();
             self.log_drops();
-            if self.commands() || stop.load(Ordering::Relaxed) {
+            if (woken && self.commands()) || stop.load(Ordering::Relaxed) {
                 return;
             }
             let wait = match self.lab.fabric.next_event() {
                 Some(t) => Duration::from_nanos(t.0.saturating_sub((self.now() + LOOKAHEAD).0)).min(IDLE),
                 None => IDLE,
             };
-            let ready = self.wait(wait);
+            let (ready, wake) = self.wait(wait);
+            woken = wake;
             for i in ready {
                 self.receive(i);
             }
@@ -234,8 +237,8 @@ impl Live {
     }
 
     /// Sleeps until a TAP is readable, a command arrives, or `wait` passes; returns the
-    /// readable TAPs.
-    fn wait(&self, wait: Duration) -> Vec<usize> {
+    /// readable TAPs and whether a command woke it.
+    fn wait(&self, wait: Duration) -> (Vec<usize>, bool) {
         let mut fds: Vec<PollFd<'_>> = self
             .taps
             .iter()
@@ -244,14 +247,18 @@ impl Live {
         fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
         let ts = TimeSpec::from_duration(wait);
         if ppoll(&mut fds, Some(ts), None).unwrap_or(0) <= 0 {
-            return Vec::new();
+            return (Vec::new(), false);
         }
-        fds.iter()
+        let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+        let wake = fds.last().is_some_and(readable);
+        let taps = fds
+            .iter()
             .take(self.taps.len())
             .enumerate()
-            .filter(|(_, f)| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .filter(|(_, f)| readable(f))
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        (taps, wake)
     }
 
     /// Reads a burst of frames from TAP `i` into the fabric.
