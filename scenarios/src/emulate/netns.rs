@@ -11,6 +11,23 @@ pub const NETNS_DIR: &str = "/run/netns";
 /// Per-namespace files `ip netns exec` mounts over `/etc` (resolv.conf).
 pub const ETC_NETNS: &str = "/etc/netns";
 
+/// Runs `ip -n NS -batch -` for every (namespace, lines), a few at a time.
+///
+/// # Errors
+/// The first failure's message.
+pub fn ip_batch_many(jobs: &[(String, Vec<String>)]) -> Result<(), String> {
+    for group in jobs.chunks(8) {
+        let children: Vec<Result<std::process::Child, String>> = group
+            .iter()
+            .map(|(ns, lines)| spawn_batch(Some(ns), false, lines))
+            .collect();
+        for (child, (ns, _)) in children.into_iter().zip(group) {
+            finish(child?, Some(ns))?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `ip [-n ns] [-force] -batch -` with `lines` on its standard input.
 ///
 /// # Errors
@@ -19,6 +36,11 @@ pub fn ip_batch(ns: Option<&str>, force: bool, lines: &[String]) -> Result<(), S
     if lines.is_empty() {
         return Ok(());
     }
+    let child = spawn_batch(ns, force, lines)?;
+    finish(child, ns)
+}
+
+fn spawn_batch(ns: Option<&str>, force: bool, lines: &[String]) -> Result<std::process::Child, String> {
     let mut cmd = Command::new("ip");
     if let Some(ns) = ns {
         cmd.args(["-n", ns]);
@@ -39,6 +61,10 @@ pub fn ip_batch(ns: Option<&str>, force: bool, lines: &[String]) -> Result<(), S
             .write_all(text.as_bytes())
             .map_err(|e| format!("writing to `ip`: {e}"))?;
     }
+    Ok(child)
+}
+
+fn finish(child: std::process::Child, ns: Option<&str>) -> Result<(), String> {
     let out = child
         .wait_with_output()
         .map_err(|e| format!("waiting for `ip`: {e}"))?;
