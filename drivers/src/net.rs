@@ -534,45 +534,6 @@ pub fn from_smol(a: smoltcp::wire::IpAddress) -> IpAddr {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rewrite_keeps_checksums_valid() {
-        // A UDP packet from 10.0.0.2:5000 to 10.0.0.1:53, rewritten as masquerade would.
-        let mut udp = vec![0x13, 0x88, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd'];
-        let s = Ipv4Addr::new(10, 0, 0, 2);
-        let d = Ipv4Addr::new(10, 0, 0, 1);
-        let c = checksum(pseudo4(s, d, 17, 12), &udp);
-        udp[6..8].copy_from_slice(&c.to_be_bytes());
-        let mut p = ipv4(s, d, IpProtocol::Udp, 64, 1, true, &udp);
-        let t = Tuple {
-            src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
-            dst: IpAddr::V4(d),
-            l4: L4::Udp,
-            sport: 40000,
-            dport: 53,
-        };
-        rewrite(&mut p, &t);
-        let pk = Ipv4Packet::new_checked(&p[..]).expect("valid");
-        assert!(pk.verify_checksum());
-        let u = UdpPacket::new_checked(pk.payload()).expect("valid");
-        assert!(u.verify_checksum(&Ipv4Addr::new(192, 168, 1, 10).into(), &d.into()));
-        assert_eq!(u.src_port(), 40000);
-        assert_eq!(parse_ip(&p).map(|i| i.tuple), Some(t));
-    }
-
-    #[test]
-    fn solicited_node_address() {
-        let a: Ipv6Addr = "2001:db8::1:2:3".parse().expect("literal");
-        assert_eq!(
-            solicited_node(a),
-            "ff02::1:ff02:3".parse::<Ipv6Addr>().expect("literal")
-        );
-    }
-}
-
 /// Turns a frame with offload metadata (from a TAP with TSO and checksum offload) into
 /// ordinary wire frames, as the kernel's software GSO would: a TCP frame larger than
 /// one segment is cut into segments of `gso_size` payload bytes with their own IP
@@ -658,4 +619,82 @@ pub fn complete_checksum(p: &mut [u8], start: usize, offset: usize) {
     }
     let c = checksum(0, &p[start..]);
     p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_keeps_checksums_valid() {
+        // A UDP packet from 10.0.0.2:5000 to 10.0.0.1:53, rewritten as masquerade would.
+        let mut udp = vec![0x13, 0x88, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd'];
+        let s = Ipv4Addr::new(10, 0, 0, 2);
+        let d = Ipv4Addr::new(10, 0, 0, 1);
+        let c = checksum(pseudo4(s, d, 17, 12), &udp);
+        udp[6..8].copy_from_slice(&c.to_be_bytes());
+        let mut p = ipv4(s, d, IpProtocol::Udp, 64, 1, true, &udp);
+        let t = Tuple {
+            src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
+            dst: IpAddr::V4(d),
+            l4: L4::Udp,
+            sport: 40000,
+            dport: 53,
+        };
+        rewrite(&mut p, &t);
+        let pk = Ipv4Packet::new_checked(&p[..]).expect("valid");
+        assert!(pk.verify_checksum());
+        let u = UdpPacket::new_checked(pk.payload()).expect("valid");
+        assert!(u.verify_checksum(&Ipv4Addr::new(192, 168, 1, 10).into(), &d.into()));
+        assert_eq!(u.src_port(), 40000);
+        assert_eq!(parse_ip(&p).map(|i| i.tuple), Some(t));
+    }
+
+    #[test]
+    fn solicited_node_address() {
+        let a: Ipv6Addr = "2001:db8::1:2:3".parse().expect("literal");
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff02:3".parse::<Ipv6Addr>().expect("literal")
+        );
+    }
+
+    // A 3000-byte TSO segment with MSS 1400 becomes three wire frames whose IP and TCP
+    // checksums verify, with consecutive sequence numbers and PSH/FIN only at the end.
+    #[test]
+    fn tso_frames_are_cut_into_valid_segments() {
+        let src = Ipv4Addr::new(10, 0, 0, 1);
+        let dst = Ipv4Addr::new(10, 0, 0, 2);
+        let payload = vec![7u8; 3000];
+        let mut tcp = vec![0u8; 20];
+        tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x18 | 0x01; // PSH ACK FIN
+        tcp.extend_from_slice(&payload);
+        let ip = ipv4(src, dst, IpProtocol::Tcp, 64, 42, true, &tcp);
+        let frame = ethernet([2; 6], [4; 6], ETH_IPV4, &ip);
+        let o = netloom_core::Offload {
+            flags: 1,
+            gso_type: 1,
+            hdr_len: 54,
+            gso_size: 1400,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        let segs = resolve_offload(&frame, &o);
+        assert_eq!(
+            segs.iter().map(|s| s.len() - 54).collect::<Vec<_>>(),
+            [1400, 1400, 200]
+        );
+        for (i, s) in segs.iter().enumerate() {
+            let p = Ipv4Packet::new_checked(&s[14..]).expect("ipv4");
+            assert!(p.verify_checksum());
+            assert_eq!(p.ident(), 42 + i as u16);
+            let t = smoltcp::wire::TcpPacket::new_checked(p.payload()).expect("tcp");
+            assert!(t.verify_checksum(&src.into(), &dst.into()));
+            assert_eq!(t.seq_number().0 as u32, 1000 + 1400 * i as u32);
+            assert_eq!(t.fin(), i == 2);
+            assert_eq!(t.psh(), i == 2);
+        }
+    }
 }
