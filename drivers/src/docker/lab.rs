@@ -118,7 +118,7 @@ impl Lab {
     }
 
     /// Builds the fabric with the machines named in `emulated` (containers,
-    /// externals) left to real network namespaces: each becomes a [`TapPort`] whose
+    /// externals) left to real network namespaces: each becomes a [`TapPort`](crate::tap::TapPort) whose
     /// ports carry what the machine's interfaces send; [`Lab::emulated`] describes how
     /// to set the real machines up.
     pub fn with_emulated(resolved: Resolved, seed: u64, emulated: BTreeSet<String>) -> Lab {

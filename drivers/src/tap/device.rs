@@ -228,3 +228,28 @@ impl AsFd for Tap {
         self.file.as_fd()
     }
 }
+
+/// Set by SIGINT and SIGTERM once [`install_stop_signals`] ran: a live network's loop
+/// and steps end, and everything is torn down.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Routes SIGINT and SIGTERM to [`STOP`] (instead of killing the process, which would
+/// leave namespaces behind).
+pub fn install_stop_signals() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let act = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            let _ = sigaction(sig, &act);
+        }
+    }
+}

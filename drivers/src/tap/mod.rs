@@ -1,13 +1,13 @@
 //! Emulation's edge: TAP devices, the element that stands for a real network namespace
 //! in the fabric, and the loop that runs the fabric in real time between them.
 //!
-//! All of the workspace's `unsafe` code is in [`device`] (two ioctls and the raw
+//! All of the workspace's `unsafe` code is in `tap/device.rs` (the ioctls and the raw
 //! reads and writes of a TAP file descriptor), each block with its `SAFETY:` reason.
 
 mod device;
 mod live;
 mod port;
 
-pub use device::{Tap, TapError};
+pub use device::{STOP, Tap, TapError, install_stop_signals};
 pub use live::{Command, Live, LiveHandle, LiveStats};
 pub use port::TapPort;

@@ -15,7 +15,7 @@ pub mod registry;
 mod steps;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netloom_drivers::docker::{EmuMachine, Lab};
@@ -36,27 +36,7 @@ pub struct EmulateOptions {
     pub seed: Option<u64>,
 }
 
-/// Set by SIGINT/SIGTERM: the run tears down and exits.
-pub static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-/// Routes SIGINT and SIGTERM to [`STOP`].
-pub fn install_signal_handlers() {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let act = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY-free: nix's `sigaction` is unsafe only because a handler must be
-        // async-signal-safe; `on_signal` only stores to an atomic.
-        #[allow(unsafe_code)]
-        // SAFETY: the handler only performs an atomic store, which is async-signal-safe.
-        unsafe {
-            let _ = sigaction(sig, &act);
-        }
-    }
-}
+pub use netloom_drivers::tap::{STOP, install_stop_signals as install_signal_handlers};
 
 /// What is missing for emulation here, if anything.
 pub fn check_privileges() -> Result<(), String> {
