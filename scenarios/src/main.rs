@@ -282,6 +282,12 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
             return ExitCode::from(2);
         }
     };
+    if !nix::unistd::geteuid().is_root()
+        && let Err(e) = emulate::userns::enter()
+    {
+        eprintln!("netloom emulate: {e}");
+        return ExitCode::from(2);
+    }
     emulate::install_signal_handlers();
     let opts = EmulateOptions { hold, all, seed };
     let em = match Emulation::start(&loaded, &opts) {

@@ -348,3 +348,76 @@ fn kill_9_then_cleanup_leaves_nothing() {
         "no TAP of the run is left"
     );
 }
+
+/// Puts `/dev/net/tun`'s mode back when dropped.
+struct TunMode(u32);
+
+impl Drop for TunMode {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(self.0));
+    }
+}
+
+/// An ordinary user: with `/dev/net/tun` at 0600 netloom says exactly what is missing;
+/// at 0666 (the test changes it for its duration and restores it) the network runs in
+/// a user namespace of netloom's own, with the same outcomes, and nothing is left.
+#[test]
+fn ordinary_user_emulates_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = SERIAL.lock();
+    if !can_emulate("ordinary_user_emulates_in_a_user_namespace") {
+        return;
+    }
+    let user = "netloom-test";
+    if Command::new("id")
+        .arg(user)
+        .output()
+        .is_ok_and(|o| !o.status.success())
+    {
+        let made = Command::new("useradd")
+            .args(["-M", "-s", "/bin/sh", user])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "cannot create the test user {user}");
+    }
+    let mode = std::fs::metadata("/dev/net/tun")
+        .expect("tun")
+        .permissions()
+        .mode()
+        & 0o7777;
+    let _restore = TunMode(mode);
+    let as_user = |file: &str| {
+        let cmd = format!(
+            "cd '{}' && '{}' emulate --all {file}",
+            root().display(),
+            binary().display()
+        );
+        Command::new("su")
+            .args([user, "-s", "/bin/sh", "-c", &cmd])
+            .output()
+            .expect("su runs")
+    };
+    std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let denied = as_user("scenarios/examples/01-one-network.yaml");
+    assert_eq!(denied.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(err.contains("/dev/net/tun, which is mode 600"), "{err}");
+    std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let before = std::fs::read_dir("/run/netns").map_or(0, |d| d.count());
+    for f in [
+        "scenarios/examples/01-one-network.yaml",
+        "scenarios/examples/11-dns-upstream.yaml",
+    ] {
+        let out = as_user(f);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{f}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = std::fs::read_dir("/run/netns").map_or(0, |d| d.count());
+    assert_eq!(before, after, "the user's namespaces were private to its run");
+}

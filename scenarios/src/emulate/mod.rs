@@ -13,6 +13,7 @@ mod inns;
 mod netns;
 pub mod registry;
 mod steps;
+pub mod userns;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -38,13 +39,13 @@ pub struct EmulateOptions {
 
 pub use netloom_drivers::tap::{STOP, install_stop_signals as install_signal_handlers};
 
-/// What is missing for emulation here, if anything.
+/// What is missing for emulation here, if anything. An ordinary user must first have
+/// entered netloom's user namespace ([`userns::enter`]).
 pub fn check_privileges() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err(
-            "emulation creates network namespaces and TAP devices, which needs root (CAP_NET_ADMIN \
-             and CAP_SYS_ADMIN); run it with sudo. Running inside a user namespace of its own is not \
-             supported yet."
+            "emulation creates network namespaces and TAP devices: run it as root, or let netloom enter a \
+             user namespace first (netloom emulate does so by itself)"
                 .into(),
         );
     }
@@ -230,7 +231,12 @@ fn setup(
         .iter()
         .map(|(_, n)| format!("netns add {n}"))
         .collect();
-    netns::ip_batch(None, false, &adds)?;
+    if userns::inside() {
+        let names: Vec<String> = record.namespaces.iter().map(|(_, n)| n.clone()).collect();
+        netns::create_own(&names)?;
+    } else {
+        netns::ip_batch(None, false, &adds)?;
+    }
     let mut taps = Vec::new();
     let mut configs: Vec<(String, Vec<String>)> = Vec::new();
     for m in machines {

@@ -121,3 +121,35 @@ pub fn list() -> Vec<String> {
     v.sort();
     v
 }
+
+/// Creates named namespaces without `ip` (which, in a user namespace, creates one and
+/// then fails switching back): per name, a thread enters a new network namespace and
+/// bind-mounts it at `/run/netns/NAME`.
+///
+/// # Errors
+/// What the kernel refused, naming the namespace.
+pub fn create_own(names: &[String]) -> Result<(), String> {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    std::fs::create_dir_all(NETNS_DIR).map_err(|e| format!("{NETNS_DIR}: {e}"))?;
+    for n in names {
+        let path = netns_path(n);
+        std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let p = path.clone();
+        std::thread::spawn(move || -> Result<(), String> {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| format!("mount {}: {e}", p.display()))
+        })
+        .join()
+        .map_err(|_| "a namespace thread panicked".to_string())?
+        .map_err(|e| format!("namespace {n}: {e}"))?;
+    }
+    Ok(())
+}
