@@ -30,6 +30,25 @@ fn enter(ns: &PathBuf) -> Result<(), String> {
     setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {}: {e}", ns.display()))
 }
 
+/// Runs a server on a thread inside `ns`: `serve` binds, reports through `ready`
+/// (`Ok` once listening, or why not), then serves for the life of the process. Waits for
+/// the report.
+fn serve_in(
+    ns: &Path,
+    serve: impl FnOnce(&std::sync::mpsc::Sender<Result<(), String>>) + Send + 'static,
+) -> Result<(), String> {
+    let ns = ns.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || match enter(&ns) {
+        Err(e) => {
+            let _ = tx.send(Err(e));
+        }
+        Ok(()) => serve(&tx),
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "a server inside the namespace did not start".to_string())?
+}
+
 /// Starts the echo listeners of a machine inside `ns`, each on a thread of its own
 /// that lives as long as the process (a stopped run's process exits).
 ///
@@ -37,13 +56,7 @@ fn enter(ns: &PathBuf) -> Result<(), String> {
 /// When a listener cannot bind, naming it.
 pub fn start_listeners(ns: &Path, listens: &[Listen], v6: bool) -> Result<(), String> {
     for &l in listens {
-        let ns = ns.to_path_buf();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            if let Err(e) = enter(&ns) {
-                let _ = tx.send(Err(e));
-                return;
-            }
+        serve_in(ns, move |tx| {
             let ip = l.addr.unwrap_or(if v6 {
                 IpAddr::V6(Ipv6Addr::UNSPECIFIED)
             } else {
@@ -75,9 +88,7 @@ pub fn start_listeners(ns: &Path, listens: &[Listen], v6: bool) -> Result<(), St
                     }
                 },
             }
-        });
-        rx.recv_timeout(Duration::from_secs(5))
-            .map_err(|_| "a listener did not start".to_string())??;
+        })?;
     }
     Ok(())
 }
@@ -89,13 +100,7 @@ pub fn start_listeners(ns: &Path, listens: &[Listen], v6: bool) -> Result<(), St
 /// When port 53 cannot be bound.
 pub fn start_zone(ns: &Path, zone: netloom_drivers::dns::Zone, v6: bool) -> Result<(), String> {
     use netloom_drivers::dns;
-    let ns = ns.to_path_buf();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        if let Err(e) = enter(&ns) {
-            let _ = tx.send(Err(e));
-            return;
-        }
+    serve_in(ns, move |tx| {
         let at: SocketAddr = if v6 {
             (Ipv6Addr::UNSPECIFIED, 53).into()
         } else {
@@ -120,9 +125,7 @@ pub fn start_zone(ns: &Path, zone: netloom_drivers::dns::Zone, v6: bool) -> Resu
             };
             let _ = s.send_to(&dns::reply(&q, rcode, &addrs, 300, true), from);
         }
-    });
-    rx.recv_timeout(Duration::from_secs(5))
-        .map_err(|_| "the name server did not start".to_string())?
+    })
 }
 
 fn echo(mut conn: TcpStream) {
