@@ -253,3 +253,23 @@ pub fn install_stop_signals() {
         }
     }
 }
+
+/// Waits at most `timeout` for any of `fds` to become ready (`ppoll`); returns how many
+/// are. The caller keeps the array between calls, so a busy loop allocates nothing.
+///
+/// # Errors
+/// `ppoll`'s error (`EINTR` when a signal arrived).
+pub fn poll_fds(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::Result<usize> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `pollfd` of the given
+    // length; `ts` lives across the call; no signal mask is passed.
+    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

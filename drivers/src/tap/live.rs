@@ -4,7 +4,7 @@
 //! threads talk to it through [`LiveHandle`] (a channel plus a wake-up pipe).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -13,10 +13,8 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 
 use netloom_core::{DropReason, ElemId, EventKind, Offload, PortId, SimTime, TraceLevel};
-use nix::poll::{PollFd, PollFlags, ppoll};
-use nix::sys::time::TimeSpec;
 
-use super::device::VNET_HDR_LEN;
+use super::device::{VNET_HDR_LEN, poll_fds};
 use super::{Tap, TapPort};
 use crate::docker::{Impair, Lab};
 
@@ -108,6 +106,12 @@ pub struct Live {
     drops: VecDeque<(u64, DropReason, String)>,
     next_drop: u64,
     scanned: usize,
+    /// `ppoll`'s array: every TAP, then the wake-up pipe (kept between wake-ups).
+    pollfds: Vec<libc::pollfd>,
+    /// TAPs found readable by the last `ppoll`.
+    ready: Vec<usize>,
+    /// TAPs that gave frames at their last read (read again before sleeping).
+    hot: Vec<bool>,
 }
 
 /// Drops kept for `dropped:` checks.
@@ -160,7 +164,23 @@ impl Live {
             drops: VecDeque::new(),
             next_drop: 0,
             scanned: 0,
+            pollfds: Vec::new(),
+            ready: Vec::new(),
+            hot: Vec::new(),
         };
+        let mut live = live;
+        live.pollfds = live
+            .taps
+            .iter()
+            .map(|(t, _, _)| t.as_fd().as_raw_fd())
+            .chain(std::iter::once(live.wake_rx.as_raw_fd()))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        live.hot = vec![false; live.taps.len()];
         let handle = LiveHandle {
             tx,
             wake: Arc::new(wake_tx),
@@ -180,7 +200,6 @@ impl Live {
         let _ = nix::sys::prctl::set_timerslack(1);
         // Commands are read when the wake-up pipe says so (and once at the start).
         let mut woken = true;
-        let mut hot: Vec<usize> = Vec::new();
         loop {
             self.stats.wakeups += 1;
             let now = self.now();
@@ -201,17 +220,18 @@ impl Live {
             // (a sleep and a wake-up per frame cost more than the frame); sleep in
             // `ppoll` only once they are dry.
             let mut moved = 0;
-            for i in std::mem::take(&mut hot) {
-                if self.receive(i) > 0 {
-                    moved += 1;
-                    hot.push(i);
+            for i in 0..self.taps.len() {
+                if self.hot[i] {
+                    let got = self.receive(i);
+                    self.hot[i] = got > 0;
+                    moved += got;
                 }
             }
-            let (ready, wake) = self.wait(if moved > 0 { Duration::ZERO } else { wait });
-            woken = wake;
-            for i in ready {
-                if !hot.contains(&i) && self.receive(i) > 0 {
-                    hot.push(i);
+            woken = self.wait(if moved > 0 { Duration::ZERO } else { wait });
+            for k in 0..self.ready.len() {
+                let i = self.ready[k];
+                if !self.hot[i] {
+                    self.hot[i] = self.receive(i) > 0;
                 }
             }
         }
@@ -251,27 +271,21 @@ impl Live {
 
     /// Sleeps until a TAP is readable, a command arrives, or `wait` passes; returns the
     /// readable TAPs and whether a command woke it.
-    fn wait(&self, wait: Duration) -> (Vec<usize>, bool) {
-        let mut fds: Vec<PollFd<'_>> = self
-            .taps
-            .iter()
-            .map(|(t, _, _)| PollFd::new(t.as_fd(), PollFlags::POLLIN))
-            .collect();
-        fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
-        let ts = TimeSpec::from_duration(wait);
-        if ppoll(&mut fds, Some(ts), None).unwrap_or(0) <= 0 {
-            return (Vec::new(), false);
+    fn wait(&mut self, wait: Duration) -> bool {
+        self.ready.clear();
+        for f in &mut self.pollfds {
+            f.revents = 0;
         }
-        let readable = |f: &PollFd<'_>| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
-        let wake = fds.last().is_some_and(readable);
-        let taps = fds
-            .iter()
-            .take(self.taps.len())
-            .enumerate()
-            .filter(|(_, f)| readable(f))
-            .map(|(i, _)| i)
-            .collect();
-        (taps, wake)
+        if poll_fds(&mut self.pollfds, wait).unwrap_or(0) == 0 {
+            return false;
+        }
+        let n = self.taps.len();
+        for (i, f) in self.pollfds.iter().take(n).enumerate() {
+            if f.revents & libc::POLLIN != 0 {
+                self.ready.push(i);
+            }
+        }
+        self.pollfds.get(n).is_some_and(|f| f.revents & libc::POLLIN != 0)
     }
 
     /// Reads a burst of frames from TAP `i` into the fabric.
