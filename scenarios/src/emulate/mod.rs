@@ -130,7 +130,11 @@ impl Emulation {
         let guard = Guard {
             record: record.clone(),
         };
+        let t = std::time::Instant::now();
         let taps = setup(&record, &machines)?;
+        if std::env::var_os("NETLOOM_TIMING").is_some() {
+            eprintln!("setup: {:?} for {} machines", t.elapsed(), machines.len());
+        }
         let (live, handle) = Live::new(lab, taps).map_err(|e| format!("forwarding loop: {e}"))?;
         Ok(Emulation {
             record,
@@ -283,7 +287,11 @@ fn setup(
         configs.push((ns.clone(), lines));
         netns::write_resolv_conf(&ns, &m.resolv.render())?;
     }
+    let t = std::time::Instant::now();
     netns::ip_batch_many(&configs)?;
+    if std::env::var_os("NETLOOM_TIMING").is_some() {
+        eprintln!("  addresses and routes: {:?}", t.elapsed());
+    }
     for m in machines {
         let ns = record.namespace_of(&m.name).unwrap_or_default();
         let v6 = m.ifaces.iter().any(|i| !i.v6.is_empty());
