@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+
+use common::{binary, root};
 
 /// Emulation tests share the machine's namespaces; one at a time keeps their checks
 /// of "nothing left" independent and the machine's two cores unsaturated.
@@ -42,11 +42,7 @@ fn can_emulate(test: &str) -> bool {
     match why {
         None => true,
         Some(w) => {
-            assert!(
-                std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
-                "{test}: cannot run: {w} (NETLOOM_REQUIRE_ALL is set)"
-            );
-            eprintln!("skipping {test}: {w}");
+            common::skip(test, w);
             false
         }
     }
@@ -61,19 +57,6 @@ fn nix_is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
         })
         .unwrap_or(false)
-}
-
-/// Builds (once) and returns the `netloom` binary's path.
-fn binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "netloom-scenarios", "--bin", "netloom"])
-        .current_dir(root())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success());
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("debug/netloom")
 }
 
 fn netloom(args: &[&str]) -> std::process::Output {

@@ -1,0 +1,33 @@
+//! What the command-line and emulation tests share: the repository root, the `netloom`
+//! binary, and the rule for checks that cannot run here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds (once per call; cargo makes repeats cheap) and returns the `netloom` binary.
+pub fn binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "netloom-scenarios", "--bin", "netloom"])
+        .current_dir(root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success());
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("debug/netloom")
+}
+
+/// A check that cannot run here: prints why and lets the test pass, unless
+/// `NETLOOM_REQUIRE_ALL` is set (as `.ci/run` does), which makes it fail.
+pub fn skip(what: &str, why: &str) {
+    assert!(
+        std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
+        "{what}: cannot run: {why} (NETLOOM_REQUIRE_ALL is set)"
+    );
+    eprintln!("skipping {what}: {why}");
+}
