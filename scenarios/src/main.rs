@@ -11,7 +11,7 @@ use netloom_scenarios::{RunOptions, load, report, run};
 #[command(
     name = "netloom",
     version,
-    about = "A container-networking simulator: run scenario files in simulated time"
+    about = "A container-networking simulator: run scenario files in simulated time, or as live networks of real namespaces"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,8 +50,8 @@ enum Command {
     },
     /// Turn a scenario into a live network: a real network namespace per container
     /// (and per external marked `emulate: true`, or all with --all) on TAP devices, the
-    /// engine forwarding in real time; run the file's steps with real programs. Needs
-    /// root. Exit codes as `run`.
+    /// engine forwarding in real time; run the file's steps with real programs. As root,
+    /// or as an ordinary user inside a user namespace of its own. Exit codes as `run`.
     Emulate {
         /// The scenario file.
         file: PathBuf,
