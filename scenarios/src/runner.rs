@@ -180,96 +180,75 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
             count,
             size,
             dont_fragment,
-        } => {
-            seen.from = lab.node(from);
-            let resolved = target(lab, from, to);
-            if resolved.is_ok() {
-                seen.act_start = lab.fabric.trace().events.len();
+        } => match aim(lab, &mut seen, from, to) {
+            Err(why) => {
+                seen.outcome = Some(Outcome::NoReach);
+                format!("no packet sent: {why}")
             }
-            match resolved {
-                Err(why) => {
-                    seen.outcome = Some(Outcome::NoReach);
-                    format!("no packet sent: {why}")
-                }
-                Ok(ip) => match lab.ping(from, ip, *count, *size, *dont_fragment) {
-                    Ok(p) => {
-                        seen.outcome = Some(if p.received > 0 {
-                            Outcome::Reach
-                        } else {
-                            Outcome::NoReach
-                        });
-                        seen.rtts = p.rtts.clone();
-                        let mut s = format!("{}/{} replies from {ip}", p.received, p.sent);
-                        if let (Some(min), Some(max)) = (p.rtts.iter().min(), p.rtts.iter().max()) {
-                            s.push_str(&format!(", rtt min/max {min}/{max}"));
-                        }
-                        if let Some(e) = p.errors.first() {
-                            s.push_str(&format!("; {e}"));
-                        }
-                        s
+            Ok(ip) => match lab.ping(from, ip, *count, *size, *dont_fragment) {
+                Ok(p) => {
+                    seen.outcome = Some(if p.received > 0 {
+                        Outcome::Reach
+                    } else {
+                        Outcome::NoReach
+                    });
+                    seen.rtts = p.rtts.clone();
+                    let mut s = format!("{}/{} replies from {ip}", p.received, p.sent);
+                    if let (Some(min), Some(max)) = (p.rtts.iter().min(), p.rtts.iter().max()) {
+                        s.push_str(&format!(", rtt min/max {min}/{max}"));
                     }
-                    Err(e) => e,
-                },
-            }
-        }
-        Op::Connect { from, to, port, l4 } => {
-            seen.from = lab.node(from);
-            let resolved = target(lab, from, to);
-            if resolved.is_ok() {
-                seen.act_start = lab.fabric.trace().events.len();
-            }
-            match resolved {
-                Err(why) => {
-                    seen.outcome = Some(Outcome::Timeout);
-                    format!("no packet sent: {why}")
-                }
-                Ok(ip) => match lab.connect(from, ip, *port, *l4) {
-                    Ok(c) => {
-                        let (o, text) = outcome(&c.outcome);
-                        seen.outcome = Some(o);
-                        format!(
-                            "{} {}: {text} after {}",
-                            l4.name(),
-                            netloom_drivers::net::sock(ip, *port),
-                            c.elapsed
-                        )
+                    if let Some(e) = p.errors.first() {
+                        s.push_str(&format!("; {e}"));
                     }
-                    Err(e) => e,
-                },
+                    s
+                }
+                Err(e) => e,
+            },
+        },
+        Op::Connect { from, to, port, l4 } => match aim(lab, &mut seen, from, to) {
+            Err(why) => {
+                seen.outcome = Some(Outcome::Timeout);
+                format!("no packet sent: {why}")
             }
-        }
+            Ok(ip) => match lab.connect(from, ip, *port, *l4) {
+                Ok(c) => {
+                    let (o, text) = outcome(&c.outcome);
+                    seen.outcome = Some(o);
+                    format!(
+                        "{} {}: {text} after {}",
+                        l4.name(),
+                        netloom_drivers::net::sock(ip, *port),
+                        c.elapsed
+                    )
+                }
+                Err(e) => e,
+            },
+        },
         Op::Transfer {
             from,
             to,
             port,
             bytes,
-        } => {
-            seen.from = lab.node(from);
-            let resolved = target(lab, from, to);
-            if resolved.is_ok() {
-                seen.act_start = lab.fabric.trace().events.len();
+        } => match aim(lab, &mut seen, from, to) {
+            Err(why) => {
+                seen.outcome = Some(Outcome::Timeout);
+                format!("no packet sent: {why}")
             }
-            match resolved {
-                Err(why) => {
-                    seen.outcome = Some(Outcome::Timeout);
-                    format!("no packet sent: {why}")
+            Ok(ip) => match lab.transfer(from, ip, *port, *bytes) {
+                Ok(t) => {
+                    let (o, text) = outcome(&t.outcome);
+                    seen.outcome = Some(o);
+                    seen.rate_bps = Some(t.rate_bps());
+                    format!(
+                        "{text}: {} of {bytes} bytes acknowledged in {} ({:.2} mbit/s)",
+                        t.acked,
+                        t.elapsed,
+                        t.rate_bps() / 1e6
+                    )
                 }
-                Ok(ip) => match lab.transfer(from, ip, *port, *bytes) {
-                    Ok(t) => {
-                        let (o, text) = outcome(&t.outcome);
-                        seen.outcome = Some(o);
-                        seen.rate_bps = Some(t.rate_bps());
-                        format!(
-                            "{text}: {} of {bytes} bytes acknowledged in {} ({:.2} mbit/s)",
-                            t.acked,
-                            t.elapsed,
-                            t.rate_bps() / 1e6
-                        )
-                    }
-                    Err(e) => e,
-                },
-            }
-        }
+                Err(e) => e,
+            },
+        },
         Op::Link { between, impair } => match lab.set_link(&between[0], &between[1], impair) {
             Ok(()) => format!("link {} <-> {} changed", between[0], between[1]),
             Err(e) => {
@@ -279,16 +258,7 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
         },
         Op::Container { name, running } => {
             let r = lab.set_running(name, *running);
-            match (&r, &step.expect.error) {
-                (Ok(()), Some(want)) => failures.push(format!(
-                    "expected the start to fail with \"{want}\", but it succeeded"
-                )),
-                (Err(e), None) => failures.push(e.clone()),
-                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
-                    failures.push(format!("expected error \"{want}\", got \"{e}\""))
-                }
-                _ => {}
-            }
+            failures.extend(start_failure(&r, step.expect.error.as_deref()));
             match r {
                 Ok(()) => format!(
                     "container {name} {}",
@@ -399,6 +369,29 @@ fn outcome(o: &ConnOutcome) -> (Outcome, String) {
         ConnOutcome::Ok => (Outcome::Ok, "ok".into()),
         ConnOutcome::Refused(why) => (Outcome::Refused, format!("refused ({why})")),
         ConnOutcome::Timeout => (Outcome::Timeout, "timeout".into()),
+    }
+}
+
+/// Where a ping, connect or transfer goes: records the sender and, once a name lookup
+/// has worked, where the step's own packets begin in the trace.
+fn aim(lab: &mut Lab, seen: &mut Seen, from: &str, to: &To) -> Result<IpAddr, String> {
+    seen.from = lab.node(from);
+    let resolved = target(lab, from, to);
+    if resolved.is_ok() {
+        seen.act_start = lab.fabric.trace().events.len();
+    }
+    resolved
+}
+
+/// What is wrong with a `container` step's result given its `expect.error`, if anything.
+pub(crate) fn start_failure(result: &Result<(), String>, want: Option<&str>) -> Option<String> {
+    match (result, want) {
+        (Ok(()), Some(want)) => Some(format!(
+            "expected the start to fail with \"{want}\", but it succeeded"
+        )),
+        (Err(e), None) => Some(e.clone()),
+        (Err(e), Some(want)) if !e.contains(want) => Some(format!("expected error \"{want}\", got \"{e}\"")),
+        _ => None,
     }
 }
 

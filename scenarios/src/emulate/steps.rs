@@ -445,16 +445,8 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                     |_| format!("container {name} {}", if on { "started" } else { "stopped" }),
                 ),
             );
-            match (&res, &step.expect.error) {
-                (Ok(()), Some(want)) => r.failures.push(format!(
-                    "expected the start to fail with \"{want}\", but it succeeded"
-                )),
-                (Err(e), None) => r.failures.push(e.clone()),
-                (Err(e), Some(want)) if !e.contains(want.as_str()) => {
-                    r.failures.push(format!("expected error \"{want}\", got \"{e}\""))
-                }
-                _ => {}
-            }
+            r.failures
+                .extend(crate::runner::start_failure(&res, step.expect.error.as_deref()));
             r
         }
         Op::Wait(d) => {
