@@ -41,6 +41,8 @@ fn lookups(c: &mut Criterion) {
     let upstream = "10.9.9.9".parse().expect("address");
     m.hosts[0].dns = vec![upstream];
     m.externals.push(ExternalDef {
+        vlan: None,
+        trunk: None,
         name: "resolver".into(),
         address: IpNet::new(upstream, 8).expect("prefix"),
         lan: "underlay".into(),

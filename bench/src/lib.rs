@@ -302,6 +302,7 @@ pub fn docker_model(hosts: usize, per_host: usize) -> Model {
     m.lans.push(LanDef {
         name: "underlay".into(),
         mtu: None,
+        hairpin: false,
     });
     for h in 0..hosts {
         let mut host = HostDef::new(host_name(h));
@@ -311,6 +312,7 @@ pub fn docker_model(hosts: usize, per_host: usize) -> Model {
             name: "eth0".into(),
             address: Some(IpNet::V4(Ipv4Net::new(a, 8).expect("/8"))),
             lan: Some("underlay".into()),
+            ..NicDef::default()
         });
         m.hosts.push(host);
         let mut nd = NetworkDef::bridge(format!("net{h}"));

@@ -8,6 +8,7 @@
 //! | [`nat`] | conntrack, masquerade and published ports (DNAT) |
 //! | [`host`] | smoltcp sockets and the step applications (connect, transfer, echo listeners) |
 //! | [`docker`] | the Docker model: hosts, networks, IPAM results, containers, compiled into elements |
+//! | [`nic`] | a physical NIC with 802.1Q subinterfaces, macvlan and ipvlan children |
 //! | [`net`] | packet helpers over `smoltcp::wire` |
 
 #![warn(missing_docs)]
@@ -18,5 +19,6 @@ pub mod docker;
 pub mod host;
 pub mod nat;
 pub mod net;
+pub mod nic;
 pub mod router;
 pub mod tap;

@@ -19,6 +19,10 @@ pub const ETH_IPV4: u16 = 0x0800;
 pub const ETH_ARP: u16 = 0x0806;
 /// EtherType of IPv6.
 pub const ETH_IPV6: u16 = 0x86dd;
+/// EtherType of an 802.1Q VLAN tag.
+pub const ETH_VLAN: u16 = 0x8100;
+/// UDP port of VXLAN (IANA).
+pub const VXLAN_PORT: u16 = 4789;
 
 /// Whether `mac` is a group (broadcast or multicast) address.
 pub fn is_group(mac: &Mac) -> bool {
@@ -74,6 +78,54 @@ pub fn ethernet(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
 pub fn ethertype(frame: &[u8]) -> Option<(u16, usize)> {
     let t = frame.get(12..14)?;
     Some((u16::from_be_bytes([t[0], t[1]]), 14))
+}
+
+/// The VLAN id of an 802.1Q-tagged frame (`None` when untagged).
+pub fn vlan_id(frame: &[u8]) -> Option<u16> {
+    match frame.get(12..16)? {
+        [0x81, 0x00, hi, lo] => Some(u16::from_be_bytes([*hi, *lo]) & 0x0fff),
+        _ => None,
+    }
+}
+
+/// `frame` with an 802.1Q tag for `vid` inserted after the MAC addresses.
+pub fn push_vlan(frame: &[u8], vid: u16) -> Vec<u8> {
+    let mut v = Vec::with_capacity(frame.len() + 4);
+    v.extend_from_slice(&frame[..frame.len().min(12)]);
+    v.extend_from_slice(&ETH_VLAN.to_be_bytes());
+    v.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    v.extend_from_slice(frame.get(12..).unwrap_or_default());
+    v
+}
+
+/// `frame` without its 802.1Q tag (unchanged when untagged).
+pub fn pop_vlan(frame: &[u8]) -> Vec<u8> {
+    if vlan_id(frame).is_none() {
+        return frame.to_vec();
+    }
+    let mut v = Vec::with_capacity(frame.len() - 4);
+    v.extend_from_slice(&frame[..12]);
+    v.extend_from_slice(&frame[16..]);
+    v
+}
+
+/// The layer-3 destination of an untagged frame: an IP packet's destination, or the
+/// target of an ARP packet (what ipvlan dispatches on).
+pub fn l3_dst(frame: &[u8]) -> Option<IpAddr> {
+    let (et, off) = ethertype(frame)?;
+    let p = frame.get(off..)?;
+    match et {
+        ETH_ARP => parse_arp(p).map(|a| IpAddr::V4(a.tpa)),
+        ETH_IPV4 => {
+            let d = p.get(16..20)?;
+            Some(IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])))
+        }
+        ETH_IPV6 => {
+            let d: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(d)))
+        }
+        _ => None,
+    }
 }
 
 /// An ARP packet (Ethernet/IPv4): `op` 1 = request, 2 = reply.

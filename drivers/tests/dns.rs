@@ -123,14 +123,18 @@ fn resolver_options_bound_the_wait() {
         name: "eth0".into(),
         address: Some("192.168.1.10/24".parse().expect("net")),
         lan: Some("office".into()),
+        ..NicDef::default()
     });
     m.hosts.push(h);
     m.lans.push(LanDef {
         name: "office".into(),
         mtu: None,
+        hairpin: false,
     });
     // A machine at the resolver's address that serves nothing: port unreachable.
     m.externals.push(ExternalDef {
+        vlan: None,
+        trunk: None,
         name: "silent".into(),
         address: "192.168.1.53/24".parse().expect("net"),
         lan: "office".into(),

@@ -107,60 +107,16 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
         ));
     };
 
-    for host in s.hosts.values() {
-        for iface in host.interfaces.values() {
-            unsupported_interface_keys(iface, &mut flag);
-        }
-    }
-    for lan in s.lans.values() {
-        if let Some(h) = lan.hairpin.as_ref().filter(|h| h.value) {
-            flag(location_of(h), "hairpin", "reflective relay (VEPA) on LANs");
-        }
-    }
     for router in s.routers.values() {
         for iface in router.interfaces.values() {
-            unsupported_interface_keys(iface, &mut flag);
-        }
-    }
-    for ext in s.externals.values() {
-        if let Some(v) = &ext.vlan {
-            flag(location_of(v), "vlan", "802.1Q VLANs");
-        }
-        if let Some(v) = &ext.trunk {
-            flag(location_of(v), "trunk", "802.1Q VLAN trunks");
-        }
-    }
-    for net in s.networks.values() {
-        if let Some(d) = &net.driver {
-            let capability = match d.value {
-                NetworkDriver::Overlay => Some("overlay networks"),
-                NetworkDriver::Macvlan => Some("macvlan networks"),
-                NetworkDriver::Ipvlan => Some("ipvlan networks"),
-                NetworkDriver::Bridge | NetworkDriver::Host | NetworkDriver::None => None,
-            };
-            if let Some(c) = capability {
-                flag(location_of(d), &format!("driver: {}", d.value), c);
+            if let Some(v) = &iface.macvlan_of {
+                flag(location_of(v), "macvlan_of", "macvlan shims on routers");
             }
-        }
-        if let Some(h) = &net.hosts {
-            flag(location_of(h), "hosts", "multi-host (overlay) networks");
-        }
-        if let Some(o) = &net.driver_opts {
-            let opts = [
-                (&o.parent, "parent", "macvlan/ipvlan parent interfaces"),
-                (&o.macvlan_mode, "macvlan_mode", "macvlan networks"),
-                (&o.ipvlan_mode, "ipvlan_mode", "ipvlan networks"),
-                (&o.encrypted, "encrypted", "encrypted overlay networks"),
-                (
-                    &o.overlay_vxlanid_list,
-                    "com.docker.network.driver.overlay.vxlanid_list",
-                    "overlay networks",
-                ),
-            ];
-            for (v, key, c) in opts {
-                if let Some(v) = v {
-                    flag(location_of(v), key, c);
-                }
+            if let Some(v) = &iface.mode {
+                flag(location_of(v), "mode", "macvlan shims on routers");
+            }
+            if let Some(v) = &iface.routes {
+                flag(location_of(v), "routes", "per-interface routes on routers (use the router's `routes:`)");
             }
         }
     }
@@ -174,24 +130,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
         flag(location_of(v), "policies", "network policies");
     }
     out
-}
-
-fn unsupported_interface_keys(iface: &Interface, flag: &mut impl FnMut(Location, &str, &str)) {
-    if let Some(v) = &iface.macvlan_of {
-        flag(location_of(v), "macvlan_of", "macvlan shim interfaces");
-    }
-    if let Some(v) = &iface.mode {
-        flag(location_of(v), "mode", "macvlan shim interfaces");
-    }
-    if let Some(v) = &iface.routes {
-        flag(location_of(v), "routes", "host routes through an interface");
-    }
-    if let Some(v) = &iface.vlan {
-        flag(location_of(v), "vlan", "802.1Q VLANs");
-    }
-    if let Some(v) = &iface.trunk {
-        flag(location_of(v), "trunk", "802.1Q VLAN trunks");
-    }
 }
 
 /// True when the text holds no YAML content (only whitespace, comments, `---`/`...`).
@@ -385,19 +323,19 @@ pub struct Interface {
     /// The LAN the NIC is plugged into.
     #[serde(default)]
     pub lan: Option<Spanned<String>>,
-    /// Access port in this VLAN (not supported yet).
+    /// Access port in this VLAN.
     #[serde(default)]
     pub vlan: Option<Spanned<u16>>,
-    /// Tagged trunk carrying these VLANs (not supported yet).
+    /// Tagged trunk carrying these VLANs.
     #[serde(default)]
     pub trunk: Option<Spanned<Vec<Spanned<u16>>>>,
-    /// Makes this a macvlan shim on that interface (not supported yet).
+    /// Makes this a macvlan shim on that interface.
     #[serde(default)]
     pub macvlan_of: Option<Spanned<String>>,
-    /// Macvlan mode of the shim (not supported yet).
+    /// Macvlan mode of the shim.
     #[serde(default)]
     pub mode: Option<Spanned<MacvlanMode>>,
-    /// Host routes sent through this interface (not supported yet).
+    /// Host routes sent through this interface.
     #[serde(default)]
     pub routes: Option<Spanned<Vec<Spanned<IpNet>>>>,
 }
@@ -446,7 +384,7 @@ pub struct Lan {
     /// MTU of the segment.
     #[serde(default)]
     pub mtu: Option<Spanned<u32>>,
-    /// Reflective relay (VEPA); only `false` is supported yet.
+    /// Reflective relay (VEPA): frames may leave through the port they came in.
     #[serde(default)]
     pub hairpin: Option<Spanned<bool>>,
 }
@@ -493,10 +431,10 @@ pub struct External {
     /// Echo listeners, `tcp/80` etc. (see [`parse_listen`]).
     #[serde(default, deserialize_with = "list")]
     pub listen: Vec<Spanned<String>>,
-    /// Access port in this VLAN (not supported yet).
+    /// Access port in this VLAN.
     #[serde(default)]
     pub vlan: Option<Spanned<u16>>,
-    /// Tagged trunk (not supported yet).
+    /// Tagged trunk.
     #[serde(default)]
     pub trunk: Option<Spanned<Vec<Spanned<u16>>>>,
     /// A real namespace under `netloom emulate`.
@@ -521,7 +459,7 @@ pub struct Network {
     /// The host of a local-scope network.
     #[serde(default)]
     pub host: Option<Spanned<String>>,
-    /// The hosts of an overlay network (not supported yet).
+    /// The hosts of an overlay network.
     #[serde(default)]
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
     /// No route out of the network.
@@ -613,22 +551,22 @@ pub struct IpamConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DriverOpts {
-    /// Macvlan/ipvlan parent, `eth0.10` = 802.1Q subinterface (not supported yet).
+    /// Macvlan/ipvlan parent, `eth0.10` = 802.1Q subinterface.
     #[serde(default)]
     pub parent: Option<Spanned<String>>,
-    /// `bridge | private | vepa | passthru` (not supported yet).
+    /// `bridge | private | vepa | passthru`.
     #[serde(default)]
     pub macvlan_mode: Option<Spanned<String>>,
-    /// `l2 | l3 | l3s` (not supported yet).
+    /// `l2 | l3 | l3s`.
     #[serde(default)]
     pub ipvlan_mode: Option<Spanned<String>>,
-    /// Overlay encryption (not supported yet).
+    /// Overlay encryption.
     #[serde(default)]
     pub encrypted: Option<Spanned<String>>,
     /// `com.docker.network.driver.mtu`.
     #[serde(default, rename = "com.docker.network.driver.mtu")]
     pub mtu: Option<Spanned<String>>,
-    /// `com.docker.network.driver.overlay.vxlanid_list` (not supported yet).
+    /// `com.docker.network.driver.overlay.vxlanid_list`.
     #[serde(default, rename = "com.docker.network.driver.overlay.vxlanid_list")]
     pub overlay_vxlanid_list: Option<Spanned<String>>,
     /// `com.docker.network.bridge.enable_icc`.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
-    ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef, Model,
+    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef, Model,
     NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
@@ -263,10 +263,37 @@ impl Validator<'_> {
                 if let Some(l) = &i.lan {
                     self.at(format!("{p}.interfaces.{iname}.lan"), location_of(l));
                 }
+                let ip = format!("{p}.interfaces.{iname}");
+                if let Some(v) = &i.macvlan_of {
+                    self.at(format!("{ip}.macvlan_of"), location_of(v));
+                    if i.lan.is_some() || i.vlan.is_some() || i.trunk.is_some() {
+                        self.err(
+                            v,
+                            format!("'{iname}' is a macvlan shim on {}: it is not plugged into a LAN itself", v.value),
+                            Some("remove `lan`/`vlan`/`trunk` from the shim; it shares its parent's cable".into()),
+                        );
+                    }
+                }
+                if let Some(m) = &i.mode
+                    && i.macvlan_of.is_none()
+                {
+                    self.err(
+                        m,
+                        format!("'mode' is only for macvlan shims ('{iname}' has no macvlan_of)"),
+                        Some("add `macvlan_of: eth0`, or remove `mode`".into()),
+                    );
+                }
+                let vlan = self.vlan_id(i.vlan.as_ref());
+                let trunk = self.trunk(i.trunk.as_ref());
                 hd.interfaces.push(NicDef {
                     name: iname.value.clone(),
                     address: i.address.as_ref().map(|a| a.value),
                     lan: i.lan.as_ref().map(|l| l.value.clone()),
+                    vlan,
+                    trunk,
+                    macvlan_of: i.macvlan_of.as_ref().map(|v| v.value.clone()),
+                    shim_mode: i.mode.as_ref().map(|m| macvlan_mode(m.value)),
+                    routes: i.routes.as_ref().map_or_else(Vec::new, |r| r.value.iter().map(|x| x.value).collect()),
                 });
             }
             if let Some(g) = &h.gateway {
@@ -311,6 +338,7 @@ impl Validator<'_> {
             m.lans.push(LanDef {
                 name: name.value.clone(),
                 mtu: l.mtu.as_ref().map(|x| x.value),
+                hairpin: l.hairpin.as_ref().is_some_and(|h| h.value),
             });
         }
         for (name, r) in &s.routers {
@@ -326,10 +354,15 @@ impl Validator<'_> {
                 if let Some(l) = &i.lan {
                     self.at(format!("{p}.interfaces.{iname}.lan"), location_of(l));
                 }
+                let vlan = self.vlan_id(i.vlan.as_ref());
+                let trunk = self.trunk(i.trunk.as_ref());
                 rd.interfaces.push(NicDef {
                     name: iname.value.clone(),
                     address: i.address.as_ref().map(|a| a.value),
                     lan: i.lan.as_ref().map(|l| l.value.clone()),
+                    vlan,
+                    trunk,
+                    ..NicDef::default()
                 });
             }
             for (k, rt) in r.routes.iter().enumerate() {
@@ -350,7 +383,11 @@ impl Validator<'_> {
                 self.at(format!("{p}.gateway"), location_of(g));
             }
             let listen = self.listens(&e.listen);
+            let vlan = self.vlan_id(e.vlan.as_ref());
+            let trunk = self.trunk(e.trunk.as_ref());
             m.externals.push(ExternalDef {
+                vlan,
+                trunk,
                 name: name.value.clone(),
                 address: e.address.value,
                 lan: e.lan.value.clone(),
@@ -375,7 +412,9 @@ impl Validator<'_> {
                 None | Some(NetworkDriver::Bridge) => Driver::Bridge,
                 Some(NetworkDriver::Host) => Driver::Host,
                 Some(NetworkDriver::None) => Driver::None,
-                Some(_) => Driver::Bridge, // reported by reject_unsupported
+                Some(NetworkDriver::Overlay) => Driver::Overlay,
+                Some(NetworkDriver::Macvlan) => Driver::Macvlan,
+                Some(NetworkDriver::Ipvlan) => Driver::Ipvlan,
             };
             if let Some(d) = &n.driver {
                 self.at(format!("{p}.driver"), location_of(d));
@@ -409,7 +448,12 @@ impl Validator<'_> {
                     });
                 }
             }
+            if let Some(hs) = &n.hosts {
+                self.at(format!("{p}.hosts"), location_of(hs));
+                nd.hosts = hs.value.iter().map(|h| h.value.clone()).collect();
+            }
             if let Some(o) = &n.driver_opts {
+                self.driver_opts(&p, driver, o, &mut nd);
                 if let Some(mtu) = &o.mtu {
                     match mtu.value.trim().parse::<u32>() {
                         Ok(v) if (68..=65535).contains(&v) => nd.mtu = Some(v),
@@ -538,6 +582,110 @@ impl Validator<'_> {
             });
         }
         m
+    }
+
+    /// A VLAN id, 1–4094.
+    fn vlan_id(&mut self, v: Option<&Spanned<u16>>) -> Option<u16> {
+        let v = v?;
+        if (1..=4094).contains(&v.value) {
+            Some(v.value)
+        } else {
+            self.err(v, format!("VLAN {} is out of range", v.value), Some("802.1Q VLAN ids run from 1 to 4094".into()));
+            None
+        }
+    }
+
+    fn trunk(&mut self, t: Option<&Spanned<Vec<Spanned<u16>>>>) -> Option<Vec<u16>> {
+        let t = t?;
+        if t.value.is_empty() {
+            self.err(t, "a trunk needs at least one VLAN", Some("trunk: [10, 20]".into()));
+            return None;
+        }
+        Some(t.value.iter().filter_map(|v| self.vlan_id(Some(v))).collect())
+    }
+
+    /// The macvlan / ipvlan / overlay options; a mode or option of another driver is an
+    /// error naming it.
+    fn driver_opts(&mut self, p: &str, driver: Driver, o: &format::DriverOpts, nd: &mut NetworkDef) {
+        let wrong = |key: &str, want: &str| {
+            (
+                format!("'{key}' is an option of {want} networks, not of a {} network", driver.name()),
+                Some(format!("remove it, or set `driver: {}`", want.split(' ').next().unwrap_or(want))),
+            )
+        };
+        if let Some(v) = &o.parent {
+            self.at(format!("{p}.driver_opts.parent"), location_of(v));
+            if matches!(driver, Driver::Macvlan | Driver::Ipvlan) {
+                nd.parent = Some(v.value.trim().to_string());
+            } else {
+                let (m, h) = wrong("parent", "macvlan or ipvlan");
+                self.err(v, m, h);
+            }
+        }
+        if let Some(v) = &o.macvlan_mode {
+            match (driver, v.value.trim()) {
+                (Driver::Macvlan, "bridge") => nd.mode = Some(ChildMode::MacvlanBridge),
+                (Driver::Macvlan, "private") => nd.mode = Some(ChildMode::MacvlanPrivate),
+                (Driver::Macvlan, "vepa") => nd.mode = Some(ChildMode::MacvlanVepa),
+                (Driver::Macvlan, "passthru") => nd.mode = Some(ChildMode::MacvlanPassthru),
+                (Driver::Macvlan, other) => self.err(
+                    v,
+                    format!("requested macvlan mode '{other}' is not valid"),
+                    Some("bridge, private, vepa or passthru".into()),
+                ),
+                _ => {
+                    let (m, h) = wrong("macvlan_mode", "macvlan");
+                    self.err(v, m, h);
+                }
+            }
+        }
+        if let Some(v) = &o.ipvlan_mode {
+            match (driver, v.value.trim()) {
+                (Driver::Ipvlan, "l2") => nd.mode = Some(ChildMode::IpvlanL2),
+                (Driver::Ipvlan, "l3") => nd.mode = Some(ChildMode::IpvlanL3),
+                (Driver::Ipvlan, "l3s") => nd.mode = Some(ChildMode::IpvlanL3s),
+                (Driver::Ipvlan, other) => self.err(
+                    v,
+                    format!("requested ipvlan mode '{other}' is not valid"),
+                    Some("l2, l3 or l3s".into()),
+                ),
+                _ => {
+                    let (m, h) = wrong("ipvlan_mode", "ipvlan");
+                    self.err(v, m, h);
+                }
+            }
+        }
+        if let Some(v) = &o.encrypted {
+            if driver != Driver::Overlay {
+                let (m, h) = wrong("encrypted", "overlay");
+                self.err(v, m, h);
+            } else {
+                // Docker treats the option's presence as "on", whatever its value.
+                nd.encrypted = !matches!(v.value.trim(), "false" | "0");
+            }
+        }
+        if let Some(v) = &o.overlay_vxlanid_list {
+            if driver != Driver::Overlay {
+                let (m, h) = wrong("com.docker.network.driver.overlay.vxlanid_list", "overlay");
+                self.err(v, m, h);
+            } else {
+                let first = v.value.split(',').next().unwrap_or_default().trim();
+                match first.parse::<u32>() {
+                    Ok(id) if (1..(1 << 24)).contains(&id) => nd.vni = Some(id),
+                    _ => self.err(
+                        v,
+                        format!("'{}' is not a VXLAN id", v.value),
+                        Some("a number from 1 to 16777215, as a string: \"42\"".into()),
+                    ),
+                }
+            }
+        }
+        if let Some(v) = &o.bridge_enable_icc
+            && driver != Driver::Bridge
+        {
+            let (m, h) = wrong("com.docker.network.bridge.enable_icc", "bridge");
+            self.err(v, m, h);
+        }
     }
 
     fn listens(&mut self, specs: &[Spanned<String>]) -> Vec<Listen> {
@@ -1013,6 +1161,15 @@ fn core_reason(r: format::DropReason) -> netloom_core::DropReason {
         F::NoNatMapping => C::NoNatMapping,
         F::PortUnreachable => C::PortUnreachable,
         F::NoListener => C::NoListener,
+    }
+}
+
+fn macvlan_mode(m: format::MacvlanMode) -> ChildMode {
+    match m {
+        format::MacvlanMode::Bridge => ChildMode::MacvlanBridge,
+        format::MacvlanMode::Private => ChildMode::MacvlanPrivate,
+        format::MacvlanMode::Vepa => ChildMode::MacvlanVepa,
+        format::MacvlanMode::Passthru => ChildMode::MacvlanPassthru,
     }
 }
 

@@ -1,13 +1,61 @@
 //! A learning bridge, as Linux's `bridge` device: an FDB with ageing, flooding of
 //! broadcast, multicast and unknown unicast, and no reflection back out of the
 //! arrival port (unless the port is in hairpin mode).
+//!
+//! 802.1Q: once any port is given a VLAN role ([`Bridge::set_vlan`]) the bridge
+//! filters by VLAN as Linux's `vlan_filtering 1` does: an access port carries one
+//! VLAN untagged, a trunk carries its VLANs tagged plus VLAN 1 untagged (the default
+//! PVID), a plain port carries VLAN 1 untagged; the FDB is per VLAN. Without VLAN
+//! roles frames pass with whatever tags they carry, as on a VLAN-unaware bridge.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
 
-use crate::net::{Mac, is_group};
+use bytes::Bytes;
+
+use crate::net::{self, Mac, is_group};
+
+/// A port's place in the VLANs of a VLAN-filtering bridge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PortVlan {
+    /// VLAN 1 untagged (the Linux default PVID).
+    #[default]
+    Plain,
+    /// An access port: this VLAN, untagged.
+    Access(u16),
+    /// A trunk: these VLANs tagged, and VLAN 1 untagged.
+    Trunk(Vec<u16>),
+}
+
+impl PortVlan {
+    /// The VLAN an arriving frame belongs to, or why it is refused.
+    fn ingress(&self, tag: Option<u16>) -> Result<u16, String> {
+        match (self, tag) {
+            (PortVlan::Plain | PortVlan::Trunk(_), None) => Ok(1),
+            (PortVlan::Access(v), None) => Ok(*v),
+            (PortVlan::Trunk(list), Some(t)) if list.contains(&t) || t == 1 => Ok(t),
+            (PortVlan::Trunk(list), Some(t)) => Err(format!("VLAN {t} is not allowed on this trunk ({list:?})")),
+            (PortVlan::Access(v), Some(t)) => Err(format!(
+                "a frame tagged VLAN {t} arrived on an access port of VLAN {v} (access ports take untagged frames)"
+            )),
+            (PortVlan::Plain, Some(t)) => Err(format!(
+                "a frame tagged VLAN {t} arrived on a port that is in no VLAN but 1 (untagged)"
+            )),
+        }
+    }
+
+    /// Whether frames of `vid` leave through the port, and tagged or not.
+    fn egress(&self, vid: u16) -> Option<bool> {
+        match self {
+            PortVlan::Plain => (vid == 1).then_some(false),
+            PortVlan::Access(v) => (*v == vid).then_some(false),
+            PortVlan::Trunk(list) if vid == 1 => Some(list.contains(&1)),
+            PortVlan::Trunk(list) => list.contains(&vid).then_some(true),
+        }
+    }
+}
 
 /// Settings of a bridge.
 #[derive(Clone, Debug)]
@@ -40,7 +88,9 @@ pub struct Bridge {
     name: String,
     config: BridgeConfig,
     ports: Vec<BridgePort>,
-    fdb: HashMap<Mac, FdbEntry, BuildHasherDefault<MacHasher>>,
+    vlans: Vec<PortVlan>,
+    filtering: bool,
+    fdb: HashMap<(u16, Mac), FdbEntry, BuildHasherDefault<MacHasher>>,
     /// Frames forwarded to a known port, flooded, or filtered.
     pub stats: BridgeStats,
 }
@@ -72,6 +122,8 @@ impl Bridge {
             name: name.into(),
             config,
             ports: Vec::new(),
+            vlans: Vec::new(),
+            filtering: false,
             fdb: HashMap::default(),
             stats: BridgeStats::default(),
         }
@@ -80,7 +132,24 @@ impl Bridge {
     /// Adds a port; its id is its index.
     pub fn add_port(&mut self, port: BridgePort) -> PortId {
         self.ports.push(port);
+        self.vlans.push(PortVlan::Plain);
         (self.ports.len() - 1) as PortId
+    }
+
+    /// Gives `port` a VLAN role; the bridge filters by VLAN from then on.
+    pub fn set_vlan(&mut self, port: PortId, vlan: PortVlan) {
+        if let Some(v) = self.vlans.get_mut(port as usize) {
+            *v = vlan;
+            self.filtering = true;
+        }
+    }
+
+    /// Every port reflects frames back out of the port they arrived on (a switch in
+    /// VEPA / reflective-relay mode).
+    pub fn set_hairpin_all(&mut self) {
+        for p in &mut self.ports {
+            p.hairpin = true;
+        }
     }
 
     /// The bridge's name.
@@ -90,8 +159,12 @@ impl Bridge {
 
     /// The port on which `mac` was last seen, if it has not aged out at `now`.
     pub fn lookup(&self, mac: &Mac, now: SimTime) -> Option<PortId> {
+        self.lookup_in(if self.filtering { 1 } else { 0 }, mac, now)
+    }
+
+    fn lookup_in(&self, vid: u16, mac: &Mac, now: SimTime) -> Option<PortId> {
         self.fdb
-            .get(mac)
+            .get(&(vid, *mac))
             .filter(|e| now.saturating_since(e.seen) < self.config.ageing)
             .map(|e| e.port)
     }
@@ -115,14 +188,29 @@ impl Element for Bridge {
             return;
         };
         let now = ctx.now();
+        let vid = if self.filtering {
+            let tag = net::vlan_id(&frame.data);
+            match self.vlans[port as usize].ingress(tag) {
+                Ok(v) => v,
+                Err(why) => {
+                    let name = self.ports[port as usize].name.clone();
+                    ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
+                        format!("{why} (port {name})")
+                    });
+                    return;
+                }
+            }
+        } else {
+            0
+        };
         if !is_group(&src) {
             // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
-            self.fdb.insert(src, FdbEntry { port, seen: now });
+            self.fdb.insert((vid, src), FdbEntry { port, seen: now });
         }
         let known = if is_group(&dst) {
             None
         } else {
-            self.lookup(&dst, now)
+            self.lookup_in(vid, &dst, now)
         };
         match known {
             Some(out) if out == port && !self.ports.get(port as usize).is_some_and(|p| p.hairpin) => {
@@ -138,7 +226,19 @@ impl Element for Bridge {
                     return;
                 }
                 self.stats.tx_forwarded += 1;
-                ctx.send(out, frame);
+                if self.filtering {
+                    match self.vlans[out as usize].egress(vid) {
+                        Some(tagged) => ctx.send(out, retag(&frame, vid, tagged)),
+                        None => {
+                            let name = self.ports[out as usize].name.clone();
+                            ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
+                                format!("VLAN {vid} does not leave through port {name}")
+                            });
+                        }
+                    }
+                } else {
+                    ctx.send(out, frame);
+                }
             }
             None => {
                 self.stats.tx_flooded += 1;
@@ -148,7 +248,14 @@ impl Element for Bridge {
                     if reflect || self.icc_blocks(port, out, &frame) {
                         continue;
                     }
-                    ctx.send(out, frame.clone());
+                    if self.filtering {
+                        let Some(tagged) = self.vlans[out as usize].egress(vid) else {
+                            continue;
+                        };
+                        ctx.send(out, retag(&frame, vid, tagged));
+                    } else {
+                        ctx.send(out, frame.clone());
+                    }
                     sent = true;
                 }
                 if !sent {
@@ -164,6 +271,20 @@ impl Element for Bridge {
         self.ports
             .get(port as usize)
             .map_or_else(|| format!("p{port}"), |p| p.name.clone())
+    }
+}
+
+/// `frame` as it leaves a VLAN-filtering port: tagged with `vid` or untagged.
+fn retag(frame: &Frame, vid: u16, tagged: bool) -> Frame {
+    let has = net::vlan_id(&frame.data).is_some();
+    let data = match (has, tagged) {
+        (false, true) => Bytes::from(net::push_vlan(&frame.data, vid)),
+        (true, false) => Bytes::from(net::pop_vlan(&frame.data)),
+        _ => frame.data.clone(),
+    };
+    Frame {
+        data,
+        ..frame.clone()
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::{Driver, HostDef, Model, ModelError, Resolved, ResolvedEndpoint, ResolvedNetwork};
+use super::{ChildMode, Driver, HostDef, Model, ModelError, Resolved, ResolvedEndpoint, ResolvedNetwork};
 use crate::net::L4;
 
 /// Docker's built-in `default-address-pools`, in its order.
@@ -149,9 +149,16 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             v6: None,
             mtu: h.daemon.mtu,
             icc: h.daemon.icc,
+            hosts: vec![h.name.clone()],
+            parent: None,
+            mode: ChildMode::MacvlanBridge,
+            vni: 0,
+            encrypted: false,
         });
     }
     let mut ula = 0u16;
+    let mut global: Vec<IpNet> = Vec::new();
+    let mut vnis = 0u32;
     for (ni, n) in m.networks.iter().enumerate() {
         let f = format!("networks.{}", n.name);
         if matches!(n.name.as_str(), "bridge" | "host" | "none") {
@@ -162,7 +169,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             ));
             continue;
         }
-        if n.driver != Driver::Bridge {
+        if matches!(n.driver, Driver::Host | Driver::None) {
             errs.push(ModelError::new(
                 format!("{f}.driver"),
                 format!("only one instance of the {:?} network is allowed", n.driver).to_lowercase(),
@@ -170,17 +177,101 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             ));
             continue;
         }
-        let host = n.host.clone().unwrap_or_else(|| default_host.clone());
-        let Some(h) = m.hosts.iter().find(|h| h.name == host) else {
-            errs.push(unknown(
+        let overlay = n.driver == Driver::Overlay;
+        if overlay && n.host.is_some() {
+            errs.push(ModelError::new(
                 format!("{f}.host"),
-                "host",
-                &host,
-                host_names.iter().map(String::as_str),
+                "an overlay network spans hosts: list them under `hosts:`",
+                "write `hosts: [h1, h2]` (or leave it out to span every host)",
             ));
             continue;
+        }
+        if !overlay && !n.hosts.is_empty() {
+            errs.push(ModelError::new(
+                format!("{f}.hosts"),
+                format!("a {} network is local to one host; only overlay networks span hosts", n.driver.name()),
+                "use `host: NAME` for a local network, or `driver: overlay`",
+            ));
+            continue;
+        }
+        let span: Vec<String> = if overlay {
+            if n.hosts.is_empty() { host_names.clone() } else { n.hosts.clone() }
+        } else {
+            vec![n.host.clone().unwrap_or_else(|| default_host.clone())]
         };
-        let taken = used.entry(host.clone()).or_default();
+        if let Some(bad) = span.iter().find(|x| !host_names.contains(x)) {
+            let field = if overlay { format!("{f}.hosts") } else { format!("{f}.host") };
+            errs.push(unknown(field, "host", bad, host_names.iter().map(String::as_str)));
+            continue;
+        }
+        let host = span[0].clone();
+        let Some(h) = m.hosts.iter().find(|h| h.name == host) else {
+            continue;
+        };
+        if overlay
+            && let Some(bare) = span
+                .iter()
+                .filter_map(|x| m.hosts.iter().find(|h| &h.name == x))
+                .find(|h| underlay_addr(h).is_none())
+        {
+            errs.push(ModelError::new(
+                format!("{f}.hosts"),
+                format!("host '{}' has no IPv4 address on a NIC to carry VXLAN", bare.name),
+                "give the host an interface with an address on a LAN (its advertise address)",
+            ));
+            continue;
+        }
+        // macvlan / ipvlan: the parent NIC and its VLAN.
+        let mut parent = None;
+        if matches!(n.driver, Driver::Macvlan | Driver::Ipvlan) && !n.internal {
+            if let Some(p) = &n.parent {
+                match parse_parent(p) {
+                    Ok((nic, vid)) => {
+                        if !h.interfaces.iter().any(|x| x.name == nic && x.macvlan_of.is_none()) {
+                            errs.push(ModelError::new(
+                                format!("{f}.driver_opts.parent"),
+                                format!("-o parent interface was not found on the host: {nic}"),
+                                format!(
+                                    "the parent must be a NIC of host '{host}' ({})",
+                                    h.interfaces.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
+                            ));
+                            continue;
+                        }
+                        if let Some(other) = nets.iter().find(|x| {
+                            x.host == host && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
+                        }) {
+                            errs.push(ModelError::new(
+                                format!("{f}.driver_opts.parent"),
+                                format!("network {} is already using parent interface {p}", other.name),
+                                "one macvlan or ipvlan network per parent; use a VLAN subinterface (eth0.20) for another",
+                            ));
+                            continue;
+                        }
+                        parent = Some((nic, vid));
+                    }
+                    Err(e) => {
+                        errs.push(ModelError::new(
+                            format!("{f}.driver_opts.parent"),
+                            e,
+                            "a NIC name, or NIC.VLAN for an 802.1Q subinterface: eth0, eth0.10",
+                        ));
+                        continue;
+                    }
+                }
+            }
+        }
+        let mode = match (n.driver, n.mode) {
+            (_, Some(m)) => m,
+            (Driver::Ipvlan, None) => ChildMode::IpvlanL2,
+            _ => ChildMode::MacvlanBridge,
+        };
+        let direct = matches!(n.driver, Driver::Macvlan | Driver::Ipvlan);
+        let taken = if overlay {
+            &mut global
+        } else {
+            used.entry(host.clone()).or_default()
+        };
         let mut v4 = None;
         let mut v6 = None;
         for (ci, c) in n.subnets.iter().enumerate() {
@@ -193,7 +284,13 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     format!("write the network address: {sub}"),
                 ));
             }
-            if let Some(other) = taken.iter().find(|t| overlaps(t, &sub)) {
+            // Direct-attach networks usually share the LAN's subnet: only other networks count.
+            let owned = |t: &IpNet| {
+                nets.iter().any(|x| {
+                    x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *t) || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t)
+                })
+            };
+            if let Some(other) = taken.iter().find(|t| overlaps(t, &sub) && (!direct || owned(t))) {
                 let owner = nets
                     .iter()
                     .find(|x| {
@@ -262,6 +359,16 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 "set `enable_ipv6: true` on the network",
             ));
         }
+        if v4.is_none() && overlay {
+            // Swarm's default pool 10.0.0.0/8 in /24s; 10.0.0.0/24 is the ingress network's.
+            let pool = [(IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap_or_default()), 24)];
+            let mut skip = taken.clone();
+            skip.push(IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 24).unwrap_or_default()));
+            if let Some(IpNet::V4(s)) = next_pool(&pool, &skip) {
+                taken.push(IpNet::V4(s));
+                v4 = Some((s, Ipv4Addr::from(u32::from(s.network()) + 1), None));
+            }
+        }
         if v4.is_none() {
             match next_pool(&h.daemon.pools, taken) {
                 Some(IpNet::V4(s)) => {
@@ -282,17 +389,52 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             v6 = Some((s, Ipv6Addr::from(u128::from(s.network()) + 1), None));
         }
         let _ = ni;
+        let parent_mtu = parent
+            .as_ref()
+            .and_then(|(nic, _)| h.interfaces.iter().find(|x| &x.name == nic))
+            .and_then(|x| x.lan.as_deref())
+            .and_then(|l| m.lans.iter().find(|x| x.name == l))
+            .and_then(|l| l.mtu)
+            .or(h.mtu)
+            .unwrap_or(1500);
+        let mtu = match n.driver {
+            Driver::Overlay => overlay_mtu(n.mtu.unwrap_or(1500), n.encrypted),
+            Driver::Macvlan | Driver::Ipvlan => n.mtu.unwrap_or(parent_mtu),
+            _ => n.mtu.unwrap_or(h.daemon.mtu),
+        };
+        let vni = if overlay {
+            vnis += 1;
+            n.vni.unwrap_or(4096 + vnis)
+        } else {
+            0
+        };
+        let device = match (n.driver, &parent) {
+            (Driver::Overlay, _) => format!("ov-{}", n.name),
+            (Driver::Macvlan | Driver::Ipvlan, Some((nic, Some(v)))) => format!("{nic}.{v}"),
+            (Driver::Macvlan | Driver::Ipvlan, Some((nic, None))) => nic.clone(),
+            (Driver::Macvlan | Driver::Ipvlan, None) => {
+                let mut d = format!("dm-{}", n.name);
+                d.truncate(15);
+                d
+            }
+            _ => bridge_device(&n.name),
+        };
         nets.push(ResolvedNetwork {
             name: n.name.clone(),
-            driver: Driver::Bridge,
+            driver: n.driver,
             host: host.clone(),
             default_bridge: false,
-            internal: n.internal,
-            device: bridge_device(&n.name),
+            internal: n.internal || (direct && parent.is_none()),
+            device,
             v4: v4.map(|(s, g, _)| (s, g)),
             v6: v6.map(|(s, g, _)| (s, g)),
-            mtu: n.mtu.unwrap_or(h.daemon.mtu),
+            mtu,
             icc: n.icc.unwrap_or(true),
+            hosts: span,
+            parent,
+            mode,
+            vni,
+            encrypted: n.encrypted,
         });
     }
 
@@ -312,7 +454,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let net_index: BTreeMap<(&str, &str), usize> = nets
         .iter()
         .enumerate()
-        .map(|(i, n)| ((n.host.as_str(), n.name.as_str()), i))
+        .flat_map(|(i, n)| n.hosts.iter().map(move |h| ((h.as_str(), n.name.as_str()), i)))
         .collect();
     for c in &m.containers {
         let f = format!("containers.{}", c.name);
@@ -700,6 +842,41 @@ fn broadcast(n: &IpNet) -> Option<IpAddr> {
 
 /// Docker names a user bridge `br-` and the network id's first 12 hex digits; the
 /// model uses the network's name so traces stay readable (Linux limits names to 15).
+/// Docker's overlay MTU: the option (or 1500) less VXLAN, less ESP and alignment
+/// when encrypted (libnetwork's `maxMTU`).
+fn overlay_mtu(base: u32, encrypted: bool) -> u32 {
+    let mut mtu = base.saturating_sub(crate::router::VXLAN_OVERHEAD);
+    if encrypted {
+        mtu = mtu.saturating_sub(crate::router::ESP_OVERHEAD);
+        mtu -= mtu % 4;
+    }
+    mtu
+}
+
+/// The host's underlay address: the first IPv4 address of a NIC on a LAN.
+pub(super) fn underlay_addr(h: &HostDef) -> Option<Ipv4Addr> {
+    h.interfaces
+        .iter()
+        .filter(|n| n.macvlan_of.is_none() && n.lan.is_some())
+        .find_map(|n| match n.address {
+            Some(IpNet::V4(a)) => Some(a.addr()),
+            _ => None,
+        })
+}
+
+/// `eth0` or `eth0.10` → the NIC and its VLAN.
+fn parse_parent(p: &str) -> Result<(String, Option<u16>), String> {
+    match p.rsplit_once('.') {
+        Some((nic, v)) if !nic.is_empty() => match v.parse::<u16>() {
+            Ok(id) if (1..=4094).contains(&id) => Ok((nic.to_string(), Some(id))),
+            Ok(id) => Err(format!("vlan id must be between 1-4094, received: {id}")),
+            Err(_) => Err(format!("invalid subinterface vlan name {p}, example formatting is eth0.10")),
+        },
+        _ if p.is_empty() => Err("the parent interface name is empty".into()),
+        _ => Ok((p.to_string(), None)),
+    }
+}
+
 fn bridge_device(name: &str) -> String {
     let mut d = format!("br-{name}");
     d.truncate(15);

@@ -12,9 +12,11 @@ use super::{ContainerDef, Driver, HostDef, Impair, Model, ModelError, Resolved};
 use crate::bridge::{Bridge, BridgeConfig, BridgePort};
 use crate::dns::Directory;
 use crate::host::ConnOutcome;
+use crate::bridge::PortVlan;
 use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
-use crate::router::{BridgeRole, Iface, Node, Route};
+use crate::nic::{ChildMode, Nic};
+use crate::router::{BridgeRole, Iface, Node, Route, Vtep};
 
 mod emulated;
 mod naming;
@@ -38,8 +40,14 @@ pub struct Lab {
     attachments: Vec<(String, String, LinkId)>,
     container_links: BTreeMap<String, Vec<LinkId>>,
     running: BTreeMap<String, bool>,
-    /// The bridge element of each resolved network (by network index).
-    bridges: BTreeMap<usize, ElemId>,
+    /// The bridge element of each resolved network on each host (overlays have one
+    /// per host).
+    bridges: BTreeMap<(String, usize), ElemId>,
+    /// NIC elements carrying macvlan/ipvlan children, by (host, NIC); a dummy parent
+    /// is keyed by its network's device name.
+    nics: BTreeMap<(String, String), ElemId>,
+    /// Containers holding a passthru parent, by NIC element.
+    passthru: BTreeMap<ElemId, Vec<String>>,
     /// What the embedded DNS servers know.
     directory: Arc<Directory>,
     /// Containers on the host network, with their host.
@@ -132,6 +140,8 @@ impl Lab {
             container_links: BTreeMap::new(),
             running: BTreeMap::new(),
             bridges: BTreeMap::new(),
+            nics: BTreeMap::new(),
+            passthru: BTreeMap::new(),
             directory: Arc::new(Directory::default()),
             host_net: BTreeMap::new(),
             bound: BTreeMap::new(),
@@ -185,9 +195,20 @@ impl Lab {
                 .fabric
                 .add_element(h.name.clone(), Box::new(Node::new("placeholder", false)));
             let mut nic_ports = Vec::new();
+            let mut shims = Vec::new();
             for (i, nic) in h.interfaces.iter().enumerate() {
                 let (port, imp) = plug_nic(&m, &mut node, id, i, &h.name, nic, h.mtu);
-                nic_ports.push((port, nic.lan.clone(), format!("{}.{}", h.name, nic.name), imp));
+                for r in &nic.routes {
+                    node.add_route(Route {
+                        net: *r,
+                        via: None,
+                        port,
+                    });
+                }
+                match &nic.macvlan_of {
+                    Some(parent) => shims.push((port, i, parent.clone())),
+                    None => nic_ports.push((port, nic.lan.clone(), format!("{}.{}", h.name, nic.name), imp, i)),
+                }
             }
             if let Some(gw) = h.gateway
                 && let Some(p) = h
@@ -203,13 +224,17 @@ impl Lab {
             }
             // Bridge networks of this host.
             let mut bridges = Vec::new();
+            let mut overlays = Vec::new();
             for (ni, n) in self
                 .resolved
                 .networks
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| n.host == h.name)
+                .filter(|(_, n)| n.hosts.contains(&h.name))
             {
+                if n.driver == Driver::Overlay && n.hosts.contains(&h.name) {
+                    overlays.push(ni);
+                }
                 if n.driver != Driver::Bridge {
                     continue;
                 }
@@ -303,11 +328,67 @@ impl Lab {
                     }
                 }
             }
+            // Overlay networks: a bridge per host, joined to the host's VXLAN endpoint.
+            for ni in overlays {
+                let n = self.resolved.networks[ni].clone();
+                let Some(local) = super::ipam::underlay_addr(h) else {
+                    continue;
+                };
+                let vtep = self.vtep_for(ni, &h.name, local);
+                let mut dev = format!("vx-{}", n.name);
+                dev.truncate(15);
+                let port = node.add_vtep(&dev, net::node_mac(id.0, 0x300 + ni as u16), n.mtu, vtep);
+                let bname = format!("{}/{}", h.name, n.device);
+                let mut br = Bridge::new(bname.clone(), BridgeConfig::default());
+                let bport = br.add_port(BridgePort {
+                    name: dev,
+                    hairpin: false,
+                    isolated: false,
+                });
+                let bid = self.fabric.add_element(bname, Box::new(br));
+                bridges.push((ni, port, bid, bport, n.mtu));
+            }
+            let host_ips: Vec<IpAddr> = h.interfaces.iter().filter_map(|n| n.address.map(|a| a.addr())).collect();
             self.install(id, node);
             self.nodes.insert(h.name.clone(), id);
-            for (port, lan, key, imp) in nic_ports {
-                if let Some(lan) = lan {
-                    self.attach(id, port, &key, &lan, imp.unwrap_or_default());
+            for (port, lan, key, imp, i) in nic_ports {
+                let nic = &h.interfaces[i];
+                if self.stacked(&h.name, &nic.name) {
+                    // macvlan / ipvlan children or shims ride on this NIC.
+                    let mac = net::node_mac(id.0, i as u16);
+                    let mut el = Nic::new(key.clone(), mac, lan.is_some());
+                    el.host_ips = host_ips.clone();
+                    el.wire_reflects = lan.as_deref().is_some_and(|l| m.lans.iter().any(|x| x.name == l && x.hairpin));
+                    let stack = el.add_stack();
+                    let nid = self.fabric.add_element(key.clone(), Box::new(el));
+                    let cfg = LinkConfig {
+                        mtu: None,
+                        latency: SimDuration::ZERO,
+                        ..LinkConfig::default()
+                    };
+                    self.fabric.connect((id, port), (nid, stack), cfg);
+                    self.nics.insert((h.name.clone(), nic.name.clone()), nid);
+                    if let Some(lan) = lan {
+                        self.attach_vlan(nid, 0, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));
+                    }
+                } else if let Some(lan) = lan {
+                    self.attach_vlan(id, port, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));
+                }
+            }
+            for (port, i, parent) in shims {
+                let Some(&nid) = self.nics.get(&(h.name.clone(), parent)) else {
+                    continue;
+                };
+                let nic = &h.interfaces[i];
+                let ips: Vec<IpAddr> = nic.address.map(|a| a.addr()).into_iter().collect();
+                let mode = nic.shim_mode.unwrap_or(ChildMode::MacvlanBridge);
+                let mac = net::node_mac(id.0, i as u16);
+                let cport = self
+                    .fabric
+                    .element_mut::<Nic>(nid)
+                    .map(|n| n.add_child(format!("{}.{}", h.name, nic.name), None, mode, mac, ips, true));
+                if let Some(cport) = cport {
+                    self.fabric.connect((id, port), (nid, cport), LinkConfig::default());
                 }
             }
             for (ni, port, bid, bport, mtu) in bridges {
@@ -317,7 +398,16 @@ impl Lab {
                     ..LinkConfig::default()
                 };
                 self.fabric.connect((id, port), (bid, bport), cfg);
-                self.bridges.insert(ni, bid);
+                self.bridges.insert((h.name.clone(), ni), bid);
+            }
+            // Dummy parents of macvlan / ipvlan networks without one.
+            for (ni, n) in self.resolved.networks.iter().enumerate() {
+                if n.host == h.name && matches!(n.driver, Driver::Macvlan | Driver::Ipvlan) && n.parent.is_none() {
+                    let name = format!("{}.{}", h.name, n.device);
+                    let el = Nic::new(name.clone(), net::node_mac(id.0, 0x400 + ni as u16), false);
+                    let nid = self.fabric.add_element(name, Box::new(el));
+                    self.nics.insert((h.name.clone(), n.device.clone()), nid);
+                }
             }
         }
         // Containers.
@@ -340,11 +430,18 @@ impl Lab {
             let eps = self.resolved.endpoints[ci].clone();
             let gw_ep = self.gateway_endpoint_index(ci);
             let mut plugs = Vec::new();
+            let host = c.host.clone().unwrap_or_else(|| default_host.clone());
             for (ei, ep) in eps.iter().enumerate() {
                 let net = &self.resolved.networks[ep.network];
-                let mac = ep
+                let mut mac = ep
                     .v4
                     .map_or_else(|| net::node_mac(id.0, ei as u16), net::docker_mac);
+                if net.driver == Driver::Ipvlan
+                    && let Some(pm) = self.parent_nic(&host, ep.network).and_then(|n| self.fabric.element_mut::<Nic>(n)).map(|n| n.mac())
+                {
+                    // ipvlan children share their parent's MAC.
+                    mac = pm;
+                }
                 let v4 = net
                     .v4
                     .and_then(|(s, _)| ep.v4.and_then(|a| Ipv4Net::new(a, s.prefix_len()).ok()));
@@ -359,7 +456,17 @@ impl Lab {
                     mtu: net.mtu,
                     bridge: None,
                 });
-                if Some(ei) == gw_ep {
+                if net.driver == Driver::Ipvlan && net.mode != ChildMode::IpvlanL2 {
+                    // l3 / l3s: NOARP, and Docker's default route is `default dev eth0`.
+                    node.set_noarp(port);
+                    if Some(ei) == gw_ep {
+                        node.add_route(Route {
+                            net: IpNet::V4(Ipv4Net::default()),
+                            via: None,
+                            port,
+                        });
+                    }
+                } else if Some(ei) == gw_ep {
                     if let Some((_, gw)) = net.v4 {
                         node.add_route(Route {
                             net: default_route(IpAddr::V4(gw)),
@@ -384,7 +491,12 @@ impl Lab {
             self.nodes.insert(c.name.clone(), id);
             self.running.insert(c.name.clone(), true);
             for (port, ni, key, mtu) in plugs {
-                let Some(&bid) = self.bridges.get(&ni) else {
+                let net = &self.resolved.networks[ni];
+                if matches!(net.driver, Driver::Macvlan | Driver::Ipvlan) {
+                    self.plug_child(&c.name, &host, id, port, ni, &key, &m);
+                    continue;
+                }
+                let Some(&bid) = self.bridges.get(&(host.clone(), ni)) else {
                     continue;
                 };
                 let mut veth = format!("veth-{}", c.name);
@@ -442,7 +554,12 @@ impl Lab {
             }
             self.install_machine(id, node, &e.name, None);
             self.nodes.insert(e.name.clone(), id);
-            self.attach(id, port, &key, &e.lan, imp);
+            let vlan = match (&e.trunk, e.vlan) {
+                (Some(t), _) => PortVlan::Trunk(t.clone()),
+                (None, Some(v)) => PortVlan::Access(v),
+                (None, None) => PortVlan::Plain,
+            };
+            self.attach_vlan(id, port, &key, &e.lan, imp, vlan);
         }
         // Routers.
         for r in &m.routers {
@@ -498,13 +615,23 @@ impl Lab {
     }
 
     fn attach(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair) {
+        self.attach_vlan(id, port, key, lan, imp, PortVlan::Plain);
+    }
+
+    /// Plugs (`id`, `port`) into LAN `lan` on a switch port with VLAN role `vlan`.
+    fn attach_vlan(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair, vlan: PortVlan) {
         let Some(&lid) = self.lans.get(lan) else { return };
+        let hairpin = self.resolved.model.lans.iter().any(|l| l.name == lan && l.hairpin);
         let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
-            b.add_port(BridgePort {
+            let p = b.add_port(BridgePort {
                 name: key.to_string(),
-                hairpin: false,
+                hairpin,
                 isolated: false,
-            })
+            });
+            if vlan != PortVlan::Plain {
+                b.set_vlan(p, vlan);
+            }
+            p
         }) else {
             return;
         };
@@ -519,8 +646,136 @@ impl Lab {
     /// network that is not internal (Docker's gateway endpoint).
     fn gateway_endpoint_index(&self, ci: usize) -> Option<usize> {
         let eps = self.resolved.endpoints.get(ci)?;
-        eps.iter()
-            .position(|e| !self.resolved.networks[e.network].internal)
+        eps.iter().position(|e| {
+            let n = &self.resolved.networks[e.network];
+            !n.internal && n.driver != Driver::Overlay
+        })
+    }
+
+    /// Whether NIC `nic` of `host` carries macvlan/ipvlan children or shims.
+    fn stacked(&self, host: &str, nic: &str) -> bool {
+        let m = &self.resolved.model;
+        self.resolved
+            .networks
+            .iter()
+            .any(|n| n.host == host && n.parent.as_ref().is_some_and(|(p, _)| p == nic))
+            || m.hosts
+                .iter()
+                .filter(|h| h.name == host)
+                .flat_map(|h| h.interfaces.iter())
+                .any(|i| i.macvlan_of.as_deref() == Some(nic))
+    }
+
+    /// The NIC element carrying the children of macvlan/ipvlan network `ni` on `host`.
+    fn parent_nic(&self, host: &str, ni: usize) -> Option<ElemId> {
+        let n = self.resolved.networks.get(ni)?;
+        let key = match &n.parent {
+            Some((nic, _)) => nic.clone(),
+            None => n.device.clone(),
+        };
+        self.nics.get(&(host.to_string(), key)).copied()
+    }
+
+    /// The VXLAN endpoint of overlay `ni` on `host`: Docker's control plane tells each
+    /// host where every remote container's MAC lives.
+    fn vtep_for(&self, ni: usize, host: &str, local: std::net::Ipv4Addr) -> Vtep {
+        let n = &self.resolved.networks[ni];
+        let m = &self.resolved.model;
+        let underlay = |h: &str| {
+            m.hosts
+                .iter()
+                .find(|x| x.name == h)
+                .and_then(super::ipam::underlay_addr)
+        };
+        let peers: Vec<std::net::Ipv4Addr> = n
+            .hosts
+            .iter()
+            .filter(|h| h.as_str() != host)
+            .filter_map(|h| underlay(h))
+            .collect();
+        let mut fdb = BTreeMap::new();
+        let default_host = m.default_host();
+        for (ci, c) in m.containers.iter().enumerate() {
+            let ch = c.host.clone().unwrap_or_else(|| default_host.clone());
+            if ch == host {
+                continue;
+            }
+            for ep in self.resolved.endpoints[ci].iter().filter(|e| e.network == ni) {
+                if let (Some(ip), Some(remote)) = (ep.v4, underlay(&ch)) {
+                    fdb.insert(net::docker_mac(ip), remote);
+                }
+            }
+        }
+        Vtep {
+            port: 0,
+            vni: n.vni,
+            local,
+            fdb,
+            peers,
+            esp: n.encrypted,
+        }
+    }
+
+    /// Joins container `name`'s interface (`id`, `port`) to its macvlan/ipvlan parent
+    /// as a child; a second child of a passthru parent cannot start.
+    #[allow(clippy::too_many_arguments)]
+    fn plug_child(&mut self, name: &str, host: &str, id: ElemId, port: PortId, ni: usize, key: &str, m: &Model) {
+        let Some(nid) = self.parent_nic(host, ni) else {
+            return;
+        };
+        let n = self.resolved.networks[ni].clone();
+        let Some(node) = self.fabric.element_mut::<Node>(id) else {
+            return;
+        };
+        let Some(ifc) = node.ifaces().get(port as usize).cloned() else {
+            return;
+        };
+        let ips: Vec<IpAddr> = ifc
+            .v4
+            .iter()
+            .map(|a| IpAddr::V4(a.addr()))
+            .chain(ifc.v6.iter().map(|a| IpAddr::V6(a.addr())))
+            .collect();
+        let vid = n.parent.as_ref().and_then(|(_, v)| *v);
+        let Some(cport) = self
+            .fabric
+            .element_mut::<Nic>(nid)
+            .map(|el| el.add_child(key.to_string(), vid, n.mode, ifc.mac, ips, false))
+        else {
+            return;
+        };
+        if n.mode == ChildMode::MacvlanPassthru {
+            let holders = self.passthru.entry(nid).or_default();
+            holders.push(name.to_string());
+        }
+        let imp = m
+            .links
+            .iter()
+            .find(|l| l.between.iter().any(|b| b == key))
+            .map(|l| l.impair.clone())
+            .unwrap_or_default();
+        let mut cfg = LinkConfig {
+            mtu: Some(n.mtu),
+            latency: SimDuration::from_micros(1),
+            ..LinkConfig::default()
+        };
+        apply(&mut cfg, &imp);
+        let link = self.fabric.connect((id, port), (nid, cport), cfg);
+        self.ports.insert(key.to_string(), (id, port, link));
+        self.container_links.entry(name.to_string()).or_default().push(link);
+    }
+
+    /// Why container `name` cannot start now: a passthru parent already has its one
+    /// running child.
+    pub(super) fn passthru_conflict(&self, name: &str) -> Option<String> {
+        self.passthru.values().find_map(|holders| {
+            let me = holders.iter().position(|h| h == name)?;
+            holders[..me]
+                .iter()
+                .chain(holders[me + 1..].iter())
+                .any(|other| self.is_running(other) && !self.start_errors.contains_key(other))
+                .then(|| "failed to create the macvlan port: invalid argument (a passthru parent takes one child)".to_string())
+        })
     }
 
     fn gateway_endpoint(&self, ci: usize) -> Option<&super::ResolvedEndpoint> {
@@ -817,6 +1072,9 @@ impl Lab {
             return Ok(());
         }
         if running {
+            if let Some(e) = self.passthru_conflict(name) {
+                return Err(e);
+            }
             self.bind_ports(ci)?;
             self.start_errors.remove(name);
         } else {
@@ -925,6 +1183,15 @@ fn plug_nic(
         None,
     ));
     (port, imp)
+}
+
+/// The switch-port role of a NIC.
+fn nic_vlan(nic: &super::NicDef) -> PortVlan {
+    match (&nic.trunk, nic.vlan) {
+        (Some(t), _) => PortVlan::Trunk(t.clone()),
+        (None, Some(v)) => PortVlan::Access(v),
+        (None, None) => PortVlan::Plain,
+    }
 }
 
 fn default_route(gw: IpAddr) -> IpNet {

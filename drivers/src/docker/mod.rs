@@ -43,6 +43,7 @@ pub use lab::{ConnectResult, EmuIface, EmuMachine, Lab, PingResult, ResolveResul
 
 use crate::host::Listen;
 use crate::net::L4;
+pub use crate::nic::ChildMode;
 
 /// A whole topology in Docker's terms.
 #[derive(Clone, Debug, Default)]
@@ -95,7 +96,7 @@ impl HostDef {
 }
 
 /// A NIC of a host or router.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NicDef {
     /// Its name (`eth0`).
     pub name: String,
@@ -103,6 +104,16 @@ pub struct NicDef {
     pub address: Option<IpNet>,
     /// The LAN it is plugged into.
     pub lan: Option<String>,
+    /// Its switch port is an access port in this VLAN.
+    pub vlan: Option<u16>,
+    /// Its switch port is a trunk carrying these VLANs tagged.
+    pub trunk: Option<Vec<u16>>,
+    /// A macvlan shim on the host: the NIC it sits on (then `lan` is unused).
+    pub macvlan_of: Option<String>,
+    /// The shim's macvlan mode (default bridge).
+    pub shim_mode: Option<ChildMode>,
+    /// Host routes sent through this interface.
+    pub routes: Vec<IpNet>,
 }
 
 /// The daemon's settings, with daemon.json names.
@@ -136,12 +147,14 @@ impl Default for DaemonDef {
 }
 
 /// A LAN: one switch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LanDef {
     /// Its name.
     pub name: String,
     /// Its MTU (the default MTU of interfaces plugged into it).
     pub mtu: Option<u32>,
+    /// Reflective relay: frames may leave through the port they came in (VEPA).
+    pub hairpin: bool,
 }
 
 /// A plain router.
@@ -174,6 +187,10 @@ pub struct ExternalDef {
     pub dns_records: Option<BTreeMap<String, Vec<IpAddr>>>,
     /// Its own resolvers (empty = none declared).
     pub dns: Vec<IpAddr>,
+    /// Its switch port is an access port in this VLAN.
+    pub vlan: Option<u16>,
+    /// Its switch port is a trunk carrying these VLANs tagged.
+    pub trunk: Option<Vec<u16>>,
 }
 
 /// A network driver.
@@ -185,6 +202,26 @@ pub enum Driver {
     Host,
     /// Loopback only.
     None,
+    /// VXLAN between hosts.
+    Overlay,
+    /// macvlan children of a host NIC.
+    Macvlan,
+    /// ipvlan children of a host NIC.
+    Ipvlan,
+}
+
+impl Driver {
+    /// The driver's name, as `docker network create -d` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Bridge => "bridge",
+            Driver::Host => "host",
+            Driver::None => "none",
+            Driver::Overlay => "overlay",
+            Driver::Macvlan => "macvlan",
+            Driver::Ipvlan => "ipvlan",
+        }
+    }
 }
 
 /// A user-defined network.
@@ -206,6 +243,16 @@ pub struct NetworkDef {
     pub mtu: Option<u32>,
     /// `com.docker.network.bridge.enable_icc`.
     pub icc: Option<bool>,
+    /// Overlay: the hosts it spans (empty = every host).
+    pub hosts: Vec<String>,
+    /// macvlan/ipvlan `parent` (`eth0`, `eth0.10`; `None` = a dummy parent).
+    pub parent: Option<String>,
+    /// `macvlan_mode` / `ipvlan_mode` (`None` = bridge / l2).
+    pub mode: Option<ChildMode>,
+    /// Overlay `encrypted`.
+    pub encrypted: bool,
+    /// Overlay `com.docker.network.driver.overlay.vxlanid_list`.
+    pub vni: Option<u32>,
 }
 
 impl NetworkDef {
@@ -220,6 +267,11 @@ impl NetworkDef {
             subnets: Vec::new(),
             mtu: None,
             icc: None,
+            hosts: Vec::new(),
+            parent: None,
+            mode: None,
+            encrypted: false,
+            vni: None,
         }
     }
 }
@@ -380,6 +432,16 @@ pub struct ResolvedNetwork {
     pub mtu: u32,
     /// Inter-container communication.
     pub icc: bool,
+    /// Every host it is present on (one for local drivers).
+    pub hosts: Vec<String>,
+    /// macvlan/ipvlan: the parent NIC and its 802.1Q VLAN (`None` = a dummy parent).
+    pub parent: Option<(String, Option<u16>)>,
+    /// macvlan/ipvlan mode.
+    pub mode: ChildMode,
+    /// Overlay: VXLAN network identifier.
+    pub vni: u32,
+    /// Overlay: ESP between hosts.
+    pub encrypted: bool,
 }
 
 /// A container endpoint after IPAM.

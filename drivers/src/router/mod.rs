@@ -23,8 +23,10 @@ use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, 
 
 mod packet;
 mod resolve;
+mod vxlan;
 
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns};
+pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
 use packet::{
     IcmpErr, decrement_ttl, describe_icmp, echo, fix_icmp_checksum, fragment, inner_tuple, is_multicast,
@@ -172,6 +174,9 @@ pub struct Node {
     pub dns: NodeDns,
     lookups: Vec<LookupApp>,
     forwards: Vec<resolve::Forward>,
+    vteps: Vec<Vtep>,
+    esp_seq: u32,
+    noarp: Vec<PortId>,
 }
 
 impl Node {
@@ -203,7 +208,16 @@ impl Node {
             dns: NodeDns::default(),
             lookups: Vec::new(),
             forwards: Vec::new(),
+            vteps: Vec::new(),
+            esp_seq: 0,
+            noarp: Vec::new(),
         }
+    }
+
+    /// Marks `port` NOARP (an ipvlan l3 child): packets leave without neighbour
+    /// resolution and ARP is neither sent nor answered there.
+    pub fn set_noarp(&mut self, port: PortId) {
+        self.noarp.push(port);
     }
 
     /// The node's name.
@@ -442,6 +456,12 @@ impl Node {
     // ---- input -------------------------------------------------------------------
 
     fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
+        if !self.vteps.is_empty()
+            && let Some(vi) = self.vteps.iter().position(|v| v.port == port)
+        {
+            self.vxlan_encap(ctx, vi, frame);
+            return;
+        }
         let Some(iface) = self.ifaces.get(port as usize) else {
             ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
                 "no such interface".into()
@@ -936,7 +956,16 @@ impl Node {
                     _ => ctx.deliver(&frame, || "ICMP message".into()),
                 }
             }
+            L4::Udp if t.dport == net::VXLAN_PORT && self.vxlan_decap(ctx, &frame, &pkt, &info) => {}
             L4::Udp if self.dns_input(ctx, &frame, &pkt, &info) => {}
+            L4::Other(50) if let Some(inner) = self.esp_unwrap(&pkt, &info) => {
+                match net::parse_ip(&inner) {
+                    Some(i) => self.local_input(ctx, in_port, frame, inner, i),
+                    None => ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
+                        "ESP payload is not an IP datagram".into()
+                    }),
+                }
+            }
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 let accepts = self
@@ -1316,6 +1345,9 @@ impl Node {
             IpAddr::V4(a) if self.is_local_broadcast(nexthop) || a.is_broadcast() => return Some(BROADCAST),
             IpAddr::V6(a) if a.is_multicast() => return Some(net::ipv6_multicast_mac(a)),
             _ => {}
+        }
+        if self.noarp.contains(&port) {
+            return self.ifaces.get(port as usize).map(|i| i.mac);
         }
         let now = ctx.now();
         match self.neigh.get(&(port, nexthop)) {

@@ -54,7 +54,7 @@ impl Lab {
             .iter()
             .map(|n| NetRecords {
                 network: n.name.clone(),
-                serves: !n.default_bridge && n.driver == Driver::Bridge,
+                serves: !n.default_bridge && n.driver != Driver::Host,
                 records: Vec::new(),
             })
             .collect();
@@ -128,7 +128,7 @@ impl Lab {
         let nets: Vec<usize> = eps.iter().map(|e| e.network).collect();
         let user = nets.iter().any(|&n| {
             let net = &self.resolved.networks[n];
-            !net.default_bridge && net.driver == Driver::Bridge
+            !net.default_bridge && net.driver != Driver::Host
         });
         let ipv6 = eps.iter().any(|e| e.v6.is_some());
         let mut rc = ResolvConf {
@@ -209,7 +209,7 @@ impl Lab {
             format!("{from} is on the none network: it has only loopback, no way to any name server")
         } else if eps.iter().any(|e| {
             let n = &self.resolved.networks[e.network];
-            !n.default_bridge && n.driver == Driver::Bridge
+            !n.default_bridge && n.driver != Driver::Host
         }) {
             // It has the embedded DNS: nothing surprising to explain.
             return None;

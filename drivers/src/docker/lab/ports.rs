@@ -13,8 +13,23 @@ impl Lab {
     /// ports are bound on the host, host-network containers bind their listeners; a
     /// start that conflicts leaves the container stopped, its error kept.
     pub(super) fn start_all(&mut self) {
+        // A passthru parent takes one child: the later ones fail to start.
+        let late: Vec<String> = self.passthru.values().flat_map(|h| h.iter().skip(1).cloned()).collect();
+        for name in late {
+            self.start_errors.insert(
+                name.clone(),
+                "failed to create the macvlan port: invalid argument (a passthru parent takes one child)".into(),
+            );
+            self.running.insert(name.clone(), false);
+            for l in self.container_links.get(&name).cloned().unwrap_or_default() {
+                self.fabric.link_config_mut(l).up = false;
+            }
+        }
         for ci in 0..self.resolved.model.containers.len() {
             let name = self.resolved.model.containers[ci].name.clone();
+            if self.start_errors.contains_key(&name) {
+                continue;
+            }
             if self.resolved.published[ci].is_empty() && !self.host_net.contains_key(&name) {
                 continue;
             }
