@@ -116,7 +116,11 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
                 flag(location_of(v), "mode", "macvlan shims on routers");
             }
             if let Some(v) = &iface.routes {
-                flag(location_of(v), "routes", "per-interface routes on routers (use the router's `routes:`)");
+                flag(
+                    location_of(v),
+                    "routes",
+                    "per-interface routes on routers (use the router's `routes:`)",
+                );
             }
         }
     }

@@ -610,15 +610,21 @@ fn check_wire(lab: &Lab, start: usize, w: &WireCheck, requests: &BTreeSet<FrameI
         }
         let Some(snap) = &e.snapshot else { continue };
         let Some(h) = wire_headers(snap) else { continue }; // ARP and friends are not requests
+        if h.vni.is_some() && h.inner.is_none() {
+            continue; // ARP inside a tunnel
+        }
         crossed += 1;
         let mut bad = Vec::new();
+        // Through a VXLAN tunnel the addresses may be the outer or the inner ones.
         if let Some(s) = w.src
             && h.src != s
+            && h.inner.is_none_or(|i| i.0 != s)
         {
             bad.push(format!("src {} (expected {s})", h.src));
         }
         if let Some(d) = w.dst
             && h.dst != d
+            && h.inner.is_none_or(|i| i.1 != d)
         {
             bad.push(format!("dst {} (expected {d})", h.dst));
         }
@@ -637,8 +643,13 @@ fn check_wire(lab: &Lab, start: usize, w: &WireCheck, requests: &BTreeSet<FrameI
         {
             bad.push(format!("vlan {:?} (expected {v})", h.vlan));
         }
-        if let Some(v) = w.vxlan_vni {
-            bad.push(format!("no VXLAN header (expected VNI {v})"));
+        if let Some(v) = w.vxlan_vni
+            && h.vni != Some(v)
+        {
+            match h.vni {
+                Some(got) => bad.push(format!("VXLAN VNI {got} (expected {v})")),
+                None => bad.push(format!("no VXLAN header (expected VNI {v})")),
+            }
         }
         if !bad.is_empty() {
             return Some(format!(
@@ -664,6 +675,9 @@ struct WireHeaders {
     ttl: u8,
     proto: String,
     vlan: Option<u16>,
+    /// A VXLAN datagram's VNI and inner IPv4 addresses.
+    vni: Option<u32>,
+    inner: Option<(IpAddr, IpAddr)>,
 }
 
 fn wire_headers(frame: &[u8]) -> Option<WireHeaders> {
@@ -695,13 +709,41 @@ fn wire_headers(frame: &[u8]) -> Option<WireHeaders> {
         L4::Icmp if src.is_ipv6() => "icmpv6".to_string(),
         other => other.name().to_string(),
     };
+    let (vni, inner) = vxlan_inner(ip, &proto).map_or((None, None), |(v, i)| (Some(v), i));
     Some(WireHeaders {
         src,
         dst,
         ttl,
         proto,
         vlan,
+        vni,
+        inner,
     })
+}
+
+/// The VNI and inner IPv4 addresses of a UDP datagram to port 4789.
+fn vxlan_inner(ip: &[u8], proto: &str) -> Option<(u32, Option<(IpAddr, IpAddr)>)> {
+    if proto != "udp" || ip.first()? >> 4 != 4 {
+        return None;
+    }
+    let hl = usize::from(ip[0] & 0x0f) * 4;
+    let udp = ip.get(hl..)?;
+    if u16::from_be_bytes([*udp.get(2)?, *udp.get(3)?]) != 4789 {
+        return None;
+    }
+    let vx = udp.get(8..16)?;
+    let vni = u32::from_be_bytes([0, vx[4], vx[5], vx[6]]);
+    let eth = udp.get(16..)?;
+    let inner = (eth.get(12..14)? == [0x08, 0x00])
+        .then(|| {
+            let i = eth.get(14..34)?;
+            Some((
+                IpAddr::from(<[u8; 4]>::try_from(&i[12..16]).ok()?),
+                IpAddr::from(<[u8; 4]>::try_from(&i[16..20]).ok()?),
+            ))
+        })
+        .flatten();
+    Some((vni, inner))
 }
 
 /// The hop-by-hop story of the step's packets: the first meaningful drop and its

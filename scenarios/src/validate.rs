@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef, Model,
-    NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
+    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef,
+    Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
@@ -269,8 +269,14 @@ impl Validator<'_> {
                     if i.lan.is_some() || i.vlan.is_some() || i.trunk.is_some() {
                         self.err(
                             v,
-                            format!("'{iname}' is a macvlan shim on {}: it is not plugged into a LAN itself", v.value),
-                            Some("remove `lan`/`vlan`/`trunk` from the shim; it shares its parent's cable".into()),
+                            format!(
+                                "'{iname}' is a macvlan shim on {}: it is not plugged into a LAN itself",
+                                v.value
+                            ),
+                            Some(
+                                "remove `lan`/`vlan`/`trunk` from the shim; it shares its parent's cable"
+                                    .into(),
+                            ),
                         );
                     }
                 }
@@ -293,7 +299,10 @@ impl Validator<'_> {
                     trunk,
                     macvlan_of: i.macvlan_of.as_ref().map(|v| v.value.clone()),
                     shim_mode: i.mode.as_ref().map(|m| macvlan_mode(m.value)),
-                    routes: i.routes.as_ref().map_or_else(Vec::new, |r| r.value.iter().map(|x| x.value).collect()),
+                    routes: i
+                        .routes
+                        .as_ref()
+                        .map_or_else(Vec::new, |r| r.value.iter().map(|x| x.value).collect()),
                 });
             }
             if let Some(g) = &h.gateway {
@@ -590,7 +599,11 @@ impl Validator<'_> {
         if (1..=4094).contains(&v.value) {
             Some(v.value)
         } else {
-            self.err(v, format!("VLAN {} is out of range", v.value), Some("802.1Q VLAN ids run from 1 to 4094".into()));
+            self.err(
+                v,
+                format!("VLAN {} is out of range", v.value),
+                Some("802.1Q VLAN ids run from 1 to 4094".into()),
+            );
             None
         }
     }
@@ -598,7 +611,11 @@ impl Validator<'_> {
     fn trunk(&mut self, t: Option<&Spanned<Vec<Spanned<u16>>>>) -> Option<Vec<u16>> {
         let t = t?;
         if t.value.is_empty() {
-            self.err(t, "a trunk needs at least one VLAN", Some("trunk: [10, 20]".into()));
+            self.err(
+                t,
+                "a trunk needs at least one VLAN",
+                Some("trunk: [10, 20]".into()),
+            );
             return None;
         }
         Some(t.value.iter().filter_map(|v| self.vlan_id(Some(v))).collect())
@@ -609,8 +626,14 @@ impl Validator<'_> {
     fn driver_opts(&mut self, p: &str, driver: Driver, o: &format::DriverOpts, nd: &mut NetworkDef) {
         let wrong = |key: &str, want: &str| {
             (
-                format!("'{key}' is an option of {want} networks, not of a {} network", driver.name()),
-                Some(format!("remove it, or set `driver: {}`", want.split(' ').next().unwrap_or(want))),
+                format!(
+                    "'{key}' is an option of {want} networks, not of a {} network",
+                    driver.name()
+                ),
+                Some(format!(
+                    "remove it, or set `driver: {}`",
+                    want.split(' ').next().unwrap_or(want)
+                )),
             )
         };
         if let Some(v) = &o.parent {
@@ -1063,20 +1086,6 @@ impl Validator<'_> {
                     &v.at,
                     format!("'{}' is neither a LAN nor an interface `node.iface`", v.at.value),
                     Some("name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into()),
-                );
-            }
-            if let Some(x) = &v.vlan {
-                self.err(
-                    x,
-                    "'vlan' is not supported yet (802.1Q: coming in a later version)",
-                    None,
-                );
-            }
-            if let Some(x) = &v.vxlan_vni {
-                self.err(
-                    x,
-                    "'vxlan_vni' is not supported yet (overlay networks: coming in a later version)",
-                    None,
                 );
             }
             out.on_wire = Some(WireCheck {

@@ -36,7 +36,9 @@ impl PortVlan {
             (PortVlan::Plain | PortVlan::Trunk(_), None) => Ok(1),
             (PortVlan::Access(v), None) => Ok(*v),
             (PortVlan::Trunk(list), Some(t)) if list.contains(&t) || t == 1 => Ok(t),
-            (PortVlan::Trunk(list), Some(t)) => Err(format!("VLAN {t} is not allowed on this trunk ({list:?})")),
+            (PortVlan::Trunk(list), Some(t)) => {
+                Err(format!("VLAN {t} is not allowed on this trunk ({list:?})"))
+            }
             (PortVlan::Access(v), Some(t)) => Err(format!(
                 "a frame tagged VLAN {t} arrived on an access port of VLAN {v} (access ports take untagged frames)"
             )),
@@ -231,9 +233,12 @@ impl Element for Bridge {
                         Some(tagged) => ctx.send(out, retag(&frame, vid, tagged)),
                         None => {
                             let name = self.ports[out as usize].name.clone();
-                            ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
-                                format!("VLAN {vid} does not leave through port {name}")
-                            });
+                            ctx.drop_frame(
+                                &frame,
+                                DropReason::NetworkIsolation,
+                                Stage::BridgeForward,
+                                || format!("VLAN {vid} does not leave through port {name}"),
+                            );
                         }
                     }
                 } else {

@@ -147,6 +147,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             device: "docker0".into(),
             v4: v4_pair(subnet, None),
             v6: None,
+            more_v4: Vec::new(),
             mtu: h.daemon.mtu,
             icc: h.daemon.icc,
             hosts: vec![h.name.clone()],
@@ -189,18 +190,29 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         if !overlay && !n.hosts.is_empty() {
             errs.push(ModelError::new(
                 format!("{f}.hosts"),
-                format!("a {} network is local to one host; only overlay networks span hosts", n.driver.name()),
+                format!(
+                    "a {} network is local to one host; only overlay networks span hosts",
+                    n.driver.name()
+                ),
                 "use `host: NAME` for a local network, or `driver: overlay`",
             ));
             continue;
         }
         let span: Vec<String> = if overlay {
-            if n.hosts.is_empty() { host_names.clone() } else { n.hosts.clone() }
+            if n.hosts.is_empty() {
+                host_names.clone()
+            } else {
+                n.hosts.clone()
+            }
         } else {
             vec![n.host.clone().unwrap_or_else(|| default_host.clone())]
         };
         if let Some(bad) = span.iter().find(|x| !host_names.contains(x)) {
-            let field = if overlay { format!("{f}.hosts") } else { format!("{f}.host") };
+            let field = if overlay {
+                format!("{f}.hosts")
+            } else {
+                format!("{f}.host")
+            };
             errs.push(unknown(field, "host", bad, host_names.iter().map(String::as_str)));
             continue;
         }
@@ -227,19 +239,28 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             if let Some(p) = &n.parent {
                 match parse_parent(p) {
                     Ok((nic, vid)) => {
-                        if !h.interfaces.iter().any(|x| x.name == nic && x.macvlan_of.is_none()) {
+                        if !h
+                            .interfaces
+                            .iter()
+                            .any(|x| x.name == nic && x.macvlan_of.is_none())
+                        {
                             errs.push(ModelError::new(
                                 format!("{f}.driver_opts.parent"),
                                 format!("-o parent interface was not found on the host: {nic}"),
                                 format!(
                                     "the parent must be a NIC of host '{host}' ({})",
-                                    h.interfaces.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                                    h.interfaces
+                                        .iter()
+                                        .map(|x| x.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 ),
                             ));
                             continue;
                         }
                         if let Some(other) = nets.iter().find(|x| {
-                            x.host == host && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
+                            x.host == host
+                                && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
                         }) {
                             errs.push(ModelError::new(
                                 format!("{f}.driver_opts.parent"),
@@ -274,6 +295,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         };
         let mut v4 = None;
         let mut v6 = None;
+        let mut more_v4 = Vec::new();
         for (ci, c) in n.subnets.iter().enumerate() {
             let cf = format!("{f}.ipam.config.{ci}");
             let sub = c.subnet.trunc();
@@ -287,7 +309,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             // Direct-attach networks usually share the LAN's subnet: only other networks count.
             let owned = |t: &IpNet| {
                 nets.iter().any(|x| {
-                    x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *t) || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t)
+                    x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *t)
+                        || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t)
                 })
             };
             if let Some(other) = taken.iter().find(|t| overlaps(t, &sub) && (!direct || owned(t))) {
@@ -345,10 +368,17 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     };
                     v6 = Some((s, gw, c.ip_range));
                 }
+                IpNet::V4(s) => {
+                    let gw = match c.gateway {
+                        Some(IpAddr::V4(g)) => g,
+                        _ => Ipv4Addr::from(u32::from(s.network()) + 1),
+                    };
+                    more_v4.push((s, gw));
+                }
                 _ => errs.push(ModelError::new(
                     format!("{cf}.subnet"),
-                    "a second subnet of the same address family is not supported",
-                    "use one IPv4 and at most one IPv6 subnet per network",
+                    "a second IPv6 subnet is not supported",
+                    "use at most one IPv6 subnet per network",
                 )),
             }
         }
@@ -361,9 +391,14 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         }
         if v4.is_none() && overlay {
             // Swarm's default pool 10.0.0.0/8 in /24s; 10.0.0.0/24 is the ingress network's.
-            let pool = [(IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap_or_default()), 24)];
+            let pool = [(
+                IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap_or_default()),
+                24,
+            )];
             let mut skip = taken.clone();
-            skip.push(IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 24).unwrap_or_default()));
+            skip.push(IpNet::V4(
+                Ipv4Net::new(Ipv4Addr::new(10, 0, 0, 0), 24).unwrap_or_default(),
+            ));
             if let Some(IpNet::V4(s)) = next_pool(&pool, &skip) {
                 taken.push(IpNet::V4(s));
                 v4 = Some((s, Ipv4Addr::from(u32::from(s.network()) + 1), None));
@@ -428,6 +463,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             device,
             v4: v4.map(|(s, g, _)| (s, g)),
             v6: v6.map(|(s, g, _)| (s, g)),
+            more_v4,
             mtu,
             icc: n.icc.unwrap_or(true),
             hosts: span,
@@ -443,8 +479,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let mut taken_ips: BTreeMap<usize, BTreeMap<IpAddr, String>> = BTreeMap::new();
     for (ni, n) in nets.iter().enumerate() {
         let e = taken_ips.entry(ni).or_default();
-        if let Some((_, gw)) = n.v4 {
-            e.insert(IpAddr::V4(gw), "the gateway".into());
+        for (_, gw) in n.v4.iter().chain(n.more_v4.iter()) {
+            e.insert(IpAddr::V4(*gw), "the gateway".into());
         }
         if let Some((_, gw)) = n.v6 {
             e.insert(IpAddr::V6(gw), "the gateway".into());
@@ -565,7 +601,9 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                         "create a network with a subnet and attach the container to it",
                     ));
                 } else if let Some((s, _)) = net.v4
-                    && (!s.contains(&ip) || ip == s.network() || ip == s.broadcast())
+                    && net
+                        .v4_subnet_of(ip)
+                        .is_none_or(|s| ip == s.network() || ip == s.broadcast())
                 {
                     errs.push(ModelError::new(
                         af,
@@ -870,7 +908,9 @@ fn parse_parent(p: &str) -> Result<(String, Option<u16>), String> {
         Some((nic, v)) if !nic.is_empty() => match v.parse::<u16>() {
             Ok(id) if (1..=4094).contains(&id) => Ok((nic.to_string(), Some(id))),
             Ok(id) => Err(format!("vlan id must be between 1-4094, received: {id}")),
-            Err(_) => Err(format!("invalid subinterface vlan name {p}, example formatting is eth0.10")),
+            Err(_) => Err(format!(
+                "invalid subinterface vlan name {p}, example formatting is eth0.10"
+            )),
         },
         _ if p.is_empty() => Err("the parent interface name is empty".into()),
         _ => Ok((p.to_string(), None)),

@@ -9,10 +9,10 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{DropReason, ElemId, Fabric, FrameId, LinkConfig, LinkId, PortId, SimDuration, SimTime};
 
 use super::{ContainerDef, Driver, HostDef, Impair, Model, ModelError, Resolved};
+use crate::bridge::PortVlan;
 use crate::bridge::{Bridge, BridgeConfig, BridgePort};
 use crate::dns::Directory;
 use crate::host::ConnOutcome;
-use crate::bridge::PortVlan;
 use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
 use crate::nic::{ChildMode, Nic};
@@ -207,7 +207,9 @@ impl Lab {
                 }
                 match &nic.macvlan_of {
                     Some(parent) => shims.push((port, i, parent.clone())),
-                    None => nic_ports.push((port, nic.lan.clone(), format!("{}.{}", h.name, nic.name), imp, i)),
+                    None => {
+                        nic_ports.push((port, nic.lan.clone(), format!("{}.{}", h.name, nic.name), imp, i))
+                    }
                 }
             }
             if let Some(gw) = h.gateway
@@ -348,7 +350,11 @@ impl Lab {
                 let bid = self.fabric.add_element(bname, Box::new(br));
                 bridges.push((ni, port, bid, bport, n.mtu));
             }
-            let host_ips: Vec<IpAddr> = h.interfaces.iter().filter_map(|n| n.address.map(|a| a.addr())).collect();
+            let host_ips: Vec<IpAddr> = h
+                .interfaces
+                .iter()
+                .filter_map(|n| n.address.map(|a| a.addr()))
+                .collect();
             self.install(id, node);
             self.nodes.insert(h.name.clone(), id);
             for (port, lan, key, imp, i) in nic_ports {
@@ -358,7 +364,9 @@ impl Lab {
                     let mac = net::node_mac(id.0, i as u16);
                     let mut el = Nic::new(key.clone(), mac, lan.is_some());
                     el.host_ips = host_ips.clone();
-                    el.wire_reflects = lan.as_deref().is_some_and(|l| m.lans.iter().any(|x| x.name == l && x.hairpin));
+                    el.wire_reflects = lan
+                        .as_deref()
+                        .is_some_and(|l| m.lans.iter().any(|x| x.name == l && x.hairpin));
                     let stack = el.add_stack();
                     let nid = self.fabric.add_element(key.clone(), Box::new(el));
                     let cfg = LinkConfig {
@@ -388,7 +396,8 @@ impl Lab {
                     .element_mut::<Nic>(nid)
                     .map(|n| n.add_child(format!("{}.{}", h.name, nic.name), None, mode, mac, ips, true));
                 if let Some(cport) = cport {
-                    self.fabric.connect((id, port), (nid, cport), LinkConfig::default());
+                    self.fabric
+                        .connect((id, port), (nid, cport), LinkConfig::default());
                 }
             }
             for (ni, port, bid, bport, mtu) in bridges {
@@ -402,7 +411,10 @@ impl Lab {
             }
             // Dummy parents of macvlan / ipvlan networks without one.
             for (ni, n) in self.resolved.networks.iter().enumerate() {
-                if n.host == h.name && matches!(n.driver, Driver::Macvlan | Driver::Ipvlan) && n.parent.is_none() {
+                if n.host == h.name
+                    && matches!(n.driver, Driver::Macvlan | Driver::Ipvlan)
+                    && n.parent.is_none()
+                {
                     let name = format!("{}.{}", h.name, n.device);
                     let el = Nic::new(name.clone(), net::node_mac(id.0, 0x400 + ni as u16), false);
                     let nid = self.fabric.add_element(name, Box::new(el));
@@ -437,14 +449,18 @@ impl Lab {
                     .v4
                     .map_or_else(|| net::node_mac(id.0, ei as u16), net::docker_mac);
                 if net.driver == Driver::Ipvlan
-                    && let Some(pm) = self.parent_nic(&host, ep.network).and_then(|n| self.fabric.element_mut::<Nic>(n)).map(|n| n.mac())
+                    && let Some(pm) = self
+                        .parent_nic(&host, ep.network)
+                        .and_then(|n| self.fabric.element_mut::<Nic>(n))
+                        .map(|n| n.mac())
                 {
                     // ipvlan children share their parent's MAC.
                     mac = pm;
                 }
-                let v4 = net
-                    .v4
-                    .and_then(|(s, _)| ep.v4.and_then(|a| Ipv4Net::new(a, s.prefix_len()).ok()));
+                let v4 = ep.v4.and_then(|a| {
+                    net.v4_subnet_of(a)
+                        .and_then(|s| Ipv4Net::new(a, s.prefix_len()).ok())
+                });
                 let v6 = net
                     .v6
                     .and_then(|(s, _)| ep.v6.and_then(|a| Ipv6Net::new(a, s.prefix_len()).ok()));
@@ -621,7 +637,12 @@ impl Lab {
     /// Plugs (`id`, `port`) into LAN `lan` on a switch port with VLAN role `vlan`.
     fn attach_vlan(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair, vlan: PortVlan) {
         let Some(&lid) = self.lans.get(lan) else { return };
-        let hairpin = self.resolved.model.lans.iter().any(|l| l.name == lan && l.hairpin);
+        let hairpin = self
+            .resolved
+            .model
+            .lans
+            .iter()
+            .any(|l| l.name == lan && l.hairpin);
         let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
             let p = b.add_port(BridgePort {
                 name: key.to_string(),
@@ -719,7 +740,16 @@ impl Lab {
     /// Joins container `name`'s interface (`id`, `port`) to its macvlan/ipvlan parent
     /// as a child; a second child of a passthru parent cannot start.
     #[allow(clippy::too_many_arguments)]
-    fn plug_child(&mut self, name: &str, host: &str, id: ElemId, port: PortId, ni: usize, key: &str, m: &Model) {
+    fn plug_child(
+        &mut self,
+        name: &str,
+        host: &str,
+        id: ElemId,
+        port: PortId,
+        ni: usize,
+        key: &str,
+        m: &Model,
+    ) {
         let Some(nid) = self.parent_nic(host, ni) else {
             return;
         };
@@ -762,7 +792,10 @@ impl Lab {
         apply(&mut cfg, &imp);
         let link = self.fabric.connect((id, port), (nid, cport), cfg);
         self.ports.insert(key.to_string(), (id, port, link));
-        self.container_links.entry(name.to_string()).or_default().push(link);
+        self.container_links
+            .entry(name.to_string())
+            .or_default()
+            .push(link);
     }
 
     /// Why container `name` cannot start now: a passthru parent already has its one
@@ -774,7 +807,10 @@ impl Lab {
                 .iter()
                 .chain(holders[me + 1..].iter())
                 .any(|other| self.is_running(other) && !self.start_errors.contains_key(other))
-                .then(|| "failed to create the macvlan port: invalid argument (a passthru parent takes one child)".to_string())
+                .then(|| {
+                    "failed to create the macvlan port: invalid argument (a passthru parent takes one child)"
+                        .to_string()
+                })
         })
     }
 

@@ -428,6 +428,8 @@ pub struct ResolvedNetwork {
     pub v4: Option<(Ipv4Net, Ipv4Addr)>,
     /// IPv6 subnet and gateway.
     pub v6: Option<(Ipv6Net, Ipv6Addr)>,
+    /// Further IPv4 subnets and their gateways (`--subnet` given more than once).
+    pub more_v4: Vec<(Ipv4Net, Ipv4Addr)>,
     /// MTU.
     pub mtu: u32,
     /// Inter-container communication.
@@ -476,6 +478,17 @@ pub struct Resolved {
     pub published: Vec<Vec<Published>>,
     /// What the daemon would warn about (the field and the warning).
     pub warnings: Vec<ModelError>,
+}
+
+impl ResolvedNetwork {
+    /// The IPv4 subnet of the network that holds `ip`.
+    pub fn v4_subnet_of(&self, ip: Ipv4Addr) -> Option<Ipv4Net> {
+        self.v4
+            .iter()
+            .chain(self.more_v4.iter())
+            .map(|(s, _)| *s)
+            .find(|s| s.contains(&ip))
+    }
 }
 
 impl Resolved {

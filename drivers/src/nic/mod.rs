@@ -45,7 +45,10 @@ pub enum ChildMode {
 
 impl ChildMode {
     fn is_ipvlan(self) -> bool {
-        matches!(self, ChildMode::IpvlanL2 | ChildMode::IpvlanL3 | ChildMode::IpvlanL3s)
+        matches!(
+            self,
+            ChildMode::IpvlanL2 | ChildMode::IpvlanL3 | ChildMode::IpvlanL3s
+        )
     }
 
     fn is_l3(self) -> bool {
@@ -142,10 +145,7 @@ impl Nic {
         if let Some(i) = self.lowers.iter().position(|l| l.vid == vid) {
             return i;
         }
-        self.lowers.push(Lower {
-            vid,
-            stack: None,
-        });
+        self.lowers.push(Lower { vid, stack: None });
         self.lowers.len() - 1
     }
 
@@ -197,7 +197,10 @@ impl Nic {
     }
 
     fn siblings(&self, l: usize) -> impl Iterator<Item = (usize, &Child)> {
-        self.children.iter().enumerate().filter(move |(_, c)| c.lower == l)
+        self.children
+            .iter()
+            .enumerate()
+            .filter(move |(_, c)| c.lower == l)
     }
 
     fn has_shim(&self, l: usize) -> bool {
@@ -239,7 +242,7 @@ impl Nic {
 
     // ---- from the wire -----------------------------------------------------------
 
-    fn from_wire(&mut self, ctx: &mut Ctx<'_>, frame: Frame) {
+    fn wire_rx(&mut self, ctx: &mut Ctx<'_>, frame: Frame) {
         let vid = net::vlan_id(&frame.data);
         let Some(l) = self.lowers.iter().position(|x| x.vid == vid) else {
             let name = self.name.clone();
@@ -268,12 +271,17 @@ impl Nic {
     /// macvlan_handle_frame.
     fn macvlan_rx(&mut self, ctx: &mut Ctx<'_>, l: usize, frame: Frame) {
         let (Some(dst), Some(src)) = (frame.dst_mac(), frame.src_mac()) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
+                "runt frame".into()
+            });
             return;
         };
         let stack = self.lowers[l].stack;
         if is_group(&dst) {
-            let from = self.siblings(l).find(|(_, c)| c.mac == src).map(|(i, c)| (i, c.mode));
+            let from = self
+                .siblings(l)
+                .find(|(_, c)| c.mac == src)
+                .map(|(i, c)| (i, c.mode));
             if let Some((i, mode)) = from
                 && matches!(mode, ChildMode::MacvlanPrivate | ChildMode::MacvlanPassthru)
             {
@@ -324,12 +332,18 @@ impl Nic {
     /// ipvlan_handle_frame.
     fn ipvlan_rx(&mut self, ctx: &mut Ctx<'_>, l: usize, frame: Frame) {
         let Some(dst) = frame.dst_mac() else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
+                "runt frame".into()
+            });
             return;
         };
         let stack = self.lowers[l].stack;
         let l3dst = net::l3_dst(&frame.data);
-        let owner = l3dst.and_then(|ip| self.siblings(l).find(|(_, c)| c.ips.contains(&ip)).map(|(i, _)| i));
+        let owner = l3dst.and_then(|ip| {
+            self.siblings(l)
+                .find(|(_, c)| c.ips.contains(&ip))
+                .map(|(i, _)| i)
+        });
         let is_arp = net::ethertype(&frame.data).is_some_and(|(t, _)| t == ETH_ARP);
         if is_group(&dst) {
             let l2 = self.siblings(l).any(|(_, c)| c.mode == ChildMode::IpvlanL2);
@@ -341,14 +355,19 @@ impl Nic {
                 let c = &self.children[i];
                 let (name, ip) = (c.name.clone(), l3dst);
                 let host = self.host_ips.first().copied();
-                ctx.drop_frame(&frame.clone(), DropReason::ArpUnresolved, Stage::ArpResolve, || {
-                    format!(
-                        "ARP for {} reached {name}, an ipvlan l3 child: l3 children answer no ARP; \
+                ctx.drop_frame(
+                    &frame.clone(),
+                    DropReason::ArpUnresolved,
+                    Stage::ArpResolve,
+                    || {
+                        format!(
+                            "ARP for {} reached {name}, an ipvlan l3 child: l3 children answer no ARP; \
                          outside machines reach them with a route to their subnet via the parent host{}",
-                        ip.map_or_else(String::new, |a| a.to_string()),
-                        host.map_or_else(String::new, |h| format!(" ({h})"))
-                    )
-                });
+                            ip.map_or_else(String::new, |a| a.to_string()),
+                            host.map_or_else(String::new, |h| format!(" ({h})"))
+                        )
+                    },
+                );
             }
             match stack {
                 Some(p) => ctx.send(p, frame),
@@ -383,7 +402,7 @@ impl Nic {
 
     // ---- from the host's own stack -----------------------------------------------
 
-    fn from_stack(&mut self, ctx: &mut Ctx<'_>, l: usize, frame: Frame) {
+    fn stack_tx(&mut self, ctx: &mut Ctx<'_>, l: usize, frame: Frame) {
         let dst = frame.dst_mac().unwrap_or_default();
         if !self.wire_reflects {
             if let Some(t) = Self::arp_request_target(&frame)
@@ -405,12 +424,17 @@ impl Nic {
                 return;
             }
             if !is_group(&dst)
-                && let Some((_, c)) = self.siblings(l).find(|(_, c)| c.mac == dst && !c.mode.is_ipvlan())
+                && let Some((_, c)) = self
+                    .siblings(l)
+                    .find(|(_, c)| c.mac == dst && !c.mode.is_ipvlan())
             {
                 let name = c.name.clone();
-                ctx.drop_frame(&frame, DropReason::ParentIsolation, Stage::InterfaceOutput, || {
-                    format!("{name} is a macvlan child of this NIC: the parent cannot reach its children")
-                });
+                ctx.drop_frame(
+                    &frame,
+                    DropReason::ParentIsolation,
+                    Stage::InterfaceOutput,
+                    || format!("{name} is a macvlan child of this NIC: the parent cannot reach its children"),
+                );
                 return;
             }
         }
@@ -419,10 +443,12 @@ impl Nic {
 
     // ---- from a child ------------------------------------------------------------
 
-    fn from_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, frame: Frame) {
+    fn child_tx(&mut self, ctx: &mut Ctx<'_>, ci: usize, frame: Frame) {
         let c = self.children[ci].clone();
         let Some(dst) = frame.dst_mac() else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || "runt frame".into());
+            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
+                "runt frame".into()
+            });
             return;
         };
         if c.mode.is_ipvlan() {
@@ -604,9 +630,9 @@ fn rewrite_dst(data: &[u8], mac: Mac) -> Bytes {
 impl Element for Nic {
     fn on_frame(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
         match self.roles.get(port as usize).copied() {
-            Some(Role::Wire) => self.from_wire(ctx, frame),
-            Some(Role::Stack(l)) => self.from_stack(ctx, l, frame),
-            Some(Role::Child(c)) => self.from_child(ctx, c, frame),
+            Some(Role::Wire) => self.wire_rx(ctx, frame),
+            Some(Role::Stack(l)) => self.stack_tx(ctx, l, frame),
+            Some(Role::Child(c)) => self.child_tx(ctx, c, frame),
             None => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
                 "no such port".into()
             }),

@@ -958,14 +958,12 @@ impl Node {
             }
             L4::Udp if t.dport == net::VXLAN_PORT && self.vxlan_decap(ctx, &frame, &pkt, &info) => {}
             L4::Udp if self.dns_input(ctx, &frame, &pkt, &info) => {}
-            L4::Other(50) if let Some(inner) = self.esp_unwrap(&pkt, &info) => {
-                match net::parse_ip(&inner) {
-                    Some(i) => self.local_input(ctx, in_port, frame, inner, i),
-                    None => ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
-                        "ESP payload is not an IP datagram".into()
-                    }),
-                }
-            }
+            L4::Other(50) if let Some(inner) = self.esp_unwrap(&pkt, &info) => match net::parse_ip(&inner) {
+                Some(i) => self.local_input(ctx, in_port, frame, inner, i),
+                None => ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
+                    "ESP payload is not an IP datagram".into()
+                }),
+            },
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 let accepts = self

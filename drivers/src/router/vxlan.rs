@@ -88,7 +88,10 @@ impl Node {
             return;
         };
         // skb_tunnel_check_pmtu: the inner packet must fit the underlay path.
-        if let Some(mtu) = self.route(IpAddr::V4(first)).map(|r| r.port).and_then(|p| self.ifaces.get(p as usize))
+        if let Some(mtu) = self
+            .route(IpAddr::V4(first))
+            .map(|r| r.port)
+            .and_then(|p| self.ifaces.get(p as usize))
             && let Some((et, off)) = net::ethertype(&frame.data)
             && et == ETH_IPV4
             && let Some(inner) = frame.data.get(off..).and_then(net::parse_ip)
@@ -101,10 +104,10 @@ impl Node {
                 let src = inner.tuple.src;
                 ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
                     format!(
-                        "VXLAN: a {len}-byte inner packet with DF set does not fit the {} bytes left on {ifname} \
-                         after {} bytes of encapsulation: dropped, ICMP fragmentation needed (mtu {room}) \
+                        "VXLAN: a {len}-byte inner packet with DF set does not fit the MTU {} of {ifname} less \
+                         {} bytes of encapsulation ({room}): dropped, ICMP fragmentation needed (mtu {room}) \
                          sent back to {src}",
-                        mtu_of(room, v.overhead()),
+                        room + v.overhead(),
                         v.overhead()
                     )
                 });
@@ -164,7 +167,15 @@ impl Node {
 
     /// `iptunnel_pmtud_build_icmp`: an ICMP "fragmentation needed" from the inner
     /// destination to the inner source, sent back into the overlay bridge.
-    fn vxlan_frag_needed(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, off: usize, inner: &IpInfo, mtu: u32, port: PortId) {
+    fn vxlan_frag_needed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        off: usize,
+        inner: &IpInfo,
+        mtu: u32,
+        port: PortId,
+    ) {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (inner.tuple.src, inner.tuple.dst) else {
             return;
         };
@@ -172,14 +183,22 @@ impl Node {
         let quote = &ip[..ip.len().min(inner.header_len + 8)];
         let icmp = net::icmpv4(3, 4, [0, 0, (mtu >> 8) as u8, mtu as u8], quote);
         let pkt = net::ipv4(dst, src, IpProtocol::Icmp, 64, self.next_ip_id(), false, &icmp);
-        let (Some(d), Some(s)) = (frame.dst_mac(), frame.src_mac()) else { return };
+        let (Some(d), Some(s)) = (frame.dst_mac(), frame.src_mac()) else {
+            return;
+        };
         let reply = ctx.originate(Bytes::from(net::ethernet(s, d, ETH_IPV4, &pkt)));
         ctx.send(port, reply);
     }
 
     /// A datagram for UDP port 4789 of this host: back into the overlay bridge of its VNI.
     /// Returns false when no tunnel endpoint claims it.
-    pub(super) fn vxlan_decap(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &[u8], info: &IpInfo) -> bool {
+    pub(super) fn vxlan_decap(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &[u8],
+        info: &IpInfo,
+    ) -> bool {
         let Some(body) = pkt.get(info.header_len + 8..) else {
             return false;
         };
@@ -226,20 +245,28 @@ impl Node {
         let (IpAddr::V4(s), IpAddr::V4(d)) = (info.tuple.src, info.tuple.dst) else {
             return None;
         };
-        Some(net::ipv4(s, d, IpProtocol::from(next), info.ttl, 0, false, &plain))
+        Some(net::ipv4(
+            s,
+            d,
+            IpProtocol::from(next),
+            info.ttl,
+            0,
+            false,
+            &plain,
+        ))
     }
-}
-
-/// The underlay MTU an inner room of `room` bytes came from (for the explanation).
-fn mtu_of(room: u32, overhead: u32) -> u32 {
-    room + overhead
 }
 
 /// Linux picks the outer source port from a hash of the inner flow, within the local
 /// port range, so one flow keeps one outer port.
 fn flow_port(inner: &[u8]) -> u16 {
     let mut h: u32 = 0x811c_9dc5;
-    for &b in inner.get(..12).unwrap_or_default().iter().chain(inner.get(26..34).unwrap_or_default()) {
+    for &b in inner
+        .get(..12)
+        .unwrap_or_default()
+        .iter()
+        .chain(inner.get(26..34).unwrap_or_default())
+    {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
     32768 + (h % (60999 - 32768 + 1)) as u16

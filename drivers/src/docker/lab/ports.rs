@@ -14,11 +14,16 @@ impl Lab {
     /// start that conflicts leaves the container stopped, its error kept.
     pub(super) fn start_all(&mut self) {
         // A passthru parent takes one child: the later ones fail to start.
-        let late: Vec<String> = self.passthru.values().flat_map(|h| h.iter().skip(1).cloned()).collect();
+        let late: Vec<String> = self
+            .passthru
+            .values()
+            .flat_map(|h| h.iter().skip(1).cloned())
+            .collect();
         for name in late {
             self.start_errors.insert(
                 name.clone(),
-                "failed to create the macvlan port: invalid argument (a passthru parent takes one child)".into(),
+                "failed to create the macvlan port: invalid argument (a passthru parent takes one child)"
+                    .into(),
             );
             self.running.insert(name.clone(), false);
             for l in self.container_links.get(&name).cloned().unwrap_or_default() {
