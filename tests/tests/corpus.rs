@@ -174,8 +174,20 @@ fn invalid_files_give_their_documented_error() {
             "-o parent interface was not found on the host: eth1",
             "(eth0)",
         ),
-        ("vlan-out-of-range.yaml", 13, 15, "vlan id must be between 1-4094", "eth0.10"),
-        ("macvlan-mode-typo.yaml", 12, 48, "macvlan mode 'bridged' is not valid", "passthru"),
+        (
+            "vlan-out-of-range.yaml",
+            13,
+            15,
+            "vlan id must be between 1-4094",
+            "eth0.10",
+        ),
+        (
+            "macvlan-mode-typo.yaml",
+            12,
+            48,
+            "macvlan mode 'bridged' is not valid",
+            "passthru",
+        ),
         (
             "parent-in-use.yaml",
             18,
@@ -183,7 +195,13 @@ fn invalid_files_give_their_documented_error() {
             "network first is already using parent interface eth0",
             "VLAN subinterface",
         ),
-        ("overlay-with-host.yaml", 11, 11, "an overlay network spans hosts", "hosts: [h1, h2]"),
+        (
+            "overlay-with-host.yaml",
+            11,
+            11,
+            "an overlay network spans hosts",
+            "hosts: [h1, h2]",
+        ),
         ("bad-duration.yaml", 8, 14, "unknown duration unit", "2ms"),
         (
             "port-conflict.yaml",

@@ -498,7 +498,18 @@ impl Lab {
                         });
                     }
                 }
-                plugs.push((port, ep.network, format!("{}.{}", c.name, ep.ifname), net.mtu));
+                let ips: Vec<IpAddr> = v4
+                    .iter()
+                    .map(|a| IpAddr::V4(a.addr()))
+                    .chain(v6.iter().map(|a| IpAddr::V6(a.addr())))
+                    .collect();
+                plugs.push((
+                    port,
+                    ep.network,
+                    format!("{}.{}", c.name, ep.ifname),
+                    net.mtu,
+                    (mac, ips),
+                ));
             }
             for l in &c.listen {
                 node.add_listen(*l, SimTime::ZERO);
@@ -506,10 +517,10 @@ impl Lab {
             self.install_machine(id, node, &c.name, Some(ci));
             self.nodes.insert(c.name.clone(), id);
             self.running.insert(c.name.clone(), true);
-            for (port, ni, key, mtu) in plugs {
+            for (port, ni, key, mtu, addr) in plugs {
                 let net = &self.resolved.networks[ni];
                 if matches!(net.driver, Driver::Macvlan | Driver::Ipvlan) {
-                    self.plug_child(&c.name, &host, id, port, ni, &key, &m);
+                    self.plug_child(&c.name, &host, (id, port), ni, &key, addr, &m);
                     continue;
                 }
                 let Some(&bid) = self.bridges.get(&(host.clone(), ni)) else {
@@ -744,33 +755,21 @@ impl Lab {
         &mut self,
         name: &str,
         host: &str,
-        id: ElemId,
-        port: PortId,
+        (id, port): (ElemId, PortId),
         ni: usize,
         key: &str,
+        (mac, ips): (net::Mac, Vec<IpAddr>),
         m: &Model,
     ) {
         let Some(nid) = self.parent_nic(host, ni) else {
             return;
         };
         let n = self.resolved.networks[ni].clone();
-        let Some(node) = self.fabric.element_mut::<Node>(id) else {
-            return;
-        };
-        let Some(ifc) = node.ifaces().get(port as usize).cloned() else {
-            return;
-        };
-        let ips: Vec<IpAddr> = ifc
-            .v4
-            .iter()
-            .map(|a| IpAddr::V4(a.addr()))
-            .chain(ifc.v6.iter().map(|a| IpAddr::V6(a.addr())))
-            .collect();
         let vid = n.parent.as_ref().and_then(|(_, v)| *v);
         let Some(cport) = self
             .fabric
             .element_mut::<Nic>(nid)
-            .map(|el| el.add_child(key.to_string(), vid, n.mode, ifc.mac, ips, false))
+            .map(|el| el.add_child(key.to_string(), vid, n.mode, mac, ips, false))
         else {
             return;
         };

@@ -287,7 +287,21 @@ impl Nic {
             {
                 // A reflected broadcast of a private child goes back to it alone.
                 let port = self.children[i].port;
-                ctx.send(port, frame);
+                let sibling_asked = Self::arp_request_target(&frame).is_some_and(|t| {
+                    self.siblings(l)
+                        .any(|(j, c)| j != i && c.ips.contains(&IpAddr::V4(t)))
+                });
+                ctx.send(port, frame.clone());
+                if sibling_asked {
+                    let name = self.children[i].name.clone();
+                    Self::explain_arp(ctx, &frame, || {
+                        format!(
+                            "the switch reflected {name}'s ARP request, but a broadcast from a {} child comes \
+                             back to that child alone: its siblings never hear it",
+                            mode.name()
+                        )
+                    });
+                }
                 return;
             }
             let targets: Vec<PortId> = self

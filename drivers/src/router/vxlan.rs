@@ -50,8 +50,28 @@ pub struct Vtep {
 }
 
 impl Vtep {
-    fn overhead(&self) -> u32 {
-        VXLAN_OVERHEAD + if self.esp { ESP_OVERHEAD + 3 } else { 0 }
+    /// The outer IP packet's length for an inner IP packet of `inner` bytes.
+    fn outer_len(&self, inner: u32) -> u32 {
+        let udp = 8 + 8 + 14 + inner;
+        if self.esp {
+            let pad = (4 - (udp + 2) % 4) % 4;
+            20 + 16 + udp + pad + 2 + 8
+        } else {
+            20 + udp
+        }
+    }
+
+    /// The largest inner IP packet that fits an underlay MTU of `mtu`.
+    fn room(&self, mtu: u32) -> u32 {
+        let mut room = mtu.saturating_sub(VXLAN_OVERHEAD + if self.esp { ESP_OVERHEAD } else { 0 });
+        while room > 0 && self.outer_len(room) > mtu {
+            room -= 1;
+        }
+        room
+    }
+
+    fn overhead(&self, mtu: u32) -> u32 {
+        mtu - self.room(mtu)
     }
 }
 
@@ -96,7 +116,7 @@ impl Node {
             && et == ETH_IPV4
             && let Some(inner) = frame.data.get(off..).and_then(net::parse_ip)
         {
-            let room = mtu.mtu.saturating_sub(v.overhead());
+            let room = v.room(mtu.mtu);
             let df = frame.data.get(off + 6).is_some_and(|b| b & 0x40 != 0);
             if inner.total_len > room as usize && df && room >= 576 {
                 let ifname = mtu.name.clone();
@@ -107,8 +127,8 @@ impl Node {
                         "VXLAN: a {len}-byte inner packet with DF set does not fit the MTU {} of {ifname} less \
                          {} bytes of encapsulation ({room}): dropped, ICMP fragmentation needed (mtu {room}) \
                          sent back to {src}",
-                        room + v.overhead(),
-                        v.overhead()
+                        mtu.mtu,
+                        v.overhead(mtu.mtu)
                     )
                 });
                 self.vxlan_frag_needed(ctx, &frame, off, &inner, room, v.port);
