@@ -192,7 +192,7 @@ fn invalid_files_give_their_documented_error() {
             "parent-in-use.yaml",
             18,
             28,
-            "network first is already using parent interface eth0",
+            "macvlan network first is already using parent interface eth0: a NIC carries macvlan or ipvlan",
             "VLAN subinterface",
         ),
         (

@@ -258,14 +258,49 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                             ));
                             continue;
                         }
-                        if let Some(other) = nets.iter().find(|x| {
+                        let mode = n.mode.unwrap_or(if n.driver == Driver::Ipvlan {
+                            ChildMode::IpvlanL2
+                        } else {
+                            ChildMode::MacvlanBridge
+                        });
+                        let same = |x: &&ResolvedNetwork| {
                             x.host == host
                                 && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
-                        }) {
+                        };
+                        if let Some(other) = nets.iter().filter(same).find(|x| x.driver != n.driver) {
                             errs.push(ModelError::new(
                                 format!("{f}.driver_opts.parent"),
-                                format!("network {} is already using parent interface {p}", other.name),
-                                "one macvlan or ipvlan network per parent; use a VLAN subinterface (eth0.20) for another",
+                                format!(
+                                    "{} network {} is already using parent interface {p}: a NIC carries macvlan or \
+                                     ipvlan children, not both (device or resource busy)",
+                                    other.driver.name(),
+                                    other.name
+                                ),
+                                "put the other driver on its own NIC or VLAN subinterface (eth0.20)",
+                            ));
+                            continue;
+                        }
+                        let passthru = ChildMode::MacvlanPassthru;
+                        if let Some(other) = nets
+                            .iter()
+                            .filter(same)
+                            .find(|x| x.mode == passthru || mode == passthru)
+                        {
+                            let msg = if mode == passthru {
+                                format!(
+                                    "cannot use mode passthru, macvlan network {} is already using parent interface {p}",
+                                    other.name
+                                )
+                            } else {
+                                format!(
+                                    "macvlan network {} is already using parent interface {p} in mode passthru",
+                                    other.name
+                                )
+                            };
+                            errs.push(ModelError::new(
+                                format!("{f}.driver_opts.parent"),
+                                msg,
+                                "a passthru parent serves one network and one container",
                             ));
                             continue;
                         }

@@ -581,12 +581,20 @@ impl Lab {
             }
             self.install_machine(id, node, &e.name, None);
             self.nodes.insert(e.name.clone(), id);
-            let vlan = match (&e.trunk, e.vlan) {
-                (Some(t), _) => PortVlan::Trunk(t.clone()),
-                (None, Some(v)) => PortVlan::Access(v),
-                (None, None) => PortVlan::Plain,
-            };
-            self.attach_vlan(id, port, &key, &e.lan, imp, vlan);
+            match (&e.trunk, e.vlan) {
+                (Some(t), _) => {
+                    // On a trunk the machine's address lives on its 802.1Q subinterface
+                    // for the trunk's first VLAN (eth0.10): what it sends leaves tagged.
+                    let mut el = Nic::new(key.clone(), net::node_mac(id.0, 0), true);
+                    let stack = el.add_stack_on(t.first().copied());
+                    let nid = self.fabric.add_element(format!("{key}-vlan"), Box::new(el));
+                    self.fabric
+                        .connect((id, port), (nid, stack), LinkConfig::default());
+                    self.attach_vlan(nid, 0, &key, &e.lan, imp, PortVlan::Trunk(t.clone()));
+                }
+                (None, Some(v)) => self.attach_vlan(id, port, &key, &e.lan, imp, PortVlan::Access(v)),
+                (None, None) => self.attach(id, port, &key, &e.lan, imp),
+            }
         }
         // Routers.
         for r in &m.routers {

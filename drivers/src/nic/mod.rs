@@ -151,8 +151,15 @@ impl Nic {
 
     /// The port of the host's own stack on the NIC (untagged).
     pub fn add_stack(&mut self) -> PortId {
-        let p = self.port(Role::Stack(0));
-        self.lowers[0].stack = Some(p);
+        self.add_stack_on(None)
+    }
+
+    /// The port of a stack on the NIC (`None`) or on its subinterface for VLAN `vid`
+    /// (a machine whose address lives on `eth0.10`).
+    pub fn add_stack_on(&mut self, vid: Option<u16>) -> PortId {
+        let l = self.lower(vid);
+        let p = self.port(Role::Stack(l));
+        self.lowers[l].stack = Some(p);
         p
     }
 
