@@ -200,6 +200,11 @@ fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
                     if let Some(e) = p.errors.first() {
                         s.push_str(&format!("; {e}"));
                     }
+                    if p.received == 0
+                        && let Some(h) = lab.reach_hint(from, ip)
+                    {
+                        s.push_str(&format!("\n       hint: {h}"));
+                    }
                     s
                 }
                 Err(e) => e,

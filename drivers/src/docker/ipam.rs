@@ -815,7 +815,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
 
 /// Whether `end` names a LAN or an interface of some node.
 pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
-    if m.lans.iter().any(|l| l.name == end) {
+    // A LAN, or a network (the other end of a container's attachment).
+    if m.lans.iter().any(|l| l.name == end) || m.networks.iter().any(|n| n.name == end) {
         return true;
     }
     let Some((node, iface)) = end.split_once('.') else {

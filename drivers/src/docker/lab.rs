@@ -469,7 +469,18 @@ impl Lab {
                     mac,
                     v4: v4.into_iter().collect(),
                     v6: v6.into_iter().collect(),
-                    mtu: net.mtu,
+                    // `links:` may give the container's side its own MTU (a
+                    // mismatch with the network's is a classic blackhole).
+                    mtu: m
+                        .links
+                        .iter()
+                        .find(|l| {
+                            l.between
+                                .iter()
+                                .any(|b| *b == format!("{}.{}", c.name, ep.ifname))
+                        })
+                        .and_then(|l| l.impair.mtu)
+                        .unwrap_or(net.mtu),
                     bridge: None,
                 });
                 if net.driver == Driver::Ipvlan && net.mode != ChildMode::IpvlanL2 {
@@ -803,6 +814,39 @@ impl Lab {
             .entry(name.to_string())
             .or_default()
             .push(link);
+    }
+
+    /// Why `to` may be out of `from`'s reach where a user would not expect it: it is
+    /// an ipvlan l3 child, which answers no ARP and is reached only by routing to its
+    /// subnet via its host.
+    pub fn reach_hint(&self, from: &str, to: IpAddr) -> Option<String> {
+        let m = &self.resolved.model;
+        let (ci, ep) = m.containers.iter().enumerate().find_map(|(ci, _)| {
+            self.resolved.endpoints[ci]
+                .iter()
+                .find(|e| e.v4.map(IpAddr::V4) == Some(to))
+                .map(|e| (ci, e))
+        })?;
+        let n = &self.resolved.networks[ep.network];
+        if n.driver != Driver::Ipvlan || n.mode == ChildMode::IpvlanL2 || m.containers[ci].name == from {
+            return None;
+        }
+        let host = m.containers[ci].host.clone().unwrap_or_else(|| m.default_host());
+        let via = m
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .and_then(super::ipam::underlay_addr)
+            .map_or_else(|| host.clone(), |a| a.to_string());
+        let subnet = ep
+            .v4
+            .and_then(|a| n.v4_subnet_of(a))
+            .map_or_else(String::new, |s| s.to_string());
+        Some(format!(
+            "{to} is an {} container on {host}: it answers no ARP, so machines reach it only through a route \
+             to {subnet} via {via} (the host's own table has none either)",
+            n.mode.name()
+        ))
     }
 
     /// Why container `name` cannot start now: a passthru parent already has its one

@@ -55,6 +55,15 @@ impl ChildMode {
         matches!(self, ChildMode::IpvlanL3 | ChildMode::IpvlanL3s)
     }
 
+    fn with_article(self) -> String {
+        let n = self.name();
+        if self.is_ipvlan() {
+            format!("an {n}")
+        } else {
+            format!("a {n}")
+        }
+    }
+
     /// The mode as `ip link` prints it.
     pub fn name(self) -> &'static str {
         match self {
@@ -303,9 +312,9 @@ impl Nic {
                     let name = self.children[i].name.clone();
                     Self::explain_arp(ctx, &frame, || {
                         format!(
-                            "the switch reflected {name}'s ARP request, but a broadcast from a {} child comes \
+                            "the switch reflected {name}'s ARP request, but a broadcast from {} child comes \
                              back to that child alone: its siblings never hear it",
-                            mode.name()
+                            mode.with_article()
                         )
                     });
                 }
@@ -341,6 +350,16 @@ impl Nic {
             .siblings(l)
             .find(|(_, c)| c.mode == ChildMode::MacvlanPassthru)
             .map(|(_, c)| c.port);
+        if passthru.is_some() && dst == self.mac && stack.is_some() {
+            let nic = self.lower_name(l);
+            ctx.drop_frame(&frame, DropReason::ParentIsolation, Stage::EthernetInput, || {
+                format!(
+                    "{nic} is a macvlan passthru parent: every frame it receives goes to its one child, \
+                     so this answer to the host's own address never reaches the host"
+                )
+            });
+            return;
+        }
         let to = passthru.or_else(|| self.siblings(l).find(|(_, c)| c.mac == dst).map(|(_, c)| c.port));
         match to.or(stack) {
             Some(p) => ctx.send(p, frame),
@@ -436,10 +455,10 @@ impl Nic {
                 self.to_wire(ctx, l, frame.clone());
                 Self::explain_arp(ctx, &frame, || {
                     format!(
-                        "the host asks for {t} ({name}, a {} child of {nic}) out of {nic}: what the parent \
+                        "the host asks for {t} ({name}, {} child of {nic}) out of {nic}: what the parent \
                          sends leaves through the wire and never reaches its own children \
                          (add a macvlan shim interface on the host, or a switch that reflects)",
-                        mode.name()
+                        mode.with_article()
                     )
                 });
                 return;
@@ -531,10 +550,10 @@ impl Nic {
                     Self::explain_arp(ctx, &frame, || {
                         if to_host {
                             format!(
-                                "{name} asks for {t}, an address of its own host: a {} child's frames go to \
+                                "{name} asks for {t}, an address of its own host: {} child's frames go to \
                                  the wire and its siblings, never up to the parent {nic} \
                                  (add a macvlan shim interface on the host)",
-                                mode.name()
+                                mode.with_article()
                             )
                         } else if mode == ChildMode::MacvlanPrivate {
                             format!(

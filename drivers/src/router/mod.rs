@@ -424,7 +424,14 @@ impl Node {
             .source_for(dst)
             .ok_or_else(|| "connect: Network is unreachable".to_string())?;
         let now = ctx.now();
-        let i = self.stack_mut(now).start_tcp(src, dst, port, bytes, now);
+        // A path MTU learned earlier bounds the new connection's segments, as the
+        // route exception does for Linux's MSS.
+        let learned = self.path_mtu(now, dst);
+        let stack = self.stack_mut(now);
+        if let Some(mtu) = learned {
+            stack.lower_mtu(mtu, now);
+        }
+        let i = stack.start_tcp(src, dst, port, bytes, now);
         self.service(ctx);
         Ok(i)
     }
