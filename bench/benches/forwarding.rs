@@ -5,12 +5,14 @@
 //! nodes. Each iteration injects a batch of frames at once and runs the fabric until
 //! idle; the injection is inside the timed region, trace clearing is not. Throughput
 //! is `batch * (N + 1)` frame-hops (checked after every iteration).
+//! `docker-path/overlay` and `docker-path/macvlan-vlan`: the same through compiled
+//! Docker labs (see `DockerPath`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use netloom_bench::{Chain, L2Chain, L3Chain};
+use netloom_bench::{Chain, DockerPath, L2Chain, L3Chain};
 
 /// Frames injected per iteration.
 const BATCH: usize = 10_000;
@@ -45,6 +47,18 @@ fn l3(c: &mut Criterion) {
     g.finish();
 }
 
+/// The Docker drivers' paths: overlay (VXLAN between hosts) and macvlan on a VLAN.
+fn docker(c: &mut Criterion) {
+    let mut g = c.benchmark_group("docker-path");
+    g.sample_size(10);
+    for (name, mut path) in [("overlay", DockerPath::overlay()), ("macvlan-vlan", DockerPath::macvlan())] {
+        let hops = BATCH as u64 * path.hops_per_frame();
+        g.throughput(Throughput::Elements(hops));
+        g.bench_function(name, |b| b.iter_custom(|iters| timed(iters, hops, &mut path)));
+    }
+    g.finish();
+}
+
 /// Runs `iters` batches, timing only the batches, and checks each did `hops`.
 fn timed(iters: u64, hops: u64, chain: &mut impl Chain) -> Duration {
     let mut total = Duration::ZERO;
@@ -63,6 +77,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = l2, l3
+    targets = l2, l3, docker
 }
 criterion_main!(benches);

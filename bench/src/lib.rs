@@ -404,3 +404,157 @@ mod tests {
         assert_eq!(p.received, 1, "{p:?}");
     }
 }
+
+/// A path through a compiled Docker [`Lab`]: 64-byte ICMP echo replies injected at a
+/// container's `eth0` and delivered at the far end, one way, with every neighbour
+/// resolved by a warm-up ping.
+///
+/// - [`DockerPath::overlay`]: container on host1 → container on host2 over an overlay
+///   network (bridge, VXLAN encapsulation in host1, the LAN, decapsulation in host2,
+///   bridge): 6 frame-hops.
+/// - [`DockerPath::macvlan`]: a macvlan container → a machine on the parent's LAN,
+///   through the parent NIC's dispatch and an 802.1Q-filtering switch (the parent is
+///   `eth0.10` on a trunk, the machine on an access port of VLAN 10): 3 frame-hops.
+pub struct DockerPath {
+    /// The compiled lab.
+    pub lab: netloom_drivers::docker::Lab,
+    src: ElemId,
+    frame: Bytes,
+    hops: u64,
+}
+
+impl DockerPath {
+    /// The overlay path.
+    ///
+    /// # Panics
+    /// If the model does not build or the warm-up ping fails.
+    pub fn overlay() -> Self {
+        use netloom_drivers::docker::Driver;
+        let mut m = Model::default();
+        m.lans.push(LanDef {
+            name: "underlay".into(),
+            ..LanDef::default()
+        });
+        for (i, h) in ["host1", "host2"].iter().enumerate() {
+            let mut host = HostDef::new(*h);
+            host.interfaces.push(NicDef {
+                name: "eth0".into(),
+                address: Some(IpNet::V4(
+                    Ipv4Net::new(Ipv4Addr::new(10, 0, 0, i as u8 + 1), 24).expect("/24"),
+                )),
+                lan: Some("underlay".into()),
+                ..NicDef::default()
+            });
+            m.hosts.push(host);
+        }
+        let mut nd = NetworkDef::bridge("ov");
+        nd.driver = Driver::Overlay;
+        m.networks.push(nd);
+        let (a, b) = (Ipv4Addr::new(10, 0, 1, 2), Ipv4Addr::new(10, 0, 1, 3));
+        for (name, host, ip) in [("c1", "host1", a), ("c2", "host2", b)] {
+            let mut c = ContainerDef::new(name);
+            c.host = Some(host.into());
+            c.networks.push(EndpointDef {
+                network: "ov".into(),
+                ipv4: Some(ip),
+                aliases: Vec::new(),
+            });
+            m.containers.push(c);
+        }
+        let frame = net::ethernet(net::docker_mac(b), net::docker_mac(a), ETH_IPV4, &ipv4_icmp_echo_reply(a, b));
+        Self::warmed(&m, "c1", b, frame)
+    }
+
+    /// The macvlan path.
+    ///
+    /// # Panics
+    /// If the model does not build or the warm-up ping fails.
+    pub fn macvlan() -> Self {
+        use netloom_drivers::docker::{Driver, ExternalDef, SubnetDef};
+        let mut m = Model::default();
+        m.lans.push(LanDef {
+            name: "office".into(),
+            ..LanDef::default()
+        });
+        let mut host = HostDef::new("host1");
+        host.interfaces.push(NicDef {
+            name: "eth0".into(),
+            address: Some("192.168.1.10/24".parse().expect("net")),
+            lan: Some("office".into()),
+            trunk: Some(vec![10]),
+            ..NicDef::default()
+        });
+        m.hosts.push(host);
+        let peer = Ipv4Addr::new(10, 10, 0, 50);
+        m.externals.push(ExternalDef {
+            name: "printer".into(),
+            address: IpNet::V4(Ipv4Net::new(peer, 24).expect("/24")),
+            lan: "office".into(),
+            gateway: None,
+            listen: Vec::new(),
+            dns_records: None,
+            dns: Vec::new(),
+            vlan: Some(10),
+            trunk: None,
+        });
+        let mut nd = NetworkDef::bridge("v10");
+        nd.driver = Driver::Macvlan;
+        nd.parent = Some("eth0.10".into());
+        nd.subnets.push(SubnetDef {
+            subnet: "10.10.0.0/24".parse().expect("net"),
+            gateway: None,
+            ip_range: None,
+        });
+        m.networks.push(nd);
+        let a = Ipv4Addr::new(10, 10, 0, 2);
+        let mut c = ContainerDef::new("app");
+        c.networks.push(EndpointDef {
+            network: "v10".into(),
+            ipv4: Some(a),
+            aliases: Vec::new(),
+        });
+        m.containers.push(c);
+        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("a valid model");
+        let pid = lab.node("printer").expect("printer");
+        let pmac = lab
+            .fabric
+            .element_mut::<Node>(pid)
+            .map(|n| n.ifaces()[0].mac)
+            .expect("a node");
+        drop(lab);
+        let frame = net::ethernet(pmac, net::docker_mac(a), ETH_IPV4, &ipv4_icmp_echo_reply(a, peer));
+        Self::warmed(&m, "app", peer, frame)
+    }
+
+    fn warmed(m: &Model, from: &str, to: Ipv4Addr, frame: Vec<u8>) -> Self {
+        let mut lab = netloom_drivers::docker::Lab::build(m, 1).expect("a valid model");
+        let ping = lab.ping(from, to.into(), 1, 56, false).expect("ping");
+        assert_eq!(ping.received, 1, "the warm-up ping must get through");
+        lab.fabric.set_trace_level(TraceLevel::Fates);
+        let src = lab.node(from).expect("container");
+        let mut path = DockerPath {
+            lab,
+            src,
+            frame: Bytes::from(frame),
+            hops: 0,
+        };
+        path.hops = path.run_batch(1);
+        assert!(path.hops > 0, "a frame must cross the path");
+        path.clear_trace();
+        path
+    }
+}
+
+impl Chain for DockerPath {
+    fn hops_per_frame(&self) -> u64 {
+        self.hops
+    }
+
+    fn run_batch(&mut self, frames: usize) -> u64 {
+        inject_batch(&mut self.lab.fabric, self.src, &self.frame, frames)
+    }
+
+    fn clear_trace(&mut self) {
+        self.lab.fabric.clear_trace();
+    }
+}

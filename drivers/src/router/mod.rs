@@ -214,6 +214,11 @@ impl Node {
         }
     }
 
+    /// Whether `port` is NOARP.
+    pub fn is_noarp(&self, port: PortId) -> bool {
+        self.noarp.contains(&port)
+    }
+
     /// Marks `port` NOARP (an ipvlan l3 child): packets leave without neighbour
     /// resolution and ARP is neither sent nor answered there.
     pub fn set_noarp(&mut self, port: PortId) {

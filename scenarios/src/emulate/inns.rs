@@ -202,6 +202,9 @@ pub fn transfer(to: SocketAddr, bytes: u64) -> Result<(u64, Duration), String> {
     let start = Instant::now();
     let s = TcpStream::connect_timeout(&to, Duration::from_secs(3)).map_err(|e| e.to_string())?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    // A stalled path (an MTU blackhole) must end the step, not block it until the
+    // kernel gives up on the connection a quarter of an hour later.
+    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
     let mut reader = s.try_clone().map_err(|e| e.to_string())?;
     let back = std::thread::spawn(move || {
         let mut buf = vec![0u8; 256 * 1024];

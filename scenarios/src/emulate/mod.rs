@@ -262,10 +262,11 @@ fn setup(
         for (p, (i, tap)) in m.ifaces.iter().zip(created).enumerate() {
             let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
             lines.push(format!(
-                "link set dev {} address {} mtu {} up",
+                "link set dev {} address {} mtu {}{} up",
                 i.name,
                 mac.join(":"),
-                i.mtu
+                i.mtu,
+                if i.noarp { " arp off" } else { "" }
             ));
             for a in &i.v4 {
                 lines.push(format!("addr add {a} dev {}", i.name));
@@ -282,10 +283,20 @@ fn setup(
             } else {
                 net.to_string()
             };
-            lines.push(format!("route add {dest} via {via} dev {dev}"));
+            match via {
+                Some(via) => lines.push(format!("route add {dest} via {via} dev {dev}")),
+                None => lines.push(format!("route add {dest} dev {dev}")),
+            }
         }
         configs.push((ns.clone(), lines));
         netns::write_resolv_conf(&ns, &m.resolv.render())?;
+        if !m.hosts.is_empty() {
+            let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            for (a, n) in &m.hosts {
+                text.push_str(&format!("{a}\t{n}\n"));
+            }
+            netns::write_etc(&ns, "hosts", &text)?;
+        }
     }
     let t = std::time::Instant::now();
     netns::ip_batch_many(&configs)?;

@@ -87,9 +87,14 @@ pub fn netns_path(ns: &str) -> PathBuf {
 /// # Errors
 /// The file system's error.
 pub fn write_resolv_conf(ns: &str, text: &str) -> Result<(), String> {
+    write_etc(ns, "resolv.conf", text)
+}
+
+/// Writes `/etc/netns/NS/NAME`, which `ip netns exec` shows as `/etc/NAME` inside.
+pub fn write_etc(ns: &str, name: &str, text: &str) -> Result<(), String> {
     let dir = PathBuf::from(ETC_NETNS).join(ns);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let f = dir.join("resolv.conf");
+    let f = dir.join(name);
     std::fs::write(&f, text).map_err(|e| format!("{}: {e}", f.display()))
 }
 

@@ -29,6 +29,8 @@ pub struct EmuIface {
     pub v6: Vec<Ipv6Net>,
     /// MTU.
     pub mtu: u32,
+    /// No ARP on it (an ipvlan l3 child): `ip link set … arp off`.
+    pub noarp: bool,
 }
 
 /// A machine to create as a real network namespace.
@@ -40,17 +42,44 @@ pub struct EmuMachine {
     pub element: ElemId,
     /// Its interfaces.
     pub ifaces: Vec<EmuIface>,
-    /// Routes beyond the connected ones: destination, gateway, interface index.
-    pub routes: Vec<(IpNet, IpAddr, usize)>,
+    /// Routes beyond the connected ones: destination, gateway (`None` = on-link,
+    /// `dev` only), interface index.
+    pub routes: Vec<(IpNet, Option<IpAddr>, usize)>,
     /// Its resolv.conf.
     pub resolv: ResolvConf,
     /// Echo listeners to run inside.
     pub listens: Vec<Listen>,
     /// Records to serve on UDP port 53 (an external's `dns_records`).
     pub zone: Option<crate::dns::Zone>,
+    /// `/etc/hosts` lines for names the embedded DNS would answer but no host-side
+    /// server can (a macvlan, ipvlan or overlay container's gateway is not its host).
+    pub hosts: Vec<(IpAddr, String)>,
 }
 
 impl Lab {
+    /// The names container `ci` would resolve with the embedded DNS, fixed at start:
+    /// every container (and alias) sharing a user-defined network with it.
+    fn static_names(&self, ci: usize) -> Vec<(IpAddr, String)> {
+        let mine: Vec<usize> = self.resolved.endpoints[ci].iter().map(|e| e.network).collect();
+        let mut out = Vec::new();
+        for (cj, c) in self.resolved.model.containers.iter().enumerate() {
+            for e in self.resolved.endpoints[cj].iter().filter(|e| mine.contains(&e.network)) {
+                let n = &self.resolved.networks[e.network];
+                if n.default_bridge {
+                    continue;
+                }
+                if let Some(a) = e.v4 {
+                    out.push((IpAddr::V4(a), c.name.clone()));
+                    out.push((IpAddr::V4(a), format!("{}.{}", c.name, n.name)));
+                    for al in &e.aliases {
+                        out.push((IpAddr::V4(a), al.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The machines left to real namespaces, in model order.
     pub fn emulated(&self) -> &[EmuMachine] {
         &self.emu
@@ -67,18 +96,26 @@ impl Lab {
         let ifaces: Vec<EmuIface> = node
             .ifaces()
             .iter()
-            .map(|i| EmuIface {
+            .enumerate()
+            .map(|(p, i)| EmuIface {
                 name: i.name.clone(),
                 mac: i.mac,
                 v4: i.v4.clone(),
                 v6: i.v6.clone(),
                 mtu: i.mtu,
+                noarp: node.is_noarp(p as netloom_core::PortId),
             })
             .collect();
+        let connected = |r: &crate::router::Route| {
+            node.ifaces().get(r.port as usize).is_some_and(|i| {
+                i.v4.iter().any(|a| IpNet::V4(a.trunc()) == r.net) || i.v6.iter().any(|a| IpNet::V6(a.trunc()) == r.net)
+            })
+        };
         let routes = node
             .routes()
             .iter()
-            .filter_map(|r| r.via.map(|v| (r.net, v, r.port as usize)))
+            .filter(|r| r.via.is_some() || !connected(r))
+            .map(|r| (r.net, r.via, r.port as usize))
             .collect();
         let mut resolv = node.dns.resolv.clone();
         if let (Some(ci), Some(emb)) = (ci, node.dns.embedded.clone()) {
@@ -107,6 +144,13 @@ impl Lab {
                 }
             }
         }
+        let mut hosts = Vec::new();
+        if let Some(ci) = ci
+            && node.dns.embedded.is_some()
+            && resolv.nameservers.is_empty()
+        {
+            hosts = self.static_names(ci);
+        }
         let names = ifaces.iter().map(|i| i.name.clone()).collect();
         self.emu.push(EmuMachine {
             name: name.to_string(),
@@ -116,6 +160,7 @@ impl Lab {
             resolv,
             listens: node.listens().to_vec(),
             zone: node.dns.zone.clone(),
+            hosts,
         });
         self.fabric.replace_element(id, Box::new(TapPort::new(names)));
     }
