@@ -334,8 +334,10 @@ impl Nic {
                 .collect();
             let mut sent = false;
             for p in targets {
-                ctx.send(p, frame.clone());
-                sent = true;
+                if ctx.port_up(p) {
+                    ctx.send(p, frame.clone());
+                    sent = true;
+                }
             }
             match stack {
                 Some(p) => ctx.send(p, frame),
@@ -389,7 +391,9 @@ impl Nic {
             let l2 = self.siblings(l).any(|(_, c)| c.mode == ChildMode::IpvlanL2);
             if l2 {
                 for p in self.siblings(l).map(|(_, c)| c.port).collect::<Vec<_>>() {
-                    ctx.send(p, frame.clone());
+                    if ctx.port_up(p) {
+                        ctx.send(p, frame.clone());
+                    }
                 }
             } else if let Some(i) = owner.filter(|_| is_arp) {
                 let c = &self.children[i];
@@ -504,7 +508,9 @@ impl Nic {
                     .map(|(_, s)| s.port)
                     .collect();
                 for p in peers {
-                    ctx.send(p, frame.clone());
+                    if ctx.port_up(p) {
+                        ctx.send(p, frame.clone());
+                    }
                 }
                 self.child_to_wire(ctx, &c, frame);
                 return;
@@ -638,7 +644,9 @@ impl Nic {
                 .map(|(_, s)| s.port)
                 .collect();
             for p in peers {
-                ctx.send(p, frame.clone());
+                if ctx.port_up(p) {
+                    ctx.send(p, frame.clone());
+                }
             }
             if !self.wire_reflects
                 && let Some(t) = Self::arp_request_target(&frame)

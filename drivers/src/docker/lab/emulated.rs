@@ -63,7 +63,10 @@ impl Lab {
         let mine: Vec<usize> = self.resolved.endpoints[ci].iter().map(|e| e.network).collect();
         let mut out = Vec::new();
         for (cj, c) in self.resolved.model.containers.iter().enumerate() {
-            for e in self.resolved.endpoints[cj].iter().filter(|e| mine.contains(&e.network)) {
+            for e in self.resolved.endpoints[cj]
+                .iter()
+                .filter(|e| mine.contains(&e.network))
+            {
                 let n = &self.resolved.networks[e.network];
                 if n.default_bridge {
                     continue;
@@ -108,7 +111,8 @@ impl Lab {
             .collect();
         let connected = |r: &crate::router::Route| {
             node.ifaces().get(r.port as usize).is_some_and(|i| {
-                i.v4.iter().any(|a| IpNet::V4(a.trunc()) == r.net) || i.v6.iter().any(|a| IpNet::V6(a.trunc()) == r.net)
+                i.v4.iter().any(|a| IpNet::V4(a.trunc()) == r.net)
+                    || i.v6.iter().any(|a| IpNet::V6(a.trunc()) == r.net)
             })
         };
         let routes = node
