@@ -51,7 +51,10 @@ fn l3(c: &mut Criterion) {
 fn docker(c: &mut Criterion) {
     let mut g = c.benchmark_group("docker-path");
     g.sample_size(10);
-    for (name, mut path) in [("overlay", DockerPath::overlay()), ("macvlan-vlan", DockerPath::macvlan())] {
+    for (name, mut path) in [
+        ("overlay", DockerPath::overlay()),
+        ("macvlan-vlan", DockerPath::macvlan()),
+    ] {
         let hops = BATCH as u64 * path.hops_per_frame();
         g.throughput(Throughput::Elements(hops));
         g.bench_function(name, |b| b.iter_custom(|iters| timed(iters, hops, &mut path)));

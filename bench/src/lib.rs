@@ -461,7 +461,12 @@ impl DockerPath {
             });
             m.containers.push(c);
         }
-        let frame = net::ethernet(net::docker_mac(b), net::docker_mac(a), ETH_IPV4, &ipv4_icmp_echo_reply(a, b));
+        let frame = net::ethernet(
+            net::docker_mac(b),
+            net::docker_mac(a),
+            ETH_IPV4,
+            &ipv4_icmp_echo_reply(a, b),
+        );
         Self::warmed(&m, "c1", b, frame)
     }
 
