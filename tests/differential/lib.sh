@@ -13,7 +13,7 @@
 #
 # Exit status: 0 = every step ran (its lines are on stdout), 3 = the topology could not
 # be built here (module or tool missing; the reason is on stderr), anything else = bug.
-# Diagnostics (ping and iperf3 output) go to stderr.
+# Diagnostics (ping and transfer output) go to stderr.
 
 set -u
 P=${NLD_PREFIX:-nld}
@@ -131,24 +131,54 @@ ping_step() {
   printf '# ping %s -> %s %s\n%s\n' "$from" "$dst" "$*" "$out" | sed 's/^/  /' >&2
 }
 
-# transfer_step FROM TO_NODE DST_IP [BYTES]: a bulk TCP send (iperf3 -n BYTES, default
-# 2M) from FROM to an iperf3 server in TO_NODE. `ok` = the client finished (every byte
-# sent and the results exchanged) within 10 s; `stall` = it did not (a path-MTU black
-# hole shows as a client that never finishes).
+# transfer_step FROM TO_NODE DST_IP [BYTES]: a bulk TCP send of BYTES (default 2 MiB,
+# as netloom's `bytes: 2MiB`) from FROM to a sink on port 5201 in TO_NODE, which
+# answers with the byte count once the sender has shut down its side. `ok` = that
+# answer came, with every byte counted, within 10 s; `stall` = it did not (a path-MTU
+# black hole shows as a sender that never finishes). Uses python3 (no iperf3 needed).
 transfer_step() {
-  local from=$1 to=$2 dst=$3 bytes=${4:-2M}
-  need iperf3
-  x "$to" timeout 15 iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  local from=$1 to=$2 dst=$3 bytes=${4:-2097152}
+  need python3
+  x "$to" timeout 15 python3 -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 5201)); s.listen(1); s.settimeout(14)
+c, _ = s.accept(); c.settimeout(14); n = 0
+while True:
+    d = c.recv(1 << 16)
+    if not d: break
+    n += len(d)
+c.sendall(str(n).encode()); c.close()
+' >/dev/null 2>&1 &
   local spid=$!
   _NLD_PIDS+=("$spid")
-  sleep 0.5
   local out
-  if out=$(x "$from" timeout 10 iperf3 -c "$dst" -p 5201 -n "$bytes" 2>&1); then
+  if out=$(x "$from" timeout 10 python3 -c '
+import socket, sys, time
+dst, n = sys.argv[1], int(sys.argv[2])
+t0 = time.monotonic()
+while True:
+    try:
+        s = socket.create_connection((dst, 5201), timeout=3); break
+    except ConnectionRefusedError:
+        if time.monotonic() - t0 > 3: raise
+        time.sleep(0.05)
+s.settimeout(None)
+s.sendall(b"x" * n); s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = s.recv(64)
+    if not d: break
+    got += d
+print("sent %d, the sink counted %s, %.3f s" % (n, got.decode() or "nothing", time.monotonic() - t0))
+sys.exit(0 if got == str(n).encode() else 1)
+' "$dst" "$bytes" 2>&1); then
     echo ok
   else
     echo stall
   fi
-  printf '# iperf3 %s -> %s:5201 -n %s\n%s\n' "$from" "$dst" "$bytes" "$out" | sed 's/^/  /' >&2
+  printf '# transfer %s -> %s:5201, %s bytes\n%s\n' "$from" "$dst" "$bytes" "$out" | sed 's/^/  /' >&2
   kill "$spid" 2>/dev/null
   wait "$spid" 2>/dev/null
   return 0

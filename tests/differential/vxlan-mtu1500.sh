@@ -8,4 +8,4 @@ overlay_lan 1500
 
 ping_step c1 10.0.9.3 -M do -s 1472   # 1500 bytes, DF: frag needed (mtu 1450)
 ping_step c1 10.0.9.3 -s 1472         # Linux's default: DF while it fits the known PMTU
-transfer_step c1 c2 10.0.9.3 2M       # bulk TCP c1 -> c2
+transfer_step c1 c2 10.0.9.3       # bulk TCP c1 -> c2

@@ -183,3 +183,65 @@ fn dns_packets_are_on_the_wire() {
         assert!(text.contains("NXDomain"), "{text}");
     }
 }
+
+/// Overlay traffic is real VXLAN on the underlay: tshark decodes the host's NIC
+/// capture as VXLAN with the network's VNI, carrying the containers' own packets; an
+/// encrypted overlay shows ESP instead; a macvlan parent `eth0.10` tags with VLAN 10.
+#[test]
+fn overlay_and_vlan_frames_decode_in_tshark() {
+    let tshark = |pcap: &Path, fields: &[&str]| -> Option<String> {
+        let mut args = vec![
+            "-r".to_string(),
+            pcap.to_string_lossy().into_owned(),
+            "-T".into(),
+            "fields".into(),
+        ];
+        for f in fields {
+            args.push("-e".into());
+            args.push((*f).into());
+        }
+        match Command::new("tshark").args(&args).output() {
+            Ok(o) => {
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                Some(String::from_utf8_lossy(&o.stdout).into_owned())
+            }
+            Err(e) => {
+                common::skip("the tshark check", &format!("tshark is not installed ({e})"));
+                None
+            }
+        }
+    };
+    let nic = capture_of(
+        "scenarios/examples/19-overlay-vxlan.yaml",
+        "pcap-vxlan",
+        "host1.eth0",
+    );
+    if let Some(text) = tshark(&nic, &["udp.dstport", "vxlan.vni", "ip.src", "ip.dst"]) {
+        // Outer then inner addresses, as tshark lists repeated fields.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("4789\t4242\t192.168.1.10,10.0.9.2\t192.168.2.10,10.0.9.3")),
+            "{text}"
+        );
+    }
+    let nic = capture_of(
+        "scenarios/examples/23-overlay-encrypted.yaml",
+        "pcap-esp",
+        "host1.eth0",
+    );
+    if let Some(text) = tshark(&nic, &["ip.proto", "esp.spi"]) {
+        assert!(text.lines().any(|l| l.starts_with("50\t")), "{text}");
+        assert!(
+            !text.contains("4789"),
+            "no clear VXLAN on an encrypted overlay: {text}"
+        );
+    }
+    let nic = capture_of(
+        "scenarios/examples/18-macvlan-vlan-trunk.yaml",
+        "pcap-vlan",
+        "host1.eth0",
+    );
+    if let Some(text) = tshark(&nic, &["vlan.id", "ip.src"]) {
+        assert!(text.lines().any(|l| l == "10\t10.10.0.20"), "{text}");
+    }
+}

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 mod common;
 
-use common::{binary, root};
+use common::{binary, is_root, root};
 
 /// One differential case.
 struct Case {
@@ -230,17 +230,6 @@ fn yaml_expectations_match_kernel_recordings() {
     }
     assert!(recorded > 0, "no kernel recordings in {}", fixtures().display());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 /// Namespaces whose name starts with `prefix-`.

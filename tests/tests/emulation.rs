@@ -25,7 +25,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// Whether this machine can emulate; prints why not (and fails under
 /// `NETLOOM_REQUIRE_ALL`).
 fn can_emulate(test: &str) -> bool {
-    let why = if !nix_is_root() {
+    let why = if !common::is_root() {
         Some("not root (emulation needs CAP_NET_ADMIN)")
     } else if std::fs::OpenOptions::new()
         .read(true)
@@ -46,17 +46,6 @@ fn can_emulate(test: &str) -> bool {
             false
         }
     }
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
 
 fn netloom(args: &[&str]) -> std::process::Output {

@@ -362,13 +362,17 @@ impl Lab {
                 if self.stacked(&h.name, &nic.name) {
                     // macvlan / ipvlan children or shims ride on this NIC.
                     let mac = net::node_mac(id.0, i as u16);
-                    let mut el = Nic::new(key.clone(), mac, lan.is_some());
+                    let mut el = Nic::new(nic.name.clone(), mac, lan.is_some());
                     el.host_ips = host_ips.clone();
                     el.wire_reflects = lan
                         .as_deref()
                         .is_some_and(|l| m.lans.iter().any(|x| x.name == l && x.hairpin));
                     let stack = el.add_stack();
-                    let nid = self.fabric.add_element(key.clone(), Box::new(el));
+                    let nid = self.fabric.add_element(h.name.clone(), Box::new(el));
+                    // The cable first: captures and `on_wire` of `host.eth0` find it.
+                    if let Some(lan) = lan {
+                        self.attach_vlan(nid, 0, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));
+                    }
                     let cfg = LinkConfig {
                         mtu: None,
                         latency: SimDuration::ZERO,
@@ -376,9 +380,6 @@ impl Lab {
                     };
                     self.fabric.connect((id, port), (nid, stack), cfg);
                     self.nics.insert((h.name.clone(), nic.name.clone()), nid);
-                    if let Some(lan) = lan {
-                        self.attach_vlan(nid, 0, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));
-                    }
                 } else if let Some(lan) = lan {
                     self.attach_vlan(id, port, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));
                 }
@@ -416,7 +417,7 @@ impl Lab {
                     && n.parent.is_none()
                 {
                     let name = format!("{}.{}", h.name, n.device);
-                    let el = Nic::new(name.clone(), net::node_mac(id.0, 0x400 + ni as u16), false);
+                    let el = Nic::new(n.device.clone(), net::node_mac(id.0, 0x400 + ni as u16), false);
                     let nid = self.fabric.add_element(name, Box::new(el));
                     self.nics.insert((h.name.clone(), n.device.clone()), nid);
                 }
@@ -596,12 +597,12 @@ impl Lab {
                 (Some(t), _) => {
                     // On a trunk the machine's address lives on its 802.1Q subinterface
                     // for the trunk's first VLAN (eth0.10): what it sends leaves tagged.
-                    let mut el = Nic::new(key.clone(), net::node_mac(id.0, 0), true);
+                    let mut el = Nic::new("eth0", net::node_mac(id.0, 0), true);
                     let stack = el.add_stack_on(t.first().copied());
-                    let nid = self.fabric.add_element(format!("{key}-vlan"), Box::new(el));
+                    let nid = self.fabric.add_element(e.name.clone(), Box::new(el));
+                    self.attach_vlan(nid, 0, &key, &e.lan, imp, PortVlan::Trunk(t.clone()));
                     self.fabric
                         .connect((id, port), (nid, stack), LinkConfig::default());
-                    self.attach_vlan(nid, 0, &key, &e.lan, imp, PortVlan::Trunk(t.clone()));
                 }
                 (None, Some(v)) => self.attach_vlan(id, port, &key, &e.lan, imp, PortVlan::Access(v)),
                 (None, None) => self.attach(id, port, &key, &e.lan, imp),

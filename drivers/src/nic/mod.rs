@@ -121,8 +121,9 @@ pub struct Nic {
 }
 
 impl Nic {
-    /// A NIC named `name` (`host1.eth0`) with MAC `mac`; `wired` gives it port 0 to
-    /// the LAN (a dummy parent has none).
+    /// A NIC named `name` (`eth0`) with MAC `mac`; `wired` gives it port 0 to the LAN
+    /// (a dummy parent has none). Port 0 carries the NIC's name in traces and
+    /// captures; the element is best named after the machine it belongs to.
     pub fn new(name: impl Into<String>, mac: Mac, wired: bool) -> Self {
         Nic {
             name: name.into(),
@@ -198,10 +199,9 @@ impl Nic {
     }
 
     fn lower_name(&self, l: usize) -> String {
-        let base = self.name.rsplit('.').next().unwrap_or_default();
         match self.lowers[l].vid {
-            Some(v) => format!("{base}.{v}"),
-            None => base.to_string(),
+            Some(v) => format!("{}.{v}", self.name),
+            None => self.name.clone(),
         }
     }
 
@@ -689,8 +689,8 @@ impl Element for Nic {
 
     fn port_name(&self, port: PortId) -> String {
         match self.roles.get(port as usize) {
-            Some(Role::Wire) => "wire".into(),
-            Some(Role::Stack(l)) => format!("{} (host)", self.lower_name(*l)),
+            Some(Role::Wire) => self.name.clone(),
+            Some(Role::Stack(l)) => format!("{} (to the stack)", self.lower_name(*l)),
             Some(Role::Child(c)) => self.children[*c].name.clone(),
             None => format!("p{port}"),
         }

@@ -31,3 +31,16 @@ pub fn skip(what: &str, why: &str) {
     );
     eprintln!("skipping {what}: {why}");
 }
+
+/// Whether this process runs as root (effective uid 0).
+#[allow(dead_code)] // not every test binary that includes this module asks
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
