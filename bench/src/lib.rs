@@ -370,41 +370,6 @@ pub mod mem {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn l2_batch_is_exactly_frames_times_hops() {
-        // Proves the throughput the bench reports is the work done: no flooding, no
-        // drops, one hop per link per frame.
-        for n in [1, 4] {
-            let mut c = L2Chain::new(n);
-            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
-        }
-    }
-
-    #[test]
-    fn l3_batch_is_exactly_frames_times_hops() {
-        for n in [1, 4] {
-            let mut c = L3Chain::new(n);
-            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
-        }
-    }
-
-    #[test]
-    fn small_docker_model_builds_and_pings() {
-        let m = docker_model(2, 3);
-        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("valid model");
-        lab.fabric.run_until_idle(u64::MAX);
-        let to = lab.address_of(&container_name(1, 2), false).expect("address");
-        let p = lab
-            .ping(&container_name(1, 0), to, 1, 56, false)
-            .expect("ping runs");
-        assert_eq!(p.received, 1, "{p:?}");
-    }
-}
-
 /// A path through a compiled Docker [`Lab`]: 64-byte ICMP echo replies injected at a
 /// container's `eth0` and delivered at the far end, one way, with every neighbour
 /// resolved by a warm-up ping.
@@ -561,5 +526,40 @@ impl Chain for DockerPath {
 
     fn clear_trace(&mut self) {
         self.lab.fabric.clear_trace();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l2_batch_is_exactly_frames_times_hops() {
+        // Proves the throughput the bench reports is the work done: no flooding, no
+        // drops, one hop per link per frame.
+        for n in [1, 4] {
+            let mut c = L2Chain::new(n);
+            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
+        }
+    }
+
+    #[test]
+    fn l3_batch_is_exactly_frames_times_hops() {
+        for n in [1, 4] {
+            let mut c = L3Chain::new(n);
+            assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
+        }
+    }
+
+    #[test]
+    fn small_docker_model_builds_and_pings() {
+        let m = docker_model(2, 3);
+        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("valid model");
+        lab.fabric.run_until_idle(u64::MAX);
+        let to = lab.address_of(&container_name(1, 2), false).expect("address");
+        let p = lab
+            .ping(&container_name(1, 0), to, 1, 56, false)
+            .expect("ping runs");
+        assert_eq!(p.received, 1, "{p:?}");
     }
 }

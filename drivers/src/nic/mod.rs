@@ -20,6 +20,7 @@ use bytes::Bytes;
 use netloom_core::frame::MacDisplay;
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, Stage};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::net::{self, ETH_ARP, ETH_IPV4, ETH_IPV6, Mac, is_group};
 
@@ -112,7 +113,8 @@ pub struct Nic {
     name: String,
     mac: Mac,
     lowers: Vec<Lower>,
-    children: Vec<Child>,
+    /// Shared so that a frame's handling can hold its child without copying it.
+    children: Vec<Arc<Child>>,
     roles: Vec<Role>,
     /// The LAN reflects frames back out of the port they came from (hairpin / VEPA).
     pub wire_reflects: bool,
@@ -186,7 +188,7 @@ impl Nic {
         let lower = self.lower(vid);
         let idx = self.children.len();
         let port = self.port(Role::Child(idx));
-        self.children.push(Child {
+        self.children.push(Arc::new(Child {
             name: name.into(),
             lower,
             mode,
@@ -194,7 +196,7 @@ impl Nic {
             ips,
             port,
             shim,
-        });
+        }));
         port
     }
 
@@ -215,6 +217,7 @@ impl Nic {
     fn siblings(&self, l: usize) -> impl Iterator<Item = (usize, &Child)> {
         self.children
             .iter()
+            .map(|c| &**c)
             .enumerate()
             .filter(move |(_, c)| c.lower == l)
     }
@@ -488,7 +491,7 @@ impl Nic {
     // ---- from a child ------------------------------------------------------------
 
     fn child_tx(&mut self, ctx: &mut Ctx<'_>, ci: usize, frame: Frame) {
-        let c = self.children[ci].clone();
+        let c = Arc::clone(&self.children[ci]);
         let Some(dst) = frame.dst_mac() else {
             ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
                 "runt frame".into()

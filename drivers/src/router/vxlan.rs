@@ -49,7 +49,27 @@ pub struct Vtep {
     pub esp: bool,
 }
 
+/// What encapsulation needs of a [`Vtep`], copied per frame without allocating.
+#[derive(Clone, Copy, Debug)]
+struct Tunnel {
+    port: PortId,
+    vni: u32,
+    local: Ipv4Addr,
+    esp: bool,
+}
+
 impl Vtep {
+    fn tunnel(&self) -> Tunnel {
+        Tunnel {
+            port: self.port,
+            vni: self.vni,
+            local: self.local,
+            esp: self.esp,
+        }
+    }
+}
+
+impl Tunnel {
     /// The outer IP packet's length for an inner IP packet of `inner` bytes.
     fn outer_len(&self, inner: u32) -> u32 {
         let udp = 8 + 8 + 14 + inner;
@@ -95,13 +115,16 @@ impl Node {
 
     /// A frame from the overlay bridge: refuse it (PMTU) or encapsulate and route it.
     pub(super) fn vxlan_encap(&mut self, ctx: &mut Ctx<'_>, vi: usize, frame: Frame) {
-        let v = self.vteps[vi].clone();
+        let v = self.vteps[vi].tunnel();
         let dst = frame.dst_mac().unwrap_or_default();
-        let remotes: Vec<Ipv4Addr> = match v.fdb.get(&dst) {
-            Some(r) if !net::is_group(&dst) => vec![*r],
-            _ => v.peers.clone(),
-        };
-        let Some(&first) = remotes.first() else {
+        // One known remote for a unicast destination; broadcasts and unknown
+        // destinations go to every peer (head-end replication).
+        let known = self.vteps[vi]
+            .fdb
+            .get(&dst)
+            .copied()
+            .filter(|_| !net::is_group(&dst));
+        let Some(first) = known.or_else(|| self.vteps[vi].peers.first().copied()) else {
             ctx.drop_frame(&frame, DropReason::NotForUs, Stage::InterfaceOutput, || {
                 format!("VNI {}: no remote VTEP for this destination", v.vni)
             });
@@ -136,8 +159,12 @@ impl Node {
             }
         }
         let inner = frame.data.clone();
-        for (k, remote) in remotes.iter().enumerate() {
-            let pkt = self.vxlan_packet(&v, *remote, &inner);
+        let flood: Vec<Ipv4Addr> = match known {
+            Some(_) => Vec::new(),
+            None => self.vteps[vi].peers.iter().skip(1).copied().collect(),
+        };
+        for (k, remote) in std::iter::once(first).chain(flood).enumerate() {
+            let pkt = self.vxlan_packet(v, remote, &inner);
             let f = if k == 0 {
                 Frame {
                     data: Bytes::new(),
@@ -147,10 +174,9 @@ impl Node {
                 ctx.originate(Bytes::new())
             };
             if ctx.tracing() {
-                let r = *remote;
                 ctx.note(&f, Stage::InterfaceOutput, || {
                     format!(
-                        "VXLAN VNI {} encapsulated to {r}{}",
+                        "VXLAN VNI {} encapsulated to {remote}{}",
                         v.vni,
                         if v.esp { " (ESP)" } else { "" }
                     )
@@ -161,7 +187,7 @@ impl Node {
     }
 
     /// The outer packet for `inner` towards `remote`.
-    fn vxlan_packet(&mut self, v: &Vtep, remote: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
+    fn vxlan_packet(&mut self, v: Tunnel, remote: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
         let sport = flow_port(inner);
         let mut udp = Vec::with_capacity(16 + inner.len());
         udp.extend_from_slice(&sport.to_be_bytes());
