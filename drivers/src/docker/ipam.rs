@@ -9,6 +9,9 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use super::{ChildMode, Driver, HostDef, Model, ModelError, Resolved, ResolvedEndpoint, ResolvedNetwork};
 use crate::net::L4;
 
+/// The bridge Docker adds on every swarm host for overlay containers' way out.
+pub(super) const GWBRIDGE: &str = "docker_gwbridge";
+
 /// Docker's built-in `default-address-pools`, in its order.
 pub(super) fn default_pools() -> Vec<(IpNet, u8)> {
     let mut v: Vec<(IpNet, u8)> = Vec::new();
@@ -509,6 +512,48 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         });
     }
 
+    // docker_gwbridge: on a host where a container has only overlay (or internal)
+    // networks, Docker gives it a second endpoint on this bridge for its way out
+    // (default route, masquerade; `enable_icc=false`). Allocated after the declared
+    // networks so that it never moves their subnets.
+    for h in &m.hosts {
+        let needs = m.containers.iter().any(|c| {
+            c.host.as_deref().unwrap_or(default_host.as_str()) == h.name
+                && c.networks.iter().any(|e| {
+                    nets.iter().any(|n| {
+                        n.name == e.network && n.driver == Driver::Overlay && n.hosts.contains(&h.name)
+                    })
+                })
+        });
+        if !needs {
+            continue;
+        }
+        let taken = used.entry(h.name.clone()).or_default();
+        let Some(subnet) = next_pool(&h.daemon.pools, taken) else {
+            continue;
+        };
+        taken.push(subnet);
+        nets.push(ResolvedNetwork {
+            name: GWBRIDGE.into(),
+            driver: Driver::Bridge,
+            host: h.name.clone(),
+            // Like docker0: no embedded DNS, no aliases, Docker's own.
+            default_bridge: true,
+            internal: false,
+            device: GWBRIDGE.into(),
+            v4: v4_pair(subnet, None),
+            v6: None,
+            more_v4: Vec::new(),
+            mtu: h.daemon.mtu,
+            icc: false,
+            hosts: vec![h.name.clone()],
+            parent: None,
+            mode: ChildMode::MacvlanBridge,
+            vni: 0,
+            encrypted: false,
+        });
+    }
+
     // Containers: endpoints, static addresses first, then dynamic ones in order.
     let mut endpoints: Vec<Vec<ResolvedEndpoint>> = Vec::new();
     let mut taken_ips: BTreeMap<usize, BTreeMap<IpAddr, String>> = BTreeMap::new();
@@ -665,6 +710,22 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 v4,
                 v6: None,
                 aliases: ep.aliases.clone(),
+            });
+        }
+        let way_out = eps.iter().any(|e| {
+            let n = &nets[e.network];
+            !n.internal && n.driver != Driver::Overlay
+        });
+        if !way_out
+            && eps.iter().any(|e| nets[e.network].driver == Driver::Overlay)
+            && let Some(&gw) = net_index.get(&(host.as_str(), GWBRIDGE))
+        {
+            eps.push(ResolvedEndpoint {
+                network: gw,
+                ifname: format!("eth{}", eps.len()),
+                v4: None,
+                v6: None,
+                aliases: Vec::new(),
             });
         }
         endpoints.push(eps);
