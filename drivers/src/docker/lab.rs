@@ -368,6 +368,13 @@ impl Lab {
                         .as_deref()
                         .is_some_and(|l| m.lans.iter().any(|x| x.name == l && x.hairpin));
                     let stack = el.add_stack();
+                    let l3 = self.resolved.networks.iter().any(|n| {
+                        n.host == h.name
+                            && n.driver == Driver::Ipvlan
+                            && n.mode != ChildMode::IpvlanL2
+                            && n.parent.as_ref().is_some_and(|(p, _)| *p == nic.name)
+                    });
+                    let l3_port = l3.then(|| el.add_l3_out());
                     let nid = self.fabric.add_element(h.name.clone(), Box::new(el));
                     // The cable first: captures and `on_wire` of `host.eth0` find it.
                     if let Some(lan) = lan {
@@ -378,7 +385,15 @@ impl Lab {
                         latency: SimDuration::ZERO,
                         ..LinkConfig::default()
                     };
-                    self.fabric.connect((id, port), (nid, stack), cfg);
+                    self.fabric.connect((id, port), (nid, stack), cfg.clone());
+                    if let Some(l3p) = l3_port
+                        && let Some(node) = self.fabric.element_mut::<Node>(id)
+                    {
+                        let mtu = node.ifaces()[port as usize].mtu;
+                        let hp = node.add_iface(iface(&format!("ipvl-{}", nic.name), mac, None, mtu, None));
+                        node.set_local_out(hp);
+                        self.fabric.connect((id, hp), (nid, l3p), cfg);
+                    }
                     self.nics.insert((h.name.clone(), nic.name.clone()), nid);
                 } else if let Some(lan) = lan {
                     self.attach_vlan(id, port, &key, &lan, imp.unwrap_or_default(), nic_vlan(nic));

@@ -106,6 +106,9 @@ enum Role {
     Wire,
     Stack(usize),
     Child(usize),
+    /// Where ipvlan l3 children's packets enter the parent's namespace as if sent
+    /// by it (`ipvlan_process_outbound` → `ip_local_out`).
+    L3Out,
 }
 
 /// A NIC and what is stacked on it.
@@ -159,6 +162,19 @@ impl Nic {
         }
         self.lowers.push(Lower { vid, stack: None });
         self.lowers.len() - 1
+    }
+
+    /// The port through which ipvlan l3 / l3s children's packets reach the parent's
+    /// namespace to be routed as its own (no forwarding, no TTL decrement).
+    pub fn add_l3_out(&mut self) -> PortId {
+        self.port(Role::L3Out)
+    }
+
+    fn l3_out(&self) -> Option<PortId> {
+        self.roles
+            .iter()
+            .position(|r| matches!(r, Role::L3Out))
+            .map(|p| p as PortId)
     }
 
     /// The port of the host's own stack on the NIC (untagged).
@@ -608,6 +624,10 @@ impl Nic {
                 return;
             }
             // Routed by the parent's namespace: its table and neighbours decide.
+            if let Some(p) = self.l3_out() {
+                ctx.send(p, frame);
+                return;
+            }
             match self.lowers[l].stack {
                 Some(p) => {
                     let data = rewrite_dst(&frame.data, self.mac);
@@ -684,9 +704,11 @@ impl Element for Nic {
             Some(Role::Wire) => self.wire_rx(ctx, frame),
             Some(Role::Stack(l)) => self.stack_tx(ctx, l, frame),
             Some(Role::Child(c)) => self.child_tx(ctx, c, frame),
-            None => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
-                "no such port".into()
-            }),
+            Some(Role::L3Out) | None => {
+                ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
+                    "no such port".into()
+                })
+            }
         }
     }
 
@@ -695,6 +717,7 @@ impl Element for Nic {
             Some(Role::Wire) => self.name.clone(),
             Some(Role::Stack(l)) => format!("{} (to the stack)", self.lower_name(*l)),
             Some(Role::Child(c)) => self.children[*c].name.clone(),
+            Some(Role::L3Out) => format!("{} (ipvlan l3 out)", self.name),
             None => format!("p{port}"),
         }
     }

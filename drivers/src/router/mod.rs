@@ -177,6 +177,7 @@ pub struct Node {
     vteps: Vec<Vtep>,
     esp_seq: u32,
     noarp: Vec<PortId>,
+    local_out: Vec<PortId>,
 }
 
 impl Node {
@@ -211,7 +212,15 @@ impl Node {
             vteps: Vec::new(),
             esp_seq: 0,
             noarp: Vec::new(),
+            local_out: Vec::new(),
         }
+    }
+
+    /// Makes `port` an entry for packets the node sends as its own: what arrives there
+    /// is routed like a locally generated packet (ipvlan l3 children's traffic, which
+    /// the kernel hands to `ip_local_out` in the parent's namespace).
+    pub fn set_local_out(&mut self, port: PortId) {
+        self.local_out.push(port);
     }
 
     /// Whether `port` is NOARP.
@@ -472,6 +481,18 @@ impl Node {
             && let Some(vi) = self.vteps.iter().position(|v| v.port == port)
         {
             self.vxlan_encap(ctx, vi, frame);
+            return;
+        }
+        if !self.local_out.is_empty() && self.local_out.contains(&port) {
+            let pkt = net::ethertype(&frame.data)
+                .and_then(|(_, off)| frame.data.get(off..))
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            let frame = Frame {
+                data: Bytes::new(),
+                ..frame
+            };
+            self.send_originated(ctx, frame, pkt, None);
             return;
         }
         let Some(iface) = self.ifaces.get(port as usize) else {
