@@ -891,11 +891,20 @@ pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
             .any(|r| r.name == node && r.interfaces.iter().any(|n| n.name == iface))
         || m.externals.iter().any(|e| e.name == node && iface == "eth0")
         || m.containers.iter().any(|c| {
+            // Overlay-only containers have one more: their docker_gwbridge endpoint.
+            let def = |e: &super::EndpointDef| m.networks.iter().find(|n| n.name == e.network);
+            let overlay_only = c
+                .networks
+                .iter()
+                .any(|e| def(e).is_some_and(|n| n.driver == Driver::Overlay))
+                && c.networks
+                    .iter()
+                    .all(|e| def(e).is_some_and(|n| n.driver == Driver::Overlay || n.internal));
             c.name == node
                 && iface
                     .strip_prefix("eth")
                     .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n < c.networks.len().max(1))
+                    .is_some_and(|n| n < c.networks.len().max(1) + usize::from(overlay_only))
         })
 }
 
