@@ -647,18 +647,30 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 continue;
             }
             let Some(&ni) = net_index.get(&(host.as_str(), ep.network.as_str())) else {
-                let elsewhere = nets.iter().find(|n| n.name == ep.network).map(|n| n.host.clone());
+                let elsewhere = nets.iter().find(|n| n.name == ep.network);
                 let mut e = unknown(
                     ef.clone(),
                     "network",
                     &ep.network,
-                    nets.iter().filter(|n| n.host == host).map(|n| n.name.as_str()),
+                    nets.iter()
+                        .filter(|n| n.hosts.contains(&host))
+                        .map(|n| n.name.as_str()),
                 );
-                if let Some(h) = elsewhere {
-                    e.hint = Some(format!(
-                        "network '{}' lives on host '{h}'; a bridge network is local to its host",
-                        ep.network
-                    ));
+                if let Some(n) = elsewhere {
+                    e.hint = Some(if n.driver == Driver::Overlay {
+                        format!(
+                            "overlay network '{}' spans hosts {}: add '{host}' to its `hosts:`",
+                            n.name,
+                            n.hosts.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "network '{}' lives on host '{}'; a {} network is local to its host",
+                            n.name,
+                            n.host,
+                            n.driver.name()
+                        )
+                    });
                 }
                 errs.push(e);
                 continue;

@@ -836,6 +836,67 @@ impl Lab {
     /// an ipvlan l3 child, which answers no ARP and is reached only by routing to its
     /// subnet via its host.
     pub fn reach_hint(&self, from: &str, to: IpAddr) -> Option<String> {
+        self.l3_child_hint(from, to).or_else(|| self.vlan_hint(from, to))
+    }
+
+    /// The LAN and VLAN where `name` (a machine, or the owner of an address) sends
+    /// its frames: an access port's VLAN, a trunk external's first VLAN, a macvlan /
+    /// ipvlan parent's subinterface, else VLAN 1 (untagged).
+    fn lan_vlan(&self, name: &str, addr: Option<IpAddr>) -> Option<(String, u16, String)> {
+        let m = &self.resolved.model;
+        let nic_vlan = |nic: &super::NicDef| nic.vlan.unwrap_or(1);
+        for e in &m.externals {
+            if e.name == name || Some(e.address.addr()) == addr {
+                let v = e
+                    .vlan
+                    .or_else(|| e.trunk.as_ref().and_then(|t| t.first().copied()));
+                return Some((e.lan.clone(), v.unwrap_or(1), e.name.clone()));
+            }
+        }
+        for h in &m.hosts {
+            for nic in &h.interfaces {
+                let mine = (h.name == name && addr.is_none()) || nic.address.map(|a| a.addr()) == addr;
+                if mine && let Some(lan) = &nic.lan {
+                    return Some((lan.clone(), nic_vlan(nic), h.name.clone()));
+                }
+            }
+        }
+        for (ci, c) in m.containers.iter().enumerate() {
+            for ep in &self.resolved.endpoints[ci] {
+                if !(c.name == name || ep.v4.map(IpAddr::V4) == addr) {
+                    continue;
+                }
+                let n = &self.resolved.networks[ep.network];
+                let host = c.host.clone().unwrap_or_else(|| m.default_host());
+                if let Some((pnic, vid)) = &n.parent
+                    && let Some(nic) = m
+                        .hosts
+                        .iter()
+                        .find(|h| h.name == host)
+                        .and_then(|h| h.interfaces.iter().find(|i| &i.name == pnic))
+                    && let Some(lan) = &nic.lan
+                {
+                    return Some((lan.clone(), vid.unwrap_or_else(|| nic_vlan(nic)), c.name.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    /// `to` sits on the same LAN as `from` but in another VLAN.
+    fn vlan_hint(&self, from: &str, to: IpAddr) -> Option<String> {
+        let (lan_a, va, _) = self.lan_vlan(from, None)?;
+        let (lan_b, vb, owner) = self.lan_vlan("", Some(to))?;
+        (lan_a == lan_b && va != vb).then(|| {
+            format!(
+                "{from} sends in VLAN {va} and {to} ({owner}) is in VLAN {vb} of LAN {lan_a}: different \
+                 broadcast domains, so its ARP requests never reach {owner} (a router between the VLANs, or \
+                 the same VLAN, is needed)"
+            )
+        })
+    }
+
+    fn l3_child_hint(&self, from: &str, to: IpAddr) -> Option<String> {
         let m = &self.resolved.model;
         let (ci, ep) = m.containers.iter().enumerate().find_map(|(ci, _)| {
             self.resolved.endpoints[ci]
