@@ -605,9 +605,12 @@ impl Core {
         if let Some(mtu) = cfg.mtu
             && frame.wire_l3_len() > mtu as usize
         {
-            let len = frame.l3_len();
+            let len = frame.wire_l3_len();
             self.link_drop(&frame, elem, port, DropReason::MtuExceeded, || {
-                format!("{len}-byte packet exceeds the link MTU of {mtu}: the receiving port discards it")
+                format!(
+                    "{len}-byte packet exceeds the link MTU of {mtu}: the receiving port discards it \
+                     silently (no ICMP goes back; a sender that sets DF never learns why)"
+                )
             });
             return;
         }
