@@ -761,6 +761,7 @@ impl Lab {
             .filter_map(|h| underlay(h))
             .collect();
         let mut fdb = BTreeMap::new();
+        let mut neighbours = BTreeMap::new();
         let default_host = m.default_host();
         for (ci, c) in m.containers.iter().enumerate() {
             let ch = c.host.clone().unwrap_or_else(|| default_host.clone());
@@ -770,6 +771,7 @@ impl Lab {
             for ep in self.resolved.endpoints[ci].iter().filter(|e| e.network == ni) {
                 if let (Some(ip), Some(remote)) = (ep.v4, underlay(&ch)) {
                     fdb.insert(net::docker_mac(ip), remote);
+                    neighbours.insert(ip, net::docker_mac(ip));
                 }
             }
         }
@@ -779,6 +781,7 @@ impl Lab {
             local,
             fdb,
             peers,
+            neighbours,
             esp: n.encrypted,
         }
     }

@@ -5,7 +5,8 @@
 //! As Linux's vxlan driver with Docker's settings: no lower device, outer DF clear
 //! (oversized outer packets are fragmented by the host), UDP checksum zero, a source
 //! port hashed from the inner flow, static forwarding entries written by Docker's
-//! control plane and head-end replication of broadcasts to every peer. Before
+//! control plane, ARP answered by the device for known remote containers (`proxy`,
+//! as Docker creates it) and head-end replication of other broadcasts to every peer. Before
 //! encapsulating, `skb_tunnel_check_pmtu`: an inner IPv4 packet with DF that does not
 //! fit the underlay path minus the encapsulation is refused with an ICMP
 //! "fragmentation needed" sent back into the bridge, as if from the destination.
@@ -45,6 +46,10 @@ pub struct Vtep {
     pub fdb: BTreeMap<Mac, Ipv4Addr>,
     /// Every remote VTEP, for broadcasts and unknown destinations.
     pub peers: Vec<Ipv4Addr>,
+    /// Remote containers' addresses and MACs: Docker creates the VXLAN device with
+    /// `proxy` and installs a permanent neighbour for each, so the device answers their
+    /// ARP requests itself and no ARP crosses the underlay for them.
+    pub neighbours: BTreeMap<Ipv4Addr, Mac>,
     /// Encrypted overlay (ESP between the hosts).
     pub esp: bool,
 }
@@ -116,6 +121,9 @@ impl Node {
     /// A frame from the overlay bridge: refuse it (PMTU) or encapsulate and route it.
     pub(super) fn vxlan_encap(&mut self, ctx: &mut Ctx<'_>, vi: usize, frame: Frame) {
         let v = self.vteps[vi].tunnel();
+        if self.vxlan_proxy_arp(ctx, vi, &frame) {
+            return;
+        }
         let dst = frame.dst_mac().unwrap_or_default();
         // One known remote for a unicast destination; broadcasts and unknown
         // destinations go to every peer (head-end replication).
@@ -184,6 +192,36 @@ impl Node {
             }
             self.send_originated(ctx, f, pkt, None);
         }
+    }
+
+    /// ARP suppression (`vxlan … proxy`): a request for a remote container's address
+    /// is answered by the device with that container's MAC. Returns whether it did.
+    fn vxlan_proxy_arp(&mut self, ctx: &mut Ctx<'_>, vi: usize, frame: &Frame) -> bool {
+        let Some((crate::net::ETH_ARP, off)) = net::ethertype(&frame.data) else {
+            return false;
+        };
+        let Some(a) = frame.data.get(off..).and_then(net::parse_arp) else {
+            return false;
+        };
+        let Some(&mac) = self.vteps[vi].neighbours.get(&a.tpa).filter(|_| a.op == 1) else {
+            return false;
+        };
+        let port = self.vteps[vi].port;
+        ctx.deliver(frame, || {
+            format!(
+                "ARP who-has {} answered by the VXLAN device (proxy, Docker's neighbour entry)",
+                a.tpa
+            )
+        });
+        let reply = net::arp(2, mac, a.tpa, a.sha, a.spa);
+        let f = ctx.originate(Bytes::from(net::ethernet(
+            a.sha,
+            mac,
+            crate::net::ETH_ARP,
+            &reply,
+        )));
+        ctx.send(port, f);
+        true
     }
 
     /// The outer packet for `inner` towards `remote`.
