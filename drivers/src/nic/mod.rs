@@ -246,8 +246,13 @@ impl Nic {
     /// subinterface.
     fn to_wire(&self, ctx: &mut Ctx<'_>, l: usize, frame: Frame) {
         let Some(w) = self.wire() else {
+            let nic = self.name.clone();
             ctx.drop_frame(&frame, DropReason::NotForUs, Stage::InterfaceOutput, || {
-                "the parent is a dummy device (no parent given): nothing leaves the host".into()
+                if nic.starts_with("dm-") {
+                    format!("the parent {nic} is a dummy device (no parent given, or internal): nothing leaves the host")
+                } else {
+                    format!("the parent {nic} is not plugged into any LAN: nothing leaves the host")
+                }
             });
             return;
         };
