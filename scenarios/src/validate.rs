@@ -683,8 +683,9 @@ impl Validator<'_> {
                 let (m, h) = wrong("encrypted", "overlay");
                 self.err(v, m, h);
             } else {
-                // Docker treats the option's presence as "on", whatever its value.
-                nd.encrypted = !matches!(v.value.trim(), "false" | "0");
+                // Docker treats the option's presence as "on", whatever its value
+                // (libnetwork: `if _, ok := optMap[secureOption]; ok`).
+                nd.encrypted = true;
             }
         }
         if let Some(v) = &o.overlay_vxlanid_list {

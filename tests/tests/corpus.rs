@@ -202,6 +202,7 @@ fn invalid_files_give_their_documented_error() {
             "an overlay network spans hosts",
             "hosts: [h1, h2]",
         ),
+        ("shim-unknown-parent.yaml", 6, 29, "unknown NIC 'eht0'", "eth0"),
         ("bad-duration.yaml", 8, 14, "unknown duration unit", "2ms"),
         (
             "port-conflict.yaml",

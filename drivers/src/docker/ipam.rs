@@ -77,6 +77,44 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             ));
         }
     }
+    for h in &m.hosts {
+        for n in &h.interfaces {
+            let f = format!("hosts.{}.interfaces.{}", h.name, n.name);
+            if n.vlan.is_some() && n.trunk.is_some() {
+                errs.push(vlan_and_trunk(format!("{f}.trunk")));
+            }
+            let Some(parent) = &n.macvlan_of else { continue };
+            if !h
+                .interfaces
+                .iter()
+                .any(|x| &x.name == parent && x.macvlan_of.is_none())
+            {
+                errs.push(unknown(
+                    format!("{f}.macvlan_of"),
+                    "NIC",
+                    parent,
+                    h.interfaces
+                        .iter()
+                        .filter(|x| x.macvlan_of.is_none())
+                        .map(|x| x.name.as_str()),
+                ));
+            } else if let Some(ip) = m.networks.iter().find(|x| {
+                x.driver == Driver::Ipvlan
+                    && x.host.as_deref().unwrap_or(default_host_name(&m)) == h.name
+                    && x.parent.as_deref().is_some_and(|p| p == parent)
+            }) {
+                errs.push(ModelError::new(
+                    format!("{f}.macvlan_of"),
+                    format!(
+                        "{parent} already carries ipvlan network {}: a NIC takes macvlan or ipvlan devices, not both \
+                         (device or resource busy)",
+                        ip.name
+                    ),
+                    "with ipvlan, reach the containers through a route via the host instead",
+                ));
+            }
+        }
+    }
     for r in &m.routers {
         for n in &r.interfaces {
             if let Some(l) = &n.lan {
@@ -111,7 +149,22 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             }
         }
     }
+    for r in &m.routers {
+        for n in r
+            .interfaces
+            .iter()
+            .filter(|n| n.vlan.is_some() && n.trunk.is_some())
+        {
+            errs.push(vlan_and_trunk(format!(
+                "routers.{}.interfaces.{}.trunk",
+                r.name, n.name
+            )));
+        }
+    }
     for e in &m.externals {
+        if e.vlan.is_some() && e.trunk.is_some() {
+            errs.push(vlan_and_trunk(format!("externals.{}.trunk", e.name)));
+        }
         lan_ref(format!("externals.{}.lan", e.name), &e.lan, &mut errs);
         if let Some(gw) = e.gateway
             && !e.address.contains(&gw)
@@ -163,6 +216,12 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let mut ula = 0u16;
     let mut global: Vec<IpNet> = Vec::new();
     let mut vnis = 0u32;
+    let explicit_vnis: Vec<u32> = m
+        .networks
+        .iter()
+        .filter(|n| n.driver == Driver::Overlay)
+        .filter_map(|n| n.vni)
+        .collect();
     for (ni, n) in m.networks.iter().enumerate() {
         let f = format!("networks.{}", n.name);
         if matches!(n.name.as_str(), "bridge" | "host" | "none") {
@@ -395,21 +454,21 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 IpNet::V4(s) if v4.is_none() => {
                     let gw = match c.gateway {
                         Some(IpAddr::V4(g)) => g,
-                        _ => Ipv4Addr::from(u32::from(s.network()) + 1),
+                        _ => Ipv4Addr::from(u32::from(s.network()).saturating_add(1)),
                     };
                     v4 = Some((s, gw, c.ip_range));
                 }
                 IpNet::V6(s) if v6.is_none() => {
                     let gw = match c.gateway {
                         Some(IpAddr::V6(g)) => g,
-                        _ => Ipv6Addr::from(u128::from(s.network()) + 1),
+                        _ => Ipv6Addr::from(u128::from(s.network()).saturating_add(1)),
                     };
                     v6 = Some((s, gw, c.ip_range));
                 }
                 IpNet::V4(s) => {
                     let gw = match c.gateway {
                         Some(IpAddr::V4(g)) => g,
-                        _ => Ipv4Addr::from(u32::from(s.network()) + 1),
+                        _ => Ipv4Addr::from(u32::from(s.network()).saturating_add(1)),
                     };
                     more_v4.push((s, gw));
                 }
@@ -439,14 +498,14 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             ));
             if let Some(IpNet::V4(s)) = next_pool(&pool, &skip) {
                 taken.push(IpNet::V4(s));
-                v4 = Some((s, Ipv4Addr::from(u32::from(s.network()) + 1), None));
+                v4 = Some((s, Ipv4Addr::from(u32::from(s.network()).saturating_add(1)), None));
             }
         }
         if v4.is_none() {
             match next_pool(&h.daemon.pools, taken) {
                 Some(IpNet::V4(s)) => {
                     taken.push(IpNet::V4(s));
-                    v4 = Some((s, Ipv4Addr::from(u32::from(s.network()) + 1), None));
+                    v4 = Some((s, Ipv4Addr::from(u32::from(s.network()).saturating_add(1)), None));
                 }
                 _ => errs.push(ModelError::new(
                     f.clone(),
@@ -459,7 +518,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             // Docker allocates a unique-local /64 when no IPv6 subnet is given.
             ula += 1;
             let s = Ipv6Net::new(Ipv6Addr::new(0xfd00, 0xd0c, 0xe2, ula, 0, 0, 0, 0), 64).unwrap_or_default();
-            v6 = Some((s, Ipv6Addr::from(u128::from(s.network()) + 1), None));
+            v6 = Some((s, Ipv6Addr::from(u128::from(s.network()).saturating_add(1)), None));
         }
         let _ = ni;
         let parent_mtu = parent
@@ -476,8 +535,33 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             _ => n.mtu.unwrap_or(h.daemon.mtu),
         };
         let vni = if overlay {
-            vnis += 1;
-            n.vni.unwrap_or(4096 + vnis)
+            // Explicit ids are reserved up front; automatic ones take the next free id
+            // from 4097, as Docker's allocator skips ids in use.
+            match n.vni {
+                Some(v) => {
+                    if let Some(other) = nets.iter().find(|x| x.driver == Driver::Overlay && x.vni == v) {
+                        errs.push(ModelError::new(
+                            format!("{f}.driver_opts.com.docker.network.driver.overlay.vxlanid_list"),
+                            format!("VXLAN id {v} is already used by overlay network {}", other.name),
+                            "give every overlay network its own VNI",
+                        ));
+                    }
+                    v
+                }
+                None => {
+                    let mut v = 4096 + vnis;
+                    loop {
+                        v += 1;
+                        let used = explicit_vnis.contains(&v)
+                            || nets.iter().any(|x| x.driver == Driver::Overlay && x.vni == v);
+                        if !used {
+                            break;
+                        }
+                    }
+                    vnis = v - 4096;
+                    v
+                }
+            }
         } else {
             0
         };
@@ -485,11 +569,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             (Driver::Overlay, _) => format!("ov-{}", n.name),
             (Driver::Macvlan | Driver::Ipvlan, Some((nic, Some(v)))) => format!("{nic}.{v}"),
             (Driver::Macvlan | Driver::Ipvlan, Some((nic, None))) => nic.clone(),
-            (Driver::Macvlan | Driver::Ipvlan, None) => {
-                let mut d = format!("dm-{}", n.name);
-                d.truncate(15);
-                d
-            }
+            (Driver::Macvlan | Driver::Ipvlan, None) => device_name("dm-", &n.name),
             _ => bridge_device(&n.name),
         };
         nets.push(ResolvedNetwork {
@@ -521,7 +601,10 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             c.host.as_deref().unwrap_or(default_host.as_str()) == h.name
                 && c.networks.iter().any(|e| {
                     nets.iter().any(|n| {
-                        n.name == e.network && n.driver == Driver::Overlay && n.hosts.contains(&h.name)
+                        n.name == e.network
+                            && n.driver == Driver::Overlay
+                            && !n.internal
+                            && n.hosts.contains(&h.name)
                     })
                 })
         });
@@ -729,7 +812,9 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             !n.internal && n.driver != Driver::Overlay
         });
         if !way_out
-            && eps.iter().any(|e| nets[e.network].driver == Driver::Overlay)
+            && eps
+                .iter()
+                .any(|e| nets[e.network].driver == Driver::Overlay && !nets[e.network].internal)
             && let Some(&gw) = net_index.get(&(host.as_str(), GWBRIDGE))
         {
             eps.push(ResolvedEndpoint {
@@ -773,7 +858,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 };
                 let mut found = None;
                 let (lo, hi) = (u32::from(pool.network()), u32::from(pool.broadcast()));
-                let mut a = lo.max(u32::from(s.network()) + 1);
+                let mut a = lo.max(u32::from(s.network()).saturating_add(1));
                 while a < hi.min(u32::from(s.broadcast())) {
                     let ip = Ipv4Addr::from(a);
                     if !taken.contains_key(&IpAddr::V4(ip)) {
@@ -908,7 +993,7 @@ pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
             let overlay_only = c
                 .networks
                 .iter()
-                .any(|e| def(e).is_some_and(|n| n.driver == Driver::Overlay))
+                .any(|e| def(e).is_some_and(|n| n.driver == Driver::Overlay && !n.internal))
                 && c.networks
                     .iter()
                     .all(|e| def(e).is_some_and(|n| n.driver == Driver::Overlay || n.internal));
@@ -983,7 +1068,7 @@ fn v4_pair(n: IpNet, gw: Option<Ipv4Addr>) -> Option<(Ipv4Net, Ipv4Addr)> {
     match n {
         IpNet::V4(s) => Some((
             s,
-            gw.unwrap_or_else(|| Ipv4Addr::from(u32::from(s.network()) + 1)),
+            gw.unwrap_or_else(|| Ipv4Addr::from(u32::from(s.network()).saturating_add(1))),
         )),
         IpNet::V6(_) => None,
     }
@@ -1035,10 +1120,31 @@ fn parse_parent(p: &str) -> Result<(String, Option<u16>), String> {
     }
 }
 
-fn bridge_device(name: &str) -> String {
-    let mut d = format!("br-{name}");
-    d.truncate(15);
+fn vlan_and_trunk(field: String) -> ModelError {
+    ModelError::new(
+        field,
+        "a switch port is an access port (`vlan`) or a trunk (`trunk`), not both",
+        "keep `vlan: N` for one untagged VLAN, or `trunk: [N, …]` for tagged ones",
+    )
+}
+
+fn default_host_name(m: &Model) -> &str {
+    m.hosts.first().map_or("host1", |h| h.name.as_str())
+}
+
+/// `prefix` + `name`, cut to Linux's 15-byte interface names on a character boundary.
+pub(super) fn device_name(prefix: &str, name: &str) -> String {
+    let mut d = format!("{prefix}{name}");
+    let mut end = d.len().min(15);
+    while !d.is_char_boundary(end) {
+        end -= 1;
+    }
+    d.truncate(end);
     d
+}
+
+fn bridge_device(name: &str) -> String {
+    device_name("br-", name)
 }
 
 fn unknown<'a>(field: String, what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> ModelError {

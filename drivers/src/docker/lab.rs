@@ -337,8 +337,7 @@ impl Lab {
                     continue;
                 };
                 let vtep = self.vtep_for(ni, &h.name, local);
-                let mut dev = format!("vx-{}", n.name);
-                dev.truncate(15);
+                let dev = super::ipam::device_name("vx-", &n.name);
                 let port = node.add_vtep(&dev, net::node_mac(id.0, 0x300 + ni as u16), n.mtu, vtep);
                 let bname = format!("{}/{}", h.name, n.device);
                 let mut br = Bridge::new(bname.clone(), BridgeConfig::default());
@@ -510,7 +509,16 @@ impl Lab {
                         });
                     }
                 } else if Some(ei) == gw_ep {
-                    if let Some((_, gw)) = net.v4 {
+                    // The gateway of the subnet that holds the address (a network may have
+                    // several), as Docker's join does.
+                    let v4gw = net
+                        .v4
+                        .iter()
+                        .chain(net.more_v4.iter())
+                        .find(|(s, _)| ep.v4.is_some_and(|a| s.contains(&a)))
+                        .or(net.v4.as_ref())
+                        .copied();
+                    if let Some((_, gw)) = v4gw {
                         node.add_route(Route {
                             net: default_route(IpAddr::V4(gw)),
                             via: Some(IpAddr::V4(gw)),
@@ -553,8 +561,7 @@ impl Lab {
                 let Some(&bid) = self.bridges.get(&(host.clone(), ni)) else {
                     continue;
                 };
-                let mut veth = format!("veth-{}", c.name);
-                veth.truncate(15);
+                let veth = super::ipam::device_name("veth-", &c.name);
                 let bport = self.fabric.element_mut::<Bridge>(bid).map(|b| {
                     b.add_port(BridgePort {
                         name: veth,
@@ -608,20 +615,13 @@ impl Lab {
             }
             self.install_machine(id, node, &e.name, None);
             self.nodes.insert(e.name.clone(), id);
-            match (&e.trunk, e.vlan) {
-                (Some(t), _) => {
-                    // On a trunk the machine's address lives on its 802.1Q subinterface
-                    // for the trunk's first VLAN (eth0.10): what it sends leaves tagged.
-                    let mut el = Nic::new("eth0", net::node_mac(id.0, 0), true);
-                    let stack = el.add_stack_on(t.first().copied());
-                    let nid = self.fabric.add_element(e.name.clone(), Box::new(el));
-                    self.attach_vlan(nid, 0, &key, &e.lan, imp, PortVlan::Trunk(t.clone()));
-                    self.fabric
-                        .connect((id, port), (nid, stack), LinkConfig::default());
-                }
-                (None, Some(v)) => self.attach_vlan(id, port, &key, &e.lan, imp, PortVlan::Access(v)),
-                (None, None) => self.attach(id, port, &key, &e.lan, imp),
-            }
+            let nic = super::NicDef {
+                name: "eth0".into(),
+                vlan: e.vlan,
+                trunk: e.trunk.clone(),
+                ..super::NicDef::default()
+            };
+            self.attach_machine((id, port), &e.name, &nic, &key, &e.lan, imp);
         }
         // Routers.
         for r in &m.routers {
@@ -658,11 +658,44 @@ impl Lab {
             }
             self.install(id, node);
             self.nodes.insert(r.name.clone(), id);
-            for (port, lan, key, imp) in plugs {
+            for (i, (port, lan, key, imp)) in plugs.into_iter().enumerate() {
                 if let Some(lan) = lan {
-                    self.attach(id, port, &key, &lan, imp.unwrap_or_default());
+                    self.attach_machine(
+                        (id, port),
+                        &r.name,
+                        &r.interfaces[i],
+                        &key,
+                        &lan,
+                        imp.unwrap_or_default(),
+                    );
                 }
             }
+        }
+    }
+
+    /// Plugs a machine's NIC into `lan`: a plain port, an access port (`vlan`), or a
+    /// trunk, where the machine's address lives on its 802.1Q subinterface for the
+    /// trunk's first VLAN (`eth0.10`) so that what it sends leaves tagged.
+    fn attach_machine(
+        &mut self,
+        (id, port): (ElemId, PortId),
+        owner: &str,
+        nic: &super::NicDef,
+        key: &str,
+        lan: &str,
+        imp: Impair,
+    ) {
+        match (&nic.trunk, nic.vlan) {
+            (Some(t), _) => {
+                let mut el = Nic::new(nic.name.clone(), net::node_mac(id.0, 0x500 + port), true);
+                let stack = el.add_stack_on(t.first().copied());
+                let nid = self.fabric.add_element(owner.to_string(), Box::new(el));
+                self.attach_vlan(nid, 0, key, lan, imp, PortVlan::Trunk(t.clone()));
+                self.fabric
+                    .connect((id, port), (nid, stack), LinkConfig::default());
+            }
+            (None, Some(v)) => self.attach_vlan(id, port, key, lan, imp, PortVlan::Access(v)),
+            (None, None) => self.attach(id, port, key, lan, imp),
         }
     }
 }
@@ -754,18 +787,12 @@ impl Lab {
                 .find(|x| x.name == h)
                 .and_then(super::ipam::underlay_addr)
         };
-        let peers: Vec<std::net::Ipv4Addr> = n
-            .hosts
-            .iter()
-            .filter(|h| h.as_str() != host)
-            .filter_map(|h| underlay(h))
-            .collect();
         let mut fdb = BTreeMap::new();
         let mut neighbours = BTreeMap::new();
         let default_host = m.default_host();
         for (ci, c) in m.containers.iter().enumerate() {
             let ch = c.host.clone().unwrap_or_else(|| default_host.clone());
-            if ch == host {
+            if ch == host || !self.is_running(&c.name) {
                 continue;
             }
             for ep in self.resolved.endpoints[ci].iter().filter(|e| e.network == ni) {
@@ -780,7 +807,6 @@ impl Lab {
             vni: n.vni,
             local,
             fdb,
-            peers,
             neighbours,
             esp: n.encrypted,
         }
@@ -927,6 +953,27 @@ impl Lab {
              to {subnet} via {via} (the host's own table has none either)",
             n.mode.name()
         ))
+    }
+
+    /// Docker's control plane after a container starts or stops: every host's VXLAN
+    /// endpoints learn or forget the remote containers.
+    fn refresh_overlays(&mut self) {
+        let hosts: Vec<super::HostDef> = self.resolved.model.hosts.clone();
+        for h in &hosts {
+            let (Some(&id), Some(local)) = (self.nodes.get(&h.name), super::ipam::underlay_addr(h)) else {
+                continue;
+            };
+            for ni in 0..self.resolved.networks.len() {
+                let n = &self.resolved.networks[ni];
+                if n.driver != Driver::Overlay || !n.hosts.contains(&h.name) {
+                    continue;
+                }
+                let v = self.vtep_for(ni, &h.name, local);
+                if let Some(node) = self.fabric.element_mut::<Node>(id) {
+                    node.set_vtep_entries(v.vni, v.fdb, v.neighbours);
+                }
+            }
+        }
     }
 
     /// Why container `name` cannot start now: a passthru parent already has its one
@@ -1253,6 +1300,7 @@ impl Lab {
         }
         self.running.insert(name.to_string(), running);
         self.refresh_directory();
+        self.refresh_overlays();
         Ok(())
     }
 

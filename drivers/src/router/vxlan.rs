@@ -6,7 +6,8 @@
 //! (oversized outer packets are fragmented by the host), UDP checksum zero, a source
 //! port hashed from the inner flow, static forwarding entries written by Docker's
 //! control plane, ARP answered by the device for known remote containers (`proxy`,
-//! as Docker creates it) and head-end replication of other broadcasts to every peer. Before
+//! as Docker creates it); Docker installs no flood entry, so other broadcasts and
+//! unknown destinations stay on their host. Before
 //! encapsulating, `skb_tunnel_check_pmtu`: an inner IPv4 packet with DF that does not
 //! fit the underlay path minus the encapsulation is refused with an ICMP
 //! "fragmentation needed" sent back into the bridge, as if from the destination.
@@ -44,8 +45,6 @@ pub struct Vtep {
     pub local: Ipv4Addr,
     /// Where each remote inner MAC lives (Docker's static FDB entries).
     pub fdb: BTreeMap<Mac, Ipv4Addr>,
-    /// Every remote VTEP, for broadcasts and unknown destinations.
-    pub peers: Vec<Ipv4Addr>,
     /// Remote containers' addresses and MACs: Docker creates the VXLAN device with
     /// `proxy` and installs a permanent neighbour for each, so the device answers their
     /// ARP requests itself and no ARP crosses the underlay for them.
@@ -118,6 +117,20 @@ impl Node {
         port
     }
 
+    /// Replaces the forwarding and neighbour entries of the endpoint for `vni` (Docker's
+    /// control plane adding and withdrawing remote containers).
+    pub fn set_vtep_entries(
+        &mut self,
+        vni: u32,
+        fdb: BTreeMap<Mac, Ipv4Addr>,
+        neighbours: BTreeMap<Ipv4Addr, Mac>,
+    ) {
+        if let Some(v) = self.vteps.iter_mut().find(|v| v.vni == vni) {
+            v.fdb = fdb;
+            v.neighbours = neighbours;
+        }
+    }
+
     /// A frame from the overlay bridge: refuse it (PMTU) or encapsulate and route it.
     pub(super) fn vxlan_encap(&mut self, ctx: &mut Ctx<'_>, vi: usize, frame: Frame) {
         let v = self.vteps[vi].tunnel();
@@ -125,16 +138,35 @@ impl Node {
             return;
         }
         let dst = frame.dst_mac().unwrap_or_default();
-        // One known remote for a unicast destination; broadcasts and unknown
-        // destinations go to every peer (head-end replication).
+        // Docker installs no flood entry: broadcasts, multicasts and unknown unicast do
+        // not cross hosts (vxlan_xmit finds no target and drops them).
         let known = self.vteps[vi]
             .fdb
             .get(&dst)
             .copied()
             .filter(|_| !net::is_group(&dst));
-        let Some(first) = known.or_else(|| self.vteps[vi].peers.first().copied()) else {
-            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::InterfaceOutput, || {
-                format!("VNI {}: no remote VTEP for this destination", v.vni)
+        let Some(first) = known else {
+            // An unknown unicast destination is a real dead end (a container that left);
+            // a broadcast staying home is ordinary.
+            let reason = if net::is_group(&dst) {
+                DropReason::NotForUs
+            } else {
+                DropReason::NoRoute
+            };
+            ctx.drop_frame(&frame, reason, Stage::InterfaceOutput, || {
+                if net::is_group(&dst) {
+                    format!(
+                        "VNI {}: broadcasts and multicasts do not cross hosts on a Docker overlay \
+                         (no flood entry in the VXLAN forwarding table)",
+                        v.vni
+                    )
+                } else {
+                    format!(
+                        "VNI {}: no forwarding entry for {}: no container with that MAC on another host",
+                        v.vni,
+                        netloom_core::frame::MacDisplay(dst)
+                    )
+                }
             });
             return;
         };
@@ -167,31 +199,21 @@ impl Node {
             }
         }
         let inner = frame.data.clone();
-        let flood: Vec<Ipv4Addr> = match known {
-            Some(_) => Vec::new(),
-            None => self.vteps[vi].peers.iter().skip(1).copied().collect(),
+        let pkt = self.vxlan_packet(v, first, &inner);
+        let f = Frame {
+            data: Bytes::new(),
+            ..frame
         };
-        for (k, remote) in std::iter::once(first).chain(flood).enumerate() {
-            let pkt = self.vxlan_packet(v, remote, &inner);
-            let f = if k == 0 {
-                Frame {
-                    data: Bytes::new(),
-                    ..frame.clone()
-                }
-            } else {
-                ctx.originate(Bytes::new())
-            };
-            if ctx.tracing() {
-                ctx.note(&f, Stage::InterfaceOutput, || {
-                    format!(
-                        "VXLAN VNI {} encapsulated to {remote}{}",
-                        v.vni,
-                        if v.esp { " (ESP)" } else { "" }
-                    )
-                });
-            }
-            self.send_originated(ctx, f, pkt, None);
+        if ctx.tracing() {
+            ctx.note(&f, Stage::InterfaceOutput, || {
+                format!(
+                    "VXLAN VNI {} encapsulated to {first}{}",
+                    v.vni,
+                    if v.esp { " (ESP)" } else { "" }
+                )
+            });
         }
+        self.send_originated(ctx, f, pkt, None);
     }
 
     /// ARP suppression (`vxlan … proxy`): a request for a remote container's address
@@ -203,8 +225,24 @@ impl Node {
         let Some(a) = frame.data.get(off..).and_then(net::parse_arp) else {
             return false;
         };
+        // With `proxy` the device consumes every ARP frame (arp_reduce): a request it
+        // cannot answer goes nowhere.
         let Some(&mac) = self.vteps[vi].neighbours.get(&a.tpa).filter(|_| a.op == 1) else {
-            return false;
+            let vni = self.vteps[vi].vni;
+            if a.op != 1 {
+                ctx.drop_frame(frame, DropReason::NotForUs, Stage::ArpResolve, || {
+                    format!("VNI {vni}: the VXLAN device (proxy) consumes ARP; this reply stays on its host")
+                });
+                return true;
+            }
+            ctx.drop_frame(frame, DropReason::ArpUnresolved, Stage::ArpResolve, || {
+                format!(
+                    "VNI {vni}: ARP for {} answered by no one: the VXLAN device answers only for containers \
+                     Docker's control plane knows on other hosts",
+                    a.tpa
+                )
+            });
+            return true;
         };
         let port = self.vteps[vi].port;
         ctx.deliver(frame, || {
