@@ -19,6 +19,7 @@
 use bytes::Bytes;
 use netloom_core::frame::MacDisplay;
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, Stage};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -84,6 +85,29 @@ impl ChildMode {
 struct Lower {
     vid: Option<u16>,
     stack: Option<PortId>,
+    /// Its children are ipvlan (a parent carries one kind).
+    ipvlan: bool,
+    /// The port of its passthru child.
+    passthru: Option<PortId>,
+    /// A host shim is among its children.
+    shim: bool,
+    /// Children by MAC (macvlan; an ipvlan child shares the parent's) and by address.
+    by_mac: BTreeMap<Mac, usize>,
+    by_ip: BTreeMap<IpAddr, usize>,
+}
+
+impl Lower {
+    fn new(vid: Option<u16>) -> Self {
+        Lower {
+            vid,
+            stack: None,
+            ipvlan: false,
+            passthru: None,
+            shim: false,
+            by_mac: BTreeMap::new(),
+            by_ip: BTreeMap::new(),
+        }
+    }
 }
 
 /// A child device.
@@ -133,10 +157,7 @@ impl Nic {
         Nic {
             name: name.into(),
             mac,
-            lowers: vec![Lower {
-                vid: None,
-                stack: None,
-            }],
+            lowers: vec![Lower::new(None)],
             children: Vec::new(),
             roles: if wired { vec![Role::Wire] } else { Vec::new() },
             wire_reflects: false,
@@ -160,7 +181,7 @@ impl Nic {
         if let Some(i) = self.lowers.iter().position(|l| l.vid == vid) {
             return i;
         }
-        self.lowers.push(Lower { vid, stack: None });
+        self.lowers.push(Lower::new(vid));
         self.lowers.len() - 1
     }
 
@@ -204,6 +225,18 @@ impl Nic {
         let lower = self.lower(vid);
         let idx = self.children.len();
         let port = self.port(Role::Child(idx));
+        let lw = &mut self.lowers[lower];
+        lw.ipvlan |= mode.is_ipvlan();
+        lw.shim |= shim;
+        if mode == ChildMode::MacvlanPassthru {
+            lw.passthru.get_or_insert(port);
+        }
+        if !mode.is_ipvlan() {
+            lw.by_mac.entry(mac).or_insert(idx);
+        }
+        for ip in &ips {
+            lw.by_ip.entry(*ip).or_insert(idx);
+        }
         self.children.push(Arc::new(Child {
             name: name.into(),
             lower,
@@ -239,7 +272,7 @@ impl Nic {
     }
 
     fn has_shim(&self, l: usize) -> bool {
-        self.siblings(l).any(|(_, c)| c.shim)
+        self.lowers[l].shim
     }
 
     /// Sends `frame` (untagged) to the wire from lower `l`, tagging it for a VLAN
@@ -300,7 +333,7 @@ impl Nic {
         } else {
             frame
         };
-        let ipvlan = self.siblings(l).any(|(_, c)| c.mode.is_ipvlan());
+        let ipvlan = self.lowers[l].ipvlan;
         if ipvlan {
             self.ipvlan_rx(ctx, l, frame);
         } else {
@@ -372,10 +405,7 @@ impl Nic {
             }
             return;
         }
-        let passthru = self
-            .siblings(l)
-            .find(|(_, c)| c.mode == ChildMode::MacvlanPassthru)
-            .map(|(_, c)| c.port);
+        let passthru = self.lowers[l].passthru;
         if passthru.is_some() && dst == self.mac && stack.is_some() {
             let nic = self.lower_name(l);
             ctx.drop_frame(&frame, DropReason::ParentIsolation, Stage::EthernetInput, || {
@@ -386,7 +416,7 @@ impl Nic {
             });
             return;
         }
-        let to = passthru.or_else(|| self.siblings(l).find(|(_, c)| c.mac == dst).map(|(_, c)| c.port));
+        let to = passthru.or_else(|| self.lowers[l].by_mac.get(&dst).map(|&i| self.children[i].port));
         match to.or(stack) {
             Some(p) => ctx.send(p, frame),
             None => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
@@ -405,11 +435,7 @@ impl Nic {
         };
         let stack = self.lowers[l].stack;
         let l3dst = net::l3_dst(&frame.data);
-        let owner = l3dst.and_then(|ip| {
-            self.siblings(l)
-                .find(|(_, c)| c.ips.contains(&ip))
-                .map(|(i, _)| i)
-        });
+        let owner = l3dst.and_then(|ip| self.lowers[l].by_ip.get(&ip).copied());
         let is_arp = net::ethertype(&frame.data).is_some_and(|(t, _)| t == ETH_ARP);
         if is_group(&dst) {
             let l2 = self.siblings(l).any(|(_, c)| c.mode == ChildMode::IpvlanL2);
@@ -474,9 +500,11 @@ impl Nic {
         let dst = frame.dst_mac().unwrap_or_default();
         if !self.wire_reflects {
             if let Some(t) = Self::arp_request_target(&frame)
-                && let Some((_, c)) = self
-                    .siblings(l)
-                    .find(|(_, c)| !c.shim && c.ips.contains(&IpAddr::V4(t)))
+                && let Some(c) = self.lowers[l]
+                    .by_ip
+                    .get(&IpAddr::V4(t))
+                    .map(|&i| &self.children[i])
+                    .filter(|c| !c.shim)
             {
                 let (name, mode) = (c.name.clone(), c.mode);
                 let nic = self.lower_name(l);
@@ -492,9 +520,7 @@ impl Nic {
                 return;
             }
             if !is_group(&dst)
-                && let Some((_, c)) = self
-                    .siblings(l)
-                    .find(|(_, c)| c.mac == dst && !c.mode.is_ipvlan())
+                && let Some(c) = self.lowers[l].by_mac.get(&dst).map(|&i| &self.children[i])
             {
                 let name = c.name.clone();
                 ctx.drop_frame(
@@ -539,11 +565,11 @@ impl Nic {
                 self.child_to_wire(ctx, &c, frame);
                 return;
             }
-            if let Some((_, peer)) = self
-                .siblings(l)
-                .find(|(i, s)| *i != ci && s.mac == dst && s.mode == ChildMode::MacvlanBridge)
+            if let Some(&i) = self.lowers[l].by_mac.get(&dst)
+                && i != ci
+                && self.children[i].mode == ChildMode::MacvlanBridge
             {
-                let p = peer.port;
+                let p = self.children[i].port;
                 ctx.send(p, frame);
                 return;
             }
@@ -610,11 +636,11 @@ impl Nic {
         let l = c.lower;
         let et = net::ethertype(&frame.data).map(|(t, _)| t);
         let l3dst = net::l3_dst(&frame.data);
-        let local = l3dst.and_then(|ip| {
-            self.siblings(l)
-                .find(|(_, s)| s.ips.contains(&ip) && s.mac == c.mac && s.name != c.name)
-                .map(|(_, s)| s.port)
-        });
+        let local = l3dst
+            .and_then(|ip| self.lowers[l].by_ip.get(&ip))
+            .map(|&i| &self.children[i])
+            .filter(|s| s.mac == c.mac && s.name != c.name)
+            .map(|s| s.port);
         if c.mode.is_l3() {
             if !matches!(et, Some(ETH_IPV4 | ETH_IPV6)) || is_group(&dst) {
                 let name = c.name.clone();
