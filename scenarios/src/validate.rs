@@ -645,37 +645,36 @@ impl Validator<'_> {
                 self.err(v, m, h);
             }
         }
-        if let Some(v) = &o.macvlan_mode {
-            match (driver, v.value.trim()) {
-                (Driver::Macvlan, "bridge") => nd.mode = Some(ChildMode::MacvlanBridge),
-                (Driver::Macvlan, "private") => nd.mode = Some(ChildMode::MacvlanPrivate),
-                (Driver::Macvlan, "vepa") => nd.mode = Some(ChildMode::MacvlanVepa),
-                (Driver::Macvlan, "passthru") => nd.mode = Some(ChildMode::MacvlanPassthru),
-                (Driver::Macvlan, other) => self.err(
-                    v,
-                    format!("requested macvlan mode '{other}' is not valid"),
-                    Some("bridge, private, vepa or passthru".into()),
-                ),
-                _ => {
-                    let (m, h) = wrong("macvlan_mode", "macvlan");
-                    self.err(v, m, h);
-                }
+        let modes = [
+            (
+                &o.macvlan_mode,
+                "macvlan",
+                Driver::Macvlan,
+                MACVLAN_MODES,
+                "bridge, private, vepa or passthru",
+            ),
+            (
+                &o.ipvlan_mode,
+                "ipvlan",
+                Driver::Ipvlan,
+                IPVLAN_MODES,
+                "l2, l3 or l3s",
+            ),
+        ];
+        for (opt, kind, owner, table, valid) in modes {
+            let Some(v) = opt else { continue };
+            if driver != owner {
+                let (m, h) = wrong(&format!("{kind}_mode"), kind);
+                self.err(v, m, h);
+                continue;
             }
-        }
-        if let Some(v) = &o.ipvlan_mode {
-            match (driver, v.value.trim()) {
-                (Driver::Ipvlan, "l2") => nd.mode = Some(ChildMode::IpvlanL2),
-                (Driver::Ipvlan, "l3") => nd.mode = Some(ChildMode::IpvlanL3),
-                (Driver::Ipvlan, "l3s") => nd.mode = Some(ChildMode::IpvlanL3s),
-                (Driver::Ipvlan, other) => self.err(
+            match table.iter().find(|(name, _)| *name == v.value.trim()) {
+                Some((_, mode)) => nd.mode = Some(*mode),
+                None => self.err(
                     v,
-                    format!("requested ipvlan mode '{other}' is not valid"),
-                    Some("l2, l3 or l3s".into()),
+                    format!("requested {kind} mode '{}' is not valid", v.value.trim()),
+                    Some(valid.into()),
                 ),
-                _ => {
-                    let (m, h) = wrong("ipvlan_mode", "ipvlan");
-                    self.err(v, m, h);
-                }
             }
         }
         if let Some(v) = &o.encrypted {
@@ -1173,6 +1172,21 @@ fn core_reason(r: format::DropReason) -> netloom_core::DropReason {
         F::NoListener => C::NoListener,
     }
 }
+
+/// `macvlan_mode` values, as Docker spells them.
+const MACVLAN_MODES: &[(&str, ChildMode)] = &[
+    ("bridge", ChildMode::MacvlanBridge),
+    ("private", ChildMode::MacvlanPrivate),
+    ("vepa", ChildMode::MacvlanVepa),
+    ("passthru", ChildMode::MacvlanPassthru),
+];
+
+/// `ipvlan_mode` values.
+const IPVLAN_MODES: &[(&str, ChildMode)] = &[
+    ("l2", ChildMode::IpvlanL2),
+    ("l3", ChildMode::IpvlanL3),
+    ("l3s", ChildMode::IpvlanL3s),
+];
 
 fn macvlan_mode(m: format::MacvlanMode) -> ChildMode {
     match m {
