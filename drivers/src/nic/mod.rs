@@ -143,6 +143,7 @@ pub struct Nic {
     /// Shared so that a frame's handling can hold its child without copying it.
     children: Vec<Arc<Child>>,
     roles: Vec<Role>,
+    l3_out: Option<PortId>,
     /// The LAN reflects frames back out of the port they came from (hairpin / VEPA).
     pub wire_reflects: bool,
     /// Every address of the host the NIC belongs to (its stack answers ARP for each).
@@ -160,6 +161,7 @@ impl Nic {
             lowers: vec![Lower::new(None)],
             children: Vec::new(),
             roles: if wired { vec![Role::Wire] } else { Vec::new() },
+            l3_out: None,
             wire_reflects: false,
             host_ips: Vec::new(),
         }
@@ -188,14 +190,13 @@ impl Nic {
     /// The port through which ipvlan l3 / l3s children's packets reach the parent's
     /// namespace to be routed as its own (no forwarding, no TTL decrement).
     pub fn add_l3_out(&mut self) -> PortId {
-        self.port(Role::L3Out)
+        let p = self.port(Role::L3Out);
+        self.l3_out = Some(p);
+        p
     }
 
     fn l3_out(&self) -> Option<PortId> {
-        self.roles
-            .iter()
-            .position(|r| matches!(r, Role::L3Out))
-            .map(|p| p as PortId)
+        self.l3_out
     }
 
     /// The port of the host's own stack on the NIC (untagged).
@@ -256,11 +257,9 @@ impl Nic {
         }
     }
 
+    /// The cable to the LAN is port 0, when there is one.
     fn wire(&self) -> Option<PortId> {
-        self.roles
-            .iter()
-            .position(|r| matches!(r, Role::Wire))
-            .map(|p| p as PortId)
+        matches!(self.roles.first(), Some(Role::Wire)).then_some(0)
     }
 
     fn siblings(&self, l: usize) -> impl Iterator<Item = (usize, &Child)> {
