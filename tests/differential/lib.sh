@@ -184,13 +184,9 @@ sys.exit(0 if got == str(n).encode() else 1)
   return 0
 }
 
-# macvlan_lan MODE [hairpin]: the macvlan cases' common topology: LAN office (with
-# hairpin when asked), Docker host h1 (eth0 192.168.1.10/24), external laptop
-# (192.168.1.50/24) and containers a (.128) and b (.129) on a macvlan network of mode
-# MODE over h1's eth0, default route via the network's gateway 192.168.1.1.
-# MACVLAN_B=0 leaves b out.
-macvlan_lan() {
-  local mode=$1; shift
+# office_lan [hairpin]: LAN office (with hairpin when asked), Docker host h1 (eth0
+# 192.168.1.10/24, forwarding) and external laptop (192.168.1.50/24).
+office_lan() {
   lan office "$@"
   FORWARD=1 node h1
   plug h1 eth0 office
@@ -198,12 +194,26 @@ macvlan_lan() {
   node laptop
   plug laptop eth0 office
   addr laptop eth0 192.168.1.50/24
-  child macvlan h1 eth0 a 192.168.1.128/24 mode "$mode"
+}
+
+# child_lan KIND MODE [hairpin]: the macvlan / ipvlan l2 cases' common topology:
+# office_lan, and containers a (.128) and b (.129) on a KIND (macvlan|ipvlan) network of
+# mode MODE over h1's eth0, default route via the network's gateway 192.168.1.1.
+# MACVLAN_B=0 leaves b out.
+child_lan() {
+  local kind=$1 mode=$2; shift 2
+  office_lan "$@"
+  child "$kind" h1 eth0 a 192.168.1.128/24 mode "$mode"
   route a default via 192.168.1.1
   if [[ ${MACVLAN_B:-1} == 1 ]]; then
-    child macvlan h1 eth0 b 192.168.1.129/24 mode "$mode"
+    child "$kind" h1 eth0 b 192.168.1.129/24 mode "$mode"
     route b default via 192.168.1.1
   fi
+}
+
+# macvlan_lan MODE [hairpin]: child_lan with macvlan children.
+macvlan_lan() {
+  child_lan macvlan "$@"
 }
 
 # overlay_lan NET_MTU [CONTAINER_MTU]: the overlay cases' topology: LAN office, Docker
@@ -242,13 +252,7 @@ overlay_lan() {
 # sets for l3.
 ipvlan_l3_lan() {
   local mode=$1
-  lan office
-  FORWARD=1 node h1
-  plug h1 eth0 office
-  addr h1 eth0 192.168.1.10/24
-  node laptop
-  plug laptop eth0 office
-  addr laptop eth0 192.168.1.50/24
+  office_lan
   FORWARD=1 node laptop2
   plug laptop2 eth0 office
   addr laptop2 eth0 192.168.1.51/24
