@@ -262,3 +262,36 @@ ipvlan_l3_lan() {
   child ipvlan h1 eth0 b 10.1.2.2/24 mode "$mode"
   route b default dev eth0
 }
+
+# ipvlan_l3_case MODE: the ipvlan l3/l3s cases, topology and steps (l3 and l3s behave
+# alike for reachability; their cases differ only in the mode).
+ipvlan_l3_case() {
+  ipvlan_l3_lan "$1"
+  ping_step a 10.1.2.2              # a -> b (other subnet, same parent)
+  ping_step a 192.168.1.50          # a -> laptop (which has no route back)
+  ping_step laptop 10.1.1.2         # laptop -> a, no route
+  ping_step laptop2 10.1.1.2        # laptop2 -> a, route 10.1.1.0/24 via h1
+  ping_step a 192.168.1.51          # a -> laptop2
+  ping_step a 192.168.1.10          # a -> h1's own address
+  ping_step h1 10.1.1.2             # h1 -> a
+}
+
+# vlan_macvlan_lan H1PORT MACHINE…: the 802.1Q macvlan cases' topology: a VLAN-filtering
+# LAN office, h1 (eth0 192.168.1.10/24 on switch port H1PORT: `trunk:10,20` or empty
+# for a plain port), machines NAME:IP:[access:VID] on their ports, and container a
+# (192.168.1.128/24) on a macvlan (bridge) over h1's eth0.10.
+vlan_macvlan_lan() {
+  local h1port=$1 e n ip m v; shift
+  lan office vlan
+  FORWARD=1 node h1
+  plug h1 eth0 office ${h1port:+"$h1port"}
+  addr h1 eth0 192.168.1.10/24
+  for e in "$@"; do
+    IFS=: read -r n ip m v <<<"$e"
+    node "$n"; plug "$n" eth0 office "${m:+$m:$v}"; addr "$n" eth0 "$ip/24"
+  done
+  must ip -n "$P-h1" link add link eth0 name eth0.10 type vlan id 10
+  must ip -n "$P-h1" link set eth0.10 up
+  child macvlan h1 eth0.10 a 192.168.1.128/24 mode bridge
+  route a default via 192.168.1.1
+}

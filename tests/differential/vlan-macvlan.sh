@@ -4,18 +4,7 @@
 # a trunk port [10, 20] (its own address untagged, vid 1); laptop10 and laptop20 are on
 # access ports of VLANs 10 and 20, plain on an untagged plain port, all in 192.168.1.0/24.
 . "$(dirname "$0")/lib.sh"
-lan office vlan
-FORWARD=1 node h1
-plug h1 eth0 office trunk:10,20
-addr h1 eth0 192.168.1.10/24
-for e in laptop10:192.168.1.50:access:10 laptop20:192.168.1.51:access:20 plain:192.168.1.52:; do
-  IFS=: read -r n ip m v <<<"$e"
-  node "$n"; plug "$n" eth0 office "${m:+$m:$v}"; addr "$n" eth0 "$ip/24"
-done
-must ip -n "$P-h1" link add link eth0 name eth0.10 type vlan id 10
-must ip -n "$P-h1" link set eth0.10 up
-child macvlan h1 eth0.10 a 192.168.1.128/24 mode bridge
-route a default via 192.168.1.1
+vlan_macvlan_lan trunk:10,20 laptop10:192.168.1.50:access:10 laptop20:192.168.1.51:access:20 plain:192.168.1.52:
 
 ping_step a 192.168.1.50          # a -> laptop10 (VLAN 10)
 ping_step laptop10 192.168.1.128  # laptop10 -> a
