@@ -271,8 +271,8 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
             },
             Some("each key may appear only once in a map".into()),
         ),
-        YamlError::Budget { .. }
-        | YamlError::AliasReplayLimitExceeded { .. }
+        YamlError::Budget { breach, .. } => budget_breach(breach),
+        YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. } => (
             "the file is too large, too deeply nested or expands too many aliases".into(),
@@ -289,11 +289,53 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
             Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
             None => (msg.clone(), None),
         },
+        other => {
+            let msg = serde_saphyr::UserMessageFormatter.format_message(other);
+            if msg.contains("recursion limit exceeded") {
+                // The YAML scanner's own depth guard, hit by `[[[[…` before our budget.
+                (
+                    "the file nests lists or maps too deeply for a scenario".into(),
+                    Some("a scenario nests a few levels (section, name, key); check the brackets".into()),
+                )
+            } else {
+                (msg.into_owned(), None)
+            }
+        }
+    }
+}
+
+/// What limit a file broke, in the reader's words.
+fn budget_breach(breach: &serde_saphyr::budget::BudgetBreach) -> (String, Option<String>) {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let too_many = |what: &str| {
+        (
+            format!("the file has too many {what} for a scenario (a limit that keeps hostile files cheap)"),
+            Some("split the scenario into several files".to_owned()),
+        )
+    };
+    match breach {
+        B::Documents { .. } => (
+            "the file holds more than one YAML document".into(),
+            Some("put one scenario per file (remove the second `---`)".into()),
+        ),
+        B::Depth { depth } => (
+            format!("the file nests {depth} levels deep, more than a scenario may"),
+            Some("a scenario nests a few levels (section, name, key); check the brackets".into()),
+        ),
+        B::Nodes { .. } | B::Events { .. } => too_many("values"),
+        B::ScalarBytes { .. } | B::InputBytes { .. } => too_many("bytes of text"),
+        B::Aliases { .. }
+        | B::Anchors { .. }
+        | B::AliasAnchorRatio { .. }
+        | B::RecordedAnchorEvents { .. }
+        | B::RecordedAnchorBytes { .. }
+        | B::MergeKeys { .. } => (
+            "the file uses too many YAML anchors, aliases or merge keys".into(),
+            Some("a scenario is a plain YAML file; keep anchors/aliases few and shallow".into()),
+        ),
         other => (
-            serde_saphyr::UserMessageFormatter
-                .format_message(other)
-                .into_owned(),
-            None,
+            format!("the file breaks a limit of the YAML reader ({other:?})"),
+            Some("a scenario is a plain YAML file; keep it small and shallow".into()),
         ),
     }
 }

@@ -4,6 +4,8 @@
 //! | --- | --- |
 //! | [`format`](mod@format) | the typed scenario file (SCENARIO-FORMAT.md) and its parser |
 //! | [`error`] | errors with `file:line:column` and a hint |
+//! | [`names`] | the rule for machine, network and interface names (Docker's, length-bounded) |
+//! | [`input`] | reading a scenario file as untrusted input (type and size first, UTF-8 errors at line:column) |
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
@@ -39,10 +41,13 @@
 pub mod emulate;
 pub mod error;
 pub mod format;
+pub mod input;
+pub mod names;
 pub mod report;
 pub mod runner;
 pub mod validate;
 
 pub use error::{ScenarioError, ScenarioErrors};
+pub use input::load_file;
 pub use runner::{Report, Run, RunOptions, Status, StepReport, run};
 pub use validate::{Loaded, load};

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use netloom_scenarios::emulate::{self, EmulateOptions, Emulation, registry};
-use netloom_scenarios::{RunOptions, load, report, run};
+use netloom_scenarios::{RunOptions, report, run};
 
 #[derive(Parser)]
 #[command(
@@ -230,48 +230,12 @@ fn main() -> ExitCode {
 }
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
-    let name = f.display().to_string();
-    let text = std::fs::read(f).map_err(|e| format!("{name}: error: cannot read the file: {e}\n"))?;
-    let text =
-        String::from_utf8(text).map_err(|e| format!("{name}: error: the file is not UTF-8 text ({e})\n"))?;
-    load(&name, &text).map_err(|errs| errs.iter().map(|e| format!("{e}\n")).collect())
+    netloom_scenarios::load_file(f)
 }
 
 fn write_pcaps(dir: &Path, r: &netloom_scenarios::Run, prefix: bool) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (id, link) in r.lab.fabric.links() {
-        let name: String = link
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let file = if prefix {
-            format!("{}-{:03}-{name}.pcap", sanitize(&r.report.name), id.0)
-        } else {
-            format!("{:03}-{name}.pcap", id.0)
-        };
-        let f = std::fs::File::create(dir.join(file))?;
-        netloom_core::capture::write_pcap(std::io::BufWriter::new(f), r.lab.fabric.captured(id))?;
-    }
-    Ok(())
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let prefix = prefix.then(|| r.report.name.as_str());
+    netloom_scenarios::report::write_pcaps(dir, &r.lab.fabric, prefix).map(|_| ())
 }
 
 fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) -> ExitCode {

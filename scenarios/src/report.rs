@@ -121,3 +121,59 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// Longest pcap file name written: well under the 255 bytes file systems allow, so a
+/// capture never fails half-way for the length of a name.
+const MAX_PCAP_NAME: usize = 160;
+
+/// The file name of link `index` named `link` (`a.eth0 <-> lan.a.eth0`), optionally
+/// prefixed with the scenario's name: characters other than letters, digits, `-` and
+/// `.` become `_`, and a name too long for a file system is shortened with a hash of
+/// the whole, so names stay unique and every capture of a run can be written.
+pub fn pcap_file_name(prefix: Option<&str>, index: u32, link: &str) -> String {
+    let clean = |s: &str, keep_dot: bool| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || (keep_dot && c == '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut stem = match prefix {
+        Some(p) => format!("{}-{index:03}-{}", clean(p, false), clean(link, true)),
+        None => format!("{index:03}-{}", clean(link, true)),
+    };
+    if stem.len() + ".pcap".len() > MAX_PCAP_NAME {
+        // FNV-1a of the full stem: deterministic, and different links stay apart.
+        let hash = stem.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        stem.truncate(MAX_PCAP_NAME - ".pcap".len() - 17);
+        stem = format!("{stem}-{hash:016x}");
+    }
+    stem + ".pcap"
+}
+
+/// Writes one pcap per link of `fabric` into `dir` (created if needed); returns the
+/// files written.
+///
+/// # Errors
+/// The file system's error, naming nothing written after it.
+pub fn write_pcaps(
+    dir: &std::path::Path,
+    fabric: &netloom_core::Fabric,
+    prefix: Option<&str>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (id, link) in fabric.links() {
+        let path = dir.join(pcap_file_name(prefix, id.0, &link.name));
+        let f = std::fs::File::create(&path)?;
+        netloom_core::capture::write_pcap(std::io::BufWriter::new(f), fabric.captured(id))?;
+        written.push(path);
+    }
+    Ok(written)
+}

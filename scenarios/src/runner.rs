@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use netloom_core::{DropReason, ElemId, EventKind, FrameId, SimDuration, TraceEvent, TraceLevel};
+use netloom_core::{
+    DropReason, ElemId, EventKind, FrameId, SimDuration, TraceBudget, TraceEvent, TraceLevel,
+};
 use netloom_drivers::docker::Lab;
 use netloom_drivers::host::ConnOutcome;
 use netloom_drivers::net::L4;
@@ -154,13 +156,20 @@ struct Seen {
     dns_log: Vec<String>,
 }
 
-/// Hop-level trace events kept per step: enough to explain any ping or connect and the
-/// start of a bulk transfer, without holding every segment of a 100 MB one.
-const HOP_EVENTS_PER_STEP: u64 = 200_000;
+/// Trace events kept per step: enough to explain any ping or connect and the start of a
+/// bulk transfer, without holding every segment of a 100 GB one. With the trace cleared
+/// at each step, a run's memory is bounded by its topology, not by its steps or packets.
+const STEP_TRACE_BUDGET: TraceBudget = TraceBudget {
+    hops: 200_000,
+    fates: 100_000,
+    drops: 20_000,
+};
 
 fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
-    lab.fabric.set_hop_budget(HOP_EVENTS_PER_STEP);
-    let start_ev = lab.fabric.trace().events.len();
+    // Each step's report is built from its own events only: forget the previous ones.
+    lab.fabric.clear_trace();
+    lab.fabric.set_trace_budget(STEP_TRACE_BUDGET);
+    let start_ev = 0;
     let start = lab.fabric.now();
     let mut failures = Vec::new();
     let mut seen = Seen {

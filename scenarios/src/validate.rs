@@ -175,6 +175,11 @@ pub struct WireCheck {
 /// Every problem found, each with `file:line:column`.
 pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
     let scenario = format::parse_scenario(file, text).map_err(ScenarioErrors::from)?;
+    // Names first: a bad one would otherwise reach messages, files and namespaces.
+    let bad_names = crate::names::check(file, &scenario);
+    if !bad_names.is_empty() {
+        return Err(ScenarioErrors::from(bad_names));
+    }
     let mut errs: Vec<ScenarioError> = format::reject_unsupported(file, &scenario);
     let mut v = Validator {
         file,

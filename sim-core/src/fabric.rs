@@ -58,8 +58,36 @@ pub(crate) struct Core {
     nodes: Vec<petgraph::stable_graph::NodeIndex>,
     capture: Option<Vec<Vec<Captured>>>,
     stats: FabricStats,
-    /// Hop-level events that may still be recorded (fates are always recorded).
+    /// Hop-level events that may still be recorded.
     hop_budget: u64,
+    /// Fate events (origin, copy, delivery) that may still be recorded.
+    fate_budget: u64,
+    /// Drop events that may still be recorded.
+    drop_budget: u64,
+    /// Events left out because a budget ran out, since the budgets were last set.
+    unrecorded: u64,
+}
+
+/// How many events of each kind a trace may still record (see
+/// [`Fabric::set_trace_budget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceBudget {
+    /// Transmissions, receptions, notes and holds.
+    pub hops: u64,
+    /// Origins, copies and deliveries.
+    pub fates: u64,
+    /// Drops.
+    pub drops: u64,
+}
+
+/// Takes one from `budget`, or counts the event as left out.
+fn take(budget: &mut u64, unrecorded: &mut u64) -> bool {
+    if *budget == 0 {
+        *unrecorded += 1;
+        return false;
+    }
+    *budget -= 1;
+    true
 }
 
 /// Pending events bucketed by time; within one time, FIFO. Because `seq` grows with
@@ -147,6 +175,9 @@ impl Fabric {
                 capture: None,
                 stats: FabricStats::default(),
                 hop_budget: u64::MAX,
+                fate_budget: u64::MAX,
+                drop_budget: u64::MAX,
+                unrecorded: 0,
             },
         }
     }
@@ -156,11 +187,21 @@ impl Fabric {
         self.core.level = level;
     }
 
-    /// Bounds how many more hop-level events (transmissions, receptions, notes) the
-    /// trace records; fates are recorded regardless. Keeps long bulk transfers from
-    /// filling memory with hops nobody reads.
-    pub fn set_hop_budget(&mut self, events: u64) {
-        self.core.hop_budget = events;
+    /// Bounds every kind of event the trace may still record: hops, fates (origins,
+    /// copies, deliveries) and drops, each with its own allowance, so that a step's
+    /// trace is bounded whatever the number of packets it moves. Without a call nothing
+    /// is bounded (property tests count every fate). Resets [`Fabric::unrecorded`].
+    pub fn set_trace_budget(&mut self, budget: TraceBudget) {
+        self.core.hop_budget = budget.hops;
+        self.core.fate_budget = budget.fates;
+        self.core.drop_budget = budget.drops;
+        self.core.unrecorded = 0;
+    }
+
+    /// Events left out of the trace since [`Fabric::set_trace_budget`] because a budget
+    /// ran out (hops beyond the hop budget included).
+    pub fn unrecorded(&self) -> u64 {
+        self.core.unrecorded
     }
 
     /// Starts recording every frame crossing every link, for pcap output.
@@ -513,10 +554,10 @@ impl Core {
             return;
         }
         let keep = match kind {
-            EventKind::Originated
-            | EventKind::Copied { .. }
-            | EventKind::Delivered
-            | EventKind::Dropped { .. } => true,
+            EventKind::Originated | EventKind::Copied { .. } | EventKind::Delivered => {
+                take(&mut self.fate_budget, &mut self.unrecorded)
+            }
+            EventKind::Dropped { .. } => take(&mut self.drop_budget, &mut self.unrecorded),
             EventKind::Transmitted | EventKind::Received | EventKind::Note { .. } | EventKind::Held => {
                 self.take_hop()
             }
@@ -541,11 +582,10 @@ impl Core {
 
     /// Whether a hop-level event may be recorded now (and counts it against the budget).
     fn take_hop(&mut self) -> bool {
-        if self.level < TraceLevel::Hops || self.hop_budget == 0 {
+        if self.level < TraceLevel::Hops {
             return false;
         }
-        self.hop_budget -= 1;
-        true
+        take(&mut self.hop_budget, &mut self.unrecorded)
     }
 
     /// Records an event whose detail is always worth formatting (drops).
@@ -558,6 +598,16 @@ impl Core {
         detail: impl FnOnce() -> String,
     ) {
         if self.level == TraceLevel::Off {
+            return;
+        }
+        let budget = match kind {
+            EventKind::Dropped { .. } => &mut self.drop_budget,
+            EventKind::Transmitted | EventKind::Received | EventKind::Note { .. } | EventKind::Held => {
+                &mut self.hop_budget
+            }
+            _ => &mut self.fate_budget,
+        };
+        if !take(budget, &mut self.unrecorded) {
             return;
         }
         let detail = detail();

@@ -28,7 +28,7 @@ pub mod time;
 pub mod trace;
 
 pub use element::{Ctx, Element};
-pub use fabric::{Fabric, FabricStats};
+pub use fabric::{Fabric, FabricStats, TraceBudget};
 pub use frame::{Frame, FrameId, Offload};
 pub use link::{Link, LinkConfig, LinkId};
 pub use rng::SimRng;

@@ -64,6 +64,8 @@ pub struct SockApp {
     /// Bytes acknowledged at the last progress check, and when progress was last seen.
     progress: (u64, SimTime),
     handle: SocketHandle,
+    /// The socket is closed and gone from the socket set; the slot may be reused.
+    reaped: bool,
 }
 
 impl SockApp {
@@ -88,6 +90,7 @@ impl SockApp {
             outcome,
             progress: (0, now),
             handle,
+            reaped: false,
         }
     }
 }
@@ -110,6 +113,8 @@ pub struct Stack {
 
 /// Bytes of socket buffer per direction for applications and accepted connections.
 const SOCK_BUF: usize = 256 * 1024;
+/// Bytes of socket buffer per direction for a connection that only connects.
+const CONNECT_BUF: usize = 4 * 1024;
 /// Give up on a bulk transfer after this long without progress.
 const STALL: SimDuration = SimDuration::from_secs(10);
 /// A connection attempt's deadline (the scenario format's 3 s).
@@ -327,9 +332,12 @@ impl Stack {
     /// connect only). Returns the application's index.
     pub fn start_tcp(&mut self, src: IpAddr, dst: IpAddr, port: u16, total: u64, now: SimTime) -> usize {
         let local_port = self.ephemeral(L4::Tcp);
+        // A plain connect sends nothing and is sent nothing: small buffers keep ten
+        // thousand `connect` steps cheap.
+        let buf = if total == 0 { CONNECT_BUF } else { SOCK_BUF };
         let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
-            tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
+            tcp::SocketBuffer::new(vec![0; buf]),
+            tcp::SocketBuffer::new(vec![0; buf]),
         );
         s.set_nagle_enabled(false);
         s.set_timeout(Some(RETRANSMIT_GIVE_UP));
@@ -377,9 +385,33 @@ impl Stack {
         self.push_app(SockApp::new(remote, local_port, L4::Udp, 0, now, outcome, handle))
     }
 
+    /// Stores `app` in the slot of a finished, reaped one if there is one, so that the
+    /// applications of a machine are bounded by how many run at once, not by how many
+    /// steps ran.
     fn push_app(&mut self, app: SockApp) -> usize {
+        if let Some(i) = self.apps.iter().position(|a| a.reaped) {
+            self.apps[i] = app;
+            return i;
+        }
         self.apps.push(app);
         self.apps.len() - 1
+    }
+
+    /// Removes the sockets of applications that are over (outcome known, socket
+    /// closed — after TIME_WAIT for TCP) and frees their ports. Their outcome stays
+    /// readable until the slot is reused.
+    fn reap_apps(&mut self) {
+        for app in self.apps.iter_mut().filter(|a| !a.reaped && a.outcome.is_some()) {
+            let closed = match app.l4 {
+                L4::Tcp => self.sockets.get::<tcp::Socket>(app.handle).state() == tcp::State::Closed,
+                _ => true,
+            };
+            if closed {
+                self.sockets.remove(app.handle);
+                self.used_ports.remove(&(app.l4, app.local_port));
+                app.reaped = true;
+            }
+        }
     }
 
     /// Marks the application using local `port` as refused (an ICMP error or RST arrived).
@@ -387,7 +419,7 @@ impl Stack {
         for app in self
             .apps
             .iter_mut()
-            .filter(|a| a.l4 == l4 && a.local_port == port && a.outcome.is_none())
+            .filter(|a| a.l4 == l4 && a.local_port == port && a.outcome.is_none() && !a.reaped)
         {
             app.outcome = Some(ConnOutcome::Refused(why.clone()));
             if l4 == L4::Tcp {
@@ -474,8 +506,9 @@ impl Stack {
             }
             i += 1;
         }
+        self.reap_apps();
         for app in &mut self.apps {
-            if app.outcome.is_some() && app.finished.is_some() {
+            if app.reaped || (app.outcome.is_some() && app.finished.is_some()) {
                 continue;
             }
             match app.l4 {

@@ -1,0 +1,127 @@
+//! Reading a scenario file from disk as untrusted input: its type and size are checked
+//! before a byte is read, at most [`MAX_FILE_BYTES`] are ever read (a sparse 3 GB file
+//! or `/dev/zero` costs nothing), a FIFO or device is refused instead of blocking, and
+//! text that is not UTF-8 is reported at its line and column.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::ScenarioErrors;
+use crate::format::MAX_FILE_BYTES;
+use crate::validate::{Loaded, load};
+
+/// Reads and validates the scenario file at `path`.
+///
+/// # Errors
+/// One message per problem, each line starting with the file's name (and its
+/// line:column where the problem has one), ready to print.
+pub fn load_file(path: &Path) -> Result<Loaded, String> {
+    let name = path.display().to_string();
+    let text = read_text(path).map_err(|e| format!("{name}:{e}\n"))?;
+    load(&name, &text).map_err(|errs: ScenarioErrors| errs.iter().map(|e| format!("{e}\n")).collect())
+}
+
+/// The text of the file at `path`; the error is what follows `FILE:` in a message
+/// (` error: …` or `LINE:COL: error: …`).
+///
+/// # Errors
+/// Not a regular file, larger than [`MAX_FILE_BYTES`], unreadable, or not UTF-8.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    // `metadata` follows symbolic links, as opening the file does.
+    let meta = std::fs::metadata(path).map_err(|e| format!(" error: cannot read the file: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            " error: not a regular file ({}): a scenario is read from a file",
+            kind(&meta)
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| format!(" error: cannot read the file: {e}"))?;
+    // The file may grow between the check and the read: never read past the limit.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!(" error: cannot read the file: {e}"))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    decode(bytes)
+}
+
+/// UTF-8 text from `bytes`, or where the first invalid byte is.
+pub fn decode(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let start = bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // Columns count characters, as the YAML errors do; the prefix is valid UTF-8.
+        let column = 1 + std::str::from_utf8(&bytes[start..at]).map_or(at - start, |s| s.chars().count());
+        format!(
+            "{line}:{column}: error: the file is not UTF-8 text (byte 0x{:02x} cannot start or continue a character)\n  \
+             hint: save the file as UTF-8",
+            bytes.get(at).copied().unwrap_or(0)
+        )
+    })
+}
+
+fn too_large(len: u64) -> String {
+    format!(" error: the file is {len} bytes, more than the {MAX_FILE_BYTES} a scenario may have")
+}
+
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_is_placed_by_line_and_column() {
+        let e = decode(b"name: x\nsteps: [\xc3a]\n".to_vec()).expect_err("not UTF-8");
+        assert!(e.starts_with("2:9: error"), "{e}");
+        let mut text = "name: é".as_bytes().to_vec();
+        text.push(0xff);
+        let e = decode(text).expect_err("not UTF-8");
+        // 'é' is one character of two bytes: the bad byte is the 8th character.
+        assert!(e.starts_with("1:8: error"), "{e}");
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_without_reading() {
+        // /dev/zero would be read until memory ran out.
+        let e = read_text(Path::new("/dev/zero")).expect_err("a device");
+        assert!(e.contains("character device"), "{e}");
+        let e = read_text(Path::new("/")).expect_err("a directory");
+        assert!(e.contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn a_sparse_huge_file_is_refused_by_its_size() {
+        let dir = std::env::temp_dir().join(format!("netloom-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("huge.yaml");
+        let f = std::fs::File::create(&p).expect("create");
+        f.set_len(3 << 30).expect("sparse 3 GB");
+        let e = read_text(&p).expect_err("too large");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.contains("3221225472 bytes"), "{e}");
+    }
+}
