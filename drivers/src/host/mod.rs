@@ -587,6 +587,11 @@ impl Stack {
         wrote
     }
 
+    /// How many sockets the socket set holds.
+    pub fn sockets_open(&self) -> usize {
+        self.sockets.iter().count()
+    }
+
     /// The bytes acknowledged so far by application `i`.
     pub fn acked(&self, i: usize) -> u64 {
         self.apps.get(i).map_or(0, |a| a.progress.0)

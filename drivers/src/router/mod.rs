@@ -469,6 +469,15 @@ impl Node {
         self.stack.as_ref().and_then(|s| s.apps.get(i))
     }
 
+    /// Sockets open on this machine (listeners, connections, step applications) and
+    /// application slots kept: both bounded by what runs at once, not by how many
+    /// steps ran.
+    pub fn sockets_open(&self) -> (usize, usize) {
+        self.stack
+            .as_ref()
+            .map_or((0, 0), |s| (s.sockets_open(), s.apps.len()))
+    }
+
     /// Bytes acknowledged so far by socket application `i`.
     pub fn sock_acked(&self, i: usize) -> u64 {
         self.stack.as_ref().map_or(0, |s| s.acked(i))
