@@ -185,6 +185,7 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
         file,
         errs: Vec::new(),
         paths: BTreeMap::new(),
+        wire_points: None,
     };
     let model = v.model(&scenario);
     errs.append(&mut v.errs);
@@ -229,6 +230,9 @@ struct Validator<'a> {
     file: &'a str,
     errs: Vec<ScenarioError>,
     paths: BTreeMap<String, Location>,
+    /// The points `on_wire` may name, from the built lab (computed at the first
+    /// `on_wire`; `None` inside when the model does not build).
+    wire_points: Option<Option<std::collections::BTreeSet<String>>>,
 }
 
 impl Validator<'_> {
@@ -1086,11 +1090,24 @@ impl Validator<'_> {
         }
         if let Some(w) = &e.on_wire {
             let v = &w.value;
-            if !m.has_endpoint(&v.at.value) {
+            let points = self
+                .wire_points
+                .get_or_insert_with(|| {
+                    netloom_drivers::docker::Lab::build(m, 0)
+                        .ok()
+                        .map(|lab| lab.wire_points().map(str::to_string).collect())
+                })
+                .as_ref();
+            let known = points.map_or_else(|| m.has_endpoint(&v.at.value), |p| p.contains(&v.at.value));
+            if !known {
+                let hint = match points {
+                    Some(p) => wire_hint(&v.at.value, p),
+                    None => "name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into(),
+                };
                 self.err(
                     &v.at,
                     format!("'{}' is neither a LAN nor an interface `node.iface`", v.at.value),
-                    Some("name a LAN (`office`) or an interface (`host1.eth0`, `api.eth0`)".into()),
+                    Some(hint),
                 );
             }
             out.on_wire = Some(WireCheck {
@@ -1207,4 +1224,24 @@ fn l4(p: Proto) -> L4 {
         Proto::Tcp => L4::Tcp,
         Proto::Udp => L4::Udp,
     }
+}
+
+/// The valid `on_wire` points, nearest first when one is close to what was written.
+fn wire_hint(at: &str, points: &std::collections::BTreeSet<String>) -> String {
+    let node = at.split('.').next().unwrap_or(at);
+    let mut near: Vec<&str> = points
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.split('.').next() == Some(node))
+        .collect();
+    if near.is_empty() {
+        near = points.iter().map(String::as_str).collect();
+    }
+    let shown = near.len().min(24);
+    let more = if near.len() > shown {
+        format!(" … and {} more", near.len() - shown)
+    } else {
+        String::new()
+    };
+    format!("valid points: {}{more}", near[..shown].join(", "))
 }

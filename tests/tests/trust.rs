@@ -260,3 +260,31 @@ fn many_connect_steps_keep_nothing_behind() {
     let events = r.lab.fabric.trace().events.len();
     assert!(events < 200, "{events} trace events after {steps} steps");
 }
+
+/// `on_wire: { at: h1.mvshim }` never matched although the trace showed the packet
+/// crossing `h1.mvshim` (tests/scenarios/on-wire-everywhere.yaml checks it does now);
+/// a point that does not exist is an error at its place listing the valid ones.
+#[test]
+fn on_wire_points_are_the_traces_interfaces() {
+    let text = std::fs::read_to_string(root().join("tests/scenarios/on-wire-everywhere.yaml")).expect("read");
+    let loaded = load("ok.yaml", &text).expect("valid");
+    let r = run(&loaded, &RunOptions::default());
+    assert!(
+        r.report.passed(),
+        "{}",
+        netloom_scenarios::report::text(&r.report)
+    );
+    let bad = text.replace("at: host1.mvshim", "at: host1.mvshmi");
+    let e = load("bad.yaml", &bad)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("'host1.mvshmi' is neither a LAN nor an interface"),
+        "{e}"
+    );
+    assert!(
+        e.contains("host1.mvshim") && e.contains("host1.eth0"),
+        "lists the valid points: {e}"
+    );
+}

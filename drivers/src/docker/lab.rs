@@ -156,6 +156,7 @@ impl Lab {
             .collect();
         lab.directory = Arc::new(lab.build_directory());
         lab.compile();
+        lab.register_trace_points();
         lab.start_all();
         lab.refresh_directory();
         lab
@@ -1005,6 +1006,36 @@ impl Lab {
     /// The element of a LAN's switch.
     pub fn lan(&self, name: &str) -> Option<ElemId> {
         self.lans.get(name).copied()
+    }
+
+    /// Every point an `on_wire` check may name: LANs, and each machine interface as the
+    /// trace prints it (`node.iface`), in name order.
+    pub fn wire_points(&self) -> impl Iterator<Item = &str> {
+        self.lans.keys().chain(self.ports.keys()).map(String::as_str)
+    }
+
+    /// Registers as `element.port` every port that the compile phases did not name (a
+    /// host's macvlan shim, its bridges' gateway ports, its VXLAN devices, a bridge's
+    /// veth ports), exactly as the trace prints it, so that every interface a trace
+    /// names can be checked with `on_wire`.
+    fn register_trace_points(&mut self) {
+        let mut found = Vec::new();
+        for (id, link) in self.fabric.links() {
+            for &(elem, port) in &link.ends {
+                let pname = self.fabric.port_name(elem, port);
+                // Switch ports named after what is plugged in (`web.eth0`) are printed
+                // `lan[web.eth0]`: that point is `web.eth0`, registered already.
+                if !pname.contains('.') {
+                    found.push((
+                        format!("{}.{pname}", self.fabric.element_name(elem)),
+                        (elem, port, id),
+                    ));
+                }
+            }
+        }
+        for (key, at) in found {
+            self.ports.entry(key).or_insert(at);
+        }
     }
 
     /// The element, port and link of interface `node.iface`.
