@@ -10,6 +10,7 @@
 //! | [`docker`] | the Docker model: hosts, networks, IPAM results, containers, compiled into elements |
 //! | [`nic`] | a physical NIC with 802.1Q subinterfaces, macvlan and ipvlan children |
 //! | [`net`] | packet helpers over `smoltcp::wire` |
+//! | [`summary`] | one line saying what a frame is, for traces |
 
 #![warn(missing_docs)]
 
@@ -21,4 +22,5 @@ pub mod nat;
 pub mod net;
 pub mod nic;
 pub mod router;
+pub mod summary;
 pub mod tap;

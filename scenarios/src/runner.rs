@@ -762,15 +762,34 @@ fn vxlan_inner(ip: &[u8], proto: &str) -> Option<(u32, Option<(IpAddr, IpAddr)>)
 
 /// The hop-by-hop story of the step's packets: the first meaningful drop and its
 /// ancestry, or else the first request.
-fn explain(lab: &Lab, start: usize, from: Option<ElemId>) -> Vec<String> {
-    let events = &lab.fabric.trace().events[start..];
-    let parents: std::collections::BTreeMap<FrameId, FrameId> = events
-        .iter()
-        .filter_map(|e| match e.kind {
-            EventKind::Copied { parent } => Some((e.frame, parent)),
-            _ => None,
-        })
-        .collect();
+/// Lines of a step's explanation, at most: enough for the ARP, DNS, request, reply and
+/// ICMP errors of a ping or a connect; a bulk transfer is cut with a count.
+const MAX_TRACE_LINES: usize = 160;
+
+/// Every packet of the step, hop by hop, in time order: the request and its copies,
+/// the replies, ARP and neighbour discovery, DNS lookups and ICMP errors, each with its
+/// fate. The frame whose drop explains the step (or the first request) is always shown
+/// in full; flooded copies that ended at a machine they were not for are only counted.
+/// Ends with a line counting every frame's fate.
+fn explain(lab: &Lab, _start: usize, from: Option<ElemId>) -> Vec<String> {
+    let events = &lab.fabric.trace().events[..];
+    let mut parents: std::collections::BTreeMap<FrameId, FrameId> = std::collections::BTreeMap::new();
+    let mut fates: std::collections::BTreeMap<FrameId, Option<&EventKind>> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        match &e.kind {
+            EventKind::Copied { parent } => {
+                parents.insert(e.frame, *parent);
+                fates.entry(e.frame).or_insert(None);
+            }
+            EventKind::Delivered | EventKind::Dropped { .. } => {
+                fates.insert(e.frame, Some(&e.kind));
+            }
+            _ => {
+                fates.entry(e.frame).or_insert(None);
+            }
+        }
+    }
     let focus = events
         .iter()
         .find(|e| matches!(e.kind, EventKind::Dropped { reason, .. } if meaningful(reason)))
@@ -779,21 +798,83 @@ fn explain(lab: &Lab, start: usize, from: Option<ElemId>) -> Vec<String> {
     let Some(focus) = focus else {
         return vec!["(no packet of this step was recorded)".into()];
     };
-    let mut lineage = vec![focus];
+    let mut lineage = BTreeSet::from([focus]);
     let mut cur = focus;
     while let Some(&p) = parents.get(&cur) {
-        lineage.push(p);
+        lineage.insert(p);
         cur = p;
     }
+    // A flooded copy that ended at a machine it was not for is the normal end of a flood.
+    let noise = |f: &FrameId| {
+        parents.contains_key(f)
+            && !lineage.contains(f)
+            && matches!(
+                fates.get(f),
+                Some(Some(EventKind::Dropped {
+                    reason: DropReason::NotForUs,
+                    ..
+                }))
+            )
+    };
+    let reserved = events.iter().filter(|e| lineage.contains(&e.frame)).count();
+    let mut room = MAX_TRACE_LINES.saturating_sub(reserved);
     let mut out = Vec::new();
-    for e in events.iter().filter(|e| lineage.contains(&e.frame)) {
-        out.push(format_event(lab, e));
-        if out.len() >= 80 {
-            out.push("  … (trace truncated)".into());
-            break;
+    let mut left_out = 0usize;
+    for e in events {
+        if lineage.contains(&e.frame) {
+            out.push(format_event(lab, e));
+        } else if noise(&e.frame) {
+        } else if room > 0 {
+            room -= 1;
+            out.push(format_event(lab, e));
+        } else {
+            left_out += 1;
         }
     }
+    if left_out > 0 {
+        out.push(format!("  … {left_out} more events of this step's other packets"));
+    }
+    out.push(fate_counts(&fates, noise, lab.fabric.unrecorded()));
     out
+}
+
+/// `"12 frames: 8 delivered, 3 flooded copies not for their receiver, 1 dropped
+/// (arp-unresolved)"`.
+fn fate_counts(
+    fates: &std::collections::BTreeMap<FrameId, Option<&EventKind>>,
+    noise: impl Fn(&FrameId) -> bool,
+    unrecorded: u64,
+) -> String {
+    let (mut delivered, mut flooded, mut in_flight) = (0, 0, 0);
+    let mut dropped: std::collections::BTreeMap<&'static str, usize> = std::collections::BTreeMap::new();
+    for (f, fate) in fates {
+        match fate {
+            _ if noise(f) => flooded += 1,
+            Some(EventKind::Delivered) => delivered += 1,
+            Some(EventKind::Dropped { reason, .. }) => *dropped.entry(reason.as_str()).or_insert(0) += 1,
+            _ => in_flight += 1,
+        }
+    }
+    let mut parts = vec![format!("{delivered} delivered")];
+    if !dropped.is_empty() {
+        let d: Vec<String> = dropped.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        parts.push(format!("dropped: {}", d.join(", ")));
+    }
+    if flooded > 0 {
+        parts.push(format!(
+            "{flooded} flooded copies ended at machines they were not for"
+        ));
+    }
+    if in_flight > 0 {
+        parts.push(format!("{in_flight} still held or on a link"));
+    }
+    let mut line = format!("  = {} frames: {}", fates.len(), parts.join("; "));
+    if unrecorded > 0 {
+        line.push_str(&format!(
+            " ({unrecorded} events beyond the step's trace budget not recorded)"
+        ));
+    }
+    line
 }
 
 /// One trace line: time, place, what happened, why.

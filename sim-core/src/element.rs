@@ -67,7 +67,27 @@ impl<'a> Ctx<'a> {
     /// Creates a frame that this element originates (a stack's packet, an ICMP error,
     /// an ARP request).
     pub fn originate(&mut self, data: Bytes) -> Frame {
+        let id = self.record_origin(&data);
+        self.born(id, data)
+    }
+
+    /// [`Ctx::originate`] of a frame whose bytes come later (a packet waiting for its
+    /// link-layer header): the trace describes it from `packet`.
+    pub fn originate_about(&mut self, data: Bytes, packet: &[u8]) -> Frame {
+        let id = self.record_origin(packet);
+        self.born(id, data)
+    }
+
+    fn record_origin(&mut self, packet: &[u8]) -> FrameId {
         let id = self.core.next_id();
+        let describe = self.core.describer;
+        self.core.record(id, self.elem, None, EventKind::Originated, || {
+            describe.map_or_else(String::new, |d| d(packet))
+        });
+        id
+    }
+
+    fn born(&mut self, id: FrameId, data: Bytes) -> Frame {
         let frame = Frame {
             id,
             data,
@@ -75,8 +95,6 @@ impl<'a> Ctx<'a> {
             hops: 0,
             offload: None,
         };
-        self.core
-            .record(id, self.elem, None, EventKind::Originated, String::new);
         self.fresh.push(id);
         frame
     }

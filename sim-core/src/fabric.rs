@@ -66,6 +66,8 @@ pub(crate) struct Core {
     drop_budget: u64,
     /// Events left out because a budget ran out, since the budgets were last set.
     unrecorded: u64,
+    /// Says what a frame is when it is born (protocol knowledge lives in the drivers).
+    pub(crate) describer: Option<fn(&[u8]) -> String>,
 }
 
 /// How many events of each kind a trace may still record (see
@@ -178,6 +180,7 @@ impl Fabric {
                 fate_budget: u64::MAX,
                 drop_budget: u64::MAX,
                 unrecorded: 0,
+                describer: None,
             },
         }
     }
@@ -185,6 +188,12 @@ impl Fabric {
     /// Sets how much the trace records (default: every hop).
     pub fn set_trace_level(&mut self, level: TraceLevel) {
         self.core.level = level;
+    }
+
+    /// Gives every frame's origin event a one-line description of the frame (`ARP
+    /// who-has …`, `TCP a > b [S]`), computed only when the trace keeps hop details.
+    pub fn set_frame_describer(&mut self, describe: fn(&[u8]) -> String) {
+        self.core.describer = Some(describe);
     }
 
     /// Bounds every kind of event the trace may still record: hops, fates (origins,

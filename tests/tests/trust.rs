@@ -288,3 +288,49 @@ fn on_wire_points_are_the_traces_interfaces() {
         "lists the valid points: {e}"
     );
 }
+
+/// A failed step's trace once showed only the request. It shows every packet the step
+/// caused now — the ARP that went unanswered, the ICMP error that came back, the reply
+/// that made a wrong expectation fail — each with what it is and where it ended.
+#[test]
+fn a_failed_steps_trace_shows_every_packet_it_caused() {
+    let text = std::fs::read_to_string(root().join("tests/scenarios/arp-unresolved.yaml"))
+        .expect("read")
+        .replace(
+            "expect: { result: no-reach, dropped: arp-unresolved }",
+            "expect: reach",
+        );
+    let loaded = load("arp.yaml", &text).expect("valid");
+    let r = run(&loaded, &RunOptions::default());
+    let step = &r.report.steps[0];
+    let trace = step.trace.join("\n");
+    assert_eq!(step.status, netloom_scenarios::Status::Failed, "{trace}");
+    assert!(
+        trace.contains("sent: ICMP echo request 10.0.1.10 > 10.0.2.77"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("sent: ARP who-has 10.0.2.77 tell 10.0.2.1"),
+        "{trace}"
+    );
+    assert!(trace.contains("DROPPED arp-unresolved"), "{trace}");
+    assert!(
+        trace.contains("sent: ICMP host unreachable 10.0.1.1 > 10.0.1.10"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("delivered: From 10.0.1.1: Destination Host Unreachable"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("dropped: 1 arp-unresolved"),
+        "the fates are counted: {trace}"
+    );
+
+    // A reply that arrives where none was expected: the reply's whole way back is shown.
+    let reach = "name: r\nnetworks:\n  app: {}\ncontainers:\n  a: { networks: [app] }\n  b: { networks: [app] }\nsteps:\n  - ping: { from: a, to: b, count: 1 }\n    expect: no-reach\n";
+    let r = run(&load("r.yaml", reach).expect("valid"), &RunOptions::default());
+    let trace = r.report.steps[0].trace.join("\n");
+    assert!(trace.contains("sent: ICMP echo reply"), "{trace}");
+    assert!(trace.contains("b.eth0") && trace.contains("a.eth0"), "{trace}");
+}

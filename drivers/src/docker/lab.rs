@@ -155,6 +155,7 @@ impl Lab {
             .map(|(i, h)| (h.name.clone(), i))
             .collect();
         lab.directory = Arc::new(lab.build_directory());
+        lab.fabric.set_frame_describer(crate::summary::frame_summary);
         lab.compile();
         lab.register_trace_points();
         lab.start_all();

@@ -1199,7 +1199,7 @@ impl Node {
         if net::parse_ip(&pkt).is_none() {
             return;
         }
-        let frame = ctx.originate(Bytes::new());
+        let frame = ctx.originate_about(Bytes::new(), &pkt);
         self.send_originated(ctx, frame, pkt, app_frames);
     }
 
