@@ -132,11 +132,54 @@ fn cheap(l: &netloom_scenarios::Loaded) -> bool {
         && l.model.containers.len() <= 50
 }
 
+/// What a mutated file did: `Err` lines beyond the end or empty messages, else fine.
+fn check(text: String) -> Result<(), String> {
+    match load("mutated.yaml", &text) {
+        Err(errs) => {
+            let lines = text.lines().count() as u64 + 1;
+            for e in errs.iter() {
+                if e.line > lines {
+                    return Err(format!("error beyond the end of the file: {e}"));
+                }
+                if e.message.is_empty() {
+                    return Err("an error without a message".into());
+                }
+            }
+        }
+        Ok(loaded) => {
+            if cheap(&loaded) {
+                let r = run(&loaded, &RunOptions::default());
+                if r.report.steps.len() != loaded.steps.len() {
+                    return Err("not every step was reported".into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`check`] on a thread of its own: a panic or a case that does not end within
+/// `limit` (a hang) is a failure, not a stuck test run.
+fn check_bounded(text: String, limit: std::time::Duration) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shown: String = text.chars().take(400).collect();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(|| check(text)).unwrap_or_else(|_| Err("panicked".into()));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => r.map_err(|e| format!("{e}\n--- file ---\n{shown}")),
+        Err(_) => Err(format!(
+            "no result within {limit:?} (a hang)\n--- file ---\n{shown}"
+        )),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
 
-    /// Proves: loading never panics, every error points at a line of the file, and a
-    /// mutated file that still loads runs to the end without panicking.
+    /// Proves: loading never panics nor hangs, every error points at a line of the
+    /// file, and a mutated file that still loads runs to the end without panicking.
     #[test]
     fn mutated_scenarios_never_panic(pick in any::<usize>(), muts in proptest::collection::vec(mutation(), 1..4)) {
         let files = corpus();
@@ -144,19 +187,26 @@ proptest! {
         for m in &muts {
             text = apply(&text, m);
         }
-        match load("mutated.yaml", &text) {
-            Err(errs) => {
-                let lines = text.lines().count() as u64 + 1;
-                for e in errs.iter() {
-                    prop_assert!(e.line <= lines, "error beyond the end of the file: {e}");
-                    prop_assert!(!e.message.is_empty());
-                }
+        let r = check_bounded(text, std::time::Duration::from_secs(60));
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+
+    /// Proves: bytes that are not UTF-8 (a Latin-1 file, a binary) are reported at a
+    /// line and column of the file, never as a panic.
+    #[test]
+    fn mutated_bytes_are_placed(pick in any::<usize>(), at in any::<usize>(), byte in 0x80u8..=0xff) {
+        let files = corpus();
+        let mut bytes = files[pick % files.len()].clone().into_bytes();
+        let k = at % (bytes.len() + 1);
+        bytes.insert(k, byte);
+        match netloom_scenarios::input::decode(bytes) {
+            Ok(text) => {
+                let r = check_bounded(text, std::time::Duration::from_secs(60));
+                prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
             }
-            Ok(loaded) => {
-                if cheap(&loaded) {
-                    let r = run(&loaded, &RunOptions::default());
-                    prop_assert_eq!(r.report.steps.len(), loaded.steps.len());
-                }
+            Err(e) => {
+                let lc: Vec<&str> = e.splitn(3, ':').collect();
+                prop_assert!(lc.len() == 3 && lc[0].parse::<u64>().is_ok() && lc[1].parse::<u64>().is_ok(), "{e}");
             }
         }
     }
