@@ -434,9 +434,9 @@ impl Node {
         port: u16,
         bytes: u64,
     ) -> Result<usize, String> {
-        let src = self
-            .source_for(dst)
-            .ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let Some(src) = self.source_for(dst) else {
+            return Err(self.unreachable(ctx, dst));
+        };
         let now = ctx.now();
         // A path MTU learned earlier bounds the new connection's segments, as the
         // route exception does for Linux's MSS.
@@ -455,13 +455,33 @@ impl Node {
     /// # Errors
     /// As [`Node::start_tcp`].
     pub fn start_udp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16) -> Result<usize, String> {
-        let src = self
-            .source_for(dst)
-            .ok_or_else(|| "connect: Network is unreachable".to_string())?;
+        let Some(src) = self.source_for(dst) else {
+            return Err(self.unreachable(ctx, dst));
+        };
         let now = ctx.now();
         let i = self.stack_mut(now).start_udp(src, dst, port, now);
         self.service(ctx);
         Ok(i)
+    }
+
+    /// A socket's `connect()` with no route: Linux fails it with ENETUNREACH before any
+    /// packet exists. The trace still records the attempt as a packet dropped for
+    /// `no-route` at the lookup, as a ping's is, so `dropped: no-route` reads the same
+    /// under `run` as under `emulate` (where the kernel's error is the evidence).
+    fn unreachable(&self, ctx: &mut Ctx<'_>, dst: IpAddr) -> String {
+        let f = ctx.originate(Bytes::new());
+        let stage = if dst.is_ipv4() {
+            Stage::Ip4Lookup
+        } else {
+            Stage::Ip6Lookup
+        };
+        ctx.drop_frame(&f, DropReason::NoRoute, stage, || {
+            format!(
+                "{}: no route to {dst} (connect: Network is unreachable)",
+                self.name
+            )
+        });
+        "connect: Network is unreachable".to_string()
     }
 
     /// Socket application number `i`.
