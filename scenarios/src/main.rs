@@ -234,7 +234,7 @@ fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
 }
 
 fn write_pcaps(dir: &Path, r: &netloom_scenarios::Run, prefix: bool) -> std::io::Result<()> {
-    let prefix = prefix.then(|| r.report.name.as_str());
+    let prefix = prefix.then_some(r.report.name.as_str());
     netloom_scenarios::report::write_pcaps(dir, &r.lab.fabric, prefix).map(|_| ())
 }
 

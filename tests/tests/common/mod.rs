@@ -24,6 +24,7 @@ pub fn binary() -> PathBuf {
 
 /// A check that cannot run here: prints why and lets the test pass, unless
 /// `NETLOOM_REQUIRE_ALL` is set (as `.ci/run` does), which makes it fail.
+#[allow(dead_code)] // not every test binary that includes this module skips
 pub fn skip(what: &str, why: &str) {
     assert!(
         std::env::var_os("NETLOOM_REQUIRE_ALL").is_none(),
