@@ -104,7 +104,11 @@ mod tests {
         assert_eq!(got.len(), 254 - 2, "every usable address but the two taken");
         assert_eq!(got[0], Ipv4Addr::new(10, 1, 0, 2));
         assert_eq!(got[1], Ipv4Addr::new(10, 1, 0, 4));
-        assert_eq!(got.last(), Some(&Ipv4Addr::new(10, 1, 0, 254)), "broadcast kept back");
+        assert_eq!(
+            got.last(),
+            Some(&Ipv4Addr::new(10, 1, 0, 254)),
+            "broadcast kept back"
+        );
 
         // A range at the bottom of the subnet ends at its own last address (.127 is a
         // normal host address of the /24), and the network address is still reserved.

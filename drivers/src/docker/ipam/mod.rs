@@ -855,7 +855,10 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             *k += 1;
             if *k == MAX_ENDPOINTS + 1 {
                 errs.push(ModelError::new(
-                    format!("containers.{}.networks.{}", m.containers[ci].name, nets[ep.network].name),
+                    format!(
+                        "containers.{}.networks.{}",
+                        m.containers[ci].name, nets[ep.network].name
+                    ),
                     format!(
                         "network {} has more than {MAX_ENDPOINTS} endpoints on host {host}",
                         nets[ep.network].name
@@ -1274,9 +1277,17 @@ mod tests {
         }
         let t = std::time::Instant::now();
         let r = m.resolve().expect("valid");
-        assert!(t.elapsed() < std::time::Duration::from_secs(20), "took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "took {:?}",
+            t.elapsed()
+        );
         assert_eq!(r.endpoints[0][0].v4, Some(Ipv4Addr::new(10, 20, 0, 2)));
-        assert_eq!(r.endpoints[1][0].v4, Some(Ipv4Addr::new(10, 20, 0, 4)), ".3 is static");
+        assert_eq!(
+            r.endpoints[1][0].v4,
+            Some(Ipv4Addr::new(10, 20, 0, 4)),
+            ".3 is static"
+        );
         assert_eq!(r.endpoints[5][0].v4, Some(Ipv4Addr::new(10, 20, 0, 3)));
         assert_eq!(r.endpoints[29_999][0].v4, Some(Ipv4Addr::new(10, 20, 117, 49)));
 
@@ -1300,7 +1311,11 @@ mod tests {
             m.containers.push(c);
         }
         let errs = m.resolve().expect_err("the range holds two addresses");
-        assert!(errs[0].message.contains("no available IPv4 addresses"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("no available IPv4 addresses"),
+            "{}",
+            errs[0].message
+        );
         m.containers.truncate(2);
         let r = m.resolve().expect("valid");
         assert_eq!(r.endpoints[1][0].v4, Some(Ipv4Addr::new(10, 30, 0, 3)));
