@@ -18,8 +18,8 @@ use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use netloom_bench::{container_name, docker_model, mem};
 use ipnet::IpNet;
+use netloom_bench::{container_name, docker_model, mem};
 use netloom_drivers::docker::{Lab, SubnetDef};
 
 type Error = Box<dyn std::error::Error>;
@@ -55,7 +55,9 @@ fn parse() -> Result<Opts, Error> {
             "--one" => o.one = Some(value("--one")? as usize),
             "--subnet" => o.subnet = Some(args.next().ok_or("--subnet needs a value")?),
             "-h" | "--help" => {
-                println!("scale [CONTAINERS...] [--per-host N] [--subnet CIDR] [--timeout-secs S] [--max-rss-mb M]");
+                println!(
+                    "scale [CONTAINERS...] [--per-host N] [--subnet CIDR] [--timeout-secs S] [--max-rss-mb M]"
+                );
                 std::process::exit(0);
             }
             n => o.sizes.push(n.replace('_', "").parse()?),
@@ -160,9 +162,7 @@ fn all(o: &Opts) -> Result<(), Error> {
         if let Some(s) = &o.subnet {
             cmd.args(["--subnet", s]);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
         let start = Instant::now();
         let mut peak = 0;
         let verdict = loop {

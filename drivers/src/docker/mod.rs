@@ -32,6 +32,7 @@
 
 mod ipam;
 mod lab;
+mod mtu;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::mtu;
 use super::{ChildMode, Driver, HostDef, Model, ModelError, Resolved, ResolvedEndpoint, ResolvedNetwork};
 use crate::net::L4;
 
@@ -55,6 +56,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         m.hosts.push(HostDef::new("host1"));
     }
     let mut errs = Vec::new();
+    let mut warnings = Vec::new();
     check_names(&m, &mut errs);
     let lans: BTreeSet<&str> = m.lans.iter().map(|l| l.name.as_str()).collect();
     let lan_ref = |field: String, lan: &str, errs: &mut Vec<ModelError>| {
@@ -212,7 +214,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             v4: v4_pair(subnet, None),
             v6: None,
             more_v4: Vec::new(),
-            mtu: h.daemon.mtu,
+            mtu: mtu::mtu(mtu::Device::DefaultBridge { daemon: h.daemon.mtu }),
             icc: h.daemon.icc,
             hosts: vec![h.name.clone()],
             parent: None,
@@ -529,19 +531,34 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             v6 = Some((s, Ipv6Addr::from(u128::from(s.network()).saturating_add(1)), None));
         }
         let _ = ni;
+        // The parent NIC's MTU (a VLAN subinterface inherits its NIC's): children
+        // take it whatever `com.docker.network.driver.mtu` says, since Docker's macvlan
+        // and ipvlan drivers never pass that option to the kernel.
         let parent_mtu = parent
             .as_ref()
-            .and_then(|(nic, _)| h.interfaces.iter().find(|x| &x.name == nic))
-            .and_then(|x| x.lan.as_deref())
-            .and_then(|l| m.lans.iter().find(|x| x.name == l))
-            .and_then(|l| l.mtu)
-            .or(h.mtu)
-            .unwrap_or(1500);
-        let mtu = match n.driver {
-            Driver::Overlay => overlay_mtu(n.mtu.unwrap_or(1500), n.encrypted),
-            Driver::Macvlan | Driver::Ipvlan => n.mtu.unwrap_or(parent_mtu),
-            _ => n.mtu.unwrap_or(h.daemon.mtu),
-        };
+            .and_then(|(nic, _)| mtu::host_nic_mtu(&m, &host, nic));
+        if direct
+            && let (Some(opt), Some(pm)) = (n.mtu, parent_mtu)
+            && opt != pm
+        {
+            warnings.push(ModelError::new(
+                format!("{f}.driver_opts.com.docker.network.driver.mtu"),
+                format!(
+                    "the {} driver ignores com.docker.network.driver.mtu: its containers' interfaces take the \
+                     parent's MTU, {pm}",
+                    n.driver.name()
+                ),
+                "set the MTU of the parent interface instead (its link's `mtu`, or the host's `mtu`)",
+            ));
+        }
+        let mtu = mtu::mtu(mtu::network_device(
+            n.driver,
+            false,
+            n.mtu,
+            h.daemon.mtu,
+            n.encrypted,
+            parent_mtu,
+        ));
         let vni = if overlay {
             // Explicit ids are reserved up front; automatic ones take the next free id
             // from 4097, as Docker's allocator skips ids in use.
@@ -644,7 +661,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             v4: v4_pair(subnet, None),
             v6: None,
             more_v4: Vec::new(),
-            mtu: h.daemon.mtu,
+            // Created by libnetwork with no MTU option: 1500, not daemon.json's `mtu`.
+            mtu: mtu::mtu(mtu::Device::Bridge { option: None }),
             icc: false,
             hosts: vec![h.name.clone()],
             parent: None,
@@ -942,7 +960,6 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let mut published = Vec::new();
     let mut bound: BTreeMap<(String, L4, u16), (Option<IpAddr>, String)> = BTreeMap::new();
     let mut ephemeral: BTreeMap<String, u16> = BTreeMap::new();
-    let mut warnings = Vec::new();
     for c in &m.containers {
         let host = c.host.clone().unwrap_or_else(|| default_host.clone());
         let mut out = Vec::new();
@@ -1127,15 +1144,6 @@ fn broadcast(n: &IpNet) -> Option<IpAddr> {
 /// model uses the network's name so traces stay readable (Linux limits names to 15).
 /// Docker's overlay MTU: the option (or 1500) less VXLAN, less ESP and alignment
 /// when encrypted (libnetwork's `maxMTU`).
-fn overlay_mtu(base: u32, encrypted: bool) -> u32 {
-    let mut mtu = base.saturating_sub(crate::router::VXLAN_OVERHEAD);
-    if encrypted {
-        mtu = mtu.saturating_sub(crate::router::ESP_OVERHEAD);
-        mtu -= mtu % 4;
-    }
-    mtu
-}
-
 /// The host's underlay address: the first IPv4 address of a NIC on a LAN.
 pub(super) fn underlay_addr(h: &HostDef) -> Option<Ipv4Addr> {
     h.interfaces
