@@ -675,12 +675,12 @@ impl Node {
         let lookup = if v4 { Stage::Ip4Lookup } else { Stage::Ip6Lookup };
         if !self.forwarding {
             let (reason, why) = self.forward_off;
+            // Silently: with forwarding off, the input route's `ip_error()` sends no
+            // ICMP (net/ipv4/route.c counts InAddrErrors and frees the packet), so the
+            // sender times out rather than hearing "host unreachable".
             ctx.drop_frame(&frame, reason, lookup, || {
-                format!("{dst} is not an address of this machine; {why}")
+                format!("{dst} is not an address of this machine; {why}; dropped without an ICMP error")
             });
-            if reason == DropReason::NoRoute {
-                self.icmp_error(ctx, &pkt, in_port, IcmpErr::HostUnreach);
-            }
             return;
         }
         if info.ttl <= 1 {
