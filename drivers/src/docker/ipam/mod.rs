@@ -413,11 +413,14 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     format!("write the network address: {sub}"),
                 ));
             }
-            // Direct-attach networks usually share the LAN's subnet: only other networks count.
+            // Direct-attach networks usually share the LAN's subnet: only other networks
+            // of this host count (Docker's IPAM is per daemon; another host's macvlan
+            // network on the same LAN subnet is no conflict).
             let owned = |t: &IpNet| {
                 nets.iter().any(|x| {
-                    x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *t)
-                        || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t)
+                    x.hosts.iter().any(|hh| span.contains(hh))
+                        && (x.v4.is_some_and(|(s, _)| IpNet::V4(s) == *t)
+                            || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t))
                 })
             };
             if let Some(other) = taken.iter().find(|t| overlaps(t, &sub) && (!direct || owned(t))) {
