@@ -1427,6 +1427,9 @@ fn apply(cfg: &mut LinkConfig, imp: &Impair) {
     if let Some(v) = imp.jitter {
         cfg.jitter = v;
     }
+    if let Some(v) = imp.reorder {
+        cfg.reorder = v;
+    }
     if let Some(v) = imp.rate {
         cfg.rate = Some(v);
     }
