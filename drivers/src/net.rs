@@ -328,6 +328,16 @@ pub struct Tuple {
 }
 
 impl Tuple {
+    /// This tuple with source port `port`; for ICMP echo, whose one identifier is
+    /// both "ports", the destination port too.
+    pub fn with_sport(self, port: u16) -> Tuple {
+        Tuple {
+            sport: port,
+            dport: if self.l4 == L4::Icmp { port } else { self.dport },
+            ..self
+        }
+    }
+
     /// The tuple of the answer to this packet.
     pub fn reversed(self) -> Tuple {
         Tuple {

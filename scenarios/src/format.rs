@@ -685,6 +685,10 @@ pub struct Link {
     /// Latency jitter, see [`parse_duration`].
     #[serde(default)]
     pub jitter: Option<Spanned<String>>,
+    /// `true` lets jitter reorder packets; by default each packet leaves the link no
+    /// earlier than the one before it.
+    #[serde(default)]
+    pub reorder: Option<Spanned<bool>>,
     /// Random loss, see [`parse_percent`].
     #[serde(default)]
     pub loss: Option<Spanned<String>>,
@@ -1044,6 +1048,9 @@ pub struct LinkChange {
     /// New jitter.
     #[serde(default)]
     pub jitter: Option<Spanned<String>>,
+    /// New reordering setting, as in [`Link::reorder`].
+    #[serde(default)]
+    pub reorder: Option<Spanned<bool>>,
     /// New loss.
     #[serde(default)]
     pub loss: Option<Spanned<String>>,

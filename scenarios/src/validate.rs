@@ -591,6 +591,10 @@ impl Validator<'_> {
                 &l.value.rate,
                 &l.value.mtu,
             );
+            let impair = Impair {
+                reorder: l.value.reorder.as_ref().map(|r| r.value),
+                ..impair
+            };
             m.links.push(LinkDef {
                 between: [
                     l.value.between.value[0].value.clone(),
@@ -895,6 +899,7 @@ impl Validator<'_> {
                     let ends = [v.between.value[0].value.clone(), v.between.value[1].value.clone()];
                     let mut impair = self.impair(&v.latency, &v.jitter, &v.loss, &v.rate, &v.mtu);
                     impair.up = v.state.as_ref().map(|s| s.value == format::LinkState::Up);
+                    impair.reorder = v.reorder.as_ref().map(|r| r.value);
                     let mut ok = true;
                     for e in &v.between.value {
                         if !m.has_endpoint(&e.value) {

@@ -18,8 +18,14 @@ pub struct LinkId(pub u32);
 pub struct LinkConfig {
     /// One-way propagation delay.
     pub latency: SimDuration,
-    /// Extra delay drawn uniformly from `[0, jitter]` for each frame.
+    /// Extra delay drawn uniformly from `[0, jitter]` for each frame. Unless
+    /// `reorder` is set, a frame never arrives before the one sent before it in the
+    /// same direction (it waits for it), as on a real cable or a queue: jitter delays
+    /// packets, it does not overtake them.
     pub jitter: SimDuration,
+    /// Lets jitter reorder frames, each arriving at its own drawn time (netem's
+    /// behaviour when jitter is used without a rate).
+    pub reorder: bool,
     /// Serialisation rate; `None` means infinitely fast.
     pub rate: Option<BitRate>,
     /// Probability in `[0, 1]` that a frame is lost.
@@ -39,6 +45,7 @@ impl Default for LinkConfig {
         LinkConfig {
             latency: SimDuration::from_micros(10),
             jitter: SimDuration::ZERO,
+            reorder: false,
             rate: None,
             loss: 0.0,
             mtu: None,
@@ -62,6 +69,8 @@ pub struct Link {
     pub(crate) busy_until: [SimTime; 2],
     /// Frames that crossed, per direction.
     pub tx_frames: [u64; 2],
+    /// Per direction, when the last frame put on the link arrives at the far end.
+    pub(crate) last_arrival: [SimTime; 2],
 }
 
 impl Link {
@@ -72,6 +81,7 @@ impl Link {
             config,
             busy_until: [SimTime::ZERO; 2],
             tx_frames: [0; 2],
+            last_arrival: [SimTime::ZERO; 2],
         }
     }
 }

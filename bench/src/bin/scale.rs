@@ -7,15 +7,20 @@
 //! containers of the first host as a smoke check.
 //!
 //! ```text
-//! scale [CONTAINERS...] [--per-host N] [--timeout-secs S] [--max-rss-mb M]
+//! scale [CONTAINERS...] [--per-host N] [--subnet CIDR] [--timeout-secs S] [--max-rss-mb M]
 //! ```
+//!
+//! `--subnet` gives every host's network that subnet instead of a default pool (a /16):
+//! `scale 100000 --per-host 100000 --subnet 100.64.0.0/10` puts 100,000 containers on
+//! one network, which measures the address allocator.
 
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use netloom_bench::{container_name, docker_model, mem};
-use netloom_drivers::docker::Lab;
+use netloom_drivers::docker::{Lab, SubnetDef};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -25,6 +30,7 @@ struct Opts {
     timeout: Duration,
     max_rss: u64,
     one: Option<usize>,
+    subnet: Option<String>,
 }
 
 fn parse() -> Result<Opts, Error> {
@@ -34,6 +40,7 @@ fn parse() -> Result<Opts, Error> {
         timeout: Duration::from_secs(60),
         max_rss: 8 << 30,
         one: None,
+        subnet: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -46,8 +53,11 @@ fn parse() -> Result<Opts, Error> {
             "--timeout-secs" => o.timeout = Duration::from_secs(value("--timeout-secs")?),
             "--max-rss-mb" => o.max_rss = value("--max-rss-mb")? << 20,
             "--one" => o.one = Some(value("--one")? as usize),
+            "--subnet" => o.subnet = Some(args.next().ok_or("--subnet needs a value")?),
             "-h" | "--help" => {
-                println!("scale [CONTAINERS...] [--per-host N] [--timeout-secs S] [--max-rss-mb M]");
+                println!(
+                    "scale [CONTAINERS...] [--per-host N] [--subnet CIDR] [--timeout-secs S] [--max-rss-mb M]"
+                );
                 std::process::exit(0);
             }
             n => o.sizes.push(n.replace('_', "").parse()?),
@@ -66,7 +76,7 @@ fn main() -> ExitCode {
     let run = || -> Result<(), Error> {
         let o = parse()?;
         match o.one {
-            Some(n) => one(n, o.per_host),
+            Some(n) => one(n, o.per_host, o.subnet.as_deref()),
             None => all(&o),
         }
     };
@@ -80,11 +90,21 @@ fn main() -> ExitCode {
 }
 
 /// One size, in this process: prints one `RESULT key=value…` line.
-fn one(containers: usize, per_host: usize) -> Result<(), Error> {
+fn one(containers: usize, per_host: usize, subnet: Option<&str>) -> Result<(), Error> {
     let hosts = containers.div_ceil(per_host);
+    let subnet: Option<IpNet> = subnet.map(str::parse).transpose()?;
     let (rss0, _) = mem::rss_hwm().ok_or("no /proc/self/status")?;
     let t = Instant::now();
-    let model = docker_model(hosts, per_host);
+    let mut model = docker_model(hosts, per_host);
+    if let Some(s) = subnet {
+        for n in &mut model.networks {
+            n.subnets = vec![SubnetDef {
+                subnet: s,
+                gateway: None,
+                ip_range: None,
+            }];
+        }
+    }
     let model_t = t.elapsed();
     let t = Instant::now();
     let mut lab = match Lab::build(&model, 1) {
@@ -137,10 +157,12 @@ fn all(o: &Opts) -> Result<(), Error> {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &n in &o.sizes {
-        let mut child = Command::new(&exe)
-            .args(["--one", &n.to_string(), "--per-host", &o.per_host.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--one", &n.to_string(), "--per-host", &o.per_host.to_string()]);
+        if let Some(s) = &o.subnet {
+            cmd.args(["--subnet", s]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
         let start = Instant::now();
         let mut peak = 0;
         let verdict = loop {

@@ -250,7 +250,10 @@ impl Element for Bridge {
                 let mut sent = false;
                 for out in 0..self.ports.len() as PortId {
                     let reflect = out == port && !self.ports[out as usize].hairpin;
-                    if reflect || self.icc_blocks(port, out, &frame) {
+                    // A port whose link is down (a stopped container's veth, an
+                    // unplugged cable) is in the disabled state: Linux's br_flood()
+                    // delivers only to forwarding ports, so no copy goes there to die.
+                    if reflect || !ctx.port_up(out) || self.icc_blocks(port, out, &frame) {
                         continue;
                     }
                     if self.filtering {

@@ -488,16 +488,10 @@ impl Lab {
                     v6: v6.into_iter().collect(),
                     // `links:` may give the container's side its own MTU (a
                     // mismatch with the network's is a classic blackhole).
-                    mtu: m
-                        .links
-                        .iter()
-                        .find(|l| {
-                            l.between
-                                .iter()
-                                .any(|b| *b == format!("{}.{}", c.name, ep.ifname))
-                        })
-                        .and_then(|l| l.impair.mtu)
-                        .unwrap_or(net.mtu),
+                    mtu: super::mtu::mtu(super::mtu::Device::Endpoint {
+                        link: super::mtu::link_mtu(&m, &format!("{}.{}", c.name, ep.ifname)),
+                        network: net.mtu,
+                    }),
                     bridge: None,
                 });
                 if net.driver == Driver::Ipvlan && net.mode != ChildMode::IpvlanL2 {
@@ -596,7 +590,10 @@ impl Lab {
                 .add_element(e.name.clone(), Box::new(Node::new("placeholder", false)));
             let key = format!("{}.eth0", e.name);
             let imp = link_impair(&m, &key, &e.lan).unwrap_or_default();
-            let mtu = imp.mtu.or(lan_mtu(&m, Some(e.lan.as_str()))).unwrap_or(1500);
+            let mtu = super::mtu::mtu(super::mtu::Device::Nic {
+                link: imp.mtu,
+                owner: None,
+            });
             let mut node = Node::new(e.name.clone(), false);
             node.dns.resolv.nameservers = e.dns.clone();
             node.dns.zone = e.dns_records.as_ref().map(|z| {
@@ -739,6 +736,11 @@ impl Lab {
         };
         let mut cfg = LinkConfig::default();
         apply(&mut cfg, &imp);
+        // The LAN's `mtu` is its switch's frame limit: a larger frame entering the
+        // switch port is discarded without a word (no ICMP), whatever the NIC's MTU.
+        if let Some(limit) = lan_mtu(&self.resolved.model, Some(lan)) {
+            cfg.mtu = Some(cfg.mtu.map_or(limit, |m| m.min(limit)));
+        }
         let link = self.fabric.connect((id, port), (lid, bport), cfg);
         self.ports.insert(key.to_string(), (id, port, link));
         self.attachments.push((key.to_string(), lan.to_string(), link));
@@ -1403,8 +1405,8 @@ fn lan_mtu(m: &Model, name: Option<&str>) -> Option<u32> {
         .and_then(|l| l.mtu)
 }
 
-/// Adds NIC number `i` of `owner` to `node`: MTU from the link, else the owner's
-/// default, else the LAN's, else 1500. Returns the port and the link's impairments.
+/// Adds NIC number `i` of `owner` to `node`, with the MTU [`super::mtu`] decides.
+/// Returns the port and the link's impairments.
 fn plug_nic(
     m: &Model,
     node: &mut Node,
@@ -1416,12 +1418,14 @@ fn plug_nic(
 ) -> (PortId, Option<Impair>) {
     let key = format!("{owner}.{}", nic.name);
     let imp = nic.lan.as_deref().and_then(|l| link_impair(m, &key, l));
-    let mtu = imp
-        .as_ref()
-        .and_then(|x| x.mtu)
-        .or(owner_mtu)
-        .or(lan_mtu(m, nic.lan.as_deref()))
-        .unwrap_or(1500);
+    // A shim follows its parent NIC; a NIC keeps its own MTU, never its LAN's.
+    let mtu = match &nic.macvlan_of {
+        Some(parent) => super::mtu::host_nic_mtu(m, owner, parent).unwrap_or(1500),
+        None => super::mtu::mtu(super::mtu::Device::Nic {
+            link: imp.as_ref().and_then(|x| x.mtu),
+            owner: owner_mtu,
+        }),
+    };
     let port = node.add_iface(iface(
         &nic.name,
         net::node_mac(id.0, i as u16),
@@ -1454,6 +1458,9 @@ fn apply(cfg: &mut LinkConfig, imp: &Impair) {
     }
     if let Some(v) = imp.jitter {
         cfg.jitter = v;
+    }
+    if let Some(v) = imp.reorder {
+        cfg.reorder = v;
     }
     if let Some(v) = imp.rate {
         cfg.rate = Some(v);

@@ -32,6 +32,7 @@
 
 mod ipam;
 mod lab;
+mod mtu;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -366,6 +367,8 @@ pub struct Impair {
     pub latency: Option<SimDuration>,
     /// Extra random delay.
     pub jitter: Option<SimDuration>,
+    /// Whether jitter may reorder frames (default: they keep their order).
+    pub reorder: Option<bool>,
     /// Rate.
     pub rate: Option<BitRate>,
     /// Loss probability 0..=1.

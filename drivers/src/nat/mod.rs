@@ -181,24 +181,32 @@ impl Conntrack {
 
     /// A source port for `t` rewritten to `addr` such that the reply tuple is unused:
     /// the original port when free, as Linux keeps it, else the next free one.
+    ///
+    /// For ICMP echo the "port" is the echo identifier, one number for both directions
+    /// (the reply carries the identifier the request left with), and a clash picks
+    /// another identifier from the whole 16-bit range, as `nf_nat_l4proto_unique_tuple`
+    /// does for ICMP; the translated tuple must then carry it as both ports
+    /// ([`Tuple::with_port`]).
     pub fn pick_port(&mut self, t: &Tuple, addr: IpAddr) -> u16 {
+        let icmp = t.l4 == L4::Icmp;
         let free = |ct: &Self, port: u16| {
             let reply = Tuple {
                 src: t.dst,
                 dst: addr,
                 l4: t.l4,
-                sport: t.dport,
+                sport: if icmp { port } else { t.dport },
                 dport: port,
             };
             !ct.by_tuple.contains_key(&reply)
         };
-        if t.sport != 0 && free(self, t.sport) {
+        if (t.sport != 0 || icmp) && free(self, t.sport) {
             return t.sport;
         }
-        let start = *self.next_port.get(&(addr, t.l4)).unwrap_or(&32768);
+        let (lo, hi) = if icmp { (0, u16::MAX) } else { (32768, 60999) };
+        let start = *self.next_port.get(&(addr, t.l4)).unwrap_or(&lo);
         let mut p = start;
-        for _ in 0..28_232 {
-            p = if p >= 60999 { 32768 } else { p + 1 };
+        for _ in 0..=(hi - lo) {
+            p = if p >= hi { lo } else { p + 1 };
             if free(self, p) {
                 self.next_port.insert((addr, t.l4), p);
                 return p;

@@ -22,6 +22,7 @@ use crate::nat::{Conntrack, Dir};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
 
 mod packet;
+mod ping;
 mod resolve;
 mod vxlan;
 
@@ -163,7 +164,7 @@ pub struct Node {
     frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
     stack: Option<Box<Stack>>,
     listens: Vec<Listen>,
-    pings: Vec<PingApp>,
+    pings: ping::PingSockets,
     /// Path MTUs learned from ICMP "fragmentation needed" / "packet too big", by
     /// destination (Linux's route exception cache).
     pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
@@ -202,7 +203,7 @@ impl Node {
             frags: BTreeMap::new(),
             stack: None,
             listens: Vec::new(),
-            pings: Vec::new(),
+            pings: ping::PingSockets::default(),
             pmtu: BTreeMap::new(),
             armed: [None; 5],
             ip_id: 1,
@@ -397,7 +398,7 @@ impl Node {
         size: usize,
         dont_frag: bool,
     ) -> usize {
-        let ident = 0x4e00 | (self.pings.len() as u16 & 0xff);
+        let ident = self.pings.bind();
         self.pings.push(PingApp {
             dst,
             count: count.max(1),
@@ -703,12 +704,12 @@ impl Node {
         let lookup = if v4 { Stage::Ip4Lookup } else { Stage::Ip6Lookup };
         if !self.forwarding {
             let (reason, why) = self.forward_off;
+            // Silently: with forwarding off, the input route's `ip_error()` sends no
+            // ICMP (net/ipv4/route.c counts InAddrErrors and frees the packet), so the
+            // sender times out rather than hearing "host unreachable".
             ctx.drop_frame(&frame, reason, lookup, || {
-                format!("{dst} is not an address of this machine; {why}")
+                format!("{dst} is not an address of this machine; {why}; dropped without an ICMP error")
             });
-            if reason == DropReason::NoRoute {
-                self.icmp_error(ctx, &pkt, in_port, IcmpErr::HostUnreach);
-            }
             return;
         }
         if info.ttl <= 1 {
@@ -780,11 +781,7 @@ impl Node {
                 if let Some(addr) = self.iface_addr(&self.ifaces[via as usize], v4) {
                     let t = Tuple { src: addr, ..tuple };
                     let sport = self.ct.pick_port(&t, addr);
-                    out = Tuple {
-                        src: addr,
-                        sport,
-                        ..tuple
-                    };
+                    out = Tuple { src: addr, ..tuple }.with_sport(sport);
                     net::rewrite(&mut pkt, &out);
                     let (what, name) = if hairpin || proxied {
                         (
@@ -991,10 +988,7 @@ impl Node {
                     (true, Some(0)) | (false, Some(129)) => {
                         let now = ctx.now();
                         let seq = body.get(6..8).map_or(0, |s| u16::from_be_bytes([s[0], s[1]])) as usize;
-                        let matched = self
-                            .pings
-                            .iter_mut()
-                            .find(|p| p.ident == t.sport && p.dst == t.src);
+                        let matched = self.pings.open_mut(t.sport, Some(t.src));
                         if let Some(p) = matched
                             && let Some(&sent) = p.sent.get(seq)
                         {
@@ -1091,11 +1085,7 @@ impl Node {
         }
         match inner.l4 {
             L4::Icmp => {
-                if let Some(p) = self
-                    .pings
-                    .iter_mut()
-                    .find(|p| p.ident == inner.sport && p.dst == inner.dst)
-                {
+                if let Some(p) = self.pings.open_mut(inner.sport, Some(inner.dst)) {
                     p.errors.push(text);
                 }
             }
@@ -1299,7 +1289,7 @@ impl Node {
             ..*t
         };
         let sport = self.ct.pick_port(&probe, src);
-        let out = Tuple { sport, ..probe };
+        let out = probe.with_sport(sport);
         self.ct.insert(*t, out, ctx.now());
         ctx.note(frame, Stage::NatPrerouting, || {
             format!("published port {label} reached from the host: docker-proxy relays {t} as {out}")
@@ -1510,10 +1500,9 @@ impl Node {
         let Some(info) = net::parse_ip(pkt) else { return };
         if self.is_local(info.tuple.src) {
             let text = "Destination Host Unreachable".to_string();
-            if let Some(p) = self
-                .pings
-                .iter_mut()
-                .find(|p| info.tuple.l4 == L4::Icmp && p.ident == info.tuple.sport)
+            if let Some(p) = (info.tuple.l4 == L4::Icmp)
+                .then(|| self.pings.open_mut(info.tuple.sport, None))
+                .flatten()
             {
                 p.errors.push(text);
             } else if let Some(s) = self.stack.as_mut() {
@@ -1657,7 +1646,7 @@ impl Node {
                 self.pings[i].done = true;
             }
         }
-        for p in &mut self.pings {
+        for p in self.pings.iter_mut() {
             if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
                 p.done = true;
             }
@@ -1667,7 +1656,7 @@ impl Node {
     /// Polls the socket layer, sends what it produced, and re-arms every timer.
     fn service(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        for p in &mut self.pings {
+        for p in self.pings.iter_mut() {
             if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
                 p.done = true;
             }
