@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! steps connect N      # N `connect` steps between two containers
+//! steps pings N        # N ping steps of one echo each
+//! steps resolves N     # N resolve steps
 //! steps ping COUNT     # one ping step of COUNT echoes (at most 65535)
 //! steps transfer BYTES # one TCP transfer of BYTES
 //! ```
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: steps connect N | ping COUNT | transfer BYTES");
+            eprintln!("usage: steps connect N | pings N | resolves N | ping COUNT | transfer BYTES");
             return ExitCode::from(2);
         }
     };
@@ -38,6 +40,18 @@ fn main() -> ExitCode {
         "connect" => {
             for _ in 0..n {
                 text.push_str("  - connect: { from: client, to: \"web:80\" }\n    expect: ok\n");
+            }
+        }
+        "pings" => {
+            for _ in 0..n {
+                text.push_str("  - ping: { from: client, to: web, count: 1 }\n    expect: reach\n");
+            }
+        }
+        "resolves" => {
+            for _ in 0..n {
+                text.push_str(
+                    "  - resolve: { from: client, name: web }\n    expect: { addresses: [172.18.0.2] }\n",
+                );
             }
         }
         "ping" => text.push_str(&format!(

@@ -399,7 +399,7 @@ impl Node {
         dont_frag: bool,
     ) -> usize {
         let ident = self.pings.bind();
-        self.pings.push(PingApp {
+        let idx = self.pings.insert(PingApp {
             dst,
             count: count.max(1),
             size,
@@ -412,7 +412,6 @@ impl Node {
             done: false,
             interval: SimDuration::from_secs(1),
         });
-        let idx = self.pings.len() - 1;
         self.send_ping(ctx, idx);
         self.service(ctx);
         idx

@@ -38,6 +38,18 @@ impl PingSockets {
         id
     }
 
+    /// Stores a new ping in the slot of a finished one if there is one (its result was
+    /// read when it finished), so a machine keeps as many pings as run at once, not one
+    /// per step. Returns its index.
+    pub(super) fn insert(&mut self, app: PingApp) -> usize {
+        if let Some(i) = self.apps.iter().position(|p| p.done) {
+            self.apps[i] = app;
+            return i;
+        }
+        self.apps.push(app);
+        self.apps.len() - 1
+    }
+
     /// The open socket a packet with echo identifier `ident` to or from `peer` belongs
     /// to.
     pub(super) fn open_mut(&mut self, ident: u16, peer: Option<std::net::IpAddr>) -> Option<&mut PingApp> {
@@ -63,6 +75,17 @@ impl DerefMut for PingSockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finished_pings_give_their_slot_to_the_next() {
+        let mut socks = PingSockets::default();
+        let a = socks.insert(app(1, false));
+        let b = socks.insert(app(2, true));
+        assert_eq!((a, b), (0, 1));
+        // Slot 1 is finished: the next ping takes it; slot 0 still runs.
+        assert_eq!(socks.insert(app(3, false)), 1);
+        assert_eq!(socks.len(), 2);
+    }
     use netloom_core::SimDuration;
 
     fn app(ident: u16, done: bool) -> PingApp {
