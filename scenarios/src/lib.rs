@@ -6,6 +6,7 @@
 //! | [`error`] | errors with `file:line:column` and a hint |
 //! | [`names`] | the rule for machine, network and interface names (Docker's, length-bounded) |
 //! | [`input`] | reading a scenario file as untrusted input (type and size first, UTF-8 errors at line:column) |
+//! | [`pcap`] | captures written as the run goes, one pcap file per link |
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
@@ -43,6 +44,7 @@ pub mod error;
 pub mod format;
 pub mod input;
 pub mod names;
+pub mod pcap;
 pub mod report;
 pub mod runner;
 pub mod validate;

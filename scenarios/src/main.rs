@@ -189,13 +189,15 @@ fn main() -> ExitCode {
             if invalid {
                 return ExitCode::from(2);
             }
-            let opts = RunOptions {
-                seed,
-                capture: pcap.is_some(),
-                trace_all: trace,
-            };
             let mut reports = Vec::new();
             for (i, l) in loaded.iter().enumerate() {
+                let opts = RunOptions {
+                    seed,
+                    capture: false,
+                    pcap_dir: pcap.clone(),
+                    pcap_prefix: (loaded.len() > 1).then(|| l.scenario.name.value.clone()),
+                    trace_all: trace,
+                };
                 let r = run(l, &opts);
                 if !json {
                     print!("{}", report::text(&r.report));
@@ -203,10 +205,8 @@ fn main() -> ExitCode {
                         println!();
                     }
                 }
-                if let Some(dir) = &pcap
-                    && let Err(e) = write_pcaps(dir, &r, loaded.len() > 1)
-                {
-                    eprintln!("netloom: writing captures to {}: {e}", dir.display());
+                if let Some(Err(e)) = &r.captures {
+                    eprintln!("netloom: writing captures to {e}");
                     return ExitCode::from(2);
                 }
                 reports.push(r.report);
@@ -231,11 +231,6 @@ fn main() -> ExitCode {
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
-}
-
-fn write_pcaps(dir: &Path, r: &netloom_scenarios::Run, prefix: bool) -> std::io::Result<()> {
-    let prefix = prefix.then_some(r.report.name.as_str());
-    netloom_scenarios::report::write_pcaps(dir, &r.lab.fabric, prefix).map(|_| ())
 }
 
 fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) -> ExitCode {

@@ -21,8 +21,15 @@ use crate::validate::{Expectations, Loaded, Op, PlannedStep, To, WireCheck};
 pub struct RunOptions {
     /// Overrides the file's seed.
     pub seed: Option<u64>,
-    /// Record every frame on every link (for `--pcap`).
+    /// Record every frame on every link in memory ([`Fabric::captured`]).
+    ///
+    /// [`Fabric::captured`]: netloom_core::Fabric::captured
     pub capture: bool,
+    /// Write a pcap file per link into this directory as the run goes (`--pcap`).
+    pub pcap_dir: Option<std::path::PathBuf>,
+    /// Prefix of those files' names (the scenario's name, when several share a
+    /// directory).
+    pub pcap_prefix: Option<String>,
     /// Attach the hop-by-hop trace to every step, not only to failed ones (`--trace`).
     pub trace_all: bool,
 }
@@ -97,6 +104,8 @@ pub struct Run {
     pub report: Report,
     /// The lab after the last step.
     pub lab: Lab,
+    /// With [`RunOptions::pcap_dir`]: the capture files written, or why not.
+    pub captures: Option<Result<Vec<std::path::PathBuf>, String>>,
 }
 
 /// Runs a loaded scenario.
@@ -121,6 +130,16 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
     if opts.capture {
         lab.fabric.enable_capture();
     }
+    let mut captures = None;
+    if let Some(dir) = &opts.pcap_dir {
+        match crate::pcap::PcapDir::new(dir, &lab.fabric, opts.pcap_prefix.as_deref()) {
+            Ok(sink) => {
+                captures = Some(Ok(sink.files()));
+                lab.fabric.enable_capture_to(Box::new(sink));
+            }
+            Err(e) => captures = Some(Err(format!("{}: {e}", dir.display()))),
+        }
+    }
     let mut warnings = loaded.warnings.clone();
     for (name, e) in lab.start_errors() {
         warnings.push(format!("container {name} did not start: {e}"));
@@ -131,6 +150,14 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
         r.index = i + 1;
         steps.push(r);
     }
+    if let Some(Ok(_)) = &captures
+        && let Err(e) = lab.fabric.finish_capture()
+    {
+        captures = opts
+            .pcap_dir
+            .as_ref()
+            .map(|d| Err(format!("{}: {e}", d.display())));
+    }
     let report = Report {
         name: loaded.scenario.name.value.clone(),
         file: loaded.file.clone(),
@@ -139,7 +166,11 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
         seed,
         steps,
     };
-    Run { report, lab }
+    Run {
+        report,
+        lab,
+        captures,
+    }
 }
 
 /// What a reachability step observed, for checking.

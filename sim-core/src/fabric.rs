@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use petgraph::Undirected;
 use petgraph::stable_graph::StableGraph;
 
-use crate::capture::Captured;
+use crate::capture::{CaptureSink, Captured};
 use crate::element::{Ctx, Element, as_any_mut};
 use crate::frame::{Frame, FrameId};
 use crate::link::{Link, LinkConfig, LinkId};
@@ -56,7 +56,7 @@ pub(crate) struct Core {
     pub(crate) held: BTreeMap<FrameId, ElemId>,
     graph: StableGraph<ElemId, LinkId, Undirected>,
     nodes: Vec<petgraph::stable_graph::NodeIndex>,
-    capture: Option<Vec<Vec<Captured>>>,
+    capture: Option<Capture>,
     stats: FabricStats,
     /// Hop-level events that may still be recorded.
     hop_budget: u64,
@@ -68,6 +68,14 @@ pub(crate) struct Core {
     unrecorded: u64,
     /// Says what a frame is when it is born (protocol knowledge lives in the drivers).
     pub(crate) describer: Option<fn(&[u8]) -> String>,
+}
+
+/// Where captured frames go.
+enum Capture {
+    /// Kept per link, for [`Fabric::captured`].
+    Memory(Vec<Vec<Captured>>),
+    /// Handed over as they cross.
+    Sink(Box<dyn CaptureSink>),
 }
 
 /// How many events of each kind a trace may still record (see
@@ -213,10 +221,32 @@ impl Fabric {
         self.core.unrecorded
     }
 
-    /// Starts recording every frame crossing every link, for pcap output.
+    /// Starts recording every frame crossing every link in memory, for
+    /// [`Fabric::captured`] (tests; memory grows with the frames).
     pub fn enable_capture(&mut self) {
         let n = self.core.links.len();
-        self.core.capture = Some(vec![Vec::new(); n]);
+        self.core.capture = Some(Capture::Memory(vec![Vec::new(); n]));
+    }
+
+    /// Hands every frame crossing every link to `sink` as it crosses (pcap files written
+    /// as the run goes: memory does not grow with the frames).
+    pub fn enable_capture_to(&mut self, sink: Box<dyn CaptureSink>) {
+        self.core.capture = Some(Capture::Sink(sink));
+    }
+
+    /// Ends a capture given to [`Fabric::enable_capture_to`]: the sink flushes and is
+    /// dropped; capture stops.
+    ///
+    /// # Errors
+    /// The first error the sink met.
+    pub fn finish_capture(&mut self) -> std::io::Result<()> {
+        match self.core.capture.take() {
+            Some(Capture::Sink(mut s)) => s.finish(),
+            other => {
+                self.core.capture = other;
+                Ok(())
+            }
+        }
     }
 
     /// Adds an element; its id is its index.
@@ -261,7 +291,7 @@ impl Fabric {
         self.core.links.push(Link::new(name, [a, b], config));
         let (na, nb) = (self.core.nodes[a.0.0 as usize], self.core.nodes[b.0.0 as usize]);
         self.core.graph.add_edge(na, nb, id);
-        if let Some(c) = &mut self.core.capture {
+        if let Some(Capture::Memory(c)) = &mut self.core.capture {
             c.push(Vec::new());
         }
         id
@@ -489,11 +519,10 @@ impl Fabric {
 
     /// The frames captured on link `id` (empty unless capture is enabled).
     pub fn captured(&self, id: LinkId) -> &[Captured] {
-        self.core
-            .capture
-            .as_ref()
-            .and_then(|c| c.get(id.0 as usize))
-            .map_or(&[], |v| v.as_slice())
+        match &self.core.capture {
+            Some(Capture::Memory(c)) => c.get(id.0 as usize).map_or(&[], |v| v.as_slice()),
+            _ => &[],
+        }
     }
 
     /// Injects `frame` as if `elem` had sent it out of `port` (for tests and TAP ports).
@@ -712,13 +741,17 @@ impl Core {
         link.last_arrival[side] = at;
         link.tx_frames[side] += 1;
         let to = link.ends[1 - side];
-        if let Some(c) = &mut self.capture
-            && let Some(v) = c.get_mut(link_id.0 as usize)
-        {
-            v.push(Captured {
-                time: self.now,
-                data: frame.data.clone(),
-            });
+        match &mut self.capture {
+            Some(Capture::Memory(c)) => {
+                if let Some(v) = c.get_mut(link_id.0 as usize) {
+                    v.push(Captured {
+                        time: self.now,
+                        data: frame.data.clone(),
+                    });
+                }
+            }
+            Some(Capture::Sink(s)) => s.frame(link_id, self.now, &frame.data),
+            None => {}
         }
         let mut frame = frame;
         frame.hops += 1;
