@@ -1,6 +1,7 @@
 //! Host stacks: smoltcp `Interface`s behind a queue-backed device, polled with the
 //! simulated clock, and the small applications the scenario steps run on them (TCP
-//! connect and bulk transfer, UDP probe, TCP and UDP echo listeners).
+//! connect and bulk transfer, UDP probe, TCP and UDP echo listeners) and Docker runs on
+//! its hosts (docker-proxy, in [`proxy`]).
 //!
 //! The surrounding [`crate::router::Node`] does everything below IP (ARP, neighbour
 //! discovery, routing, fragmentation, ICMP errors); this module sees only IP packets
@@ -18,6 +19,10 @@ use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
 use crate::net::{L4, from_smol, to_smol};
 
+mod proxy;
+
+pub use proxy::{DIAL_TIMEOUT, ProxyStats, ProxyTarget};
+
 /// A transport listener ("echo server") on a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listen {
@@ -32,12 +37,18 @@ pub struct Listen {
 /// How a connection attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnOutcome {
-    /// The handshake completed (TCP) or an answer came (UDP).
+    /// The handshake completed (TCP) or an answer came (UDP). A plain TCP connect is
+    /// `Ok` once the connection stayed open for [`CLOSE_WATCH`] after its handshake (or
+    /// the peer sent data in that time).
     Ok,
     /// An RST or an ICMP unreachable came back; the text says which.
     Refused(String),
     /// Nothing came back in time.
     Timeout,
+    /// TCP: the handshake completed, then the peer closed the connection (FIN or RST)
+    /// within [`CLOSE_WATCH`], before sending any data — what docker-proxy does when
+    /// it cannot reach the container. The text says how and when.
+    Closed(String),
 }
 
 /// What a TCP or UDP application on a stack is doing.
@@ -57,8 +68,10 @@ pub struct SockApp {
     pub started: SimTime,
     /// When the handshake completed.
     pub connected: Option<SimTime>,
-    /// When the last byte was acknowledged.
+    /// When the last byte was acknowledged (a plain connect: when its outcome was known).
     pub finished: Option<SimTime>,
+    /// Bytes received from the peer (an echo, a banner).
+    pub received: u64,
     /// The outcome, once known.
     pub outcome: Option<ConnOutcome>,
     /// Bytes acknowledged at the last progress check, and when progress was last seen.
@@ -87,6 +100,7 @@ impl SockApp {
             started: now,
             connected: None,
             finished: None,
+            received: 0,
             outcome,
             progress: (0, now),
             handle,
@@ -109,6 +123,7 @@ pub struct Stack {
     used_ports: BTreeSet<(L4, u16)>,
     next_port: u16,
     scratch: Vec<u8>,
+    proxy: proxy::Proxy,
 }
 
 /// Bytes of socket buffer per direction for applications and accepted connections.
@@ -119,6 +134,11 @@ const CONNECT_BUF: usize = 4 * 1024;
 const STALL: SimDuration = SimDuration::from_secs(10);
 /// A connection attempt's deadline (the scenario format's 3 s).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(3);
+/// How long a plain TCP connect keeps watching after its handshake, so that a peer
+/// that accepts and then closes (docker-proxy failing to reach its container) is seen
+/// as `closed` rather than `ok`. The proxy's dial over a bridge answers in well under a
+/// millisecond; 200 ms leaves room for slow links without making every step slow.
+pub const CLOSE_WATCH: SimDuration = SimDuration::from_millis(200);
 /// How long a connection keeps retransmitting unacknowledged data before it gives up:
 /// Linux's default `tcp_retries2 = 15` amounts to about 924.6 s.
 const RETRANSMIT_GIVE_UP: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(925);
@@ -211,6 +231,7 @@ impl Stack {
             used_ports: BTreeSet::new(),
             next_port: 49152,
             scratch: vec![0u8; 16 * 1024],
+            proxy: proxy::Proxy::default(),
         }
     }
 
@@ -414,8 +435,12 @@ impl Stack {
         }
     }
 
-    /// Marks the application using local `port` as refused (an ICMP error or RST arrived).
+    /// Marks the application using local `port` as refused (an ICMP error or RST
+    /// arrived); a docker-proxy dial from that port fails.
     pub fn refuse(&mut self, l4: L4, port: u16, why: String) {
+        if l4 == L4::Tcp && self.proxy_refuse(port, &why) {
+            return;
+        }
         for app in self
             .apps
             .iter_mut()
@@ -506,6 +531,7 @@ impl Stack {
             }
             i += 1;
         }
+        wrote |= self.run_proxy(now);
         self.reap_apps();
         for app in &mut self.apps {
             if app.reaped || (app.outcome.is_some() && app.finished.is_some()) {
@@ -516,9 +542,11 @@ impl Stack {
                     let s = self.sockets.get_mut::<tcp::Socket>(app.handle);
                     // Whatever the echo server sends back is read and discarded.
                     while s.can_recv() {
-                        if s.recv_slice(&mut self.scratch).unwrap_or(0) == 0 {
+                        let n = s.recv_slice(&mut self.scratch).unwrap_or(0);
+                        if n == 0 {
                             break;
                         }
+                        app.received += n as u64;
                     }
                     if app.outcome.is_some() {
                         continue;
@@ -541,9 +569,31 @@ impl Stack {
                         continue;
                     }
                     if app.total == 0 {
-                        app.outcome = Some(ConnOutcome::Ok);
-                        app.finished = Some(now);
-                        s.close();
+                        // A plain connect watches the connection for CLOSE_WATCH: a
+                        // peer that closes it first, without a byte, makes it `closed`.
+                        let since = app.connected.unwrap_or(now);
+                        let how = match s.state() {
+                            tcp::State::Closed => Some("RST"),
+                            tcp::State::CloseWait
+                            | tcp::State::LastAck
+                            | tcp::State::Closing
+                            | tcp::State::TimeWait => Some("FIN"),
+                            _ => None,
+                        };
+                        if app.received == 0
+                            && let Some(how) = how
+                        {
+                            app.outcome = Some(ConnOutcome::Closed(format!(
+                                "the peer closed the connection with {how} {} after the handshake",
+                                now.saturating_since(since)
+                            )));
+                            app.finished = Some(now);
+                            s.close();
+                        } else if app.received > 0 || now.saturating_since(since) >= CLOSE_WATCH {
+                            app.outcome = Some(ConnOutcome::Ok);
+                            app.finished = Some(now);
+                            s.close();
+                        }
                         continue;
                     }
                     while app.written < app.total && s.can_send() {
@@ -597,18 +647,18 @@ impl Stack {
         self.apps.get(i).map_or(0, |a| a.progress.0)
     }
 
-    /// When the next application deadline falls (connect timeout, stall check).
+    /// When the next application deadline falls (connect timeout, the end of a
+    /// connect's watch, stall check, a docker-proxy dial giving up).
     pub fn app_deadline(&self) -> Option<SimTime> {
         self.apps
             .iter()
             .filter(|a| a.outcome.is_none())
-            .map(|a| {
-                if a.connected.is_none() {
-                    a.started + CONNECT_TIMEOUT
-                } else {
-                    a.progress.1 + STALL
-                }
+            .map(|a| match a.connected {
+                None => a.started + CONNECT_TIMEOUT,
+                Some(at) if a.total == 0 => at + CLOSE_WATCH,
+                Some(_) => a.progress.1 + STALL,
             })
+            .chain(self.proxy_deadline())
             .min()
     }
 }
