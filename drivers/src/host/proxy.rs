@@ -284,7 +284,7 @@ impl Stack {
 
     fn advance_relay(&mut self, k: usize, now: SimTime) -> bool {
         let r = &self.proxy.relays[k];
-        let (client, target) = (r.client, r.target);
+        let client = r.client;
         match r.phase {
             Phase::Accepting => match self.sockets.get::<tcp::Socket>(client).state() {
                 // The handshake is complete: `Accept` returns, and the proxy dials.
@@ -308,7 +308,8 @@ impl Stack {
                 if matches!(state, tcp::State::Established | tcp::State::CloseWait) {
                     self.proxy.stats.dialed += 1;
                     self.proxy.relays[k].phase = Phase::Splicing;
-                    return self.splice(k) || true;
+                    self.splice(k);
+                    return true;
                 }
                 // An RST (smoltcp's socket is closed), an ICMP error, or the kernel's
                 // SYN retries running out.
@@ -323,18 +324,13 @@ impl Stack {
                     self.proxy.relays[k].backend = None;
                     return self.dial_failed(k);
                 }
-                let _ = target;
                 false
             }
             Phase::Splicing => self.splice(k),
             Phase::Closing => {
                 // Data reaching a socket the proxy closed meets an orphan: RST.
                 let mut changed = false;
-                let mut handles = vec![client];
-                if let Some((b, _)) = r.backend {
-                    handles.push(b);
-                }
-                for h in handles {
+                for h in [Some(client), r.backend.map(|(b, _)| b)].into_iter().flatten() {
                     let s = self.sockets.get_mut::<tcp::Socket>(h);
                     if s.recv_queue() > 0 && s.state() != tcp::State::Closed {
                         s.abort();
@@ -482,7 +478,7 @@ mod tests {
                 let mut moved = false;
                 for p in self.client.poll(self.now) {
                     moved = true;
-                    self.to_host(p);
+                    self.host_gets(p);
                 }
                 for p in self.host.poll(self.now) {
                     moved = true;
@@ -495,12 +491,12 @@ mod tests {
                         self.to_client.push((info.tcp_flags.unwrap_or(0), payload));
                         self.client.receive(p, L4::Tcp, info.tuple.dport, false);
                     } else if info.tuple.dst == CONTAINER {
-                        self.to_container(p, &info);
+                        self.container_gets(p, &info);
                     }
                 }
                 for p in self.container.poll(self.now) {
                     moved = true;
-                    self.to_host(p);
+                    self.host_gets(p);
                 }
                 if moved {
                     continue;
@@ -521,7 +517,7 @@ mod tests {
                     _ => {
                         self.now = end;
                         for p in self.client.poll(self.now) {
-                            self.to_host(p);
+                            self.host_gets(p);
                         }
                         return;
                     }
@@ -529,7 +525,7 @@ mod tests {
             }
         }
 
-        fn to_host(&mut self, p: Vec<u8>) {
+        fn host_gets(&mut self, p: Vec<u8>) {
             let Some(info) = n::parse_ip(&p) else { return };
             let syn = info.tcp_flags.is_some_and(|f| f & 0x12 == 0x02);
             if info.tuple.dport == 8080 && info.tuple.dst == HOST {
@@ -539,7 +535,7 @@ mod tests {
             }
         }
 
-        fn to_container(&mut self, p: Vec<u8>, info: &IpInfo) {
+        fn container_gets(&mut self, p: Vec<u8>, info: &IpInfo) {
             let syn = info.tcp_flags.is_some_and(|f| f & 0x12 == 0x02);
             if self.container_silent {
                 return;

@@ -671,23 +671,23 @@ impl Node {
                     tuple = pre;
                     tracked = Some(dir);
                 }
-            } else if self.is_local(tuple.dst) && info.first_fragment {
-                if let Some(rule) = self.ct.match_dnat(&tuple)
-                    && !self.left_to_proxy(in_port, &tuple, rule.to)
-                {
-                    let target = Tuple {
-                        dst: rule.to,
-                        dport: rule.to_port + (tuple.dport - rule.host_port),
-                        ..tuple
-                    };
-                    let label = rule.label.clone();
-                    net::rewrite(&mut pkt, &target);
-                    ctx.note(&frame, Stage::NatPrerouting, || {
-                        format!("DNAT published port {label}: {tuple} becomes {target}")
-                    });
-                    tuple = target;
-                    dnat = true;
-                }
+            } else if self.is_local(tuple.dst)
+                && info.first_fragment
+                && let Some(rule) = self.ct.match_dnat(&tuple)
+                && !self.left_to_proxy(in_port, &tuple, rule.to)
+            {
+                let target = Tuple {
+                    dst: rule.to,
+                    dport: rule.to_port + (tuple.dport - rule.host_port),
+                    ..tuple
+                };
+                let label = rule.label.clone();
+                net::rewrite(&mut pkt, &target);
+                ctx.note(&frame, Stage::NatPrerouting, || {
+                    format!("DNAT published port {label}: {tuple} becomes {target}")
+                });
+                tuple = target;
+                dnat = true;
             }
         }
         let dst = tuple.dst;
@@ -1025,9 +1025,12 @@ impl Node {
                     "ESP payload is not an IP datagram".into()
                 }),
             },
-            L4::Tcp if let Some((target, label)) = self.proxy_target(&t) => {
+            L4::Tcp if let Some((target, rule)) = self.proxy_target(&t) => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
-                ctx.deliver(&frame, || format!("{t} to docker-proxy for {label}"));
+                ctx.deliver(&frame, || {
+                    let label = self.ct.dnat.get(rule).map_or("", |r| r.label.as_str());
+                    format!("{t} to docker-proxy for {label}")
+                });
                 let now = ctx.now();
                 self.stack_mut(now).receive_proxied(pkt, target, syn);
             }
@@ -1330,12 +1333,13 @@ impl Node {
     }
 
     /// The docker-proxy listening where a TCP packet for this host arrived, if a
-    /// published port is there and the userland proxy is on; its label for traces.
-    fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, String)> {
-        if !self.userland_proxy || t.l4 != L4::Tcp {
+    /// published port is there and the userland proxy is on; with its rule's index.
+    fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
+        if !self.userland_proxy || t.l4 != L4::Tcp || self.ct.dnat.is_empty() {
             return None;
         }
-        let rule = self.ct.match_dnat(t)?;
+        let i = self.ct.match_dnat_index(t)?;
+        let rule = &self.ct.dnat[i];
         let backend_port = rule.to_port + (t.dport - rule.host_port);
         let src = self.source_for(rule.to)?;
         let target = ProxyTarget {
@@ -1345,7 +1349,7 @@ impl Node {
             backend_port,
             src,
         };
-        Some((target, rule.label.clone()))
+        Some((target, i))
     }
 
     /// Stops the docker-proxy processes whose published port is gone (the container
