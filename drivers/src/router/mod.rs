@@ -771,9 +771,11 @@ impl Node {
             });
         }
         if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
-            // Containers reaching a published port: the same network is hairpin NAT;
-            // another network goes through docker-proxy. Either way the target sees a
-            // connection from the gateway address of its own network.
+            // Containers reaching a published port by NAT: from the same network (UDP,
+            // or without docker-proxy) as hairpin NAT; from another network (with
+            // userland-proxy) DNATed and masqueraded. Either way the target sees a
+            // connection from the gateway address of its own network. (TCP from the
+            // same network with docker-proxy never gets here: `left_to_proxy`.)
             let from_bridge = self
                 .ifaces
                 .get(in_port as usize)
@@ -790,7 +792,7 @@ impl Node {
                     net::rewrite(&mut pkt, &out);
                     let (what, name) = if hairpin || proxied {
                         (
-                            "published port relayed (hairpin NAT / docker-proxy)",
+                            "published port relayed (hairpin / cross-network NAT)",
                             self.ifaces[via as usize].name.clone(),
                         )
                     } else {
@@ -1278,8 +1280,9 @@ impl Node {
     }
 
     /// NAT of packets the node itself sends: replies of tracked connections, and a
-    /// published port reached from the host itself (`curl localhost:8080`), which
-    /// docker-proxy relays from the gateway address of the container's network.
+    /// published port reached from the host itself, DNATed in OUTPUT and relayed from
+    /// the gateway address of the container's network — except TCP to loopback with
+    /// docker-proxy on, which the proxy takes.
     fn output_nat(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, t: &Tuple) -> Option<Tuple> {
         if let Some((i, dir)) = self.ct.lookup(t, ctx.now()) {
             let target = self.ct.conn(i)?.translated(dir);
@@ -1312,7 +1315,7 @@ impl Node {
         let out = probe.with_sport(sport);
         self.ct.insert(*t, out, ctx.now());
         ctx.note(frame, Stage::NatPrerouting, || {
-            format!("published port {label} reached from the host: docker-proxy relays {t} as {out}")
+            format!("published port {label} reached from the host: DNAT (OUTPUT), {t} relayed as {out}")
         });
         Some(out)
     }
