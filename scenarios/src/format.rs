@@ -1188,7 +1188,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "an outcome (reach, no-reach, ok, refused, timeout, nxdomain, servfail) or a map of expectations",
+            "an outcome (reach, no-reach, ok, refused, timeout, closed, nxdomain, servfail) or a map of expectations",
         )
     }
 
@@ -1230,6 +1230,10 @@ pub enum Outcome {
     Refused,
     /// `connect`/`resolve`: nothing came back in time.
     Timeout,
+    /// `connect` (tcp): the handshake completed, then the peer closed the connection
+    /// (FIN or RST) before sending any data — docker-proxy when it cannot reach the
+    /// container.
+    Closed,
     /// `resolve`: the name does not exist.
     Nxdomain,
     /// `resolve`: the server failed.
@@ -1244,6 +1248,7 @@ impl fmt::Display for Outcome {
             Outcome::Ok => "ok",
             Outcome::Refused => "refused",
             Outcome::Timeout => "timeout",
+            Outcome::Closed => "closed",
             Outcome::Nxdomain => "nxdomain",
             Outcome::Servfail => "servfail",
         })

@@ -414,6 +414,7 @@ fn outcome(o: &ConnOutcome) -> (Outcome, String) {
         ConnOutcome::Ok => (Outcome::Ok, "ok".into()),
         ConnOutcome::Refused(why) => (Outcome::Refused, format!("refused ({why})")),
         ConnOutcome::Timeout => (Outcome::Timeout, "timeout".into()),
+        ConnOutcome::Closed(why) => (Outcome::Closed, format!("closed ({why})")),
     }
 }
 

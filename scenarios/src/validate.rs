@@ -130,7 +130,7 @@ pub enum Op {
 /// Checked expectations.
 #[derive(Debug, Clone, Default)]
 pub struct Expectations {
-    /// reach, no-reach, ok, refused, timeout.
+    /// reach, no-reach, ok, refused, timeout, closed, nxdomain, servfail.
     pub result: Option<Outcome>,
     /// The first drop's reason.
     pub dropped: Option<netloom_core::DropReason>,
@@ -1067,9 +1067,14 @@ impl Validator<'_> {
         let Some(exp) = exp else { return out };
         let e = &exp.value;
         let kind = action.keyword();
+        let udp_connect = matches!(action, Action::Connect(c)
+            if c.value.proto.as_ref().is_some_and(|p| p.value == Proto::Udp));
         if let Some(r) = &e.result {
             let allowed: &[Outcome] = match kind {
                 "ping" => &[Outcome::Reach, Outcome::NoReach],
+                "connect" if !udp_connect => {
+                    &[Outcome::Ok, Outcome::Refused, Outcome::Timeout, Outcome::Closed]
+                }
                 "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
                 "resolve" => &[Outcome::Nxdomain, Outcome::Servfail, Outcome::Timeout],
                 _ => &[],
@@ -1080,6 +1085,10 @@ impl Validator<'_> {
                 let words: Vec<String> = allowed.iter().map(ToString::to_string).collect();
                 let hint = if words.is_empty() {
                     format!("a {kind} step has no result to expect")
+                } else if udp_connect && r.value == Outcome::Closed {
+                    "`closed` is a TCP outcome (a connection that opened, then closed); a udp connect \
+                     expects one of: ok, refused, timeout"
+                        .to_string()
                 } else {
                     format!("a {kind} step expects one of: {}", words.join(", "))
                 };

@@ -256,6 +256,13 @@ fn invalid_files_give_their_documented_error() {
             "'reach' is not an outcome of a resolve step",
             "nxdomain, servfail, timeout",
         ),
+        (
+            "closed-on-udp.yaml",
+            6,
+            13,
+            "'closed' is not an outcome of a connect step",
+            "`closed` is a TCP outcome",
+        ),
         ("broken-yaml.yaml", 1, 7, "", ""),
     ];
     let dir = root().join("tests/fixtures/invalid");

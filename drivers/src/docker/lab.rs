@@ -85,9 +85,11 @@ pub struct PingResult {
 /// What a connect step observed.
 #[derive(Clone, Debug)]
 pub struct ConnectResult {
-    /// ok, refused or timeout.
+    /// ok, refused, timeout or closed.
     pub outcome: ConnOutcome,
-    /// How long it took to know.
+    /// How long it took to know: for `ok`, until the handshake completed (the
+    /// connection is then watched for [`crate::host::CLOSE_WATCH`] more); for `closed`,
+    /// until the peer closed it.
     pub elapsed: SimDuration,
 }
 
@@ -1229,15 +1231,23 @@ impl Lab {
         self.run_sock_app(
             id,
             idx,
-            start + crate::host::CONNECT_TIMEOUT + SimDuration::from_millis(1),
+            start + crate::host::CONNECT_TIMEOUT + crate::host::CLOSE_WATCH + SimDuration::from_millis(1),
         );
-        let outcome = self
+        let (outcome, known) = self
             .fabric
             .element_mut::<Node>(id)
             .and_then(|n| n.sock_app(idx))
-            .and_then(|a| a.outcome.clone())
-            .unwrap_or(ConnOutcome::Timeout);
-        let elapsed = self.fabric.now().saturating_since(start);
+            .map(|a| {
+                let known = match a.outcome {
+                    Some(ConnOutcome::Ok) if a.l4 == L4::Tcp => a.connected,
+                    Some(ConnOutcome::Closed(_)) => a.finished,
+                    _ => None,
+                };
+                (a.outcome.clone(), known)
+            })
+            .unwrap_or((None, None));
+        let outcome = outcome.unwrap_or(ConnOutcome::Timeout);
+        let elapsed = known.unwrap_or(self.fabric.now()).saturating_since(start);
         // Let the close handshake finish so the next step starts from a quiet network.
         let settle = self.fabric.now() + SimDuration::from_millis(200);
         self.run_until_done(settle, |_| false);

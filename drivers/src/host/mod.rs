@@ -1,6 +1,7 @@
 //! Host stacks: smoltcp `Interface`s behind a queue-backed device, polled with the
 //! simulated clock, and the small applications the scenario steps run on them (TCP
-//! connect and bulk transfer, UDP probe, TCP and UDP echo listeners).
+//! connect and bulk transfer, UDP probe, TCP and UDP echo listeners) and Docker runs on
+//! its hosts (docker-proxy, in [`proxy`]).
 //!
 //! The surrounding [`crate::router::Node`] does everything below IP (ARP, neighbour
 //! discovery, routing, fragmentation, ICMP errors); this module sees only IP packets
@@ -18,6 +19,10 @@ use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
 use crate::net::{L4, from_smol, to_smol};
 
+mod proxy;
+
+pub use proxy::{DIAL_TIMEOUT, ProxyStats, ProxyTarget};
+
 /// A transport listener ("echo server") on a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listen {
@@ -32,12 +37,18 @@ pub struct Listen {
 /// How a connection attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnOutcome {
-    /// The handshake completed (TCP) or an answer came (UDP).
+    /// The handshake completed (TCP) or an answer came (UDP). A plain TCP connect is
+    /// `Ok` once the connection stayed open for [`CLOSE_WATCH`] after its handshake (or
+    /// the peer sent data in that time).
     Ok,
     /// An RST or an ICMP unreachable came back; the text says which.
     Refused(String),
     /// Nothing came back in time.
     Timeout,
+    /// TCP: the handshake completed, then the peer closed the connection (FIN or RST)
+    /// within [`CLOSE_WATCH`], before sending any data — what docker-proxy does when
+    /// it cannot reach the container. The text says how and when.
+    Closed(String),
 }
 
 /// What a TCP or UDP application on a stack is doing.
@@ -57,8 +68,10 @@ pub struct SockApp {
     pub started: SimTime,
     /// When the handshake completed.
     pub connected: Option<SimTime>,
-    /// When the last byte was acknowledged.
+    /// When the last byte was acknowledged (a plain connect: when its outcome was known).
     pub finished: Option<SimTime>,
+    /// Bytes received from the peer (an echo, a banner).
+    pub received: u64,
     /// The outcome, once known.
     pub outcome: Option<ConnOutcome>,
     /// Bytes acknowledged at the last progress check, and when progress was last seen.
@@ -87,6 +100,7 @@ impl SockApp {
             started: now,
             connected: None,
             finished: None,
+            received: 0,
             outcome,
             progress: (0, now),
             handle,
@@ -109,6 +123,7 @@ pub struct Stack {
     used_ports: BTreeSet<(L4, u16)>,
     next_port: u16,
     scratch: Vec<u8>,
+    proxy: proxy::Proxy,
 }
 
 /// Bytes of socket buffer per direction for applications and accepted connections.
@@ -119,6 +134,11 @@ const CONNECT_BUF: usize = 4 * 1024;
 const STALL: SimDuration = SimDuration::from_secs(10);
 /// A connection attempt's deadline (the scenario format's 3 s).
 pub const CONNECT_TIMEOUT: SimDuration = SimDuration::from_secs(3);
+/// How long a plain TCP connect keeps watching after its handshake, so that a peer
+/// that accepts and then closes (docker-proxy failing to reach its container) is seen
+/// as `closed` rather than `ok`. The proxy's dial over a bridge answers in well under a
+/// millisecond; 200 ms leaves room for slow links without making every step slow.
+pub const CLOSE_WATCH: SimDuration = SimDuration::from_millis(200);
 /// How long a connection keeps retransmitting unacknowledged data before it gives up:
 /// Linux's default `tcp_retries2 = 15` amounts to about 924.6 s.
 const RETRANSMIT_GIVE_UP: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(925);
@@ -176,6 +196,11 @@ fn make_iface(addrs: &[(IpAddr, u8)], dev: &mut QueueDevice, now: SimTime) -> In
             let _ = a.push(IpCidr::new(to_smol(ip), len));
         }
     });
+    // The node hands the stack only packets addressed to one of its own addresses
+    // (loopback included), so smoltcp takes them all ("AnyIP"): its list holds eight
+    // addresses at most, and a Docker host with more (docker0, a bridge per network,
+    // IPv6) still answers on each, and docker-proxy dials from any network's gateway.
+    iface.set_any_ip(true);
     // The node routes; smoltcp only needs to believe every destination is reachable.
     if let Some(&(IpAddr::V4(v4), _)) = addrs.iter().find(|(a, _)| a.is_ipv4()) {
         let _ = iface.routes_mut().add_default_ipv4_route(v4);
@@ -211,6 +236,7 @@ impl Stack {
             used_ports: BTreeSet::new(),
             next_port: 49152,
             scratch: vec![0u8; 16 * 1024],
+            proxy: proxy::Proxy::default(),
         }
     }
 
@@ -414,8 +440,12 @@ impl Stack {
         }
     }
 
-    /// Marks the application using local `port` as refused (an ICMP error or RST arrived).
+    /// Marks the application using local `port` as refused (an ICMP error or RST
+    /// arrived); a docker-proxy dial from that port fails.
     pub fn refuse(&mut self, l4: L4, port: u16, why: String) {
+        if l4 == L4::Tcp && self.proxy_refuse(port, &why) {
+            return;
+        }
         for app in self
             .apps
             .iter_mut()
@@ -506,6 +536,7 @@ impl Stack {
             }
             i += 1;
         }
+        wrote |= self.run_proxy(now);
         self.reap_apps();
         for app in &mut self.apps {
             if app.reaped || (app.outcome.is_some() && app.finished.is_some()) {
@@ -516,9 +547,11 @@ impl Stack {
                     let s = self.sockets.get_mut::<tcp::Socket>(app.handle);
                     // Whatever the echo server sends back is read and discarded.
                     while s.can_recv() {
-                        if s.recv_slice(&mut self.scratch).unwrap_or(0) == 0 {
+                        let n = s.recv_slice(&mut self.scratch).unwrap_or(0);
+                        if n == 0 {
                             break;
                         }
+                        app.received += n as u64;
                     }
                     if app.outcome.is_some() {
                         continue;
@@ -541,9 +574,31 @@ impl Stack {
                         continue;
                     }
                     if app.total == 0 {
-                        app.outcome = Some(ConnOutcome::Ok);
-                        app.finished = Some(now);
-                        s.close();
+                        // A plain connect watches the connection for CLOSE_WATCH: a
+                        // peer that closes it first, without a byte, makes it `closed`.
+                        let since = app.connected.unwrap_or(now);
+                        let how = match s.state() {
+                            tcp::State::Closed => Some("RST"),
+                            tcp::State::CloseWait
+                            | tcp::State::LastAck
+                            | tcp::State::Closing
+                            | tcp::State::TimeWait => Some("FIN"),
+                            _ => None,
+                        };
+                        if app.received == 0
+                            && let Some(how) = how
+                        {
+                            app.outcome = Some(ConnOutcome::Closed(format!(
+                                "the peer closed the connection with {how} {} after the handshake",
+                                now.saturating_since(since)
+                            )));
+                            app.finished = Some(now);
+                            s.close();
+                        } else if app.received > 0 || now.saturating_since(since) >= CLOSE_WATCH {
+                            app.outcome = Some(ConnOutcome::Ok);
+                            app.finished = Some(now);
+                            s.close();
+                        }
                         continue;
                     }
                     while app.written < app.total && s.can_send() {
@@ -597,18 +652,112 @@ impl Stack {
         self.apps.get(i).map_or(0, |a| a.progress.0)
     }
 
-    /// When the next application deadline falls (connect timeout, stall check).
+    /// When the next application deadline falls (connect timeout, the end of a
+    /// connect's watch, stall check, a docker-proxy dial giving up).
     pub fn app_deadline(&self) -> Option<SimTime> {
         self.apps
             .iter()
             .filter(|a| a.outcome.is_none())
-            .map(|a| {
-                if a.connected.is_none() {
-                    a.started + CONNECT_TIMEOUT
-                } else {
-                    a.progress.1 + STALL
-                }
+            .map(|a| match a.connected {
+                None => a.started + CONNECT_TIMEOUT,
+                Some(at) if a.total == 0 => at + CLOSE_WATCH,
+                Some(_) => a.progress.1 + STALL,
             })
+            .chain(self.proxy_deadline())
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    /// A client on `a` connects to an echo listener on `b`; `after` runs once on `b`
+    /// when its side of the connection is established. Returns the client's outcome.
+    fn connect_with(after: impl Fn(&mut Stack)) -> (ConnOutcome, SimTime) {
+        let mut now = SimTime::ZERO;
+        let mut a = Stack::new(&[(A, 24)], 1500, now);
+        let mut b = Stack::new(&[(B, 24)], 1500, now);
+        b.listen(Listen {
+            l4: L4::Tcp,
+            addr: None,
+            port: 80,
+        });
+        let app = a.start_tcp(A, B, 80, 0, now);
+        let mut done = false;
+        while a.apps[app].outcome.is_none() {
+            let mut moved = false;
+            for p in a.poll(now) {
+                let syn = crate::net::parse_ip(&p)
+                    .and_then(|i| i.tcp_flags)
+                    .is_some_and(|f| f & 0x12 == 0x02);
+                b.receive(p, L4::Tcp, 80, syn);
+                moved = true;
+            }
+            for p in b.poll(now) {
+                a.receive(p, L4::Tcp, a.apps[app].local_port, false);
+                moved = true;
+            }
+            let established = b
+                .listen_socks
+                .iter()
+                .any(|&(h, _)| b.sockets.get::<tcp::Socket>(h).state() == tcp::State::Established);
+            if established && !done {
+                after(&mut b);
+                done = true;
+            }
+            if !moved {
+                now = [a.poll_at(now), a.app_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| *t > now)
+                    .min()
+                    .unwrap_or(now + SimDuration::from_millis(1));
+            }
+        }
+        (a.apps[app].outcome.clone().unwrap_or(ConnOutcome::Timeout), now)
+    }
+
+    #[test]
+    fn an_open_connection_is_ok_after_the_watch() {
+        // Proves an echo listener that keeps the connection open stays `ok`, decided at
+        // the end of the 200 ms watch.
+        let (o, at) = connect_with(|_| {});
+        assert_eq!(o, ConnOutcome::Ok);
+        assert!(at >= SimTime::ZERO + CLOSE_WATCH, "decided at {at}");
+    }
+
+    #[test]
+    fn a_reset_after_the_handshake_is_closed() {
+        let (o, _) = connect_with(|b| {
+            for &(h, _) in &b.listen_socks {
+                b.sockets.get_mut::<tcp::Socket>(h).abort();
+            }
+        });
+        assert!(
+            matches!(o, ConnOutcome::Closed(ref w) if w.contains("RST")),
+            "{o:?}"
+        );
+    }
+
+    #[test]
+    fn a_fin_after_the_handshake_is_closed() {
+        let (o, at) = connect_with(|b| {
+            for &(h, _) in &b.listen_socks {
+                b.sockets.get_mut::<tcp::Socket>(h).close();
+            }
+        });
+        assert!(
+            matches!(o, ConnOutcome::Closed(ref w) if w.contains("FIN")),
+            "{o:?}"
+        );
+        assert!(
+            at < SimTime::ZERO + CLOSE_WATCH,
+            "known at the close, not at the watch's end"
+        );
     }
 }

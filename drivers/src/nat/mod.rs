@@ -161,7 +161,12 @@ impl Conntrack {
 
     /// The published-port rule matching a new packet `t` addressed to this host.
     pub fn match_dnat(&self, t: &Tuple) -> Option<&DnatRule> {
-        self.dnat.iter().find(|r| {
+        self.match_dnat_index(t).and_then(|i| self.dnat.get(i))
+    }
+
+    /// [`Conntrack::match_dnat`], as an index into [`Conntrack::dnat`].
+    pub fn match_dnat_index(&self, t: &Tuple) -> Option<usize> {
+        self.dnat.iter().position(|r| {
             r.l4 == t.l4
                 && r.to.is_ipv4() == t.dst.is_ipv4()
                 && r.host_ip.is_none_or(|ip| ip == t.dst)

@@ -17,7 +17,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration, SimTime, Stage};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
-use crate::host::{Listen, SockApp, Stack};
+use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
 use crate::nat::{Conntrack, Dir};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
 
@@ -153,8 +153,11 @@ pub struct Node {
     pub track: bool,
     /// Whether Docker's forward filter applies (a Docker host).
     pub docker_filter: bool,
-    /// Docker's `userland-proxy`: containers reach published ports through
-    /// docker-proxy, which connects from the target network's gateway address.
+    /// Docker's `userland-proxy`: docker-proxy listens on every published TCP port
+    /// and takes what Docker's DNAT rules leave to it — the host's own connections to
+    /// loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
+    /// on their own network (`DNAT ! -i <bridge>`) — dialing the container from the
+    /// network's gateway address.
     pub userland_proxy: bool,
     /// Connection tracking and NAT rules.
     pub ct: Conntrack,
@@ -667,21 +670,23 @@ impl Node {
                     tuple = pre;
                     tracked = Some(dir);
                 }
-            } else if self.is_local(tuple.dst) && info.first_fragment {
-                if let Some(rule) = self.ct.match_dnat(&tuple) {
-                    let target = Tuple {
-                        dst: rule.to,
-                        dport: rule.to_port + (tuple.dport - rule.host_port),
-                        ..tuple
-                    };
-                    let label = rule.label.clone();
-                    net::rewrite(&mut pkt, &target);
-                    ctx.note(&frame, Stage::NatPrerouting, || {
-                        format!("DNAT published port {label}: {tuple} becomes {target}")
-                    });
-                    tuple = target;
-                    dnat = true;
-                }
+            } else if self.is_local(tuple.dst)
+                && info.first_fragment
+                && let Some(rule) = self.ct.match_dnat(&tuple)
+                && !self.left_to_proxy(in_port, &tuple, rule.to)
+            {
+                let target = Tuple {
+                    dst: rule.to,
+                    dport: rule.to_port + (tuple.dport - rule.host_port),
+                    ..tuple
+                };
+                let label = rule.label.clone();
+                net::rewrite(&mut pkt, &target);
+                ctx.note(&frame, Stage::NatPrerouting, || {
+                    format!("DNAT published port {label}: {tuple} becomes {target}")
+                });
+                tuple = target;
+                dnat = true;
             }
         }
         let dst = tuple.dst;
@@ -765,9 +770,11 @@ impl Node {
             });
         }
         if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
-            // Containers reaching a published port: the same network is hairpin NAT;
-            // another network goes through docker-proxy. Either way the target sees a
-            // connection from the gateway address of its own network.
+            // Containers reaching a published port by NAT: from the same network (UDP,
+            // or without docker-proxy) as hairpin NAT; from another network (with
+            // userland-proxy) DNATed and masqueraded. Either way the target sees a
+            // connection from the gateway address of its own network. (TCP from the
+            // same network with docker-proxy never gets here: `left_to_proxy`.)
             let from_bridge = self
                 .ifaces
                 .get(in_port as usize)
@@ -784,7 +791,7 @@ impl Node {
                     net::rewrite(&mut pkt, &out);
                     let (what, name) = if hairpin || proxied {
                         (
-                            "published port relayed (hairpin NAT / docker-proxy)",
+                            "published port relayed (hairpin / cross-network NAT)",
                             self.ifaces[via as usize].name.clone(),
                         )
                     } else {
@@ -1019,6 +1026,15 @@ impl Node {
                     "ESP payload is not an IP datagram".into()
                 }),
             },
+            L4::Tcp if let Some((target, rule)) = self.proxy_target(&t) => {
+                let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
+                ctx.deliver(&frame, || {
+                    let label = self.ct.dnat.get(rule).map_or("", |r| r.label.as_str());
+                    format!("{t} to docker-proxy for {label}")
+                });
+                let now = ctx.now();
+                self.stack_mut(now).receive_proxied(pkt, target, syn);
+            }
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 let accepts = self
@@ -1263,14 +1279,21 @@ impl Node {
     }
 
     /// NAT of packets the node itself sends: replies of tracked connections, and a
-    /// published port reached from the host itself (`curl localhost:8080`), which
-    /// docker-proxy relays from the gateway address of the container's network.
+    /// published port reached from the host itself, DNATed in OUTPUT and relayed from
+    /// the gateway address of the container's network — except TCP to loopback with
+    /// docker-proxy on, which the proxy takes.
     fn output_nat(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, t: &Tuple) -> Option<Tuple> {
         if let Some((i, dir)) = self.ct.lookup(t, ctx.now()) {
             let target = self.ct.conn(i)?.translated(dir);
             return (target != *t).then_some(target);
         }
         if !self.is_local(t.dst) {
+            return None;
+        }
+        // Docker's `-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER`:
+        // with docker-proxy, the host's connections to loopback are not DNATed; the
+        // proxy listening there takes them.
+        if self.userland_proxy && t.l4 == L4::Tcp && t.dst.is_loopback() {
             return None;
         }
         let rule = self.ct.match_dnat(t)?;
@@ -1291,9 +1314,65 @@ impl Node {
         let out = probe.with_sport(sport);
         self.ct.insert(*t, out, ctx.now());
         ctx.note(frame, Stage::NatPrerouting, || {
-            format!("published port {label} reached from the host: docker-proxy relays {t} as {out}")
+            format!("published port {label} reached from the host: DNAT (OUTPUT), {t} relayed as {out}")
         });
         Some(out)
+    }
+
+    /// Whether Docker's DNAT rule leaves a packet arriving on `in_port` for `to` (the
+    /// container behind the published port) to docker-proxy: with the proxy, the rule
+    /// is `-A DOCKER ! -i <the container's bridge> … -j DNAT`, so a container reaching
+    /// a port published on its own network goes to the host's INPUT, where the proxy
+    /// listens. (UDP keeps hairpin NAT here: only TCP is proxied in this model.)
+    fn left_to_proxy(&self, in_port: PortId, t: &Tuple, to: IpAddr) -> bool {
+        self.userland_proxy
+            && t.l4 == L4::Tcp
+            && self
+                .ifaces
+                .get(in_port as usize)
+                .is_some_and(|i| i.bridge.is_some())
+            && self.route(to).is_some_and(|r| r.port == in_port)
+    }
+
+    /// The docker-proxy listening where a TCP packet for this host arrived, if a
+    /// published port is there and the userland proxy is on; with its rule's index.
+    fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
+        if !self.userland_proxy || t.l4 != L4::Tcp || self.ct.dnat.is_empty() {
+            return None;
+        }
+        let i = self.ct.match_dnat_index(t)?;
+        let rule = &self.ct.dnat[i];
+        let backend_port = rule.to_port + (t.dport - rule.host_port);
+        let src = self.source_for(rule.to)?;
+        let target = ProxyTarget {
+            listen: rule.host_ip,
+            port: t.dport,
+            backend: rule.to,
+            backend_port,
+            src,
+        };
+        Some((target, i))
+    }
+
+    /// Stops the docker-proxy processes whose published port is gone (the container
+    /// stopped): call after changing [`Conntrack::dnat`].
+    pub fn sync_proxy(&mut self) {
+        let Some(stack) = self.stack.as_mut() else { return };
+        let rules = &self.ct.dnat;
+        stack.proxy_retain(|t| {
+            rules.iter().any(|r| {
+                r.l4 == L4::Tcp
+                    && r.host_ip == t.listen
+                    && r.to == t.backend
+                    && (r.host_port..=r.host_port_end).contains(&t.port)
+                    && r.to_port + (t.port - r.host_port) == t.backend_port
+            })
+        });
+    }
+
+    /// What this host's docker-proxy processes have done.
+    pub fn proxy_stats(&self) -> ProxyStats {
+        self.stack.as_ref().map(|s| s.proxy_stats()).unwrap_or_default()
     }
 
     /// Sends `pkt` out of `port` towards `nexthop`: MTU (fragmenting or refusing),

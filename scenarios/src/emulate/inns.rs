@@ -150,6 +150,8 @@ pub enum Probe {
     Refused(String),
     /// Nothing came back in time.
     Timeout,
+    /// TCP: connected, then the peer closed (FIN or RST) within the watch, before any data.
+    Closed(String),
 }
 
 /// A TCP connect (or a UDP probe waiting for its echo) to `to`, at most 3 s.
@@ -186,9 +188,25 @@ pub fn connect(to: SocketAddr, l4: L4) -> Probe {
             }
         }
         _ => match TcpStream::connect_timeout(&to, limit) {
-            Ok(s) => {
+            Ok(mut s) => {
+                // Watch as `run` does (CLOSE_WATCH): docker-proxy accepts, then closes.
+                let took = start.elapsed();
+                let watch = Duration::from_nanos(netloom_drivers::host::CLOSE_WATCH.as_nanos());
+                let _ = s.set_read_timeout(Some(watch));
+                let mut buf = [0u8; 64];
+                let seen = match s.read(&mut buf) {
+                    Ok(0) => Probe::Closed(format!(
+                        "the peer closed the connection with FIN {:?} after the handshake",
+                        start.elapsed() - took
+                    )),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Probe::Closed(format!(
+                        "the peer closed the connection with RST {:?} after the handshake",
+                        start.elapsed() - took
+                    )),
+                    _ => Probe::Ok(took),
+                };
                 let _ = s.shutdown(Shutdown::Both);
-                Probe::Ok(start.elapsed())
+                seen
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Probe::Timeout,
             Err(e) => Probe::Refused(e.to_string()),

@@ -350,6 +350,7 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                 Ok(inns::Probe::Ok(t)) => (Outcome::Ok, format!("ok after {t:?}")),
                 Ok(inns::Probe::Refused(e)) => (Outcome::Refused, format!("refused ({e})")),
                 Ok(inns::Probe::Timeout) => (Outcome::Timeout, "timeout".to_string()),
+                Ok(inns::Probe::Closed(why)) => (Outcome::Closed, format!("closed ({why})")),
                 Err(e) => (Outcome::Timeout, e),
             };
             let mut r = report(step, format!("{} {to_addr}: {text} (real socket)", l4.name()));

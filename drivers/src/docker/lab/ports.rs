@@ -183,5 +183,7 @@ impl Lab {
         if on {
             n.ct.dnat.extend(rules);
         }
+        // Docker starts docker-proxy with the port mapping and kills it with it.
+        n.sync_proxy();
     }
 }
