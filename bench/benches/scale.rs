@@ -56,6 +56,7 @@ fn lookups(c: &mut Criterion) {
             .into(),
         ),
         dns: Vec::new(),
+        mtu: None,
     });
     let mut lab = Lab::build(&m, 1).expect("valid model");
     let (from, to) = (container_name(0, 0), container_name(0, 99));

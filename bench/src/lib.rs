@@ -466,6 +466,7 @@ impl DockerPath {
             dns: Vec::new(),
             vlan: Some(10),
             trunk: None,
+            mtu: None,
         });
         let mut nd = NetworkDef::bridge("v10");
         nd.driver = Driver::Macvlan;

@@ -142,6 +142,7 @@ fn resolver_options_bound_the_wait() {
         listen: vec![],
         dns_records: None,
         dns: vec![],
+        mtu: None,
     });
     let mut slow = container("slow", vec![]);
     slow.dns = vec![v4(192, 168, 1, 99)]; // nobody there: ARP fails, no answer

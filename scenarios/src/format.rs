@@ -342,6 +342,10 @@ pub struct Interface {
     /// Host routes sent through this interface.
     #[serde(default)]
     pub routes: Option<Spanned<Vec<Spanned<IpNet>>>>,
+    /// The NIC's own MTU (an addition; default: the host's `mtu`, else 1500). A LAN's
+    /// `mtu` does not change it.
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
 }
 
 /// Docker daemon settings, with daemon.json's key names.
@@ -450,6 +454,9 @@ pub struct External {
     /// Its own resolvers (an addition; default: none, a world that knows no lab names).
     #[serde(default)]
     pub dns: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    /// Its NIC's MTU (an addition; default 1500).
+    #[serde(default)]
+    pub mtu: Option<Spanned<u32>>,
 }
 
 /// A Docker network.

@@ -261,6 +261,21 @@ impl Validator<'_> {
         self.errs.push(e);
     }
 
+    /// A NIC's `mtu`, within what Linux accepts for an Ethernet device carrying IPv4
+    /// (68 to 65535).
+    fn nic_mtu(&mut self, v: Option<&Spanned<u32>>) -> Option<u32> {
+        let v = v?;
+        if !(68..=65535).contains(&v.value) {
+            self.err(
+                v,
+                format!("MTU {} is out of range", v.value),
+                Some("Linux takes 68 to 65535 for an Ethernet device carrying IPv4".into()),
+            );
+            return None;
+        }
+        Some(v.value)
+    }
+
     fn model(&mut self, s: &Scenario) -> Model {
         let mut m = Model::default();
         for (name, h) in &s.hosts {
@@ -300,12 +315,21 @@ impl Validator<'_> {
                 }
                 let vlan = self.vlan_id(i.vlan.as_ref());
                 let trunk = self.trunk(i.trunk.as_ref());
+                let mtu = self.nic_mtu(i.mtu.as_ref());
+                if let (Some(m), Some(_)) = (&i.mtu, &i.macvlan_of) {
+                    self.err(
+                        m,
+                        format!("'{iname}' is a macvlan shim: it takes its parent's MTU"),
+                        Some("set `mtu` on the parent NIC".into()),
+                    );
+                }
                 hd.interfaces.push(NicDef {
                     name: iname.value.clone(),
                     address: i.address.as_ref().map(|a| a.value),
                     lan: i.lan.as_ref().map(|l| l.value.clone()),
                     vlan,
                     trunk,
+                    mtu,
                     macvlan_of: i.macvlan_of.as_ref().map(|v| v.value.clone()),
                     shim_mode: i.mode.as_ref().map(|m| macvlan_mode(m.value)),
                     routes: i
@@ -374,12 +398,14 @@ impl Validator<'_> {
                 }
                 let vlan = self.vlan_id(i.vlan.as_ref());
                 let trunk = self.trunk(i.trunk.as_ref());
+                let mtu = self.nic_mtu(i.mtu.as_ref());
                 rd.interfaces.push(NicDef {
                     name: iname.value.clone(),
                     address: i.address.as_ref().map(|a| a.value),
                     lan: i.lan.as_ref().map(|l| l.value.clone()),
                     vlan,
                     trunk,
+                    mtu,
                     ..NicDef::default()
                 });
             }
@@ -403,9 +429,11 @@ impl Validator<'_> {
             let listen = self.listens(&e.listen);
             let vlan = self.vlan_id(e.vlan.as_ref());
             let trunk = self.trunk(e.trunk.as_ref());
+            let mtu = self.nic_mtu(e.mtu.as_ref());
             m.externals.push(ExternalDef {
                 vlan,
                 trunk,
+                mtu,
                 name: name.value.clone(),
                 address: e.address.value,
                 lan: e.lan.value.clone(),

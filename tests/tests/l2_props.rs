@@ -70,6 +70,7 @@ fn vlan_lab(ports: &[Port]) -> Lab {
             dns: Vec::new(),
             vlan,
             trunk,
+            mtu: None,
         });
     }
     Lab::build(&m, 3).expect("a valid model")
@@ -108,6 +109,7 @@ fn macvlan_lab(mode: ChildMode, children: usize, hairpin: bool) -> Lab {
         dns: Vec::new(),
         vlan: None,
         trunk: None,
+        mtu: None,
     });
     let mut n = NetworkDef::bridge("mv");
     n.driver = Driver::Macvlan;

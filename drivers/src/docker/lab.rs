@@ -593,6 +593,7 @@ impl Lab {
             let key = format!("{}.eth0", e.name);
             let imp = link_impair(&m, &key, &e.lan).unwrap_or_default();
             let mtu = super::mtu::mtu(super::mtu::Device::Nic {
+                own: e.mtu,
                 link: imp.mtu,
                 owner: None,
             });
@@ -1432,6 +1433,7 @@ fn plug_nic(
     let mtu = match &nic.macvlan_of {
         Some(parent) => super::mtu::host_nic_mtu(m, owner, parent).unwrap_or(1500),
         None => super::mtu::mtu(super::mtu::Device::Nic {
+            own: nic.mtu,
             link: imp.as_ref().and_then(|x| x.mtu),
             owner: owner_mtu,
         }),

@@ -115,6 +115,8 @@ pub struct NicDef {
     pub shim_mode: Option<ChildMode>,
     /// Host routes sent through this interface.
     pub routes: Vec<IpNet>,
+    /// Its own MTU (`None`: its link's, its owner's, else 1500).
+    pub mtu: Option<u32>,
 }
 
 /// The daemon's settings, with daemon.json names.
@@ -192,6 +194,8 @@ pub struct ExternalDef {
     pub vlan: Option<u16>,
     /// Its switch port is a trunk carrying these VLANs tagged.
     pub trunk: Option<Vec<u16>>,
+    /// Its NIC's own MTU (`None`: its link's, else 1500).
+    pub mtu: Option<u32>,
 }
 
 /// A network driver.

@@ -21,9 +21,13 @@ use super::{Driver, Model};
 /// An interface, as far as its MTU is concerned.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Device {
-    /// A NIC of a host, router or external machine: the `mtu` of its link in
-    /// `links:`, else its owner's `mtu`, else 1500.
-    Nic { link: Option<u32>, owner: Option<u32> },
+    /// A NIC of a host, router or external machine: its own `mtu`, else the `mtu` of
+    /// its link in `links:`, else its owner's `mtu`, else 1500.
+    Nic {
+        own: Option<u32>,
+        link: Option<u32>,
+        owner: Option<u32>,
+    },
     /// docker0: daemon.json `mtu`.
     DefaultBridge { daemon: u32 },
     /// A user bridge network or `docker_gwbridge`: the driver option, else 1500.
@@ -41,7 +45,7 @@ pub(crate) enum Device {
 pub(crate) fn mtu(d: Device) -> u32 {
     const DEFAULT: u32 = 1500;
     match d {
-        Device::Nic { link, owner } => link.or(owner).unwrap_or(DEFAULT),
+        Device::Nic { own, link, owner } => own.or(link).or(owner).unwrap_or(DEFAULT),
         Device::DefaultBridge { daemon } => daemon,
         Device::Bridge { option } => option.unwrap_or(DEFAULT),
         Device::Overlay { option, encrypted } => {
@@ -78,6 +82,7 @@ pub(crate) fn host_nic_mtu(m: &Model, host: &str, nic: &str) -> Option<u32> {
         return host_nic_mtu(m, host, parent).map(|p| mtu(Device::Child { parent: p }));
     }
     Some(mtu(Device::Nic {
+        own: n.mtu,
         link: link_mtu(m, &format!("{host}.{nic}")),
         owner: h.mtu,
     }))
@@ -159,6 +164,7 @@ mod tests {
         );
         assert_eq!(
             mtu(Device::Nic {
+                own: None,
                 link: None,
                 owner: None
             }),
@@ -166,6 +172,7 @@ mod tests {
         );
         assert_eq!(
             mtu(Device::Nic {
+                own: None,
                 link: Some(1400),
                 owner: Some(9000)
             }),

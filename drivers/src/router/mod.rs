@@ -533,6 +533,18 @@ impl Node {
             });
             return;
         };
+        // A device takes frames up to its MTU plus the Ethernet header and one VLAN tag
+        // (`is_skb_forwardable`); a larger one is discarded without a word. GSO
+        // super-frames from a TAP are segmented later, as the kernel lets them pass.
+        if frame.data.len() > iface.mtu as usize + 18 && frame.offload.is_none_or(|o| !o.is_gso()) {
+            let (name, mtu, len) = (iface.name.clone(), iface.mtu, frame.data.len());
+            ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::EthernetInput, || {
+                format!(
+                    "a {len}-byte frame is larger than {name}'s MTU {mtu}: discarded silently by the device"
+                )
+            });
+            return;
+        }
         let (Some(dst), Some((ethertype, off))) = (frame.dst_mac(), net::ethertype(&frame.data)) else {
             ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
                 "runt frame".into()
