@@ -212,10 +212,9 @@ pub fn delete(id: &str, namespaces: &[String]) -> Deleted {
 /// Removes `/etc/netns/NS`: our link into `run`, or an older netloom's directory.
 fn remove_etc(etc: &Path, run: &Path) {
     match etc.symlink_metadata() {
-        Ok(m) if m.file_type().is_symlink() => {
-            if std::fs::read_link(etc).is_ok_and(|t| t.starts_with(run)) {
-                let _ = std::fs::remove_file(etc);
-            }
+        // Only a link into this run's tmpfs is ours (a link elsewhere is not a dir).
+        Ok(m) if m.file_type().is_symlink() && std::fs::read_link(etc).is_ok_and(|t| t.starts_with(run)) => {
+            let _ = std::fs::remove_file(etc);
         }
         Ok(m) if m.is_dir() => {
             let _ = std::fs::remove_dir_all(etc);
