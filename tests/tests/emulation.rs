@@ -656,8 +656,8 @@ fn a_signal_during_a_long_step_ends_the_run_at_once() {
     for (kind, step, sig) in [
         ("wait", "wait: 30s", "INT"),
         ("ping", "ping: { from: a, to: b, count: 200 }", "INT"),
-        ("exec", "exec: { in: a, run: \"sleep 40.5\" }", "INT"),
-        ("exec-hup", "exec: { in: a, run: \"sleep 40.5\" }", "HUP"),
+        ("exec", "exec: { in: a, run: \"sleep 40.517\" }", "INT"),
+        ("exec-hup", "exec: { in: a, run: \"sleep 40.517\" }", "HUP"),
         ("ping-term", "ping: { from: a, to: b, count: 200 }", "TERM"),
     ] {
         let f = long_step_scenario(&format!("interrupt-{kind}"), step);
@@ -686,7 +686,7 @@ fn a_signal_during_a_long_step_ends_the_run_at_once() {
         );
         assert!(leftovers(&id).is_empty(), "{kind}/{sig}: {:?}", leftovers(&id));
         assert!(
-            processes_with("40.5").is_empty(),
+            processes_with("40.517").is_empty(),
             "{kind}/{sig}: the exec step's program was killed"
         );
     }
@@ -808,11 +808,11 @@ fn an_exec_steps_background_program_does_not_outlive_the_run() {
     }
     let f = scenario(
         "background",
-        "name: background\nnetworks:\n  n: {}\ncontainers:\n  a: { networks: [n] }\nsteps:\n  - exec: { in: a, run: \"sleep 100.25 >/dev/null 2>&1 & setsid sleep 100.5 >/dev/null 2>&1 & echo started\" }\n    expect: { exit: 0, stdout: started }\n",
+        "name: background\nnetworks:\n  n: {}\ncontainers:\n  a: { networks: [n] }\nsteps:\n  - exec: { in: a, run: \"sleep 100.2513 >/dev/null 2>&1 & setsid sleep 100.5127 >/dev/null 2>&1 & echo started\" }\n    expect: { exit: 0, stdout: started }\n",
     );
     let (code, out, _) = emulate(&f.to_string_lossy(), &[]);
     assert_eq!(code, 0, "{out}");
-    let left = [processes_with("100.25"), processes_with("100.5")].concat();
+    let left = [processes_with("100.2513"), processes_with("100.5127")].concat();
     for pid in &left {
         let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     }
@@ -829,15 +829,15 @@ fn a_netloom_exec_program_dies_with_the_network() {
     }
     let (mut child, id) = hold("scenarios/examples/01-one-network.yaml", None);
     let mut program = Command::new(binary())
-        .args(["exec", "client", "--", "sleep", "100.75"])
+        .args(["exec", "client", "--", "sleep", "100.7531"])
         .current_dir(root())
         .spawn()
         .expect("netloom exec runs");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while processes_with("100.75").is_empty() && Instant::now() < deadline {
+    while processes_with("100.7531").is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!processes_with("100.75").is_empty(), "the program runs");
+    assert!(!processes_with("100.7531").is_empty(), "the program runs");
     signal(&child, "INT");
     assert!(wait_exit(&mut child, 30).is_some(), "exits on SIGINT");
     let ended = wait_exit(&mut program, 5);
