@@ -68,7 +68,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a command inside a machine of a live (held) network.
+    /// Run a command inside a machine of a live (held) network: in its network
+    /// namespace, with its resolv.conf and hosts over /etc, as `ip netns exec` would.
+    /// It is killed when the network is torn down.
     Exec {
         /// The container or external.
         name: String,
@@ -93,7 +95,9 @@ enum Command {
     },
     /// List live networks.
     Ls,
-    /// Remove what killed runs left behind (namespaces, their files, run records).
+    /// Remove what killed runs left behind — exactly what their run records name
+    /// (processes still inside, namespaces, their files, the records). Namespaces
+    /// shaped like netloom's that no record names are listed, not removed.
     Cleanup,
 }
 
@@ -140,12 +144,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Cleanup => {
-            let removed = registry::cleanup();
-            if removed.is_empty() {
+            let done = registry::cleanup();
+            if done.removed.is_empty() {
                 println!("nothing to clean up");
             }
-            for r in removed {
+            for r in done.removed {
                 println!("removed {r}");
+            }
+            for n in done.left {
+                println!(
+                    "left alone: namespace {n} looks like netloom's, but no run record names it (if it is yours: \
+                     ip netns del {n})"
+                );
             }
             ExitCode::SUCCESS
         }
@@ -251,6 +261,11 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
     let opts = EmulateOptions { hold, all, seed };
     let em = match Emulation::start(&loaded, &opts) {
         Ok(e) => e,
+        Err(emulate::StartError::Interrupted) => {
+            eprintln!("netloom emulate: {}", emulate::StartError::Interrupted);
+            print_report(&emulate::not_run(&loaded), json, false);
+            return ExitCode::from(130);
+        }
         Err(e) => {
             eprintln!("netloom emulate: {e}");
             return ExitCode::from(2);
@@ -262,42 +277,56 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
     if std::env::var_os("NETLOOM_TEST_PANIC").is_some() {
         panic!("NETLOOM_TEST_PANIC is set: panicking with the network up");
     }
-    let report = em.run(&loaded, hold);
-    if json {
-        println!("{}", report::json(std::slice::from_ref(&report)));
-    } else if !hold {
-        print!("{}", report::text(&report));
-    }
-    if report.passed() {
+    let done = em.run(&loaded, hold);
+    // A held network's report was shown when its steps were done.
+    print_report(&done.report, json, hold && !done.interrupted);
+    if done.interrupted {
+        ExitCode::from(130)
+    } else if done.report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
 }
 
+fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
+    if json {
+        println!("{}", report::json(std::slice::from_ref(r)));
+    } else if !shown {
+        print!("{}", report::text(r));
+    }
+}
+
 fn exec(name: &str, run: Option<&str>, cmd: &[String]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
     let runs: Vec<registry::RunRecord> = registry::runs()
         .into_iter()
         .filter(|r| r.alive() && run.is_none_or(|id| r.id == id))
         .collect();
-    let Some((r, ns)) = runs
+    let Some(ns) = runs
         .iter()
         .rev()
-        .find_map(|r| r.namespace_of(name).map(|ns| (r, ns.to_string())))
+        .find_map(|r| r.namespace_of(name).map(str::to_string))
     else {
         eprintln!("netloom exec: no live run has a machine named '{name}' (netloom ls lists them)");
         return ExitCode::from(2);
     };
-    let _ = r;
-    let status = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns])
-        .args(cmd)
-        .status();
-    match status {
-        Ok(s) => ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8),
-        Err(e) => {
-            eprintln!("netloom exec: cannot run ip netns exec: {e}");
-            ExitCode::from(2)
-        }
+    let Some((program, args)) = cmd.split_first() else {
+        eprintln!("netloom exec: no command given");
+        return ExitCode::from(2);
+    };
+    // This process enters the namespace itself (it has one thread) and becomes the
+    // program, as `ip netns exec` does: the exit code is the program's own, and the
+    // namespace's name reaches no parser.
+    if let Err(e) = emulate::enter_namespace(&ns) {
+        eprintln!("netloom exec: {e}");
+        return ExitCode::from(2);
     }
+    let err = std::process::Command::new(program).args(args).exec();
+    eprintln!("netloom exec: cannot run {program}: {err}");
+    ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
 }

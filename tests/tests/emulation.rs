@@ -2,16 +2,17 @@
 //! the issue's checks — ping, TCP and UDP through a bridge network, a published port
 //! from an emulated external, DNS by name with the real resolver, a large DF ping that
 //! fails on a small MTU — the example corpus giving the same outcomes as `run`, and
-//! nothing left behind on any exit path (normal end, failed step, Ctrl-C, panic,
-//! `kill -9` followed by `netloom cleanup`).
+//! nothing left behind on any exit path (normal end, failed step, a signal during a
+//! step or during set-up, panic, `kill -9` — also during set-up — followed by one
+//! `netloom cleanup`), while `cleanup` removes only what a dead run's record names.
 //!
 //! Without root (or without /dev/net/tun) every test prints why and passes, unless
 //! `NETLOOM_REQUIRE_ALL` is set (as `.ci/run` does), which turns the skip into a failure.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -56,7 +57,8 @@ fn netloom(args: &[&str]) -> std::process::Output {
         .expect("netloom runs")
 }
 
-/// Namespaces and run records of run `id` that still exist.
+/// Namespaces, run records, `/etc/netns` entries and mounts of run `id` that still
+/// exist.
 fn leftovers(id: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/run/netns")
         .map(|d| {
@@ -78,6 +80,16 @@ fn leftovers(id: &str) -> Vec<String> {
     {
         v.push("/etc/netns entries".into());
     }
+    if Path::new(&format!("/run/netloom/{id}")).exists() {
+        v.push(format!("/run/netloom/{id}"));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    v.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&format!("nl{id}")) || l.contains(&format!("/run/netloom/{id}")))
+            .map(|l| format!("mount: {l}")),
+    );
     v
 }
 
@@ -148,6 +160,119 @@ fn wait_exit(child: &mut Child, secs: u64) -> Option<i32> {
     let _ = child.kill();
     let _ = child.wait();
     None
+}
+
+/// A scenario file of the test's own, in a temporary directory of this process.
+fn scenario(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netloom-emu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join(format!("{name}.yaml"));
+    std::fs::write(&f, text).expect("write");
+    f
+}
+
+/// A `netloom emulate` running in the background, its output collected.
+struct Running {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(file: &Path, extra: &[&str]) -> Running {
+        let mut child = Command::new(binary())
+            .arg("emulate")
+            .arg(file)
+            .args(extra)
+            .current_dir(root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let collect = |mut r: Box<dyn Read + Send>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let t = Arc::clone(&text);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = t.lock() {
+                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().expect("piped")));
+        let stderr = collect(Box::new(child.stderr.take().expect("piped")));
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The run id, once the banner is out (at most 60 s).
+    fn wait_banner(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let err = self.stderr();
+            if err.lines().any(|l| l.starts_with("live network ")) {
+                return run_id(&err);
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "netloom emulate ended ({st}) before its banner:\n{err}{}",
+                    self.stdout()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("no banner in 60 s: {}", self.stderr());
+    }
+
+    /// Waits for the exit; returns the code and how long it took (`None`: killed
+    /// after `secs`).
+    fn wait_exit(&mut self, secs: u64) -> (Option<i32>, Duration) {
+        let t = Instant::now();
+        (wait_exit(&mut self.child, secs), t.elapsed())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Pids of processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -392,4 +517,434 @@ fn ordinary_user_emulates_in_a_user_namespace() {
     }
     let after = std::fs::read_dir("/run/netns").map_or(0, |d| d.count());
     assert_eq!(before, after, "the user's namespaces were private to its run");
+}
+
+/// Deletes a namespace the test made itself (with `ip netns`, the tool a user would
+/// use) when dropped, also when the test fails.
+struct TestNamespace(String);
+
+impl TestNamespace {
+    fn add(name: &str) -> TestNamespace {
+        let st = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("ip runs");
+        assert!(st.success(), "ip netns add {name}");
+        TestNamespace(name.to_string())
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        if Path::new("/run/netns").join(&self.0).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+}
+
+/// Removes a run record the test wrote when dropped.
+struct TestRecord(PathBuf);
+
+impl Drop for TestRecord {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `cleanup` deletes only what a dead run's record names: a namespace shaped like
+/// netloom's that no record names (here one the test made itself) is reported and
+/// left alone.
+#[test]
+fn cleanup_leaves_a_foreign_namespace_alone() {
+    let _g = SERIAL.lock();
+    if !can_emulate("cleanup_leaves_a_foreign_namespace_alone") {
+        return;
+    }
+    let name = format!("nl1234abcd-x{}", std::process::id());
+    let _ns = TestNamespace::add(&name);
+    let out = netloom(&["cleanup"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        Path::new("/run/netns").join(&name).exists(),
+        "cleanup deleted a namespace netloom did not make:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("left alone") && l.contains(&name)),
+        "the foreign namespace is reported:\n{text}"
+    );
+}
+
+/// A run counts as alive only while its pid is the same process (same start time):
+/// a record whose pid now belongs to another process — even one whose command line
+/// says "netloom" — is dead, so `ls` says so and `cleanup` removes what it names.
+#[test]
+fn a_record_whose_pid_was_reused_is_dead() {
+    use std::os::unix::process::CommandExt;
+    let _g = SERIAL.lock();
+    if !can_emulate("a_record_whose_pid_was_reused_is_dead") {
+        return;
+    }
+    // Another process that happens to have the recorded pid, and "netloom" in its
+    // command line.
+    let mut imposter = Command::new("sleep")
+        .arg0("netloom-imposter")
+        .arg("60")
+        .spawn()
+        .expect("sleep runs");
+    let pid = imposter.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let started: u64 = stat[stat.rfind(')').expect(")") + 1..]
+        .split_whitespace()
+        .nth(19)
+        .and_then(|t| t.parse().ok())
+        .expect("start time");
+    let id = format!("{:08x}", 0x5eed_0000u32 | (std::process::id() & 0xffff));
+    let ns = format!("nl{id}-x");
+    let _ns = TestNamespace::add(&ns);
+    std::fs::create_dir_all("/run/netloom").expect("run dir");
+    let record = TestRecord(PathBuf::from(format!("/run/netloom/{id}.json")));
+    // The run that wrote it started one tick before the process now holding its pid.
+    std::fs::write(
+        &record.0,
+        format!(
+            r#"{{"id":"{id}","pid":{pid},"start_time":{},"file":"gone.yaml","namespaces":[["x","{ns}"]]}}"#,
+            started.saturating_sub(1)
+        ),
+    )
+    .expect("record");
+    let ls = String::from_utf8_lossy(&netloom(&["ls"]).stdout).to_string();
+    let line = ls
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_default()
+        .to_string();
+    let out = netloom(&["cleanup"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let _ = imposter.kill();
+    let _ = imposter.wait();
+    assert!(line.contains("dead"), "ls: {ls}");
+    assert!(!record.0.exists(), "the dead run's record is removed:\n{text}");
+    assert!(
+        !Path::new("/run/netns").join(&ns).exists(),
+        "the dead run's namespace is removed:\n{text}"
+    );
+}
+
+/// The scenario of the interruption tests: two containers on one network, a step that
+/// takes long, and a step after it.
+fn long_step_scenario(name: &str, step: &str) -> PathBuf {
+    scenario(
+        name,
+        &format!(
+            "name: {name}\nnetworks:\n  n: {{}}\ncontainers:\n  a: {{ networks: [n] }}\n  b: {{ networks: [n] }}\nsteps:\n  - name: the long one\n    {step}\n  - name: the one after\n    ping: {{ from: a, to: b, count: 1 }}\n    expect: reach\n"
+        ),
+    )
+}
+
+/// A signal during a long step — `wait: 30s`, a 200-count ping, an `exec` of `sleep
+/// 40` — ends the run at once (the issue asks for 100 ms; asserted loosely), tears it
+/// down, reports the running and the following steps as not run, and exits 130.
+/// SIGHUP (a closed terminal) and SIGTERM do the same as SIGINT.
+#[test]
+fn a_signal_during_a_long_step_ends_the_run_at_once() {
+    let _g = SERIAL.lock();
+    if !can_emulate("a_signal_during_a_long_step_ends_the_run_at_once") {
+        return;
+    }
+    for (kind, step, sig) in [
+        ("wait", "wait: 30s", "INT"),
+        ("ping", "ping: { from: a, to: b, count: 200 }", "INT"),
+        ("exec", "exec: { in: a, run: \"sleep 40.517\" }", "INT"),
+        ("exec-hup", "exec: { in: a, run: \"sleep 40.517\" }", "HUP"),
+        ("ping-term", "ping: { from: a, to: b, count: 200 }", "TERM"),
+    ] {
+        let f = long_step_scenario(&format!("interrupt-{kind}"), step);
+        let mut run = Running::start(&f, &[]);
+        let id = run.wait_banner();
+        // Let the long step begin.
+        std::thread::sleep(Duration::from_millis(700));
+        signal(&run.child, sig);
+        let (code, took) = run.wait_exit(20);
+        let out = run.stdout();
+        assert_eq!(code, Some(130), "{kind}/{sig}: exit code\n{out}{}", run.stderr());
+        assert!(
+            took < Duration::from_secs(2),
+            "{kind}/{sig}: took {took:?} to end"
+        );
+        assert!(
+            out.contains("1. the long one") && out.contains("interrupted while running"),
+            "{kind}/{sig}: the running step is reported as cut short:\n{out}"
+        );
+        assert!(
+            out.lines()
+                .skip_while(|l| !l.contains("2. the one after"))
+                .take(2)
+                .any(|l| l.contains("not run (interrupted)")),
+            "{kind}/{sig}: the step after is reported as not run:\n{out}"
+        );
+        assert!(leftovers(&id).is_empty(), "{kind}/{sig}: {:?}", leftovers(&id));
+        assert!(
+            processes_with("40.517").is_empty(),
+            "{kind}/{sig}: the exec step's program was killed"
+        );
+    }
+}
+
+/// A scenario of `n` containers on 4 networks and one step.
+fn large_scenario(n: usize) -> PathBuf {
+    let mut s = String::from("name: large\nnetworks:\n");
+    for k in 0..4 {
+        s.push_str(&format!(
+            "  n{k}: {{ ipam: {{ config: [ {{ subnet: 10.{}.0.0/16 }} ] }} }}\n",
+            80 + k
+        ));
+    }
+    s.push_str("containers:\n");
+    for i in 0..n {
+        s.push_str(&format!("  c{i}: {{ networks: [n{}] }}\n", i % 4));
+    }
+    s.push_str("steps:\n  - wait: 1s\n");
+    scenario(&format!("large-{n}"), &s)
+}
+
+/// The id of the run record process `pid` writes, waiting at most 30 s for it.
+fn record_of(pid: u32) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mine = format!("\"pid\": {pid},");
+    while Instant::now() < deadline {
+        for id in records() {
+            if std::fs::read_to_string(format!("/run/netloom/{id}.json")).is_ok_and(|t| t.contains(&mine)) {
+                return Some(id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
+}
+
+fn records() -> Vec<String> {
+    std::fs::read_dir("/run/netloom")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How many namespaces of run `id` exist.
+fn namespaces_of(id: &str) -> usize {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("nl{id}-")))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until run `id` has made at least `n` namespaces (at most 30 s).
+fn wait_for_namespaces(id: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while namespaces_of(id) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// SIGINT during set-up of a large network: the set-up stops, everything made so far
+/// is removed, the steps are reported as not run, exit 130.
+#[test]
+fn a_signal_during_set_up_removes_what_was_made() {
+    let _g = SERIAL.lock();
+    if !can_emulate("a_signal_during_set_up_removes_what_was_made") {
+        return;
+    }
+    let f = large_scenario(1500);
+    let mut run = Running::start(&f, &[]);
+    let id = record_of(run.child.id()).expect("the run writes its record");
+    wait_for_namespaces(&id, 20);
+    signal(&run.child, "INT");
+    let (code, took) = run.wait_exit(30);
+    let out = run.stdout();
+    assert_eq!(code, Some(130), "{out}{}", run.stderr());
+    assert!(took < Duration::from_secs(2), "took {took:?} to end");
+    assert!(out.contains("not run (interrupted)"), "{out}");
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+}
+
+/// `kill -9` in the middle of setting up a large network, then one `netloom cleanup`:
+/// nothing of the run is left — no namespace, TAP, mount, `/etc/netns` entry or
+/// record — and nothing appears afterwards (no helper process of the killed run goes
+/// on creating namespaces).
+#[test]
+fn kill_9_during_set_up_then_one_cleanup_leaves_nothing() {
+    let _g = SERIAL.lock();
+    if !can_emulate("kill_9_during_set_up_then_one_cleanup_leaves_nothing") {
+        return;
+    }
+    let f = large_scenario(1500);
+    let mut run = Running::start(&f, &[]);
+    let id = record_of(run.child.id()).expect("the run writes its record");
+    wait_for_namespaces(&id, 50);
+    signal(&run.child, "KILL");
+    let _ = run.wait_exit(10);
+    assert!(namespaces_of(&id) > 0, "the killed run left namespaces");
+    let out = netloom(&["cleanup"]);
+    assert!(out.status.success());
+    assert!(leftovers(&id).is_empty(), "after cleanup: {:?}", leftovers(&id));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(leftovers(&id).is_empty(), "a second later: {:?}", leftovers(&id));
+}
+
+/// Programs an `exec` step leaves running in the background — in its process group
+/// or in a new session of their own — do not outlive the run.
+#[test]
+fn an_exec_steps_background_program_does_not_outlive_the_run() {
+    let _g = SERIAL.lock();
+    if !can_emulate("an_exec_steps_background_program_does_not_outlive_the_run") {
+        return;
+    }
+    let f = scenario(
+        "background",
+        "name: background\nnetworks:\n  n: {}\ncontainers:\n  a: { networks: [n] }\nsteps:\n  - exec: { in: a, run: \"sleep 100.2513 >/dev/null 2>&1 & setsid sleep 100.5127 >/dev/null 2>&1 & echo started\" }\n    expect: { exit: 0, stdout: started }\n",
+    );
+    let (code, out, _) = emulate(&f.to_string_lossy(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let left = [processes_with("100.2513"), processes_with("100.5127")].concat();
+    for pid in &left {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    assert!(left.is_empty(), "background programs outlived the run: {left:?}");
+}
+
+/// A program started with `netloom exec` in a held network dies when the network is
+/// torn down, instead of keeping a namespace nobody can name alive.
+#[test]
+fn a_netloom_exec_program_dies_with_the_network() {
+    let _g = SERIAL.lock();
+    if !can_emulate("a_netloom_exec_program_dies_with_the_network") {
+        return;
+    }
+    let (mut child, id) = hold("scenarios/examples/01-one-network.yaml", None);
+    let mut program = Command::new(binary())
+        .args(["exec", "client", "--", "sleep", "100.7531"])
+        .current_dir(root())
+        .spawn()
+        .expect("netloom exec runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_with("100.7531").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!processes_with("100.7531").is_empty(), "the program runs");
+    signal(&child, "INT");
+    assert!(wait_exit(&mut child, 30).is_some(), "exits on SIGINT");
+    let ended = wait_exit(&mut program, 5);
+    assert!(
+        ended.is_some(),
+        "the program started with netloom exec outlived the network"
+    );
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+}
+
+/// Names that used to reach `ip`'s parser: a container name with a space runs (or,
+/// where validation refuses it, exits 2) without leaving anything behind; names the
+/// kernel or the file system cannot take stop the run with exit 2 before anything —
+/// record, namespace, mount — is made.
+#[test]
+fn odd_names_leave_nothing_behind() {
+    let _g = SERIAL.lock();
+    if !can_emulate("odd_names_leave_nothing_behind") {
+        return;
+    }
+    let namespaces = || -> Vec<String> {
+        std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let long = "x".repeat(300);
+    for (name, must_refuse) in [("web server", false), ("a/b", true), (long.as_str(), true)] {
+        let f = scenario(
+            "odd-name",
+            &format!(
+                "name: odd\nnetworks:\n  n: {{}}\ncontainers:\n  \"{name}\": {{ networks: [n] }}\n  peer: {{ networks: [n] }}\n"
+            ),
+        );
+        let ns_before = namespaces();
+        let rec_before = records();
+        let out = netloom(&["emulate", &f.to_string_lossy()]);
+        let code = out.status.code();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let new_ns: Vec<String> = namespaces()
+            .into_iter()
+            .filter(|n| {
+                !ns_before.contains(n) && (n.ends_with("-peer") || n.contains("-web") || n.contains("-a"))
+            })
+            .collect();
+        let new_rec: Vec<String> = records()
+            .into_iter()
+            .filter(|r| !rec_before.contains(r))
+            .collect();
+        if must_refuse {
+            assert_eq!(code, Some(2), "{name:.20}: {err}");
+            assert!(
+                !err.contains("live network"),
+                "{name:.20}: refused before the network was made: {err}"
+            );
+        } else {
+            assert!(matches!(code, Some(0 | 2)), "{name}: {err}");
+            if code == Some(0) {
+                assert!(
+                    leftovers(&run_id(&err)).is_empty(),
+                    "{:?}",
+                    leftovers(&run_id(&err))
+                );
+            }
+        }
+        assert!(new_ns.is_empty(), "{name:.20}: left {new_ns:?}: {err}");
+        assert!(new_rec.is_empty(), "{name:.20}: left records {new_rec:?}");
+    }
+}
+
+/// No `ip` process anywhere in a run: with an `ip` first on the PATH that only
+/// records that it ran, the network is still built, its steps pass, and it never ran.
+#[test]
+fn no_ip_process_is_started() {
+    let _g = SERIAL.lock();
+    if !can_emulate("no_ip_process_is_started") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netloom-noip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let marker = dir.join("ip-ran");
+    let fake = dir.join("ip");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .expect("fake ip");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(binary())
+        .args(["emulate", "scenarios/examples/01-one-network.yaml"])
+        .current_dir(root())
+        .env("PATH", path)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!marker.exists(), "netloom started `ip`:\n{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

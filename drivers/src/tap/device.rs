@@ -229,16 +229,35 @@ impl AsFd for Tap {
     }
 }
 
-/// Set by SIGINT and SIGTERM once [`install_stop_signals`] ran: a live network's loop
-/// and steps end, and everything is torn down.
+/// Set by SIGINT, SIGTERM and SIGHUP once [`install_stop_signals`] ran: a live
+/// network's loop, its set-up and its steps end, and everything is torn down.
 pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+/// The write end of the running loop's wake-up pipe (-1: none), so that a signal
+/// wakes the loop at once whichever thread the kernel delivers it to.
+static WAKE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Makes the stop signals also write a byte to `fd` (`None`: no longer).
+pub(super) fn set_wake_fd(fd: Option<std::os::fd::RawFd>) {
+    WAKE_FD.store(fd.unwrap_or(-1), std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Routes SIGINT and SIGTERM to [`STOP`] (instead of killing the process, which would
-/// leave namespaces behind).
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fd = WAKE_FD.load(std::sync::atomic::Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; `byte` lives across the call; the
+        // loop keeps the pipe open for as long as the descriptor is registered. A full
+        // pipe (EAGAIN, it is non-blocking) already means the loop will wake.
+        unsafe {
+            let _ = libc::write(fd, (&byte as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// Routes SIGINT, SIGTERM and SIGHUP to [`STOP`] (instead of killing the process,
+/// which would leave namespaces behind).
 pub fn install_stop_signals() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     let act = SigAction::new(
@@ -246,8 +265,9 @@ pub fn install_stop_signals() {
         SaFlags::empty(),
         SigSet::empty(),
     );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to atomics and calls write(2), both
+        // async-signal-safe.
         unsafe {
             let _ = sigaction(sig, &act);
         }

@@ -71,8 +71,25 @@ impl LiveHandle {
     pub fn ask(&self, make: impl FnOnce(mpsc::Sender<Result<(), String>>) -> Command) -> Result<(), String> {
         let (tx, rx) = mpsc::channel();
         self.send(make(tx));
-        rx.recv_timeout(Duration::from_secs(10))
-            .map_err(|_| "the forwarding loop did not answer".to_string())?
+        self.wait_reply(&rx)
+            .ok_or_else(|| "the forwarding loop did not answer".to_string())?
+    }
+
+    /// Waits at most 10 s for an answer of the loop; gives up at once when the run is
+    /// being stopped ([`STOP`](super::STOP)), since a stopped loop answers nothing.
+    pub fn wait_reply<T>(&self, rx: &mpsc::Receiver<T>) -> Option<T> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(v) => return Some(v),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if super::STOP.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                        return None;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -98,6 +115,9 @@ pub struct Live {
     outputs: Vec<(ElemId, Vec<Option<usize>>)>,
     rx: mpsc::Receiver<Command>,
     wake_rx: OwnedFd,
+    /// The pipe's write end, kept open while the loop may register it for the
+    /// signal handler.
+    wake_tx: Arc<OwnedFd>,
     t0: Instant,
     /// Counters.
     pub stats: LiveStats,
@@ -135,6 +155,7 @@ impl Live {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
                 .map_err(io::Error::from)?;
         let (tx, rx) = mpsc::channel();
+        let wake_tx = Arc::new(wake_tx);
         // Fates only: a live network runs for hours; nobody reads its hops.
         lab.fabric.set_trace_level(TraceLevel::Fates);
         let mut outputs: Vec<(ElemId, Vec<Option<usize>>)> = Vec::new();
@@ -158,6 +179,7 @@ impl Live {
             outputs,
             rx,
             wake_rx,
+            wake_tx: Arc::clone(&wake_tx),
             t0: Instant::now(),
             stats: LiveStats::default(),
             buf: vec![0u8; 65536 + 64],
@@ -181,10 +203,7 @@ impl Live {
             })
             .collect();
         live.hot = vec![false; live.taps.len()];
-        let handle = LiveHandle {
-            tx,
-            wake: Arc::new(wake_tx),
-        };
+        let handle = LiveHandle { tx, wake: wake_tx };
         Ok((live, handle))
     }
 
@@ -194,8 +213,14 @@ impl Live {
     }
 
     /// Forwards until a [`Command::Stop`] arrives or `stop` is set (a signal handler's
-    /// flag).
+    /// flag). While it runs, the stop signals wake it through its pipe.
     pub fn run(&mut self, stop: &AtomicBool) {
+        super::device::set_wake_fd(Some(self.wake_tx.as_raw_fd()));
+        self.forward(stop);
+        super::device::set_wake_fd(None);
+    }
+
+    fn forward(&mut self, stop: &AtomicBool) {
         // Sleep as long as asked, not the default 50 µs longer.
         let _ = nix::sys::prctl::set_timerslack(1);
         // Commands are read when the wake-up pipe says so (and once at the start).

@@ -1,28 +1,50 @@
 //! Work inside a real namespace from this process: a thread that enters the namespace
-//! (`setns`, which changes only the calling thread) and then opens sockets there — the
-//! echo listeners of a machine, and the probes of `connect` and `transfer` steps.
+//! (`setns`, which changes only the calling thread) and then opens sockets there. A
+//! socket stays in the namespace it was opened in, whichever thread uses it later: the
+//! echo listeners and name servers of every machine are opened during set-up, inside
+//! each namespace, and then served by one thread for all of them ([`Servers`]). The
+//! probes of `connect` and `transfer` steps run on a thread inside the sender's
+//! namespace, which the step stops waiting for as soon as the run is interrupted.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
 
-/// Runs `f` on a new thread inside namespace `ns` (a `/run/netns` path) and waits.
+use super::STOP;
+
+/// Runs `f` on a new thread inside namespace `ns` (a `/run/netns` path) and waits —
+/// but not past an interruption ([`STOP`]): then the thread is left to finish on its
+/// own (every probe has a time limit of its own) and the answer is an error.
 ///
 /// # Errors
-/// When the namespace cannot be entered.
+/// When the namespace cannot be entered, or the run was interrupted.
 pub fn run_in<T: Send + 'static>(ns: &Path, f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     let ns = ns.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        enter(&ns)?;
-        Ok(f())
-    })
-    .join()
-    .map_err(|_| "a thread inside the namespace panicked".to_string())?
+        let _ = tx.send(enter(&ns).map(|()| f()));
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(r) => return r,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("a thread inside the namespace panicked".into());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if STOP.load(Ordering::Relaxed) => {
+                return Err("interrupted".into());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 fn enter(ns: &PathBuf) -> Result<(), String> {
@@ -30,113 +52,198 @@ fn enter(ns: &PathBuf) -> Result<(), String> {
     setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {}: {e}", ns.display()))
 }
 
-/// Runs a server on a thread inside `ns`: `serve` binds, reports through `ready`
-/// (`Ok` once listening, or why not), then serves for the life of the process. Waits for
-/// the report.
-fn serve_in(
-    ns: &Path,
-    serve: impl FnOnce(&std::sync::mpsc::Sender<Result<(), String>>) + Send + 'static,
-) -> Result<(), String> {
-    let ns = ns.to_path_buf();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || match enter(&ns) {
-        Err(e) => {
-            let _ = tx.send(Err(e));
-        }
-        Ok(()) => serve(&tx),
-    });
-    rx.recv_timeout(Duration::from_secs(5))
-        .map_err(|_| "a server inside the namespace did not start".to_string())?
+/// A socket a machine serves on: opened inside its namespace during set-up.
+pub enum ServerSocket {
+    /// A TCP echo listener.
+    Tcp(TcpListener),
+    /// A UDP echo socket.
+    Udp(UdpSocket),
+    /// A name server on UDP port 53 answering from its zone.
+    Dns(UdpSocket, Arc<netloom_drivers::dns::Zone>),
 }
 
-/// Starts the echo listeners of a machine inside `ns`, each on a thread of its own
-/// that lives as long as the process (a stopped run's process exits).
+/// Opens the echo listeners of a machine in the calling thread's namespace.
 ///
 /// # Errors
 /// When a listener cannot bind, naming it.
-pub fn start_listeners(ns: &Path, listens: &[Listen], v6: bool) -> Result<(), String> {
-    for &l in listens {
-        serve_in(ns, move |tx| {
-            let ip = l.addr.unwrap_or(if v6 {
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-            } else {
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            });
-            let at = SocketAddr::new(ip, l.port);
-            match l.l4 {
-                L4::Udp => match UdpSocket::bind(at) {
-                    Ok(s) => {
-                        let _ = tx.send(Ok(()));
-                        let mut buf = vec![0u8; 65536];
-                        while let Ok((n, from)) = s.recv_from(&mut buf) {
-                            let _ = s.send_to(&buf[..n], from);
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("listen udp {at}: {e}")));
-                    }
-                },
-                _ => match TcpListener::bind(at) {
-                    Ok(s) => {
-                        let _ = tx.send(Ok(()));
-                        for conn in s.incoming().flatten() {
-                            std::thread::spawn(move || echo(conn));
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("listen tcp {at}: {e}")));
-                    }
-                },
-            }
-        })?;
+pub fn bind_listeners(listens: &[Listen], v6: bool) -> Result<Vec<ServerSocket>, String> {
+    let mut out = Vec::new();
+    for l in listens {
+        let ip = l.addr.unwrap_or(if v6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        let at = SocketAddr::new(ip, l.port);
+        out.push(match l.l4 {
+            L4::Udp => ServerSocket::Udp(UdpSocket::bind(at).map_err(|e| format!("listen udp {at}: {e}"))?),
+            _ => ServerSocket::Tcp(TcpListener::bind(at).map_err(|e| format!("listen tcp {at}: {e}"))?),
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
-/// Serves `zone` on UDP port 53 of every address inside `ns` (an external's
-/// `dns_records`): A and AAAA from the records, NXDOMAIN for other names.
+/// Opens UDP port 53 on every address of the calling thread's namespace, to answer
+/// from `zone` (an external's `dns_records`): A and AAAA from the records, NXDOMAIN
+/// for other names.
 ///
 /// # Errors
 /// When port 53 cannot be bound.
-pub fn start_zone(ns: &Path, zone: netloom_drivers::dns::Zone, v6: bool) -> Result<(), String> {
-    use netloom_drivers::dns;
-    serve_in(ns, move |tx| {
-        let at: SocketAddr = if v6 {
-            (Ipv6Addr::UNSPECIFIED, 53).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 53).into()
-        };
-        let s = match UdpSocket::bind(at) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = tx.send(Err(format!("name server on udp/53: {e}")));
-                return;
-            }
-        };
-        let _ = tx.send(Ok(()));
-        let mut buf = vec![0u8; 4096];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let Some(q) = dns::parse(&buf[..n]).filter(|m| !m.response) else {
-                continue;
-            };
-            let (rcode, addrs) = match zone.get(&q.name) {
-                Some(a) => (dns::Rcode::NoError, a.clone()),
-                None => (dns::Rcode::NxDomain, Vec::new()),
-            };
-            let _ = s.send_to(&dns::reply(&q, rcode, &addrs, 300, true), from);
-        }
-    })
+pub fn bind_zone(zone: netloom_drivers::dns::Zone, v6: bool) -> Result<ServerSocket, String> {
+    let at: SocketAddr = if v6 {
+        (Ipv6Addr::UNSPECIFIED, 53).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 53).into()
+    };
+    let s = UdpSocket::bind(at).map_err(|e| format!("name server on udp/53: {e}"))?;
+    Ok(ServerSocket::Dns(s, Arc::new(zone)))
 }
 
-fn echo(mut conn: TcpStream) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if conn.write_all(&buf[..n]).is_err() {
-                    return;
+/// One thread serving every machine's sockets (and a thread per accepted TCP
+/// connection, echoing). Dropping it stops them all and closes the sockets, so that
+/// nothing of this process holds the namespaces any more.
+pub struct Servers {
+    stop: Arc<AtomicBool>,
+    /// Written to on drop: wakes the serving thread at once.
+    wake: Option<std::os::fd::OwnedFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Starts serving `sockets` (none: no thread at all).
+    ///
+    /// # Errors
+    /// When a socket cannot be made non-blocking.
+    pub fn start(sockets: Vec<ServerSocket>) -> Result<Servers, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        if sockets.is_empty() {
+            return Ok(Servers {
+                stop,
+                wake: None,
+                thread: None,
+            });
+        }
+        let (wake_rx, wake_tx) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        for s in &sockets {
+            match s {
+                ServerSocket::Tcp(l) => l.set_nonblocking(true),
+                ServerSocket::Udp(u) | ServerSocket::Dns(u, _) => u.set_nonblocking(true),
+            }
+            .map_err(|e| format!("listener: {e}"))?;
+        }
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || serve(&sockets, &wake_rx, &flag));
+        Ok(Servers {
+            stop,
+            wake: Some(wake_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = &self.wake {
+            let _ = nix::unistd::write(w, &[1u8]);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Longest a server or echo thread sleeps before it looks at its stop flag.
+const SERVER_TICK: Duration = Duration::from_millis(20);
+
+fn serve(sockets: &[ServerSocket], wake: &std::os::fd::OwnedFd, stop: &Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 65536];
+    let mut conns: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut fds: Vec<PollFd<'_>> = sockets
+            .iter()
+            .map(|s| {
+                let fd = match s {
+                    ServerSocket::Tcp(l) => l.as_fd(),
+                    ServerSocket::Udp(u) | ServerSocket::Dns(u, _) => u.as_fd(),
+                };
+                PollFd::new(fd, PollFlags::POLLIN)
+            })
+            .chain(std::iter::once(PollFd::new(wake.as_fd(), PollFlags::POLLIN)))
+            .collect();
+        if poll(&mut fds, PollTimeout::NONE).unwrap_or(0) <= 0 {
+            continue;
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+            .collect();
+        drop(fds);
+        for (s, _) in sockets.iter().zip(ready).filter(|(_, r)| *r) {
+            match s {
+                ServerSocket::Tcp(l) => {
+                    while let Ok((conn, _)) = l.accept() {
+                        let flag = Arc::clone(stop);
+                        conns.push(std::thread::spawn(move || echo(conn, &flag)));
+                    }
                 }
+                ServerSocket::Udp(u) => {
+                    while let Ok((n, from)) = u.recv_from(&mut buf) {
+                        let _ = u.send_to(&buf[..n], from);
+                    }
+                }
+                ServerSocket::Dns(u, zone) => {
+                    while let Ok((n, from)) = u.recv_from(&mut buf) {
+                        if let Some(answer) = answer(zone, &buf[..n]) {
+                            let _ = u.send_to(&answer, from);
+                        }
+                    }
+                }
+            }
+        }
+        conns.retain(|c| !c.is_finished());
+    }
+    for c in conns {
+        let _ = c.join();
+    }
+}
+
+fn answer(zone: &netloom_drivers::dns::Zone, query: &[u8]) -> Option<Vec<u8>> {
+    use netloom_drivers::dns;
+    let q = dns::parse(query).filter(|m| !m.response)?;
+    let (rcode, addrs) = match zone.get(&q.name) {
+        Some(a) => (dns::Rcode::NoError, a.clone()),
+        None => (dns::Rcode::NxDomain, Vec::new()),
+    };
+    Some(dns::reply(&q, rcode, &addrs, 300, true))
+}
+
+fn echo(mut conn: TcpStream, stop: &AtomicBool) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(SERVER_TICK));
+    let _ = conn.set_write_timeout(Some(SERVER_TICK));
+    let idle = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match conn.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if idle(&e) => continue,
+            Err(_) => return,
+        };
+        let mut off = 0;
+        while off < n {
+            match conn.write(&buf[off..n]) {
+                Ok(0) => return,
+                Ok(k) => off += k,
+                Err(e) if idle(&e) && !stop.load(Ordering::Relaxed) => {}
+                Err(_) => return,
             }
         }
     }

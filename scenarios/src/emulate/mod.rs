@@ -4,14 +4,20 @@
 //! the engine forwards between them in real time (bridges, NAT, published ports,
 //! DNS…); the file's steps run with real programs (`ping`, sockets, `getent`, `exec`).
 //!
-//! Nothing outlives the run: namespaces carry the run id in their names and are
-//! deleted on every exit path (end, failed step, Ctrl-C, panic — a guard's `Drop`);
-//! TAPs are not persistent, so they vanish with the process; after `kill -9`,
-//! `netloom cleanup` removes the namespaces the run's record names.
+//! Everything is made from this process with system calls and netlink — no `ip`
+//! process, no name through a command parser. Every check that can fail runs before
+//! the run's record and namespaces exist. Nothing outlives the run: namespaces carry
+//! the run id in their names and are deleted, with every process still inside them,
+//! on every exit path (end, failed step, a signal at any point — SIGINT, SIGTERM,
+//! SIGHUP —, panic: a guard's `Drop`); TAPs go with their namespaces; after `kill -9`,
+//! `netloom cleanup` removes what the run's record names.
 
+mod child;
 mod inns;
+mod netlink;
 mod netns;
 pub mod registry;
+mod setup;
 mod steps;
 pub mod userns;
 
@@ -57,6 +63,32 @@ pub fn check_privileges() -> Result<(), String> {
         .map_err(|e| format!("/dev/net/tun cannot be opened ({e}): load the tun module or give access to it"))
 }
 
+/// Why a live network did not start. Whatever was made is removed by then.
+#[derive(Debug)]
+pub enum StartError {
+    /// A stop signal (SIGINT, SIGTERM, SIGHUP) arrived during set-up.
+    Interrupted,
+    /// What failed, with the kernel's or file system's words.
+    Failed(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Interrupted => {
+                f.write_str("interrupted during set-up; everything made so far was removed")
+            }
+            StartError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for StartError {
+    fn from(e: String) -> Self {
+        StartError::Failed(e)
+    }
+}
+
 /// A run id: eight hex digits from the process id and the clock.
 fn run_id() -> String {
     let nanos = SystemTime::now()
@@ -66,18 +98,26 @@ fn run_id() -> String {
     format!("{:08x}", (mix >> 32) as u32)
 }
 
-/// Deletes the run's namespaces and record when dropped: the end of a run, an error,
-/// a panic unwinding.
+/// Deletes the run's namespaces (killing what still runs inside) and its record when
+/// dropped: the end of a run, an error, an interruption, a panic unwinding.
 struct Guard {
     record: RunRecord,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let ns: Vec<String> = self.record.namespaces.iter().map(|(_, n)| n.clone()).collect();
-        netns::delete(&ns);
+        netns::delete(&self.record.id, &self.record.namespace_names());
         self.record.remove();
     }
+}
+
+/// What a finished live run gives back.
+pub struct Finished {
+    /// The steps' report; steps an interruption kept from running are listed as not
+    /// run.
+    pub report: Report,
+    /// Whether a stop signal ended the run before its steps were done.
+    pub interrupted: bool,
 }
 
 /// The live network of one run.
@@ -85,11 +125,19 @@ pub struct Emulation {
     /// The run's record (id, namespaces).
     pub record: RunRecord,
     machines: Vec<EmuMachine>,
-    // Fields drop in order: the (persistent) TAPs' descriptors close before the
-    // guard deletes the namespaces that hold the devices.
+    // Fields drop in order: the TAPs' descriptors and the served sockets close before
+    // the guard deletes the namespaces that they would otherwise keep alive.
     live: Live,
     handle: netloom_drivers::tap::LiveHandle,
+    servers: inns::Servers,
     guard: Guard,
+}
+
+/// Prints `what` took since `t` when `NETLOOM_TIMING` is set.
+fn timing(what: &str, t: std::time::Instant) {
+    if std::env::var_os("NETLOOM_TIMING").is_some() {
+        eprintln!("{what}: {:?}", t.elapsed());
+    }
 }
 
 impl Emulation {
@@ -97,10 +145,14 @@ impl Emulation {
     /// their namespaces, TAPs, addresses, routes, resolv.conf and listeners.
     ///
     /// # Errors
-    /// What failed, with the kernel's words; everything made so far is removed.
-    pub fn start(loaded: &Loaded, opts: &EmulateOptions) -> Result<Emulation, String> {
+    /// What failed, or that a stop signal came; everything made so far is removed.
+    pub fn start(loaded: &Loaded, opts: &EmulateOptions) -> Result<Emulation, StartError> {
+        let t0 = std::time::Instant::now();
         check_privileges()?;
-        let resolved = loaded.model.resolve().map_err(|e| format!("{e:?}"))?;
+        let resolved = loaded
+            .model
+            .resolve()
+            .map_err(|e| StartError::Failed(format!("{e:?}")))?;
         let mut real: BTreeSet<String> = BTreeSet::new();
         for c in &loaded.model.containers {
             if !c.networks.iter().any(|e| e.network == "host") {
@@ -116,31 +168,38 @@ impl Emulation {
         let lab = Lab::with_emulated(resolved, seed, real);
         let machines = lab.emulated().to_vec();
         let id = run_id();
-        let record = RunRecord {
-            id: id.clone(),
-            pid: std::process::id(),
-            file: loaded.file.clone(),
-            namespaces: machines
-                .iter()
-                .map(|m| (m.name.clone(), format!("nl{id}-{}", m.name)))
-                .collect(),
-        };
-        // The record comes first, so that a run killed half-way can be cleaned up.
+        let namespaces: Vec<(String, String)> = machines
+            .iter()
+            .map(|m| (m.name.clone(), format!("nl{id}-{}", m.name)))
+            .collect();
+        preflight(&namespaces, &machines)?;
+        raise_fd_limit();
+        timing("checks", t0);
+        if STOP.load(Ordering::Relaxed) {
+            return Err(StartError::Interrupted);
+        }
+        let record = RunRecord::new(id, loaded.file.clone(), namespaces);
+        // The record comes before any namespace, so that a run killed half-way can be
+        // cleaned up; the guard removes both on any failure from here on.
         record.save()?;
         let guard = Guard {
             record: record.clone(),
         };
+        netns::prepare_run(&record.id)?;
         let t = std::time::Instant::now();
-        let taps = setup(&record, &machines)?;
+        let built = setup::build(&record, &machines)?;
         if std::env::var_os("NETLOOM_TIMING").is_some() {
             eprintln!("setup: {:?} for {} machines", t.elapsed(), machines.len());
         }
-        let (live, handle) = Live::new(lab, taps).map_err(|e| format!("forwarding loop: {e}"))?;
+        let servers = inns::Servers::start(built.sockets)?;
+        let (live, handle) =
+            Live::new(lab, built.taps).map_err(|e| StartError::Failed(format!("forwarding loop: {e}")))?;
         Ok(Emulation {
             record,
             machines,
             live,
             handle,
+            servers,
             guard,
         })
     }
@@ -168,22 +227,16 @@ impl Emulation {
     }
 
     /// Runs the steps on a thread of their own while this thread forwards; then, with
-    /// `hold`, forwards on until Ctrl-C. Tears everything down before returning.
-    pub fn run(mut self, loaded: &Loaded, hold: bool) -> Report {
+    /// `hold`, forwards on until a stop signal. Tears everything down before
+    /// returning — within moments of a stop signal, whatever was running.
+    pub fn run(self, loaded: &Loaded, hold: bool) -> Finished {
         let plan = steps::Plan::new(loaded, &self.live.lab, &self.record, &self.machines);
         let handle = self.handle.clone();
         let steps = loaded.steps.clone();
-        let header = Report {
-            name: loaded.scenario.name.value.clone(),
-            file: loaded.file.clone(),
-            description: loaded.scenario.description.clone(),
-            warnings: loaded.warnings.clone(),
-            seed: loaded.scenario.seed,
-            steps: Vec::new(),
-        };
+        let header = report_of(loaded, Vec::new());
         let worker = std::thread::spawn(move || {
-            let reports = steps::run_all(&plan, &steps, &handle);
-            if hold {
+            let (reports, interrupted) = steps::run_all(&plan, &steps, &handle);
+            if hold && !interrupted {
                 // The network stays up: show the steps now.
                 let r = Report {
                     steps: reports.clone(),
@@ -194,124 +247,109 @@ impl Emulation {
             } else {
                 handle.send(LiveCommand::Stop);
             }
-            reports
+            (reports, interrupted)
         });
-        self.live.run(&STOP);
+        let mut this = self;
+        this.live.run(&STOP);
         if hold && !STOP.load(Ordering::Relaxed) {
-            self.live.run(&STOP);
+            this.live.run(&STOP);
         }
-        // Unblock a worker still waiting on the loop, then collect what it did.
-        STOP.store(true, Ordering::Relaxed);
-        let steps = worker.join().unwrap_or_default();
-        // TAPs first (persistent, so closing them is cheap), then the namespaces, whose
-        // devices the kernel unregisters in one batch.
-        let Emulation { live, guard, .. } = self;
+        // The loop ends on the worker's Stop (its steps are done) or on a stop signal,
+        // which the worker's current step sees within milliseconds too.
+        let (steps, interrupted) = worker.join().unwrap_or_default();
+        this.teardown();
+        Finished {
+            report: report_of(loaded, steps),
+            interrupted,
+        }
+    }
+
+    /// TAPs first (persistent, so closing them is cheap), then the served sockets,
+    /// then the namespaces with whatever still runs inside them.
+    fn teardown(self) {
+        let Emulation {
+            live, servers, guard, ..
+        } = self;
         let t = std::time::Instant::now();
         drop(live);
         let t1 = t.elapsed();
+        drop(servers);
+        let t2 = t.elapsed();
         drop(guard);
         if std::env::var_os("NETLOOM_TIMING").is_some() {
-            eprintln!("teardown: taps {t1:?}, namespaces {:?}", t.elapsed() - t1);
-        }
-        Report {
-            name: loaded.scenario.name.value.clone(),
-            file: loaded.file.clone(),
-            description: loaded.scenario.description.clone(),
-            warnings: loaded.warnings.clone(),
-            seed: loaded.scenario.seed,
-            steps,
+            eprintln!(
+                "teardown: taps {t1:?}, servers {:?}, namespaces {:?}",
+                t2 - t1,
+                t.elapsed() - t2
+            );
         }
     }
 }
 
-/// Creates the namespaces, TAPs (moved into them and renamed), addresses, routes,
-/// resolv.conf files and listeners. Returns each TAP with its place in the fabric.
-fn setup(
-    record: &RunRecord,
-    machines: &[EmuMachine],
-) -> Result<Vec<(Tap, netloom_core::ElemId, netloom_core::PortId)>, String> {
-    let adds: Vec<String> = record
-        .namespaces
-        .iter()
-        .map(|(_, n)| format!("netns add {n}"))
-        .collect();
-    if userns::inside() {
-        let names: Vec<String> = record.namespaces.iter().map(|(_, n)| n.clone()).collect();
-        netns::create_own(&names)?;
-    } else {
-        netns::ip_batch(None, false, &adds)?;
+/// The report of `loaded` with `steps`.
+pub fn report_of(loaded: &Loaded, steps: Vec<crate::runner::StepReport>) -> Report {
+    Report {
+        name: loaded.scenario.name.value.clone(),
+        file: loaded.file.clone(),
+        description: loaded.scenario.description.clone(),
+        warnings: loaded.warnings.clone(),
+        seed: loaded.scenario.seed,
+        steps,
     }
-    let mut taps = Vec::new();
-    let mut configs: Vec<(String, Vec<String>)> = Vec::new();
-    for m in machines {
-        let ns = record.namespace_of(&m.name).unwrap_or_default().to_string();
-        // Each TAP is born inside its namespace with its final name: moving a device
-        // between namespaces costs an RCU grace period (tens of ms) apiece.
-        let names: Vec<String> = m.ifaces.iter().map(|i| i.name.clone()).collect();
-        let created = inns::run_in(&netns::netns_path(&ns), move || {
-            names
-                .iter()
-                .map(|n| {
-                    let t = Tap::create_with(n, true).map_err(|e| e.to_string())?;
-                    t.set_persist(true).map_err(|e| e.to_string())?;
-                    Ok(t)
-                })
-                .collect::<Result<Vec<Tap>, String>>()
-        })??;
-        let mut lines = vec!["link set dev lo up".to_string()];
-        for (p, (i, tap)) in m.ifaces.iter().zip(created).enumerate() {
-            let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
-            lines.push(format!(
-                "link set dev {} address {} mtu {}{} up",
-                i.name,
-                mac.join(":"),
-                i.mtu,
-                if i.noarp { " arp off" } else { "" }
-            ));
-            for a in &i.v4 {
-                lines.push(format!("addr add {a} dev {}", i.name));
-            }
-            for a in &i.v6 {
-                lines.push(format!("addr add {a} dev {} nodad", i.name));
-            }
-            taps.push((tap, m.element, p as netloom_core::PortId));
+}
+
+/// Every step of `loaded`, reported as not run (an interruption before they could).
+pub fn not_run(loaded: &Loaded) -> Report {
+    report_of(loaded, steps::not_run(&loaded.steps, 0))
+}
+
+/// Moves this process — which must have one thread — into namespace `ns` of a live
+/// run as `ip netns exec` would (network namespace, own mount namespace, the
+/// namespace's `/sys` and `/etc` files), for `netloom exec` to `exec` the program.
+///
+/// # Errors
+/// What failed, naming the namespace.
+pub fn enter_namespace(ns: &str) -> Result<(), String> {
+    let entry = netloom_drivers::tap::NsEntry::new(&netns::netns_path(ns), Some(&netns::etc_dir(ns)))
+        .map_err(|e| format!("namespace {ns}: {e}"))?;
+    entry.enter().map_err(|e| format!("entering namespace {ns}: {e}"))
+}
+
+/// What can be known wrong before anything is made: names the kernel or the file
+/// system would refuse, and namespaces of those names that exist already.
+fn preflight(namespaces: &[(String, String)], machines: &[EmuMachine]) -> Result<(), StartError> {
+    for (m, ns) in namespaces {
+        if let Some(why) = netns::invalid_name(ns) {
+            return Err(StartError::Failed(format!(
+                "{m}: the namespace name {ns:?} {why}"
+            )));
         }
-        for (net, via, port) in &m.routes {
-            let dev = m.ifaces.get(*port).map_or("eth0", |i| i.name.as_str());
-            let dest = if net.prefix_len() == 0 {
-                "default".to_string()
-            } else {
-                net.to_string()
-            };
-            match via {
-                Some(via) => lines.push(format!("route add {dest} via {via} dev {dev}")),
-                None => lines.push(format!("route add {dest} dev {dev}")),
-            }
+        if let Some(p) = netns::taken(ns) {
+            return Err(StartError::Failed(format!("{m}: {} exists already", p.display())));
         }
-        configs.push((ns.clone(), lines));
-        netns::write_resolv_conf(&ns, &m.resolv.render())?;
-        if !m.hosts.is_empty() {
-            let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            for (a, n) in &m.hosts {
-                text.push_str(&format!("{a}\t{n}\n"));
-            }
-            netns::write_etc(&ns, "hosts", &text)?;
-        }
-    }
-    let t = std::time::Instant::now();
-    netns::ip_batch_many(&configs)?;
-    if std::env::var_os("NETLOOM_TIMING").is_some() {
-        eprintln!("  addresses and routes: {:?}", t.elapsed());
     }
     for m in machines {
-        let ns = record.namespace_of(&m.name).unwrap_or_default();
-        let v6 = m.ifaces.iter().any(|i| !i.v6.is_empty());
-        inns::start_listeners(&netns::netns_path(ns), &m.listens, v6)?;
-        if let Some(zone) = &m.zone {
-            inns::start_zone(&netns::netns_path(ns), zone.clone(), v6)?;
+        for i in &m.ifaces {
+            if let Some(why) = netns::invalid_ifname(&i.name) {
+                return Err(StartError::Failed(format!(
+                    "{}: the interface name {:?} {why}",
+                    m.name, i.name
+                )));
+            }
         }
     }
-    Ok(taps)
+    Ok(())
+}
+
+/// One descriptor per TAP, held for the whole run: lift the soft limit on open files
+/// to the hard one (often 1,024 by default, too few for a thousand containers).
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
 
 /// `netloom forward --tap NS:IF …`: one bridge network of the engine between TAP
@@ -340,8 +378,14 @@ pub fn forward(taps: &[(String, String)], offload: bool) -> Result<(), String> {
     let lab = Lab::with_emulated(resolved, 0, names);
     let mut attached = Vec::new();
     for ((ns, ifname), mach) in taps.iter().zip(lab.emulated()) {
-        let tap = Tap::create_with(ifname, offload).map_err(|e| e.to_string())?;
-        netns::ip_batch(None, false, &[format!("link set dev {ifname} netns {ns}")])?;
+        if let Some(why) = netns::invalid_name(ns) {
+            return Err(format!("namespace {ns:?} {why}"));
+        }
+        // Born inside the namespace, from a thread that entered it (by path: the name
+        // passes through no parser).
+        let name = ifname.clone();
+        let tap = inns::run_in(&netns::netns_path(ns), move || Tap::create_with(&name, offload))?
+            .map_err(|e| format!("namespace {ns}: {e}"))?;
         attached.push((tap, mach.element, 0));
     }
     let (mut live, _handle) = Live::new(lab, attached).map_err(|e| e.to_string())?;

@@ -1,11 +1,12 @@
 //! The file's steps against the live network, with real programs: `ping` and
-//! `getent` through `ip netns exec`, sockets opened inside the namespaces, `exec` as a
-//! shell command; `link` and `container` changes go to the forwarding loop.
+//! `getent` started inside the sender's namespace, sockets opened inside the
+//! namespaces, `exec` as the user's shell command; `link` and `container` changes go
+//! to the forwarding loop. A stop signal ends the running step within milliseconds
+//! (its programs killed, its waits cut short); it and the steps after it are reported
+//! as not run.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use netloom_core::DropReason;
 use netloom_drivers::docker::{EmuMachine, Lab};
 use netloom_drivers::tap::{Command as LiveCommand, LiveHandle};
 
+use super::child::{self, Ran};
 use super::netns::netns_path;
 use super::registry::RunRecord;
 use super::{STOP, inns};
@@ -126,17 +128,27 @@ fn first_address_modelled(lab: &Lab, name: &str) -> Option<IpAddr> {
         })
 }
 
-/// Runs every step in order; stops early on Ctrl-C.
-pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> Vec<StepReport> {
+/// Runs every step in order. On a stop signal, the running step ends at once and is
+/// reported, with every step after it, as not run; the flag says so.
+pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<StepReport>, bool) {
     let t0 = Instant::now();
     let mut out = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         if STOP.load(Ordering::Relaxed) {
-            break;
+            out.extend(not_run(&steps[i..], i));
+            return (out, true);
         }
         let start = t0.elapsed();
         let since = drops_since(live, u64::MAX).0;
         let mut r = run_step(plan, step, live);
+        if STOP.load(Ordering::Relaxed) {
+            // What it saw was cut short: no verdict from it.
+            let mut r = not_run(std::slice::from_ref(step), i).remove(0);
+            r.observed = "interrupted while running: not finished".into();
+            out.push(r);
+            out.extend(not_run(&steps[i + 1..], i + 1));
+            return (out, true);
+        }
         if r.status == Status::Skipped {
             r.index = i + 1;
             out.push(r);
@@ -164,7 +176,22 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> Vec<Ste
         }
         out.push(r);
     }
-    out
+    (out, false)
+}
+
+/// `steps` (the first of which is step number `first + 1`) reported as not run
+/// because the run was interrupted.
+pub fn not_run(steps: &[PlannedStep], first: usize) -> Vec<StepReport> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, step)| {
+            let mut r = report(step, "not run (interrupted)".into());
+            r.index = first + k + 1;
+            r.status = Status::Skipped;
+            r
+        })
+        .collect()
 }
 
 fn has_expectations(step: &PlannedStep) -> bool {
@@ -181,8 +208,7 @@ fn has_expectations(step: &PlannedStep) -> bool {
 fn drops_since(live: &LiveHandle, since: u64) -> (u64, Vec<(DropReason, String)>) {
     let (tx, rx) = std::sync::mpsc::channel();
     live.send(LiveCommand::Drops { since, reply: tx });
-    rx.recv_timeout(Duration::from_secs(5))
-        .unwrap_or((since, Vec::new()))
+    live.wait_reply(&rx).unwrap_or((since, Vec::new()))
 }
 
 /// A drop the real kernels made, read from what the program reported: a reset or a
@@ -276,32 +302,32 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                 Ok(t) => t,
                 Err(e) => return report(step, e),
             };
-            let mut args = vec![
-                "netns".to_string(),
-                "exec".into(),
-                ns_name,
-                "ping".into(),
-                "-n".into(),
-                "-c".into(),
-                count.to_string(),
-                "-s".into(),
-                size.to_string(),
-                "-i".into(),
-                "0.2".into(),
-                "-W".into(),
-                "5".into(),
-            ];
+            let mut cmd = match child::in_namespace(&ns_name, "ping") {
+                Ok(c) => c,
+                Err(e) => return report(step, format!("cannot run ping: {e}")),
+            };
+            cmd.args([
+                "-n",
+                "-c",
+                &count.to_string(),
+                "-s",
+                &size.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "5",
+            ]);
             if *dont_fragment {
-                args.extend(["-M".into(), "do".into()]);
+                cmd.args(["-M", "do"]);
             }
-            args.push(target.clone());
-            let out = Command::new("ip").args(&args).output();
-            let (received, rtts, text) = match out {
-                Ok(o) => parse_ping(
-                    &String::from_utf8_lossy(&o.stdout),
-                    &String::from_utf8_lossy(&o.stderr),
-                ),
-                Err(e) => (0, Vec::new(), format!("cannot run ping: {e}")),
+            cmd.arg(&target);
+            // Every reply within 0.2 s a packet, the last one 5 s late at most.
+            let limit = Duration::from_millis(200 * u64::from(*count)) + Duration::from_secs(10);
+            let (received, rtts, text) = match child::run(cmd, limit) {
+                Ran::Exited { stdout, stderr, .. } => parse_ping(&stdout, &stderr),
+                Ran::TimedOut { stdout } => parse_ping(&stdout, "ping: did not finish in time"),
+                Ran::Interrupted => (0, Vec::new(), "; interrupted".into()),
+                Ran::Failed(e) => (0, Vec::new(), format!("; cannot run ping: {e}")),
             };
             let mut r = report(
                 step,
@@ -451,41 +477,58 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
             r
         }
         Op::Wait(d) => {
-            std::thread::sleep(Duration::from_nanos(d.as_nanos()));
+            // In short sleeps, so that a stop signal ends the wait at once.
+            let until = Instant::now() + Duration::from_nanos(d.as_nanos());
+            while !STOP.load(Ordering::Relaxed) {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(10)));
+            }
             report(step, format!("waited {d}"))
         }
         Op::Exec { run, .. } => {
-            let out = Command::new("ip")
-                .args(["netns", "exec", &ns_name, "timeout", "60", "sh", "-c", run])
-                .output();
-            match out {
-                Ok(o) => {
-                    let code = o.status.code().unwrap_or(-1);
-                    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-                    let first: String = stdout.lines().next().unwrap_or("").chars().take(120).collect();
-                    let mut r = report(step, format!("exit {code}; {first}"));
-                    if let Some(want) = step.expect.exit
-                        && want != code
-                    {
-                        r.failures.push(format!(
-                            "expected exit {want}, got {code} (stderr: {})",
-                            String::from_utf8_lossy(&o.stderr).trim()
-                        ));
-                    }
-                    if let Some(want) = &step.expect.stdout
-                        && !stdout.contains(want.as_str())
-                    {
-                        r.failures
-                            .push(format!("expected the output to contain \"{want}\""));
-                    }
-                    r
-                }
+            // The step's `run:` text is the user's own shell command, meant to be read
+            // by a shell: it runs under `/bin/sh -c` inside the namespace, the one place
+            // where netloom hands text to a shell. Like `timeout 60`, its process group
+            // is killed after 60 s.
+            let mut cmd = match child::in_namespace(&ns_name, "/bin/sh") {
+                Ok(c) => c,
                 Err(e) => {
                     let mut r = report(step, format!("cannot run: {e}"));
-                    r.failures.push(e.to_string());
-                    r
+                    r.failures.push(e);
+                    return r;
                 }
+            };
+            cmd.arg("-c").arg(run);
+            let (code, stdout, stderr) = match child::run(cmd, Duration::from_secs(60)) {
+                Ran::Exited { code, stdout, stderr } => (code.unwrap_or(-1), stdout, stderr),
+                Ran::TimedOut { stdout } => (124, stdout, "killed after 60 s".to_string()),
+                Ran::Interrupted => return report(step, "interrupted".into()),
+                Ran::Failed(e) => {
+                    let mut r = report(step, format!("cannot run: {e}"));
+                    r.failures.push(e);
+                    return r;
+                }
+            };
+            let first: String = stdout.lines().next().unwrap_or("").chars().take(120).collect();
+            let mut r = report(step, format!("exit {code}; {first}"));
+            if let Some(want) = step.expect.exit
+                && want != code
+            {
+                r.failures.push(format!(
+                    "expected exit {want}, got {code} (stderr: {})",
+                    stderr.trim()
+                ));
             }
+            if let Some(want) = &step.expect.stdout
+                && !stdout.contains(want.as_str())
+            {
+                r.failures
+                    .push(format!("expected the output to contain \"{want}\""));
+            }
+            r
         }
     }
 }
@@ -526,12 +569,18 @@ fn resolve_target(plan: &Plan, from: &str, ns: &str, to: &To) -> Result<IpAddr, 
 
 /// `getent ahosts NAME` in the namespace: the addresses, and a line for the report.
 fn getent(ns: &str, name: &str) -> (Option<BTreeSet<IpAddr>>, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "getent", "ahosts", name])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
-            let set: BTreeSet<IpAddr> = String::from_utf8_lossy(&o.stdout)
+    let mut cmd = match child::in_namespace(ns, "getent") {
+        Ok(c) => c,
+        Err(e) => return (None, format!("cannot run getent: {e}")),
+    };
+    cmd.args(["ahosts", name]);
+    match child::run(cmd, Duration::from_secs(30)) {
+        Ran::Exited {
+            code: Some(0),
+            stdout,
+            ..
+        } => {
+            let set: BTreeSet<IpAddr> = stdout
                 .lines()
                 .filter_map(|l| l.split_whitespace().next()?.parse().ok())
                 .collect();
@@ -541,23 +590,20 @@ fn getent(ns: &str, name: &str) -> (Option<BTreeSet<IpAddr>>, String) {
                 format!("{name} -> {} (getent ahosts)", shown.join(", ")),
             )
         }
-        Ok(o) => (
+        Ran::Exited { code, .. } => (
             None,
-            format!(
-                "{name}: not resolved (getent exit {})",
-                o.status.code().unwrap_or(-1)
-            ),
+            format!("{name}: not resolved (getent exit {})", code.unwrap_or(-1)),
         ),
-        Err(e) => (None, format!("cannot run getent: {e}")),
+        Ran::TimedOut { .. } => (None, format!("{name}: not resolved (getent did not finish)")),
+        Ran::Interrupted => (None, format!("{name}: interrupted")),
+        Ran::Failed(e) => (None, format!("cannot run getent: {e}")),
     }
 }
 
 /// NXDOMAIN, SERVFAIL or no answer, from one query to the namespace's first name
 /// server (getent's exit code does not say which).
 fn classify(ns_path: &std::path::Path, ns: &str, name: &str) -> Outcome {
-    let conf = PathBuf::from(super::netns::ETC_NETNS)
-        .join(ns)
-        .join("resolv.conf");
+    let conf = child::resolv_conf(ns);
     let server: Option<IpAddr> = std::fs::read_to_string(conf).ok().and_then(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("nameserver ").and_then(|a| a.trim().parse().ok()))
