@@ -209,11 +209,20 @@ impl Element for Bridge {
             // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
             self.fdb.insert((vid, src), FdbEntry { port, seen: now });
         }
-        let known = if is_group(&dst) {
+        let mut known = if is_group(&dst) {
             None
         } else {
             self.lookup_in(vid, &dst, now)
         };
+        if let Some(out) = known
+            && !ctx.port_up(out)
+        {
+            // Linux flushes a port's FDB entries when the port is disabled or removed
+            // (`br_fdb_delete_by_port`): a stopped container's MAC is unknown again,
+            // and frames to it are flooded, not sent into the dead port.
+            self.fdb.retain(|_, e| e.port != out);
+            known = None;
+        }
         match known {
             Some(out) if out == port && !self.ports.get(port as usize).is_some_and(|p| p.hairpin) => {
                 ctx.drop_frame(&frame, DropReason::NotForUs, Stage::BridgeForward, || {
@@ -392,6 +401,32 @@ mod tests {
         f.run_until_idle(100);
         // h0's entry aged out, so the frame floods again.
         assert_eq!(delivered_at(&f, mark), vec![h[0], h[2]]);
+    }
+
+    #[test]
+    fn a_down_ports_entries_are_forgotten() {
+        let (mut f, b, h) = lab(SimDuration::from_secs(300));
+        f.inject(h[1], 0, eth(M[0], M[1]));
+        f.run_until_idle(100);
+        // h1's veth goes down (its container stopped): unicast to h1 is flooded to the
+        // ports still up, not sent into the dead port (no `link-down` drop).
+        let link = f.link_of(b, 1).expect("linked");
+        f.link_config_mut(link).up = false;
+        let mark = f.trace().events.len();
+        f.inject(h[0], 0, eth(M[1], M[0]));
+        f.run_until_idle(100);
+        assert_eq!(delivered_at(&f, mark), vec![h[2]]);
+        assert!(
+            !f.trace().events[mark..].iter().any(|e| matches!(
+                e.kind,
+                EventKind::Dropped {
+                    reason: DropReason::LinkDown,
+                    ..
+                }
+            )),
+            "{:?}",
+            f.trace().events
+        );
     }
 
     #[test]
