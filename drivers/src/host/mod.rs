@@ -1,7 +1,7 @@
 //! Host stacks: smoltcp `Interface`s behind a queue-backed device, polled with the
 //! simulated clock, and the small applications the scenario steps run on them (TCP
 //! connect and bulk transfer, UDP probe, TCP and UDP echo listeners) and Docker runs on
-//! its hosts (docker-proxy, in [`proxy`]).
+//! its hosts (docker-proxy, in `proxy`).
 //!
 //! The surrounding [`crate::router::Node`] does everything below IP (ARP, neighbour
 //! discovery, routing, fragmentation, ICMP errors); this module sees only IP packets

@@ -191,7 +191,7 @@ impl Conntrack {
     /// (the reply carries the identifier the request left with), and a clash picks
     /// another identifier from the whole 16-bit range, as `nf_nat_l4proto_unique_tuple`
     /// does for ICMP; the translated tuple must then carry it as both ports
-    /// ([`Tuple::with_port`]).
+    /// ([`Tuple::with_sport`]).
     pub fn pick_port(&mut self, t: &Tuple, addr: IpAddr) -> u16 {
         let icmp = t.l4 == L4::Icmp;
         let free = |ct: &Self, port: u16| {
