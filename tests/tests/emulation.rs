@@ -948,3 +948,84 @@ fn no_ip_process_is_started() {
     assert!(!marker.exists(), "netloom started `ip`:\n{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Frames of a pcap file: (link-layer bytes) per record.
+fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (_, pcap) = pcap_parser::parse_pcap(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not a valid pcap file: {e:?}", path.display()));
+    pcap.blocks.iter().map(|b| b.data.to_vec()).collect()
+}
+
+/// IPv4 (source, destination, protocol, first four bytes of the L4 header) of a frame.
+fn ipv4_of(frame: &[u8]) -> Option<([u8; 4], [u8; 4], u8, [u8; 4])> {
+    if frame.len() < 14 + 20 + 4 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let l4 = ip.get(ihl..ihl + 4)?;
+    Some((
+        ip[12..16].try_into().ok()?,
+        ip[16..20].try_into().ok()?,
+        ip[9],
+        l4.try_into().ok()?,
+    ))
+}
+
+/// `emulate --pcap DIR` writes one capture per link, named as `run --pcap` names
+/// them, holding the steps' real frames as they crossed the engine: the client's
+/// ICMP echo requests and its TCP SYN to web:80 on the client's link.
+#[test]
+fn emulate_pcap_captures_the_steps_frames() {
+    let _g = SERIAL.lock();
+    if !can_emulate("emulate_pcap_captures_the_steps_frames") {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("netloom-emu-pcap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (live_dir, run_dir) = (base.join("emulate"), base.join("run"));
+    let f = "scenarios/examples/01-one-network.yaml";
+    let (code, out, err) = emulate(f, &["--pcap", &live_dir.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let run = netloom(&["run", f, "--pcap", &run_dir.to_string_lossy()]);
+    assert_eq!(run.status.code(), Some(0));
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("capture dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let live_names = names(&live_dir);
+    let run_names = names(&run_dir);
+    assert!(!live_names.is_empty());
+    // Every link of the model has its file under both commands (emulate's TAP links
+    // come on top).
+    for n in &run_names {
+        assert!(live_names.contains(n), "emulate wrote no {n}: {live_names:?}");
+    }
+    let client = live_names
+        .iter()
+        .find(|n| n.contains("client.eth0") && !n.contains("tap"))
+        .unwrap_or_else(|| panic!("no capture of client.eth0 in {live_names:?}"));
+    let frames = pcap_frames(&live_dir.join(client));
+    let (client_ip, web_ip) = ([172, 20, 0, 2], [172, 20, 0, 10]);
+    let echo = frames
+        .iter()
+        .filter_map(|f| ipv4_of(f))
+        .any(|(s, d, p, l4)| s == client_ip && d == web_ip && p == 1 && l4[0] == 8);
+    let syn80 = frames
+        .iter()
+        .filter_map(|f| ipv4_of(f))
+        .any(|(s, d, p, l4)| s == client_ip && d == web_ip && p == 6 && l4[2..4] == [0, 80]);
+    assert!(
+        echo,
+        "no echo request client -> web in {client} ({} frames)",
+        frames.len()
+    );
+    assert!(syn80, "no TCP to web:80 in {client} ({} frames)", frames.len());
+    let _ = std::fs::remove_dir_all(&base);
+}
