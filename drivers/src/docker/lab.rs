@@ -65,6 +65,21 @@ pub struct Lab {
     emulated: BTreeSet<String>,
     /// How to set them up.
     emu: Vec<EmuMachine>,
+    /// Set while a step runs on a live network: paces the fabric to the wall clock
+    /// (and moves the real machines' frames) instead of running it as fast as it goes.
+    pacer: Option<Box<dyn Pacer>>,
+}
+
+/// Advances a fabric in real time for steps that run on a live network: the modelled
+/// machine's program waits for the real namespaces' answers as a real one would.
+pub trait Pacer: Send {
+    /// Lets the fabric run up to the wall clock's time (at most `limit`), moving the
+    /// frames of real machines meanwhile, and sleeps until something is due or
+    /// arrives. Returns `false` when the run is being stopped (a signal): the step
+    /// ends with what it has.
+    fn advance(&mut self, fabric: &mut Fabric, limit: SimTime) -> bool;
+    /// Back to its owner, for [`Lab::take_pacer`].
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// What a ping step observed.
@@ -152,6 +167,7 @@ impl Lab {
             host_index: BTreeMap::new(),
             emulated,
             emu: Vec::new(),
+            pacer: None,
         };
         lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
             .map(|(i, h)| (h.name.clone(), i))
@@ -1136,8 +1152,28 @@ impl Lab {
         ))
     }
 
-    /// Runs the fabric until `done` holds or simulated time passes `limit`.
+    /// Runs the steps' operations ([`Lab::ping`], [`Lab::connect`], [`Lab::transfer`],
+    /// [`Lab::resolve`]) in real time with `pacer` until [`Lab::take_pacer`].
+    pub fn set_pacer(&mut self, pacer: Box<dyn Pacer>) {
+        self.pacer = Some(pacer);
+    }
+
+    /// The pacer given to [`Lab::set_pacer`]; operations run in simulated time again.
+    pub fn take_pacer(&mut self) -> Option<Box<dyn std::any::Any>> {
+        self.pacer.take().map(Pacer::into_any)
+    }
+
+    /// Runs the fabric until `done` holds or simulated time passes `limit` (with a
+    /// pacer: as the wall clock passes it).
     fn run_until_done(&mut self, limit: SimTime, mut done: impl FnMut(&mut Fabric) -> bool) {
+        if let Some(p) = self.pacer.as_mut() {
+            while !done(&mut self.fabric) && self.fabric.now() < limit {
+                if !p.advance(&mut self.fabric, limit) {
+                    return;
+                }
+            }
+            return;
+        }
         loop {
             if done(&mut self.fabric) {
                 return;

@@ -421,7 +421,9 @@ pub fn forward(taps: &[(String, String)], offload: bool) -> Result<(), String> {
     live.run(&STOP);
     eprintln!(
         "netloom forward: rx {} frames, tx {} frames, tx dropped {}",
-        live.stats.rx_frames, live.stats.tx_frames, live.stats.tx_dropped
+        live.stats().rx_frames,
+        live.stats().tx_frames,
+        live.stats().tx_dropped
     );
     Ok(())
 }
