@@ -1029,3 +1029,190 @@ fn emulate_pcap_captures_the_steps_frames() {
     assert!(syn80, "no TCP to web:80 in {client} ({} frames)", frames.len());
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Each step's mark (✓, ✗, -, ·) in a text report, in order.
+fn step_marks(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter_map(|l| {
+            let (mark, rest) = l.split_once(' ')?;
+            let rest = rest.trim_start();
+            let num = rest.split_once(". ")?.0;
+            (num.parse::<u32>().is_ok() && mark.chars().count() == 1).then(|| format!("{num}{mark}"))
+        })
+        .collect()
+}
+
+/// `run` and `emulate` (with `extra`) of `file`: exit codes and step marks agree;
+/// returns emulate's report.
+fn same_both_ways(file: &str, extra: &[&str]) -> String {
+    let run = netloom(&["run", file]);
+    let run_out = String::from_utf8_lossy(&run.stdout).to_string();
+    let (code, out, err) = emulate(file, extra);
+    assert_eq!(
+        step_marks(&run_out),
+        step_marks(&out),
+        "{file}: run and emulate disagree per step\n--- run:\n{run_out}\n--- emulate:\n{out}{err}"
+    );
+    assert!(!step_marks(&out).is_empty(), "{file}: no steps in\n{out}");
+    assert_eq!(run.status.code(), Some(code), "{file}:\n{out}");
+    out
+}
+
+/// Steps from a host and a router (machines the engine models) run on the model in
+/// real time and meet the real namespaces: the host connects to a real container
+/// (and is refused by its real kernel on a closed port), the router pings the host
+/// and reaches the container through the host's published port. Nothing is skipped;
+/// the outcomes are `run`'s; exec from a host fails, saying it needs a namespace.
+#[test]
+fn modelled_machines_run_their_steps_on_the_model() {
+    let _g = SERIAL.lock();
+    if !can_emulate("modelled_machines_run_their_steps_on_the_model") {
+        return;
+    }
+    let f = scenario(
+        "model-steps",
+        r#"name: model-steps
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+    gateway: 192.168.1.1
+lans:
+  office: {}
+routers:
+  gw:
+    interfaces:
+      lan: { address: 192.168.1.1/24, lan: office }
+networks:
+  app:
+    driver: bridge
+    ipam:
+      config:
+        - { subnet: 172.30.0.0/24 }
+containers:
+  api: { networks: { app: {} }, listen: [tcp/80], ports: ["8080:80"] }
+steps:
+  - connect: { from: host1, to: "api:80" }
+    expect: ok
+  - connect: { from: host1, to: "api:81" }
+    expect: { result: refused, dropped: no-listener }
+  - ping: { from: gw, to: 192.168.1.10, count: 2 }
+    expect: reach
+  - connect: { from: gw, to: "192.168.1.10:8080" }
+    expect: ok
+  - transfer: { from: host1, to: "api:80", bytes: 200KB }
+    expect: ok
+  - resolve: { from: host1, name: api }
+    expect: nxdomain
+"#,
+    );
+    let out = same_both_ways(&f.to_string_lossy(), &[]);
+    assert!(out.contains(", 0 skipped,"), "{out}");
+    assert!(out.contains("(on the model of host1)"), "{out}");
+    assert!(out.contains("(on the model of gw)"), "{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    let exec = scenario(
+        "model-exec",
+        r#"name: model-exec
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+lans:
+  office: {}
+containers:
+  api: {}
+steps:
+  - exec: { in: host1, run: "true" }
+    expect: { exit: 0 }
+"#,
+    );
+    let (code, out, _) = emulate(&exec.to_string_lossy(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("exec needs a real namespace"), "{out}");
+    assert!(out.contains(", 0 skipped,"), "{out}");
+}
+
+/// `on_wire` under emulate: the same check as `run` over the frames the sender's TAP
+/// (or a modelled sender) put on the wire — one that holds passes, one that does not
+/// hold fails, both ways.
+#[test]
+fn on_wire_is_checked_under_emulate_as_under_run() {
+    let _g = SERIAL.lock();
+    if !can_emulate("on_wire_is_checked_under_emulate_as_under_run") {
+        return;
+    }
+    let text = |src: &str| {
+        format!(
+            r#"name: wire-check
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: {{ address: 192.168.1.10/24, lan: office }}
+    gateway: 192.168.1.1
+lans:
+  office: {{}}
+  internet: {{}}
+routers:
+  gw:
+    interfaces:
+      lan: {{ address: 192.168.1.1/24, lan: office }}
+      wan: {{ address: 203.0.113.1/24, lan: internet }}
+    masquerade: wan
+externals:
+  web: {{ address: 203.0.113.10/24, lan: internet, gateway: 203.0.113.1, listen: [tcp/80] }}
+containers:
+  app: {{}}
+steps:
+  - ping: {{ from: gw, to: web, count: 1 }}
+    expect: {{ result: reach, on_wire: {{ at: web.eth0, ttl: 64 }} }}
+  - connect: {{ from: host1, to: "web:80" }}
+    expect: {{ result: ok, on_wire: {{ at: internet, src: 203.0.113.1, proto: tcp }} }}
+  - ping: {{ from: app, to: web, count: 1 }}
+    expect:
+      result: reach
+      on_wire: {{ at: app.eth0, src: {src}, dst: 203.0.113.10 }}
+  - connect: {{ from: app, to: "web:80" }}
+    expect:
+      result: ok
+      on_wire: {{ at: internet, src: 203.0.113.1, dst: 203.0.113.10, proto: tcp }}
+"#
+        )
+    };
+    let holds = scenario("wire-holds", &text("172.17.0.2"));
+    let out = same_both_ways(&holds.to_string_lossy(), &[]);
+    assert!(out.contains("PASS") && out.contains(", 0 skipped,"), "{out}");
+    let fails = scenario("wire-fails", &text("172.17.0.99"));
+    let out = same_both_ways(&fails.to_string_lossy(), &[]);
+    assert!(
+        out.contains("on the wire at app.eth0") && out.contains("(expected 172.17.0.99)"),
+        "{out}"
+    );
+}
+
+/// The same file gives the same verdict per step under `run` and `emulate` for
+/// scenarios with steps from containers, hosts, routers and externals.
+#[test]
+fn same_step_verdicts_both_ways() {
+    let _g = SERIAL.lock();
+    if !can_emulate("same_step_verdicts_both_ways") {
+        return;
+    }
+    for f in [
+        "scenarios/examples/01-one-network.yaml",
+        "scenarios/examples/06-masquerade.yaml",
+        "scenarios/examples/15-macvlan-host-isolation.yaml",
+        "scenarios/examples/16-macvlan-shim.yaml",
+        "tests/scenarios/published-from-host.yaml",
+        "tests/scenarios/router-between-vlans.yaml",
+        "tests/scenarios/on-wire-everywhere.yaml",
+        "tests/scenarios/connect-no-route.yaml",
+    ] {
+        let out = same_both_ways(f, &[]);
+        assert!(out.contains(", 0 skipped,"), "{f}:\n{out}");
+    }
+}
