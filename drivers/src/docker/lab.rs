@@ -68,6 +68,9 @@ pub struct Lab {
     /// Set while a step runs on a live network: paces the fabric to the wall clock
     /// (and moves the real machines' frames) instead of running it as fast as it goes.
     pacer: Option<Box<dyn Pacer>>,
+    /// The directory as other threads see it (the embedded DNS served inside real
+    /// namespaces), replaced whenever a container stops or starts.
+    live_directory: Option<Arc<std::sync::RwLock<Arc<Directory>>>>,
 }
 
 /// Advances a fabric in real time for steps that run on a live network: the modelled
@@ -168,6 +171,7 @@ impl Lab {
             emulated,
             emu: Vec::new(),
             pacer: None,
+            live_directory: None,
         };
         lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
             .map(|(i, h)| (h.name.clone(), i))

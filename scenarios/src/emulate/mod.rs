@@ -208,7 +208,7 @@ impl Emulation {
         if std::env::var_os("NETLOOM_TIMING").is_some() {
             eprintln!("setup: {:?} for {} machines", t.elapsed(), machines.len());
         }
-        let servers = inns::Servers::start(built.sockets)?;
+        let servers = inns::Servers::start(built.sockets, lab.live_directory())?;
         let (live, handle) =
             Live::new(lab, built.taps).map_err(|e| StartError::Failed(format!("forwarding loop: {e}")))?;
         Ok(Emulation {
