@@ -1216,3 +1216,106 @@ fn same_step_verdicts_both_ways() {
         assert!(out.contains(", 0 skipped,"), "{f}:\n{out}");
     }
 }
+
+/// Docker's embedded DNS is live under emulate for every driver: a stopped macvlan or
+/// overlay container's name gives NXDOMAIN (as under `run`), and resolves again once
+/// it starts; names the directory does not know are relayed upstream from the
+/// container's namespace (a macvlan container asks a real resolver through the LAN).
+#[test]
+fn stopped_macvlan_and_overlay_containers_give_nxdomain_live() {
+    let _g = SERIAL.lock();
+    if !can_emulate("stopped_macvlan_and_overlay_containers_give_nxdomain_live") {
+        return;
+    }
+    let f = scenario(
+        "dns-live",
+        r#"name: dns-live
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: site-a }
+    gateway: 192.168.1.1
+  host2:
+    interfaces:
+      eth0: { address: 192.168.1.20/24, lan: site-a }
+    gateway: 192.168.1.1
+lans:
+  site-a: {}
+routers:
+  gw:
+    interfaces:
+      a: { address: 192.168.1.1/24, lan: site-a }
+networks:
+  lan:
+    driver: macvlan
+    host: host1
+    ipam:
+      config:
+        - { subnet: 192.168.1.0/24, gateway: 192.168.1.1, ip_range: 192.168.1.128/25 }
+    driver_opts: { parent: eth0 }
+  appnet:
+    driver: overlay
+    hosts: [host1, host2]
+    ipam: { config: [ { subnet: 10.0.9.0/24 } ] }
+containers:
+  web: { host: host1, networks: { lan: {} } }
+  db: { host: host1, networks: { lan: {} } }
+  api: { host: host1, networks: { appnet: { ipv4_address: 10.0.9.2 } } }
+  cache: { host: host2, networks: { appnet: { ipv4_address: 10.0.9.3 } } }
+steps:
+  - resolve: { from: web, name: db }
+    expect: { addresses: [192.168.1.129] }
+  - resolve: { from: api, name: cache }
+    expect: { addresses: [10.0.9.3] }
+  - container: { name: db, state: stopped }
+  - container: { name: cache, state: stopped }
+  - resolve: { from: web, name: db }
+    expect: nxdomain
+  - resolve: { from: api, name: cache }
+    expect: nxdomain
+  - container: { name: db, state: started }
+  - resolve: { from: web, name: db }
+    expect: { addresses: [192.168.1.129] }
+"#,
+    );
+    let out = same_both_ways(&f.to_string_lossy(), &[]);
+    assert!(out.contains("PASS"), "{out}");
+
+    let up = scenario(
+        "dns-live-upstream",
+        r#"name: dns-live-upstream
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+    dns: [192.168.1.53]
+lans:
+  office: {}
+externals:
+  resolver:
+    address: 192.168.1.53/24
+    lan: office
+    dns_records:
+      intranet.corp.example: [192.168.1.80]
+networks:
+  lan:
+    driver: macvlan
+    host: host1
+    ipam:
+      config:
+        - { subnet: 192.168.1.0/24, gateway: 192.168.1.1, ip_range: 192.168.1.128/25 }
+    driver_opts: { parent: eth0 }
+containers:
+  web: { host: host1, networks: { lan: {} } }
+steps:
+  - resolve: { from: web, name: intranet.corp.example }
+    expect: { addresses: [192.168.1.80] }
+  - resolve: { from: web, name: nothere.corp.example }
+    expect: nxdomain
+"#,
+    );
+    let out = same_both_ways(&up.to_string_lossy(), &["--all"]);
+    assert!(out.contains("PASS") && out.contains("(getent ahosts)"), "{out}");
+}

@@ -95,7 +95,9 @@ impl Embedded {
         };
         match found {
             Lookup::Found { addrs, network } => Verdict::Found { addrs, network },
-            Lookup::Unknown if self.ndots_set && !name.contains('.') && matches!(qtype, QType::A | QType::Aaaa) => {
+            Lookup::Unknown
+                if self.ndots_set && !name.contains('.') && matches!(qtype, QType::A | QType::Aaaa) =>
+            {
                 Verdict::KeptLocal
             }
             Lookup::Unknown if self.upstream.is_empty() => Verdict::NoUpstream { world: self.world },
@@ -650,9 +652,8 @@ impl Node {
                 self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
             Verdict::NoUpstream { world } => {
-                {
-                    let rcode = if world { Rcode::NxDomain } else { Rcode::ServFail };
-                    ctx.deliver(frame, || {
+                let rcode = if world { Rcode::NxDomain } else { Rcode::ServFail };
+                ctx.deliver(frame, || {
                         if world {
                             format!(
                                 "embedded DNS: {} is no container or alias on a network this container is on; \
@@ -668,9 +669,8 @@ impl Node {
                             )
                         }
                     });
-                    let r = dns::reply(&q, rcode, &[], 0, false);
-                    self.dns_send(ctx, (server, dns::PORT), client, r, None);
-                }
+                let r = dns::reply(&q, rcode, &[], 0, false);
+                self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
             Verdict::Forward => {
                 ctx.deliver(frame, || {

@@ -189,7 +189,12 @@ impl Drop for Servers {
 /// Longest a server or echo thread sleeps before it looks at its stop flag.
 const SERVER_TICK: Duration = Duration::from_millis(20);
 
-fn serve(sockets: &[ServerSocket], directory: &LiveDirectory, wake: &std::os::fd::OwnedFd, stop: &Arc<AtomicBool>) {
+fn serve(
+    sockets: &[ServerSocket],
+    directory: &LiveDirectory,
+    wake: &std::os::fd::OwnedFd,
+    stop: &Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65536];
     let mut conns: Vec<std::thread::JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -198,7 +203,9 @@ fn serve(sockets: &[ServerSocket], directory: &LiveDirectory, wake: &std::os::fd
             .map(|s| {
                 let fd = match s {
                     ServerSocket::Tcp(l) => l.as_fd(),
-                    ServerSocket::Udp(u) | ServerSocket::Dns(u, _) | ServerSocket::Embedded(u, _) => u.as_fd(),
+                    ServerSocket::Udp(u) | ServerSocket::Dns(u, _) | ServerSocket::Embedded(u, _) => {
+                        u.as_fd()
+                    }
                 };
                 PollFd::new(fd, PollFlags::POLLIN)
             })
@@ -288,7 +295,8 @@ fn embedded_answer(
             };
             let flag = Arc::clone(stop);
             threads.push(std::thread::spawn(move || {
-                let answer = relay(&up, &query, &flag).unwrap_or_else(|| dns::reply(&q, Rcode::ServFail, &[], 0, false));
+                let answer = relay(&up, &query, &flag)
+                    .unwrap_or_else(|| dns::reply(&q, Rcode::ServFail, &[], 0, false));
                 let _ = back.send_to(&answer, from);
             }));
             return;
@@ -304,7 +312,12 @@ fn relay(up: &Upstream, query: &[u8], stop: &AtomicBool) -> Option<Vec<u8>> {
     let id = query.get(..2)?;
     let wait = Duration::from_nanos(netloom_drivers::dns::FORWARD_TIMEOUT.as_nanos());
     let stubs = &up.embedded.host_stub;
-    for server in up.embedded.upstream.iter().take(netloom_drivers::dns::MAX_UPSTREAM) {
+    for server in up
+        .embedded
+        .upstream
+        .iter()
+        .take(netloom_drivers::dns::MAX_UPSTREAM)
+    {
         if server.is_loopback() {
             // The container's own loopback serves nothing; the host's stub resolver's
             // upstreams are outside the lab, which knows no such name.
@@ -337,7 +350,11 @@ fn relay(up: &Upstream, query: &[u8], stop: &AtomicBool) -> Option<Vec<u8>> {
             match s.recv(&mut buf) {
                 Ok(n) if buf.get(..2) == Some(id) => return Some(buf[..n].to_vec()),
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => break, // refused: the next server
             }
         }
