@@ -325,7 +325,7 @@ fn published_port_mtu_and_dns_with_real_programs() {
 
 /// The same file gives the same outcomes under `run` and `emulate`: every example and
 /// behaviour scenario passes both ways (steps from hosts and routers, which stay
-/// modelled, are skipped under emulate, visibly).
+/// modelled, run on the engine's model of them).
 #[test]
 fn corpus_gives_the_same_outcomes_both_ways() {
     let _g = SERIAL.lock();
