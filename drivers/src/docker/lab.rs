@@ -1093,6 +1093,16 @@ impl Lab {
     /// address of its first interface; a container for its first endpoint's address.
     pub fn address_of(&mut self, name: &str, v6: bool) -> Option<IpAddr> {
         let id = self.node(name)?;
+        if let Some(m) = self.emu.iter().find(|m| m.element == id) {
+            // A machine left to a real namespace: the addresses it was given.
+            return m.ifaces.iter().find_map(|i| {
+                if v6 {
+                    i.v6.first().map(|a| IpAddr::V6(a.addr()))
+                } else {
+                    i.v4.first().map(|a| IpAddr::V4(a.addr()))
+                }
+            });
+        }
         let n = self.fabric.element_mut::<Node>(id)?;
         n.ifaces().iter().find_map(|i| {
             if v6 {

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use netloom_core::DropReason;
+use netloom_core::{DropReason, ElemId, EventKind, FrameId, TraceEvent};
 use netloom_drivers::docker::{EmuMachine, Lab};
 use netloom_drivers::tap::{Command as LiveCommand, Live, LiveHandle};
 
@@ -172,11 +172,12 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             // `run`'s check over the step's hops: the requests are the frames the
             // sender's TAP brought in.
             let w = w.clone();
+            let resolve = matches!(step.op, Op::Resolve { .. });
             let checked = wire.and_then(|(start, elem)| {
                 ask_live(live, move |l: &mut Live| {
                     let events = &l.lab.fabric.trace().events;
                     let start = start.min(events.len());
-                    let requests = crate::runner::request_frames(&events[start..], Some(elem));
+                    let requests = wire_requests(&events[start..], elem, resolve);
                     let failure = crate::runner::check_wire(&l.lab, start, &w, &requests);
                     let trace = if failure.is_some() {
                         crate::runner::explain(&l.lab, start, Some(elem))
@@ -328,15 +329,19 @@ fn run_on_model(step: &PlannedStep, machine: &str, live: &LiveHandle) -> StepRep
     let got = ask_live(live, move |l: &mut Live| {
         l.begin_wire();
         let r = l.paced(|lab| crate::runner::run_step(lab, &planned, false));
+        let real: Vec<ElemId> = l.lab.emulated().iter().map(|m| m.element).collect();
+        let refusal = kernel_refusal(&l.lab.fabric.trace().events, &real);
         l.end_wire();
-        r
+        (r, refusal)
     });
-    let Some(mut r) = got else {
+    let Some((mut r, refusal)) = got else {
         let mut r = report(step, "interrupted while running: not finished".into());
         r.status = Status::Skipped;
         return r;
     };
-    real_kernel_refusal(step, &mut r);
+    if let Some(reason) = refusal {
+        real_kernel_refusal(step, reason, &mut r);
+    }
     let tag = format!(" (on the model of {machine})");
     match r.observed.find('\n') {
         Some(i) => r.observed.insert_str(i, &tag),
@@ -345,21 +350,21 @@ fn run_on_model(step: &PlannedStep, machine: &str, live: &LiveHandle) -> StepRep
     r
 }
 
-/// A modelled machine's connection refused by a real namespace's kernel: that kernel
-/// dropped the request (nothing listens), where the engine's trace sees a delivery.
-/// Counts as the step's drop, as [`kernel_drop`] does for real senders.
-fn real_kernel_refusal(step: &PlannedStep, r: &mut StepReport) {
-    let Op::Connect { l4, .. } = &step.op else {
-        return;
-    };
-    if r.first_drop.is_some() || !r.observed.contains(": refused (") {
+/// A frame of a step refused by a real namespace's kernel (nothing listens): it sent
+/// a TCP reset or an ICMP port unreachable, where the engine's trace sees a
+/// delivery. Counts as the step's drop, as [`kernel_drop`] does for real senders.
+fn real_kernel_refusal(step: &PlannedStep, reason: DropReason, r: &mut StepReport) {
+    if r.first_drop.is_some() {
         return;
     }
-    let reason = match l4 {
-        netloom_drivers::net::L4::Udp => DropReason::PortUnreachable,
-        _ => DropReason::NoListener,
-    };
-    r.first_drop = Some(format!("{reason}: by a real kernel: {}", r.observed));
+    r.first_drop = Some(format!(
+        "{reason}: by a real kernel (it answered with {})",
+        if reason == DropReason::NoListener {
+            "a TCP reset"
+        } else {
+            "ICMP port unreachable"
+        }
+    ));
     let before = r.failures.len();
     if step.expect.dropped == Some(reason) {
         r.failures
@@ -369,6 +374,105 @@ fn real_kernel_refusal(step: &PlannedStep, r: &mut StepReport) {
         r.status = Status::Passed;
         r.trace.clear();
     }
+}
+
+/// The first refusal a real namespace's kernel sent during a step (traced with
+/// snapshots): a TCP reset (`no-listener`) or an ICMP/ICMPv6 port unreachable
+/// (`port-unreachable`) originated by one of `real`.
+fn kernel_refusal(events: &[TraceEvent], real: &[ElemId]) -> Option<DropReason> {
+    let mut from_real: BTreeSet<FrameId> = BTreeSet::new();
+    for e in events {
+        match e.kind {
+            EventKind::Originated if real.contains(&e.elem) => {
+                from_real.insert(e.frame);
+            }
+            EventKind::Transmitted if from_real.remove(&e.frame) => {
+                if let Some(r) = e.snapshot.as_deref().and_then(|s| ip_summary(s)?.refusal) {
+                    return Some(r);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// What the `on_wire` check of a real sender's step counts as its requests: the
+/// frames its TAP brought in (and their copies), without its name lookups and the
+/// kernel's own chatter (ARP, IPv6 neighbour discovery and MLD); for a `resolve`
+/// step, the DNS queries — also those the embedded server relays for it.
+fn wire_requests(events: &[TraceEvent], elem: ElemId, resolve: bool) -> BTreeSet<FrameId> {
+    let mut origin: std::collections::BTreeMap<FrameId, ElemId> = std::collections::BTreeMap::new();
+    let mut set = BTreeSet::new();
+    for e in events {
+        match e.kind {
+            EventKind::Originated => {
+                origin.insert(e.frame, e.elem);
+            }
+            EventKind::Transmitted => {
+                let Some(by) = origin.remove(&e.frame) else {
+                    continue;
+                };
+                let frame = e.frame;
+                let Some(ip) = e.snapshot.as_deref().and_then(ip_summary) else {
+                    continue;
+                };
+                let take = if resolve {
+                    ip.dns_query
+                } else {
+                    by == elem && !ip.dns_query && !ip.chatter
+                };
+                if take {
+                    set.insert(frame);
+                }
+            }
+            EventKind::Copied { parent } if set.contains(&parent) => {
+                set.insert(e.frame);
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+/// What a frame's first bytes say about it.
+struct IpSummary {
+    /// A UDP datagram to port 53.
+    dns_query: bool,
+    /// Neighbour discovery, MLD, or a packet from `::` (duplicate address detection).
+    chatter: bool,
+    /// A refusal from the sender's kernel.
+    refusal: Option<DropReason>,
+}
+
+fn ip_summary(f: &[u8]) -> Option<IpSummary> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    while ethertype == 0x8100 || ethertype == 0x88a8 {
+        off += 4;
+        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    }
+    let ip = f.get(off + 2..)?;
+    let (proto, l4, unspecified) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            (*ip.get(9)?, ip.get(ihl..)?, false)
+        }
+        0x86dd => (*ip.get(6)?, ip.get(40..)?, ip.get(8..24)?.iter().all(|b| *b == 0)),
+        _ => return None,
+    };
+    let dport = l4.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let refusal = match proto {
+        6 if l4.get(13).is_some_and(|fl| fl & 0x04 != 0) => Some(DropReason::NoListener),
+        1 if l4.first() == Some(&3) && l4.get(1) == Some(&3) => Some(DropReason::PortUnreachable),
+        58 if l4.first() == Some(&1) && l4.get(1) == Some(&4) => Some(DropReason::PortUnreachable),
+        _ => None,
+    };
+    Some(IpSummary {
+        dns_query: proto == 17 && dport == Some(53),
+        chatter: unspecified || (proto == 58 && l4.first().is_some_and(|t| (130..=143).contains(t))),
+        refusal,
+    })
 }
 
 fn drops_since(live: &LiveHandle, since: u64) -> (u64, Vec<(DropReason, String)>) {
