@@ -502,7 +502,7 @@ fn step_frames(events: &[TraceEvent]) -> BTreeSet<FrameId> {
 }
 
 /// The frames `from` originated since `start`, and their copies.
-pub(crate) fn request_frames(events: &[TraceEvent], from: Option<ElemId>) -> BTreeSet<FrameId> {
+fn request_frames(events: &[TraceEvent], from: Option<ElemId>) -> BTreeSet<FrameId> {
     let mut set = BTreeSet::new();
     for e in events {
         match e.kind {

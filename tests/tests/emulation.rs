@@ -1027,6 +1027,24 @@ fn emulate_pcap_captures_the_steps_frames() {
         frames.len()
     );
     assert!(syn80, "no TCP to web:80 in {client} ({} frames)", frames.len());
+
+    // A run that panics with the network up still leaves a complete capture: a
+    // readable file for every link.
+    let panic_dir = base.join("panic");
+    let out = Command::new(binary())
+        .args(["emulate", f, "--pcap"])
+        .arg(&panic_dir)
+        .env("NETLOOM_TEST_PANIC", "1")
+        .current_dir(root())
+        .output()
+        .expect("netloom runs");
+    assert_eq!(out.status.code(), Some(101));
+    let id = run_id(&String::from_utf8_lossy(&out.stderr));
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+    assert_eq!(names(&panic_dir), live_names);
+    for n in &live_names {
+        pcap_frames(&panic_dir.join(n));
+    }
     let _ = std::fs::remove_dir_all(&base);
 }
 
