@@ -196,20 +196,20 @@ fn echo_or_quote(info: &net::IpInfo, body: &[u8], out: &mut String, unreachable:
         };
         let _ = write!(out, " mtu {mtu}");
     }
-    if info.is_icmp_error() || ty == unreachable {
-        if let Some(inner) = body.get(8..).and_then(net::parse_ip) {
-            let q = inner.tuple;
-            let _ = match q.l4 {
-                net::L4::Tcp | net::L4::Udp => write!(
-                    out,
-                    " (about {} {} > {})",
-                    q.l4.name(),
-                    net::sock(q.src, q.sport),
-                    net::sock(q.dst, q.dport)
-                ),
-                _ => write!(out, " (about {} {} > {})", q.l4.name(), q.src, q.dst),
-            };
-        }
+    if (info.is_icmp_error() || ty == unreachable)
+        && let Some(inner) = body.get(8..).and_then(net::parse_ip)
+    {
+        let q = inner.tuple;
+        let _ = match q.l4 {
+            net::L4::Tcp | net::L4::Udp => write!(
+                out,
+                " (about {} {} > {})",
+                q.l4.name(),
+                net::sock(q.src, q.sport),
+                net::sock(q.dst, q.dport)
+            ),
+            _ => write!(out, " (about {} {} > {})", q.l4.name(), q.src, q.dst),
+        };
     }
 }
 

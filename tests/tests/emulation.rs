@@ -957,8 +957,11 @@ fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
     pcap.blocks.iter().map(|b| b.data.to_vec()).collect()
 }
 
-/// IPv4 (source, destination, protocol, first four bytes of the L4 header) of a frame.
-fn ipv4_of(frame: &[u8]) -> Option<([u8; 4], [u8; 4], u8, [u8; 4])> {
+/// IPv4 source, destination, protocol, and the first four bytes of the L4 header.
+type Ipv4Head = ([u8; 4], [u8; 4], u8, [u8; 4]);
+
+/// The [`Ipv4Head`] of a frame.
+fn ipv4_of(frame: &[u8]) -> Option<Ipv4Head> {
     if frame.len() < 14 + 20 + 4 || frame[12..14] != [0x08, 0x00] {
         return None;
     }

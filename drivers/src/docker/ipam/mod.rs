@@ -307,85 +307,85 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         }
         // macvlan / ipvlan: the parent NIC and its VLAN.
         let mut parent = None;
-        if matches!(n.driver, Driver::Macvlan | Driver::Ipvlan) && !n.internal {
-            if let Some(p) = &n.parent {
-                match parse_parent(p) {
-                    Ok((nic, vid)) => {
-                        if !h
-                            .interfaces
-                            .iter()
-                            .any(|x| x.name == nic && x.macvlan_of.is_none())
-                        {
-                            errs.push(ModelError::new(
-                                format!("{f}.driver_opts.parent"),
-                                format!("-o parent interface was not found on the host: {nic}"),
-                                format!(
-                                    "the parent must be a NIC of host '{host}' ({})",
-                                    h.interfaces
-                                        .iter()
-                                        .map(|x| x.name.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            ));
-                            continue;
-                        }
-                        let mode = n.mode.unwrap_or(if n.driver == Driver::Ipvlan {
-                            ChildMode::IpvlanL2
-                        } else {
-                            ChildMode::MacvlanBridge
-                        });
-                        let same = |x: &&ResolvedNetwork| {
-                            x.host == host
-                                && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
-                        };
-                        if let Some(other) = nets.iter().filter(same).find(|x| x.driver != n.driver) {
-                            errs.push(ModelError::new(
-                                format!("{f}.driver_opts.parent"),
-                                format!(
-                                    "{} network {} is already using parent interface {p}: a NIC carries macvlan or \
-                                     ipvlan children, not both (device or resource busy)",
-                                    other.driver.name(),
-                                    other.name
-                                ),
-                                "put the other driver on its own NIC or VLAN subinterface (eth0.20)",
-                            ));
-                            continue;
-                        }
-                        let passthru = ChildMode::MacvlanPassthru;
-                        if let Some(other) = nets
-                            .iter()
-                            .filter(same)
-                            .find(|x| x.mode == passthru || mode == passthru)
-                        {
-                            let msg = if mode == passthru {
-                                format!(
-                                    "cannot use mode passthru, macvlan network {} is already using parent interface {p}",
-                                    other.name
-                                )
-                            } else {
-                                format!(
-                                    "macvlan network {} is already using parent interface {p} in mode passthru",
-                                    other.name
-                                )
-                            };
-                            errs.push(ModelError::new(
-                                format!("{f}.driver_opts.parent"),
-                                msg,
-                                "a passthru parent serves one network and one container",
-                            ));
-                            continue;
-                        }
-                        parent = Some((nic, vid));
-                    }
-                    Err(e) => {
+        if matches!(n.driver, Driver::Macvlan | Driver::Ipvlan)
+            && !n.internal
+            && let Some(p) = &n.parent
+        {
+            match parse_parent(p) {
+                Ok((nic, vid)) => {
+                    if !h
+                        .interfaces
+                        .iter()
+                        .any(|x| x.name == nic && x.macvlan_of.is_none())
+                    {
                         errs.push(ModelError::new(
                             format!("{f}.driver_opts.parent"),
-                            e,
-                            "a NIC name, or NIC.VLAN for an 802.1Q subinterface: eth0, eth0.10",
+                            format!("-o parent interface was not found on the host: {nic}"),
+                            format!(
+                                "the parent must be a NIC of host '{host}' ({})",
+                                h.interfaces
+                                    .iter()
+                                    .map(|x| x.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
                         ));
                         continue;
                     }
+                    let mode = n.mode.unwrap_or(if n.driver == Driver::Ipvlan {
+                        ChildMode::IpvlanL2
+                    } else {
+                        ChildMode::MacvlanBridge
+                    });
+                    let same = |x: &&ResolvedNetwork| {
+                        x.host == host && x.parent.as_ref().is_some_and(|(pn, pv)| *pn == nic && *pv == vid)
+                    };
+                    if let Some(other) = nets.iter().filter(same).find(|x| x.driver != n.driver) {
+                        errs.push(ModelError::new(
+                            format!("{f}.driver_opts.parent"),
+                            format!(
+                                "{} network {} is already using parent interface {p}: a NIC carries macvlan or \
+                                 ipvlan children, not both (device or resource busy)",
+                                other.driver.name(),
+                                other.name
+                            ),
+                            "put the other driver on its own NIC or VLAN subinterface (eth0.20)",
+                        ));
+                        continue;
+                    }
+                    let passthru = ChildMode::MacvlanPassthru;
+                    if let Some(other) = nets
+                        .iter()
+                        .filter(same)
+                        .find(|x| x.mode == passthru || mode == passthru)
+                    {
+                        let msg = if mode == passthru {
+                            format!(
+                                "cannot use mode passthru, macvlan network {} is already using parent interface {p}",
+                                other.name
+                            )
+                        } else {
+                            format!(
+                                "macvlan network {} is already using parent interface {p} in mode passthru",
+                                other.name
+                            )
+                        };
+                        errs.push(ModelError::new(
+                            format!("{f}.driver_opts.parent"),
+                            msg,
+                            "a passthru parent serves one network and one container",
+                        ));
+                        continue;
+                    }
+                    parent = Some((nic, vid));
+                }
+                Err(e) => {
+                    errs.push(ModelError::new(
+                        format!("{f}.driver_opts.parent"),
+                        e,
+                        "a NIC name, or NIC.VLAN for an 802.1Q subinterface: eth0, eth0.10",
+                    ));
+                    continue;
                 }
             }
         }
