@@ -67,6 +67,10 @@ enum Command {
         /// Print a JSON report instead of text.
         #[arg(long)]
         json: bool,
+        /// Write a pcap of every link into this directory (one file per link, as
+        /// `run --pcap`): every frame as it crosses the engine.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
     },
     /// Run a command inside a machine of a live (held) network: in its network
     /// namespace, with its resolv.conf and hosts over /etc, as `ip netns exec` would.
@@ -110,7 +114,8 @@ fn main() -> ExitCode {
             all,
             seed,
             json,
-        } => emulate(&file, hold, all, seed, json),
+            pcap,
+        } => emulate(&file, hold, all, seed, json, pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
@@ -243,7 +248,14 @@ fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
 }
 
-fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) -> ExitCode {
+fn emulate(
+    file: &Path,
+    hold: bool,
+    all: bool,
+    seed: Option<u64>,
+    json: bool,
+    pcap: Option<PathBuf>,
+) -> ExitCode {
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
@@ -258,7 +270,12 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
         return ExitCode::from(2);
     }
     emulate::install_signal_handlers();
-    let opts = EmulateOptions { hold, all, seed };
+    let opts = EmulateOptions {
+        hold,
+        all,
+        seed,
+        pcap,
+    };
     let em = match Emulation::start(&loaded, &opts) {
         Ok(e) => e,
         Err(emulate::StartError::Interrupted) => {
@@ -280,6 +297,10 @@ fn emulate(file: &Path, hold: bool, all: bool, seed: Option<u64>, json: bool) ->
     let done = em.run(&loaded, hold);
     // A held network's report was shown when its steps were done.
     print_report(&done.report, json, hold && !done.interrupted);
+    if let Some(Err(e)) = &done.captures {
+        eprintln!("netloom emulate: writing captures to {e}");
+        return ExitCode::from(2);
+    }
     if done.interrupted {
         ExitCode::from(130)
     } else if done.report.passed() {

@@ -150,6 +150,14 @@ impl CaptureSink for PcapDir {
     }
 }
 
+impl Drop for PcapDir {
+    /// A capture ended without [`CaptureSink::finish`] (a panic unwinding, an error
+    /// path) is still complete on disk: buffers flushed, a file for every link.
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,7 +196,7 @@ const STEP_TRACE_BUDGET: TraceBudget = TraceBudget {
     drops: 20_000,
 };
 
-fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
+pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
     // Each step's report is built from its own events only: forget the previous ones.
     lab.fabric.clear_trace();
     lab.fabric.set_trace_budget(STEP_TRACE_BUDGET);
@@ -640,7 +640,12 @@ fn wire_points(lab: &Lab, at: &str) -> Vec<(ElemId, Option<u16>)> {
     }
 }
 
-fn check_wire(lab: &Lab, start: usize, w: &WireCheck, requests: &BTreeSet<FrameId>) -> Option<String> {
+pub(crate) fn check_wire(
+    lab: &Lab,
+    start: usize,
+    w: &WireCheck,
+    requests: &BTreeSet<FrameId>,
+) -> Option<String> {
     let points = wire_points(lab, &w.at);
     let events = &lab.fabric.trace().events[start..];
     let mut crossed = 0;
@@ -803,7 +808,7 @@ const MAX_TRACE_LINES: usize = 160;
 /// fate. The frame whose drop explains the step (or the first request) is always shown
 /// in full; flooded copies that ended at a machine they were not for are only counted.
 /// Ends with a line counting every frame's fate.
-fn explain(lab: &Lab, _start: usize, from: Option<ElemId>) -> Vec<String> {
+pub(crate) fn explain(lab: &Lab, _start: usize, from: Option<ElemId>) -> Vec<String> {
     let events = &lab.fabric.trace().events[..];
     let mut parents: std::collections::BTreeMap<FrameId, FrameId> = std::collections::BTreeMap::new();
     let mut fates: std::collections::BTreeMap<FrameId, Option<&EventKind>> =

@@ -325,7 +325,7 @@ fn published_port_mtu_and_dns_with_real_programs() {
 
 /// The same file gives the same outcomes under `run` and `emulate`: every example and
 /// behaviour scenario passes both ways (steps from hosts and routers, which stay
-/// modelled, are skipped under emulate, visibly).
+/// modelled, run on the engine's model of them).
 #[test]
 fn corpus_gives_the_same_outcomes_both_ways() {
     let _g = SERIAL.lock();
@@ -947,4 +947,396 @@ fn no_ip_process_is_started() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(!marker.exists(), "netloom started `ip`:\n{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Frames of a pcap file: (link-layer bytes) per record.
+fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (_, pcap) = pcap_parser::parse_pcap(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not a valid pcap file: {e:?}", path.display()));
+    pcap.blocks.iter().map(|b| b.data.to_vec()).collect()
+}
+
+/// IPv4 source, destination, protocol, and the first four bytes of the L4 header.
+type Ipv4Head = ([u8; 4], [u8; 4], u8, [u8; 4]);
+
+/// The [`Ipv4Head`] of a frame.
+fn ipv4_of(frame: &[u8]) -> Option<Ipv4Head> {
+    if frame.len() < 14 + 20 + 4 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let l4 = ip.get(ihl..ihl + 4)?;
+    Some((
+        ip[12..16].try_into().ok()?,
+        ip[16..20].try_into().ok()?,
+        ip[9],
+        l4.try_into().ok()?,
+    ))
+}
+
+/// `emulate --pcap DIR` writes one capture per link, named as `run --pcap` names
+/// them, holding the steps' real frames as they crossed the engine: the client's
+/// ICMP echo requests and its TCP SYN to web:80 on the client's link.
+#[test]
+fn emulate_pcap_captures_the_steps_frames() {
+    let _g = SERIAL.lock();
+    if !can_emulate("emulate_pcap_captures_the_steps_frames") {
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("netloom-emu-pcap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (live_dir, run_dir) = (base.join("emulate"), base.join("run"));
+    let f = "scenarios/examples/01-one-network.yaml";
+    let (code, out, err) = emulate(f, &["--pcap", &live_dir.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let run = netloom(&["run", f, "--pcap", &run_dir.to_string_lossy()]);
+    assert_eq!(run.status.code(), Some(0));
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("capture dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let live_names = names(&live_dir);
+    let run_names = names(&run_dir);
+    assert!(!live_names.is_empty());
+    // Every link of the model has its file under both commands (emulate's TAP links
+    // come on top).
+    for n in &run_names {
+        assert!(live_names.contains(n), "emulate wrote no {n}: {live_names:?}");
+    }
+    let client = live_names
+        .iter()
+        .find(|n| n.contains("client.eth0") && !n.contains("tap"))
+        .unwrap_or_else(|| panic!("no capture of client.eth0 in {live_names:?}"));
+    let frames = pcap_frames(&live_dir.join(client));
+    let (client_ip, web_ip) = ([172, 20, 0, 2], [172, 20, 0, 10]);
+    let echo = frames
+        .iter()
+        .filter_map(|f| ipv4_of(f))
+        .any(|(s, d, p, l4)| s == client_ip && d == web_ip && p == 1 && l4[0] == 8);
+    let syn80 = frames
+        .iter()
+        .filter_map(|f| ipv4_of(f))
+        .any(|(s, d, p, l4)| s == client_ip && d == web_ip && p == 6 && l4[2..4] == [0, 80]);
+    assert!(
+        echo,
+        "no echo request client -> web in {client} ({} frames)",
+        frames.len()
+    );
+    assert!(syn80, "no TCP to web:80 in {client} ({} frames)", frames.len());
+
+    // A run that panics with the network up still leaves a complete capture: a
+    // readable file for every link.
+    let panic_dir = base.join("panic");
+    let out = Command::new(binary())
+        .args(["emulate", f, "--pcap"])
+        .arg(&panic_dir)
+        .env("NETLOOM_TEST_PANIC", "1")
+        .current_dir(root())
+        .output()
+        .expect("netloom runs");
+    assert_eq!(out.status.code(), Some(101));
+    let id = run_id(&String::from_utf8_lossy(&out.stderr));
+    assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
+    assert_eq!(names(&panic_dir), live_names);
+    for n in &live_names {
+        pcap_frames(&panic_dir.join(n));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Each step's mark (✓, ✗, -, ·) in a text report, in order.
+fn step_marks(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter_map(|l| {
+            let (mark, rest) = l.split_once(' ')?;
+            let rest = rest.trim_start();
+            let num = rest.split_once(". ")?.0;
+            (num.parse::<u32>().is_ok() && mark.chars().count() == 1).then(|| format!("{num}{mark}"))
+        })
+        .collect()
+}
+
+/// `run` and `emulate` (with `extra`) of `file`: exit codes and step marks agree;
+/// returns emulate's report.
+fn same_both_ways(file: &str, extra: &[&str]) -> String {
+    let run = netloom(&["run", file]);
+    let run_out = String::from_utf8_lossy(&run.stdout).to_string();
+    let (code, out, err) = emulate(file, extra);
+    assert_eq!(
+        step_marks(&run_out),
+        step_marks(&out),
+        "{file}: run and emulate disagree per step\n--- run:\n{run_out}\n--- emulate:\n{out}{err}"
+    );
+    assert!(!step_marks(&out).is_empty(), "{file}: no steps in\n{out}");
+    assert_eq!(run.status.code(), Some(code), "{file}:\n{out}");
+    out
+}
+
+/// Steps from a host and a router (machines the engine models) run on the model in
+/// real time and meet the real namespaces: the host connects to a real container
+/// (and is refused by its real kernel on a closed port), the router pings the host
+/// and reaches the container through the host's published port. Nothing is skipped;
+/// the outcomes are `run`'s; exec from a host fails, saying it needs a namespace.
+#[test]
+fn modelled_machines_run_their_steps_on_the_model() {
+    let _g = SERIAL.lock();
+    if !can_emulate("modelled_machines_run_their_steps_on_the_model") {
+        return;
+    }
+    let f = scenario(
+        "model-steps",
+        r#"name: model-steps
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+    gateway: 192.168.1.1
+lans:
+  office: {}
+routers:
+  gw:
+    interfaces:
+      lan: { address: 192.168.1.1/24, lan: office }
+networks:
+  app:
+    driver: bridge
+    ipam:
+      config:
+        - { subnet: 172.30.0.0/24 }
+containers:
+  api: { networks: { app: {} }, listen: [tcp/80], ports: ["8080:80"] }
+steps:
+  - connect: { from: host1, to: "api:80" }
+    expect: ok
+  - connect: { from: host1, to: "api:81" }
+    expect: { result: refused, dropped: no-listener }
+  - ping: { from: gw, to: 192.168.1.10, count: 2 }
+    expect: reach
+  - connect: { from: gw, to: "192.168.1.10:8080" }
+    expect: ok
+  - transfer: { from: host1, to: "api:80", bytes: 200KB }
+    expect: ok
+  - resolve: { from: host1, name: api }
+    expect: nxdomain
+"#,
+    );
+    let out = same_both_ways(&f.to_string_lossy(), &[]);
+    assert!(out.contains(", 0 skipped,"), "{out}");
+    assert!(out.contains("(on the model of host1)"), "{out}");
+    assert!(out.contains("(on the model of gw)"), "{out}");
+    assert!(out.contains("PASS"), "{out}");
+
+    let exec = scenario(
+        "model-exec",
+        r#"name: model-exec
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+lans:
+  office: {}
+containers:
+  api: {}
+steps:
+  - exec: { in: host1, run: "true" }
+    expect: { exit: 0 }
+"#,
+    );
+    let (code, out, _) = emulate(&exec.to_string_lossy(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("exec needs a real namespace"), "{out}");
+    assert!(out.contains(", 0 skipped,"), "{out}");
+}
+
+/// `on_wire` under emulate: the same check as `run` over the frames the sender's TAP
+/// (or a modelled sender) put on the wire — one that holds passes, one that does not
+/// hold fails, both ways.
+#[test]
+fn on_wire_is_checked_under_emulate_as_under_run() {
+    let _g = SERIAL.lock();
+    if !can_emulate("on_wire_is_checked_under_emulate_as_under_run") {
+        return;
+    }
+    let text = |src: &str| {
+        format!(
+            r#"name: wire-check
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: {{ address: 192.168.1.10/24, lan: office }}
+    gateway: 192.168.1.1
+lans:
+  office: {{}}
+  internet: {{}}
+routers:
+  gw:
+    interfaces:
+      lan: {{ address: 192.168.1.1/24, lan: office }}
+      wan: {{ address: 203.0.113.1/24, lan: internet }}
+    masquerade: wan
+externals:
+  web: {{ address: 203.0.113.10/24, lan: internet, gateway: 203.0.113.1, listen: [tcp/80] }}
+containers:
+  app: {{}}
+steps:
+  - ping: {{ from: gw, to: web, count: 1 }}
+    expect: {{ result: reach, on_wire: {{ at: web.eth0, ttl: 64 }} }}
+  - connect: {{ from: host1, to: "web:80" }}
+    expect: {{ result: ok, on_wire: {{ at: internet, src: 203.0.113.1, proto: tcp }} }}
+  - ping: {{ from: app, to: web, count: 1 }}
+    expect:
+      result: reach
+      on_wire: {{ at: app.eth0, src: {src}, dst: 203.0.113.10 }}
+  - connect: {{ from: app, to: "web:80" }}
+    expect:
+      result: ok
+      on_wire: {{ at: internet, src: 203.0.113.1, dst: 203.0.113.10, proto: tcp }}
+"#
+        )
+    };
+    let holds = scenario("wire-holds", &text("172.17.0.2"));
+    let out = same_both_ways(&holds.to_string_lossy(), &[]);
+    assert!(out.contains("PASS") && out.contains(", 0 skipped,"), "{out}");
+    let fails = scenario("wire-fails", &text("172.17.0.99"));
+    let out = same_both_ways(&fails.to_string_lossy(), &[]);
+    assert!(
+        out.contains("on the wire at app.eth0") && out.contains("(expected 172.17.0.99)"),
+        "{out}"
+    );
+}
+
+/// The same file gives the same verdict per step under `run` and `emulate` for
+/// scenarios with steps from containers, hosts, routers and externals.
+#[test]
+fn same_step_verdicts_both_ways() {
+    let _g = SERIAL.lock();
+    if !can_emulate("same_step_verdicts_both_ways") {
+        return;
+    }
+    for f in [
+        "scenarios/examples/01-one-network.yaml",
+        "scenarios/examples/06-masquerade.yaml",
+        "scenarios/examples/15-macvlan-host-isolation.yaml",
+        "scenarios/examples/16-macvlan-shim.yaml",
+        "tests/scenarios/published-from-host.yaml",
+        "tests/scenarios/router-between-vlans.yaml",
+        "tests/scenarios/on-wire-everywhere.yaml",
+        "tests/scenarios/connect-no-route.yaml",
+    ] {
+        let out = same_both_ways(f, &[]);
+        assert!(out.contains(", 0 skipped,"), "{f}:\n{out}");
+    }
+}
+
+/// Docker's embedded DNS is live under emulate for every driver: a stopped macvlan or
+/// overlay container's name gives NXDOMAIN (as under `run`), and resolves again once
+/// it starts; names the directory does not know are relayed upstream from the
+/// container's namespace (a macvlan container asks a real resolver through the LAN).
+#[test]
+fn stopped_macvlan_and_overlay_containers_give_nxdomain_live() {
+    let _g = SERIAL.lock();
+    if !can_emulate("stopped_macvlan_and_overlay_containers_give_nxdomain_live") {
+        return;
+    }
+    let f = scenario(
+        "dns-live",
+        r#"name: dns-live
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: site-a }
+    gateway: 192.168.1.1
+  host2:
+    interfaces:
+      eth0: { address: 192.168.1.20/24, lan: site-a }
+    gateway: 192.168.1.1
+lans:
+  site-a: {}
+routers:
+  gw:
+    interfaces:
+      a: { address: 192.168.1.1/24, lan: site-a }
+networks:
+  lan:
+    driver: macvlan
+    host: host1
+    ipam:
+      config:
+        - { subnet: 192.168.1.0/24, gateway: 192.168.1.1, ip_range: 192.168.1.128/25 }
+    driver_opts: { parent: eth0 }
+  appnet:
+    driver: overlay
+    hosts: [host1, host2]
+    ipam: { config: [ { subnet: 10.0.9.0/24 } ] }
+containers:
+  web: { host: host1, networks: { lan: {} } }
+  db: { host: host1, networks: { lan: {} } }
+  api: { host: host1, networks: { appnet: { ipv4_address: 10.0.9.2 } } }
+  cache: { host: host2, networks: { appnet: { ipv4_address: 10.0.9.3 } } }
+steps:
+  - resolve: { from: web, name: db }
+    expect: { addresses: [192.168.1.129] }
+  - resolve: { from: api, name: cache }
+    expect: { addresses: [10.0.9.3] }
+  - container: { name: db, state: stopped }
+  - container: { name: cache, state: stopped }
+  - resolve: { from: web, name: db }
+    expect: nxdomain
+  - resolve: { from: api, name: cache }
+    expect: nxdomain
+  - container: { name: db, state: started }
+  - resolve: { from: web, name: db }
+    expect: { addresses: [192.168.1.129] }
+"#,
+    );
+    let out = same_both_ways(&f.to_string_lossy(), &[]);
+    assert!(out.contains("PASS"), "{out}");
+
+    let up = scenario(
+        "dns-live-upstream",
+        r#"name: dns-live-upstream
+seed: 1
+hosts:
+  host1:
+    interfaces:
+      eth0: { address: 192.168.1.10/24, lan: office }
+    dns: [192.168.1.53]
+lans:
+  office: {}
+externals:
+  resolver:
+    address: 192.168.1.53/24
+    lan: office
+    dns_records:
+      intranet.corp.example: [192.168.1.80]
+networks:
+  lan:
+    driver: macvlan
+    host: host1
+    ipam:
+      config:
+        - { subnet: 192.168.1.0/24, gateway: 192.168.1.1, ip_range: 192.168.1.128/25 }
+    driver_opts: { parent: eth0 }
+containers:
+  web: { host: host1, networks: { lan: {} } }
+steps:
+  - resolve: { from: web, name: intranet.corp.example }
+    expect: { addresses: [192.168.1.80] }
+  - resolve: { from: web, name: nothere.corp.example }
+    expect: nxdomain
+"#,
+    );
+    let out = same_both_ways(&up.to_string_lossy(), &["--all"]);
+    assert!(out.contains("PASS") && out.contains("(getent ahosts)"), "{out}");
 }

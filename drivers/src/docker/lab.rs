@@ -65,6 +65,24 @@ pub struct Lab {
     emulated: BTreeSet<String>,
     /// How to set them up.
     emu: Vec<EmuMachine>,
+    /// Set while a step runs on a live network: paces the fabric to the wall clock
+    /// (and moves the real machines' frames) instead of running it as fast as it goes.
+    pacer: Option<Box<dyn Pacer>>,
+    /// The directory as other threads see it (the embedded DNS served inside real
+    /// namespaces), replaced whenever a container stops or starts.
+    live_directory: Option<Arc<std::sync::RwLock<Arc<Directory>>>>,
+}
+
+/// Advances a fabric in real time for steps that run on a live network: the modelled
+/// machine's program waits for the real namespaces' answers as a real one would.
+pub trait Pacer: Send {
+    /// Lets the fabric run up to the wall clock's time (at most `limit`), moving the
+    /// frames of real machines meanwhile, and sleeps until something is due or
+    /// arrives. Returns `false` when the run is being stopped (a signal): the step
+    /// ends with what it has.
+    fn advance(&mut self, fabric: &mut Fabric, limit: SimTime) -> bool;
+    /// Back to its owner, for [`Lab::take_pacer`].
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 /// What a ping step observed.
@@ -152,6 +170,8 @@ impl Lab {
             host_index: BTreeMap::new(),
             emulated,
             emu: Vec::new(),
+            pacer: None,
+            live_directory: None,
         };
         lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
             .map(|(i, h)| (h.name.clone(), i))
@@ -1073,6 +1093,16 @@ impl Lab {
     /// address of its first interface; a container for its first endpoint's address.
     pub fn address_of(&mut self, name: &str, v6: bool) -> Option<IpAddr> {
         let id = self.node(name)?;
+        if let Some(m) = self.emu.iter().find(|m| m.element == id) {
+            // A machine left to a real namespace: the addresses it was given.
+            return m.ifaces.iter().find_map(|i| {
+                if v6 {
+                    i.v6.first().map(|a| IpAddr::V6(a.addr()))
+                } else {
+                    i.v4.first().map(|a| IpAddr::V4(a.addr()))
+                }
+            });
+        }
         let n = self.fabric.element_mut::<Node>(id)?;
         n.ifaces().iter().find_map(|i| {
             if v6 {
@@ -1136,8 +1166,28 @@ impl Lab {
         ))
     }
 
-    /// Runs the fabric until `done` holds or simulated time passes `limit`.
+    /// Runs the steps' operations ([`Lab::ping`], [`Lab::connect`], [`Lab::transfer`],
+    /// [`Lab::resolve`]) in real time with `pacer` until [`Lab::take_pacer`].
+    pub fn set_pacer(&mut self, pacer: Box<dyn Pacer>) {
+        self.pacer = Some(pacer);
+    }
+
+    /// The pacer given to [`Lab::set_pacer`]; operations run in simulated time again.
+    pub fn take_pacer(&mut self) -> Option<Box<dyn std::any::Any>> {
+        self.pacer.take().map(Pacer::into_any)
+    }
+
+    /// Runs the fabric until `done` holds or simulated time passes `limit` (with a
+    /// pacer: as the wall clock passes it).
     fn run_until_done(&mut self, limit: SimTime, mut done: impl FnMut(&mut Fabric) -> bool) {
+        if let Some(p) = self.pacer.as_mut() {
+            while !done(&mut self.fabric) && self.fabric.now() < limit {
+                if !p.advance(&mut self.fabric, limit) {
+                    return;
+                }
+            }
+            return;
+        }
         loop {
             if done(&mut self.fabric) {
                 return;

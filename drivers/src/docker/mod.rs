@@ -40,7 +40,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{BitRate, SimDuration};
 
-pub use lab::{ConnectResult, EmuIface, EmuMachine, Lab, PingResult, ResolveResult, TransferResult};
+pub use lab::{ConnectResult, EmuIface, EmuMachine, Lab, Pacer, PingResult, ResolveResult, TransferResult};
 
 use crate::host::Listen;
 use crate::net::L4;

@@ -26,7 +26,7 @@ mod ping;
 mod resolve;
 mod vxlan;
 
-pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns};
+pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
 use packet::{

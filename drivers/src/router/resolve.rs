@@ -63,6 +63,49 @@ pub struct Embedded {
     pub world: bool,
 }
 
+/// What Docker's embedded server does with a query, before any packet moves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A container or alias of the asker's networks: these addresses (none: NOERROR
+    /// without records).
+    Found {
+        /// Addresses of the asked family, in directory order.
+        addrs: Vec<IpAddr>,
+        /// The network that answered.
+        network: String,
+    },
+    /// An unknown single-label name with ndots set: NOERROR, no answer.
+    KeptLocal,
+    /// Unknown, and no upstream server: NXDOMAIN when `world`, else SERVFAIL.
+    NoUpstream {
+        /// Whether the outside world stands for the missing resolver.
+        world: bool,
+    },
+    /// Unknown: relay to the upstream servers.
+    Forward,
+}
+
+impl Embedded {
+    /// What the server does with `name` of type `qtype`, answering from `directory`
+    /// (the lab's current one: containers that stopped are gone from it).
+    pub fn verdict(&self, directory: &Directory, name: &str, qtype: QType) -> Verdict {
+        let found = match qtype {
+            QType::A | QType::Aaaa => directory.lookup(&self.networks, name, qtype),
+            QType::Other(_) => Lookup::Unknown,
+        };
+        match found {
+            Lookup::Found { addrs, network } => Verdict::Found { addrs, network },
+            Lookup::Unknown
+                if self.ndots_set && !name.contains('.') && matches!(qtype, QType::A | QType::Aaaa) =>
+            {
+                Verdict::KeptLocal
+            }
+            Lookup::Unknown if self.upstream.is_empty() => Verdict::NoUpstream { world: self.world },
+            Lookup::Unknown => Verdict::Forward,
+        }
+    }
+}
+
 /// How a name lookup ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupOutcome {
@@ -575,12 +618,8 @@ impl Node {
         let Some(emb) = self.embedded_for(server, client.0) else {
             return;
         };
-        let found = match q.qtype {
-            QType::A | QType::Aaaa => emb.directory.lookup(&emb.networks, &q.name, q.qtype),
-            QType::Other(_) => Lookup::Unknown,
-        };
-        match found {
-            Lookup::Found { mut addrs, network } => {
+        match emb.verdict(&emb.directory, &q.name, q.qtype) {
+            Verdict::Found { mut addrs, network } => {
                 // libnetwork shuffles several addresses (Fisher–Yates) for each answer.
                 for i in (1..addrs.len()).rev() {
                     let j = ctx.rng().below(i as u64 + 1) as usize;
@@ -601,9 +640,7 @@ impl Node {
                 let r = dns::reply(&q, Rcode::NoError, &addrs, EMBEDDED_TTL, false);
                 self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
-            Lookup::Unknown
-                if emb.ndots_set && !q.name.contains('.') && matches!(q.qtype, QType::A | QType::Aaaa) =>
-            {
+            Verdict::KeptLocal => {
                 ctx.deliver(frame, || {
                     format!(
                         "embedded DNS: {} is no container or alias on this container's networks; with ndots set, \
@@ -614,12 +651,9 @@ impl Node {
                 let r = dns::reply(&q, Rcode::NoError, &[], 0, false);
                 self.dns_send(ctx, (server, dns::PORT), client, r, None);
             }
-            Lookup::Unknown => {
-                let upstream = emb.upstream.clone();
-                let world = emb.world;
-                if upstream.is_empty() {
-                    let rcode = if world { Rcode::NxDomain } else { Rcode::ServFail };
-                    ctx.deliver(frame, || {
+            Verdict::NoUpstream { world } => {
+                let rcode = if world { Rcode::NxDomain } else { Rcode::ServFail };
+                ctx.deliver(frame, || {
                         if world {
                             format!(
                                 "embedded DNS: {} is no container or alias on a network this container is on; \
@@ -635,10 +669,10 @@ impl Node {
                             )
                         }
                     });
-                    let r = dns::reply(&q, rcode, &[], 0, false);
-                    self.dns_send(ctx, (server, dns::PORT), client, r, None);
-                    return;
-                }
+                let r = dns::reply(&q, rcode, &[], 0, false);
+                self.dns_send(ctx, (server, dns::PORT), client, r, None);
+            }
+            Verdict::Forward => {
                 ctx.deliver(frame, || {
                     format!(
                         "embedded DNS: {} is no container or alias on this container's networks: forwarded upstream",

@@ -46,6 +46,9 @@ pub enum Command {
         /// The answer: next number, and (reason, explanation) per drop.
         reply: mpsc::Sender<(u64, Vec<(DropReason, String)>)>,
     },
+    /// Run this on the loop's thread, with the loop (steps that run on the model of
+    /// a machine, through [`Live::paced`]; `on_wire` checks of the trace).
+    Run(Box<dyn FnOnce(&mut Live) + Send>),
     /// Leave the loop.
     Stop,
 }
@@ -110,22 +113,30 @@ pub struct LiveStats {
 pub struct Live {
     /// The lab whose fabric forwards.
     pub lab: Lab,
-    taps: Vec<(Tap, ElemId, PortId)>,
-    /// Per element with TAPs: the TAP index of each of its ports.
-    outputs: Vec<(ElemId, Vec<Option<usize>>)>,
+    /// The TAPs and their buffers (lent to the lab as its [`Pacer`] while a step runs
+    /// on the model of a machine).
+    io: Box<Io>,
     rx: mpsc::Receiver<Command>,
-    wake_rx: OwnedFd,
     /// The pipe's write end, kept open while the loop may register it for the
     /// signal handler.
     wake_tx: Arc<OwnedFd>,
-    t0: Instant,
-    /// Counters.
-    pub stats: LiveStats,
-    buf: Vec<u8>,
     /// Recent drops with their number (for `dropped:` expectations), and the next number.
     drops: VecDeque<(u64, DropReason, String)>,
     next_drop: u64,
     scanned: usize,
+    /// While an `on_wire` step runs: keep the trace whole (no clearing) for its check.
+    keep_trace: bool,
+}
+
+/// The real side of the loop: TAPs, the wake-up pipe, buffers, counters.
+struct Io {
+    taps: Vec<(Tap, ElemId, PortId)>,
+    /// Per element with TAPs: the TAP index of each of its ports.
+    outputs: Vec<(ElemId, Vec<Option<usize>>)>,
+    wake_rx: Option<OwnedFd>,
+    t0: Instant,
+    stats: LiveStats,
+    buf: Vec<u8>,
     /// `ppoll`'s array: every TAP, then the wake-up pipe (kept between wake-ups).
     pollfds: Vec<libc::pollfd>,
     /// TAPs found readable by the last `ppoll`.
@@ -173,43 +184,95 @@ impl Live {
             }
             v[*port as usize] = Some(i);
         }
-        let live = Live {
-            lab,
-            taps,
-            outputs,
-            rx,
-            wake_rx,
-            wake_tx: Arc::clone(&wake_tx),
-            t0: Instant::now(),
-            stats: LiveStats::default(),
-            buf: vec![0u8; 65536 + 64],
-            drops: VecDeque::new(),
-            next_drop: 0,
-            scanned: 0,
-            pollfds: Vec::new(),
-            ready: Vec::new(),
-            hot: Vec::new(),
-        };
-        let mut live = live;
-        live.pollfds = live
-            .taps
+        let pollfds = taps
             .iter()
             .map(|(t, _, _)| t.as_fd().as_raw_fd())
-            .chain(std::iter::once(live.wake_rx.as_raw_fd()))
+            .chain(std::iter::once(wake_rx.as_raw_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
             })
             .collect();
-        live.hot = vec![false; live.taps.len()];
+        let hot = vec![false; taps.len()];
+        let io = Io {
+            taps,
+            outputs,
+            wake_rx: Some(wake_rx),
+            t0: Instant::now(),
+            stats: LiveStats::default(),
+            buf: vec![0u8; 65536 + 64],
+            pollfds,
+            ready: Vec::new(),
+            hot,
+        };
+        let live = Live {
+            lab,
+            io: Box::new(io),
+            rx,
+            wake_tx: Arc::clone(&wake_tx),
+            drops: VecDeque::new(),
+            next_drop: 0,
+            scanned: 0,
+            keep_trace: false,
+        };
         let handle = LiveHandle { tx, wake: wake_tx };
         Ok((live, handle))
     }
 
-    /// The fabric time that corresponds to now.
-    fn now(&self) -> SimTime {
-        SimTime(self.t0.elapsed().as_nanos() as u64)
+    /// Counters.
+    pub fn stats(&self) -> LiveStats {
+        self.io.stats
+    }
+
+    /// Runs `f` (a step on the model of a machine) with the lab paced to the wall
+    /// clock: while its operation waits, real frames keep moving in both directions,
+    /// so the modelled machine talks with the real namespaces in real time. A stop
+    /// signal cuts the operation short.
+    pub fn paced<R>(&mut self, f: impl FnOnce(&mut Lab) -> R) -> R {
+        self.log_drops();
+        let placeholder = Io {
+            taps: Vec::new(),
+            outputs: Vec::new(),
+            wake_rx: None,
+            t0: self.io.t0,
+            stats: LiveStats::default(),
+            buf: Vec::new(),
+            pollfds: Vec::new(),
+            ready: Vec::new(),
+            hot: Vec::new(),
+        };
+        let io = std::mem::replace(&mut self.io, Box::new(placeholder));
+        self.lab.set_pacer(io);
+        let r = f(&mut self.lab);
+        if let Some(Ok(io)) = self.lab.take_pacer().map(|a| a.downcast::<Io>()) {
+            self.io = io;
+        }
+        // The step may have bounded the trace (the loop clears it instead) and cleared
+        // it: scan it from its start.
+        self.lab.fabric.set_trace_budget(netloom_core::TraceBudget {
+            hops: u64::MAX,
+            fates: u64::MAX,
+            drops: u64::MAX,
+        });
+        self.scanned = 0;
+        self.log_drops();
+        r
+    }
+
+    /// Records hops with the frames' first bytes and keeps the trace whole (an
+    /// `on_wire` step begins); returns where its events begin in the trace.
+    pub fn begin_wire(&mut self) -> usize {
+        self.log_drops();
+        self.lab.fabric.set_trace_level(TraceLevel::Snapshots);
+        self.keep_trace = true;
+        self.lab.fabric.trace().events.len()
+    }
+
+    /// Back to fates only (the `on_wire` step is checked).
+    pub fn end_wire(&mut self) {
+        self.lab.fabric.set_trace_level(TraceLevel::Fates);
+        self.keep_trace = false;
     }
 
     /// Forwards until a [`Command::Stop`] arrives or `stop` is set (a signal handler's
@@ -226,46 +289,23 @@ impl Live {
         // Commands are read when the wake-up pipe says so (and once at the start).
         let mut woken = true;
         loop {
-            self.stats.wakeups += 1;
-            let now = self.now();
+            let now = self.io.now();
             // Events due within the look-ahead run now: a veth's 2 µs is not worth a
             // sleep (which costs tens of µs to wake from); modelled delays of
             // milliseconds are still kept to within the look-ahead.
             self.lab.fabric.run_until(now + LOOKAHEAD);
-            self.flush();
+            self.io.flush(&mut self.lab.fabric);
             self.log_drops();
             if (woken && self.commands()) || stop.load(Ordering::Relaxed) {
                 return;
             }
-            let wait = match self.lab.fabric.next_event() {
-                Some(t) => Duration::from_nanos(t.0.saturating_sub((self.now() + LOOKAHEAD).0)).min(IDLE),
-                None => IDLE,
-            };
-            // While frames flow, read the TAPs that just had some without sleeping first
-            // (a sleep and a wake-up per frame cost more than the frame); sleep in
-            // `ppoll` only once they are dry.
-            let mut moved = 0;
-            for i in 0..self.taps.len() {
-                if self.hot[i] {
-                    let got = self.receive(i);
-                    self.hot[i] = got > 0;
-                    moved += got;
-                }
-            }
-            woken = self.wait(if moved > 0 { Duration::ZERO } else { wait });
-            for k in 0..self.ready.len() {
-                let i = self.ready[k];
-                if !self.hot[i] {
-                    self.hot[i] = self.receive(i) > 0;
-                }
-            }
+            woken = self.io.step(&mut self.lab.fabric, SimTime(u64::MAX));
         }
     }
 
     /// Handles pending commands; returns whether the loop must stop.
     fn commands(&mut self) -> bool {
-        let mut drain = [0u8; 64];
-        while nix::unistd::read(&self.wake_rx, &mut drain).is_ok_and(|n| n > 0) {}
+        self.io.drain_wake();
         while let Ok(cmd) = self.rx.try_recv() {
             match cmd {
                 Command::SetLink {
@@ -288,10 +328,77 @@ impl Live {
                         .collect();
                     let _ = reply.send((self.next_drop, v));
                 }
+                Command::Run(f) => f(self),
                 Command::Stop => return true,
             }
         }
         false
+    }
+
+    /// Moves new drops from the trace into the drop log, and forgets the trace when it
+    /// grows (fates of frames long gone).
+    fn log_drops(&mut self) {
+        let events = &self.lab.fabric.trace().events;
+        for e in &events[self.scanned.min(events.len())..] {
+            if let EventKind::Dropped { reason, .. } = e.kind
+                && !matches!(reason, DropReason::NotForUs | DropReason::Malformed)
+            {
+                self.drops.push_back((self.next_drop, reason, e.detail.clone()));
+                self.next_drop += 1;
+                if self.drops.len() > DROP_LOG {
+                    self.drops.pop_front();
+                }
+            }
+        }
+        self.scanned = events.len();
+        if self.scanned > 100_000 && !self.keep_trace {
+            self.lab.fabric.clear_trace();
+            self.scanned = 0;
+        }
+    }
+}
+
+impl Io {
+    /// The fabric time that corresponds to now.
+    fn now(&self) -> SimTime {
+        SimTime(self.t0.elapsed().as_nanos() as u64)
+    }
+
+    /// Empties the wake-up pipe.
+    fn drain_wake(&mut self) {
+        let mut drain = [0u8; 64];
+        if let Some(w) = &self.wake_rx {
+            while nix::unistd::read(w, &mut drain).is_ok_and(|n| n > 0) {}
+        }
+    }
+
+    /// Reads the TAPs that just had frames, sleeps until a TAP is readable, a command
+    /// arrives, the next event is due or `limit` comes, and reads what is ready.
+    /// Returns whether a command (or a signal) woke it.
+    fn step(&mut self, fabric: &mut netloom_core::Fabric, limit: SimTime) -> bool {
+        self.stats.wakeups += 1;
+        let ahead = (self.now() + LOOKAHEAD).0;
+        let next = fabric.next_event().map_or(limit.0, |t| t.0.min(limit.0));
+        let wait = Duration::from_nanos(next.saturating_sub(ahead)).min(IDLE);
+        // While frames flow, read the TAPs that just had some without sleeping first
+        // (a sleep and a wake-up per frame cost more than the frame); sleep in
+        // `ppoll` only once they are dry.
+        let mut moved = 0;
+        for i in 0..self.taps.len() {
+            if self.hot[i] {
+                let got = self.receive(fabric, i);
+                self.hot[i] = got > 0;
+                moved += got;
+            }
+        }
+        let woken = self.wait(if moved > 0 { Duration::ZERO } else { wait });
+        for k in 0..self.ready.len() {
+            let i = self.ready[k];
+            if !self.hot[i] {
+                self.hot[i] = self.receive(fabric, i) > 0;
+            }
+        }
+        woken
     }
 
     /// Sleeps until a TAP is readable, a command arrives, or `wait` passes; returns the
@@ -314,7 +421,7 @@ impl Live {
     }
 
     /// Reads a burst of frames from TAP `i` into the fabric.
-    fn receive(&mut self, i: usize) -> usize {
+    fn receive(&mut self, fabric: &mut netloom_core::Fabric, i: usize) -> usize {
         let mut got = 0;
         for _ in 0..RX_BURST {
             let (tap, elem, port) = &self.taps[i];
@@ -330,37 +437,15 @@ impl Live {
             let offload = (skip > 0).then(|| parse_vnet_header(&self.buf[..VNET_HDR_LEN]));
             let offload = offload.filter(|o| o.flags != 0 || o.gso_type != 0);
             let data = Bytes::copy_from_slice(&self.buf[skip..n]);
-            self.lab.fabric.inject_offload(elem, port, data, offload);
+            fabric.inject_offload(elem, port, data, offload);
         }
         got
     }
 
-    /// Moves new drops from the trace into the drop log, and forgets the trace when it
-    /// grows (fates of frames long gone).
-    fn log_drops(&mut self) {
-        let events = &self.lab.fabric.trace().events;
-        for e in &events[self.scanned.min(events.len())..] {
-            if let EventKind::Dropped { reason, .. } = e.kind
-                && !matches!(reason, DropReason::NotForUs | DropReason::Malformed)
-            {
-                self.drops.push_back((self.next_drop, reason, e.detail.clone()));
-                self.next_drop += 1;
-                if self.drops.len() > DROP_LOG {
-                    self.drops.pop_front();
-                }
-            }
-        }
-        self.scanned = events.len();
-        if self.scanned > 100_000 {
-            self.lab.fabric.clear_trace();
-            self.scanned = 0;
-        }
-    }
-
     /// Writes what the fabric delivered to the TAP ports.
-    fn flush(&mut self) {
+    fn flush(&mut self, fabric: &mut netloom_core::Fabric) {
         for (elem, ports) in &self.outputs {
-            let Some(tp) = self.lab.fabric.element_mut::<TapPort>(*elem) else {
+            let Some(tp) = fabric.element_mut::<TapPort>(*elem) else {
                 continue;
             };
             while let Some((port, frame, offload)) = tp.outbound.pop_front() {
@@ -387,6 +472,30 @@ impl Live {
                 }
             }
         }
+    }
+}
+
+impl crate::docker::Pacer for Io {
+    fn advance(&mut self, fabric: &mut netloom_core::Fabric, limit: SimTime) -> bool {
+        if super::STOP.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = self.now();
+        fabric.run_until((now + LOOKAHEAD).min(limit));
+        self.flush(fabric);
+        if fabric.now() >= limit {
+            return true;
+        }
+        if self.step(fabric, limit) {
+            // Commands wait for the step's end (the worker that sends them is
+            // waiting for it); a signal sets STOP, seen at the next advance.
+            self.drain_wake();
+        }
+        true
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }
 

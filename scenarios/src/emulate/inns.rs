@@ -60,7 +60,37 @@ pub enum ServerSocket {
     Udp(UdpSocket),
     /// A name server on UDP port 53 answering from its zone.
     Dns(UdpSocket, Arc<netloom_drivers::dns::Zone>),
+    /// Docker's embedded DNS at 127.0.0.11:53 inside a container's namespace: names
+    /// from the lab's live directory, the rest relayed upstream from the namespace.
+    Embedded(UdpSocket, Arc<Upstream>),
 }
+
+/// How an embedded server relays what it does not know: the container's settings and
+/// its namespace (relayed queries leave from there, as the container's own would).
+pub struct Upstream {
+    embedded: netloom_drivers::router::Embedded,
+    ns: PathBuf,
+}
+
+/// Opens Docker's embedded DNS address, 127.0.0.11:53 (UDP), in the calling thread's
+/// namespace, whose path is `ns`.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub fn bind_embedded(embedded: netloom_drivers::router::Embedded, ns: &Path) -> Result<ServerSocket, String> {
+    let at = SocketAddr::from((netloom_drivers::dns::EMBEDDED, 53));
+    let s = UdpSocket::bind(at).map_err(|e| format!("embedded DNS on udp {at}: {e}"))?;
+    Ok(ServerSocket::Embedded(
+        s,
+        Arc::new(Upstream {
+            embedded,
+            ns: ns.to_path_buf(),
+        }),
+    ))
+}
+
+/// The lab's directory as the serving thread reads it.
+pub type LiveDirectory = Arc<std::sync::RwLock<Arc<netloom_drivers::dns::Directory>>>;
 
 /// Opens the echo listeners of a machine in the calling thread's namespace.
 ///
@@ -114,7 +144,7 @@ impl Servers {
     ///
     /// # Errors
     /// When a socket cannot be made non-blocking.
-    pub fn start(sockets: Vec<ServerSocket>) -> Result<Servers, String> {
+    pub fn start(sockets: Vec<ServerSocket>, directory: LiveDirectory) -> Result<Servers, String> {
         let stop = Arc::new(AtomicBool::new(false));
         if sockets.is_empty() {
             return Ok(Servers {
@@ -128,12 +158,14 @@ impl Servers {
         for s in &sockets {
             match s {
                 ServerSocket::Tcp(l) => l.set_nonblocking(true),
-                ServerSocket::Udp(u) | ServerSocket::Dns(u, _) => u.set_nonblocking(true),
+                ServerSocket::Udp(u) | ServerSocket::Dns(u, _) | ServerSocket::Embedded(u, _) => {
+                    u.set_nonblocking(true)
+                }
             }
             .map_err(|e| format!("listener: {e}"))?;
         }
         let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || serve(&sockets, &wake_rx, &flag));
+        let thread = std::thread::spawn(move || serve(&sockets, &directory, &wake_rx, &flag));
         Ok(Servers {
             stop,
             wake: Some(wake_tx),
@@ -157,7 +189,12 @@ impl Drop for Servers {
 /// Longest a server or echo thread sleeps before it looks at its stop flag.
 const SERVER_TICK: Duration = Duration::from_millis(20);
 
-fn serve(sockets: &[ServerSocket], wake: &std::os::fd::OwnedFd, stop: &Arc<AtomicBool>) {
+fn serve(
+    sockets: &[ServerSocket],
+    directory: &LiveDirectory,
+    wake: &std::os::fd::OwnedFd,
+    stop: &Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65536];
     let mut conns: Vec<std::thread::JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -166,7 +203,9 @@ fn serve(sockets: &[ServerSocket], wake: &std::os::fd::OwnedFd, stop: &Arc<Atomi
             .map(|s| {
                 let fd = match s {
                     ServerSocket::Tcp(l) => l.as_fd(),
-                    ServerSocket::Udp(u) | ServerSocket::Dns(u, _) => u.as_fd(),
+                    ServerSocket::Udp(u) | ServerSocket::Dns(u, _) | ServerSocket::Embedded(u, _) => {
+                        u.as_fd()
+                    }
                 };
                 PollFd::new(fd, PollFlags::POLLIN)
             })
@@ -200,6 +239,14 @@ fn serve(sockets: &[ServerSocket], wake: &std::os::fd::OwnedFd, stop: &Arc<Atomi
                         }
                     }
                 }
+                ServerSocket::Embedded(u, up) => {
+                    while let Ok((n, from)) = u.recv_from(&mut buf) {
+                        let dir = directory.read().map(|d| Arc::clone(&d)).ok();
+                        if let Some(dir) = dir {
+                            embedded_answer(u, up, &dir, &buf[..n], from, stop, &mut conns);
+                        }
+                    }
+                }
             }
         }
         conns.retain(|c| !c.is_finished());
@@ -217,6 +264,102 @@ fn answer(zone: &netloom_drivers::dns::Zone, query: &[u8]) -> Option<Vec<u8>> {
         None => (dns::Rcode::NxDomain, Vec::new()),
     };
     Some(dns::reply(&q, rcode, &addrs, 300, true))
+}
+
+/// Answers a query to the embedded server: from the directory, or (an unknown name
+/// with upstream servers) on a thread of its own that relays it from the container's
+/// namespace, trying the servers in turn, SERVFAIL when none answers — as the model's
+/// embedded server decides ([`Embedded::verdict`](netloom_drivers::router::Embedded::verdict)).
+fn embedded_answer(
+    u: &UdpSocket,
+    up: &Arc<Upstream>,
+    dir: &netloom_drivers::dns::Directory,
+    query: &[u8],
+    from: SocketAddr,
+    stop: &Arc<AtomicBool>,
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) {
+    use netloom_drivers::dns::{self, Rcode};
+    use netloom_drivers::router::Verdict;
+    let Some(q) = dns::parse(query).filter(|m| !m.response) else {
+        return;
+    };
+    let reply = match up.embedded.verdict(dir, &q.name, q.qtype) {
+        Verdict::Found { addrs, .. } => dns::reply(&q, Rcode::NoError, &addrs, dns::EMBEDDED_TTL, false),
+        Verdict::KeptLocal => dns::reply(&q, Rcode::NoError, &[], 0, false),
+        Verdict::NoUpstream { world: true } => dns::reply(&q, Rcode::NxDomain, &[], 0, false),
+        Verdict::NoUpstream { world: false } => dns::reply(&q, Rcode::ServFail, &[], 0, false),
+        Verdict::Forward => {
+            let (Ok(back), up, query) = (u.try_clone(), Arc::clone(up), query.to_vec()) else {
+                return;
+            };
+            let flag = Arc::clone(stop);
+            threads.push(std::thread::spawn(move || {
+                let answer = relay(&up, &query, &flag)
+                    .unwrap_or_else(|| dns::reply(&q, Rcode::ServFail, &[], 0, false));
+                let _ = back.send_to(&answer, from);
+            }));
+            return;
+        }
+    };
+    let _ = u.send_to(&reply, from);
+}
+
+/// Relays `query` to the upstream servers from the container's namespace: the first
+/// answer, or `None` when none came.
+fn relay(up: &Upstream, query: &[u8], stop: &AtomicBool) -> Option<Vec<u8>> {
+    enter(&up.ns).ok()?;
+    let id = query.get(..2)?;
+    let wait = Duration::from_nanos(netloom_drivers::dns::FORWARD_TIMEOUT.as_nanos());
+    let stubs = &up.embedded.host_stub;
+    for server in up
+        .embedded
+        .upstream
+        .iter()
+        .take(netloom_drivers::dns::MAX_UPSTREAM)
+    {
+        if server.is_loopback() {
+            // The container's own loopback serves nothing; the host's stub resolver's
+            // upstreams are outside the lab, which knows no such name.
+            if stubs.contains(server)
+                && let Some(q) = netloom_drivers::dns::parse(query)
+            {
+                return Some(netloom_drivers::dns::reply(
+                    &q,
+                    netloom_drivers::dns::Rcode::NxDomain,
+                    &[],
+                    0,
+                    false,
+                ));
+            }
+            continue;
+        }
+        let local: SocketAddr = if server.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let Ok(s) = UdpSocket::bind(local) else { continue };
+        if s.connect((*server, 53)).is_err() || s.send(query).is_err() {
+            continue;
+        }
+        let _ = s.set_read_timeout(Some(SERVER_TICK));
+        let until = Instant::now() + wait;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            match s.recv(&mut buf) {
+                Ok(n) if buf.get(..2) == Some(id) => return Some(buf[..n].to_vec()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break, // refused: the next server
+            }
+        }
+    }
+    None
 }
 
 fn echo(mut conn: TcpStream, stop: &AtomicBool) {

@@ -41,6 +41,9 @@ pub struct EmulateOptions {
     pub all: bool,
     /// Override the file's seed.
     pub seed: Option<u64>,
+    /// Write every link's frames, as they cross the engine, into this directory (one
+    /// pcap file per link, named as `run --pcap` names them; live fabric time).
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 pub use netloom_drivers::tap::{STOP, install_stop_signals as install_signal_handlers};
@@ -118,6 +121,8 @@ pub struct Finished {
     pub report: Report,
     /// Whether a stop signal ended the run before its steps were done.
     pub interrupted: bool,
+    /// With [`EmulateOptions::pcap`]: the capture files written, or why not.
+    pub captures: Option<Result<Vec<std::path::PathBuf>, String>>,
 }
 
 /// The live network of one run.
@@ -130,6 +135,8 @@ pub struct Emulation {
     live: Live,
     handle: netloom_drivers::tap::LiveHandle,
     servers: inns::Servers,
+    /// The capture files (`--pcap`) and their directory.
+    captures: Option<(std::path::PathBuf, Vec<std::path::PathBuf>)>,
     guard: Guard,
 }
 
@@ -165,7 +172,17 @@ impl Emulation {
             }
         }
         let seed = opts.seed.unwrap_or(loaded.scenario.seed);
-        let lab = Lab::with_emulated(resolved, seed, real);
+        let mut lab = Lab::with_emulated(resolved, seed, real);
+        // Every frame crosses the engine: capture them there, file by link, as `run`
+        // does. The sink writes as frames cross and flushes when the fabric goes (any
+        // exit path); teardown finishes it to report write errors.
+        let mut captures = None;
+        if let Some(dir) = &opts.pcap {
+            let sink = crate::pcap::PcapDir::new(dir, &lab.fabric, None)
+                .map_err(|e| StartError::Failed(format!("--pcap {}: {e}", dir.display())))?;
+            captures = Some((dir.clone(), sink.files()));
+            lab.fabric.enable_capture_to(Box::new(sink));
+        }
         let machines = lab.emulated().to_vec();
         let id = run_id();
         let namespaces: Vec<(String, String)> = machines
@@ -191,7 +208,7 @@ impl Emulation {
         if std::env::var_os("NETLOOM_TIMING").is_some() {
             eprintln!("setup: {:?} for {} machines", t.elapsed(), machines.len());
         }
-        let servers = inns::Servers::start(built.sockets)?;
+        let servers = inns::Servers::start(built.sockets, lab.live_directory())?;
         let (live, handle) =
             Live::new(lab, built.taps).map_err(|e| StartError::Failed(format!("forwarding loop: {e}")))?;
         Ok(Emulation {
@@ -200,6 +217,7 @@ impl Emulation {
             live,
             handle,
             servers,
+            captures,
             guard,
         })
     }
@@ -257,10 +275,19 @@ impl Emulation {
         // The loop ends on the worker's Stop (its steps are done) or on a stop signal,
         // which the worker's current step sees within milliseconds too.
         let (steps, interrupted) = worker.join().unwrap_or_default();
+        let captures = this.captures.take().map(|(dir, files)| {
+            this.live
+                .lab
+                .fabric
+                .finish_capture()
+                .map(|()| files)
+                .map_err(|e| format!("{}: {e}", dir.display()))
+        });
         this.teardown();
         Finished {
             report: report_of(loaded, steps),
             interrupted,
+            captures,
         }
     }
 
@@ -394,7 +421,9 @@ pub fn forward(taps: &[(String, String)], offload: bool) -> Result<(), String> {
     live.run(&STOP);
     eprintln!(
         "netloom forward: rx {} frames, tx {} frames, tx dropped {}",
-        live.stats.rx_frames, live.stats.tx_frames, live.stats.tx_dropped
+        live.stats().rx_frames,
+        live.stats().tx_frames,
+        live.stats().tx_dropped
     );
     Ok(())
 }

@@ -198,19 +198,11 @@ fn build_one(id: &str, m: &EmuMachine, ns: &str) -> Result<MachineBuilt, String>
     if let Some(zone) = &m.zone {
         sockets.push(inns::bind_zone(zone.clone(), v6)?);
     }
+    if let Some(emb) = &m.embedded {
+        sockets.push(inns::bind_embedded(emb.clone(), &netns::netns_path(ns))?);
+    }
     let resolv = m.resolv.render();
-    let mut hosts = String::new();
-    if !m.hosts.is_empty() {
-        hosts.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for (a, n) in &m.hosts {
-            hosts.push_str(&format!("{a}\t{n}\n"));
-        }
-    }
-    let mut files = vec![("resolv.conf", resolv.as_str())];
-    if !hosts.is_empty() {
-        files.push(("hosts", hosts.as_str()));
-    }
-    netns::write_etc(id, ns, &files)?;
+    netns::write_etc(id, ns, &[("resolv.conf", resolv.as_str())])?;
     Ok(MachineBuilt {
         element: m.element,
         taps,

@@ -10,9 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use netloom_core::DropReason;
+use netloom_core::{DropReason, ElemId, EventKind, FrameId, TraceEvent};
 use netloom_drivers::docker::{EmuMachine, Lab};
-use netloom_drivers::tap::{Command as LiveCommand, LiveHandle};
+use netloom_drivers::tap::{Command as LiveCommand, Live, LiveHandle};
 
 use super::child::{self, Ran};
 use super::netns::netns_path;
@@ -32,6 +32,11 @@ pub struct Plan {
     dns_names: BTreeSet<String>,
     /// Container names (from outside Docker, shorthand for the container's address).
     containers: BTreeSet<String>,
+    /// Real machine → its element in the fabric (the [`TapPort`] whose frames are
+    /// the ones its namespace sent).
+    ///
+    /// [`TapPort`]: netloom_drivers::tap::TapPort
+    elements: Vec<(String, netloom_core::ElemId)>,
 }
 
 impl Plan {
@@ -94,6 +99,7 @@ impl Plan {
             addresses,
             dns_names,
             containers,
+            elements: machines.iter().map(|m| (m.name.clone(), m.element)).collect(),
         }
     }
 
@@ -139,8 +145,60 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             return (out, true);
         }
         let start = t0.elapsed();
+        if let Some(machine) = modelled_sender(plan, step) {
+            // The engine's own model of the machine runs the step, in real time, and
+            // `run`'s checks decide it (its drops, `on_wire`, the explanation).
+            let mut r = run_on_model(step, machine, live);
+            if STOP.load(Ordering::Relaxed) {
+                let mut r = not_run(std::slice::from_ref(step), i).remove(0);
+                r.observed = "interrupted while running: not finished".into();
+                out.push(r);
+                out.extend(not_run(&steps[i + 1..], i + 1));
+                return (out, true);
+            }
+            r.index = i + 1;
+            r.start_ns = start.as_nanos() as u64;
+            r.duration_ns = (t0.elapsed() - start).as_nanos() as u64;
+            out.push(r);
+            continue;
+        }
         let since = drops_since(live, u64::MAX).0;
+        let wire = match (&step.expect.on_wire, sender_element(plan, step)) {
+            (Some(_), Some(elem)) => ask_live(live, |l: &mut Live| l.begin_wire()).map(|s| (s, elem)),
+            _ => None,
+        };
         let mut r = run_step(plan, step, live);
+        if let Some(w) = &step.expect.on_wire {
+            // `run`'s check over the step's hops: the requests are the frames the
+            // sender's TAP brought in.
+            let w = w.clone();
+            let resolve = matches!(step.op, Op::Resolve { .. });
+            let checked = wire.and_then(|(start, elem)| {
+                ask_live(live, move |l: &mut Live| {
+                    let events = &l.lab.fabric.trace().events;
+                    let start = start.min(events.len());
+                    let requests = wire_requests(&events[start..], elem, resolve);
+                    let failure = crate::runner::check_wire(&l.lab, start, &w, &requests);
+                    let trace = if failure.is_some() {
+                        crate::runner::explain(&l.lab, start, Some(elem))
+                    } else {
+                        Vec::new()
+                    };
+                    l.end_wire();
+                    (failure, trace)
+                })
+            });
+            match checked {
+                Some((Some(f), trace)) => {
+                    r.failures.push(f);
+                    r.trace = trace;
+                }
+                Some((None, _)) => {}
+                None => r
+                    .failures
+                    .push("on_wire: the forwarding loop did not answer".into()),
+            }
+        }
         if STOP.load(Ordering::Relaxed) {
             // What it saw was cut short: no verdict from it.
             let mut r = not_run(std::slice::from_ref(step), i).remove(0);
@@ -196,13 +254,225 @@ pub fn not_run(steps: &[PlannedStep], first: usize) -> Vec<StepReport> {
 
 fn has_expectations(step: &PlannedStep) -> bool {
     let e = &step.expect;
-    e.result.is_some()
+    e.on_wire.is_some()
+        || e.result.is_some()
         || e.dropped.is_some()
         || e.max_rtt.is_some()
         || e.min_rate.is_some()
         || e.error.is_some()
         || e.exit.is_some()
         || e.addresses.is_some()
+}
+
+/// The machine a step runs from, when it has no namespace of its own (hosts,
+/// routers, externals not made real).
+fn modelled_sender<'a>(plan: &Plan, step: &'a PlannedStep) -> Option<&'a str> {
+    let from = match &step.op {
+        Op::Ping { from, .. }
+        | Op::Connect { from, .. }
+        | Op::Transfer { from, .. }
+        | Op::Resolve { from, .. } => from.as_str(),
+        Op::Exec { inside, .. } => inside.as_str(),
+        _ => return None,
+    };
+    plan.ns(from).is_none().then_some(from)
+}
+
+/// The fabric element of a real sender.
+fn sender_element(plan: &Plan, step: &PlannedStep) -> Option<netloom_core::ElemId> {
+    let from = match &step.op {
+        Op::Ping { from, .. }
+        | Op::Connect { from, .. }
+        | Op::Transfer { from, .. }
+        | Op::Resolve { from, .. } => from,
+        Op::Exec { inside, .. } => inside,
+        _ => return None,
+    };
+    plan.elements.iter().find(|(m, _)| m == from).map(|(_, e)| *e)
+}
+
+/// Runs `f` on the forwarding loop's thread and waits for its result, however long
+/// the step takes; `None` when a stop signal ends the run first.
+fn ask_live<T: Send + 'static>(
+    live: &LiveHandle,
+    f: impl FnOnce(&mut Live) -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    live.send(LiveCommand::Run(Box::new(move |l: &mut Live| {
+        let _ = tx.send(f(l));
+    })));
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(v) => return Some(v),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if STOP.load(Ordering::Relaxed) => return None,
+            Err(_) => {}
+        }
+    }
+}
+
+/// A step from a modelled machine, run by the engine's model of it in real time: the
+/// same code and checks as `run` (a connect to a container reaches the real
+/// namespace through its TAP). `exec` needs a real namespace: a failure, not a skip.
+fn run_on_model(step: &PlannedStep, machine: &str, live: &LiveHandle) -> StepReport {
+    if let Op::Exec { run, .. } = &step.op {
+        let why = format!(
+            "exec needs a real namespace: {machine} is modelled (externals become real with `emulate: true` \
+             or --all; hosts and routers stay modelled), so `{run}` cannot run there"
+        );
+        let mut r = report(step, why.clone());
+        r.failures.push(why);
+        r.status = Status::Failed;
+        return r;
+    }
+    let planned = step.clone();
+    let got = ask_live(live, move |l: &mut Live| {
+        l.begin_wire();
+        let r = l.paced(|lab| crate::runner::run_step(lab, &planned, false));
+        let real: Vec<ElemId> = l.lab.emulated().iter().map(|m| m.element).collect();
+        let refusal = kernel_refusal(&l.lab.fabric.trace().events, &real);
+        l.end_wire();
+        (r, refusal)
+    });
+    let Some((mut r, refusal)) = got else {
+        let mut r = report(step, "interrupted while running: not finished".into());
+        r.status = Status::Skipped;
+        return r;
+    };
+    if let Some(reason) = refusal {
+        real_kernel_refusal(step, reason, &mut r);
+    }
+    let tag = format!(" (on the model of {machine})");
+    match r.observed.find('\n') {
+        Some(i) => r.observed.insert_str(i, &tag),
+        None => r.observed.push_str(&tag),
+    }
+    r
+}
+
+/// A frame of a step refused by a real namespace's kernel (nothing listens): it sent
+/// a TCP reset or an ICMP port unreachable, where the engine's trace sees a
+/// delivery. Counts as the step's drop, as [`kernel_drop`] does for real senders.
+fn real_kernel_refusal(step: &PlannedStep, reason: DropReason, r: &mut StepReport) {
+    if r.first_drop.is_some() {
+        return;
+    }
+    r.first_drop = Some(format!(
+        "{reason}: by a real kernel (it answered with {})",
+        if reason == DropReason::NoListener {
+            "a TCP reset"
+        } else {
+            "ICMP port unreachable"
+        }
+    ));
+    let before = r.failures.len();
+    if step.expect.dropped == Some(reason) {
+        r.failures
+            .retain(|f| !f.starts_with(&format!("expected a drop ({reason})")));
+    }
+    if before != r.failures.len() && r.failures.is_empty() {
+        r.status = Status::Passed;
+        r.trace.clear();
+    }
+}
+
+/// The first refusal a real namespace's kernel sent during a step (traced with
+/// snapshots): a TCP reset (`no-listener`) or an ICMP/ICMPv6 port unreachable
+/// (`port-unreachable`) originated by one of `real`.
+fn kernel_refusal(events: &[TraceEvent], real: &[ElemId]) -> Option<DropReason> {
+    let mut from_real: BTreeSet<FrameId> = BTreeSet::new();
+    for e in events {
+        match e.kind {
+            EventKind::Originated if real.contains(&e.elem) => {
+                from_real.insert(e.frame);
+            }
+            EventKind::Transmitted if from_real.remove(&e.frame) => {
+                if let Some(r) = e.snapshot.as_deref().and_then(|s| ip_summary(s)?.refusal) {
+                    return Some(r);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// What the `on_wire` check of a real sender's step counts as its requests: the
+/// frames its TAP brought in (and their copies), without its name lookups and the
+/// kernel's own chatter (ARP, IPv6 neighbour discovery and MLD); for a `resolve`
+/// step, the DNS queries — also those the embedded server relays for it.
+fn wire_requests(events: &[TraceEvent], elem: ElemId, resolve: bool) -> BTreeSet<FrameId> {
+    let mut origin: std::collections::BTreeMap<FrameId, ElemId> = std::collections::BTreeMap::new();
+    let mut set = BTreeSet::new();
+    for e in events {
+        match e.kind {
+            EventKind::Originated => {
+                origin.insert(e.frame, e.elem);
+            }
+            EventKind::Transmitted => {
+                let Some(by) = origin.remove(&e.frame) else {
+                    continue;
+                };
+                let frame = e.frame;
+                let Some(ip) = e.snapshot.as_deref().and_then(ip_summary) else {
+                    continue;
+                };
+                let take = if resolve {
+                    ip.dns_query
+                } else {
+                    by == elem && !ip.dns_query && !ip.chatter
+                };
+                if take {
+                    set.insert(frame);
+                }
+            }
+            EventKind::Copied { parent } if set.contains(&parent) => {
+                set.insert(e.frame);
+            }
+            _ => {}
+        }
+    }
+    set
+}
+
+/// What a frame's first bytes say about it.
+struct IpSummary {
+    /// A UDP datagram to port 53.
+    dns_query: bool,
+    /// Neighbour discovery, MLD, or a packet from `::` (duplicate address detection).
+    chatter: bool,
+    /// A refusal from the sender's kernel.
+    refusal: Option<DropReason>,
+}
+
+fn ip_summary(f: &[u8]) -> Option<IpSummary> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    while ethertype == 0x8100 || ethertype == 0x88a8 {
+        off += 4;
+        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    }
+    let ip = f.get(off + 2..)?;
+    let (proto, l4, unspecified) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            (*ip.get(9)?, ip.get(ihl..)?, false)
+        }
+        0x86dd => (*ip.get(6)?, ip.get(40..)?, ip.get(8..24)?.iter().all(|b| *b == 0)),
+        _ => return None,
+    };
+    let dport = l4.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let refusal = match proto {
+        6 if l4.get(13).is_some_and(|fl| fl & 0x04 != 0) => Some(DropReason::NoListener),
+        1 if l4.first() == Some(&3) && l4.get(1) == Some(&3) => Some(DropReason::PortUnreachable),
+        58 if l4.first() == Some(&1) && l4.get(1) == Some(&4) => Some(DropReason::PortUnreachable),
+        _ => None,
+    };
+    Some(IpSummary {
+        dns_query: proto == 17 && dport == Some(53),
+        chatter: unspecified || (proto == 58 && l4.first().is_some_and(|t| (130..=143).contains(t))),
+        refusal,
+    })
 }
 
 fn drops_since(live: &LiveHandle, since: u64) -> (u64, Vec<(DropReason, String)>) {
@@ -277,17 +547,6 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
         _ => None,
     };
     let ns = from.and_then(|f| plan.ns(f).map(|n| (f, n)));
-    if let (Some(f), None) = (from, ns) {
-        let mut r = report(
-            step,
-            format!(
-                "skipped: {f} is modelled, not a real namespace (externals become real with `emulate: true` or \
-                 --all; hosts and routers stay modelled)"
-            ),
-        );
-        r.status = Status::Skipped;
-        return r;
-    }
     let ns_path = ns.map(|(_, n)| netns_path(n)).unwrap_or_default();
     let ns_name = ns.map(|(_, n)| n.to_string()).unwrap_or_default();
     match &step.op {

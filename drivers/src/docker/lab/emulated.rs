@@ -51,38 +51,14 @@ pub struct EmuMachine {
     pub listens: Vec<Listen>,
     /// Records to serve on UDP port 53 (an external's `dns_records`).
     pub zone: Option<crate::dns::Zone>,
-    /// `/etc/hosts` lines for names the embedded DNS would answer but no host-side
-    /// server can (a macvlan, ipvlan or overlay container's gateway is not its host).
-    pub hosts: Vec<(IpAddr, String)>,
+    /// Docker's embedded DNS to serve at 127.0.0.11 inside the namespace, as Docker
+    /// does: for a container whose network's gateway is not its Docker host (macvlan,
+    /// ipvlan, overlay), which no host-side server can answer for. Its directory is
+    /// the lab's at start; the server reads the live one ([`Lab::live_directory`]).
+    pub embedded: Option<crate::router::Embedded>,
 }
 
 impl Lab {
-    /// The names container `ci` would resolve with the embedded DNS, fixed at start:
-    /// every container (and alias) sharing a user-defined network with it.
-    fn static_names(&self, ci: usize) -> Vec<(IpAddr, String)> {
-        let mine: Vec<usize> = self.resolved.endpoints[ci].iter().map(|e| e.network).collect();
-        let mut out = Vec::new();
-        for (cj, c) in self.resolved.model.containers.iter().enumerate() {
-            for e in self.resolved.endpoints[cj]
-                .iter()
-                .filter(|e| mine.contains(&e.network))
-            {
-                let n = &self.resolved.networks[e.network];
-                if n.default_bridge {
-                    continue;
-                }
-                if let Some(a) = e.v4 {
-                    out.push((IpAddr::V4(a), c.name.clone()));
-                    out.push((IpAddr::V4(a), format!("{}.{}", c.name, n.name)));
-                    for al in &e.aliases {
-                        out.push((IpAddr::V4(a), al.clone()));
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// The machines left to real namespaces, in model order.
     pub fn emulated(&self) -> &[EmuMachine] {
         &self.emu
@@ -148,12 +124,11 @@ impl Lab {
                 }
             }
         }
-        let mut hosts = Vec::new();
-        if let Some(ci) = ci
-            && node.dns.embedded.is_some()
-            && resolv.nameservers.is_empty()
-        {
-            hosts = self.static_names(ci);
+        let mut embedded = None;
+        if ci.is_some() && node.dns.embedded.is_some() && resolv.nameservers.is_empty() {
+            // Served inside the namespace, at Docker's own address.
+            resolv.nameservers = vec![IpAddr::V4(crate::dns::EMBEDDED)];
+            embedded = node.dns.embedded.clone();
         }
         let names = ifaces.iter().map(|i| i.name.clone()).collect();
         self.emu.push(EmuMachine {
@@ -164,7 +139,7 @@ impl Lab {
             resolv,
             listens: node.listens().to_vec(),
             zone: node.dns.zone.clone(),
-            hosts,
+            embedded,
         });
         self.fabric.replace_element(id, Box::new(TapPort::new(names)));
     }

@@ -85,8 +85,24 @@ impl Lab {
     }
 
     /// Publishes the current running states to every embedded DNS server.
+    /// The embedded DNS's directory for other threads: read it for each query (a
+    /// read lock held for an `Arc` clone); the lab replaces it when a container stops
+    /// or starts — the forwarding path never takes the lock otherwise.
+    pub fn live_directory(&mut self) -> Arc<std::sync::RwLock<Arc<Directory>>> {
+        let dir = Arc::clone(&self.directory);
+        Arc::clone(
+            self.live_directory
+                .get_or_insert_with(|| Arc::new(std::sync::RwLock::new(dir))),
+        )
+    }
+
     pub(super) fn refresh_directory(&mut self) {
         let dir = Arc::new(self.build_directory());
+        if let Some(live) = &self.live_directory
+            && let Ok(mut w) = live.write()
+        {
+            *w = Arc::clone(&dir);
+        }
         for c in &self.resolved.model.containers {
             if self.host_net.contains_key(&c.name) {
                 continue;
