@@ -190,11 +190,7 @@ struct Seen {
 /// Trace events kept per step: enough to explain any ping or connect and the start of a
 /// bulk transfer, without holding every segment of a 100 GB one. With the trace cleared
 /// at each step, a run's memory is bounded by its topology, not by its steps or packets.
-const STEP_TRACE_BUDGET: TraceBudget = TraceBudget {
-    hops: 200_000,
-    fates: 100_000,
-    drops: 20_000,
-};
+const STEP_TRACE_BUDGET: TraceBudget = TraceBudget::STEP;
 
 pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> StepReport {
     // Each step's report is built from its own events only: forget the previous ones.

@@ -90,6 +90,22 @@ pub struct TraceBudget {
     pub drops: u64,
 }
 
+impl TraceBudget {
+    /// What one scenario step may record: enough to explain any ping or connect and
+    /// the start of a bulk transfer, without holding every segment of a 100 GB one.
+    pub const STEP: TraceBudget = TraceBudget {
+        hops: 200_000,
+        fates: 100_000,
+        drops: 20_000,
+    };
+    /// No bound (the default).
+    pub const UNBOUNDED: TraceBudget = TraceBudget {
+        hops: u64::MAX,
+        fates: u64::MAX,
+        drops: u64::MAX,
+    };
+}
+
 /// Takes one from `budget`, or counts the event as left out.
 fn take(budget: &mut u64, unrecorded: &mut u64) -> bool {
     if *budget == 0 {

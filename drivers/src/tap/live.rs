@@ -250,11 +250,9 @@ impl Live {
         }
         // The step may have bounded the trace (the loop clears it instead) and cleared
         // it: scan it from its start.
-        self.lab.fabric.set_trace_budget(netloom_core::TraceBudget {
-            hops: u64::MAX,
-            fates: u64::MAX,
-            drops: u64::MAX,
-        });
+        self.lab
+            .fabric
+            .set_trace_budget(netloom_core::TraceBudget::UNBOUNDED);
         self.scanned = 0;
         self.log_drops();
         r
@@ -264,14 +262,21 @@ impl Live {
     /// `on_wire` step begins); returns where its events begin in the trace.
     pub fn begin_wire(&mut self) -> usize {
         self.log_drops();
+        // The step's trace is its own and bounded, as under `run`.
+        self.lab.fabric.clear_trace();
+        self.scanned = 0;
+        self.lab.fabric.set_trace_budget(netloom_core::TraceBudget::STEP);
         self.lab.fabric.set_trace_level(TraceLevel::Snapshots);
         self.keep_trace = true;
-        self.lab.fabric.trace().events.len()
+        0
     }
 
     /// Back to fates only (the `on_wire` step is checked).
     pub fn end_wire(&mut self) {
         self.lab.fabric.set_trace_level(TraceLevel::Fates);
+        self.lab
+            .fabric
+            .set_trace_budget(netloom_core::TraceBudget::UNBOUNDED);
         self.keep_trace = false;
     }
 
