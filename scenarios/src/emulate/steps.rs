@@ -150,10 +150,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             // `run`'s checks decide it (its drops, `on_wire`, the explanation).
             let mut r = run_on_model(step, machine, live);
             if STOP.load(Ordering::Relaxed) {
-                let mut r = not_run(std::slice::from_ref(step), i).remove(0);
-                r.observed = "interrupted while running: not finished".into();
-                out.push(r);
-                out.extend(not_run(&steps[i + 1..], i + 1));
+                out.extend(cut_short(steps, i));
                 return (out, true);
             }
             r.index = i + 1;
@@ -201,10 +198,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
         }
         if STOP.load(Ordering::Relaxed) {
             // What it saw was cut short: no verdict from it.
-            let mut r = not_run(std::slice::from_ref(step), i).remove(0);
-            r.observed = "interrupted while running: not finished".into();
-            out.push(r);
-            out.extend(not_run(&steps[i + 1..], i + 1));
+            out.extend(cut_short(steps, i));
             return (out, true);
         }
         if r.status == Status::Skipped {
@@ -235,6 +229,15 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
         out.push(r);
     }
     (out, false)
+}
+
+/// Step `i`, interrupted while it ran, and the steps after it, none of them run.
+fn cut_short(steps: &[PlannedStep], i: usize) -> Vec<StepReport> {
+    let mut v = not_run(&steps[i..], i);
+    if let Some(r) = v.first_mut() {
+        r.observed = "interrupted while running: not finished".into();
+    }
+    v
 }
 
 /// `steps` (the first of which is step number `first + 1`) reported as not run
