@@ -391,6 +391,7 @@ impl Validator<'_> {
                 interfaces: Vec::new(),
                 routes: Vec::new(),
                 masquerade: None,
+                firewall: Vec::new(),
             };
             for (iname, i) in &r.interfaces {
                 if let Some(l) = &i.lan {

@@ -13,8 +13,8 @@ use crate::bridge::PortVlan;
 use crate::bridge::{Bridge, BridgeConfig, BridgePort};
 use crate::dns::Directory;
 use crate::host::ConnOutcome;
-use crate::nat::{DnatRule, MasqRule};
 use crate::net::{self, L4};
+use crate::netfilter::conntrack::{DnatRule, MasqRule};
 use crate::nic::{ChildMode, Nic};
 use crate::router::{BridgeRole, Iface, Node, Route, Vtep};
 

@@ -31,6 +31,7 @@
 //! ```
 
 mod ipam;
+pub mod iptables;
 mod lab;
 mod mtu;
 
@@ -80,6 +81,19 @@ pub struct HostDef {
     pub dns: Vec<IpAddr>,
     /// daemon.json settings.
     pub daemon: DaemonDef,
+    /// User firewall rules (`firewall:`), appended to their chains in order.
+    pub firewall: Vec<UserRule>,
+}
+
+/// A user firewall rule: `iptables -A CHAIN RULE` in the filter table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRule {
+    /// `DOCKER-USER`, `INPUT`, `OUTPUT` or `FORWARD`.
+    pub chain: String,
+    /// The rule.
+    pub rule: crate::netfilter::Rule,
+    /// Where the rule was written (`firewall.host1[2]`), for explanations.
+    pub origin: String,
 }
 
 impl HostDef {
@@ -92,6 +106,7 @@ impl HostDef {
             mtu: None,
             dns: Vec::new(),
             daemon: DaemonDef::default(),
+            firewall: Vec::new(),
         }
     }
 }
@@ -134,6 +149,9 @@ pub struct DaemonDef {
     pub ip_forward: bool,
     /// The host's own resolv.conf name servers (`None` = not declared).
     pub resolv_conf: Option<Vec<IpAddr>>,
+    /// The Docker release whose iptables layout the host gets (`daemon: { version: 28 }`
+    /// gives 28.5's DOCKER-ISOLATION-STAGE chains; default 29).
+    pub version: u32,
 }
 
 impl Default for DaemonDef {
@@ -145,6 +163,7 @@ impl Default for DaemonDef {
             pools: ipam::default_pools(),
             ip_forward: true,
             resolv_conf: None,
+            version: 29,
         }
     }
 }
@@ -171,6 +190,8 @@ pub struct RouterDef {
     pub routes: Vec<(IpNet, IpAddr)>,
     /// Masquerade traffic leaving through this interface.
     pub masquerade: Option<String>,
+    /// Forwarding ACLs and local rules (`firewall:`): chains FORWARD, INPUT, OUTPUT.
+    pub firewall: Vec<UserRule>,
 }
 
 /// A machine outside any Docker host.
@@ -258,6 +279,24 @@ pub struct NetworkDef {
     pub encrypted: bool,
     /// Overlay `com.docker.network.driver.overlay.vxlanid_list`.
     pub vni: Option<u32>,
+    /// `com.docker.network.bridge.name`: the bridge device's name.
+    pub bridge_name: Option<String>,
+    /// `com.docker.network.bridge.gateway_mode_ipv4` (default `nat`).
+    pub gateway_mode: GatewayMode,
+}
+
+/// How a bridge network reaches beyond its host
+/// (`com.docker.network.bridge.gateway_mode_ipv4`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GatewayMode {
+    /// Masquerade out, published ports by DNAT, direct routed access dropped.
+    #[default]
+    Nat,
+    /// As `nat`, but every port is open to direct routed access.
+    NatUnprotected,
+    /// No NAT: the network's addresses are routed; published ports are opened in the
+    /// filter, not mapped; ICMP is allowed in.
+    Routed,
 }
 
 impl NetworkDef {
@@ -277,6 +316,8 @@ impl NetworkDef {
             mode: None,
             encrypted: false,
             vni: None,
+            bridge_name: None,
+            gateway_mode: GatewayMode::Nat,
         }
     }
 }

@@ -18,8 +18,8 @@ use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
 use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
-use crate::nat::{Conntrack, Dir};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
+use crate::netfilter::conntrack::{Conntrack, Dir};
 
 mod packet;
 mod ping;
