@@ -19,6 +19,7 @@ use crate::nic::{ChildMode, Nic};
 use crate::router::{BridgeRole, Iface, Node, Route, Vtep};
 
 mod emulated;
+mod firewall;
 mod naming;
 mod ports;
 

@@ -1,0 +1,131 @@
+//! The rules each machine's netfilter holds: Docker's (generated from the host's bridge
+//! networks, running containers and published ports) followed by the user's
+//! (`firewall:`), and a router's masquerade.
+
+use super::Lab;
+use crate::docker::iptables::{self, BridgeNet, DockerFirewall, Endpoint, PortBinding};
+use crate::docker::{Driver, UserRule};
+use crate::netfilter::{Neg, Rule, Ruleset, TableId, Target};
+
+impl Lab {
+    /// What Docker's rules on `host` depend on: its bridge networks in creation order
+    /// (the default bridge first) and the endpoints and published ports of its running
+    /// containers, in start order.
+    pub(super) fn docker_firewall(&self, host: &str) -> Option<DockerFirewall> {
+        let hi = *self.host_index.get(host)?;
+        let h = self.resolved.model.hosts.get(hi)?;
+        let mut networks = Vec::new();
+        for (ni, n) in self.resolved.networks.iter().enumerate() {
+            if n.driver != Driver::Bridge || n.host != host {
+                continue;
+            }
+            let def = self.resolved.model.networks.iter().find(|d| d.name == n.name);
+            let mut endpoints = Vec::new();
+            for (ci, c) in self.resolved.model.containers.iter().enumerate() {
+                if !self.running.get(&c.name).copied().unwrap_or(true)
+                    || self.start_errors.contains_key(&c.name)
+                {
+                    continue;
+                }
+                let Some(eps) = self.resolved.endpoints.get(ci) else {
+                    continue;
+                };
+                let gw = self.gateway_endpoint_index(ci);
+                for (ei, e) in eps.iter().enumerate() {
+                    if e.network != ni {
+                        continue;
+                    }
+                    let ports = if gw == Some(ei) {
+                        self.resolved.published[ci]
+                            .iter()
+                            .map(|&(host_ip, host_port, container_port, l4)| PortBinding {
+                                l4,
+                                host_ip,
+                                host_port,
+                                container_port,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    endpoints.push(Endpoint {
+                        v4: e.v4,
+                        v6: e.v6,
+                        ports,
+                    });
+                }
+            }
+            networks.push(BridgeNet {
+                device: n.device.clone(),
+                v4: n.v4.map(|(s, _)| s),
+                v6: n.v6.map(|(s, _)| s),
+                icc: n.icc,
+                internal: n.internal,
+                gateway_mode: def.map(|d| d.gateway_mode).unwrap_or_default(),
+                endpoints,
+            });
+        }
+        Some(DockerFirewall {
+            version: h.daemon.version,
+            userland_proxy: h.daemon.userland_proxy,
+            networks,
+        })
+    }
+
+    /// The IPv4 and IPv6 rulesets of machine `name` (a Docker host or a router): Docker's
+    /// rules, then the user's appended in file order. `None` for other machines.
+    pub fn rulesets(&self, name: &str) -> Option<(Ruleset, Ruleset)> {
+        if let Some(fw) = self.docker_firewall(name) {
+            let mut v4 = iptables::ruleset_v4(&fw);
+            let mut v6 = iptables::ruleset_v6(&fw);
+            let hi = *self.host_index.get(name)?;
+            add_user_rules(&mut v4, &mut v6, &self.resolved.model.hosts[hi].firewall);
+            return Some((v4, v6));
+        }
+        let r = self.resolved.model.routers.iter().find(|r| r.name == name)?;
+        let mut v4 = Ruleset::default();
+        let mut v6 = Ruleset::default();
+        if let Some(out) = &r.masquerade {
+            let rule = Rule {
+                out_if: Some(Neg::is(out.clone())),
+                ..Rule::jump(Target::Masquerade)
+            };
+            v4.append(TableId::Nat, "POSTROUTING", rule.clone());
+            v6.append(TableId::Nat, "POSTROUTING", rule);
+        }
+        add_user_rules(&mut v4, &mut v6, &r.firewall);
+        Some((v4, v6))
+    }
+
+    /// `iptables-save` of machine `name`'s IPv4 tables (raw, nat, filter), without
+    /// counters, as `netloom iptables FILE --host NAME` prints it.
+    pub fn iptables_save(&self, name: &str) -> Option<String> {
+        self.rulesets(name).map(|(v4, _)| v4.save())
+    }
+}
+
+/// Appends the user's rules to the filter table of the family their addresses name
+/// (both when they name none).
+fn add_user_rules(v4: &mut Ruleset, v6: &mut Ruleset, rules: &[UserRule]) {
+    for u in rules {
+        let fam = [&u.rule.src, &u.rule.dst, &u.rule.ctorigdst]
+            .into_iter()
+            .flatten()
+            .map(|n| n.value.addr().is_ipv4())
+            .next();
+        let v6_only = matches!(
+            u.rule.proto.as_ref().map(|p| p.value),
+            Some(crate::netfilter::Proto::Icmpv6)
+        );
+        let v4_only = matches!(
+            u.rule.proto.as_ref().map(|p| p.value),
+            Some(crate::netfilter::Proto::Icmp)
+        );
+        if fam != Some(false) && !v6_only {
+            v4.append(TableId::Filter, &u.chain, u.rule.clone());
+        }
+        if fam != Some(true) && !v4_only {
+            v6.append(TableId::Filter, &u.chain, u.rule.clone());
+        }
+    }
+}
