@@ -147,6 +147,18 @@ pub enum Stage {
     NatPostrouting,
     /// The forward filter (isolation, firewall).
     FilterForward,
+    /// The raw table before connection tracking (PREROUTING).
+    RawPrerouting,
+    /// The raw table of locally sent packets (OUTPUT).
+    RawOutput,
+    /// Connection tracking: the packet's connection and state.
+    Conntrack,
+    /// Destination NAT of locally sent packets (nat OUTPUT).
+    NatOutput,
+    /// The filter of packets for this machine (INPUT).
+    FilterInput,
+    /// The filter of packets this machine sends (OUTPUT).
+    FilterOutput,
     /// Fragmenting or refusing an oversized packet.
     IpFragment,
     /// Leaving through an interface.
@@ -179,6 +191,12 @@ impl Stage {
             Stage::NatPrerouting => "nat-prerouting",
             Stage::NatPostrouting => "nat-postrouting",
             Stage::FilterForward => "filter-forward",
+            Stage::RawPrerouting => "raw-prerouting",
+            Stage::RawOutput => "raw-output",
+            Stage::Conntrack => "conntrack",
+            Stage::NatOutput => "nat-output",
+            Stage::FilterInput => "filter-input",
+            Stage::FilterOutput => "filter-output",
             Stage::IpFragment => "ip-fragment",
             Stage::InterfaceOutput => "interface-output",
             Stage::LocalDeliver => "local-deliver",

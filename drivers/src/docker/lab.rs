@@ -14,9 +14,8 @@ use crate::bridge::{Bridge, BridgeConfig, BridgePort};
 use crate::dns::Directory;
 use crate::host::ConnOutcome;
 use crate::net::{self, L4};
-use crate::netfilter::conntrack::{DnatRule, MasqRule};
 use crate::nic::{ChildMode, Nic};
-use crate::router::{BridgeRole, Iface, Node, Route, Vtep};
+use crate::router::{BridgeRole, Iface, Node, PublishedPort, Route, Vtep};
 
 mod emulated;
 mod firewall;
@@ -59,7 +58,7 @@ pub struct Lab {
     /// Containers whose start failed, with Docker's error.
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
-    dnat_rules: BTreeMap<String, Vec<DnatRule>>,
+    dnat_rules: BTreeMap<String, Vec<PublishedPort>>,
     /// Hosts by name (index into the model's hosts).
     host_index: BTreeMap<String, usize>,
     /// Machines left to real namespaces.
@@ -182,6 +181,7 @@ impl Lab {
         lab.compile();
         lab.register_trace_points();
         lab.start_all();
+        lab.install_all_rules();
         lab.refresh_directory();
         lab
     }
@@ -209,8 +209,7 @@ impl Lab {
         for h in &m.hosts {
             let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
             node.dns = naming::host_dns(h);
-            node.track = true;
-            node.docker_filter = true;
+            node.nf.borrow_mut().track = true;
             node.userland_proxy = h.daemon.userland_proxy;
             node.forward_off = (
                 DropReason::NoRoute,
@@ -292,22 +291,6 @@ impl Lab {
                     });
                 }
                 let port = node.add_iface(ifc);
-                if !n.internal {
-                    if let Some((s, _)) = n.v4 {
-                        node.ct.masq.push(MasqRule {
-                            src: Some(IpNet::V4(s)),
-                            out: None,
-                            not_out: Some(port),
-                        });
-                    }
-                    if let Some((s, _)) = n.v6 {
-                        node.ct.masq.push(MasqRule {
-                            src: Some(IpNet::V6(s)),
-                            out: None,
-                            not_out: Some(port),
-                        });
-                    }
-                }
                 let bname = format!("{}/{}", h.name, n.device);
                 let cfg = BridgeConfig {
                     icc: n.icc,
@@ -341,7 +324,7 @@ impl Lab {
                         .iter()
                         .filter(|t| host_ip.is_none_or(|ip| ip.is_ipv4() == t.is_ipv4()))
                     {
-                        let rule = DnatRule {
+                        let rule = PublishedPort {
                             l4,
                             host_ip,
                             host_port: hp,
@@ -350,7 +333,7 @@ impl Lab {
                             to_port: cp,
                             label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
                         };
-                        node.ct.dnat.push(rule.clone());
+                        node.published.push(rule.clone());
                         self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
                     }
                 }
@@ -656,13 +639,8 @@ impl Lab {
             for (i, nic) in r.interfaces.iter().enumerate() {
                 let key = format!("{}.{}", r.name, nic.name);
                 let (port, imp) = plug_nic(&m, &mut node, id, i, &r.name, nic, None);
-                if r.masquerade.as_deref() == Some(nic.name.as_str()) {
-                    node.track = true;
-                    node.ct.masq.push(MasqRule {
-                        src: None,
-                        out: Some(port),
-                        not_out: None,
-                    });
+                if r.masquerade.as_deref() == Some(nic.name.as_str()) || !r.firewall.is_empty() {
+                    node.nf.borrow_mut().track = true;
                 }
                 plugs.push((port, nic.lan.clone(), key, imp));
             }
@@ -1395,6 +1373,9 @@ impl Lab {
             self.fabric.link_config_mut(l).up = running;
         }
         self.running.insert(name.to_string(), running);
+        if let Some(host) = self.resolved.model.containers.get(ci).map(|c| c.host.clone().unwrap_or_else(|| self.resolved.model.default_host())) {
+            self.install_rules(&host);
+        }
         self.refresh_directory();
         self.refresh_overlays();
         Ok(())

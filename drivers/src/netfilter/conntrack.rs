@@ -1,14 +1,17 @@
-//! Connection tracking and NAT, as netfilter does them: a connection is created by its
-//! first packet, carries its translations (DNAT for published ports, SNAT for
-//! masquerade), and every later packet of either direction is rewritten from it.
-//! ICMP errors about a tracked connection are RELATED and translated too.
+//! Connection tracking, as netfilter's `nf_conntrack` does it: a connection is created
+//! by its first packet (confirmed when that packet leaves the last hook), carries its
+//! NAT bindings, and every later packet of either direction is rewritten from it.
+//! States (NEW, ESTABLISHED, RELATED, INVALID), TCP's state machine and Linux's
+//! default timeouts per protocol; reply tuples are kept unique (a clash remaps the
+//! source port or ICMP identifier, as `nf_nat_l4proto_unique_tuple` does).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-use netloom_core::{PortId, SimDuration, SimTime};
+use netloom_core::{SimDuration, SimTime};
 
+use super::rule::CtStates;
 use crate::net::{L4, Tuple};
 
 /// Which direction of a connection a packet travels.
@@ -20,6 +23,57 @@ pub enum Dir {
     Reply,
 }
 
+/// TCP connection tracking states (`nf_conntrack_proto_tcp.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// SYN seen.
+    SynSent,
+    /// SYN/ACK seen.
+    SynRecv,
+    /// Three-way handshake done (or picked up mid-stream).
+    Established,
+    /// FIN seen from one side.
+    FinWait,
+    /// FIN seen from the answering side first.
+    CloseWait,
+    /// FIN seen from both, last ACK missing.
+    LastAck,
+    /// Both FINs acknowledged.
+    TimeWait,
+    /// A reset seen.
+    Close,
+}
+
+impl TcpState {
+    /// The name `conntrack -L` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait => "FIN_WAIT",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+        }
+    }
+
+    /// Linux's default `nf_conntrack_tcp_timeout_*`.
+    pub fn timeout(self) -> SimDuration {
+        SimDuration::from_secs(match self {
+            TcpState::SynSent => 120,
+            TcpState::SynRecv => 60,
+            TcpState::Established => 432_000,
+            TcpState::FinWait => 120,
+            TcpState::CloseWait => 60,
+            TcpState::LastAck => 30,
+            TcpState::TimeWait => 120,
+            TcpState::Close => 10,
+        })
+    }
+}
+
 /// A tracked connection.
 #[derive(Clone, Debug)]
 pub struct Conn {
@@ -29,12 +83,15 @@ pub struct Conn {
     pub reply: Tuple,
     /// Destination was translated (a published port).
     pub dnat: bool,
-    /// Source was translated (masquerade, hairpin).
+    /// Source was translated (masquerade, SNAT, a clash remapped).
     pub snat: bool,
     /// Last packet seen.
     pub last: SimTime,
-    /// Whether a packet of the reply direction was seen (conntrack's ASSURED/ESTABLISHED).
+    /// Whether a packet of the reply direction was seen (`SEEN_REPLY`).
     pub replied: bool,
+    /// TCP's tracking state.
+    pub tcp: Option<TcpState>,
+    fin: [bool; 2],
 }
 
 impl Conn {
@@ -46,63 +103,87 @@ impl Conn {
         }
     }
 
-    fn timeout(&self) -> SimDuration {
-        match self.orig.l4 {
-            // nf_conntrack_tcp_timeout_established; unreplied SYNs age faster.
-            L4::Tcp if self.replied => SimDuration::from_secs(432_000),
-            L4::Tcp => SimDuration::from_secs(120),
-            L4::Udp if self.replied => SimDuration::from_secs(120),
-            _ => SimDuration::from_secs(30),
+    /// How long the connection lives without packets: Linux's defaults
+    /// (`nf_conntrack_{tcp,udp,icmp,generic}_timeout*`).
+    pub fn timeout(&self) -> SimDuration {
+        match (self.orig.l4, self.tcp) {
+            (L4::Tcp, Some(s)) => s.timeout(),
+            (L4::Udp, _) if self.replied => SimDuration::from_secs(120),
+            (L4::Udp, _) => SimDuration::from_secs(30),
+            (L4::Icmp, _) => SimDuration::from_secs(30),
+            _ => SimDuration::from_secs(600),
         }
+    }
+
+    /// The state a packet of `dir` has (for `--ctstate`).
+    pub fn state(&self, dir: Dir) -> CtStates {
+        if dir == Dir::Reply || self.replied {
+            CtStates::ESTABLISHED
+        } else {
+            CtStates::NEW
+        }
+    }
+
+    /// Advances the TCP state machine with a packet of `dir` carrying `flags`.
+    fn on_tcp(&mut self, dir: Dir, flags: u8) {
+        let Some(s) = self.tcp else { return };
+        let (syn, ack, fin, rst) = (flags & 0x02 != 0, flags & 0x10 != 0, flags & 0x01 != 0, flags & 0x04 != 0);
+        let d = dir as usize;
+        let next = if rst {
+            TcpState::Close
+        } else if fin {
+            self.fin[d] = true;
+            match (self.fin[0], self.fin[1]) {
+                (true, true) => TcpState::LastAck,
+                _ if dir == Dir::Original => TcpState::FinWait,
+                _ => TcpState::CloseWait,
+            }
+        } else {
+            match s {
+                TcpState::SynSent if dir == Dir::Reply && syn && ack => TcpState::SynRecv,
+                TcpState::SynRecv if dir == Dir::Original && ack && !syn => TcpState::Established,
+                TcpState::LastAck if ack => TcpState::TimeWait,
+                TcpState::Close if syn && !ack && dir == Dir::Original => TcpState::SynSent,
+                s => s,
+            }
+        };
+        self.tcp = Some(next);
     }
 }
 
-/// A destination NAT rule: a published port.
+/// The conntrack table of one network namespace.
 #[derive(Clone, Debug)]
-pub struct DnatRule {
-    /// Transport.
-    pub l4: L4,
-    /// Host address the port is bound to (`None` = every address of the host).
-    pub host_ip: Option<IpAddr>,
-    /// First published host port.
-    pub host_port: u16,
-    /// Last published host port (same as `host_port` for one port).
-    pub host_port_end: u16,
-    /// The container's address.
-    pub to: IpAddr,
-    /// The container port matching `host_port`.
-    pub to_port: u16,
-    /// A human label for traces (`api 8080->80/tcp`).
-    pub label: String,
-}
-
-/// A masquerade rule: `-s src ! -o not_out -o out -j MASQUERADE`.
-#[derive(Clone, Debug)]
-pub struct MasqRule {
-    /// Only packets from this network (`None` = any).
-    pub src: Option<IpNet>,
-    /// Only packets leaving through this interface (`None` = any).
-    pub out: Option<PortId>,
-    /// Never for packets leaving through this interface (a Docker bridge's own).
-    pub not_out: Option<PortId>,
-}
-
-/// The conntrack table and NAT rules of one network namespace.
-#[derive(Clone, Debug, Default)]
 pub struct Conntrack {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     by_tuple: HashMap<Tuple, (usize, Dir)>,
-    /// Published ports.
-    pub dnat: Vec<DnatRule>,
-    /// Masquerade rules.
-    pub masq: Vec<MasqRule>,
-    /// Ports handed out by masquerade, per (address, protocol), to keep reply tuples unique.
+    /// Ports handed out for remapped sources, per (address, protocol).
     next_port: BTreeMap<(IpAddr, L4), u16>,
+    /// Where the amortised sweep for expired entries goes on.
+    sweep: usize,
+    /// `nf_conntrack_max`.
+    pub max: usize,
 }
 
+impl Default for Conntrack {
+    fn default() -> Self {
+        Conntrack {
+            conns: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            next_port: BTreeMap::new(),
+            sweep: 0,
+            max: 262_144,
+        }
+    }
+}
+
+/// The conntrack table is full (`nf_conntrack: table full, dropping packet`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
 impl Conntrack {
-    /// Finds the live connection `t` belongs to.
+    /// Finds the live connection `t` belongs to (expired ones are removed).
     pub fn lookup(&mut self, t: &Tuple, now: SimTime) -> Option<(usize, Dir)> {
         let &(i, dir) = self.by_tuple.get(t)?;
         let expired = self.conns[i]
@@ -112,13 +193,20 @@ impl Conntrack {
             self.remove(i);
             return None;
         }
-        if let Some(c) = self.conns[i].as_mut() {
+        Some((i, dir))
+    }
+
+    /// Records that a packet of `dir` (TCP `flags`) passed connection `i`.
+    pub fn seen(&mut self, i: usize, dir: Dir, tcp_flags: Option<u8>, now: SimTime) {
+        if let Some(c) = self.conns.get_mut(i).and_then(Option::as_mut) {
             c.last = now;
             if dir == Dir::Reply {
                 c.replied = true;
             }
+            if let Some(f) = tcp_flags {
+                c.on_tcp(dir, f);
+            }
         }
-        Some((i, dir))
     }
 
     /// The connection `i`.
@@ -126,15 +214,33 @@ impl Conntrack {
         self.conns.get(i).and_then(|c| c.as_ref())
     }
 
-    /// Records a new connection whose first packet was `orig` and leaves as `translated`.
-    pub fn insert(&mut self, orig: Tuple, translated: Tuple, now: SimTime) -> usize {
+    /// Records a new connection whose first packet was `orig` and leaves as
+    /// `translated` (TCP `flags` of that packet start the state machine).
+    ///
+    /// # Errors
+    /// [`TableFull`] when `max` connections live and none has expired.
+    pub fn insert(&mut self, orig: Tuple, translated: Tuple, tcp_flags: Option<u8>, now: SimTime) -> Result<usize, TableFull> {
+        self.sweep_some(now, 8);
+        if self.len() >= self.max {
+            self.sweep_some(now, 256);
+            if self.len() >= self.max {
+                return Err(TableFull);
+            }
+        }
+        let tcp = (orig.l4 == L4::Tcp).then(|| match tcp_flags {
+            Some(f) if f & 0x02 != 0 && f & 0x10 == 0 => TcpState::SynSent,
+            // Picked up mid-stream (`nf_conntrack_tcp_loose`).
+            _ => TcpState::Established,
+        });
         let conn = Conn {
             orig,
             reply: translated.reversed(),
-            dnat: orig.dst != translated.dst || orig.dport != translated.dport,
+            dnat: orig.dst != translated.dst || orig.dport != translated.dport && orig.l4 != L4::Icmp,
             snat: orig.src != translated.src || orig.sport != translated.sport,
             last: now,
             replied: false,
+            tcp,
+            fin: [false; 2],
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -148,7 +254,22 @@ impl Conntrack {
         };
         self.by_tuple.insert(orig, (i, Dir::Original));
         self.by_tuple.insert(translated.reversed(), (i, Dir::Reply));
-        i
+        Ok(i)
+    }
+
+    /// Removes expired connections among the next `n` slots (the kernel's gc worker,
+    /// amortised over inserts so the table never holds more than its live flows long).
+    fn sweep_some(&mut self, now: SimTime, n: usize) {
+        for _ in 0..n.min(self.conns.len()) {
+            self.sweep = (self.sweep + 1) % self.conns.len();
+            let i = self.sweep;
+            let expired = self.conns[i]
+                .as_ref()
+                .is_some_and(|c| now.saturating_since(c.last) > c.timeout());
+            if expired {
+                self.remove(i);
+            }
+        }
     }
 
     fn remove(&mut self, i: usize) {
@@ -159,33 +280,22 @@ impl Conntrack {
         }
     }
 
-    /// The published-port rule matching a new packet `t` addressed to this host.
-    pub fn match_dnat(&self, t: &Tuple) -> Option<&DnatRule> {
-        self.match_dnat_index(t).and_then(|i| self.dnat.get(i))
+    /// Forgets every connection (a flush, or a machine that restarts).
+    pub fn clear(&mut self) {
+        *self = Conntrack {
+            max: self.max,
+            ..Conntrack::default()
+        };
     }
 
-    /// [`Conntrack::match_dnat`], as an index into [`Conntrack::dnat`].
-    pub fn match_dnat_index(&self, t: &Tuple) -> Option<usize> {
-        self.dnat.iter().position(|r| {
-            r.l4 == t.l4
-                && r.to.is_ipv4() == t.dst.is_ipv4()
-                && r.host_ip.is_none_or(|ip| ip == t.dst)
-                && (r.host_port..=r.host_port_end).contains(&t.dport)
-        })
+    /// Whether a live connection expects answers as `reply` (the tuple is taken).
+    pub fn reply_taken(&self, reply: &Tuple) -> bool {
+        self.by_tuple.contains_key(reply)
     }
 
-    /// Whether a masquerade rule applies to `t` leaving through `out`.
-    pub fn masquerades(&self, t: &Tuple, out: PortId) -> bool {
-        self.masq.iter().any(|r| {
-            r.src.is_none_or(|n| n.contains(&t.src))
-                && r.out.is_none_or(|o| o == out)
-                && r.not_out != Some(out)
-                && r.src.is_none_or(|n| n.addr().is_ipv4() == t.src.is_ipv4())
-        })
-    }
-
-    /// A source port for `t` rewritten to `addr` such that the reply tuple is unused:
-    /// the original port when free, as Linux keeps it, else the next free one.
+    /// A source port for `t` (already destination-translated) leaving from `addr` such
+    /// that its reply tuple is unused: the original port when free, as Linux keeps it,
+    /// else the next free one.
     ///
     /// For ICMP echo the "port" is the echo identifier, one number for both directions
     /// (the reply carries the identifier the request left with), and a clash picks
@@ -207,8 +317,19 @@ impl Conntrack {
         if (t.sport != 0 || icmp) && free(self, t.sport) {
             return t.sport;
         }
-        let (lo, hi) = if icmp { (0, u16::MAX) } else { (32768, 60999) };
-        let start = *self.next_port.get(&(addr, t.l4)).unwrap_or(&lo);
+        if !matches!(t.l4, L4::Tcp | L4::Udp | L4::Icmp) {
+            return t.sport;
+        }
+        // Linux picks from the same range class as the original port (privileged ports
+        // stay below 1024); ephemeral-looking ports from the local port range.
+        let (lo, hi) = if icmp {
+            (0, u16::MAX)
+        } else if t.sport < 1024 {
+            (600, 1023)
+        } else {
+            (1024, 65535)
+        };
+        let start = self.next_port.get(&(addr, t.l4)).copied().filter(|p| (lo..=hi).contains(p)).unwrap_or(t.sport.clamp(lo, hi));
         let mut p = start;
         for _ in 0..=(hi - lo) {
             p = if p >= hi { lo } else { p + 1 };
@@ -228,6 +349,46 @@ impl Conntrack {
     /// Whether no connection is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The live connections as `conntrack -L` prints them, oldest slot first:
+    /// `tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… … [ASSURED]`.
+    pub fn list(&self, now: SimTime) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.conns.iter().flatten() {
+            let age = now.saturating_since(c.last);
+            if age > c.timeout() {
+                continue;
+            }
+            let left = (c.timeout().as_nanos().saturating_sub(age.as_nanos())) / 1_000_000_000;
+            let (name, num) = match (c.orig.l4, c.orig.src.is_ipv4()) {
+                (L4::Tcp, _) => ("tcp", 6),
+                (L4::Udp, _) => ("udp", 17),
+                (L4::Icmp, true) => ("icmp", 1),
+                (L4::Icmp, false) => ("icmpv6", 58),
+                (L4::Other(n), _) => ("unknown", n),
+            };
+            let mut s = format!("{name:<8} {num} {left} ");
+            if let Some(t) = c.tcp {
+                let _ = write!(s, "{} ", t.name());
+            }
+            let tuple = |t: &Tuple| match t.l4 {
+                L4::Icmp => format!("src={} dst={} type=8 code=0 id={}", t.src, t.dst, t.sport),
+                L4::Tcp | L4::Udp => format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport),
+                L4::Other(_) => format!("src={} dst={}", t.src, t.dst),
+            };
+            let _ = write!(s, "{}", tuple(&c.orig));
+            if !c.replied {
+                s.push_str(" [UNREPLIED]");
+            }
+            let _ = write!(s, " {}", tuple(&c.reply).replace("type=8", "type=0"));
+            if c.replied {
+                s.push_str(" [ASSURED]");
+            }
+            s.push_str(" mark=0 use=1");
+            out.push(s);
+        }
+        out
     }
 }
 
@@ -255,7 +416,7 @@ mod tests {
             src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
             ..orig
         };
-        ct.insert(orig, out, SimTime::ZERO);
+        ct.insert(orig, out, Some(0x02), SimTime::ZERO).unwrap();
         let (i, dir) = ct.lookup(&out.reversed(), SimTime(1)).expect("reply is tracked");
         assert_eq!(dir, Dir::Reply);
         assert_eq!(ct.conn(i).expect("live").translated(Dir::Reply), orig.reversed());
@@ -268,17 +429,52 @@ mod tests {
         let a = t([172, 17, 0, 2], 40000, [203, 0, 113, 10], 80);
         let b = t([172, 17, 0, 3], 40000, [203, 0, 113, 10], 80);
         let pa = ct.pick_port(&a, nat);
-        ct.insert(
-            a,
-            Tuple {
-                src: nat,
-                sport: pa,
-                ..a
-            },
-            SimTime::ZERO,
-        );
+        ct.insert(a, Tuple { src: nat, sport: pa, ..a }, Some(0x02), SimTime::ZERO).unwrap();
         let pb = ct.pick_port(&b, nat);
         assert_eq!(pa, 40000);
         assert_ne!(pb, 40000);
+    }
+
+    #[test]
+    fn tcp_states_follow_the_handshake_and_set_linux_timeouts() {
+        // Proves the timeouts users see in `conntrack -L`: 120 s for a SYN nobody
+        // answered, 5 days once established, 120 s in TIME_WAIT after both FINs.
+        let mut ct = Conntrack::default();
+        let a = t([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
+        let i = ct.insert(a, a, Some(0x02), SimTime::ZERO).unwrap();
+        assert_eq!(ct.conn(i).unwrap().timeout(), SimDuration::from_secs(120));
+        ct.seen(i, Dir::Reply, Some(0x12), SimTime(1));
+        ct.seen(i, Dir::Original, Some(0x10), SimTime(2));
+        assert_eq!(ct.conn(i).unwrap().tcp, Some(TcpState::Established));
+        assert_eq!(ct.conn(i).unwrap().timeout(), SimDuration::from_secs(432_000));
+        ct.seen(i, Dir::Original, Some(0x11), SimTime(3));
+        ct.seen(i, Dir::Reply, Some(0x11), SimTime(4));
+        ct.seen(i, Dir::Original, Some(0x10), SimTime(5));
+        assert_eq!(ct.conn(i).unwrap().tcp, Some(TcpState::TimeWait));
+        let line = &ct.list(SimTime(5))[0];
+        assert!(line.starts_with("tcp      6 119 TIME_WAIT src=10.0.0.1"), "{line}");
+        assert!(line.contains("[ASSURED]"), "{line}");
+    }
+
+    #[test]
+    fn an_unanswered_udp_flow_expires_after_30_seconds() {
+        let mut ct = Conntrack::default();
+        let mut a = t([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53);
+        a.l4 = L4::Udp;
+        ct.insert(a, a, None, SimTime::ZERO).unwrap();
+        assert!(ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(29)).is_some());
+        assert!(ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(60)).is_none());
+        assert!(ct.is_empty(), "the expired entry is gone");
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_connections() {
+        let mut ct = Conntrack { max: 2, ..Conntrack::default() };
+        for p in 0..2 {
+            let a = t([10, 0, 0, 1], 1000 + p, [10, 0, 0, 2], 80);
+            ct.insert(a, a, Some(0x02), SimTime::ZERO).unwrap();
+        }
+        let c = t([10, 0, 0, 1], 2000, [10, 0, 0, 2], 80);
+        assert_eq!(ct.insert(c, c, Some(0x02), SimTime::ZERO), Err(TableFull));
     }
 }

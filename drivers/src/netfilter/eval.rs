@@ -147,7 +147,7 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Evaluates `table`'s chain for `hook` on `pkt` by a direct first-match walk.
 /// `ifnames[i]` is the name of interface `i`.
-pub fn evaluate(rs: &Ruleset, ifnames: &[&str], table: TableId, hook: Hook, pkt: &Packet) -> Decision {
+pub fn evaluate<S: AsRef<str>>(rs: &Ruleset, ifnames: &[S], table: TableId, hook: Hook, pkt: &Packet) -> Decision {
     let t = rs.table(table);
     let Some(start) = t.chains.iter().position(|c| c.name == hook.chain()) else {
         return Decision {
@@ -253,8 +253,8 @@ fn if_matches(pat: &str, name: Option<&str>) -> bool {
 }
 
 /// Whether every match of `r` holds for `pkt`.
-pub fn matches(r: &Rule, ifnames: &[&str], pkt: &Packet) -> bool {
-    let name = |i: Option<u16>| i.and_then(|i| ifnames.get(i as usize).copied());
+pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
+    let name = |i: Option<u16>| i.and_then(|i| ifnames.get(i as usize).map(AsRef::as_ref));
     let l4_ports = matches!(pkt.proto, 6 | 17);
     neg(&r.src, |n| n.contains(&pkt.src))
         && neg(&r.dst, |n| n.contains(&pkt.dst))

@@ -15,11 +15,13 @@
 
 pub mod conntrack;
 pub mod eval;
+pub mod machine;
 pub mod rule;
 
 use std::fmt::Write as _;
 
 pub use eval::{Decision, Hook, Packet, Verdict};
+pub use machine::Netfilter;
 pub use rule::{CtStates, Neg, PortRange, Proto, RejectWith, Rule, RuleNote, Target};
 
 /// An iptables table.

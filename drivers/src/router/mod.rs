@@ -9,7 +9,9 @@
 //! published-port admission). Packets addressed to the node go to its ICMP echo
 //! responder, its [`Stack`] (smoltcp sockets) or get an RST / port unreachable.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
@@ -19,8 +21,10 @@ use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
 use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
-use crate::netfilter::conntrack::{Conntrack, Dir};
+use crate::netfilter::conntrack::Dir;
+use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
 
+mod hooks;
 mod packet;
 mod ping;
 mod resolve;
@@ -28,6 +32,8 @@ mod vxlan;
 
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
+
+use hooks::{Pass, Track};
 
 use packet::{
     IcmpErr, decrement_ttl, describe_icmp, echo, fix_icmp_checksum, fragment, inner_tuple, is_multicast,
@@ -76,6 +82,35 @@ pub struct BridgeRole {
     pub network: String,
     /// `internal: true`: no traffic in or out of the network through the host.
     pub internal: bool,
+}
+
+/// A published port as docker-proxy sees it: where it listens and whom it relays to.
+#[derive(Clone, Debug)]
+pub struct PublishedPort {
+    /// Transport.
+    pub l4: L4,
+    /// Host address the port is bound to (`None` = every address of the host).
+    pub host_ip: Option<IpAddr>,
+    /// First published host port.
+    pub host_port: u16,
+    /// Last published host port (same as `host_port` for one port).
+    pub host_port_end: u16,
+    /// The container's address.
+    pub to: IpAddr,
+    /// The container port matching `host_port`.
+    pub to_port: u16,
+    /// A human label for traces (`api 8080->80/tcp`).
+    pub label: String,
+}
+
+impl PublishedPort {
+    /// Whether a packet `t` for this host is for this published port.
+    pub fn matches(&self, t: &Tuple) -> bool {
+        self.l4 == t.l4
+            && self.to.is_ipv4() == t.dst.is_ipv4()
+            && self.host_ip.is_none_or(|ip| ip == t.dst)
+            && (self.host_port..=self.host_port_end).contains(&t.dport)
+    }
 }
 
 /// A route.
@@ -149,18 +184,17 @@ pub struct Node {
     pub forwarding: bool,
     /// The reason given when a packet would need forwarding and forwarding is off.
     pub forward_off: (DropReason, &'static str),
-    /// Whether connections are tracked (needed for NAT and Docker's filter).
-    pub track: bool,
-    /// Whether Docker's forward filter applies (a Docker host).
-    pub docker_filter: bool,
     /// Docker's `userland-proxy`: docker-proxy listens on every published TCP port
     /// and takes what Docker's DNAT rules leave to it — the host's own connections to
     /// loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
     /// on their own network (`DNAT ! -i <bridge>`) — dialing the container from the
     /// network's gateway address.
     pub userland_proxy: bool,
-    /// Connection tracking and NAT rules.
-    pub ct: Conntrack,
+    /// Netfilter: rules, connection tracking and NAT (shared with this machine's
+    /// bridges, whose bridged traffic meets it when `bridge-nf-call-iptables` is on).
+    pub nf: Rc<RefCell<Netfilter>>,
+    /// Published ports docker-proxy listens on (with `userland_proxy`).
+    pub published: Vec<PublishedPort>,
     local: BTreeSet<IpAddr>,
     neigh: BTreeMap<(PortId, IpAddr), Neigh>,
     pending: BTreeMap<(PortId, IpAddr), Vec<Frame>>,
@@ -196,10 +230,9 @@ impl Node {
                 DropReason::NotForUs,
                 "this machine does not forward packets (ip_forward=0)",
             ),
-            track: false,
-            docker_filter: false,
             userland_proxy: true,
-            ct: Conntrack::default(),
+            nf: Rc::new(RefCell::new(Netfilter::default())),
+            published: Vec::new(),
             local: BTreeSet::new(),
             neigh: BTreeMap::new(),
             pending: BTreeMap::new(),
@@ -623,7 +656,7 @@ impl Node {
         pkt.truncate(info.total_len);
         // Connection tracking needs whole packets (Linux's nf_defrag): a tracking node
         // reassembles fragments first and fragments again on the way out.
-        let (pkt, info) = if self.track && info.fragment {
+        let (pkt, info) = if self.tracking() && info.fragment {
             match self
                 .reassemble(ctx.now(), pkt, &info)
                 .and_then(|w| net::parse_ip(&w).map(|i| (w, i)))
@@ -643,70 +676,74 @@ impl Node {
             self.nd_input(ctx, in_port, frame, &pkt, &info);
             return;
         }
-        let orig = info.tuple;
-        let mut tuple = orig;
-        let mut tracked = None;
-        let mut dnat = false;
-        let mut post_snat: Option<Tuple> = None;
-        if self.track {
-            if info.is_icmp_error() {
-                if self.translate_related(ctx, &frame, &mut pkt) {
-                    // RELATED to a tracked connection: admitted like its replies.
-                    tracked = Some(Dir::Reply);
+        if !self.tracking() {
+            self.route_input(ctx, in_port, frame, pkt, &info, None);
+            return;
+        }
+        // raw PREROUTING: before connection tracking.
+        let untracked = Track {
+            state: CtStates::INVALID,
+            orig: info.tuple,
+            post: None,
+            fresh: false,
+            dnat: false,
+        };
+        let in_if = Some(in_port as u16);
+        let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &untracked);
+        if let Pass::Stop = self.nf_filter(ctx, &frame, &pkt, &info, TableId::Raw, Hook::Prerouting, &p, Stage::RawPrerouting, in_port) {
+            return;
+        }
+        let mut tr = self.ct_in(ctx, &frame, &mut pkt, &info);
+        let mut info = match net::parse_ip(&pkt) {
+            Some(i) => i,
+            None => {
+                ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, || "malformed after NAT".into());
+                return;
+            }
+        };
+        // nat PREROUTING: the first packet of a connection only.
+        if tr.fresh {
+            let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &tr);
+            let t = info.tuple;
+            if self.nat_dnat(ctx, &frame, &mut pkt, Hook::Prerouting, &p, &t).is_some() {
+                tr.dnat = true;
+                match net::parse_ip(&pkt) {
+                    Some(i) => info = i,
+                    None => return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, String::new),
                 }
-                tuple = net::parse_ip(&pkt).map_or(tuple, |i| i.tuple);
-            } else if let Some((i, dir)) = self.ct.lookup(&tuple, ctx.now()) {
-                if let Some(conn) = self.ct.conn(i) {
-                    // Destination parts are translated before routing (PREROUTING),
-                    // source parts after it (POSTROUTING), as netfilter does: ICMP
-                    // errors raised in between quote the packet with its old source.
-                    let target = conn.translated(dir);
-                    dnat = conn.dnat;
-                    let mut pre = Tuple {
-                        dst: target.dst,
-                        dport: target.dport,
-                        ..tuple
-                    };
-                    if tuple.l4 == L4::Icmp {
-                        pre.sport = target.sport;
-                    }
-                    if pre != tuple {
-                        net::rewrite(&mut pkt, &pre);
-                        ctx.note(&frame, Stage::NatPrerouting, || {
-                            format!("conntrack: {tuple} rewritten to {pre}")
-                        });
-                    }
-                    if target != pre {
-                        post_snat = Some(target);
-                    }
-                    tuple = pre;
-                    tracked = Some(dir);
-                }
-            } else if self.is_local(tuple.dst)
-                && info.first_fragment
-                && let Some(rule) = self.ct.match_dnat(&tuple)
-                && !self.left_to_proxy(in_port, &tuple, rule.to)
-            {
-                let target = Tuple {
-                    dst: rule.to,
-                    dport: rule.to_port + (tuple.dport - rule.host_port),
-                    ..tuple
-                };
-                let label = rule.label.clone();
-                net::rewrite(&mut pkt, &target);
-                ctx.note(&frame, Stage::NatPrerouting, || {
-                    format!("DNAT published port {label}: {tuple} becomes {target}")
-                });
-                tuple = target;
-                dnat = true;
             }
         }
+        self.route_input(ctx, in_port, frame, pkt, &info, Some(tr));
+    }
+
+    /// The routing decision for an arriving packet, then INPUT or FORWARD and
+    /// POSTROUTING. `tr` is the packet's connection tracking (`None`: not tracked).
+    fn route_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, mut pkt: Vec<u8>, info: &IpInfo, tr: Option<Track>) {
+        let tuple = info.tuple;
+        let v4 = tuple.src.is_ipv4();
         let dst = tuple.dst;
+        let in_if = Some(in_port as u16);
         let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
         if local {
-            // Source NAT of the reply direction applies on the way in too (INPUT).
-            if let Some(t) = post_snat {
-                net::rewrite(&mut pkt, &t);
+            if let Some(tr) = &tr {
+                let p = self.nf_packet(&pkt, info, &tuple, in_if, None, tr);
+                if let Pass::Stop =
+                    self.nf_filter(ctx, &frame, &pkt, info, TableId::Filter, Hook::Input, &p, Stage::FilterInput, in_port)
+                {
+                    return;
+                }
+                // Source NAT of the reply direction applies on the way in too (INPUT).
+                if let Some(t) = tr.post {
+                    net::rewrite(&mut pkt, &t);
+                }
+                if tr.fresh
+                    && self.nf.borrow_mut().ct.insert(tr.orig, tuple, info.tcp_flags, ctx.now()).is_err()
+                {
+                    ctx.drop_frame(&frame, DropReason::Firewall, Stage::Conntrack, || {
+                        "nf_conntrack: table full, dropping packet".into()
+                    });
+                    return;
+                }
             }
             let Some(info) = net::parse_ip(&pkt) else {
                 ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
@@ -748,10 +785,12 @@ impl Node {
             self.icmp_error(ctx, &pkt, in_port, IcmpErr::NetUnreach);
             return;
         };
-        if self.docker_filter
-            && let Some((reason, why)) = self.forward_verdict(in_port, route.port, tracked, dnat, &tuple)
+        let out_if = Some(route.port as u16);
+        let fwd = tr.as_ref().map(|tr| self.nf_packet(&pkt, info, &tuple, in_if, out_if, tr));
+        if let Some(p) = &fwd
+            && let Pass::Stop =
+                self.nf_filter(ctx, &frame, &pkt, info, TableId::Filter, Hook::Forward, p, Stage::FilterForward, in_port)
         {
-            ctx.drop_frame(&frame, reason, Stage::FilterForward, || why);
             return;
         }
         // A DF packet too big for the way out: refused before source NAT, so the ICMP
@@ -775,46 +814,16 @@ impl Node {
             self.icmp_error(ctx, &pkt, in_port, IcmpErr::TooBig(out_mtu as u32));
             return;
         }
-        if let Some(t) = post_snat {
-            net::rewrite(&mut pkt, &t);
-            ctx.note(&frame, Stage::NatPostrouting, || {
-                format!("conntrack: {tuple} rewritten to {t}")
-            });
-        }
-        if self.track && tracked.is_none() && !info.is_icmp_error() && info.first_fragment {
-            // Containers reaching a published port by NAT: from the same network (UDP,
-            // or without docker-proxy) as hairpin NAT; from another network (with
-            // userland-proxy) DNATed and masqueraded. Either way the target sees a
-            // connection from the gateway address of its own network. (TCP from the
-            // same network with docker-proxy never gets here: `left_to_proxy`.)
-            let from_bridge = self
-                .ifaces
-                .get(in_port as usize)
-                .is_some_and(|i| i.bridge.is_some());
-            let proxied = dnat && from_bridge && self.userland_proxy && route.port != in_port;
-            let hairpin = dnat && route.port == in_port;
-            let mut out = tuple;
-            if self.ct.masquerades(&tuple, route.port) || hairpin || proxied {
-                let via = if hairpin { in_port } else { route.port };
-                if let Some(addr) = self.iface_addr(&self.ifaces[via as usize], v4) {
-                    let t = Tuple { src: addr, ..tuple };
-                    let sport = self.ct.pick_port(&t, addr);
-                    out = Tuple { src: addr, ..tuple }.with_sport(sport);
-                    net::rewrite(&mut pkt, &out);
-                    let (what, name) = if hairpin || proxied {
-                        (
-                            "published port relayed (hairpin / cross-network NAT)",
-                            self.ifaces[via as usize].name.clone(),
-                        )
-                    } else {
-                        ("MASQUERADE", self.ifaces[via as usize].name.clone())
-                    };
-                    ctx.note(&frame, Stage::NatPostrouting, || {
-                        format!("{what} out of {name}: {tuple} becomes {out}")
-                    });
-                }
+        if let Some(tr) = &tr {
+            if let Some(t) = tr.post {
+                net::rewrite(&mut pkt, &t);
+                ctx.note(&frame, Stage::NatPostrouting, || {
+                    format!("conntrack: {tuple} rewritten to {t}")
+                });
             }
-            self.ct.insert(orig, out, ctx.now());
+            if tr.fresh && !self.nat_confirm(ctx, &frame, &mut pkt, info, tr, &tuple, fwd.as_ref(), Some(route.port)) {
+                return;
+            }
         }
         decrement_ttl(&mut pkt);
         let nexthop = route.via.unwrap_or(dst);
@@ -844,84 +853,6 @@ impl Node {
         }
     }
 
-    /// Docker's FORWARD chain: DOCKER-ISOLATION, internal networks, and the DOCKER
-    /// chain that admits traffic into a bridge only for published ports or replies.
-    fn forward_verdict(
-        &self,
-        in_port: PortId,
-        out_port: PortId,
-        tracked: Option<Dir>,
-        dnat: bool,
-        tuple: &Tuple,
-    ) -> Option<(DropReason, String)> {
-        let inb = self.ifaces.get(in_port as usize).and_then(|i| i.bridge.as_ref());
-        let outb = self.ifaces.get(out_port as usize).and_then(|i| i.bridge.as_ref());
-        if let Some(b) = inb
-            && b.internal
-            && in_port != out_port
-        {
-            return Some((
-                DropReason::NetworkIsolation,
-                format!(
-                    "network '{}' is internal: Docker drops everything leaving it through the host",
-                    b.network
-                ),
-            ));
-        }
-        if let Some(b) = outb
-            && b.internal
-            && in_port != out_port
-        {
-            return Some((
-                DropReason::NetworkIsolation,
-                format!(
-                    "network '{}' is internal: Docker drops everything entering it through the host",
-                    b.network
-                ),
-            ));
-        }
-        if tracked.is_some() {
-            return None;
-        }
-        // A published port reached from another bridge network: docker-proxy relays it
-        // (userland-proxy: true); without the proxy the DNATed packet meets the
-        // isolation rules like any other (moby/moby#38784).
-        if dnat && (inb.is_none() || in_port == out_port || self.userland_proxy) {
-            return None;
-        }
-        match (inb, outb) {
-            (Some(a), Some(b)) if in_port != out_port => Some((
-                DropReason::NetworkIsolation,
-                format!(
-                    "Docker isolates bridge networks '{}' and '{}' from each other (DOCKER-ISOLATION); \
-                     connect the container to both networks to let them talk",
-                    a.network, b.network
-                ),
-            )),
-            // The DOCKER chain accepts a published container port addressed directly
-            // (`-d CONTAINER -p tcp --dport 80 -j ACCEPT`) from a machine with a route
-            // to the container subnet. (Docker 28 adds a raw-table rule dropping this.)
-            (None, Some(_))
-                if self
-                    .ct
-                    .dnat
-                    .iter()
-                    .any(|r| r.to == tuple.dst && r.l4 == tuple.l4 && r.to_port == tuple.dport) =>
-            {
-                None
-            }
-            (None, Some(b)) => Some((
-                DropReason::Firewall,
-                format!(
-                    "Docker's FORWARD rules admit traffic from outside into network '{}' only for \
-                     published ports and replies; publish a port to reach a container from outside",
-                    b.network
-                ),
-            )),
-            _ => None,
-        }
-    }
-
     /// Translates an ICMP error about a tracked connection (RELATED): the outer
     /// destination and the embedded packet go back to their pre-NAT addresses.
     fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) -> bool {
@@ -932,12 +863,15 @@ impl Node {
         let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else {
             return false;
         };
-        let Some((i, dir)) = self.ct.lookup(&inner.reversed(), ctx.now()) else {
+        let Some(conn) = ({
+            let mut nf = self.nf.borrow_mut();
+            nf.ct
+                .lookup(&inner.reversed(), ctx.now())
+                .and_then(|(i, dir)| nf.ct.conn(i).cloned().map(|c| (c, dir)))
+        }) else {
             return false;
         };
-        let Some(conn) = self.ct.conn(i).cloned() else {
-            return false;
-        };
+        let (conn, dir) = conn;
         // The embedded packet travelled in the direction opposite to this error.
         let inner_dir = if dir == Dir::Reply {
             Dir::Original
@@ -1041,7 +975,7 @@ impl Node {
             L4::Tcp if let Some((target, rule)) = self.proxy_target(&t) => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 ctx.deliver(&frame, || {
-                    let label = self.ct.dnat.get(rule).map_or("", |r| r.label.as_str());
+                    let label = self.published.get(rule).map_or("", |r| r.label.as_str());
                     format!("{t} to docker-proxy for {label}")
                 });
                 let now = ctx.now();
@@ -1248,21 +1182,17 @@ impl Node {
         mut pkt: Vec<u8>,
         app_frames: Option<usize>,
     ) {
-        let Some(mut info) = net::parse_ip(&pkt) else {
+        if net::parse_ip(&pkt).is_none() {
             return ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, String::new);
-        };
-        if self.track
-            && !info.is_icmp_error()
-            && let Some(t) = self.output_nat(ctx, &frame, &info.tuple)
-        {
-            net::rewrite(&mut pkt, &t);
-            match net::parse_ip(&pkt) {
-                Some(i) => info = i,
-                None => {
-                    return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPostrouting, String::new);
-                }
-            }
         }
+        if self.tracking()
+            && let Pass::Stop = self.nf_output(ctx, &frame, &mut pkt, app_frames)
+        {
+            return;
+        }
+        let Some(info) = net::parse_ip(&pkt) else {
+            return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPostrouting, String::new);
+        };
         let dst = info.tuple.dst;
         if let Some(i) = app_frames
             && let Some(p) = self.pings.get_mut(i)
@@ -1290,70 +1220,14 @@ impl Node {
         self.ip_output(ctx, frame, pkt, route.port, nexthop, None);
     }
 
-    /// NAT of packets the node itself sends: replies of tracked connections, and a
-    /// published port reached from the host itself, DNATed in OUTPUT and relayed from
-    /// the gateway address of the container's network — except TCP to loopback with
-    /// docker-proxy on, which the proxy takes.
-    fn output_nat(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, t: &Tuple) -> Option<Tuple> {
-        if let Some((i, dir)) = self.ct.lookup(t, ctx.now()) {
-            let target = self.ct.conn(i)?.translated(dir);
-            return (target != *t).then_some(target);
-        }
-        if !self.is_local(t.dst) {
-            return None;
-        }
-        // Docker's `-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER`:
-        // with docker-proxy, the host's connections to loopback are not DNATed; the
-        // proxy listening there takes them.
-        if self.userland_proxy && t.l4 == L4::Tcp && t.dst.is_loopback() {
-            return None;
-        }
-        let rule = self.ct.match_dnat(t)?;
-        let (to, to_port, label) = (
-            rule.to,
-            rule.to_port + (t.dport - rule.host_port),
-            rule.label.clone(),
-        );
-        let port = self.route(to)?.port;
-        let src = self.iface_addr(self.ifaces.get(port as usize)?, to.is_ipv4())?;
-        let probe = Tuple {
-            src,
-            dst: to,
-            dport: to_port,
-            ..*t
-        };
-        let sport = self.ct.pick_port(&probe, src);
-        let out = probe.with_sport(sport);
-        self.ct.insert(*t, out, ctx.now());
-        ctx.note(frame, Stage::NatPrerouting, || {
-            format!("published port {label} reached from the host: DNAT (OUTPUT), {t} relayed as {out}")
-        });
-        Some(out)
-    }
-
-    /// Whether Docker's DNAT rule leaves a packet arriving on `in_port` for `to` (the
-    /// container behind the published port) to docker-proxy: with the proxy, the rule
-    /// is `-A DOCKER ! -i <the container's bridge> … -j DNAT`, so a container reaching
-    /// a port published on its own network goes to the host's INPUT, where the proxy
-    /// listens. (UDP keeps hairpin NAT here: only TCP is proxied in this model.)
-    fn left_to_proxy(&self, in_port: PortId, t: &Tuple, to: IpAddr) -> bool {
-        self.userland_proxy
-            && t.l4 == L4::Tcp
-            && self
-                .ifaces
-                .get(in_port as usize)
-                .is_some_and(|i| i.bridge.is_some())
-            && self.route(to).is_some_and(|r| r.port == in_port)
-    }
-
     /// The docker-proxy listening where a TCP packet for this host arrived, if a
     /// published port is there and the userland proxy is on; with its rule's index.
     fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
-        if !self.userland_proxy || t.l4 != L4::Tcp || self.ct.dnat.is_empty() {
+        if !self.userland_proxy || t.l4 != L4::Tcp || self.published.is_empty() {
             return None;
         }
-        let i = self.ct.match_dnat_index(t)?;
-        let rule = &self.ct.dnat[i];
+        let i = self.published.iter().position(|r| r.matches(t))?;
+        let rule = &self.published[i];
         let backend_port = rule.to_port + (t.dport - rule.host_port);
         let src = self.source_for(rule.to)?;
         let target = ProxyTarget {
@@ -1367,10 +1241,10 @@ impl Node {
     }
 
     /// Stops the docker-proxy processes whose published port is gone (the container
-    /// stopped): call after changing [`Conntrack::dnat`].
+    /// stopped): call after changing [`Node::published`].
     pub fn sync_proxy(&mut self) {
         let Some(stack) = self.stack.as_mut() else { return };
-        let rules = &self.ct.dnat;
+        let rules = &self.published;
         stack.proxy_retain(|t| {
             rules.iter().any(|r| {
                 r.l4 == L4::Tcp
@@ -1636,6 +1510,7 @@ impl Node {
                         (3, 4, [0, 0, m[0], m[1]])
                     }
                     IcmpErr::TimeExceeded => (11, 0, [0; 4]),
+                    IcmpErr::Unreach(code) => (3, code, [0; 4]),
                 };
                 let body = &orig[..orig.len().min(576 - 28)];
                 let icmp = net::icmpv4(ty, code, rest, body);
@@ -1649,6 +1524,18 @@ impl Node {
                     IcmpErr::PortUnreach => (1, 4, [0; 4]),
                     IcmpErr::TooBig(mtu) => (2, 0, mtu.to_be_bytes()),
                     IcmpErr::TimeExceeded => (3, 0, [0; 4]),
+                    // ICMPv6 codes: no route 0, administratively prohibited 1,
+                    // address unreachable 3, port unreachable 4.
+                    IcmpErr::Unreach(code) => (
+                        1,
+                        match code {
+                            0 => 0,
+                            1 => 3,
+                            10 | 13 => 1,
+                            _ => 4,
+                        },
+                        [0; 4],
+                    ),
                 };
                 let body = &orig[..orig.len().min(1280 - 48)];
                 let icmp = net::icmpv6(f, s, ty, code, rest, body);

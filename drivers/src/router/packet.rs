@@ -14,6 +14,8 @@ pub(super) enum IcmpErr {
     PortUnreach,
     TooBig(u32),
     TimeExceeded,
+    /// Destination unreachable with this IPv4 code (REJECT's `--reject-with`).
+    Unreach(u8),
 }
 
 pub(super) fn is_multicast(a: IpAddr) -> bool {

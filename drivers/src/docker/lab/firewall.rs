@@ -6,6 +6,7 @@ use super::Lab;
 use crate::docker::iptables::{self, BridgeNet, DockerFirewall, Endpoint, PortBinding};
 use crate::docker::{Driver, UserRule};
 use crate::netfilter::{Neg, Rule, Ruleset, TableId, Target};
+use crate::router::Node;
 
 impl Lab {
     /// What Docker's rules on `host` depend on: its bridge networks in creation order
@@ -95,6 +96,33 @@ impl Lab {
         }
         add_user_rules(&mut v4, &mut v6, &r.firewall);
         Some((v4, v6))
+    }
+
+    /// Installs machine `name`'s rules into its netfilter (after any change of what
+    /// they depend on: a container started or stopped).
+    pub(super) fn install_rules(&mut self, name: &str) {
+        let Some((v4, v6)) = self.rulesets(name) else { return };
+        let Some(id) = self.node(name) else { return };
+        let Some(node) = self.fabric.element_mut::<Node>(id) else { return };
+        let names: Vec<String> = node.ifaces().iter().map(|i| i.name.clone()).collect();
+        let mut nf = node.nf.borrow_mut();
+        nf.set_ifnames(names);
+        nf.set_rules(v4, v6);
+    }
+
+    /// [`Lab::install_rules`] for every Docker host and router.
+    pub(super) fn install_all_rules(&mut self) {
+        let names: Vec<String> = self
+            .resolved
+            .model
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .chain(self.resolved.model.routers.iter().map(|r| r.name.clone()))
+            .collect();
+        for n in names {
+            self.install_rules(&n);
+        }
     }
 
     /// `iptables-save` of machine `name`'s IPv4 tables (raw, nat, filter), without

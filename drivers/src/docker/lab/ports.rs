@@ -179,9 +179,9 @@ impl Lab {
         let Some(n) = self.fabric.element_mut::<Node>(id) else {
             return;
         };
-        n.ct.dnat.retain(|r| !rules.iter().any(|x| x.label == r.label));
+        n.published.retain(|r| !rules.iter().any(|x| x.label == r.label));
         if on {
-            n.ct.dnat.extend(rules);
+            n.published.extend(rules);
         }
         // Docker starts docker-proxy with the port mapping and kills it with it.
         n.sync_proxy();
