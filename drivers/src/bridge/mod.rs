@@ -16,6 +16,7 @@ use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime
 use bytes::Bytes;
 
 use crate::net::{self, Mac, is_group};
+use crate::netfilter::bridge::{BridgeNf, Bridged};
 
 /// A port's place in the VLANs of a VLAN-filtering bridge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,6 +96,8 @@ pub struct Bridge {
     fdb: HashMap<(u16, Mac), FdbEntry, BuildHasherDefault<MacHasher>>,
     /// Frames forwarded to a known port, flooded, or filtered.
     pub stats: BridgeStats,
+    /// The host's netfilter, for br_netfilter (a Docker bridge network's bridge).
+    pub brnf: Option<BridgeNf>,
 }
 
 /// Counters of a bridge.
@@ -128,6 +131,7 @@ impl Bridge {
             filtering: false,
             fdb: HashMap::default(),
             stats: BridgeStats::default(),
+            brnf: None,
         }
     }
 
@@ -169,6 +173,36 @@ impl Bridge {
             .get(&(vid, *mac))
             .filter(|e| now.saturating_since(e.seen) < self.config.ageing)
             .map(|e| e.port)
+    }
+
+    /// br_netfilter: an IPv4 frame bridged between two container ports passes the
+    /// host's iptables (when `bridge-nf-call-iptables` is on). `None` when a rule
+    /// dropped it (its fate is given); else the frame, translated if conntrack says so.
+    fn bridge_nf(&self, ctx: &mut Ctx<'_>, from: PortId, to: PortId, frame: Frame) -> Option<Frame> {
+        let Some(brnf) = &self.brnf else { return Some(frame) };
+        let container = |p: PortId| self.ports.get(p as usize).is_some_and(|p| p.isolated);
+        if !container(from) || !container(to) || frame.data.get(12..14) != Some(&[0x08, 0x00]) {
+            return Some(frame);
+        }
+        match brnf.forward(ctx.now(), &frame.data[14..]) {
+            Bridged::Pass => Some(frame),
+            Bridged::Rewritten(ip) => {
+                let mut data = Vec::with_capacity(14 + ip.len());
+                data.extend_from_slice(&frame.data[..14]);
+                data.extend_from_slice(&ip);
+                ctx.note(&frame, Stage::BridgeForward, || {
+                    "conntrack (br_netfilter): a reply of a translated connection rewritten".into()
+                });
+                Some(Frame {
+                    data: Bytes::from(data),
+                    ..frame
+                })
+            }
+            Bridged::Dropped(reason, why) => {
+                ctx.drop_frame(&frame, reason, Stage::FilterForward, || why);
+                None
+            }
+        }
     }
 
     /// Docker's `enable_icc: false` is an iptables rule seen through br_netfilter: it
@@ -230,6 +264,10 @@ impl Element for Bridge {
                 });
             }
             Some(out) => {
+                let frame = match self.bridge_nf(ctx, port, out, frame) {
+                    Some(f) => f,
+                    None => return,
+                };
                 if self.icc_blocks(port, out, &frame) {
                     ctx.drop_frame(&frame, DropReason::NetworkIsolation, Stage::BridgeForward, || {
                         "inter-container communication is disabled on this network (enable_icc: false)".into()

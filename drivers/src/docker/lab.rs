@@ -15,6 +15,7 @@ use crate::dns::Directory;
 use crate::host::ConnOutcome;
 use crate::net::{self, L4};
 use crate::nic::{ChildMode, Nic};
+use crate::netfilter::bridge::BridgeNf;
 use crate::router::{BridgeRole, Iface, Node, PublishedPort, Route, Vtep};
 
 mod emulated;
@@ -209,7 +210,20 @@ impl Lab {
         for h in &m.hosts {
             let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
             node.dns = naming::host_dns(h);
-            node.nf.borrow_mut().track = true;
+            {
+                // Docker turns on `bridge-nf-call-iptables` when a bridge network has ICC
+                // off or the userland proxy is off — and only with IP forwarding on
+                // (moby's setupIPv4BridgeNetFiltering): then bridged traffic of every
+                // bridge on the host meets iptables.
+                let any_no_icc = self
+                    .resolved
+                    .networks
+                    .iter()
+                    .any(|n| n.host == h.name && n.driver == Driver::Bridge && !n.icc);
+                let mut nf = node.nf.borrow_mut();
+                nf.track = true;
+                nf.bridge_nf = h.daemon.ip_forward && (any_no_icc || !h.daemon.userland_proxy);
+            }
             node.userland_proxy = h.daemon.userland_proxy;
             node.forward_off = (
                 DropReason::NoRoute,
@@ -292,11 +306,14 @@ impl Lab {
                 }
                 let port = node.add_iface(ifc);
                 let bname = format!("{}/{}", h.name, n.device);
-                let cfg = BridgeConfig {
-                    icc: n.icc,
-                    ..BridgeConfig::default()
-                };
-                let mut br = Bridge::new(bname.clone(), cfg);
+                // ICC is an iptables rule (DOCKER-FORWARD `-i BR -o BR -j DROP`) that
+                // bridged frames meet through br_netfilter, not a bridge setting.
+                let mut br = Bridge::new(bname.clone(), BridgeConfig::default());
+                br.brnf = Some(BridgeNf {
+                    nf: node.nf.clone(),
+                    dev: port as u16,
+                    network: n.name.clone(),
+                });
                 let bport = br.add_port(BridgePort {
                     name: format!("{}-gw", n.device),
                     hairpin: false,

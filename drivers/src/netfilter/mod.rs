@@ -13,6 +13,7 @@
 //! The packet walk (PREROUTING → routing → INPUT / FORWARD → OUTPUT → POSTROUTING) is
 //! the namespace model's (`router`); this module only answers "what do the rules say".
 
+pub mod bridge;
 pub mod conntrack;
 pub mod eval;
 pub mod machine;
