@@ -213,6 +213,11 @@ impl Drop for Ctx<'_> {
     }
 }
 
+/// Downcasting helper for reading concrete elements.
+pub(crate) fn as_any(e: &dyn Element) -> &dyn Any {
+    e
+}
+
 /// Downcasting helper for the runner, which needs to reach concrete elements.
 pub(crate) fn as_any_mut(e: &mut dyn Element) -> &mut dyn Any {
     e

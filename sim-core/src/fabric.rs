@@ -12,7 +12,7 @@ use petgraph::Undirected;
 use petgraph::stable_graph::StableGraph;
 
 use crate::capture::{CaptureSink, Captured};
-use crate::element::{Ctx, Element, as_any_mut};
+use crate::element::{Ctx, Element, as_any, as_any_mut};
 use crate::frame::{Frame, FrameId};
 use crate::link::{Link, LinkConfig, LinkId};
 use crate::rng::SimRng;
@@ -371,6 +371,12 @@ impl Fabric {
     /// How many elements there are.
     pub fn element_count(&self) -> usize {
         self.elements.len()
+    }
+
+    /// The element `id` as its concrete type, if it is a `T` (to read it).
+    pub fn element<T: Element>(&self, id: ElemId) -> Option<&T> {
+        let slot = self.elements.get(id.0 as usize)?;
+        as_any(slot.elem.as_ref()).downcast_ref::<T>()
     }
 
     /// The element `id` as its concrete type, if it is a `T`.

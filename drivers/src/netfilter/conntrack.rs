@@ -354,8 +354,18 @@ impl Conntrack {
     /// The live connections as `conntrack -L` prints them, oldest slot first:
     /// `tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… … [ASSURED]`.
     pub fn list(&self, now: SimTime) -> Vec<String> {
+        self.list_recent(now, usize::MAX)
+    }
+
+    /// The `n` connections that saw a packet last, most recent first, as [`Conntrack::list`].
+    pub fn list_recent(&self, now: SimTime, n: usize) -> Vec<String> {
+        let mut live: Vec<&Conn> = self.conns.iter().flatten().collect();
+        if n != usize::MAX {
+            live.sort_by_key(|c| std::cmp::Reverse(c.last));
+            live.truncate(n);
+        }
         let mut out = Vec::new();
-        for c in self.conns.iter().flatten() {
+        for c in live {
             let age = now.saturating_since(c.last);
             if age > c.timeout() {
                 continue;

@@ -264,6 +264,15 @@ impl Node {
                     inb.or(outb).unwrap_or_default()
                 ),
             ),
+            RuleNote::DockerDirectAccess if inb.is_some() => (
+                DropReason::NetworkIsolation,
+                format!(
+                    "Docker isolates bridge networks: a packet from network '{}' to the container address {} of \
+                     another network is dropped (raw PREROUTING); connect the container to both networks",
+                    inb.unwrap_or_default(),
+                    p.dst
+                ),
+            ),
             RuleNote::DockerDirectAccess => (
                 DropReason::Firewall,
                 format!(

@@ -125,6 +125,16 @@ impl Lab {
         }
     }
 
+    /// The `n` most recently used connections of machine `name`'s conntrack table, as
+    /// `conntrack -L` prints them (empty for machines that track nothing).
+    pub fn conntrack(&self, name: &str, n: usize) -> Vec<String> {
+        let now = self.fabric.now();
+        self.node(name)
+            .and_then(|id| self.fabric.element::<Node>(id))
+            .map(|node| node.nf.borrow().ct.list_recent(now, n))
+            .unwrap_or_default()
+    }
+
     /// `iptables-save` of machine `name`'s IPv4 tables (raw, nat, filter), without
     /// counters, as `netloom iptables FILE --host NAME` prints it.
     pub fn iptables_save(&self, name: &str) -> Option<String> {
