@@ -187,14 +187,22 @@ impl Ruleset {
     /// The tables in `iptables-save` format without counters: `*table`, `:CHAIN POLICY
     /// [0:0]` (`-` for user chains), `-A` lines, `COMMIT`. Tables with no rules and no
     /// user chains are left out, as on a host where they were never loaded.
+    ///
+    /// Chains print as iptables-save prints them: built-ins first in hook order, then
+    /// user chains sorted by name (libiptc and iptables-nft keep them sorted, whatever
+    /// the order they were created in) — for the `:` lines and the `-A` lines alike.
     pub fn save(&self) -> String {
         let mut out = String::new();
         for t in &self.tables {
             if t.chains.iter().all(|c| c.rules.is_empty() && c.policy.is_some()) {
                 continue;
             }
+            let mut chains: Vec<&Chain> = t.chains.iter().filter(|c| c.policy.is_some()).collect();
+            let mut user: Vec<&Chain> = t.chains.iter().filter(|c| c.policy.is_none()).collect();
+            user.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+            chains.extend(user);
             let _ = writeln!(out, "*{}", t.id.name());
-            for c in &t.chains {
+            for c in &chains {
                 let policy = match c.policy {
                     Some(true) => "ACCEPT",
                     Some(false) => "DROP",
@@ -202,7 +210,7 @@ impl Ruleset {
                 };
                 let _ = writeln!(out, ":{} {policy} [0:0]", c.name);
             }
-            for c in &t.chains {
+            for c in &chains {
                 for r in &c.rules {
                     let _ = writeln!(out, "-A {} {r}", c.name);
                 }
