@@ -179,11 +179,7 @@ impl Node {
                 let (reason, why) = self.drop_cause(note, p, hook);
                 let rejected = matches!(d.verdict, Verdict::Reject(_));
                 ctx.drop_frame(frame, reason, stage, || {
-                    format!(
-                        "{why}{}: {} {text}",
-                        if rejected { " (rejected)" } else { "" },
-                        hook.chain()
-                    )
+                    format!("{why}{} — {text}", if rejected { " (rejected)" } else { "" })
                 });
                 if let Verdict::Reject(w) = d.verdict {
                     self.reject(ctx, pkt, info, reply_port, w);
