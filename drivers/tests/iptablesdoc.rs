@@ -12,6 +12,8 @@
 //! Equality is per line in order, so a rule inserted where Docker appends (or a network
 //! programmed out of creation order) fails.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 

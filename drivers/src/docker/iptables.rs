@@ -209,8 +209,8 @@ impl Programmer {
 
     fn loopback_net(&self) -> IpNet {
         match self.fam {
-            Family::V4 => IpNet::V4(Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default()),
-            Family::V6 => IpNet::V6(Ipv6Net::new(Ipv6Addr::LOCALHOST, 128).unwrap_or_default()),
+            Family::V4 => IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            Family::V6 => IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
         }
     }
 
@@ -604,5 +604,8 @@ fn icc_rule(br: &str, t: Target) -> Rule {
 
 /// `fe80::/10`: link-local sources are never DNATed (setPerPortNAT).
 fn link_local() -> IpNet {
-    IpNet::V6(Ipv6Net::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10).unwrap_or_default())
+    IpNet::V6(Ipv6Net::new_assert(
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),
+        10,
+    ))
 }
