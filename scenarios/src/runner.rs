@@ -870,7 +870,12 @@ pub(crate) fn explain(lab: &Lab, _start: usize, from: Option<ElemId>) -> Vec<Str
     out.push(fate_counts(&fates, noise, lab.fabric.unrecorded()));
     // What connection tracking holds on the machines that translate and filter.
     let m = &lab.resolved.model;
-    for name in m.hosts.iter().map(|h| &h.name).chain(m.routers.iter().map(|r| &r.name)) {
+    for name in m
+        .hosts
+        .iter()
+        .map(|h| &h.name)
+        .chain(m.routers.iter().map(|r| &r.name))
+    {
         let lines = lab.conntrack(name, 4);
         if !lines.is_empty() {
             out.push(format!("  conntrack -L on {name} (most recent):"));

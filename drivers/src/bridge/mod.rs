@@ -179,7 +179,9 @@ impl Bridge {
     /// host's iptables (when `bridge-nf-call-iptables` is on). `None` when a rule
     /// dropped it (its fate is given); else the frame, translated if conntrack says so.
     fn bridge_nf(&self, ctx: &mut Ctx<'_>, from: PortId, to: PortId, frame: Frame) -> Option<Frame> {
-        let Some(brnf) = &self.brnf else { return Some(frame) };
+        let Some(brnf) = &self.brnf else {
+            return Some(frame);
+        };
         let container = |p: PortId| self.ports.get(p as usize).is_some_and(|p| p.isolated);
         if !container(from) || !container(to) || frame.data.get(12..14) != Some(&[0x08, 0x00]) {
             return Some(frame);

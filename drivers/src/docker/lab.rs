@@ -14,8 +14,8 @@ use crate::bridge::{Bridge, BridgeConfig, BridgePort};
 use crate::dns::Directory;
 use crate::host::ConnOutcome;
 use crate::net::{self, L4};
-use crate::nic::{ChildMode, Nic};
 use crate::netfilter::bridge::BridgeNf;
+use crate::nic::{ChildMode, Nic};
 use crate::router::{BridgeRole, Iface, Node, PublishedPort, Route, Vtep};
 
 mod emulated;
@@ -1390,7 +1390,11 @@ impl Lab {
             self.fabric.link_config_mut(l).up = running;
         }
         self.running.insert(name.to_string(), running);
-        if let Some(host) = self.resolved.model.containers.get(ci).map(|c| c.host.clone().unwrap_or_else(|| self.resolved.model.default_host())) {
+        if let Some(host) = self.resolved.model.containers.get(ci).map(|c| {
+            c.host
+                .clone()
+                .unwrap_or_else(|| self.resolved.model.default_host())
+        }) {
             self.install_rules(&host);
         }
         self.refresh_directory();

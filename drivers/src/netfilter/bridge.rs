@@ -64,9 +64,19 @@ impl BridgeNf {
                 L4::Icmp => 1,
                 L4::Other(n) => n,
             },
-            sport: if matches!(t.l4, L4::Tcp | L4::Udp) { t.sport } else { 0 },
-            dport: if matches!(t.l4, L4::Tcp | L4::Udp) { t.dport } else { 0 },
-            icmp: info.icmp_type.map(|ty| (ty, ip.get(info.header_len + 1).copied().unwrap_or(0))),
+            sport: if matches!(t.l4, L4::Tcp | L4::Udp) {
+                t.sport
+            } else {
+                0
+            },
+            dport: if matches!(t.l4, L4::Tcp | L4::Udp) {
+                t.dport
+            } else {
+                0
+            },
+            icmp: info
+                .icmp_type
+                .map(|ty| (ty, ip.get(info.header_len + 1).copied().unwrap_or(0))),
             ctstate: CtStates::INVALID,
             ct_orig_dst: t.dst,
             ct_orig_dport: t.dport,
@@ -76,7 +86,10 @@ impl BridgeNf {
         let d = nf.decide(true, TableId::Raw, Hook::Prerouting, &pkt);
         if matches!(d.verdict, Verdict::Drop | Verdict::Reject(_)) {
             let text = nf.describe(true, &d, TableId::Raw, Hook::Prerouting);
-            return Bridged::Dropped(DropReason::Firewall, format!("bridged packet dropped (br_netfilter): {text}"));
+            return Bridged::Dropped(
+                DropReason::Firewall,
+                format!("bridged packet dropped (br_netfilter): {text}"),
+            );
         }
         let found = nf.ct.lookup(&t, now).and_then(|(i, dir)| {
             nf.ct.seen(i, dir, info.tcp_flags, now);
@@ -113,7 +126,10 @@ impl BridgeNf {
                         self.network
                     ),
                 ),
-                _ => (DropReason::Firewall, "bridged packet dropped by a FORWARD rule (br_netfilter)".to_string()),
+                _ => (
+                    DropReason::Firewall,
+                    "bridged packet dropped by a FORWARD rule (br_netfilter)".to_string(),
+                ),
             };
             return Bridged::Dropped(reason, format!("{why}: FORWARD {text}"));
         }

@@ -127,7 +127,12 @@ impl Conn {
     /// Advances the TCP state machine with a packet of `dir` carrying `flags`.
     fn on_tcp(&mut self, dir: Dir, flags: u8) {
         let Some(s) = self.tcp else { return };
-        let (syn, ack, fin, rst) = (flags & 0x02 != 0, flags & 0x10 != 0, flags & 0x01 != 0, flags & 0x04 != 0);
+        let (syn, ack, fin, rst) = (
+            flags & 0x02 != 0,
+            flags & 0x10 != 0,
+            flags & 0x01 != 0,
+            flags & 0x04 != 0,
+        );
         let d = dir as usize;
         let next = if rst {
             TcpState::Close
@@ -219,7 +224,13 @@ impl Conntrack {
     ///
     /// # Errors
     /// [`TableFull`] when `max` connections live and none has expired.
-    pub fn insert(&mut self, orig: Tuple, translated: Tuple, tcp_flags: Option<u8>, now: SimTime) -> Result<usize, TableFull> {
+    pub fn insert(
+        &mut self,
+        orig: Tuple,
+        translated: Tuple,
+        tcp_flags: Option<u8>,
+        now: SimTime,
+    ) -> Result<usize, TableFull> {
         self.sweep_some(now, 8);
         if self.len() >= self.max {
             self.sweep_some(now, 256);
@@ -329,7 +340,12 @@ impl Conntrack {
         } else {
             (1024, 65535)
         };
-        let start = self.next_port.get(&(addr, t.l4)).copied().filter(|p| (lo..=hi).contains(p)).unwrap_or(t.sport.clamp(lo, hi));
+        let start = self
+            .next_port
+            .get(&(addr, t.l4))
+            .copied()
+            .filter(|p| (lo..=hi).contains(p))
+            .unwrap_or(t.sport.clamp(lo, hi));
         let mut p = start;
         for _ in 0..=(hi - lo) {
             p = if p >= hi { lo } else { p + 1 };
@@ -384,7 +400,9 @@ impl Conntrack {
             }
             let tuple = |t: &Tuple| match t.l4 {
                 L4::Icmp => format!("src={} dst={} type=8 code=0 id={}", t.src, t.dst, t.sport),
-                L4::Tcp | L4::Udp => format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport),
+                L4::Tcp | L4::Udp => {
+                    format!("src={} dst={} sport={} dport={}", t.src, t.dst, t.sport, t.dport)
+                }
                 L4::Other(_) => format!("src={} dst={}", t.src, t.dst),
             };
             let _ = write!(s, "{}", tuple(&c.orig));
@@ -426,7 +444,8 @@ mod tests {
             src: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10)),
             ..orig
         };
-        ct.insert(orig, out, Some(0x02), SimTime::ZERO).unwrap();
+        ct.insert(orig, out, Some(0x02), SimTime::ZERO)
+            .expect("in the test");
         let (i, dir) = ct.lookup(&out.reversed(), SimTime(1)).expect("reply is tracked");
         assert_eq!(dir, Dir::Reply);
         assert_eq!(ct.conn(i).expect("live").translated(Dir::Reply), orig.reversed());
@@ -439,7 +458,17 @@ mod tests {
         let a = t([172, 17, 0, 2], 40000, [203, 0, 113, 10], 80);
         let b = t([172, 17, 0, 3], 40000, [203, 0, 113, 10], 80);
         let pa = ct.pick_port(&a, nat);
-        ct.insert(a, Tuple { src: nat, sport: pa, ..a }, Some(0x02), SimTime::ZERO).unwrap();
+        ct.insert(
+            a,
+            Tuple {
+                src: nat,
+                sport: pa,
+                ..a
+            },
+            Some(0x02),
+            SimTime::ZERO,
+        )
+        .expect("in the test");
         let pb = ct.pick_port(&b, nat);
         assert_eq!(pa, 40000);
         assert_ne!(pb, 40000);
@@ -451,18 +480,27 @@ mod tests {
         // answered, 5 days once established, 120 s in TIME_WAIT after both FINs.
         let mut ct = Conntrack::default();
         let a = t([10, 0, 0, 1], 40000, [10, 0, 0, 2], 80);
-        let i = ct.insert(a, a, Some(0x02), SimTime::ZERO).unwrap();
-        assert_eq!(ct.conn(i).unwrap().timeout(), SimDuration::from_secs(120));
+        let i = ct.insert(a, a, Some(0x02), SimTime::ZERO).expect("in the test");
+        assert_eq!(
+            ct.conn(i).expect("in the test").timeout(),
+            SimDuration::from_secs(120)
+        );
         ct.seen(i, Dir::Reply, Some(0x12), SimTime(1));
         ct.seen(i, Dir::Original, Some(0x10), SimTime(2));
-        assert_eq!(ct.conn(i).unwrap().tcp, Some(TcpState::Established));
-        assert_eq!(ct.conn(i).unwrap().timeout(), SimDuration::from_secs(432_000));
+        assert_eq!(ct.conn(i).expect("in the test").tcp, Some(TcpState::Established));
+        assert_eq!(
+            ct.conn(i).expect("in the test").timeout(),
+            SimDuration::from_secs(432_000)
+        );
         ct.seen(i, Dir::Original, Some(0x11), SimTime(3));
         ct.seen(i, Dir::Reply, Some(0x11), SimTime(4));
         ct.seen(i, Dir::Original, Some(0x10), SimTime(5));
-        assert_eq!(ct.conn(i).unwrap().tcp, Some(TcpState::TimeWait));
+        assert_eq!(ct.conn(i).expect("in the test").tcp, Some(TcpState::TimeWait));
         let line = &ct.list(SimTime(5))[0];
-        assert!(line.starts_with("tcp      6 119 TIME_WAIT src=10.0.0.1"), "{line}");
+        assert!(
+            line.starts_with("tcp      6 119 TIME_WAIT src=10.0.0.1"),
+            "{line}"
+        );
         assert!(line.contains("[ASSURED]"), "{line}");
     }
 
@@ -471,18 +509,27 @@ mod tests {
         let mut ct = Conntrack::default();
         let mut a = t([10, 0, 0, 1], 5000, [10, 0, 0, 2], 53);
         a.l4 = L4::Udp;
-        ct.insert(a, a, None, SimTime::ZERO).unwrap();
-        assert!(ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(29)).is_some());
-        assert!(ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(60)).is_none());
+        ct.insert(a, a, None, SimTime::ZERO).expect("in the test");
+        assert!(
+            ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(29))
+                .is_some()
+        );
+        assert!(
+            ct.lookup(&a, SimTime::ZERO + SimDuration::from_secs(60))
+                .is_none()
+        );
         assert!(ct.is_empty(), "the expired entry is gone");
     }
 
     #[test]
     fn a_full_table_refuses_new_connections() {
-        let mut ct = Conntrack { max: 2, ..Conntrack::default() };
+        let mut ct = Conntrack {
+            max: 2,
+            ..Conntrack::default()
+        };
         for p in 0..2 {
             let a = t([10, 0, 0, 1], 1000 + p, [10, 0, 0, 2], 80);
-            ct.insert(a, a, Some(0x02), SimTime::ZERO).unwrap();
+            ct.insert(a, a, Some(0x02), SimTime::ZERO).expect("in the test");
         }
         let c = t([10, 0, 0, 1], 2000, [10, 0, 0, 2], 80);
         assert_eq!(ct.insert(c, c, Some(0x02), SimTime::ZERO), Err(TableFull));

@@ -147,7 +147,13 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Evaluates `table`'s chain for `hook` on `pkt` by a direct first-match walk.
 /// `ifnames[i]` is the name of interface `i`.
-pub fn evaluate<S: AsRef<str>>(rs: &Ruleset, ifnames: &[S], table: TableId, hook: Hook, pkt: &Packet) -> Decision {
+pub fn evaluate<S: AsRef<str>>(
+    rs: &Ruleset,
+    ifnames: &[S],
+    table: TableId,
+    hook: Hook,
+    pkt: &Packet,
+) -> Decision {
     let t = rs.table(table);
     let Some(start) = t.chains.iter().position(|c| c.name == hook.chain()) else {
         return Decision {

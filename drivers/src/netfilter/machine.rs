@@ -48,7 +48,13 @@ impl Netfilter {
         self.v6 = v6;
         for (f, rs) in [&self.v4, &self.v6].into_iter().enumerate() {
             for t in TableId::ALL {
-                for h in [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting] {
+                for h in [
+                    Hook::Prerouting,
+                    Hook::Input,
+                    Hook::Forward,
+                    Hook::Output,
+                    Hook::Postrouting,
+                ] {
                     self.trivial[f][t as usize][h as usize] = rs
                         .table(t)
                         .chain(h.chain())
@@ -104,12 +110,15 @@ impl Netfilter {
 
     /// The note of the rule that decided `d`.
     pub fn note(&self, v4: bool, d: &Decision) -> super::RuleNote {
-        d.by
-            .and_then(|r| {
-                let t = self.rules(v4).table(r.table);
-                t.chains.get(r.chain as usize)?.rules.get(r.rule as usize).map(|x| x.note)
-            })
-            .unwrap_or_default()
+        d.by.and_then(|r| {
+            let t = self.rules(v4).table(r.table);
+            t.chains
+                .get(r.chain as usize)?
+                .rules
+                .get(r.rule as usize)
+                .map(|x| x.note)
+        })
+        .unwrap_or_default()
     }
 
     /// The name of interface id `i`.

@@ -85,12 +85,22 @@ impl Node {
     /// Connection tracking of an arriving packet (`nf_conntrack_in`): finds its
     /// connection and state, and applies the destination half of an existing
     /// connection's translation (the source half waits for POSTROUTING).
-    pub(super) fn ct_in(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut Vec<u8>, info: &IpInfo) -> Track {
+    pub(super) fn ct_in(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &mut Vec<u8>,
+        info: &IpInfo,
+    ) -> Track {
         let t = info.tuple;
         if info.is_icmp_error() {
             let related = self.translate_related(ctx, frame, pkt);
             return Track {
-                state: if related { CtStates::RELATED } else { CtStates::INVALID },
+                state: if related {
+                    CtStates::RELATED
+                } else {
+                    CtStates::INVALID
+                },
                 orig: t,
                 post: None,
                 fresh: false,
@@ -103,7 +113,9 @@ impl Node {
             match nf.ct.lookup(&t, now) {
                 Some((i, dir)) => {
                     nf.ct.seen(i, dir, info.tcp_flags, now);
-                    nf.ct.conn(i).map(|c| (c.state(dir), c.orig, c.translated(dir), c.dnat))
+                    nf.ct
+                        .conn(i)
+                        .map(|c| (c.state(dir), c.orig, c.translated(dir), c.dnat))
                 }
                 None => None,
             }
@@ -122,7 +134,9 @@ impl Node {
             }
             if pre != t {
                 net::rewrite(pkt, &pre);
-                ctx.note(frame, Stage::NatPrerouting, || format!("conntrack: {t} rewritten to {pre}"));
+                ctx.note(frame, Stage::NatPrerouting, || {
+                    format!("conntrack: {t} rewritten to {pre}")
+                });
             }
             return Track {
                 state,
@@ -240,7 +254,10 @@ impl Node {
                     outb.unwrap_or_default()
                 ),
             ),
-            RuleNote::DockerIsolation => (DropReason::NetworkIsolation, "Docker isolates bridge networks from each other".into()),
+            RuleNote::DockerIsolation => (
+                DropReason::NetworkIsolation,
+                "Docker isolates bridge networks from each other".into(),
+            ),
             RuleNote::DockerInternal => {
                 let (n, way) = match (inb, outb) {
                     (Some(n), _) if p.in_if != p.out_if => (n, "leaving"),
@@ -292,7 +309,15 @@ impl Node {
 
     /// The nat table at PREROUTING (or OUTPUT) for the first packet of a connection:
     /// DNAT rewrites the destination. Returns the new tuple when it changed.
-    pub(super) fn nat_dnat(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8], hook: Hook, p: &Packet, t: &Tuple) -> Option<Tuple> {
+    pub(super) fn nat_dnat(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &mut [u8],
+        hook: Hook,
+        p: &Packet,
+        t: &Tuple,
+    ) -> Option<Tuple> {
         let v4 = p.src.is_ipv4();
         let (d, text) = {
             let nf = self.nf.borrow();
@@ -316,7 +341,11 @@ impl Node {
             out.dport = port;
         }
         net::rewrite(pkt, &out);
-        let stage = if hook == Hook::Output { Stage::NatOutput } else { Stage::NatPrerouting };
+        let stage = if hook == Hook::Output {
+            Stage::NatOutput
+        } else {
+            Stage::NatPrerouting
+        };
         ctx.note(frame, stage, || format!("DNAT {t} to {out} by {text}"));
         Some(out)
     }
@@ -362,7 +391,11 @@ impl Node {
         let nat_on = self.nf.borrow().nat(v4);
         let mut out = *t;
         if let Some(addr) = src {
-            let port = self.nf.borrow_mut().ct.pick_port(&Tuple { src: addr, ..*t }, addr);
+            let port = self
+                .nf
+                .borrow_mut()
+                .ct
+                .pick_port(&Tuple { src: addr, ..*t }, addr);
             out = Tuple { src: addr, ..*t }.with_sport(port);
         } else if nat_on && matches!(t.l4, L4::Tcp | L4::Udp | L4::Icmp) {
             // The null binding: even an untranslated connection gets a unique reply tuple.
@@ -391,8 +424,16 @@ impl Node {
 
     /// Conntrack and the nat/filter OUTPUT hooks for a packet this machine sends, and
     /// POSTROUTING. Rewrites `pkt`; `Stop` when a rule dropped it (the fate is given).
-    pub(super) fn nf_output(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut Vec<u8>, app_ping: Option<usize>) -> Pass {
-        let Some(info) = net::parse_ip(pkt) else { return Pass::Go };
+    pub(super) fn nf_output(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &mut Vec<u8>,
+        app_ping: Option<usize>,
+    ) -> Pass {
+        let Some(info) = net::parse_ip(pkt) else {
+            return Pass::Go;
+        };
         if info.is_icmp_error() {
             return Pass::Go;
         }
@@ -428,7 +469,17 @@ impl Node {
                 net::rewrite(pkt, &target);
             }
             let p = self.nf_packet(pkt, &info, &target, None, out_if(self, target.dst), &tr);
-            return self.nf_filter(ctx, frame, pkt, &info, TableId::Filter, Hook::Output, &p, Stage::FilterOutput, 0);
+            return self.nf_filter(
+                ctx,
+                frame,
+                pkt,
+                &info,
+                TableId::Filter,
+                Hook::Output,
+                &p,
+                Stage::FilterOutput,
+                0,
+            );
         }
         let mut tr = Track {
             state: new_state(&info),
@@ -439,7 +490,17 @@ impl Node {
         };
         tr.fresh = tr.state == CtStates::NEW && info.first_fragment;
         let p = self.nf_packet(pkt, &info, &t, None, out_if(self, t.dst), &tr);
-        if let Pass::Stop = self.nf_filter(ctx, frame, pkt, &info, TableId::Raw, Hook::Output, &p, Stage::RawOutput, 0) {
+        if let Pass::Stop = self.nf_filter(
+            ctx,
+            frame,
+            pkt,
+            &info,
+            TableId::Raw,
+            Hook::Output,
+            &p,
+            Stage::RawOutput,
+            0,
+        ) {
             return Pass::Stop;
         }
         let mut cur = t;
@@ -451,7 +512,17 @@ impl Node {
         }
         let oif = out_if(self, cur.dst);
         let p = self.nf_packet(pkt, &info, &cur, None, oif, &tr);
-        if let Pass::Stop = self.nf_filter(ctx, frame, pkt, &info, TableId::Filter, Hook::Output, &p, Stage::FilterOutput, 0) {
+        if let Pass::Stop = self.nf_filter(
+            ctx,
+            frame,
+            pkt,
+            &info,
+            TableId::Filter,
+            Hook::Output,
+            &p,
+            Stage::FilterOutput,
+            0,
+        ) {
             if let Some(ping) = app_ping.and_then(|i| self.pings.get_mut(i)) {
                 ping.errors.push("ping: sendmsg: Operation not permitted".into());
             }

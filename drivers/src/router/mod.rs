@@ -11,8 +11,8 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -690,14 +690,26 @@ impl Node {
         };
         let in_if = Some(in_port as u16);
         let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &untracked);
-        if let Pass::Stop = self.nf_filter(ctx, &frame, &pkt, &info, TableId::Raw, Hook::Prerouting, &p, Stage::RawPrerouting, in_port) {
+        if let Pass::Stop = self.nf_filter(
+            ctx,
+            &frame,
+            &pkt,
+            &info,
+            TableId::Raw,
+            Hook::Prerouting,
+            &p,
+            Stage::RawPrerouting,
+            in_port,
+        ) {
             return;
         }
         let mut tr = self.ct_in(ctx, &frame, &mut pkt, &info);
         let mut info = match net::parse_ip(&pkt) {
             Some(i) => i,
             None => {
-                ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, || "malformed after NAT".into());
+                ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, || {
+                    "malformed after NAT".into()
+                });
                 return;
             }
         };
@@ -705,11 +717,21 @@ impl Node {
         if tr.fresh {
             let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &tr);
             let t = info.tuple;
-            if self.nat_dnat(ctx, &frame, &mut pkt, Hook::Prerouting, &p, &t).is_some() {
+            if self
+                .nat_dnat(ctx, &frame, &mut pkt, Hook::Prerouting, &p, &t)
+                .is_some()
+            {
                 tr.dnat = true;
                 match net::parse_ip(&pkt) {
                     Some(i) => info = i,
-                    None => return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, String::new),
+                    None => {
+                        return ctx.drop_frame(
+                            &frame,
+                            DropReason::Malformed,
+                            Stage::NatPrerouting,
+                            String::new,
+                        );
+                    }
                 }
             }
         }
@@ -718,7 +740,15 @@ impl Node {
 
     /// The routing decision for an arriving packet, then INPUT or FORWARD and
     /// POSTROUTING. `tr` is the packet's connection tracking (`None`: not tracked).
-    fn route_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, mut pkt: Vec<u8>, info: &IpInfo, tr: Option<Track>) {
+    fn route_input(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        in_port: PortId,
+        frame: Frame,
+        mut pkt: Vec<u8>,
+        info: &IpInfo,
+        tr: Option<Track>,
+    ) {
         let tuple = info.tuple;
         let v4 = tuple.src.is_ipv4();
         let dst = tuple.dst;
@@ -727,9 +757,17 @@ impl Node {
         if local {
             if let Some(tr) = &tr {
                 let p = self.nf_packet(&pkt, info, &tuple, in_if, None, tr);
-                if let Pass::Stop =
-                    self.nf_filter(ctx, &frame, &pkt, info, TableId::Filter, Hook::Input, &p, Stage::FilterInput, in_port)
-                {
+                if let Pass::Stop = self.nf_filter(
+                    ctx,
+                    &frame,
+                    &pkt,
+                    info,
+                    TableId::Filter,
+                    Hook::Input,
+                    &p,
+                    Stage::FilterInput,
+                    in_port,
+                ) {
                     return;
                 }
                 // Source NAT of the reply direction applies on the way in too (INPUT).
@@ -737,7 +775,12 @@ impl Node {
                     net::rewrite(&mut pkt, &t);
                 }
                 if tr.fresh
-                    && self.nf.borrow_mut().ct.insert(tr.orig, tuple, info.tcp_flags, ctx.now()).is_err()
+                    && self
+                        .nf
+                        .borrow_mut()
+                        .ct
+                        .insert(tr.orig, tuple, info.tcp_flags, ctx.now())
+                        .is_err()
                 {
                     ctx.drop_frame(&frame, DropReason::Firewall, Stage::Conntrack, || {
                         "nf_conntrack: table full, dropping packet".into()
@@ -786,10 +829,21 @@ impl Node {
             return;
         };
         let out_if = Some(route.port as u16);
-        let fwd = tr.as_ref().map(|tr| self.nf_packet(&pkt, info, &tuple, in_if, out_if, tr));
+        let fwd = tr
+            .as_ref()
+            .map(|tr| self.nf_packet(&pkt, info, &tuple, in_if, out_if, tr));
         if let Some(p) = &fwd
-            && let Pass::Stop =
-                self.nf_filter(ctx, &frame, &pkt, info, TableId::Filter, Hook::Forward, p, Stage::FilterForward, in_port)
+            && let Pass::Stop = self.nf_filter(
+                ctx,
+                &frame,
+                &pkt,
+                info,
+                TableId::Filter,
+                Hook::Forward,
+                p,
+                Stage::FilterForward,
+                in_port,
+            )
         {
             return;
         }
@@ -821,7 +875,18 @@ impl Node {
                     format!("conntrack: {tuple} rewritten to {t}")
                 });
             }
-            if tr.fresh && !self.nat_confirm(ctx, &frame, &mut pkt, info, tr, &tuple, fwd.as_ref(), Some(route.port)) {
+            if tr.fresh
+                && !self.nat_confirm(
+                    ctx,
+                    &frame,
+                    &mut pkt,
+                    info,
+                    tr,
+                    &tuple,
+                    fwd.as_ref(),
+                    Some(route.port),
+                )
+            {
                 return;
             }
         }

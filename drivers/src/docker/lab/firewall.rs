@@ -101,9 +101,13 @@ impl Lab {
     /// Installs machine `name`'s rules into its netfilter (after any change of what
     /// they depend on: a container started or stopped).
     pub(super) fn install_rules(&mut self, name: &str) {
-        let Some((v4, v6)) = self.rulesets(name) else { return };
+        let Some((v4, v6)) = self.rulesets(name) else {
+            return;
+        };
         let Some(id) = self.node(name) else { return };
-        let Some(node) = self.fabric.element_mut::<Node>(id) else { return };
+        let Some(node) = self.fabric.element_mut::<Node>(id) else {
+            return;
+        };
         let names: Vec<String> = node.ifaces().iter().map(|i| i.name.clone()).collect();
         let mut nf = node.nf.borrow_mut();
         nf.set_ifnames(names);
