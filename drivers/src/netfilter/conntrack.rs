@@ -498,7 +498,7 @@ mod tests {
         assert_eq!(ct.conn(i).expect("in the test").tcp, Some(TcpState::TimeWait));
         let line = &ct.list(SimTime(5))[0];
         assert!(
-            line.starts_with("tcp      6 119 TIME_WAIT src=10.0.0.1"),
+            line.starts_with("tcp      6 120 TIME_WAIT src=10.0.0.1"),
             "{line}"
         );
         assert!(line.contains("[ASSURED]"), "{line}");
