@@ -728,37 +728,37 @@ pub struct FirewallRule {
     /// Chain: `DOCKER-USER`, `INPUT`, `OUTPUT`, `FORWARD` (routers: no `DOCKER-USER`).
     pub chain: Spanned<String>,
     /// Input interface (`-i`), `!` negates, a trailing `+` matches a prefix.
-    #[serde(default, rename = "in")]
-    pub in_iface: Option<Spanned<String>>,
+    #[serde(default, rename = "in", deserialize_with = "written")]
+    pub in_iface: Option<Spanned<Scalar>>,
     /// Output interface (`-o`).
-    #[serde(default, rename = "out")]
-    pub out_iface: Option<Spanned<String>>,
+    #[serde(default, rename = "out", deserialize_with = "written")]
+    pub out_iface: Option<Spanned<Scalar>>,
     /// Protocol (`-p`); `all` is the same as leaving it out.
     #[serde(default)]
     pub proto: Option<Spanned<FirewallProto>>,
     /// Source address or CIDR (`-s`), `!` negates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub source: Option<Spanned<Scalar>>,
     /// Destination address or CIDR (`-d`), `!` negates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub destination: Option<Spanned<Scalar>>,
     /// Source port or range `a-b` (`--sport`, needs `proto: tcp|udp`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub sport: Option<Spanned<Scalar>>,
     /// Destination port or range (`--dport`, needs `proto: tcp|udp`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub dport: Option<Spanned<Scalar>>,
     /// Conntrack states (`-m conntrack --ctstate`), a list or one word.
     #[serde(default)]
-    pub ctstate: Option<Spanned<OneOrMany<Spanned<CtState>>>>,
+    pub ctstate: Option<Spanned<OneOrMany<CtState>>>,
     /// The connection's original destination, before DNAT (`--ctorigdst`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub ctorigdst: Option<Spanned<Scalar>>,
     /// The connection's original destination port or range (`--ctorigdstport`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub ctorigdstport: Option<Spanned<Scalar>>,
     /// ICMP type: an iptables name, a number or `type/code` (needs `proto: icmp|icmpv6`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "written")]
     pub icmp_type: Option<Spanned<Scalar>>,
     /// Target (`-j`).
     pub action: Spanned<FirewallAction>,
@@ -845,17 +845,38 @@ impl<T> Deref for OneOrMany<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<T> {
-            Many(Vec<T>),
-            One(T),
-        }
-        Ok(match Raw::deserialize(d)? {
-            Raw::Many(v) => OneOrMany(v),
-            Raw::One(t) => OneOrMany(vec![t]),
-        })
+        d.deserialize_any(OneOrManyVisitor(std::marker::PhantomData))
     }
+}
+
+struct OneOrManyVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+    type Value = OneOrMany<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("one value or a list of them")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(OneOrMany(vec![T::deserialize(
+            de::value::StrDeserializer::<E>::new(v),
+        )?]))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            out.push(x);
+        }
+        Ok(OneOrMany(out))
+    }
+}
+
+/// A value that, when its key is written, must hold something: YAML reads `!x` as a tag
+/// on an empty value, which would otherwise quietly drop a negated match.
+fn written<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Scalar>>, D::Error> {
+    Spanned::<Scalar>::deserialize(d).map(Some)
 }
 
 /// A scalar written as text or as a number (`dport: 80`, `dport: "8000-8080"`), kept

@@ -9,9 +9,8 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair, LanDef,
-    LinkDef,
-    Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
+    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair,
+    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;

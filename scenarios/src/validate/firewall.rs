@@ -15,7 +15,8 @@ use netloom_drivers::netfilter::{self, CtStates, Neg, PortRange, Rule, Target};
 use super::{Validator, nearest};
 use crate::error::location_of;
 use crate::format::{
-    CtState, FirewallAction, FirewallProto, FirewallRule, Location, Name, RejectWith, Scalar, Scenario, Spanned,
+    CtState, FirewallAction, FirewallProto, FirewallRule, Location, Name, RejectWith, Scalar, Scenario,
+    Spanned,
 };
 
 /// A host's filter chains a rule may be appended to.
@@ -168,10 +169,11 @@ impl Validator<'_> {
             FirewallAction::Accept => Target::Accept,
             FirewallAction::Drop => Target::Drop,
             FirewallAction::Return => Target::Return,
-            FirewallAction::Reject => Target::Reject(r.reject_with.as_ref().map_or_else(
-                netfilter::RejectWith::default,
-                |w| reject_with(w.value),
-            )),
+            FirewallAction::Reject => Target::Reject(
+                r.reject_with
+                    .as_ref()
+                    .map_or_else(netfilter::RejectWith::default, |w| reject_with(w.value)),
+            ),
         };
         if let Some(w) = &r.reject_with {
             if r.action.value != FirewallAction::Reject {
@@ -185,12 +187,18 @@ impl Validator<'_> {
                     w,
                     "'tcp-reset' needs `proto: tcp` (the kernel refuses a TCP reset for other packets: \
                      RULE_APPEND failed (Invalid argument))",
-                    Some("add `proto: tcp`, or reject with an ICMP error such as icmp-port-unreachable".into()),
+                    Some(
+                        "add `proto: tcp`, or reject with an ICMP error such as icmp-port-unreachable".into(),
+                    ),
                 );
             }
         }
 
-        self.families(r, proto, [(&src, "source"), (&dst, "destination"), (&ctorigdst, "ctorigdst")]);
+        self.families(
+            r,
+            proto,
+            [(&src, "source"), (&dst, "destination"), (&ctorigdst, "ctorigdst")],
+        );
 
         if self.errs.len() > before {
             return None;
@@ -227,14 +235,21 @@ impl Validator<'_> {
             self.err(
                 v,
                 "a router has no DOCKER-USER chain: routers have no Docker chains",
-                Some(format!("a router's chains are {list}; FORWARD sees what it routes")),
+                Some(format!(
+                    "a router's chains are {list}; FORWARD sees what it routes"
+                )),
             );
             return;
         }
         let hint = match valid.iter().find(|c| c.eq_ignore_ascii_case(name)) {
             Some(c) => format!("chain names are upper case: '{c}'"),
-            None => match ["PREROUTING", "POSTROUTING"].iter().find(|c| c.eq_ignore_ascii_case(name)) {
-                Some(c) => format!("{c} is a chain of the nat, raw and mangle tables; rules here go in the filter table: {list}"),
+            None => match ["PREROUTING", "POSTROUTING"]
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(name))
+            {
+                Some(c) => format!(
+                    "{c} is a chain of the nat, raw and mangle tables; rules here go in the filter table: {list}"
+                ),
                 None => {
                     let known: Vec<String> = valid.iter().map(|c| (*c).to_string()).collect();
                     let upper = name.to_ascii_uppercase();
@@ -250,7 +265,7 @@ impl Validator<'_> {
     }
 
     /// `in` / `out`: an interface name, `!` negates, a trailing `+` matches a prefix.
-    fn iface(&mut self, v: &Spanned<String>, key: &str) -> Option<Neg<String>> {
+    fn iface(&mut self, v: &Spanned<Scalar>, key: &str) -> Option<Neg<String>> {
         let (negated, name) = split_bang(&v.value);
         let stem = name.strip_suffix('+').unwrap_or(name);
         let problem = if stem.is_empty() && !name.is_empty() {
@@ -321,7 +336,10 @@ impl Validator<'_> {
             Some(_) => {
                 self.err(
                     v,
-                    format!("port range '{}' runs backwards (iptables: invalid portrange (min > max))", v.value),
+                    format!(
+                        "port range '{}' runs backwards (iptables: invalid portrange (min > max))",
+                        v.value
+                    ),
                     Some("write the lower port first: 1024-65535".into()),
                 );
                 None
@@ -339,7 +357,11 @@ impl Validator<'_> {
 
     /// `icmp_type`: an iptables name, a number or `type/code`, for `proto: icmp` (IPv4
     /// names) or `proto: icmpv6` (ip6tables' names).
-    fn icmp_type(&mut self, v: &Spanned<Scalar>, proto: Option<FirewallProto>) -> Option<Neg<(u8, Option<u8>)>> {
+    fn icmp_type(
+        &mut self,
+        v: &Spanned<Scalar>,
+        proto: Option<FirewallProto>,
+    ) -> Option<Neg<(u8, Option<u8>)>> {
         let table = match proto {
             Some(FirewallProto::Icmp) => ICMP_TYPES,
             Some(FirewallProto::Icmpv6) => ICMPV6_TYPES,
@@ -371,13 +393,28 @@ impl Validator<'_> {
         if let Some(value) = value {
             return Some(Neg { value, negated });
         }
-        let family = if proto == Some(FirewallProto::Icmp) { "ICMP" } else { "ICMPv6" };
+        let family = if proto == Some(FirewallProto::Icmp) {
+            "ICMP"
+        } else {
+            "ICMPv6"
+        };
+        let (other_table, other, other_proto) = if proto == Some(FirewallProto::Icmp) {
+            (ICMPV6_TYPES, "ICMPv6", "icmpv6")
+        } else {
+            (ICMP_TYPES, "ICMP", "icmp")
+        };
         let hint = if text.eq_ignore_ascii_case("any") {
             "leave `icmp_type` out to match every type".to_string()
+        } else if other_table.iter().any(|(n, ..)| n.eq_ignore_ascii_case(text)) {
+            format!("'{text}' is an {other} type: set `proto: {other_proto}`, or name an {family} type")
         } else {
             let names: Vec<String> = table.iter().map(|(n, ..)| n.to_string()).collect();
             nearest(&text.to_ascii_lowercase(), &names).unwrap_or_else(|| {
-                let main: Vec<&str> = table.iter().filter(|(_, _, c)| c.is_none()).map(|(n, ..)| *n).collect();
+                let main: Vec<&str> = table
+                    .iter()
+                    .filter(|(_, _, c)| c.is_none())
+                    .map(|(n, ..)| *n)
+                    .collect();
                 format!("a number, `type/code` (3/4), or one of: {}", main.join(", "))
             })
         };
@@ -385,7 +422,7 @@ impl Validator<'_> {
         None
     }
 
-    fn ctstate(&mut self, v: &Spanned<crate::format::OneOrMany<Spanned<CtState>>>) -> Option<CtStates> {
+    fn ctstate(&mut self, v: &Spanned<crate::format::OneOrMany<CtState>>) -> Option<CtStates> {
         if v.value.is_empty() {
             self.err(
                 v,
@@ -395,7 +432,7 @@ impl Validator<'_> {
             return None;
         }
         Some(v.value.iter().fold(CtStates::default(), |acc, s| {
-            acc.with(match s.value {
+            acc.with(match s {
                 CtState::New => CtStates::NEW,
                 CtState::Established => CtStates::ESTABLISHED,
                 CtState::Related => CtStates::RELATED,

@@ -67,7 +67,8 @@ pub(super) fn check(m: &Model, nets: &[ResolvedNetwork], errs: &mut Vec<ModelErr
         } else {
             (first, n)
         };
-        let mut hint = "give each bridge network on a host its own com.docker.network.bridge.name".to_string();
+        let mut hint =
+            "give each bridge network on a host its own com.docker.network.bridge.name".to_string();
         if !other.default_bridge && asked(&other.name).is_none() {
             hint = format!(
                 "netloom names network {}'s bridge {} (Docker would name it br- and the network id); {hint}",
@@ -136,15 +137,23 @@ mod tests {
         m.networks.push(bridge("b", Some("br0")));
         let e = errors(&m);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert_eq!(e[0].field, "networks.b.driver_opts.com.docker.network.bridge.name");
-        assert!(e[0].message.contains("networks have same bridge name"), "{}", e[0]);
+        assert_eq!(
+            e[0].field,
+            "networks.b.driver_opts.com.docker.network.bridge.name"
+        );
+        assert!(
+            e[0].message.contains("networks have same bridge name"),
+            "{}",
+            e[0]
+        );
 
         // docker0 is taken by the default bridge.
         let mut m = Model::default();
         m.networks.push(bridge("a", Some("docker0")));
         let e = errors(&m);
         assert!(
-            e.iter().any(|x| x.message.contains("conflicts with network bridge (docker0)")),
+            e.iter()
+                .any(|x| x.message.contains("conflicts with network bridge (docker0)")),
             "{e:?}"
         );
 
@@ -169,8 +178,16 @@ mod tests {
         m.networks.push(bridge("b", Some("br-a")));
         let e = errors(&m);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert_eq!(e[0].field, "networks.b.driver_opts.com.docker.network.bridge.name");
-        assert!(e[0].hint.as_deref().unwrap_or("").contains("netloom names network a's bridge br-a"));
+        assert_eq!(
+            e[0].field,
+            "networks.b.driver_opts.com.docker.network.bridge.name"
+        );
+        assert!(
+            e[0].hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("netloom names network a's bridge br-a")
+        );
     }
 
     #[test]
@@ -185,7 +202,11 @@ mod tests {
         m.networks.push(bridge("a", Some("eth0")));
         m.networks.push(bridge("b", Some("a-name-too-long-for-linux")));
         let e = errors(&m);
-        assert!(e.iter().any(|x| x.message.contains("already has an interface named eth0")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.message.contains("already has an interface named eth0")),
+            "{e:?}"
+        );
         assert!(e.iter().any(|x| x.message.contains("IFNAMSIZ")), "{e:?}");
     }
 }
