@@ -304,10 +304,11 @@ impl Validator<'_> {
                 self.err(
                     v,
                     format!("'{}' is not an address or CIDR for `{key}`", v.value),
-                    Some(format!(
+                    Some(
                         "an address (192.168.1.10) or a CIDR (10.0.0.0/8, 2001:db8::/32); \"!10.0.0.0/8\" negates \
                          (quoted: YAML reads a bare `!` as a tag)"
-                    )),
+                            .into(),
+                    ),
                 );
                 None
             }

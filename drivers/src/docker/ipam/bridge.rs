@@ -158,8 +158,10 @@ mod tests {
         );
 
         // The same name on two hosts is two bridges.
-        let mut m = Model::default();
-        m.hosts = vec![HostDef::new("h1"), HostDef::new("h2")];
+        let mut m = Model {
+            hosts: vec![HostDef::new("h1"), HostDef::new("h2")],
+            ..Model::default()
+        };
         m.networks.push(NetworkDef {
             host: Some("h1".into()),
             ..bridge("a", Some("br0"))
