@@ -318,6 +318,20 @@ firewall:
         "the router's rule is not the host's: {text}"
     );
 
+    // --ipv6: the rules of either family (no address named), not the IPv4 ones.
+    let (code, text, err) = run(&["--host", "host1", "--ipv6"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains(
+            "-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 8080 -j REJECT --reject-with tcp-reset"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("192.168.1.0/24") && !text.contains("icmp"),
+        "{text}"
+    );
+
     // A router: its own filter table.
     let (code, text, err) = run(&["--host", "gw"]);
     assert_eq!(code, Some(0), "{err}");
