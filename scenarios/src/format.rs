@@ -124,9 +124,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
             }
         }
     }
-    if let Some(v) = &s.firewall {
-        flag(location_of(v), "firewall", "host firewall rules");
-    }
     if let Some(v) = &s.namespaces {
         flag(location_of(v), "namespaces", "network policies");
     }
@@ -280,9 +277,9 @@ pub struct Scenario {
     /// Link impairments.
     #[serde(default, deserialize_with = "list")]
     pub links: Vec<Spanned<Link>>,
-    /// Per-host DOCKER-USER-like rules (not supported yet).
-    #[serde(default)]
-    pub firewall: Option<Spanned<NameMap<Vec<Spanned<FirewallRule>>>>>,
+    /// Firewall rules per host or router, each list in file order.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub firewall: NameMap<Vec<Spanned<FirewallRule>>>,
     /// Kubernetes-style namespaces (not supported yet).
     #[serde(default)]
     pub namespaces: Option<Spanned<NameMap<Namespace>>>,
@@ -371,6 +368,10 @@ pub struct Daemon {
     /// The host's own resolv.conf nameservers.
     #[serde(default)]
     pub resolv_conf: Option<Spanned<Vec<Spanned<IpAddr>>>>,
+    /// The Docker release whose iptables rules the host gets: 28 or 29 (an addition;
+    /// default 29).
+    #[serde(default)]
+    pub version: Option<Spanned<u32>>,
 }
 
 /// One `default-address-pools` entry.
@@ -583,6 +584,13 @@ pub struct DriverOpts {
     /// `com.docker.network.bridge.enable_icc`.
     #[serde(default, rename = "com.docker.network.bridge.enable_icc")]
     pub bridge_enable_icc: Option<Spanned<String>>,
+    /// `com.docker.network.bridge.name`: the bridge device's name (an addition).
+    #[serde(default, rename = "com.docker.network.bridge.name")]
+    pub bridge_name: Option<Spanned<String>>,
+    /// `com.docker.network.bridge.gateway_mode_ipv4`: `nat`, `nat-unprotected` or
+    /// `routed` (an addition).
+    #[serde(default, rename = "com.docker.network.bridge.gateway_mode_ipv4")]
+    pub bridge_gateway_mode_ipv4: Option<Spanned<String>>,
 }
 
 /// A container.
@@ -707,33 +715,225 @@ pub struct Link {
     pub mtu: Option<Spanned<u32>>,
 }
 
-/// A firewall rule (not supported yet; parsed so the file is checked).
+/// A firewall rule: `iptables -A CHAIN …` in the filter table of a host or router
+/// (`firewall: { MACHINE: [rule, …] }`), appended in file order after Docker's rules.
+///
+/// Values that iptables negates with `!` (`in`, `out`, `source`, `destination`, and as an
+/// addition `sport`, `dport`, `ctorigdst`, `ctorigdstport`, `icmp_type`) stay text here;
+/// the validator parses them so that each error points at its own value.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FirewallRule {
-    /// Chain, e.g. `DOCKER-USER`.
+    /// Chain: `DOCKER-USER`, `INPUT`, `OUTPUT`, `FORWARD` (routers: no `DOCKER-USER`).
     pub chain: Spanned<String>,
-    /// Input interface.
-    #[serde(default, rename = "in")]
-    pub in_iface: Option<Spanned<String>>,
-    /// Output interface.
-    #[serde(default, rename = "out")]
-    pub out_iface: Option<Spanned<String>>,
-    /// Source CIDR, `!` negates.
+    /// Input interface (`-i`), `!` negates, a trailing `+` matches a prefix.
+    #[serde(default, rename = "in", deserialize_with = "written")]
+    pub in_iface: Option<Spanned<Scalar>>,
+    /// Output interface (`-o`).
+    #[serde(default, rename = "out", deserialize_with = "written")]
+    pub out_iface: Option<Spanned<Scalar>>,
+    /// Protocol (`-p`); `all` is the same as leaving it out.
     #[serde(default)]
-    pub source: Option<Spanned<String>>,
-    /// Destination CIDR, `!` negates.
+    pub proto: Option<Spanned<FirewallProto>>,
+    /// Source address or CIDR (`-s`), `!` negates.
+    #[serde(default, deserialize_with = "written")]
+    pub source: Option<Spanned<Scalar>>,
+    /// Destination address or CIDR (`-d`), `!` negates.
+    #[serde(default, deserialize_with = "written")]
+    pub destination: Option<Spanned<Scalar>>,
+    /// Source port or range `a-b` (`--sport`, needs `proto: tcp|udp`).
+    #[serde(default, deserialize_with = "written")]
+    pub sport: Option<Spanned<Scalar>>,
+    /// Destination port or range (`--dport`, needs `proto: tcp|udp`).
+    #[serde(default, deserialize_with = "written")]
+    pub dport: Option<Spanned<Scalar>>,
+    /// Conntrack states (`-m conntrack --ctstate`), a list or one word.
     #[serde(default)]
-    pub destination: Option<Spanned<String>>,
-    /// `tcp`, `udp`, `icmp`.
+    pub ctstate: Option<Spanned<OneOrMany<CtState>>>,
+    /// The connection's original destination, before DNAT (`--ctorigdst`).
+    #[serde(default, deserialize_with = "written")]
+    pub ctorigdst: Option<Spanned<Scalar>>,
+    /// The connection's original destination port or range (`--ctorigdstport`).
+    #[serde(default, deserialize_with = "written")]
+    pub ctorigdstport: Option<Spanned<Scalar>>,
+    /// ICMP type: an iptables name, a number or `type/code` (needs `proto: icmp|icmpv6`).
+    #[serde(default, deserialize_with = "written")]
+    pub icmp_type: Option<Spanned<Scalar>>,
+    /// Target (`-j`).
+    pub action: Spanned<FirewallAction>,
+    /// `--reject-with` (only with `action: reject`).
     #[serde(default)]
-    pub proto: Option<Spanned<String>>,
-    /// Destination port or range.
-    #[serde(default)]
-    pub dport: Option<Spanned<String>>,
-    /// `accept`, `drop`, `reject`, `return`.
-    pub action: Spanned<String>,
+    pub reject_with: Option<Spanned<RejectWith>>,
+}
+
+/// A firewall rule's `proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallProto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP (IPv4 only).
+    Icmp,
+    /// ICMPv6 (IPv6 only); `ipv6-icmp` as iptables prints it is accepted too.
+    #[serde(alias = "ipv6-icmp")]
+    Icmpv6,
+    /// Every protocol (as if not written).
+    All,
+}
+
+/// A firewall rule's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallAction {
+    /// `-j ACCEPT`.
+    Accept,
+    /// `-j DROP`.
+    Drop,
+    /// `-j REJECT` (with `reject_with`, default `icmp-port-unreachable`).
+    Reject,
+    /// `-j RETURN`.
+    Return,
+}
+
+/// `reject_with`, iptables' names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectWith {
+    /// ICMP port unreachable (iptables' default).
+    IcmpPortUnreachable,
+    /// A TCP reset (needs `proto: tcp`).
+    TcpReset,
+    /// ICMP host prohibited.
+    IcmpHostProhibited,
+    /// ICMP net unreachable.
+    IcmpNetUnreachable,
+    /// ICMP host unreachable (an addition).
+    IcmpHostUnreachable,
+    /// ICMP administratively prohibited (an addition).
+    IcmpAdminProhibited,
+}
+
+/// A conntrack state, as `ctstate` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CtState {
+    /// The first packet of a connection.
+    New,
+    /// A packet of a connection that has seen traffic both ways.
+    Established,
+    /// A packet related to a connection (an ICMP error about it).
+    Related,
+    /// A packet conntrack could not place.
+    Invalid,
+    /// A packet conntrack does not follow (an addition).
+    Untracked,
+}
+
+/// One value or a list of them (`ctstate: new` or `ctstate: [new, established]`).
+#[derive(Debug, Clone, Default)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<T> Deref for OneOrMany<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OneOrManyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct OneOrManyVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+    type Value = OneOrMany<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("one value or a list of them")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(OneOrMany(vec![T::deserialize(
+            de::value::StrDeserializer::<E>::new(v),
+        )?]))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            out.push(x);
+        }
+        Ok(OneOrMany(out))
+    }
+}
+
+/// A value that, when its key is written, must hold something: YAML reads `!x` as a tag
+/// on an empty value, which would otherwise quietly drop a negated match.
+fn written<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Spanned<Scalar>>, D::Error> {
+    Spanned::<Scalar>::deserialize(d).map(Some)
+}
+
+/// A scalar written as text or as a number (`dport: 80`, `dport: "8000-8080"`), kept
+/// as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scalar(pub String);
+
+impl Deref for Scalar {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a single value (text or a number)")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_owned()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar(v.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Err(E::custom(hinted(
+            "this value is empty",
+            "a value starting with `!` must be quoted, as YAML reads `!…` as a tag: source: \"!10.0.0.0/8\"",
+        )))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+        self.visit_unit()
+    }
 }
 
 /// A Kubernetes-style namespace.

@@ -97,6 +97,20 @@ enum Command {
         #[arg(long)]
         no_offload: bool,
     },
+    /// Print the iptables rules a Docker host or router of a scenario holds, as
+    /// `iptables-save` prints them (no counters): Docker's rules for its networks,
+    /// containers and published ports, then the file's `firewall:` rules in order.
+    Iptables {
+        /// The scenario file.
+        file: PathBuf,
+        /// The Docker host or router (may be left out when the scenario has one host
+        /// and no router).
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Print the IPv6 tables (`ip6tables-save`) instead.
+        #[arg(long)]
+        ipv6: bool,
+    },
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind — exactly what their run records name
@@ -117,6 +131,7 @@ fn main() -> ExitCode {
             pcap,
         } => emulate(&file, hold, all, seed, json, pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
+        Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
         Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
                 .iter()
@@ -246,6 +261,82 @@ fn main() -> ExitCode {
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
+}
+
+/// `netloom iptables FILE --host NAME`.
+fn iptables(file: &Path, host: Option<&str>, ipv6: bool) -> ExitCode {
+    let loaded = match read_and_load(file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprint!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let m = &loaded.model;
+    let mut machines: Vec<String> = m.hosts.iter().map(|h| h.name.clone()).collect();
+    if machines.is_empty() {
+        machines.push(m.default_host());
+    }
+    machines.extend(m.routers.iter().map(|r| r.name.clone()));
+    let name = match host {
+        Some(h) => h.to_string(),
+        None if machines.len() == 1 => machines[0].clone(),
+        None => {
+            eprintln!(
+                "netloom iptables: {} has several machines with rules; name one with --host (one of: {})",
+                file.display(),
+                machines.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if !machines.contains(&name) {
+        let what = m.names().get(name.as_str()).copied();
+        let near = machines
+            .iter()
+            .map(|k| (strsim::levenshtein(k, &name), k))
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+            .unwrap_or_default();
+        match what {
+            Some(kind) => eprintln!(
+                "netloom iptables: '{name}' is {} {kind}: only Docker hosts and routers have iptables rules here ({})",
+                if kind == "external" { "an" } else { "a" },
+                machines.join(", ")
+            ),
+            None => eprintln!(
+                "netloom iptables: {} has no host or router named '{name}'{near}; its machines with rules: {}",
+                file.display(),
+                machines.join(", ")
+            ),
+        }
+        return ExitCode::from(2);
+    }
+    let lab = match netloom_drivers::docker::Lab::build(m, loaded.scenario.seed) {
+        Ok(l) => l,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("netloom iptables: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let text = if ipv6 {
+        lab.rulesets(&name).map(|(_, v6)| v6.save())
+    } else {
+        lab.iptables_save(&name)
+    };
+    match text {
+        Some(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("netloom iptables: '{name}' has no rule tables");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn emulate(

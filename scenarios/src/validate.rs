@@ -9,13 +9,15 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, HostDef, Impair, LanDef, LinkDef,
-    Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
+    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair,
+    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
 
 use crate::error::{Located, ScenarioError, ScenarioErrors, location_of};
+
+mod firewall;
 use crate::format::{
     self, Action, Expect, Location, NetworkDriver, Outcome, Proto, Scenario, Spanned, TargetHost,
 };
@@ -363,6 +365,20 @@ impl Validator<'_> {
                 if let Some(v) = &dm.resolv_conf {
                     d.resolv_conf = Some(v.value.iter().map(|a| a.value).collect());
                 }
+                if let Some(v) = &dm.version {
+                    if matches!(v.value, 28 | 29) {
+                        d.version = v.value;
+                    } else {
+                        self.err(
+                            v,
+                            format!("Docker {} is not a version netloom models", v.value),
+                            Some(
+                                "28 (28.5's iptables rules, with DOCKER-ISOLATION-STAGE-1/2) or 29 (the default)"
+                                    .into(),
+                            ),
+                        );
+                    }
+                }
                 if let Some(pools) = &dm.default_address_pools {
                     self.at(format!("{p}.daemon.default-address-pools"), location_of(pools));
                     d.pools = pools
@@ -632,6 +648,7 @@ impl Validator<'_> {
                 impair,
             });
         }
+        self.firewall(s, &mut m);
         m
     }
 
@@ -750,6 +767,49 @@ impl Validator<'_> {
         {
             let (m, h) = wrong("com.docker.network.bridge.enable_icc", "bridge");
             self.err(v, m, h);
+        }
+        if let Some(v) = &o.bridge_name {
+            let key = "com.docker.network.bridge.name";
+            self.at(format!("{p}.driver_opts.{key}"), location_of(v));
+            if driver != Driver::Bridge {
+                let (m, h) = wrong(key, "bridge");
+                self.err(v, m, h);
+            } else if let Some(problem) = crate::names::problem(&v.value, crate::names::MAX_IFNAME) {
+                self.err(
+                    v,
+                    format!("invalid bridge name {:?}: {problem}", v.value),
+                    Some(format!(
+                        "a Linux interface name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most {} characters",
+                        crate::names::MAX_IFNAME
+                    )),
+                );
+            } else {
+                nd.bridge_name = Some(v.value.clone());
+            }
+        }
+        if let Some(v) = &o.bridge_gateway_mode_ipv4 {
+            let key = "com.docker.network.bridge.gateway_mode_ipv4";
+            if driver != Driver::Bridge {
+                let (m, h) = wrong(key, "bridge");
+                self.err(v, m, h);
+            } else {
+                // Docker's `newGwMode`: the empty string is `nat`.
+                match v.value.as_str() {
+                    "" | "nat" => nd.gateway_mode = GatewayMode::Nat,
+                    "nat-unprotected" => nd.gateway_mode = GatewayMode::NatUnprotected,
+                    "routed" => nd.gateway_mode = GatewayMode::Routed,
+                    "isolated" => self.err(
+                        v,
+                        "gateway mode 'isolated' is not supported yet",
+                        Some("nat, nat-unprotected or routed".into()),
+                    ),
+                    other => self.err(
+                        v,
+                        format!("failed to parse {key} value: invalid gateway mode {other:?}"),
+                        Some("nat, nat-unprotected or routed".into()),
+                    ),
+                }
+            }
         }
     }
 

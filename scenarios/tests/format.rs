@@ -137,7 +137,7 @@ fn full_example_unsupported_keys_are_flagged() {
         .iter()
         .map(|e| e.message.split('\'').nth(1).unwrap_or("").to_owned())
         .collect();
-    for k in ["firewall", "namespaces", "policies"] {
+    for k in ["namespaces", "policies"] {
         assert!(keys.iter().any(|x| x == k), "{k} not flagged in {keys:?}");
     }
     // `hairpin: false` and the accepted keys are not flagged.
@@ -164,18 +164,47 @@ fn full_example_unsupported_keys_are_flagged() {
         "dns_search",
         "dns_opt",
         "resolve",
+        "firewall",
     ] {
         assert!(!keys.iter().any(|x| x == k), "{k} wrongly flagged");
     }
     // Each error points at the value it names.
-    let fw = errs.iter().find(|e| e.message.starts_with("'firewall'")).unwrap();
-    let fw_line = FULL.lines().position(|l| l.starts_with("firewall:")).unwrap() as u64 + 1;
-    assert_eq!(fw.line, fw_line + 1);
+    let ns = errs
+        .iter()
+        .find(|e| e.message.starts_with("'namespaces'"))
+        .unwrap();
+    let ns_line = FULL.lines().position(|l| l.starts_with("namespaces:")).unwrap() as u64 + 1;
+    assert_eq!(ns.line, ns_line + 1);
     assert!(
-        fw.message.ends_with(": coming in a later version)"),
+        ns.message.ends_with(": coming in a later version)"),
         "{}",
-        fw.message
+        ns.message
     );
+}
+
+#[test]
+fn full_example_firewall_parses_every_key() {
+    let s = parse_scenario("full-format.yaml", FULL).unwrap();
+    let host1 = &s.firewall["host1"];
+    assert_eq!(host1.len(), 2);
+    let r = &host1[1].value;
+    assert_eq!(r.chain.value, "DOCKER-USER");
+    assert_eq!(r.in_iface.as_ref().unwrap().value.0, "eth0");
+    assert_eq!(r.proto.as_ref().unwrap().value, FirewallProto::Tcp);
+    assert_eq!(r.sport.as_ref().unwrap().value.0, "1024-65535");
+    // A number in YAML is kept as its text.
+    assert_eq!(r.dport.as_ref().unwrap().value.0, "80");
+    assert_eq!(r.ctstate.as_ref().unwrap().value.0, [CtState::New]);
+    assert_eq!(r.ctorigdstport.as_ref().unwrap().value.0, "8080");
+    assert_eq!(r.icmp_type.as_ref().unwrap().value.0, "echo-request");
+    assert_eq!(r.action.value, FirewallAction::Reject);
+    assert_eq!(r.reject_with.as_ref().unwrap().value, RejectWith::TcpReset);
+    assert_eq!(s.firewall["gw"].len(), 1);
+    let daemon = s.hosts["host1"].daemon.as_ref().unwrap();
+    assert_eq!(daemon.version.as_ref().unwrap().value, 29);
+    let opts = s.networks["appnet"].driver_opts.as_ref().unwrap();
+    assert_eq!(opts.bridge_name.as_ref().unwrap().value, "br-app");
+    assert_eq!(opts.bridge_gateway_mode_ipv4.as_ref().unwrap().value, "nat");
 }
 
 #[test]

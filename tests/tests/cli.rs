@@ -245,3 +245,132 @@ fn overlay_and_vlan_frames_decode_in_tshark() {
         assert!(text.lines().any(|l| l == "10\t10.10.0.20"), "{text}");
     }
 }
+
+/// `netloom iptables FILE --host NAME` prints the machine's tables as `iptables-save`
+/// does, the user's rules appended to their chains in file order; an unknown name is an
+/// error naming the nearest machine.
+#[test]
+fn iptables_prints_a_machines_rules() {
+    let dir = tmp("iptables");
+    let file = dir.join("fw.yaml");
+    std::fs::write(
+        &file,
+        "name: fw
+hosts:
+  host1:
+    interfaces: { eth0: { address: 192.168.1.10/24, lan: office } }
+lans: { office: {} }
+routers:
+  gw:
+    interfaces: { lan: { address: 192.168.1.1/24, lan: office } }
+containers:
+  web: { ports: [\"8080:80\"], listen: [tcp/80] }
+firewall:
+  host1:
+    - { chain: DOCKER-USER, in: eth0, source: \"!192.168.1.0/24\", action: drop }
+    - { chain: DOCKER-USER, proto: tcp, ctorigdstport: 8080, action: reject, reject_with: tcp-reset }
+    - { chain: INPUT, proto: icmp, icmp_type: echo-request, action: drop }
+  gw:
+    - { chain: FORWARD, proto: udp, dport: 4789, action: drop }
+",
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        let out = netloom()
+            .arg("iptables")
+            .arg(&file)
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, text, err) = run(&["--host", "host1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    // The filter table, with DOCKER-USER declared and the user's rules in file order.
+    let filter = lines.iter().position(|l| *l == "*filter").expect(&text);
+    assert!(lines[filter..].contains(&":DOCKER-USER - [0:0]"), "{text}");
+    // Docker's own rules (from the generator) may precede these in their chains; the
+    // user's come last, in the order written (iptables-save prints chain by chain).
+    let chain = |c: &str| -> Vec<&str> {
+        let head = format!("-A {c} ");
+        lines.iter().copied().filter(|l| l.starts_with(&head)).collect()
+    };
+    assert!(
+        chain("INPUT").ends_with(&["-A INPUT -p icmp -m icmp --icmp-type 8 -j DROP"]),
+        "{text}"
+    );
+    assert!(
+        chain("DOCKER-USER").ends_with(&[
+            "-A DOCKER-USER ! -s 192.168.1.0/24 -i eth0 -j DROP",
+            "-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 8080 -j REJECT --reject-with tcp-reset",
+        ]),
+        "{text}"
+    );
+    assert_eq!(lines.last(), Some(&"COMMIT"), "{text}");
+    assert!(
+        !text.contains("4789"),
+        "the router's rule is not the host's: {text}"
+    );
+
+    // --ipv6: the rules of either family (no address named), not the IPv4 ones.
+    let (code, text, err) = run(&["--host", "host1", "--ipv6"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains(
+            "-A DOCKER-USER -p tcp -m conntrack --ctorigdstport 8080 -j REJECT --reject-with tcp-reset"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("192.168.1.0/24") && !text.contains("icmp"),
+        "{text}"
+    );
+
+    // A router: its own filter table.
+    let (code, text, err) = run(&["--host", "gw"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains("-A FORWARD -p udp -m udp --dport 4789 -j DROP"),
+        "{text}"
+    );
+    assert!(!text.contains("DOCKER-USER"), "{text}");
+
+    // Two machines with rules: --host is needed.
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--host") && err.contains("host1, gw"), "{err}");
+
+    // Unknown names: the nearest machine, or what the name is.
+    let (code, text, err) = run(&["--host", "hots1"]);
+    assert_eq!(code, Some(2));
+    assert!(text.is_empty(), "{text}");
+    assert!(
+        err.contains("no host or router named 'hots1'") && err.contains("did you mean 'host1'?"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["--host", "web"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("'web' is a container"), "{err}");
+
+    // An invalid file: its error at file:line:column, exit 2.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nfirewall:\n  host1:\n    - { chain: DOCKER-USER, dport: 80, action: drop }\n",
+    )
+    .expect("write");
+    let out = netloom().arg("iptables").arg(&bad).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.yaml:4:36: error: 'dport' needs proto tcp or udp"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -166,7 +166,13 @@ fn invalid_files_give_their_documented_error() {
             "unknown name 'wbe'",
             "did you mean 'web'?",
         ),
-        ("unsupported-firewall.yaml", 3, 3, "not supported yet", ""),
+        (
+            "firewall-port-without-proto.yaml",
+            4,
+            36,
+            "'dport' needs proto tcp or udp",
+            "proto: tcp",
+        ),
         (
             "macvlan-unknown-parent.yaml",
             12,

@@ -11,6 +11,7 @@ use super::{ChildMode, Driver, HostDef, Model, ModelError, Resolved, ResolvedEnd
 use crate::net::L4;
 
 mod alloc;
+mod bridge;
 
 use alloc::NextFree;
 
@@ -598,7 +599,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             (Driver::Macvlan | Driver::Ipvlan, Some((nic, Some(v)))) => format!("{nic}.{v}"),
             (Driver::Macvlan | Driver::Ipvlan, Some((nic, None))) => nic.clone(),
             (Driver::Macvlan | Driver::Ipvlan, None) => device_name("dm-", &n.name),
-            _ => bridge_device(&n.name),
+            _ => bridge::device(n),
         };
         nets.push(ResolvedNetwork {
             name: n.name.clone(),
@@ -674,6 +675,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             encrypted: false,
         });
     }
+
+    bridge::check(&m, &nets, &mut errs);
 
     // Containers: endpoints, static addresses first, then dynamic ones in order.
     let mut endpoints: Vec<Vec<ResolvedEndpoint>> = Vec::new();
@@ -1143,8 +1146,6 @@ fn broadcast(n: &IpNet) -> Option<IpAddr> {
     }
 }
 
-/// Docker names a user bridge `br-` and the network id's first 12 hex digits; the
-/// model uses the network's name so traces stay readable (Linux limits names to 15).
 /// Docker's overlay MTU: the option (or 1500) less VXLAN, less ESP and alignment
 /// when encrypted (libnetwork's `maxMTU`).
 /// The host's underlay address: the first IPv4 address of a NIC on a LAN.
@@ -1194,10 +1195,6 @@ pub(super) fn device_name(prefix: &str, name: &str) -> String {
     }
     d.truncate(end);
     d
-}
-
-fn bridge_device(name: &str) -> String {
-    device_name("br-", name)
 }
 
 fn unknown<'a>(field: String, what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> ModelError {
