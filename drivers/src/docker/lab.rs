@@ -311,7 +311,7 @@ impl Lab {
                 let mut br = Bridge::new(bname.clone(), BridgeConfig::default());
                 br.brnf = Some(BridgeNf {
                     nf: node.nf.clone(),
-                    dev: port as u16,
+                    dev: port,
                     network: n.name.clone(),
                 });
                 let bport = br.add_port(BridgePort {

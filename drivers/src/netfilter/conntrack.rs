@@ -238,7 +238,7 @@ impl Conntrack {
                 return Err(TableFull);
             }
         }
-        let tcp = (orig.l4 == L4::Tcp).then(|| match tcp_flags {
+        let tcp = (orig.l4 == L4::Tcp).then_some(match tcp_flags {
             Some(f) if f & 0x02 != 0 && f & 0x10 == 0 => TcpState::SynSent,
             // Picked up mid-stream (`nf_conntrack_tcp_loose`).
             _ => TcpState::Established,

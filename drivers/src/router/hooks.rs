@@ -85,13 +85,7 @@ impl Node {
     /// Connection tracking of an arriving packet (`nf_conntrack_in`): finds its
     /// connection and state, and applies the destination half of an existing
     /// connection's translation (the source half waits for POSTROUTING).
-    pub(super) fn ct_in(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        frame: &Frame,
-        pkt: &mut Vec<u8>,
-        info: &IpInfo,
-    ) -> Track {
+    pub(super) fn ct_in(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8], info: &IpInfo) -> Track {
         let t = info.tuple;
         if info.is_icmp_error() {
             let related = self.translate_related(ctx, frame, pkt);
@@ -428,7 +422,7 @@ impl Node {
         &mut self,
         ctx: &mut Ctx<'_>,
         frame: &Frame,
-        pkt: &mut Vec<u8>,
+        pkt: &mut [u8],
         app_ping: Option<usize>,
     ) -> Pass {
         let Some(info) = net::parse_ip(pkt) else {
@@ -454,7 +448,7 @@ impl Node {
             if n.is_local(dst) {
                 Some(lo)
             } else {
-                n.route(dst).map(|r| r.port as u16)
+                n.route(dst).map(|r| r.port)
             }
         };
         if let Some((state, orig, target)) = found {
@@ -529,7 +523,7 @@ impl Node {
             return Pass::Stop;
         }
         if tr.fresh {
-            let port = oif.filter(|&o| o != lo).map(PortId::from);
+            let port = oif.filter(|&o| o != lo);
             if !self.nat_confirm(ctx, frame, pkt, &info, &tr, &cur, Some(&p), port) {
                 return Pass::Stop;
             }

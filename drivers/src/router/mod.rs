@@ -688,7 +688,7 @@ impl Node {
             fresh: false,
             dnat: false,
         };
-        let in_if = Some(in_port as u16);
+        let in_if = Some(in_port);
         let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &untracked);
         if let Pass::Stop = self.nf_filter(
             ctx,
@@ -752,7 +752,7 @@ impl Node {
         let tuple = info.tuple;
         let v4 = tuple.src.is_ipv4();
         let dst = tuple.dst;
-        let in_if = Some(in_port as u16);
+        let in_if = Some(in_port);
         let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
         if local {
             if let Some(tr) = &tr {
@@ -828,7 +828,7 @@ impl Node {
             self.icmp_error(ctx, &pkt, in_port, IcmpErr::NetUnreach);
             return;
         };
-        let out_if = Some(route.port as u16);
+        let out_if = Some(route.port);
         let fwd = tr
             .as_ref()
             .map(|tr| self.nf_packet(&pkt, info, &tuple, in_if, out_if, tr));
