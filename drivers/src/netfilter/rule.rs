@@ -333,7 +333,13 @@ impl Display for Rule {
         }
         if let Some(t) = &self.icmp_type {
             let (ty, code) = t.value;
-            let mut s = format!("-m icmp {}--icmp-type {ty}", t.bang());
+            let v6 = self.proto.as_ref().is_some_and(|p| p.value == Proto::Icmpv6);
+            // ip6tables-save: `-m icmp6 --icmpv6-type`.
+            let mut s = if v6 {
+                format!("-m icmp6 {}--icmpv6-type {ty}", t.bang())
+            } else {
+                format!("-m icmp {}--icmp-type {ty}", t.bang())
+            };
             if let Some(c) = code {
                 s.push_str(&format!("/{c}"));
             }
@@ -345,7 +351,13 @@ impl Display for Rule {
                 s.push_str(&format!(" {}--ctstate {}", c.bang(), c.value));
             }
             if let Some(d) = &self.ctorigdst {
-                s.push_str(&format!(" {}--ctorigdst {}", d.bang(), net_text(&d.value)));
+                // The conntrack match prints a host address without its /32 (/128).
+                let text = if d.value.prefix_len() == d.value.max_prefix_len() {
+                    d.value.addr().to_string()
+                } else {
+                    net_text(&d.value)
+                };
+                s.push_str(&format!(" {}--ctorigdst {text}", d.bang()));
             }
             if let Some(p) = &self.ctorigdstport {
                 s.push_str(&format!(" {}--ctorigdstport {}", p.bang(), p.value));
