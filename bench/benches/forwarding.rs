@@ -62,6 +62,20 @@ fn docker(c: &mut Criterion) {
     g.finish();
 }
 
+/// Routed forwarding through a Docker host's netfilter: 100 bridge networks, with no
+/// DOCKER-USER rule and with 1,000 (none matching, so every packet walks them all).
+fn firewall(c: &mut Criterion) {
+    let mut g = c.benchmark_group("firewall-path");
+    g.sample_size(10);
+    for (name, rules) in [("100-networks/0-user-rules", 0), ("100-networks/1000-user-rules", 1000)] {
+        let mut path = DockerPath::firewalled(100, rules);
+        let hops = BATCH as u64 * path.hops_per_frame();
+        g.throughput(Throughput::Elements(hops));
+        g.bench_function(name, |b| b.iter_custom(|iters| timed(iters, hops, &mut path)));
+    }
+    g.finish();
+}
+
 /// Runs `iters` batches, timing only the batches, and checks each did `hops`.
 fn timed(iters: u64, hops: u64, chain: &mut impl Chain) -> Duration {
     let mut total = Duration::ZERO;
@@ -80,6 +94,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = l2, l3, docker
+    targets = l2, l3, docker, firewall
 }
 criterion_main!(benches);

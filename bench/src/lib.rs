@@ -497,6 +497,91 @@ impl DockerPath {
         Self::warmed(&m, "app", peer, frame)
     }
 
+    /// A Docker host with `networks` bridge networks (`n0`…, `172.20.i.0/24`) and
+    /// `user_rules` DOCKER-USER rules (`-s 10.a.b.0/24 -j DROP`, and every tenth
+    /// `-p tcp --dport N -j DROP`; none matches): a container on `n0` → the host's FORWARD
+    /// (DOCKER-USER, DOCKER-FORWARD…) → a machine on the LAN, 3 frame-hops.
+    ///
+    /// # Panics
+    /// If the model does not build or the warm-up ping fails.
+    pub fn firewalled(networks: usize, user_rules: usize) -> Self {
+        use netloom_drivers::docker::{ExternalDef, SubnetDef, UserRule};
+        use netloom_drivers::netfilter::{Neg, PortRange, Proto, Rule, Target};
+        let mut m = Model::default();
+        m.lans.push(LanDef {
+            name: "office".into(),
+            ..LanDef::default()
+        });
+        let mut host = HostDef::new("host1");
+        host.interfaces.push(NicDef {
+            name: "eth0".into(),
+            address: Some("192.168.1.10/24".parse().expect("net")),
+            lan: Some("office".into()),
+            ..NicDef::default()
+        });
+        for k in 0..user_rules {
+            let rule = if k % 10 == 9 {
+                Rule {
+                    proto: Some(Neg::is(Proto::Tcp)),
+                    dport: Some(Neg::is(PortRange::one(1000 + k as u16))),
+                    ..Rule::jump(Target::Drop)
+                }
+            } else {
+                let net = Ipv4Net::new(Ipv4Addr::new(10, (k / 250) as u8, (k % 250) as u8, 0), 24).expect("/24");
+                Rule {
+                    src: Some(Neg::is(IpNet::V4(net))),
+                    ..Rule::jump(Target::Drop)
+                }
+            };
+            host.firewall.push(UserRule {
+                chain: "DOCKER-USER".into(),
+                rule,
+                origin: format!("firewall.host1[{k}]"),
+            });
+        }
+        m.hosts.push(host);
+        let peer = Ipv4Addr::new(192, 168, 1, 50);
+        m.externals.push(ExternalDef {
+            name: "web".into(),
+            address: IpNet::V4(Ipv4Net::new(peer, 24).expect("/24")),
+            lan: "office".into(),
+            gateway: None,
+            listen: Vec::new(),
+            dns_records: None,
+            dns: Vec::new(),
+            vlan: None,
+            trunk: None,
+            mtu: None,
+        });
+        for i in 0..networks {
+            let mut nd = NetworkDef::bridge(format!("n{i}"));
+            nd.subnets.push(SubnetDef {
+                subnet: IpNet::V4(Ipv4Net::new(Ipv4Addr::new(172, 20, i as u8, 0), 24).expect("/24")),
+                gateway: None,
+                ip_range: None,
+            });
+            m.networks.push(nd);
+        }
+        let a = Ipv4Addr::new(172, 20, 0, 2);
+        let mut c = ContainerDef::new("app");
+        c.networks.push(EndpointDef {
+            network: "n0".into(),
+            ipv4: Some(a),
+            aliases: Vec::new(),
+        });
+        m.containers.push(c);
+        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("a valid model");
+        let hid = lab.node("host1").expect("host");
+        let gw = lab
+            .fabric
+            .element_mut::<Node>(hid)
+            .and_then(|n| n.ifaces().iter().find(|i| i.name == "br-n0").map(|i| i.mac))
+            .expect("the bridge of n0");
+        drop(lab);
+        let frame = net::ethernet(gw, net::docker_mac(a), ETH_IPV4, &ipv4_icmp_echo_reply(a, peer));
+        Self::warmed(&m, "app", peer, frame)
+    }
+
     fn warmed(m: &Model, from: &str, to: Ipv4Addr, frame: Vec<u8>) -> Self {
         let mut lab = netloom_drivers::docker::Lab::build(m, 1).expect("a valid model");
         let ping = lab.ping(from, to.into(), 1, 56, false).expect("ping");
