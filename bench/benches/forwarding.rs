@@ -67,7 +67,10 @@ fn docker(c: &mut Criterion) {
 fn firewall(c: &mut Criterion) {
     let mut g = c.benchmark_group("firewall-path");
     g.sample_size(10);
-    for (name, rules) in [("100-networks/0-user-rules", 0), ("100-networks/1000-user-rules", 1000)] {
+    for (name, rules) in [
+        ("100-networks/0-user-rules", 0),
+        ("100-networks/1000-user-rules", 1000),
+    ] {
         let mut path = DockerPath::firewalled(100, rules);
         let hops = BATCH as u64 * path.hops_per_frame();
         g.throughput(Throughput::Elements(hops));

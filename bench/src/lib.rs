@@ -527,7 +527,8 @@ impl DockerPath {
                     ..Rule::jump(Target::Drop)
                 }
             } else {
-                let net = Ipv4Net::new(Ipv4Addr::new(10, (k / 250) as u8, (k % 250) as u8, 0), 24).expect("/24");
+                let net =
+                    Ipv4Net::new(Ipv4Addr::new(10, (k / 250) as u8, (k % 250) as u8, 0), 24).expect("/24");
                 Rule {
                     src: Some(Neg::is(IpNet::V4(net))),
                     ..Rule::jump(Target::Drop)

@@ -325,6 +325,9 @@ impl Lab {
             // Published ports: DNAT to the container's gateway endpoint.
             for &ci in by_host.get(h.name.as_str()).map_or(&[][..], Vec::as_slice) {
                 let c = &m.containers[ci];
+                if self.gateway_routed(ci) {
+                    continue;
+                }
                 let Some(ep) = self.gateway_endpoint(ci) else {
                     continue;
                 };

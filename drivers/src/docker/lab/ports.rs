@@ -78,6 +78,11 @@ impl Lab {
                     )
                 })
                 .collect()
+        } else if self.gateway_routed(ci) {
+            // gateway_mode_ipv4 routed: Docker's port mapper maps no host port (it sets
+            // it to 0) and starts no docker-proxy; the container port is opened in the
+            // filter only.
+            Vec::new()
         } else {
             let to = self.gateway_endpoint(ci).and_then(|e| e.v4);
             self.resolved.published[ci]
@@ -158,6 +163,21 @@ impl Lab {
                 n.remove_listen(*l);
             }
         }
+    }
+
+    /// Whether container `ci`'s gateway endpoint is on a network in routed gateway mode.
+    pub(super) fn gateway_routed(&self, ci: usize) -> bool {
+        let Some(ep) = self.gateway_endpoint(ci) else {
+            return false;
+        };
+        let Some(n) = self.resolved.networks.get(ep.network) else {
+            return false;
+        };
+        self.resolved
+            .model
+            .networks
+            .iter()
+            .any(|d| d.name == n.name && d.gateway_mode == crate::docker::GatewayMode::Routed)
     }
 
     /// Installs or removes the published-port (DNAT) rules of container `name`, as
