@@ -28,12 +28,15 @@ mod hooks;
 mod packet;
 mod ping;
 mod resolve;
+mod route;
 mod vxlan;
 
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
+pub use route::Route;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
 use hooks::{Pass, Track};
+use route::RoutingTable;
 
 use packet::{
     IcmpErr, decrement_ttl, describe_icmp, echo, fix_icmp_checksum, fragment, inner_tuple, is_multicast,
@@ -113,17 +116,6 @@ impl PublishedPort {
     }
 }
 
-/// A route.
-#[derive(Clone, Debug)]
-pub struct Route {
-    /// Destination prefix.
-    pub net: IpNet,
-    /// Gateway; `None` for directly connected destinations.
-    pub via: Option<IpAddr>,
-    /// The interface (port) the route leaves through.
-    pub port: PortId,
-}
-
 #[derive(Clone, Debug)]
 enum Neigh {
     Reachable { mac: Mac, at: SimTime },
@@ -179,7 +171,7 @@ impl PingApp {
 pub struct Node {
     name: String,
     ifaces: Vec<Iface>,
-    routes: Vec<Route>,
+    routes: RoutingTable,
     /// Whether packets not addressed to the node are routed (`net.ipv4.ip_forward`).
     pub forwarding: bool,
     /// The reason given when a packet would need forwarding and forwarding is off.
@@ -202,9 +194,6 @@ pub struct Node {
     stack: Option<Box<Stack>>,
     listens: Vec<Listen>,
     pings: ping::PingSockets,
-    /// Path MTUs learned from ICMP "fragmentation needed" / "packet too big", by
-    /// destination (Linux's route exception cache).
-    pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
     armed: [Option<SimTime>; 5],
     ip_id: u16,
     /// The node's DNS roles: its stub resolver's configuration, Docker's embedded
@@ -224,7 +213,7 @@ impl Node {
         Node {
             name: name.into(),
             ifaces: Vec::new(),
-            routes: Vec::new(),
+            routes: RoutingTable::default(),
             forwarding,
             forward_off: (
                 DropReason::NotForUs,
@@ -240,7 +229,6 @@ impl Node {
             stack: None,
             listens: Vec::new(),
             pings: ping::PingSockets::default(),
-            pmtu: BTreeMap::new(),
             armed: [None; 5],
             ip_id: 1,
             dns: NodeDns::default(),
@@ -306,17 +294,12 @@ impl Node {
 
     /// Adds a route; lookups prefer the longest prefix, then the earliest added.
     pub fn add_route(&mut self, r: Route) {
-        let pos = self
-            .routes
-            .iter()
-            .position(|x| x.net.prefix_len() < r.net.prefix_len())
-            .unwrap_or(self.routes.len());
-        self.routes.insert(pos, r);
+        self.routes.add(r);
     }
 
     /// The routing table, most specific first.
     pub fn routes(&self) -> &[Route] {
-        &self.routes
+        self.routes.routes()
     }
 
     /// Whether `a` is one of the node's own addresses.
@@ -326,7 +309,7 @@ impl Node {
 
     /// The route to `dst`.
     pub fn route(&self, dst: IpAddr) -> Option<&Route> {
-        self.routes.iter().find(|r| r.net.contains(&dst))
+        self.routes.lookup(dst)
     }
 
     /// The source address the node uses towards `dst`: the primary address of the
@@ -371,10 +354,7 @@ impl Node {
     /// The path MTU learned towards `dst`, if a router reported one in the last ten
     /// minutes (Linux's `mtu_expires`).
     pub fn path_mtu(&self, now: SimTime, dst: IpAddr) -> Option<u32> {
-        self.pmtu
-            .get(&dst)
-            .filter(|(_, at)| now.saturating_since(*at) < SimDuration::from_secs(600))
-            .map(|(m, _)| *m)
+        self.routes.path_mtu(now, dst)
     }
 
     /// The next IPv4 identification for a packet this node originates (fragments of
@@ -1101,7 +1081,7 @@ impl Node {
             };
             // Linux ignores absurd values (below 552 for IPv4, 1280 for IPv6).
             if mtu >= if v4 { 552 } else { 1280 } {
-                self.pmtu.insert(inner.dst, (mtu, ctx.now()));
+                self.routes.learn_pmtu(ctx.now(), inner.dst, mtu);
                 // TCP adapts its segment size to the learned path MTU, as Linux's
                 // PMTU discovery does (here for the whole namespace, not per route).
                 if let Some(s) = self.stack.as_mut() {
