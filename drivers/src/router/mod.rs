@@ -25,6 +25,7 @@ use crate::netfilter::conntrack::Dir;
 use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
 
 mod hooks;
+mod neigh;
 mod packet;
 mod ping;
 mod resolve;
@@ -36,6 +37,7 @@ pub use route::Route;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
 use hooks::{Pass, Track};
+use neigh::{Lookup, NEIGH_PROBES, NeighEvent, Neighbours};
 use route::RoutingTable;
 
 use packet::{
@@ -47,14 +49,6 @@ const TOK_POLL: u64 = 1;
 const TOK_NEIGH: u64 = 2;
 const TOK_PING: u64 = 3;
 const TOK_DNS: u64 = 4;
-/// ARP / neighbour solicitation retransmission interval (Linux `retrans_time_ms`).
-const NEIGH_RETRANS: SimDuration = SimDuration::from_secs(1);
-/// Solicitations before giving up (Linux `mcast_solicit`).
-const NEIGH_PROBES: u32 = 3;
-/// How long a resolved neighbour is trusted before it is resolved again.
-const NEIGH_REACHABLE: SimDuration = SimDuration::from_secs(60);
-/// Packets queued per unresolved neighbour (Linux `unres_qlen`).
-const NEIGH_QUEUE: usize = 101;
 /// How long fragments wait for the rest (Linux `ipfrag_time`).
 const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
 /// How long a ping waits after its last request when replies are missing (iputils'
@@ -114,12 +108,6 @@ impl PublishedPort {
             && self.host_ip.is_none_or(|ip| ip == t.dst)
             && (self.host_port..=self.host_port_end).contains(&t.dport)
     }
-}
-
-#[derive(Clone, Debug)]
-enum Neigh {
-    Reachable { mac: Mac, at: SimTime },
-    Incomplete { probes: u32, next: SimTime },
 }
 
 struct Reasm {
@@ -188,8 +176,7 @@ pub struct Node {
     /// Published ports docker-proxy listens on (with `userland_proxy`).
     pub published: Vec<PublishedPort>,
     local: BTreeSet<IpAddr>,
-    neigh: BTreeMap<(PortId, IpAddr), Neigh>,
-    pending: BTreeMap<(PortId, IpAddr), Vec<Frame>>,
+    neigh: Neighbours,
     frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
     stack: Option<Box<Stack>>,
     listens: Vec<Listen>,
@@ -203,7 +190,6 @@ pub struct Node {
     forwards: Vec<resolve::Forward>,
     vteps: Vec<Vtep>,
     esp_seq: u32,
-    noarp: Vec<PortId>,
     local_out: Vec<PortId>,
 }
 
@@ -223,8 +209,7 @@ impl Node {
             nf: Rc::new(RefCell::new(Netfilter::default())),
             published: Vec::new(),
             local: BTreeSet::new(),
-            neigh: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            neigh: Neighbours::default(),
             frags: BTreeMap::new(),
             stack: None,
             listens: Vec::new(),
@@ -236,7 +221,6 @@ impl Node {
             forwards: Vec::new(),
             vteps: Vec::new(),
             esp_seq: 0,
-            noarp: Vec::new(),
             local_out: Vec::new(),
         }
     }
@@ -250,13 +234,13 @@ impl Node {
 
     /// Whether `port` is NOARP.
     pub fn is_noarp(&self, port: PortId) -> bool {
-        self.noarp.contains(&port)
+        self.neigh.is_noarp(port)
     }
 
     /// Marks `port` NOARP (an ipvlan l3 child): packets leave without neighbour
     /// resolution and ARP is neither sent nor answered there.
     pub fn set_noarp(&mut self, port: PortId) {
-        self.noarp.push(port);
+        self.neigh.set_noarp(port);
     }
 
     /// The node's name.
@@ -591,7 +575,7 @@ impl Node {
             return;
         };
         let for_us = self.local.contains(&IpAddr::V4(arp.tpa));
-        let known = self.neigh.contains_key(&(port, IpAddr::V4(arp.spa)));
+        let known = self.neigh.knows(port, IpAddr::V4(arp.spa));
         if (for_us || known || arp.op == 2) && !arp.spa.is_unspecified() {
             self.learn(ctx, port, IpAddr::V4(arp.spa), arp.sha);
         }
@@ -613,9 +597,8 @@ impl Node {
     }
 
     fn learn(&mut self, ctx: &mut Ctx<'_>, port: PortId, ip: IpAddr, mac: Mac) {
-        self.neigh
-            .insert((port, ip), Neigh::Reachable { mac, at: ctx.now() });
-        if let Some(frames) = self.pending.remove(&(port, ip)) {
+        let frames = self.neigh.learn(ctx.now(), port, ip, mac);
+        if !frames.is_empty() {
             let src = self.ifaces[port as usize].mac;
             for f in frames {
                 let et = if ip.is_ipv4() { ETH_IPV4 } else { ETH_IPV6 };
@@ -1379,20 +1362,17 @@ impl Node {
                 }
             }
             None => {
-                let q = self.pending.entry((port, nexthop)).or_default();
                 for p in pieces {
                     let f = Frame {
                         data: Bytes::from(p),
                         ..frame.clone()
                     };
-                    if q.len() >= NEIGH_QUEUE {
-                        ctx.drop_frame(&f, DropReason::QueueFull, Stage::ArpResolve, || {
+                    match self.neigh.enqueue(port, nexthop, f) {
+                        Ok(held) => ctx.hold(held),
+                        Err(f) => ctx.drop_frame(&f, DropReason::QueueFull, Stage::ArpResolve, || {
                             format!("too many packets wait for {nexthop} to resolve")
-                        });
-                        continue;
+                        }),
                     }
-                    ctx.hold(&f);
-                    q.push(f);
                 }
             }
         }
@@ -1405,27 +1385,18 @@ impl Node {
             IpAddr::V6(a) if a.is_multicast() => return Some(net::ipv6_multicast_mac(a)),
             _ => {}
         }
-        if self.noarp.contains(&port) {
+        if self.neigh.is_noarp(port) {
             return self.ifaces.get(port as usize).map(|i| i.mac);
         }
-        let now = ctx.now();
-        match self.neigh.get(&(port, nexthop)) {
-            Some(Neigh::Reachable { mac, at }) if now.saturating_since(*at) < NEIGH_REACHABLE => {
-                return Some(*mac);
+        match self.neigh.lookup(ctx.now(), port, nexthop) {
+            Lookup::Reachable(mac) => Some(mac),
+            Lookup::Incomplete => None,
+            Lookup::Probe { retry } => {
+                self.solicit(ctx, port, nexthop);
+                self.arm(ctx, TOK_NEIGH, retry);
+                None
             }
-            Some(Neigh::Incomplete { .. }) => return None,
-            _ => {}
         }
-        self.neigh.insert(
-            (port, nexthop),
-            Neigh::Incomplete {
-                probes: 1,
-                next: now + NEIGH_RETRANS,
-            },
-        );
-        self.solicit(ctx, port, nexthop);
-        self.arm(ctx, TOK_NEIGH, now + NEIGH_RETRANS);
-        None
     }
 
     fn solicit(&mut self, ctx: &mut Ctx<'_>, port: PortId, target: IpAddr) {
@@ -1460,47 +1431,25 @@ impl Node {
 
     fn neigh_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        let due: Vec<((PortId, IpAddr), u32)> = self
-            .neigh
-            .iter()
-            .filter_map(|(k, n)| match n {
-                Neigh::Incomplete { probes, next } if *next <= now => Some((*k, *probes)),
-                _ => None,
-            })
-            .collect();
-        for ((port, ip), probes) in due {
-            if probes >= NEIGH_PROBES {
-                self.neigh.remove(&(port, ip));
-                let frames = self.pending.remove(&(port, ip)).unwrap_or_default();
-                for f in frames {
-                    ctx.drop_frame(&f, DropReason::ArpUnresolved, Stage::ArpResolve, || {
-                        format!(
-                            "{ip} did not answer {NEIGH_PROBES} {} requests",
-                            if ip.is_ipv4() { "ARP" } else { "neighbour" }
-                        )
-                    });
-                    self.unreachable_after_resolution(ctx, &f.data);
+        // One event at a time: a failure's ICMP error may start resolving (or queue a
+        // packet for) another neighbour before that one's turn comes, as in the kernel.
+        while let Some(event) = self.neigh.poll_timer(now) {
+            match event {
+                NeighEvent::Solicit { port, ip } => self.solicit(ctx, port, ip),
+                NeighEvent::Failed { ip, queued } => {
+                    for f in queued {
+                        ctx.drop_frame(&f, DropReason::ArpUnresolved, Stage::ArpResolve, || {
+                            format!(
+                                "{ip} did not answer {NEIGH_PROBES} {} requests",
+                                if ip.is_ipv4() { "ARP" } else { "neighbour" }
+                            )
+                        });
+                        self.unreachable_after_resolution(ctx, &f.data);
+                    }
                 }
-            } else {
-                self.neigh.insert(
-                    (port, ip),
-                    Neigh::Incomplete {
-                        probes: probes + 1,
-                        next: now + NEIGH_RETRANS,
-                    },
-                );
-                self.solicit(ctx, port, ip);
             }
         }
-        if let Some(next) = self
-            .neigh
-            .values()
-            .filter_map(|n| match n {
-                Neigh::Incomplete { next, .. } => Some(*next),
-                _ => None,
-            })
-            .min()
-        {
+        if let Some(next) = self.neigh.next_deadline() {
             self.arm(ctx, TOK_NEIGH, next);
         }
     }
