@@ -517,7 +517,7 @@ impl Node {
             Stage::FilterOutput,
             0,
         ) {
-            if let Some(ping) = app_ping.and_then(|i| self.pings.get_mut(i)) {
+            if let Some(ping) = app_ping.and_then(|i| self.apps.pings.get_mut(i)) {
                 ping.errors.push("ping: sendmsg: Operation not permitted".into());
             }
             return Pass::Stop;

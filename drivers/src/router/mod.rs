@@ -16,14 +16,15 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration, SimTime, Stage};
+use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
-use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
+use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp};
 use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
 use crate::netfilter::conntrack::Dir;
 use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
 
+mod apps;
 mod hooks;
 mod neigh;
 mod packet;
@@ -32,6 +33,7 @@ mod resolve;
 mod route;
 mod vxlan;
 
+pub use apps::{Apps, PingApp, PublishedPort};
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use route::Route;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
@@ -51,9 +53,6 @@ const TOK_PING: u64 = 3;
 const TOK_DNS: u64 = 4;
 /// How long fragments wait for the rest (Linux `ipfrag_time`).
 const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
-/// How long a ping waits after its last request when replies are missing (iputils'
-/// default linger of 10 s, during which ARP can fail and report "host unreachable").
-const PING_LINGER: SimDuration = SimDuration::from_secs(10);
 
 /// An interface of a node.
 #[derive(Clone, Debug)]
@@ -81,78 +80,11 @@ pub struct BridgeRole {
     pub internal: bool,
 }
 
-/// A published port as docker-proxy sees it: where it listens and whom it relays to.
-#[derive(Clone, Debug)]
-pub struct PublishedPort {
-    /// Transport.
-    pub l4: L4,
-    /// Host address the port is bound to (`None` = every address of the host).
-    pub host_ip: Option<IpAddr>,
-    /// First published host port.
-    pub host_port: u16,
-    /// Last published host port (same as `host_port` for one port).
-    pub host_port_end: u16,
-    /// The container's address.
-    pub to: IpAddr,
-    /// The container port matching `host_port`.
-    pub to_port: u16,
-    /// A human label for traces (`api 8080->80/tcp`).
-    pub label: String,
-}
-
-impl PublishedPort {
-    /// Whether a packet `t` for this host is for this published port.
-    pub fn matches(&self, t: &Tuple) -> bool {
-        self.l4 == t.l4
-            && self.to.is_ipv4() == t.dst.is_ipv4()
-            && self.host_ip.is_none_or(|ip| ip == t.dst)
-            && (self.host_port..=self.host_port_end).contains(&t.dport)
-    }
-}
-
 struct Reasm {
     header: Vec<u8>,
     parts: BTreeMap<usize, Vec<u8>>,
     total: Option<usize>,
     first_seen: SimTime,
-}
-
-/// A ping in progress or finished.
-#[derive(Clone, Debug)]
-pub struct PingApp {
-    /// Destination.
-    pub dst: IpAddr,
-    /// How many echo requests to send.
-    pub count: u32,
-    /// ICMP payload bytes.
-    pub size: usize,
-    /// `ping -M do`: every request carries don't-fragment and is never fragmented.
-    /// Otherwise Linux's default (`-M want`): DF while the packet fits the path MTU,
-    /// fragmented at the sender once a router reported a smaller one.
-    pub dont_frag: bool,
-    /// The echo identifier.
-    pub ident: u16,
-    /// When each request was sent.
-    pub sent: Vec<SimTime>,
-    /// The round trip of each request's reply, if one came.
-    pub rtts: Vec<Option<SimDuration>>,
-    /// Errors reported, as ping prints them.
-    pub errors: Vec<String>,
-    /// Frames of the requests.
-    pub frames: Vec<FrameId>,
-    /// Whether the ping has finished.
-    pub done: bool,
-    interval: SimDuration,
-}
-
-impl PingApp {
-    fn next_due(&self) -> SimTime {
-        match self.sent.last() {
-            None => SimTime::ZERO,
-            Some(&t) if (self.sent.len() as u32) < self.count => t + self.interval,
-            Some(&t) => t + PING_LINGER,
-        }
-    }
 }
 
 /// A network namespace: interfaces, routes, neighbours, conntrack and sockets.
@@ -164,30 +96,17 @@ pub struct Node {
     pub forwarding: bool,
     /// The reason given when a packet would need forwarding and forwarding is off.
     pub forward_off: (DropReason, &'static str),
-    /// Docker's `userland-proxy`: docker-proxy listens on every published TCP port
-    /// and takes what Docker's DNAT rules leave to it — the host's own connections to
-    /// loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
-    /// on their own network (`DNAT ! -i <bridge>`) — dialing the container from the
-    /// network's gateway address.
-    pub userland_proxy: bool,
     /// Netfilter: rules, connection tracking and NAT (shared with this machine's
     /// bridges, whose bridged traffic meets it when `bridge-nf-call-iptables` is on).
     pub nf: Rc<RefCell<Netfilter>>,
-    /// Published ports docker-proxy listens on (with `userland_proxy`).
-    pub published: Vec<PublishedPort>,
     local: BTreeSet<IpAddr>,
     neigh: Neighbours,
     frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
-    stack: Option<Box<Stack>>,
-    listens: Vec<Listen>,
-    pings: ping::PingSockets,
     armed: [Option<SimTime>; 5],
     ip_id: u16,
-    /// The node's DNS roles: its stub resolver's configuration, Docker's embedded
-    /// server (containers on user-defined networks), authoritative records.
-    pub dns: NodeDns,
-    lookups: Vec<LookupApp>,
-    forwards: Vec<resolve::Forward>,
+    /// Sockets and applications: the smoltcp stack, pings, DNS lookups and
+    /// forwards, docker-proxy's published ports.
+    pub apps: Apps,
     vteps: Vec<Vtep>,
     esp_seq: u32,
     local_out: Vec<PortId>,
@@ -205,20 +124,13 @@ impl Node {
                 DropReason::NotForUs,
                 "this machine does not forward packets (ip_forward=0)",
             ),
-            userland_proxy: true,
             nf: Rc::new(RefCell::new(Netfilter::default())),
-            published: Vec::new(),
             local: BTreeSet::new(),
             neigh: Neighbours::default(),
             frags: BTreeMap::new(),
-            stack: None,
-            listens: Vec::new(),
-            pings: ping::PingSockets::default(),
             armed: [None; 5],
             ip_id: 1,
-            dns: NodeDns::default(),
-            lookups: Vec::new(),
-            forwards: Vec::new(),
+            apps: Apps::new(),
             vteps: Vec::new(),
             esp_seq: 0,
             local_out: Vec::new(),
@@ -350,43 +262,17 @@ impl Node {
 
     /// Adds a TCP or UDP echo listener.
     pub fn add_listen(&mut self, l: Listen, now: SimTime) {
-        self.listens.push(l);
-        self.stack_mut(now).listen(l);
+        self.apps.add_listen(&self.ifaces, l, now);
     }
 
     /// The listeners.
     pub fn listens(&self) -> &[Listen] {
-        &self.listens
+        self.apps.listens()
     }
 
     /// Removes a listener (its process stopped); connections it accepted are reset.
     pub fn remove_listen(&mut self, l: Listen) {
-        if let Some(i) = self.listens.iter().position(|x| *x == l) {
-            self.listens.remove(i);
-        }
-        if let Some(s) = self.stack.as_mut() {
-            s.unlisten(l);
-        }
-    }
-
-    fn stack_mut(&mut self, now: SimTime) -> &mut Stack {
-        if self.stack.is_none() {
-            let mut addrs: Vec<(IpAddr, u8)> = Vec::new();
-            for i in &self.ifaces {
-                addrs.extend(i.v4.iter().map(|n| (IpAddr::V4(n.addr()), n.prefix_len())));
-                addrs.extend(i.v6.iter().map(|n| (IpAddr::V6(n.addr()), n.prefix_len())));
-            }
-            // Loopback too, so sockets can talk to 127.0.0.1 and ::1 (smoltcp takes at
-            // most eight addresses; interface addresses come first).
-            addrs.push((IpAddr::V4(Ipv4Addr::LOCALHOST), 8));
-            addrs.push((IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
-            let mtu = self.ifaces.iter().map(|i| i.mtu).min().unwrap_or(1500);
-            self.stack = Some(Box::new(Stack::new(&addrs, mtu, now)));
-        }
-        match self.stack.as_mut() {
-            Some(s) => s,
-            None => unreachable!("the stack was just created"),
-        }
+        self.apps.remove_listen(l);
     }
 
     /// Starts a ping; returns its index for [`Node::ping`].
@@ -398,20 +284,7 @@ impl Node {
         size: usize,
         dont_frag: bool,
     ) -> usize {
-        let ident = self.pings.bind();
-        let idx = self.pings.insert(PingApp {
-            dst,
-            count: count.max(1),
-            size,
-            dont_frag,
-            ident,
-            sent: Vec::new(),
-            rtts: Vec::new(),
-            errors: Vec::new(),
-            frames: Vec::new(),
-            done: false,
-            interval: SimDuration::from_secs(1),
-        });
+        let idx = self.apps.open_ping(dst, count, size, dont_frag);
         self.send_ping(ctx, idx);
         self.service(ctx);
         idx
@@ -419,7 +292,7 @@ impl Node {
 
     /// Ping number `i`.
     pub fn ping(&self, i: usize) -> Option<&PingApp> {
-        self.pings.get(i)
+        self.apps.ping(i)
     }
 
     /// Opens a TCP connection to `dst:port` and sends `bytes` (0 = only connect).
@@ -441,7 +314,7 @@ impl Node {
         // A path MTU learned earlier bounds the new connection's segments, as the
         // route exception does for Linux's MSS.
         let learned = self.path_mtu(now, dst);
-        let stack = self.stack_mut(now);
+        let stack = self.apps.stack_mut(&self.ifaces, now);
         if let Some(mtu) = learned {
             stack.lower_mtu(mtu, now);
         }
@@ -459,7 +332,10 @@ impl Node {
             return Err(self.unreachable(ctx, dst));
         };
         let now = ctx.now();
-        let i = self.stack_mut(now).start_udp(src, dst, port, now);
+        let i = self
+            .apps
+            .stack_mut(&self.ifaces, now)
+            .start_udp(src, dst, port, now);
         self.service(ctx);
         Ok(i)
     }
@@ -486,21 +362,19 @@ impl Node {
 
     /// Socket application number `i`.
     pub fn sock_app(&self, i: usize) -> Option<&SockApp> {
-        self.stack.as_ref().and_then(|s| s.apps.get(i))
+        self.apps.sock_app(i)
     }
 
     /// Sockets open on this machine (listeners, connections, step applications) and
     /// application slots kept: both bounded by what runs at once, not by how many
     /// steps ran.
     pub fn sockets_open(&self) -> (usize, usize) {
-        self.stack
-            .as_ref()
-            .map_or((0, 0), |s| (s.sockets_open(), s.apps.len()))
+        self.apps.sockets_open()
     }
 
     /// Bytes acknowledged so far by socket application `i`.
     pub fn sock_acked(&self, i: usize) -> u64 {
-        self.stack.as_ref().map_or(0, |s| s.acked(i))
+        self.apps.sock_acked(i)
     }
 
     // ---- input -------------------------------------------------------------------
@@ -968,7 +842,7 @@ impl Node {
                     (true, Some(0)) | (false, Some(129)) => {
                         let now = ctx.now();
                         let seq = body.get(6..8).map_or(0, |s| u16::from_be_bytes([s[0], s[1]])) as usize;
-                        let matched = self.pings.open_mut(t.sport, Some(t.src));
+                        let matched = self.apps.pings.open_mut(t.sport, Some(t.src));
                         if let Some(p) = matched
                             && let Some(&sent) = p.sent.get(seq)
                         {
@@ -1003,22 +877,27 @@ impl Node {
             L4::Tcp if let Some((target, rule)) = self.proxy_target(&t) => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 ctx.deliver(&frame, || {
-                    let label = self.published.get(rule).map_or("", |r| r.label.as_str());
+                    let label = self.apps.published.get(rule).map_or("", |r| r.label.as_str());
                     format!("{t} to docker-proxy for {label}")
                 });
                 let now = ctx.now();
-                self.stack_mut(now).receive_proxied(pkt, target, syn);
+                self.apps
+                    .stack_mut(&self.ifaces, now)
+                    .receive_proxied(pkt, target, syn);
             }
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
                 let accepts = self
+                    .apps
                     .stack
                     .as_ref()
                     .is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
                 if accepts {
                     let now = ctx.now();
                     ctx.deliver(&frame, || format!("{t} to a socket"));
-                    self.stack_mut(now).receive(pkt, t.l4, t.dport, syn);
+                    self.apps
+                        .stack_mut(&self.ifaces, now)
+                        .receive(pkt, t.l4, t.dport, syn);
                 } else if t.l4 == L4::Tcp {
                     let rst = info.tcp_flags.is_some_and(|f| f & 0x04 != 0);
                     ctx.drop_frame(&frame, DropReason::NoListener, Stage::LocalDeliver, || {
@@ -1067,14 +946,14 @@ impl Node {
                 self.routes.learn_pmtu(ctx.now(), inner.dst, mtu);
                 // TCP adapts its segment size to the learned path MTU, as Linux's
                 // PMTU discovery does (here for the whole namespace, not per route).
-                if let Some(s) = self.stack.as_mut() {
+                if let Some(s) = self.apps.stack.as_mut() {
                     s.lower_mtu(mtu, ctx.now());
                 }
             }
         }
         match inner.l4 {
             L4::Icmp => {
-                if let Some(p) = self.pings.open_mut(inner.sport, Some(inner.dst)) {
+                if let Some(p) = self.apps.pings.open_mut(inner.sport, Some(inner.dst)) {
                     p.errors.push(text);
                 }
             }
@@ -1082,7 +961,7 @@ impl Node {
                 if inner.l4 == L4::Udp {
                     self.dns_refused(ctx, inner.sport, inner.dst, &text);
                 }
-                if let Some(s) = self.stack.as_mut() {
+                if let Some(s) = self.apps.stack.as_mut() {
                     s.refuse(inner.l4, inner.sport, text);
                 }
             }
@@ -1223,7 +1102,7 @@ impl Node {
         };
         let dst = info.tuple.dst;
         if let Some(i) = app_frames
-            && let Some(p) = self.pings.get_mut(i)
+            && let Some(p) = self.apps.pings.get_mut(i)
         {
             p.frames.push(frame.id);
         }
@@ -1239,7 +1118,7 @@ impl Node {
                     self.name
                 )
             });
-            if let Some(p) = app_frames.and_then(|i| self.pings.get_mut(i)) {
+            if let Some(p) = app_frames.and_then(|i| self.apps.pings.get_mut(i)) {
                 p.errors.push("connect: Network is unreachable".into());
             }
             return;
@@ -1251,42 +1130,18 @@ impl Node {
     /// The docker-proxy listening where a TCP packet for this host arrived, if a
     /// published port is there and the userland proxy is on; with its rule's index.
     fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
-        if !self.userland_proxy || t.l4 != L4::Tcp || self.published.is_empty() {
-            return None;
-        }
-        let i = self.published.iter().position(|r| r.matches(t))?;
-        let rule = &self.published[i];
-        let backend_port = rule.to_port + (t.dport - rule.host_port);
-        let src = self.source_for(rule.to)?;
-        let target = ProxyTarget {
-            listen: rule.host_ip,
-            port: t.dport,
-            backend: rule.to,
-            backend_port,
-            src,
-        };
-        Some((target, i))
+        self.apps.proxy_target(t, |to| self.source_for(to))
     }
 
     /// Stops the docker-proxy processes whose published port is gone (the container
-    /// stopped): call after changing [`Node::published`].
+    /// stopped): call after changing [`Apps::published`].
     pub fn sync_proxy(&mut self) {
-        let Some(stack) = self.stack.as_mut() else { return };
-        let rules = &self.published;
-        stack.proxy_retain(|t| {
-            rules.iter().any(|r| {
-                r.l4 == L4::Tcp
-                    && r.host_ip == t.listen
-                    && r.to == t.backend
-                    && (r.host_port..=r.host_port_end).contains(&t.port)
-                    && r.to_port + (t.port - r.host_port) == t.backend_port
-            })
-        });
+        self.apps.sync_proxy();
     }
 
     /// What this host's docker-proxy processes have done.
     pub fn proxy_stats(&self) -> ProxyStats {
-        self.stack.as_ref().map(|s| s.proxy_stats()).unwrap_or_default()
+        self.apps.proxy_stats()
     }
 
     /// Sends `pkt` out of `port` towards `nexthop`: MTU (fragmenting or refusing),
@@ -1459,11 +1314,11 @@ impl Node {
         if self.is_local(info.tuple.src) {
             let text = "Destination Host Unreachable".to_string();
             if let Some(p) = (info.tuple.l4 == L4::Icmp)
-                .then(|| self.pings.open_mut(info.tuple.sport, None))
+                .then(|| self.apps.pings.open_mut(info.tuple.sport, None))
                 .flatten()
             {
                 p.errors.push(text);
-            } else if let Some(s) = self.stack.as_mut() {
+            } else if let Some(s) = self.apps.stack.as_mut() {
                 s.refuse(
                     info.tuple.l4,
                     info.tuple.sport,
@@ -1541,7 +1396,7 @@ impl Node {
     }
 
     fn send_ping(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
-        let Some(p) = self.pings.get(idx) else { return };
+        let Some(p) = self.apps.pings.get(idx) else { return };
         let seq = p.sent.len() as u16;
         let (dst, size, df, ident) = (p.dst, p.size, p.dont_frag, p.ident);
         let mut payload = vec![0u8; size];
@@ -1552,7 +1407,7 @@ impl Node {
         rest[..2].copy_from_slice(&ident.to_be_bytes());
         rest[2..].copy_from_slice(&seq.to_be_bytes());
         let now = ctx.now();
-        if let Some(p) = self.pings.get_mut(idx) {
+        if let Some(p) = self.apps.pings.get_mut(idx) {
             p.sent.push(now);
             p.rtts.push(None);
         }
@@ -1588,7 +1443,7 @@ impl Node {
             _ => {
                 // No source address means no route: the packet never leaves.
                 let f = ctx.originate(Bytes::new());
-                if let Some(p) = self.pings.get_mut(idx) {
+                if let Some(p) = self.apps.pings.get_mut(idx) {
                     p.frames.push(f.id);
                     p.errors.push("connect: Network is unreachable".into());
                 }
@@ -1606,33 +1461,25 @@ impl Node {
 
     fn ping_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        for i in 0..self.pings.len() {
-            let p = &self.pings[i];
+        for i in 0..self.apps.pings.len() {
+            let p = &self.apps.pings[i];
             if p.done || p.next_due() > now {
                 continue;
             }
             if (p.sent.len() as u32) < p.count {
                 self.send_ping(ctx, i);
             } else {
-                self.pings[i].done = true;
+                self.apps.pings[i].done = true;
             }
         }
-        for p in self.pings.iter_mut() {
-            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
-                p.done = true;
-            }
-        }
+        self.apps.settle_pings();
     }
 
     /// Polls the socket layer, sends what it produced, and re-arms every timer.
     fn service(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        for p in self.pings.iter_mut() {
-            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
-                p.done = true;
-            }
-        }
-        if let Some(next) = self.pings.iter().filter(|p| !p.done).map(PingApp::next_due).min() {
+        self.apps.settle_pings();
+        if let Some(next) = self.apps.next_ping_due() {
             self.arm(ctx, TOK_PING, next);
         }
         // Packets a socket sends to the node's own addresses come straight back into
@@ -1640,7 +1487,9 @@ impl Node {
         // sockets keep answering each other).
         let mut deadline = None;
         for _ in 0..16 {
-            let Some(stack) = self.stack.as_mut() else { return };
+            let Some(stack) = self.apps.stack.as_mut() else {
+                return;
+            };
             let out = stack.poll(now);
             deadline = [stack.poll_at(now), stack.app_deadline()]
                 .into_iter()
@@ -1649,7 +1498,7 @@ impl Node {
             for pkt in out {
                 self.local_send(ctx, pkt, None);
             }
-            if !self.stack.as_ref().is_some_and(|s| s.rx_pending()) {
+            if !self.apps.stack.as_ref().is_some_and(|s| s.rx_pending()) {
                 break;
             }
         }
@@ -1690,7 +1539,7 @@ impl Element for Node {
             }
             None => self.ethernet_input(ctx, port, frame),
         }
-        if self.stack.is_some() || !self.pings.is_empty() {
+        if self.apps.active() {
             self.service(ctx);
         }
     }
