@@ -10,7 +10,7 @@
 //! responder, its [`Stack`] (smoltcp sockets) or get an RST / port unreachable.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 
@@ -25,6 +25,7 @@ use crate::netfilter::conntrack::Dir;
 use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
 
 mod apps;
+mod frag;
 mod hooks;
 mod neigh;
 mod packet;
@@ -38,6 +39,7 @@ pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use route::Route;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
+use frag::Reassembly;
 use hooks::{Pass, Track};
 use neigh::{Lookup, NEIGH_PROBES, NeighEvent, Neighbours};
 use route::RoutingTable;
@@ -51,8 +53,6 @@ const TOK_POLL: u64 = 1;
 const TOK_NEIGH: u64 = 2;
 const TOK_PING: u64 = 3;
 const TOK_DNS: u64 = 4;
-/// How long fragments wait for the rest (Linux `ipfrag_time`).
-const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
 
 /// An interface of a node.
 #[derive(Clone, Debug)]
@@ -80,13 +80,6 @@ pub struct BridgeRole {
     pub internal: bool,
 }
 
-struct Reasm {
-    header: Vec<u8>,
-    parts: BTreeMap<usize, Vec<u8>>,
-    total: Option<usize>,
-    first_seen: SimTime,
-}
-
 /// A network namespace: interfaces, routes, neighbours, conntrack and sockets.
 pub struct Node {
     name: String,
@@ -101,7 +94,7 @@ pub struct Node {
     pub nf: Rc<RefCell<Netfilter>>,
     local: BTreeSet<IpAddr>,
     neigh: Neighbours,
-    frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
+    frags: Reassembly,
     armed: [Option<SimTime>; 5],
     ip_id: u16,
     /// Sockets and applications: the smoltcp stack, pings, DNS lookups and
@@ -127,7 +120,7 @@ impl Node {
             nf: Rc::new(RefCell::new(Netfilter::default())),
             local: BTreeSet::new(),
             neigh: Neighbours::default(),
-            frags: BTreeMap::new(),
+            frags: Reassembly::default(),
             armed: [None; 5],
             ip_id: 1,
             apps: Apps::new(),
@@ -495,7 +488,8 @@ impl Node {
         // reassembles fragments first and fragments again on the way out.
         let (pkt, info) = if self.tracking() && info.fragment {
             match self
-                .reassemble(ctx.now(), pkt, &info)
+                .frags
+                .push(ctx.now(), pkt, &info)
                 .and_then(|w| net::parse_ip(&w).map(|i| (w, i)))
             {
                 Some(whole) => whole,
@@ -803,7 +797,7 @@ impl Node {
 
     fn local_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, pkt: Vec<u8>, info: IpInfo) {
         let (pkt, info) = if info.fragment {
-            match self.reassemble(ctx.now(), pkt, &info) {
+            match self.frags.push(ctx.now(), pkt, &info) {
                 Some(whole) => match net::parse_ip(&whole) {
                     Some(i) => (whole, i),
                     None => {
@@ -967,63 +961,6 @@ impl Node {
             }
             _ => {}
         }
-    }
-
-    fn reassemble(&mut self, now: SimTime, pkt: Vec<u8>, info: &IpInfo) -> Option<Vec<u8>> {
-        self.frags
-            .retain(|_, r| now.saturating_since(r.first_seen) < REASM_TIMEOUT);
-        let p = Ipv4Packet::new_checked(&pkt[..]).ok()?;
-        let key = (
-            info.tuple.src,
-            info.tuple.dst,
-            p.ident(),
-            u8::from(p.next_header()),
-        );
-        let off = p.frag_offset() as usize;
-        let more = p.more_frags();
-        let hl = info.header_len;
-        let entry = self.frags.entry(key).or_insert_with(|| Reasm {
-            header: pkt[..hl].to_vec(),
-            parts: BTreeMap::new(),
-            total: None,
-            first_seen: now,
-        });
-        if off == 0 {
-            entry.header = pkt[..hl].to_vec();
-        }
-        if !more {
-            entry.total = Some(off + pkt.len() - hl);
-        }
-        entry.parts.insert(off, pkt[hl..].to_vec());
-        let total = entry.total?;
-        let mut have = 0;
-        for (&o, d) in &entry.parts {
-            if o > have {
-                return None;
-            }
-            have = have.max(o + d.len());
-        }
-        if have < total {
-            return None;
-        }
-        let r = self.frags.remove(&key)?;
-        let mut whole = r.header.clone();
-        whole.resize(r.header.len() + total, 0);
-        for (o, d) in r.parts {
-            // A fragment claiming bytes beyond the end the last fragment announced is
-            // cut to that end (or ignored when it lies wholly beyond it).
-            if o >= total {
-                continue;
-            }
-            let end = (o + d.len()).min(total);
-            whole[r.header.len() + o..r.header.len() + end].copy_from_slice(&d[..end - o]);
-        }
-        let mut p = Ipv4Packet::new_unchecked(&mut whole[..]);
-        p.set_total_len((r.header.len() + total) as u16);
-        p.set_more_frags(false);
-        p.set_frag_offset(0);
-        p.fill_checksum();
-        Some(whole)
     }
 
     fn nd_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, pkt: &[u8], info: &IpInfo) {
