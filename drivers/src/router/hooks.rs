@@ -372,7 +372,7 @@ impl Node {
                         Verdict::Masquerade => (
                             out_port
                                 .and_then(|o| self.ifaces.get(o as usize))
-                                .and_then(|i| self.iface_addr(i, v4)),
+                                .and_then(|i| self.ifaces.primary(i, v4)),
                             text,
                         ),
                         Verdict::Snat { addr } if addr.is_ipv4() == v4 => (Some(addr), text),

@@ -10,12 +10,11 @@
 //! responder, its [`Stack`] (smoltcp sockets) or get an RST / port unreachable.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
@@ -24,6 +23,7 @@ use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, 
 use crate::netfilter::conntrack::Dir;
 use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
 
+mod addr;
 mod apps;
 mod frag;
 mod hooks;
@@ -34,11 +34,13 @@ mod resolve;
 mod route;
 mod vxlan;
 
+pub use addr::{BridgeRole, Iface};
 pub use apps::{Apps, PingApp, PublishedPort};
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use route::Route;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
+use addr::Interfaces;
 use frag::Reassembly;
 use hooks::{Pass, Track};
 use neigh::{Lookup, NEIGH_PROBES, NeighEvent, Neighbours};
@@ -54,36 +56,10 @@ const TOK_NEIGH: u64 = 2;
 const TOK_PING: u64 = 3;
 const TOK_DNS: u64 = 4;
 
-/// An interface of a node.
-#[derive(Clone, Debug)]
-pub struct Iface {
-    /// Its name (`eth0`, `docker0`, `br-appnet`).
-    pub name: String,
-    /// Its MAC.
-    pub mac: Mac,
-    /// IPv4 addresses with prefixes; the first is primary.
-    pub v4: Vec<Ipv4Net>,
-    /// IPv6 addresses with prefixes; the first is primary.
-    pub v6: Vec<Ipv6Net>,
-    /// Its MTU.
-    pub mtu: u32,
-    /// Set when the interface is a Docker bridge network's gateway side.
-    pub bridge: Option<BridgeRole>,
-}
-
-/// What Docker's filter rules know about a bridge interface.
-#[derive(Clone, Debug)]
-pub struct BridgeRole {
-    /// The network's name.
-    pub network: String,
-    /// `internal: true`: no traffic in or out of the network through the host.
-    pub internal: bool,
-}
-
 /// A network namespace: interfaces, routes, neighbours, conntrack and sockets.
 pub struct Node {
     name: String,
-    ifaces: Vec<Iface>,
+    ifaces: Interfaces,
     routes: RoutingTable,
     /// Whether packets not addressed to the node are routed (`net.ipv4.ip_forward`).
     pub forwarding: bool,
@@ -92,7 +68,6 @@ pub struct Node {
     /// Netfilter: rules, connection tracking and NAT (shared with this machine's
     /// bridges, whose bridged traffic meets it when `bridge-nf-call-iptables` is on).
     pub nf: Rc<RefCell<Netfilter>>,
-    local: BTreeSet<IpAddr>,
     neigh: Neighbours,
     frags: Reassembly,
     armed: [Option<SimTime>; 5],
@@ -110,7 +85,7 @@ impl Node {
     pub fn new(name: impl Into<String>, forwarding: bool) -> Self {
         Node {
             name: name.into(),
-            ifaces: Vec::new(),
+            ifaces: Interfaces::default(),
             routes: RoutingTable::default(),
             forwarding,
             forward_off: (
@@ -118,7 +93,6 @@ impl Node {
                 "this machine does not forward packets (ip_forward=0)",
             ),
             nf: Rc::new(RefCell::new(Netfilter::default())),
-            local: BTreeSet::new(),
             neigh: Neighbours::default(),
             frags: Reassembly::default(),
             armed: [None; 5],
@@ -157,7 +131,6 @@ impl Node {
     pub fn add_iface(&mut self, iface: Iface) -> PortId {
         let port = self.ifaces.len() as PortId;
         for n in &iface.v4 {
-            self.local.insert(IpAddr::V4(n.addr()));
             self.add_route(Route {
                 net: IpNet::V4(n.trunc()),
                 via: None,
@@ -165,15 +138,13 @@ impl Node {
             });
         }
         for n in &iface.v6 {
-            self.local.insert(IpAddr::V6(n.addr()));
             self.add_route(Route {
                 net: IpNet::V6(n.trunc()),
                 via: None,
                 port,
             });
         }
-        self.ifaces.push(iface);
-        port
+        self.ifaces.add(iface)
     }
 
     /// The interfaces, by port.
@@ -193,7 +164,7 @@ impl Node {
 
     /// Whether `a` is one of the node's own addresses.
     pub fn is_local(&self, a: IpAddr) -> bool {
-        self.local.contains(&a) || a.is_loopback()
+        self.ifaces.is_local(a)
     }
 
     /// The route to `dst`.
@@ -215,29 +186,7 @@ impl Node {
         }
         let r = self.route(dst)?;
         let i = self.ifaces.get(r.port as usize)?;
-        self.iface_addr(i, dst.is_ipv4())
-    }
-
-    fn iface_addr(&self, i: &Iface, v4: bool) -> Option<IpAddr> {
-        if v4 {
-            i.v4.first()
-                .map(|n| IpAddr::V4(n.addr()))
-                .or_else(|| self.any_local(true))
-        } else {
-            i.v6.first()
-                .map(|n| IpAddr::V6(n.addr()))
-                .or_else(|| self.any_local(false))
-        }
-    }
-
-    fn any_local(&self, v4: bool) -> Option<IpAddr> {
-        self.ifaces.iter().find_map(|i| {
-            if v4 {
-                i.v4.first().map(|n| IpAddr::V4(n.addr()))
-            } else {
-                i.v6.first().map(|n| IpAddr::V6(n.addr()))
-            }
-        })
+        self.ifaces.primary(i, dst.is_ipv4())
     }
 
     /// The path MTU learned towards `dst`, if a router reported one in the last ten
@@ -441,7 +390,7 @@ impl Node {
             });
             return;
         };
-        let for_us = self.local.contains(&IpAddr::V4(arp.tpa));
+        let for_us = self.ifaces.owns(IpAddr::V4(arp.tpa));
         let known = self.neigh.knows(port, IpAddr::V4(arp.spa));
         if (for_us || known || arp.op == 2) && !arp.spa.is_unspecified() {
             self.learn(ctx, port, IpAddr::V4(arp.spa), arp.sha);
@@ -737,16 +686,7 @@ impl Node {
     }
 
     fn is_local_broadcast(&self, a: IpAddr) -> bool {
-        match a {
-            IpAddr::V4(a) => {
-                a.is_broadcast()
-                    || self
-                        .ifaces
-                        .iter()
-                        .any(|i| i.v4.iter().any(|n| n.broadcast() == a))
-            }
-            IpAddr::V6(_) => false,
-        }
+        self.ifaces.is_local_broadcast(a)
     }
 
     /// Translates an ICMP error about a tracked connection (RELATED): the outer
@@ -979,7 +919,7 @@ impl Node {
             return ctx.deliver(&frame, String::new);
         };
         match ty {
-            135 if self.local.contains(&IpAddr::V6(target)) => {
+            135 if self.ifaces.owns(IpAddr::V6(target)) => {
                 if !src.is_unspecified() {
                     self.learn(ctx, port, IpAddr::V6(src), lla);
                 }
@@ -1282,7 +1222,7 @@ impl Node {
         let from = self
             .ifaces
             .get(in_port as usize)
-            .and_then(|i| self.iface_addr(i, src.is_ipv4()))
+            .and_then(|i| self.ifaces.primary(i, src.is_ipv4()))
             .or_else(|| self.source_for(src));
         let Some(from) = from else { return };
         let pkt = match (from, src) {
