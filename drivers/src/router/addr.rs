@@ -44,6 +44,7 @@ pub struct BridgeRole {
 pub(super) struct Interfaces {
     list: Vec<Iface>,
     local: BTreeSet<IpAddr>,
+    local_out: Vec<PortId>,
 }
 
 impl Interfaces {
@@ -54,6 +55,18 @@ impl Interfaces {
         self.local.extend(iface.v6.iter().map(|n| IpAddr::V6(n.addr())));
         self.list.push(iface);
         port
+    }
+
+    /// Makes `port` an entry for packets the machine sends as its own (an ipvlan l3
+    /// child's traffic, which the kernel hands to `ip_local_out` in the parent's
+    /// namespace).
+    pub(super) fn set_local_out(&mut self, port: PortId) {
+        self.local_out.push(port);
+    }
+
+    /// Whether what arrives on `port` is routed as locally generated.
+    pub(super) fn is_local_out(&self, port: PortId) -> bool {
+        !self.local_out.is_empty() && self.local_out.contains(&port)
     }
 
     /// Whether `a` is an address of one of the interfaces (loopback not included).
@@ -155,6 +168,14 @@ mod tests {
         assert!(!a.is_local(ip("10.0.0.3")));
         assert_eq!(a.len(), 2);
         assert_eq!(a[1].name, "vx");
+    }
+
+    #[test]
+    fn local_out_ports() {
+        let mut a = two();
+        assert!(!a.is_local_out(1));
+        a.set_local_out(1);
+        assert!(a.is_local_out(1) && !a.is_local_out(0));
     }
 
     /// Subnet broadcasts of every IPv4 address and 255.255.255.255; nothing in IPv6.

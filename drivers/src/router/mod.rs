@@ -38,6 +38,7 @@ pub use addr::{BridgeRole, Iface};
 pub use apps::{Apps, PingApp, PublishedPort};
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use route::Route;
+use vxlan::Vteps;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
 use addr::Interfaces;
@@ -75,9 +76,7 @@ pub struct Node {
     /// Sockets and applications: the smoltcp stack, pings, DNS lookups and
     /// forwards, docker-proxy's published ports.
     pub apps: Apps,
-    vteps: Vec<Vtep>,
-    esp_seq: u32,
-    local_out: Vec<PortId>,
+    vteps: Vteps,
 }
 
 impl Node {
@@ -98,9 +97,7 @@ impl Node {
             armed: [None; 5],
             ip_id: 1,
             apps: Apps::new(),
-            vteps: Vec::new(),
-            esp_seq: 0,
-            local_out: Vec::new(),
+            vteps: Vteps::default(),
         }
     }
 
@@ -108,7 +105,7 @@ impl Node {
     /// is routed like a locally generated packet (ipvlan l3 children's traffic, which
     /// the kernel hands to `ip_local_out` in the parent's namespace).
     pub fn set_local_out(&mut self, port: PortId) {
-        self.local_out.push(port);
+        self.ifaces.set_local_out(port);
     }
 
     /// Whether `port` is NOARP.
@@ -322,13 +319,13 @@ impl Node {
     // ---- input -------------------------------------------------------------------
 
     fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
-        if !self.vteps.is_empty()
-            && let Some(vi) = self.vteps.iter().position(|v| v.port == port)
+        if !self.vteps.list.is_empty()
+            && let Some(vi) = self.vteps.list.iter().position(|v| v.port == port)
         {
             self.vxlan_encap(ctx, vi, frame);
             return;
         }
-        if !self.local_out.is_empty() && self.local_out.contains(&port) {
+        if self.ifaces.is_local_out(port) {
             let pkt = net::ethertype(&frame.data)
                 .and_then(|(_, off)| frame.data.get(off..))
                 .map(<[u8]>::to_vec)
