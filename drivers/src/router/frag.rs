@@ -134,6 +134,22 @@ mod tests {
         assert!(r.queues.is_empty(), "a finished datagram is forgotten");
     }
 
+    /// A hole of a single 8-byte block keeps the datagram waiting, wherever it is.
+    #[test]
+    fn smallest_hole_keeps_it_waiting() {
+        let whole = datagram(3, 24);
+        let frags = fragment(&whole, 28);
+        assert_eq!(frags.len(), 3, "three 8-byte blocks");
+        let mut r = Reassembly::default();
+        assert_eq!(push(&mut r, SimTime::ZERO, &frags[0]), None);
+        assert_eq!(
+            push(&mut r, SimTime::ZERO, &frags[2]),
+            None,
+            "the middle block is missing"
+        );
+        assert_eq!(push(&mut r, SimTime::ZERO, &frags[1]), Some(whole));
+    }
+
     /// Two datagrams with different identifications are kept apart.
     #[test]
     fn datagrams_do_not_mix() {
