@@ -130,15 +130,15 @@ mod tests {
         Iface {
             name: name.into(),
             mac: [2, 0, 0, 0, 0, 1],
-            v4: v4.iter().map(|n| n.parse().unwrap()).collect(),
-            v6: v6.iter().map(|n| n.parse().unwrap()).collect(),
+            v4: v4.iter().map(|n| n.parse().expect("an IPv4 prefix")).collect(),
+            v6: v6.iter().map(|n| n.parse().expect("an IPv6 prefix")).collect(),
             mtu: 1500,
             bridge: None,
         }
     }
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+        s.parse().expect("an address")
     }
 
     fn two() -> Interfaces {

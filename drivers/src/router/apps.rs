@@ -283,7 +283,7 @@ mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+        s.parse().expect("an address")
     }
 
     fn tcp_to(dst: &str, dport: u16) -> Tuple {
@@ -315,7 +315,9 @@ mod tests {
         let mut a = Apps::new();
         a.published.push(published(Some("192.0.2.10"), (8080, 8089), 80));
         let gw = |_| Some(ip("172.17.0.1"));
-        let (t, rule) = a.proxy_target(&tcp_to("192.0.2.10", 8083), gw).unwrap();
+        let (t, rule) = a
+            .proxy_target(&tcp_to("192.0.2.10", 8083), gw)
+            .expect("the published port");
         assert_eq!(rule, 0);
         assert_eq!(
             (t.port, t.backend, t.backend_port, t.src),

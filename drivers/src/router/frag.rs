@@ -107,7 +107,7 @@ mod tests {
     }
 
     fn push(r: &mut Reassembly, now: SimTime, f: &[u8]) -> Option<Vec<u8>> {
-        let info = net::parse_ip(f).unwrap();
+        let info = net::parse_ip(f).expect("a fragment");
         r.push(now, f.to_vec(), &info)
     }
 

@@ -165,7 +165,7 @@ mod tests {
     const MAC: Mac = [2, 0, 0, 0, 0, 9];
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+        s.parse().expect("an address")
     }
 
     fn at(secs: u64) -> SimTime {

@@ -77,14 +77,14 @@ mod tests {
 
     fn route(net: &str, port: PortId) -> Route {
         Route {
-            net: net.parse().unwrap(),
+            net: net.parse().expect("a prefix"),
             via: None,
             port,
         }
     }
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+        s.parse().expect("an address")
     }
 
     /// The most specific prefix answers whatever order the routes came in.
