@@ -4,8 +4,8 @@
 //! | --- | --- |
 //! | [`bridge`] | Linux's learning bridge: FDB with ageing, flooding, no reflection |
 //! | [`dns`] | DNS messages (simple-dns), resolv.conf and glibc search rules, the embedded server's directory |
-//! | [`router`] | a network namespace's kernel: interfaces, routes, ARP/ND, ICMP errors, fragmentation, forwarding, Docker's forward filter |
-//! | [`nat`] | conntrack, masquerade and published ports (DNAT) |
+//! | [`router`] | a network namespace's kernel as subsystems (addresses, routes, neighbours, reassembly, sockets and applications) and the packet walk through them: ICMP errors, fragmentation, forwarding |
+//! | [`netfilter`] | rules as data (raw, nat, filter), conntrack, masquerade and published ports (DNAT) |
 //! | [`host`] | smoltcp sockets and the step applications (connect, transfer, echo listeners) |
 //! | [`docker`] | the Docker model: hosts, networks, IPAM results, containers, compiled into elements |
 //! | [`nic`] | a physical NIC with 802.1Q subinterfaces, macvlan and ipvlan children |

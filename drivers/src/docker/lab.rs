@@ -209,7 +209,7 @@ impl Lab {
         // Hosts, their NICs and bridge networks.
         for h in &m.hosts {
             let mut node = Node::new(h.name.clone(), h.daemon.ip_forward);
-            node.dns = naming::host_dns(h);
+            node.apps.dns = naming::host_dns(h);
             {
                 // Docker turns on `bridge-nf-call-iptables` when a bridge network has ICC
                 // off or the userland proxy is off — and only with IP forwarding on
@@ -224,7 +224,7 @@ impl Lab {
                 nf.track = true;
                 nf.bridge_nf = h.daemon.ip_forward && (any_no_icc || !h.daemon.userland_proxy);
             }
-            node.userland_proxy = h.daemon.userland_proxy;
+            node.apps.userland_proxy = h.daemon.userland_proxy;
             node.forward_off = (
                 DropReason::NoRoute,
                 "IP forwarding is disabled on this host (daemon ip-forward: false)",
@@ -353,7 +353,7 @@ impl Lab {
                             to_port: cp,
                             label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
                         };
-                        node.published.push(rule.clone());
+                        node.apps.published.push(rule.clone());
                         self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
                     }
                 }
@@ -478,7 +478,7 @@ impl Lab {
                 continue;
             }
             let mut node = Node::new(c.name.clone(), false);
-            node.dns = self.container_dns(ci);
+            node.apps.dns = self.container_dns(ci);
             let id = self
                 .fabric
                 .add_element(c.name.clone(), Box::new(Node::new("placeholder", false)));
@@ -622,8 +622,8 @@ impl Lab {
                 owner: None,
             });
             let mut node = Node::new(e.name.clone(), false);
-            node.dns.resolv.nameservers = e.dns.clone();
-            node.dns.zone = e.dns_records.as_ref().map(|z| {
+            node.apps.dns.resolv.nameservers = e.dns.clone();
+            node.apps.dns.zone = e.dns_records.as_ref().map(|z| {
                 z.iter()
                     .map(|(k, v)| (crate::dns::normalize(k), v.clone()))
                     .collect()

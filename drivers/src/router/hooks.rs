@@ -372,7 +372,7 @@ impl Node {
                         Verdict::Masquerade => (
                             out_port
                                 .and_then(|o| self.ifaces.get(o as usize))
-                                .and_then(|i| self.iface_addr(i, v4)),
+                                .and_then(|i| self.ifaces.primary(i, v4)),
                             text,
                         ),
                         Verdict::Snat { addr } if addr.is_ipv4() == v4 => (Some(addr), text),
@@ -517,7 +517,7 @@ impl Node {
             Stage::FilterOutput,
             0,
         ) {
-            if let Some(ping) = app_ping.and_then(|i| self.pings.get_mut(i)) {
+            if let Some(ping) = app_ping.and_then(|i| self.apps.pings.get_mut(i)) {
                 ping.errors.push("ping: sendmsg: Operation not permitted".into());
             }
             return Pass::Stop;

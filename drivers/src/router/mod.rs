@@ -7,215 +7,88 @@
 //! packet too big), optional forwarding, connection tracking with NAT (masquerade and
 //! published ports) and Docker's forward filter (network isolation, internal networks,
 //! published-port admission). Packets addressed to the node go to its ICMP echo
-//! responder, its [`Stack`] (smoltcp sockets) or get an RST / port unreachable.
+//! responder, its sockets ([`crate::host::Stack`]) or get an RST / port unreachable.
+//!
+//! The kernel as subsystems, each with its own state and unit tests:
+//!
+//! | module | what it keeps |
+//! | --- | --- |
+//! | `addr` | interfaces, own and broadcast addresses, each interface's primary address |
+//! | `route` | the routing table (longest prefix match) and the path-MTU cache |
+//! | `neigh` | ARP / ND entries, probes, packets waiting per neighbour, NOARP ports (sans-IO) |
+//! | `frag` | IPv4 reassembly |
+//! | [`crate::netfilter`] | rules, conntrack, NAT (shared with the machine's bridges) |
+//! | `apps` | sockets and applications: smoltcp stack, pings, DNS, docker-proxy |
+//! | `vxlan` | tunnel endpoints, VXLAN and ESP encapsulation |
+//!
+//! [`Node`] owns one of each and walks a packet through them: `input` (ethernet-input,
+//! ARP/ND, ip-input, the routing decision, local delivery), `hooks` (where the packet
+//! meets netfilter), `output` (local output, ip-output, neighbour resolution, ICMP
+//! errors), `sockets` (what the applications send and are told); `resolve` is the DNS
+//! side (stub resolver, embedded server, forwarding), `packet` the ICMP/TCP helpers.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use netloom_core::{Ctx, DropReason, Element, Frame, FrameId, PortId, SimDuration, SimTime, Stage};
-use smoltcp::wire::{IpProtocol, Ipv4Packet};
+use ipnet::IpNet;
+use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimTime};
 
-use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
-use crate::net::{self, BROADCAST, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Mac, Tuple};
-use crate::netfilter::conntrack::Dir;
-use crate::netfilter::{CtStates, Hook, Netfilter, TableId};
+use crate::net;
+use crate::netfilter::Netfilter;
 
+mod addr;
+mod apps;
+mod frag;
 mod hooks;
+mod input;
+mod neigh;
+mod output;
 mod packet;
 mod ping;
 mod resolve;
+mod route;
+mod sockets;
 mod vxlan;
 
+pub use addr::{BridgeRole, Iface};
+pub use apps::{Apps, PingApp, PublishedPort};
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
+pub use route::Route;
+use vxlan::Vteps;
 pub use vxlan::{ESP_OVERHEAD, VXLAN_OVERHEAD, Vtep};
 
-use hooks::{Pass, Track};
-
-use packet::{
-    IcmpErr, decrement_ttl, describe_icmp, echo, fix_icmp_checksum, fragment, inner_tuple, is_multicast,
-    nd_option, rewrite_inner, tcp_rst,
-};
+use addr::Interfaces;
+use frag::Reassembly;
+use neigh::Neighbours;
+use route::RoutingTable;
 
 const TOK_POLL: u64 = 1;
 const TOK_NEIGH: u64 = 2;
 const TOK_PING: u64 = 3;
 const TOK_DNS: u64 = 4;
-/// ARP / neighbour solicitation retransmission interval (Linux `retrans_time_ms`).
-const NEIGH_RETRANS: SimDuration = SimDuration::from_secs(1);
-/// Solicitations before giving up (Linux `mcast_solicit`).
-const NEIGH_PROBES: u32 = 3;
-/// How long a resolved neighbour is trusted before it is resolved again.
-const NEIGH_REACHABLE: SimDuration = SimDuration::from_secs(60);
-/// Packets queued per unresolved neighbour (Linux `unres_qlen`).
-const NEIGH_QUEUE: usize = 101;
-/// How long fragments wait for the rest (Linux `ipfrag_time`).
-const REASM_TIMEOUT: SimDuration = SimDuration::from_secs(30);
-/// How long a ping waits after its last request when replies are missing (iputils'
-/// default linger of 10 s, during which ARP can fail and report "host unreachable").
-const PING_LINGER: SimDuration = SimDuration::from_secs(10);
-
-/// An interface of a node.
-#[derive(Clone, Debug)]
-pub struct Iface {
-    /// Its name (`eth0`, `docker0`, `br-appnet`).
-    pub name: String,
-    /// Its MAC.
-    pub mac: Mac,
-    /// IPv4 addresses with prefixes; the first is primary.
-    pub v4: Vec<Ipv4Net>,
-    /// IPv6 addresses with prefixes; the first is primary.
-    pub v6: Vec<Ipv6Net>,
-    /// Its MTU.
-    pub mtu: u32,
-    /// Set when the interface is a Docker bridge network's gateway side.
-    pub bridge: Option<BridgeRole>,
-}
-
-/// What Docker's filter rules know about a bridge interface.
-#[derive(Clone, Debug)]
-pub struct BridgeRole {
-    /// The network's name.
-    pub network: String,
-    /// `internal: true`: no traffic in or out of the network through the host.
-    pub internal: bool,
-}
-
-/// A published port as docker-proxy sees it: where it listens and whom it relays to.
-#[derive(Clone, Debug)]
-pub struct PublishedPort {
-    /// Transport.
-    pub l4: L4,
-    /// Host address the port is bound to (`None` = every address of the host).
-    pub host_ip: Option<IpAddr>,
-    /// First published host port.
-    pub host_port: u16,
-    /// Last published host port (same as `host_port` for one port).
-    pub host_port_end: u16,
-    /// The container's address.
-    pub to: IpAddr,
-    /// The container port matching `host_port`.
-    pub to_port: u16,
-    /// A human label for traces (`api 8080->80/tcp`).
-    pub label: String,
-}
-
-impl PublishedPort {
-    /// Whether a packet `t` for this host is for this published port.
-    pub fn matches(&self, t: &Tuple) -> bool {
-        self.l4 == t.l4
-            && self.to.is_ipv4() == t.dst.is_ipv4()
-            && self.host_ip.is_none_or(|ip| ip == t.dst)
-            && (self.host_port..=self.host_port_end).contains(&t.dport)
-    }
-}
-
-/// A route.
-#[derive(Clone, Debug)]
-pub struct Route {
-    /// Destination prefix.
-    pub net: IpNet,
-    /// Gateway; `None` for directly connected destinations.
-    pub via: Option<IpAddr>,
-    /// The interface (port) the route leaves through.
-    pub port: PortId,
-}
-
-#[derive(Clone, Debug)]
-enum Neigh {
-    Reachable { mac: Mac, at: SimTime },
-    Incomplete { probes: u32, next: SimTime },
-}
-
-struct Reasm {
-    header: Vec<u8>,
-    parts: BTreeMap<usize, Vec<u8>>,
-    total: Option<usize>,
-    first_seen: SimTime,
-}
-
-/// A ping in progress or finished.
-#[derive(Clone, Debug)]
-pub struct PingApp {
-    /// Destination.
-    pub dst: IpAddr,
-    /// How many echo requests to send.
-    pub count: u32,
-    /// ICMP payload bytes.
-    pub size: usize,
-    /// `ping -M do`: every request carries don't-fragment and is never fragmented.
-    /// Otherwise Linux's default (`-M want`): DF while the packet fits the path MTU,
-    /// fragmented at the sender once a router reported a smaller one.
-    pub dont_frag: bool,
-    /// The echo identifier.
-    pub ident: u16,
-    /// When each request was sent.
-    pub sent: Vec<SimTime>,
-    /// The round trip of each request's reply, if one came.
-    pub rtts: Vec<Option<SimDuration>>,
-    /// Errors reported, as ping prints them.
-    pub errors: Vec<String>,
-    /// Frames of the requests.
-    pub frames: Vec<FrameId>,
-    /// Whether the ping has finished.
-    pub done: bool,
-    interval: SimDuration,
-}
-
-impl PingApp {
-    fn next_due(&self) -> SimTime {
-        match self.sent.last() {
-            None => SimTime::ZERO,
-            Some(&t) if (self.sent.len() as u32) < self.count => t + self.interval,
-            Some(&t) => t + PING_LINGER,
-        }
-    }
-}
 
 /// A network namespace: interfaces, routes, neighbours, conntrack and sockets.
 pub struct Node {
     name: String,
-    ifaces: Vec<Iface>,
-    routes: Vec<Route>,
+    ifaces: Interfaces,
+    routes: RoutingTable,
     /// Whether packets not addressed to the node are routed (`net.ipv4.ip_forward`).
     pub forwarding: bool,
     /// The reason given when a packet would need forwarding and forwarding is off.
     pub forward_off: (DropReason, &'static str),
-    /// Docker's `userland-proxy`: docker-proxy listens on every published TCP port
-    /// and takes what Docker's DNAT rules leave to it — the host's own connections to
-    /// loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
-    /// on their own network (`DNAT ! -i <bridge>`) — dialing the container from the
-    /// network's gateway address.
-    pub userland_proxy: bool,
     /// Netfilter: rules, connection tracking and NAT (shared with this machine's
     /// bridges, whose bridged traffic meets it when `bridge-nf-call-iptables` is on).
     pub nf: Rc<RefCell<Netfilter>>,
-    /// Published ports docker-proxy listens on (with `userland_proxy`).
-    pub published: Vec<PublishedPort>,
-    local: BTreeSet<IpAddr>,
-    neigh: BTreeMap<(PortId, IpAddr), Neigh>,
-    pending: BTreeMap<(PortId, IpAddr), Vec<Frame>>,
-    frags: BTreeMap<(IpAddr, IpAddr, u16, u8), Reasm>,
-    stack: Option<Box<Stack>>,
-    listens: Vec<Listen>,
-    pings: ping::PingSockets,
-    /// Path MTUs learned from ICMP "fragmentation needed" / "packet too big", by
-    /// destination (Linux's route exception cache).
-    pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
+    neigh: Neighbours,
+    frags: Reassembly,
     armed: [Option<SimTime>; 5],
     ip_id: u16,
-    /// The node's DNS roles: its stub resolver's configuration, Docker's embedded
-    /// server (containers on user-defined networks), authoritative records.
-    pub dns: NodeDns,
-    lookups: Vec<LookupApp>,
-    forwards: Vec<resolve::Forward>,
-    vteps: Vec<Vtep>,
-    esp_seq: u32,
-    noarp: Vec<PortId>,
-    local_out: Vec<PortId>,
+    /// Sockets and applications: the smoltcp stack, pings, DNS lookups and
+    /// forwards, docker-proxy's published ports.
+    pub apps: Apps,
+    vteps: Vteps,
 }
 
 impl Node {
@@ -223,33 +96,20 @@ impl Node {
     pub fn new(name: impl Into<String>, forwarding: bool) -> Self {
         Node {
             name: name.into(),
-            ifaces: Vec::new(),
-            routes: Vec::new(),
+            ifaces: Interfaces::default(),
+            routes: RoutingTable::default(),
             forwarding,
             forward_off: (
                 DropReason::NotForUs,
                 "this machine does not forward packets (ip_forward=0)",
             ),
-            userland_proxy: true,
             nf: Rc::new(RefCell::new(Netfilter::default())),
-            published: Vec::new(),
-            local: BTreeSet::new(),
-            neigh: BTreeMap::new(),
-            pending: BTreeMap::new(),
-            frags: BTreeMap::new(),
-            stack: None,
-            listens: Vec::new(),
-            pings: ping::PingSockets::default(),
-            pmtu: BTreeMap::new(),
+            neigh: Neighbours::default(),
+            frags: Reassembly::default(),
             armed: [None; 5],
             ip_id: 1,
-            dns: NodeDns::default(),
-            lookups: Vec::new(),
-            forwards: Vec::new(),
-            vteps: Vec::new(),
-            esp_seq: 0,
-            noarp: Vec::new(),
-            local_out: Vec::new(),
+            apps: Apps::new(),
+            vteps: Vteps::default(),
         }
     }
 
@@ -257,18 +117,18 @@ impl Node {
     /// is routed like a locally generated packet (ipvlan l3 children's traffic, which
     /// the kernel hands to `ip_local_out` in the parent's namespace).
     pub fn set_local_out(&mut self, port: PortId) {
-        self.local_out.push(port);
+        self.ifaces.set_local_out(port);
     }
 
     /// Whether `port` is NOARP.
     pub fn is_noarp(&self, port: PortId) -> bool {
-        self.noarp.contains(&port)
+        self.neigh.is_noarp(port)
     }
 
     /// Marks `port` NOARP (an ipvlan l3 child): packets leave without neighbour
     /// resolution and ARP is neither sent nor answered there.
     pub fn set_noarp(&mut self, port: PortId) {
-        self.noarp.push(port);
+        self.neigh.set_noarp(port);
     }
 
     /// The node's name.
@@ -280,7 +140,6 @@ impl Node {
     pub fn add_iface(&mut self, iface: Iface) -> PortId {
         let port = self.ifaces.len() as PortId;
         for n in &iface.v4 {
-            self.local.insert(IpAddr::V4(n.addr()));
             self.add_route(Route {
                 net: IpNet::V4(n.trunc()),
                 via: None,
@@ -288,15 +147,13 @@ impl Node {
             });
         }
         for n in &iface.v6 {
-            self.local.insert(IpAddr::V6(n.addr()));
             self.add_route(Route {
                 net: IpNet::V6(n.trunc()),
                 via: None,
                 port,
             });
         }
-        self.ifaces.push(iface);
-        port
+        self.ifaces.add(iface)
     }
 
     /// The interfaces, by port.
@@ -306,27 +163,22 @@ impl Node {
 
     /// Adds a route; lookups prefer the longest prefix, then the earliest added.
     pub fn add_route(&mut self, r: Route) {
-        let pos = self
-            .routes
-            .iter()
-            .position(|x| x.net.prefix_len() < r.net.prefix_len())
-            .unwrap_or(self.routes.len());
-        self.routes.insert(pos, r);
+        self.routes.add(r);
     }
 
     /// The routing table, most specific first.
     pub fn routes(&self) -> &[Route] {
-        &self.routes
+        self.routes.routes()
     }
 
     /// Whether `a` is one of the node's own addresses.
     pub fn is_local(&self, a: IpAddr) -> bool {
-        self.local.contains(&a) || a.is_loopback()
+        self.ifaces.is_local(a)
     }
 
     /// The route to `dst`.
     pub fn route(&self, dst: IpAddr) -> Option<&Route> {
-        self.routes.iter().find(|r| r.net.contains(&dst))
+        self.routes.lookup(dst)
     }
 
     /// The source address the node uses towards `dst`: the primary address of the
@@ -343,38 +195,13 @@ impl Node {
         }
         let r = self.route(dst)?;
         let i = self.ifaces.get(r.port as usize)?;
-        self.iface_addr(i, dst.is_ipv4())
-    }
-
-    fn iface_addr(&self, i: &Iface, v4: bool) -> Option<IpAddr> {
-        if v4 {
-            i.v4.first()
-                .map(|n| IpAddr::V4(n.addr()))
-                .or_else(|| self.any_local(true))
-        } else {
-            i.v6.first()
-                .map(|n| IpAddr::V6(n.addr()))
-                .or_else(|| self.any_local(false))
-        }
-    }
-
-    fn any_local(&self, v4: bool) -> Option<IpAddr> {
-        self.ifaces.iter().find_map(|i| {
-            if v4 {
-                i.v4.first().map(|n| IpAddr::V4(n.addr()))
-            } else {
-                i.v6.first().map(|n| IpAddr::V6(n.addr()))
-            }
-        })
+        self.ifaces.primary(i, dst.is_ipv4())
     }
 
     /// The path MTU learned towards `dst`, if a router reported one in the last ten
     /// minutes (Linux's `mtu_expires`).
     pub fn path_mtu(&self, now: SimTime, dst: IpAddr) -> Option<u32> {
-        self.pmtu
-            .get(&dst)
-            .filter(|(_, at)| now.saturating_since(*at) < SimDuration::from_secs(600))
-            .map(|(m, _)| *m)
+        self.routes.path_mtu(now, dst)
     }
 
     /// The next IPv4 identification for a packet this node originates (fragments of
@@ -384,1349 +211,8 @@ impl Node {
         self.ip_id
     }
 
-    /// Adds a TCP or UDP echo listener.
-    pub fn add_listen(&mut self, l: Listen, now: SimTime) {
-        self.listens.push(l);
-        self.stack_mut(now).listen(l);
-    }
-
-    /// The listeners.
-    pub fn listens(&self) -> &[Listen] {
-        &self.listens
-    }
-
-    /// Removes a listener (its process stopped); connections it accepted are reset.
-    pub fn remove_listen(&mut self, l: Listen) {
-        if let Some(i) = self.listens.iter().position(|x| *x == l) {
-            self.listens.remove(i);
-        }
-        if let Some(s) = self.stack.as_mut() {
-            s.unlisten(l);
-        }
-    }
-
-    fn stack_mut(&mut self, now: SimTime) -> &mut Stack {
-        if self.stack.is_none() {
-            let mut addrs: Vec<(IpAddr, u8)> = Vec::new();
-            for i in &self.ifaces {
-                addrs.extend(i.v4.iter().map(|n| (IpAddr::V4(n.addr()), n.prefix_len())));
-                addrs.extend(i.v6.iter().map(|n| (IpAddr::V6(n.addr()), n.prefix_len())));
-            }
-            // Loopback too, so sockets can talk to 127.0.0.1 and ::1 (smoltcp takes at
-            // most eight addresses; interface addresses come first).
-            addrs.push((IpAddr::V4(Ipv4Addr::LOCALHOST), 8));
-            addrs.push((IpAddr::V6(Ipv6Addr::LOCALHOST), 128));
-            let mtu = self.ifaces.iter().map(|i| i.mtu).min().unwrap_or(1500);
-            self.stack = Some(Box::new(Stack::new(&addrs, mtu, now)));
-        }
-        match self.stack.as_mut() {
-            Some(s) => s,
-            None => unreachable!("the stack was just created"),
-        }
-    }
-
-    /// Starts a ping; returns its index for [`Node::ping`].
-    pub fn start_ping(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        dst: IpAddr,
-        count: u32,
-        size: usize,
-        dont_frag: bool,
-    ) -> usize {
-        let ident = self.pings.bind();
-        let idx = self.pings.insert(PingApp {
-            dst,
-            count: count.max(1),
-            size,
-            dont_frag,
-            ident,
-            sent: Vec::new(),
-            rtts: Vec::new(),
-            errors: Vec::new(),
-            frames: Vec::new(),
-            done: false,
-            interval: SimDuration::from_secs(1),
-        });
-        self.send_ping(ctx, idx);
-        self.service(ctx);
-        idx
-    }
-
-    /// Ping number `i`.
-    pub fn ping(&self, i: usize) -> Option<&PingApp> {
-        self.pings.get(i)
-    }
-
-    /// Opens a TCP connection to `dst:port` and sends `bytes` (0 = only connect).
-    ///
-    /// # Errors
-    /// When the node has no route (and so no source address) towards `dst`: the text is
-    /// what Linux's `connect()` reports.
-    pub fn start_tcp(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        dst: IpAddr,
-        port: u16,
-        bytes: u64,
-    ) -> Result<usize, String> {
-        let Some(src) = self.source_for(dst) else {
-            return Err(self.unreachable(ctx, dst));
-        };
-        let now = ctx.now();
-        // A path MTU learned earlier bounds the new connection's segments, as the
-        // route exception does for Linux's MSS.
-        let learned = self.path_mtu(now, dst);
-        let stack = self.stack_mut(now);
-        if let Some(mtu) = learned {
-            stack.lower_mtu(mtu, now);
-        }
-        let i = stack.start_tcp(src, dst, port, bytes, now);
-        self.service(ctx);
-        Ok(i)
-    }
-
-    /// Sends one UDP datagram to `dst:port`, waiting for an echo.
-    ///
-    /// # Errors
-    /// As [`Node::start_tcp`].
-    pub fn start_udp(&mut self, ctx: &mut Ctx<'_>, dst: IpAddr, port: u16) -> Result<usize, String> {
-        let Some(src) = self.source_for(dst) else {
-            return Err(self.unreachable(ctx, dst));
-        };
-        let now = ctx.now();
-        let i = self.stack_mut(now).start_udp(src, dst, port, now);
-        self.service(ctx);
-        Ok(i)
-    }
-
-    /// A socket's `connect()` with no route: Linux fails it with ENETUNREACH before any
-    /// packet exists. The trace still records the attempt as a packet dropped for
-    /// `no-route` at the lookup, as a ping's is, so `dropped: no-route` reads the same
-    /// under `run` as under `emulate` (where the kernel's error is the evidence).
-    fn unreachable(&self, ctx: &mut Ctx<'_>, dst: IpAddr) -> String {
-        let f = ctx.originate(Bytes::new());
-        let stage = if dst.is_ipv4() {
-            Stage::Ip4Lookup
-        } else {
-            Stage::Ip6Lookup
-        };
-        ctx.drop_frame(&f, DropReason::NoRoute, stage, || {
-            format!(
-                "{}: no route to {dst} (connect: Network is unreachable)",
-                self.name
-            )
-        });
-        "connect: Network is unreachable".to_string()
-    }
-
-    /// Socket application number `i`.
-    pub fn sock_app(&self, i: usize) -> Option<&SockApp> {
-        self.stack.as_ref().and_then(|s| s.apps.get(i))
-    }
-
-    /// Sockets open on this machine (listeners, connections, step applications) and
-    /// application slots kept: both bounded by what runs at once, not by how many
-    /// steps ran.
-    pub fn sockets_open(&self) -> (usize, usize) {
-        self.stack
-            .as_ref()
-            .map_or((0, 0), |s| (s.sockets_open(), s.apps.len()))
-    }
-
-    /// Bytes acknowledged so far by socket application `i`.
-    pub fn sock_acked(&self, i: usize) -> u64 {
-        self.stack.as_ref().map_or(0, |s| s.acked(i))
-    }
-
-    // ---- input -------------------------------------------------------------------
-
-    fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
-        if !self.vteps.is_empty()
-            && let Some(vi) = self.vteps.iter().position(|v| v.port == port)
-        {
-            self.vxlan_encap(ctx, vi, frame);
-            return;
-        }
-        if !self.local_out.is_empty() && self.local_out.contains(&port) {
-            let pkt = net::ethertype(&frame.data)
-                .and_then(|(_, off)| frame.data.get(off..))
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            let frame = Frame {
-                data: Bytes::new(),
-                ..frame
-            };
-            self.send_originated(ctx, frame, pkt, None);
-            return;
-        }
-        let Some(iface) = self.ifaces.get(port as usize) else {
-            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
-                "no such interface".into()
-            });
-            return;
-        };
-        // A device takes frames up to its MTU plus the Ethernet header and one VLAN tag
-        // (`is_skb_forwardable`); a larger one is discarded without a word. GSO
-        // super-frames from a TAP are segmented later, as the kernel lets them pass.
-        if frame.data.len() > iface.mtu as usize + 18 && frame.offload.is_none_or(|o| !o.is_gso()) {
-            let (name, mtu, len) = (iface.name.clone(), iface.mtu, frame.data.len());
-            ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::EthernetInput, || {
-                format!(
-                    "a {len}-byte frame is larger than {name}'s MTU {mtu}: discarded silently by the device"
-                )
-            });
-            return;
-        }
-        let (Some(dst), Some((ethertype, off))) = (frame.dst_mac(), net::ethertype(&frame.data)) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::EthernetInput, || {
-                "runt frame".into()
-            });
-            return;
-        };
-        if dst != iface.mac && !net::is_group(&dst) {
-            let name = iface.name.clone();
-            ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
-                format!(
-                    "destination {} is not the MAC of {name}",
-                    netloom_core::frame::MacDisplay(dst)
-                )
-            });
-            return;
-        }
-        match ethertype {
-            ETH_ARP => self.arp_input(ctx, port, frame, off),
-            ETH_IPV4 | ETH_IPV6 => self.ip_input(ctx, port, frame, off),
-            t => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
-                format!("no protocol handler for EtherType {t:#06x}")
-            }),
-        }
-    }
-
-    fn arp_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, off: usize) {
-        let Some(arp) = frame.data.get(off..).and_then(net::parse_arp) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::ArpResolve, || {
-                "malformed ARP".into()
-            });
-            return;
-        };
-        let for_us = self.local.contains(&IpAddr::V4(arp.tpa));
-        let known = self.neigh.contains_key(&(port, IpAddr::V4(arp.spa)));
-        if (for_us || known || arp.op == 2) && !arp.spa.is_unspecified() {
-            self.learn(ctx, port, IpAddr::V4(arp.spa), arp.sha);
-        }
-        if arp.op == 1 && for_us {
-            let mac = self.ifaces[port as usize].mac;
-            let reply = net::arp(2, mac, arp.tpa, arp.sha, arp.spa);
-            ctx.deliver(&frame, || format!("ARP who-has {} answered", arp.tpa));
-            let f = ctx.originate(Bytes::from(net::ethernet(arp.sha, mac, ETH_ARP, &reply)));
-            ctx.send(port, f);
-        } else {
-            ctx.deliver(&frame, || {
-                format!(
-                    "ARP {} for {} seen",
-                    if arp.op == 1 { "request" } else { "reply" },
-                    arp.tpa
-                )
-            });
-        }
-    }
-
-    fn learn(&mut self, ctx: &mut Ctx<'_>, port: PortId, ip: IpAddr, mac: Mac) {
-        self.neigh
-            .insert((port, ip), Neigh::Reachable { mac, at: ctx.now() });
-        if let Some(frames) = self.pending.remove(&(port, ip)) {
-            let src = self.ifaces[port as usize].mac;
-            for f in frames {
-                let et = if ip.is_ipv4() { ETH_IPV4 } else { ETH_IPV6 };
-                let data = Bytes::from(net::ethernet(mac, src, et, &f.data));
-                ctx.send(port, Frame { data, ..f });
-            }
-        }
-    }
-
-    fn ip_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, off: usize) {
-        let mut pkt = frame.data.get(off..).map(<[u8]>::to_vec).unwrap_or_default();
-        let Some(info) = net::parse_ip(&pkt) else {
-            ctx.drop_frame(&frame, DropReason::Malformed, Stage::Ip4Input, || {
-                "malformed IP header".into()
-            });
-            return;
-        };
-        pkt.truncate(info.total_len);
-        // Connection tracking needs whole packets (Linux's nf_defrag): a tracking node
-        // reassembles fragments first and fragments again on the way out.
-        let (pkt, info) = if self.tracking() && info.fragment {
-            match self
-                .reassemble(ctx.now(), pkt, &info)
-                .and_then(|w| net::parse_ip(&w).map(|i| (w, i)))
-            {
-                Some(whole) => whole,
-                None => {
-                    ctx.deliver(&frame, || "fragment held for conntrack defragmentation".into());
-                    return;
-                }
-            }
-        } else {
-            (pkt, info)
-        };
-        let mut pkt = pkt;
-        let v4 = info.tuple.src.is_ipv4();
-        if !v4 && info.tuple.l4 == L4::Icmp && matches!(info.icmp_type, Some(133..=137)) {
-            self.nd_input(ctx, in_port, frame, &pkt, &info);
-            return;
-        }
-        if !self.tracking() {
-            self.route_input(ctx, in_port, frame, pkt, &info, None);
-            return;
-        }
-        // raw PREROUTING: before connection tracking.
-        let untracked = Track {
-            state: CtStates::INVALID,
-            orig: info.tuple,
-            post: None,
-            fresh: false,
-            dnat: false,
-        };
-        let in_if = Some(in_port);
-        let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &untracked);
-        if let Pass::Stop = self.nf_filter(
-            ctx,
-            &frame,
-            &pkt,
-            &info,
-            TableId::Raw,
-            Hook::Prerouting,
-            &p,
-            Stage::RawPrerouting,
-            in_port,
-        ) {
-            return;
-        }
-        let mut tr = self.ct_in(ctx, &frame, &mut pkt, &info);
-        let mut info = match net::parse_ip(&pkt) {
-            Some(i) => i,
-            None => {
-                ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPrerouting, || {
-                    "malformed after NAT".into()
-                });
-                return;
-            }
-        };
-        // nat PREROUTING: the first packet of a connection only.
-        if tr.fresh {
-            let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &tr);
-            let t = info.tuple;
-            if self
-                .nat_dnat(ctx, &frame, &mut pkt, Hook::Prerouting, &p, &t)
-                .is_some()
-            {
-                tr.dnat = true;
-                match net::parse_ip(&pkt) {
-                    Some(i) => info = i,
-                    None => {
-                        return ctx.drop_frame(
-                            &frame,
-                            DropReason::Malformed,
-                            Stage::NatPrerouting,
-                            String::new,
-                        );
-                    }
-                }
-            }
-        }
-        self.route_input(ctx, in_port, frame, pkt, &info, Some(tr));
-    }
-
-    /// The routing decision for an arriving packet, then INPUT or FORWARD and
-    /// POSTROUTING. `tr` is the packet's connection tracking (`None`: not tracked).
-    fn route_input(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        in_port: PortId,
-        frame: Frame,
-        mut pkt: Vec<u8>,
-        info: &IpInfo,
-        tr: Option<Track>,
-    ) {
-        let tuple = info.tuple;
-        let v4 = tuple.src.is_ipv4();
-        let dst = tuple.dst;
-        let in_if = Some(in_port);
-        let local = self.is_local(dst) || self.is_local_broadcast(dst) || is_multicast(dst);
-        if local {
-            if let Some(tr) = &tr {
-                let p = self.nf_packet(&pkt, info, &tuple, in_if, None, tr);
-                if let Pass::Stop = self.nf_filter(
-                    ctx,
-                    &frame,
-                    &pkt,
-                    info,
-                    TableId::Filter,
-                    Hook::Input,
-                    &p,
-                    Stage::FilterInput,
-                    in_port,
-                ) {
-                    return;
-                }
-                // Source NAT of the reply direction applies on the way in too (INPUT).
-                if let Some(t) = tr.post {
-                    net::rewrite(&mut pkt, &t);
-                }
-                if tr.fresh
-                    && self
-                        .nf
-                        .borrow_mut()
-                        .ct
-                        .insert(tr.orig, tuple, info.tcp_flags, ctx.now())
-                        .is_err()
-                {
-                    ctx.drop_frame(&frame, DropReason::Firewall, Stage::Conntrack, || {
-                        "nf_conntrack: table full, dropping packet".into()
-                    });
-                    return;
-                }
-            }
-            let Some(info) = net::parse_ip(&pkt) else {
-                ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
-                    "malformed after NAT".into()
-                });
-                return;
-            };
-            self.local_input(ctx, in_port, frame, pkt, info);
-            return;
-        }
-        let lookup = if v4 { Stage::Ip4Lookup } else { Stage::Ip6Lookup };
-        if !self.forwarding {
-            let (reason, why) = self.forward_off;
-            // Silently: with forwarding off, the input route's `ip_error()` sends no
-            // ICMP (net/ipv4/route.c counts InAddrErrors and frees the packet), so the
-            // sender times out rather than hearing "host unreachable".
-            ctx.drop_frame(&frame, reason, lookup, || {
-                format!("{dst} is not an address of this machine; {why}; dropped without an ICMP error")
-            });
-            return;
-        }
-        if info.ttl <= 1 {
-            ctx.drop_frame(&frame, DropReason::TtlExceeded, lookup, || {
-                format!(
-                    "TTL {} expired in transit; ICMP time exceeded sent to {}",
-                    info.ttl, tuple.src
-                )
-            });
-            self.icmp_error(ctx, &pkt, in_port, IcmpErr::TimeExceeded);
-            return;
-        }
-        let Some(route) = self.route(dst).cloned() else {
-            ctx.drop_frame(&frame, DropReason::NoRoute, lookup, || {
-                format!(
-                    "no route to {dst}; ICMP network unreachable sent to {}",
-                    tuple.src
-                )
-            });
-            self.icmp_error(ctx, &pkt, in_port, IcmpErr::NetUnreach);
-            return;
-        };
-        let out_if = Some(route.port);
-        let fwd = tr
-            .as_ref()
-            .map(|tr| self.nf_packet(&pkt, info, &tuple, in_if, out_if, tr));
-        if let Some(p) = &fwd
-            && let Pass::Stop = self.nf_filter(
-                ctx,
-                &frame,
-                &pkt,
-                info,
-                TableId::Filter,
-                Hook::Forward,
-                p,
-                Stage::FilterForward,
-                in_port,
-            )
-        {
-            return;
-        }
-        // A DF packet too big for the way out: refused before source NAT, so the ICMP
-        // error goes to the sender as it addressed us.
-        let out_mtu = self.ifaces.get(route.port as usize).map_or(u32::MAX, |i| i.mtu) as usize;
-        if pkt.len() > out_mtu && (!v4 || Ipv4Packet::new_checked(&pkt[..]).is_ok_and(|p| p.dont_frag())) {
-            let name = self.ifaces[route.port as usize].name.clone();
-            let len = pkt.len();
-            ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
-                format!(
-                    "{len}-byte packet does not fit the MTU {out_mtu} of {name} and has DF set: \
-                     dropped, ICMP {} (mtu {out_mtu}) sent to {}",
-                    if v4 {
-                        "fragmentation needed"
-                    } else {
-                        "packet too big"
-                    },
-                    tuple.src
-                )
-            });
-            self.icmp_error(ctx, &pkt, in_port, IcmpErr::TooBig(out_mtu as u32));
-            return;
-        }
-        if let Some(tr) = &tr {
-            if let Some(t) = tr.post {
-                net::rewrite(&mut pkt, &t);
-                ctx.note(&frame, Stage::NatPostrouting, || {
-                    format!("conntrack: {tuple} rewritten to {t}")
-                });
-            }
-            if tr.fresh
-                && !self.nat_confirm(
-                    ctx,
-                    &frame,
-                    &mut pkt,
-                    info,
-                    tr,
-                    &tuple,
-                    fwd.as_ref(),
-                    Some(route.port),
-                )
-            {
-                return;
-            }
-        }
-        decrement_ttl(&mut pkt);
-        let nexthop = route.via.unwrap_or(dst);
-        if ctx.tracing() {
-            let name = self.ifaces[route.port as usize].name.clone();
-            ctx.note(&frame, lookup, || {
-                format!("route {} -> {name} via {nexthop}", route.net)
-            });
-        }
-        let frame = Frame {
-            data: Bytes::new(),
-            ..frame
-        };
-        self.ip_output(ctx, frame, pkt, route.port, nexthop, Some(in_port));
-    }
-
     fn is_local_broadcast(&self, a: IpAddr) -> bool {
-        match a {
-            IpAddr::V4(a) => {
-                a.is_broadcast()
-                    || self
-                        .ifaces
-                        .iter()
-                        .any(|i| i.v4.iter().any(|n| n.broadcast() == a))
-            }
-            IpAddr::V6(_) => false,
-        }
-    }
-
-    /// Translates an ICMP error about a tracked connection (RELATED): the outer
-    /// destination and the embedded packet go back to their pre-NAT addresses.
-    fn translate_related(&mut self, ctx: &mut Ctx<'_>, frame: &Frame, pkt: &mut [u8]) -> bool {
-        let Some(info) = net::parse_ip(pkt) else {
-            return false;
-        };
-        let hl = info.header_len;
-        let Some(inner) = pkt.get(hl + 8..).and_then(inner_tuple) else {
-            return false;
-        };
-        let Some(conn) = ({
-            let mut nf = self.nf.borrow_mut();
-            nf.ct
-                .lookup(&inner.reversed(), ctx.now())
-                .and_then(|(i, dir)| nf.ct.conn(i).cloned().map(|c| (c, dir)))
-        }) else {
-            return false;
-        };
-        let (conn, dir) = conn;
-        // The embedded packet travelled in the direction opposite to this error.
-        let inner_dir = if dir == Dir::Reply {
-            Dir::Original
-        } else {
-            Dir::Reply
-        };
-        let before = match inner_dir {
-            Dir::Original => conn.orig,
-            Dir::Reply => conn.reply,
-        };
-        let outer = Tuple {
-            dst: before.src,
-            ..info.tuple
-        };
-        // Rewrite the embedded header's addresses and ports, then the outer header.
-        let inner_off = hl + 8;
-        if let Some(ip) = pkt.get_mut(inner_off..) {
-            rewrite_inner(ip, &before);
-        }
-        net::rewrite(pkt, &outer);
-        fix_icmp_checksum(pkt, hl);
-        ctx.note(frame, Stage::NatPrerouting, || {
-            format!("RELATED ICMP error translated back to {}", before.src)
-        });
-        true
-    }
-
-    fn local_input(&mut self, ctx: &mut Ctx<'_>, in_port: PortId, frame: Frame, pkt: Vec<u8>, info: IpInfo) {
-        let (pkt, info) = if info.fragment {
-            match self.reassemble(ctx.now(), pkt, &info) {
-                Some(whole) => match net::parse_ip(&whole) {
-                    Some(i) => (whole, i),
-                    None => {
-                        ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
-                            "bad reassembly".into()
-                        });
-                        return;
-                    }
-                },
-                None => {
-                    ctx.deliver(&frame, || "fragment queued for reassembly".into());
-                    return;
-                }
-            }
-        } else {
-            (pkt, info)
-        };
-        let t = info.tuple;
-        let v4 = t.src.is_ipv4();
-        match t.l4 {
-            L4::Icmp => {
-                let body = &pkt[info.header_len..];
-                match (v4, info.icmp_type) {
-                    (true, Some(8)) | (false, Some(128)) => {
-                        ctx.deliver(&frame, || format!("echo request from {} answered", t.src));
-                        let src = if self.is_local(t.dst) {
-                            Some(t.dst)
-                        } else {
-                            self.source_for(t.src)
-                        };
-                        if let Some(src) = src {
-                            let reply = echo(src, t.src, self.next_ip_id(), false, body);
-                            self.local_send(ctx, reply, None);
-                        }
-                    }
-                    (true, Some(0)) | (false, Some(129)) => {
-                        let now = ctx.now();
-                        let seq = body.get(6..8).map_or(0, |s| u16::from_be_bytes([s[0], s[1]])) as usize;
-                        let matched = self.pings.open_mut(t.sport, Some(t.src));
-                        if let Some(p) = matched
-                            && let Some(&sent) = p.sent.get(seq)
-                        {
-                            if let Some(slot) = p.rtts.get_mut(seq)
-                                && slot.is_none()
-                            {
-                                *slot = Some(now.saturating_since(sent));
-                            }
-                            ctx.deliver(&frame, || format!("echo reply seq={seq} from {}", t.src));
-                        } else {
-                            ctx.deliver(&frame, || "echo reply nobody waits for".into());
-                        }
-                    }
-                    _ if info.is_icmp_error() => {
-                        let text = describe_icmp(v4, body, t.src);
-                        ctx.deliver(&frame, || text.clone());
-                        if let Some(inner) = body.get(8..).and_then(inner_tuple) {
-                            self.report_error(ctx, inner, v4, body, text);
-                        }
-                    }
-                    _ => ctx.deliver(&frame, || "ICMP message".into()),
-                }
-            }
-            L4::Udp if t.dport == net::VXLAN_PORT && self.vxlan_decap(ctx, &frame, &pkt, &info) => {}
-            L4::Udp if self.dns_input(ctx, &frame, &pkt, &info) => {}
-            L4::Other(50) if let Some(inner) = self.esp_unwrap(&pkt, &info) => match net::parse_ip(&inner) {
-                Some(i) => self.local_input(ctx, in_port, frame, inner, i),
-                None => ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, || {
-                    "ESP payload is not an IP datagram".into()
-                }),
-            },
-            L4::Tcp if let Some((target, rule)) = self.proxy_target(&t) => {
-                let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
-                ctx.deliver(&frame, || {
-                    let label = self.published.get(rule).map_or("", |r| r.label.as_str());
-                    format!("{t} to docker-proxy for {label}")
-                });
-                let now = ctx.now();
-                self.stack_mut(now).receive_proxied(pkt, target, syn);
-            }
-            L4::Tcp | L4::Udp => {
-                let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
-                let accepts = self
-                    .stack
-                    .as_ref()
-                    .is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
-                if accepts {
-                    let now = ctx.now();
-                    ctx.deliver(&frame, || format!("{t} to a socket"));
-                    self.stack_mut(now).receive(pkt, t.l4, t.dport, syn);
-                } else if t.l4 == L4::Tcp {
-                    let rst = info.tcp_flags.is_some_and(|f| f & 0x04 != 0);
-                    ctx.drop_frame(&frame, DropReason::NoListener, Stage::LocalDeliver, || {
-                        format!(
-                            "nothing listens on tcp port {} of {}{}",
-                            t.dport,
-                            self.name,
-                            if rst { "" } else { ": answered with RST" }
-                        )
-                    });
-                    if !rst && let Some(r) = tcp_rst(&pkt, &info, self.next_ip_id()) {
-                        self.local_send(ctx, r, None);
-                    }
-                } else {
-                    ctx.drop_frame(&frame, DropReason::PortUnreachable, Stage::LocalDeliver, || {
-                        format!(
-                            "nothing listens on udp port {} of {}: ICMP port unreachable sent",
-                            t.dport, self.name
-                        )
-                    });
-                    if !is_multicast(t.dst) && !self.is_local_broadcast(t.dst) {
-                        self.icmp_error(ctx, &pkt, in_port, IcmpErr::PortUnreach);
-                    }
-                }
-            }
-            L4::Other(p) => ctx.drop_frame(&frame, DropReason::NotForUs, Stage::LocalDeliver, || {
-                format!("no handler for IP protocol {p}")
-            }),
-        }
-    }
-
-    /// Hands an ICMP error to whatever sent the packet it quotes.
-    fn report_error(&mut self, ctx: &mut Ctx<'_>, inner: Tuple, v4: bool, body: &[u8], text: String) {
-        let (ty, code) = (body[0], body[1]);
-        let pmtu = (v4 && ty == 3 && code == 4) || (!v4 && ty == 2);
-        if pmtu && self.is_local(inner.src) {
-            let mtu = if v4 {
-                body.get(6..8)
-                    .map_or(0, |m| u16::from_be_bytes([m[0], m[1]]) as u32)
-            } else {
-                body.get(4..8)
-                    .map_or(0, |m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]))
-            };
-            // Linux ignores absurd values (below 552 for IPv4, 1280 for IPv6).
-            if mtu >= if v4 { 552 } else { 1280 } {
-                self.pmtu.insert(inner.dst, (mtu, ctx.now()));
-                // TCP adapts its segment size to the learned path MTU, as Linux's
-                // PMTU discovery does (here for the whole namespace, not per route).
-                if let Some(s) = self.stack.as_mut() {
-                    s.lower_mtu(mtu, ctx.now());
-                }
-            }
-        }
-        match inner.l4 {
-            L4::Icmp => {
-                if let Some(p) = self.pings.open_mut(inner.sport, Some(inner.dst)) {
-                    p.errors.push(text);
-                }
-            }
-            L4::Tcp | L4::Udp if !pmtu => {
-                if inner.l4 == L4::Udp {
-                    self.dns_refused(ctx, inner.sport, inner.dst, &text);
-                }
-                if let Some(s) = self.stack.as_mut() {
-                    s.refuse(inner.l4, inner.sport, text);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn reassemble(&mut self, now: SimTime, pkt: Vec<u8>, info: &IpInfo) -> Option<Vec<u8>> {
-        self.frags
-            .retain(|_, r| now.saturating_since(r.first_seen) < REASM_TIMEOUT);
-        let p = Ipv4Packet::new_checked(&pkt[..]).ok()?;
-        let key = (
-            info.tuple.src,
-            info.tuple.dst,
-            p.ident(),
-            u8::from(p.next_header()),
-        );
-        let off = p.frag_offset() as usize;
-        let more = p.more_frags();
-        let hl = info.header_len;
-        let entry = self.frags.entry(key).or_insert_with(|| Reasm {
-            header: pkt[..hl].to_vec(),
-            parts: BTreeMap::new(),
-            total: None,
-            first_seen: now,
-        });
-        if off == 0 {
-            entry.header = pkt[..hl].to_vec();
-        }
-        if !more {
-            entry.total = Some(off + pkt.len() - hl);
-        }
-        entry.parts.insert(off, pkt[hl..].to_vec());
-        let total = entry.total?;
-        let mut have = 0;
-        for (&o, d) in &entry.parts {
-            if o > have {
-                return None;
-            }
-            have = have.max(o + d.len());
-        }
-        if have < total {
-            return None;
-        }
-        let r = self.frags.remove(&key)?;
-        let mut whole = r.header.clone();
-        whole.resize(r.header.len() + total, 0);
-        for (o, d) in r.parts {
-            // A fragment claiming bytes beyond the end the last fragment announced is
-            // cut to that end (or ignored when it lies wholly beyond it).
-            if o >= total {
-                continue;
-            }
-            let end = (o + d.len()).min(total);
-            whole[r.header.len() + o..r.header.len() + end].copy_from_slice(&d[..end - o]);
-        }
-        let mut p = Ipv4Packet::new_unchecked(&mut whole[..]);
-        p.set_total_len((r.header.len() + total) as u16);
-        p.set_more_frags(false);
-        p.set_frag_offset(0);
-        p.fill_checksum();
-        Some(whole)
-    }
-
-    fn nd_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame, pkt: &[u8], info: &IpInfo) {
-        let body = &pkt[40..];
-        let ty = body[0];
-        let target = body
-            .get(8..24)
-            .and_then(|b| <[u8; 16]>::try_from(b).ok())
-            .map(Ipv6Addr::from);
-        let lla = nd_option(body.get(24..).unwrap_or(&[]), if ty == 135 { 1 } else { 2 }).or(frame.src_mac());
-        let (Some(target), Some(lla)) = (target, lla) else {
-            ctx.deliver(&frame, || "neighbour discovery message".into());
-            return;
-        };
-        let IpAddr::V6(src) = info.tuple.src else {
-            return ctx.deliver(&frame, String::new);
-        };
-        match ty {
-            135 if self.local.contains(&IpAddr::V6(target)) => {
-                if !src.is_unspecified() {
-                    self.learn(ctx, port, IpAddr::V6(src), lla);
-                }
-                ctx.deliver(&frame, || format!("neighbour solicitation for {target} answered"));
-                let mac = self.ifaces[port as usize].mac;
-                let dst = if src.is_unspecified() {
-                    "ff02::1".parse().unwrap_or(src)
-                } else {
-                    src
-                };
-                let flags = if self.forwarding { 0xe0 } else { 0x60 };
-                let mut b = target.octets().to_vec();
-                b.extend_from_slice(&[2, 1]);
-                b.extend_from_slice(&mac);
-                let icmp = net::icmpv6(target, dst, 136, 0, [flags, 0, 0, 0], &b);
-                let ip = net::ipv6(target, dst, IpProtocol::Icmpv6, 255, &icmp);
-                let f = ctx.originate(Bytes::from(net::ethernet(lla, mac, ETH_IPV6, &ip)));
-                ctx.send(port, f);
-            }
-            136 => {
-                ctx.deliver(&frame, || format!("neighbour advertisement for {target}"));
-                self.learn(ctx, port, IpAddr::V6(target), lla);
-            }
-            _ => ctx.deliver(&frame, || "neighbour discovery message".into()),
-        }
-    }
-
-    // ---- output ------------------------------------------------------------------
-
-    /// Sends a packet the node itself originates: route lookup, then output.
-    fn local_send(&mut self, ctx: &mut Ctx<'_>, pkt: Vec<u8>, app_frames: Option<usize>) {
-        if net::parse_ip(&pkt).is_none() {
-            return;
-        }
-        let frame = ctx.originate_about(Bytes::new(), &pkt);
-        self.send_originated(ctx, frame, pkt, app_frames);
-    }
-
-    /// [`Node::local_send`] of a packet whose frame the caller originated (to note on it).
-    fn send_originated(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        frame: Frame,
-        mut pkt: Vec<u8>,
-        app_frames: Option<usize>,
-    ) {
-        if net::parse_ip(&pkt).is_none() {
-            return ctx.drop_frame(&frame, DropReason::Malformed, Stage::LocalDeliver, String::new);
-        }
-        if self.tracking()
-            && let Pass::Stop = self.nf_output(ctx, &frame, &mut pkt, app_frames)
-        {
-            return;
-        }
-        let Some(info) = net::parse_ip(&pkt) else {
-            return ctx.drop_frame(&frame, DropReason::Malformed, Stage::NatPostrouting, String::new);
-        };
-        let dst = info.tuple.dst;
-        if let Some(i) = app_frames
-            && let Some(p) = self.pings.get_mut(i)
-        {
-            p.frames.push(frame.id);
-        }
-        if self.is_local(dst) {
-            // Loopback: the packet never leaves the namespace.
-            self.local_input(ctx, 0, frame, pkt, info);
-            return;
-        }
-        let Some(route) = self.route(dst).cloned() else {
-            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::Ip4Lookup, || {
-                format!(
-                    "{}: no route to {dst} (connect: Network is unreachable)",
-                    self.name
-                )
-            });
-            if let Some(p) = app_frames.and_then(|i| self.pings.get_mut(i)) {
-                p.errors.push("connect: Network is unreachable".into());
-            }
-            return;
-        };
-        let nexthop = route.via.unwrap_or(dst);
-        self.ip_output(ctx, frame, pkt, route.port, nexthop, None);
-    }
-
-    /// The docker-proxy listening where a TCP packet for this host arrived, if a
-    /// published port is there and the userland proxy is on; with its rule's index.
-    fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
-        if !self.userland_proxy || t.l4 != L4::Tcp || self.published.is_empty() {
-            return None;
-        }
-        let i = self.published.iter().position(|r| r.matches(t))?;
-        let rule = &self.published[i];
-        let backend_port = rule.to_port + (t.dport - rule.host_port);
-        let src = self.source_for(rule.to)?;
-        let target = ProxyTarget {
-            listen: rule.host_ip,
-            port: t.dport,
-            backend: rule.to,
-            backend_port,
-            src,
-        };
-        Some((target, i))
-    }
-
-    /// Stops the docker-proxy processes whose published port is gone (the container
-    /// stopped): call after changing [`Node::published`].
-    pub fn sync_proxy(&mut self) {
-        let Some(stack) = self.stack.as_mut() else { return };
-        let rules = &self.published;
-        stack.proxy_retain(|t| {
-            rules.iter().any(|r| {
-                r.l4 == L4::Tcp
-                    && r.host_ip == t.listen
-                    && r.to == t.backend
-                    && (r.host_port..=r.host_port_end).contains(&t.port)
-                    && r.to_port + (t.port - r.host_port) == t.backend_port
-            })
-        });
-    }
-
-    /// What this host's docker-proxy processes have done.
-    pub fn proxy_stats(&self) -> ProxyStats {
-        self.stack.as_ref().map(|s| s.proxy_stats()).unwrap_or_default()
-    }
-
-    /// Sends `pkt` out of `port` towards `nexthop`: MTU (fragmenting or refusing),
-    /// then neighbour resolution. `forwarded` is the arrival port of a routed packet.
-    fn ip_output(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        frame: Frame,
-        pkt: Vec<u8>,
-        port: PortId,
-        nexthop: IpAddr,
-        forwarded: Option<PortId>,
-    ) {
-        let Some(iface) = self.ifaces.get(port as usize) else {
-            ctx.drop_frame(&frame, DropReason::NoRoute, Stage::InterfaceOutput, || {
-                "no such interface".into()
-            });
-            return;
-        };
-        let v4 = nexthop.is_ipv4();
-        // Locally generated packets also respect a learned path MTU.
-        let dst = net::parse_ip(&pkt).map(|i| i.tuple.dst);
-        let learned = match (forwarded, dst) {
-            (None, Some(d)) => self.path_mtu(ctx.now(), d),
-            _ => None,
-        };
-        let mtu = learned.map_or(iface.mtu, |p| p.min(iface.mtu)) as usize;
-        let mut pieces = vec![pkt];
-        if pieces[0].len() > mtu {
-            let df = !v4
-                || Ipv4Packet::new_checked(&pieces[0][..])
-                    .map(|p| p.dont_frag())
-                    .unwrap_or(true);
-            let name = iface.name.clone();
-            let len = pieces[0].len();
-            if df {
-                match forwarded {
-                    Some(in_port) => {
-                        ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
-                            format!(
-                                "{len}-byte packet does not fit the MTU {mtu} of {name} and has DF set: \
-                                 dropped, ICMP {} (mtu {mtu}) sent back",
-                                if v4 { "fragmentation needed" } else { "packet too big" }
-                            )
-                        });
-                        let pkt = std::mem::take(&mut pieces[0]);
-                        self.icmp_error(ctx, &pkt, in_port, IcmpErr::TooBig(mtu as u32));
-                    }
-                    None => ctx.drop_frame(&frame, DropReason::MtuExceeded, Stage::IpFragment, || {
-                        format!("local error: message too long, mtu={mtu} ({len}-byte packet, DF set, out of {name})")
-                    }),
-                }
-                return;
-            }
-            pieces = fragment(&pieces[0], mtu);
-            ctx.note(&frame, Stage::IpFragment, || {
-                format!("fragmented into {} pieces for MTU {mtu} of {name}", pieces.len())
-            });
-        }
-        let et = if v4 { ETH_IPV4 } else { ETH_IPV6 };
-        let src_mac = iface.mac;
-        match self.resolve(ctx, port, nexthop) {
-            Some(mac) => {
-                for p in pieces {
-                    let data = Bytes::from(net::ethernet(mac, src_mac, et, &p));
-                    ctx.send(
-                        port,
-                        Frame {
-                            data,
-                            ..frame.clone()
-                        },
-                    );
-                }
-            }
-            None => {
-                let q = self.pending.entry((port, nexthop)).or_default();
-                for p in pieces {
-                    let f = Frame {
-                        data: Bytes::from(p),
-                        ..frame.clone()
-                    };
-                    if q.len() >= NEIGH_QUEUE {
-                        ctx.drop_frame(&f, DropReason::QueueFull, Stage::ArpResolve, || {
-                            format!("too many packets wait for {nexthop} to resolve")
-                        });
-                        continue;
-                    }
-                    ctx.hold(&f);
-                    q.push(f);
-                }
-            }
-        }
-    }
-
-    /// The MAC of `nexthop` on `port`, or `None` after starting resolution.
-    fn resolve(&mut self, ctx: &mut Ctx<'_>, port: PortId, nexthop: IpAddr) -> Option<Mac> {
-        match nexthop {
-            IpAddr::V4(a) if self.is_local_broadcast(nexthop) || a.is_broadcast() => return Some(BROADCAST),
-            IpAddr::V6(a) if a.is_multicast() => return Some(net::ipv6_multicast_mac(a)),
-            _ => {}
-        }
-        if self.noarp.contains(&port) {
-            return self.ifaces.get(port as usize).map(|i| i.mac);
-        }
-        let now = ctx.now();
-        match self.neigh.get(&(port, nexthop)) {
-            Some(Neigh::Reachable { mac, at }) if now.saturating_since(*at) < NEIGH_REACHABLE => {
-                return Some(*mac);
-            }
-            Some(Neigh::Incomplete { .. }) => return None,
-            _ => {}
-        }
-        self.neigh.insert(
-            (port, nexthop),
-            Neigh::Incomplete {
-                probes: 1,
-                next: now + NEIGH_RETRANS,
-            },
-        );
-        self.solicit(ctx, port, nexthop);
-        self.arm(ctx, TOK_NEIGH, now + NEIGH_RETRANS);
-        None
-    }
-
-    fn solicit(&mut self, ctx: &mut Ctx<'_>, port: PortId, target: IpAddr) {
-        let iface = &self.ifaces[port as usize];
-        let mac = iface.mac;
-        let data = match target {
-            IpAddr::V4(t) => {
-                let spa = iface
-                    .v4
-                    .iter()
-                    .find(|n| n.contains(&t))
-                    .or(iface.v4.first())
-                    .map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr());
-                net::ethernet(BROADCAST, mac, ETH_ARP, &net::arp(1, mac, spa, [0; 6], t))
-            }
-            IpAddr::V6(t) => {
-                let Some(src) = iface.v6.first().map(|n| n.addr()) else {
-                    return;
-                };
-                let dst = net::solicited_node(t);
-                let mut b = t.octets().to_vec();
-                b.extend_from_slice(&[1, 1]);
-                b.extend_from_slice(&mac);
-                let icmp = net::icmpv6(src, dst, 135, 0, [0; 4], &b);
-                let ip = net::ipv6(src, dst, IpProtocol::Icmpv6, 255, &icmp);
-                net::ethernet(net::ipv6_multicast_mac(dst), mac, ETH_IPV6, &ip)
-            }
-        };
-        let f = ctx.originate(Bytes::from(data));
-        ctx.send(port, f);
-    }
-
-    fn neigh_timer(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
-        let due: Vec<((PortId, IpAddr), u32)> = self
-            .neigh
-            .iter()
-            .filter_map(|(k, n)| match n {
-                Neigh::Incomplete { probes, next } if *next <= now => Some((*k, *probes)),
-                _ => None,
-            })
-            .collect();
-        for ((port, ip), probes) in due {
-            if probes >= NEIGH_PROBES {
-                self.neigh.remove(&(port, ip));
-                let frames = self.pending.remove(&(port, ip)).unwrap_or_default();
-                for f in frames {
-                    ctx.drop_frame(&f, DropReason::ArpUnresolved, Stage::ArpResolve, || {
-                        format!(
-                            "{ip} did not answer {NEIGH_PROBES} {} requests",
-                            if ip.is_ipv4() { "ARP" } else { "neighbour" }
-                        )
-                    });
-                    self.unreachable_after_resolution(ctx, &f.data);
-                }
-            } else {
-                self.neigh.insert(
-                    (port, ip),
-                    Neigh::Incomplete {
-                        probes: probes + 1,
-                        next: now + NEIGH_RETRANS,
-                    },
-                );
-                self.solicit(ctx, port, ip);
-            }
-        }
-        if let Some(next) = self
-            .neigh
-            .values()
-            .filter_map(|n| match n {
-                Neigh::Incomplete { next, .. } => Some(*next),
-                _ => None,
-            })
-            .min()
-        {
-            self.arm(ctx, TOK_NEIGH, next);
-        }
-    }
-
-    fn unreachable_after_resolution(&mut self, ctx: &mut Ctx<'_>, pkt: &[u8]) {
-        let Some(info) = net::parse_ip(pkt) else { return };
-        if self.is_local(info.tuple.src) {
-            let text = "Destination Host Unreachable".to_string();
-            if let Some(p) = (info.tuple.l4 == L4::Icmp)
-                .then(|| self.pings.open_mut(info.tuple.sport, None))
-                .flatten()
-            {
-                p.errors.push(text);
-            } else if let Some(s) = self.stack.as_mut() {
-                s.refuse(
-                    info.tuple.l4,
-                    info.tuple.sport,
-                    "No route to host (neighbour unresolved)".into(),
-                );
-            }
-            return;
-        }
-        let in_port = self.route(info.tuple.src).map_or(0, |r| r.port);
-        self.icmp_error(ctx, pkt, in_port, IcmpErr::HostUnreach);
-    }
-
-    fn icmp_error(&mut self, ctx: &mut Ctx<'_>, orig: &[u8], in_port: PortId, kind: IcmpErr) {
-        let Some(info) = net::parse_ip(orig) else { return };
-        let src = info.tuple.src;
-        if info.is_icmp_error()
-            || !info.first_fragment
-            || src.is_unspecified()
-            || is_multicast(src)
-            || self.is_local_broadcast(src)
-        {
-            return;
-        }
-        let from = self
-            .ifaces
-            .get(in_port as usize)
-            .and_then(|i| self.iface_addr(i, src.is_ipv4()))
-            .or_else(|| self.source_for(src));
-        let Some(from) = from else { return };
-        let pkt = match (from, src) {
-            (IpAddr::V4(f), IpAddr::V4(s)) => {
-                let (ty, code, rest) = match kind {
-                    IcmpErr::NetUnreach => (3, 0, [0; 4]),
-                    IcmpErr::HostUnreach => (3, 1, [0; 4]),
-                    IcmpErr::PortUnreach => (3, 3, [0; 4]),
-                    IcmpErr::TooBig(mtu) => {
-                        let m = (mtu.min(65535) as u16).to_be_bytes();
-                        (3, 4, [0, 0, m[0], m[1]])
-                    }
-                    IcmpErr::TimeExceeded => (11, 0, [0; 4]),
-                    IcmpErr::Unreach(code) => (3, code, [0; 4]),
-                };
-                let body = &orig[..orig.len().min(576 - 28)];
-                let icmp = net::icmpv4(ty, code, rest, body);
-                self.ip_id = self.ip_id.wrapping_add(1);
-                net::ipv4(f, s, IpProtocol::Icmp, 64, self.ip_id, false, &icmp)
-            }
-            (IpAddr::V6(f), IpAddr::V6(s)) => {
-                let (ty, code, rest) = match kind {
-                    IcmpErr::NetUnreach => (1, 0, [0; 4]),
-                    IcmpErr::HostUnreach => (1, 3, [0; 4]),
-                    IcmpErr::PortUnreach => (1, 4, [0; 4]),
-                    IcmpErr::TooBig(mtu) => (2, 0, mtu.to_be_bytes()),
-                    IcmpErr::TimeExceeded => (3, 0, [0; 4]),
-                    // ICMPv6 codes: no route 0, administratively prohibited 1,
-                    // address unreachable 3, port unreachable 4.
-                    IcmpErr::Unreach(code) => (
-                        1,
-                        match code {
-                            0 => 0,
-                            1 => 3,
-                            10 | 13 => 1,
-                            _ => 4,
-                        },
-                        [0; 4],
-                    ),
-                };
-                let body = &orig[..orig.len().min(1280 - 48)];
-                let icmp = net::icmpv6(f, s, ty, code, rest, body);
-                net::ipv6(f, s, IpProtocol::Icmpv6, 64, &icmp)
-            }
-            _ => return,
-        };
-        self.local_send(ctx, pkt, None);
-    }
-
-    fn send_ping(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
-        let Some(p) = self.pings.get(idx) else { return };
-        let seq = p.sent.len() as u16;
-        let (dst, size, df, ident) = (p.dst, p.size, p.dont_frag, p.ident);
-        let mut payload = vec![0u8; size];
-        for (i, b) in payload.iter_mut().enumerate() {
-            *b = (i % 256) as u8;
-        }
-        let mut rest = [0u8; 4];
-        rest[..2].copy_from_slice(&ident.to_be_bytes());
-        rest[2..].copy_from_slice(&seq.to_be_bytes());
-        let now = ctx.now();
-        if let Some(p) = self.pings.get_mut(idx) {
-            p.sent.push(now);
-            p.rtts.push(None);
-        }
-        let src = self.source_for(dst);
-        // `ping -M do` always sets DF; Linux's default (`-M want`) sets it when the
-        // packet fits the path MTU and otherwise fragments at the sender.
-        let path_mtu = self
-            .route(dst)
-            .and_then(|r| self.ifaces.get(r.port as usize))
-            .map(|i| self.path_mtu(now, dst).map_or(i.mtu, |p| p.min(i.mtu)))
-            .unwrap_or(u32::MAX) as usize;
-        let df_bit = df || 28 + size <= path_mtu;
-        let pkt = match (src, dst) {
-            (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
-                self.ip_id = self.ip_id.wrapping_add(1);
-                net::ipv4(
-                    s,
-                    d,
-                    IpProtocol::Icmp,
-                    64,
-                    self.ip_id,
-                    df_bit,
-                    &net::icmpv4(8, 0, rest, &payload),
-                )
-            }
-            (Some(IpAddr::V6(s)), IpAddr::V6(d)) => net::ipv6(
-                s,
-                d,
-                IpProtocol::Icmpv6,
-                64,
-                &net::icmpv6(s, d, 128, 0, rest, &payload),
-            ),
-            _ => {
-                // No source address means no route: the packet never leaves.
-                let f = ctx.originate(Bytes::new());
-                if let Some(p) = self.pings.get_mut(idx) {
-                    p.frames.push(f.id);
-                    p.errors.push("connect: Network is unreachable".into());
-                }
-                ctx.drop_frame(&f, DropReason::NoRoute, Stage::Ip4Lookup, || {
-                    format!(
-                        "{}: no route to {dst} (connect: Network is unreachable)",
-                        self.name
-                    )
-                });
-                return;
-            }
-        };
-        self.local_send(ctx, pkt, Some(idx));
-    }
-
-    fn ping_timer(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
-        for i in 0..self.pings.len() {
-            let p = &self.pings[i];
-            if p.done || p.next_due() > now {
-                continue;
-            }
-            if (p.sent.len() as u32) < p.count {
-                self.send_ping(ctx, i);
-            } else {
-                self.pings[i].done = true;
-            }
-        }
-        for p in self.pings.iter_mut() {
-            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
-                p.done = true;
-            }
-        }
-    }
-
-    /// Polls the socket layer, sends what it produced, and re-arms every timer.
-    fn service(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now();
-        for p in self.pings.iter_mut() {
-            if !p.done && p.sent.len() as u32 == p.count && p.rtts.iter().all(Option::is_some) {
-                p.done = true;
-            }
-        }
-        if let Some(next) = self.pings.iter().filter(|p| !p.done).map(PingApp::next_due).min() {
-            self.arm(ctx, TOK_PING, next);
-        }
-        // Packets a socket sends to the node's own addresses come straight back into
-        // the stack: poll again until nothing is left queued (bounded, in case two
-        // sockets keep answering each other).
-        let mut deadline = None;
-        for _ in 0..16 {
-            let Some(stack) = self.stack.as_mut() else { return };
-            let out = stack.poll(now);
-            deadline = [stack.poll_at(now), stack.app_deadline()]
-                .into_iter()
-                .flatten()
-                .min();
-            for pkt in out {
-                self.local_send(ctx, pkt, None);
-            }
-            if !self.stack.as_ref().is_some_and(|s| s.rx_pending()) {
-                break;
-            }
-        }
-        if let Some(at) = deadline {
-            self.arm(ctx, TOK_POLL, at.max(now + SimDuration::from_micros(1)));
-        }
+        self.ifaces.is_local_broadcast(a)
     }
 
     fn arm(&mut self, ctx: &mut Ctx<'_>, token: u64, at: SimTime) {
@@ -1761,7 +247,7 @@ impl Element for Node {
             }
             None => self.ethernet_input(ctx, port, frame),
         }
-        if self.stack.is_some() || !self.pings.is_empty() {
+        if self.apps.active() {
             self.service(ctx);
         }
     }

@@ -207,7 +207,7 @@ impl Node {
     /// `hint` is noted on the lookup's first query (why it may fail). Returns the
     /// lookup's index for [`Node::lookup`].
     pub fn start_lookup(&mut self, ctx: &mut Ctx<'_>, name: &str, v6: bool, hint: Option<String>) -> usize {
-        let rc = &self.dns.resolv;
+        let rc = &self.apps.dns.resolv;
         let servers: Vec<IpAddr> = rc.nameservers.iter().take(MAXNS).copied().collect();
         let (timeout, attempts) = (rc.timeout, rc.attempts);
         let mut qtypes = vec![QType::A];
@@ -240,10 +240,10 @@ impl Node {
             failed: None,
             hint,
         };
-        self.lookups.push(app);
-        let idx = self.lookups.len() - 1;
-        if self.lookups[idx].servers.is_empty() {
-            let l = &mut self.lookups[idx];
+        self.apps.lookups.push(app);
+        let idx = self.apps.lookups.len() - 1;
+        if self.apps.lookups[idx].servers.is_empty() {
+            let l = &mut self.apps.lookups[idx];
             l.log.push(format!(
                 "{}: the scenario declares no resolver for this machine; the world outside the lab knows \
                  no such name",
@@ -256,7 +256,7 @@ impl Node {
             l.finished = Some(ctx.now());
             return idx;
         }
-        self.lookups[idx].port = self.free_port(ctx);
+        self.apps.lookups[idx].port = self.free_port(ctx);
         self.lookup_send(ctx, idx);
         self.arm_dns(ctx);
         idx
@@ -264,15 +264,15 @@ impl Node {
 
     /// Lookup number `i`.
     pub fn lookup(&self, i: usize) -> Option<&LookupApp> {
-        self.lookups.get(i)
+        self.apps.lookups.get(i)
     }
 
     /// Takes finished lookup `i` out (the latest one; earlier indices stay valid).
     pub fn take_lookup(&mut self, i: usize) -> Option<LookupApp> {
-        if i + 1 == self.lookups.len() && self.lookups[i].outcome.is_some() {
-            self.lookups.pop()
+        if i + 1 == self.apps.lookups.len() && self.apps.lookups[i].outcome.is_some() {
+            self.apps.lookups.pop()
         } else {
-            self.lookups.get(i).cloned()
+            self.apps.lookups.get(i).cloned()
         }
     }
 
@@ -280,9 +280,14 @@ impl Node {
     fn free_port(&mut self, ctx: &mut Ctx<'_>) -> u16 {
         loop {
             let p = 32768 + ctx.rng().below(61000 - 32768) as u16;
-            let used = self.lookups.iter().any(|l| l.port == p && l.outcome.is_none())
-                || self.forwards.iter().any(|f| f.port == p)
+            let used = self
+                .apps
+                .lookups
+                .iter()
+                .any(|l| l.port == p && l.outcome.is_none())
+                || self.apps.forwards.iter().any(|f| f.port == p)
                 || self
+                    .apps
                     .stack
                     .as_ref()
                     .is_some_and(|s| s.accepts(net::L4::Udp, IpAddr::from([0, 0, 0, 0]), p));
@@ -295,7 +300,9 @@ impl Node {
     /// Sends the current try of lookup `idx`: one query per type to the current server.
     fn lookup_send(&mut self, ctx: &mut Ctx<'_>, idx: usize) {
         loop {
-            let Some(l) = self.lookups.get(idx) else { return };
+            let Some(l) = self.apps.lookups.get(idx) else {
+                return;
+            };
             if l.outcome.is_some() {
                 return;
             }
@@ -304,7 +311,7 @@ impl Node {
                 return;
             };
             let Some(src) = self.source_for(server) else {
-                let l = &mut self.lookups[idx];
+                let l = &mut self.apps.lookups[idx];
                 l.log
                     .push(format!("{qname}: sendto {server}: Network is unreachable"));
                 if !self.lookup_next_try(ctx, idx, TryFail::Refused("network is unreachable".into())) {
@@ -312,7 +319,7 @@ impl Node {
                 }
                 continue;
             };
-            let l = &mut self.lookups[idx];
+            let l = &mut self.apps.lookups[idx];
             if l.ids.is_empty() {
                 for qt in l.qtypes.clone() {
                     l.ids.push((qt, ctx.rng().below(65536) as u16));
@@ -351,10 +358,10 @@ impl Node {
                 if let Some(h) = &hint {
                     ctx.note(&frame, Stage::DnsResolve, || h.clone());
                 }
-                self.lookups[idx].frames.push(frame.id);
+                self.apps.lookups[idx].frames.push(frame.id);
                 self.send_originated(ctx, frame, pkt, None);
                 // An answer or a refusal over loopback may have moved the lookup on.
-                let l = &self.lookups[idx];
+                let l = &self.apps.lookups[idx];
                 if l.generation != generation || l.outcome.is_some() {
                     return;
                 }
@@ -367,7 +374,7 @@ impl Node {
     /// then (the candidate having failed) the next candidate or the end. Returns whether
     /// another try is due.
     fn lookup_next_try(&mut self, ctx: &mut Ctx<'_>, idx: usize, why: TryFail) -> bool {
-        let l = &mut self.lookups[idx];
+        let l = &mut self.apps.lookups[idx];
         let (nscount, attempts) = (l.servers.len(), l.attempts);
         l.pending.clear();
         l.deadline = None;
@@ -410,7 +417,7 @@ impl Node {
     }
 
     fn lookup_next_candidate(&mut self, ctx: &mut Ctx<'_>, idx: usize) -> bool {
-        let l = &mut self.lookups[idx];
+        let l = &mut self.apps.lookups[idx];
         l.cand += 1;
         l.attempt = 0;
         l.server = 0;
@@ -433,7 +440,7 @@ impl Node {
     }
 
     fn lookup_finish(&mut self, ctx: &mut Ctx<'_>, idx: usize, outcome: LookupOutcome) {
-        let l = &mut self.lookups[idx];
+        let l = &mut self.apps.lookups[idx];
         l.outcome = Some(outcome);
         l.finished = Some(ctx.now());
         l.pending.clear();
@@ -442,7 +449,7 @@ impl Node {
 
     /// An answer for lookup `idx`. Once every query of the try is answered, decides.
     fn lookup_answer(&mut self, ctx: &mut Ctx<'_>, idx: usize, from: IpAddr, m: Message) {
-        let l = &mut self.lookups[idx];
+        let l = &mut self.apps.lookups[idx];
         let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
         let shown = if m.addrs.is_empty() {
             m.rcode.name()
@@ -479,7 +486,7 @@ impl Node {
         } else {
             let addrs: Vec<IpAddr> = answers.iter().flat_map(|a| a.addrs.iter().copied()).collect();
             if addrs.is_empty() {
-                self.lookups[idx].got_nodata = true;
+                self.apps.lookups[idx].got_nodata = true;
                 self.lookup_next_candidate(ctx, idx)
             } else {
                 self.lookup_finish(ctx, idx, LookupOutcome::Addresses(addrs));
@@ -499,10 +506,10 @@ impl Node {
         let Some(payload) = pkt.get(info.header_len + 8..) else {
             return false;
         };
-        let to_embedded = (t.dst == IpAddr::V4(EMBEDDED) && self.dns.embedded.is_some())
-            || (self.dns.proxied.contains_key(&t.src) && self.is_local(t.dst));
-        let to_stub = self.dns.stub_at.contains(&t.dst);
-        let to_zone = self.dns.zone.is_some() && !t.dst.is_loopback();
+        let to_embedded = (t.dst == IpAddr::V4(EMBEDDED) && self.apps.dns.embedded.is_some())
+            || (self.apps.dns.proxied.contains_key(&t.src) && self.is_local(t.dst));
+        let to_stub = self.apps.dns.stub_at.contains(&t.dst);
+        let to_zone = self.apps.dns.zone.is_some() && !t.dst.is_loopback();
         if t.dport == dns::PORT && (to_embedded || to_stub || to_zone) {
             let Some(q) = dns::parse(payload).filter(|m| !m.response) else {
                 ctx.deliver(frame, || "not a DNS query: ignored by the name server".into());
@@ -535,11 +542,12 @@ impl Node {
             return false;
         };
         if let Some(idx) = self
+            .apps
             .lookups
             .iter()
             .position(|l| l.outcome.is_none() && l.port == t.dport)
         {
-            if !self.lookups[idx]
+            if !self.apps.lookups[idx]
                 .pending
                 .iter()
                 .any(|p| p.0 == m.id && p.2.is_none())
@@ -566,6 +574,7 @@ impl Node {
             return true;
         }
         if let Some(fi) = self
+            .apps
             .forwards
             .iter()
             .position(|f| f.port == t.dport && f.id == m.id)
@@ -579,12 +588,12 @@ impl Node {
                         m.rcode.name()
                     )
                 });
-                self.forwards[fi].upstream += 1;
+                self.apps.forwards[fi].upstream += 1;
                 self.forward_send(ctx, fi);
                 self.arm_dns(ctx);
                 return true;
             }
-            let f = self.forwards.remove(fi);
+            let f = self.apps.forwards.remove(fi);
             ctx.deliver(frame, || {
                 format!(
                     "upstream {} answered {} {}: {}; relayed to {}",
@@ -682,7 +691,7 @@ impl Node {
                 let Some(query) = dns::query(q.id, &q.name, q.qtype) else {
                     return;
                 };
-                self.forwards.push(Forward {
+                self.apps.forwards.push(Forward {
                     server,
                     client,
                     query,
@@ -693,7 +702,7 @@ impl Node {
                     id: 0,
                     deadline: None,
                 });
-                let fi = self.forwards.len() - 1;
+                let fi = self.apps.forwards.len() - 1;
                 self.forward_send(ctx, fi);
             }
         }
@@ -702,29 +711,33 @@ impl Node {
     /// Sends forward `fi` to its current upstream server, moving on past servers it
     /// cannot reach; answers SERVFAIL when none is left.
     fn forward_send(&mut self, ctx: &mut Ctx<'_>, fi: usize) {
-        let Some(f) = self.forwards.get(fi) else { return };
+        let Some(f) = self.apps.forwards.get(fi) else {
+            return;
+        };
         let emb = self.embedded_for(f.server, f.client.0);
         let upstream: Vec<IpAddr> = emb
             .map(|e| e.upstream.iter().take(MAX_UPSTREAM).copied().collect())
             .unwrap_or_default();
         let stubs: Vec<IpAddr> = emb.map(|e| e.host_stub.clone()).unwrap_or_default();
         loop {
-            let Some(f) = self.forwards.get(fi) else { return };
+            let Some(f) = self.apps.forwards.get(fi) else {
+                return;
+            };
             let Some(&server) = upstream.get(f.upstream) else {
-                let f = self.forwards.remove(fi);
+                let f = self.apps.forwards.remove(fi);
                 self.forward_fail(ctx, f);
                 return;
             };
             let host_stub = stubs.contains(&server);
             if server.is_loopback() && !host_stub {
                 // The container's own loopback: nothing serves DNS there.
-                self.forwards[fi].upstream += 1;
+                self.apps.forwards[fi].upstream += 1;
                 continue;
             }
             if host_stub {
                 // Docker queries the host's own loopback resolver from the host's
                 // namespace; its upstreams are outside the lab.
-                let f = self.forwards.remove(fi);
+                let f = self.apps.forwards.remove(fi);
                 let frame = ctx.originate(Bytes::new());
                 ctx.note(&frame, Stage::DnsForward, || {
                     format!(
@@ -741,12 +754,12 @@ impl Node {
                 return;
             }
             let Some(src) = self.source_for(server) else {
-                self.forwards[fi].upstream += 1;
+                self.apps.forwards[fi].upstream += 1;
                 continue;
             };
             let port = self.free_port(ctx);
             let id = ctx.rng().below(65536) as u16;
-            let f = &mut self.forwards[fi];
+            let f = &mut self.apps.forwards[fi];
             f.port = port;
             f.id = id;
             f.deadline = Some(ctx.now() + FORWARD_TIMEOUT);
@@ -782,9 +795,9 @@ impl Node {
     /// The embedded server a query to `server` from `client` goes to.
     fn embedded_for(&self, server: IpAddr, client: IpAddr) -> Option<&Embedded> {
         if server == IpAddr::V4(EMBEDDED) {
-            self.dns.embedded.as_ref()
+            self.apps.dns.embedded.as_ref()
         } else {
-            self.dns.proxied.get(&client)
+            self.apps.dns.proxied.get(&client)
         }
     }
 
@@ -796,7 +809,7 @@ impl Node {
         (at, src, sport): (IpAddr, IpAddr, u16),
         q: Message,
     ) {
-        let Some(zone) = self.dns.zone.as_ref() else {
+        let Some(zone) = self.apps.dns.zone.as_ref() else {
             return;
         };
         let (rcode, addrs) = match zone.get(&q.name) {
@@ -842,7 +855,7 @@ impl Node {
 
     /// An ICMP error came back for a datagram sent from local UDP port `port` to `dst`.
     pub(super) fn dns_refused(&mut self, ctx: &mut Ctx<'_>, port: u16, dst: IpAddr, text: &str) {
-        if let Some(idx) = self.lookups.iter().position(|l| {
+        if let Some(idx) = self.apps.lookups.iter().position(|l| {
             l.outcome.is_none()
                 && l.port == port
                 && !l.pending.is_empty()
@@ -850,7 +863,7 @@ impl Node {
                 && l.refused_generation != Some(l.generation)
         }) {
             // One refusal per try: the A and the AAAA query both bring one back.
-            let l = &mut self.lookups[idx];
+            let l = &mut self.apps.lookups[idx];
             l.refused_generation = Some(l.generation);
             let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
             l.log.push(format!("{qname}: query to {dst}: {text}"));
@@ -858,8 +871,8 @@ impl Node {
                 self.lookup_send(ctx, idx);
             }
         }
-        if let Some(fi) = self.forwards.iter().position(|f| f.port == port) {
-            self.forwards[fi].upstream += 1;
+        if let Some(fi) = self.apps.forwards.iter().position(|f| f.port == port) {
+            self.apps.forwards[fi].upstream += 1;
             self.forward_send(ctx, fi);
         }
         self.arm_dns(ctx);
@@ -868,8 +881,8 @@ impl Node {
     /// Timeouts of lookups and forwards.
     pub(super) fn dns_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now();
-        for idx in 0..self.lookups.len() {
-            let l = &self.lookups[idx];
+        for idx in 0..self.apps.lookups.len() {
+            let l = &self.apps.lookups[idx];
             if l.outcome.is_none() && l.deadline.is_some_and(|d| d <= now) {
                 let qname = l.candidates.get(l.cand).cloned().unwrap_or_default();
                 let partial: Vec<IpAddr> = l
@@ -883,7 +896,7 @@ impl Node {
                     self.lookup_finish(ctx, idx, LookupOutcome::Addresses(partial));
                     continue;
                 }
-                self.lookups[idx]
+                self.apps.lookups[idx]
                     .log
                     .push(format!("{qname}: no answer within the timeout"));
                 if self.lookup_next_try(ctx, idx, TryFail::Timeout) {
@@ -892,12 +905,12 @@ impl Node {
             }
         }
         let mut fi = 0;
-        while fi < self.forwards.len() {
-            if self.forwards[fi].deadline.is_some_and(|d| d <= now) {
-                self.forwards[fi].upstream += 1;
-                let before = self.forwards.len();
+        while fi < self.apps.forwards.len() {
+            if self.apps.forwards[fi].deadline.is_some_and(|d| d <= now) {
+                self.apps.forwards[fi].upstream += 1;
+                let before = self.apps.forwards.len();
                 self.forward_send(ctx, fi);
-                if self.forwards.len() < before {
+                if self.apps.forwards.len() < before {
                     continue;
                 }
             }
@@ -908,11 +921,12 @@ impl Node {
 
     fn arm_dns(&mut self, ctx: &mut Ctx<'_>) {
         let next = self
+            .apps
             .lookups
             .iter()
             .filter(|l| l.outcome.is_none())
             .filter_map(|l| l.deadline)
-            .chain(self.forwards.iter().filter_map(|f| f.deadline))
+            .chain(self.apps.forwards.iter().filter_map(|f| f.deadline))
             .min();
         if let Some(at) = next {
             self.arm(ctx, TOK_DNS, at);

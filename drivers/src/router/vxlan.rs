@@ -101,6 +101,13 @@ impl Tunnel {
 
 const ESP_SPI: u32 = 0x0d0c_4e7e;
 
+/// A machine's tunnel endpoints and the sequence number its ESP packets share.
+#[derive(Default)]
+pub(super) struct Vteps {
+    pub(super) list: Vec<Vtep>,
+    esp_seq: u32,
+}
+
 impl Node {
     /// Adds a tunnel endpoint behind a new interface `name` of MTU `mtu`; returns its port.
     pub fn add_vtep(&mut self, name: &str, mac: Mac, mtu: u32, mut vtep: Vtep) -> PortId {
@@ -113,7 +120,7 @@ impl Node {
             bridge: None,
         });
         vtep.port = port;
-        self.vteps.push(vtep);
+        self.vteps.list.push(vtep);
         port
     }
 
@@ -125,7 +132,7 @@ impl Node {
         fdb: BTreeMap<Mac, Ipv4Addr>,
         neighbours: BTreeMap<Ipv4Addr, Mac>,
     ) {
-        if let Some(v) = self.vteps.iter_mut().find(|v| v.vni == vni) {
+        if let Some(v) = self.vteps.list.iter_mut().find(|v| v.vni == vni) {
             v.fdb = fdb;
             v.neighbours = neighbours;
         }
@@ -133,14 +140,14 @@ impl Node {
 
     /// A frame from the overlay bridge: refuse it (PMTU) or encapsulate and route it.
     pub(super) fn vxlan_encap(&mut self, ctx: &mut Ctx<'_>, vi: usize, frame: Frame) {
-        let v = self.vteps[vi].tunnel();
+        let v = self.vteps.list[vi].tunnel();
         if self.vxlan_proxy_arp(ctx, vi, &frame) {
             return;
         }
         let dst = frame.dst_mac().unwrap_or_default();
         // Docker installs no flood entry: broadcasts, multicasts and unknown unicast do
         // not cross hosts (vxlan_xmit finds no target and drops them).
-        let known = self.vteps[vi]
+        let known = self.vteps.list[vi]
             .fdb
             .get(&dst)
             .copied()
@@ -227,8 +234,8 @@ impl Node {
         };
         // With `proxy` the device consumes every ARP frame (arp_reduce): a request it
         // cannot answer goes nowhere.
-        let Some(&mac) = self.vteps[vi].neighbours.get(&a.tpa).filter(|_| a.op == 1) else {
-            let vni = self.vteps[vi].vni;
+        let Some(&mac) = self.vteps.list[vi].neighbours.get(&a.tpa).filter(|_| a.op == 1) else {
+            let vni = self.vteps.list[vi].vni;
             if a.op != 1 {
                 ctx.drop_frame(frame, DropReason::NotForUs, Stage::ArpResolve, || {
                     format!("VNI {vni}: the VXLAN device (proxy) consumes ARP; this reply stays on its host")
@@ -244,7 +251,7 @@ impl Node {
             });
             return true;
         };
-        let port = self.vteps[vi].port;
+        let port = self.vteps.list[vi].port;
         ctx.deliver(frame, || {
             format!(
                 "ARP who-has {} answered by the VXLAN device (proxy, Docker's neighbour entry)",
@@ -283,8 +290,8 @@ impl Node {
     }
 
     fn esp_seq(&mut self) -> u32 {
-        self.esp_seq = self.esp_seq.wrapping_add(1);
-        self.esp_seq
+        self.vteps.esp_seq = self.vteps.esp_seq.wrapping_add(1);
+        self.vteps.esp_seq
     }
 
     /// `iptunnel_pmtud_build_icmp`: an ICMP "fragmentation needed" from the inner
@@ -328,7 +335,7 @@ impl Node {
             return false;
         }
         let vni = u32::from_be_bytes([0, body[4], body[5], body[6]]);
-        let Some(v) = self.vteps.iter().find(|v| v.vni == vni) else {
+        let Some(v) = self.vteps.list.iter().find(|v| v.vni == vni) else {
             return false;
         };
         let port = v.port;
@@ -352,7 +359,7 @@ impl Node {
     /// An ESP packet for this host: unwrapped and handled as the datagram inside.
     /// Returns the inner IP packet, or `None` when it is not ours.
     pub(super) fn esp_unwrap(&self, pkt: &[u8], info: &IpInfo) -> Option<Vec<u8>> {
-        if !self.vteps.iter().any(|v| v.esp) {
+        if !self.vteps.list.iter().any(|v| v.esp) {
             return None;
         }
         let esp = pkt.get(info.header_len..)?;

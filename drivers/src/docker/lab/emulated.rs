@@ -97,8 +97,8 @@ impl Lab {
             .filter(|r| r.via.is_some() || !connected(r))
             .map(|r| (r.net, r.via, r.port as usize))
             .collect();
-        let mut resolv = node.dns.resolv.clone();
-        if let (Some(ci), Some(emb)) = (ci, node.dns.embedded.clone()) {
+        let mut resolv = node.apps.dns.resolv.clone();
+        if let (Some(ci), Some(emb)) = (ci, node.apps.dns.embedded.clone()) {
             // The real namespace's resolver asks the network's gateway, where the
             // Docker host answers for the container with its embedded server.
             let gateway = self.resolved.endpoints[ci].iter().find_map(|e| {
@@ -120,15 +120,15 @@ impl Lab {
                 && let Some(h) = self.fabric.element_mut::<Node>(hid)
             {
                 for a in addrs {
-                    h.dns.proxied.insert(a, emb.clone());
+                    h.apps.dns.proxied.insert(a, emb.clone());
                 }
             }
         }
         let mut embedded = None;
-        if ci.is_some() && node.dns.embedded.is_some() && resolv.nameservers.is_empty() {
+        if ci.is_some() && node.apps.dns.embedded.is_some() && resolv.nameservers.is_empty() {
             // Served inside the namespace, at Docker's own address.
             resolv.nameservers = vec![IpAddr::V4(crate::dns::EMBEDDED)];
-            embedded = node.dns.embedded.clone();
+            embedded = node.apps.dns.embedded.clone();
         }
         let names = ifaces.iter().map(|i| i.name.clone()).collect();
         self.emu.push(EmuMachine {
@@ -138,7 +138,7 @@ impl Lab {
             routes,
             resolv,
             listens: node.listens().to_vec(),
-            zone: node.dns.zone.clone(),
+            zone: node.apps.dns.zone.clone(),
             embedded,
         });
         self.fabric.replace_element(id, Box::new(TapPort::new(names)));

@@ -113,7 +113,7 @@ impl Lab {
             if let Some(e) = self
                 .fabric
                 .element_mut::<Node>(id)
-                .and_then(|n| n.dns.embedded.as_mut())
+                .and_then(|n| n.apps.dns.embedded.as_mut())
             {
                 e.directory = dir.clone();
             }
@@ -127,7 +127,7 @@ impl Lab {
             .collect();
         for id in hosts {
             if let Some(n) = self.fabric.element_mut::<Node>(id) {
-                for e in n.dns.proxied.values_mut() {
+                for e in n.apps.dns.proxied.values_mut() {
                     e.directory = dir.clone();
                 }
             }
@@ -264,7 +264,7 @@ impl Lab {
         let saved = own.and_then(|rc| {
             self.fabric
                 .element_mut::<Node>(id)
-                .map(|n| std::mem::replace(&mut n.dns.resolv, rc))
+                .map(|n| std::mem::replace(&mut n.apps.dns.resolv, rc))
         });
         let idx = self
             .fabric
@@ -284,7 +284,7 @@ impl Lab {
         if let Some(rc) = saved
             && let Some(n) = self.fabric.element_mut::<Node>(id)
         {
-            n.dns.resolv = rc;
+            n.apps.dns.resolv = rc;
         }
         let l = self
             .fabric

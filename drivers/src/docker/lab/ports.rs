@@ -199,9 +199,11 @@ impl Lab {
         let Some(n) = self.fabric.element_mut::<Node>(id) else {
             return;
         };
-        n.published.retain(|r| !rules.iter().any(|x| x.label == r.label));
+        n.apps
+            .published
+            .retain(|r| !rules.iter().any(|x| x.label == r.label));
         if on {
-            n.published.extend(rules);
+            n.apps.published.extend(rules);
         }
         // Docker starts docker-proxy with the port mapping and kills it with it.
         n.sync_proxy();
