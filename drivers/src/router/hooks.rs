@@ -184,10 +184,15 @@ impl Node {
         };
         match d.verdict {
             Verdict::Drop | Verdict::Reject(_) => {
-                let (reason, why) = self.drop_cause(note, p, hook);
+                let (reason, why) = self.drop_cause(note, p);
                 let rejected = matches!(d.verdict, Verdict::Reject(_));
                 ctx.drop_frame(frame, reason, stage, || {
-                    format!("{why}{} — {text}", if rejected { " (rejected)" } else { "" })
+                    format!(
+                        "{why}{} — {} ctstate {}: {text}",
+                        if rejected { " (rejected)" } else { "" },
+                        hook.chain(),
+                        p.ctstate
+                    )
                 });
                 if let Verdict::Reject(w) = d.verdict {
                     self.reject(ctx, pkt, info, reply_port, w);
@@ -196,7 +201,9 @@ impl Node {
             }
             _ => {
                 if !text.is_empty() {
-                    ctx.note(frame, stage, || format!("{} accepted by {text}", hook.chain()));
+                    ctx.note(frame, stage, || {
+                        format!("{} ctstate {} accepted by {text}", hook.chain(), p.ctstate)
+                    });
                 }
                 Pass::Go
             }
@@ -223,7 +230,7 @@ impl Node {
     }
 
     /// The drop reason and a plain explanation for a rule with `note` dropping `p`.
-    fn drop_cause(&self, note: RuleNote, p: &Packet, hook: Hook) -> (DropReason, String) {
+    fn drop_cause(&self, note: RuleNote, p: &Packet) -> (DropReason, String) {
         let bridge = |i: Option<u16>| {
             i.and_then(|i| self.ifaces.get(i as usize))
                 .and_then(|f| f.bridge.as_ref())
@@ -296,7 +303,7 @@ impl Node {
                 ),
             ),
             RuleNote::User | RuleNote::DockerPublish | RuleNote::DockerMasquerade => {
-                (DropReason::Firewall, format!("firewall rule in {}", hook.chain()))
+                (DropReason::Firewall, "dropped by a firewall rule".to_string())
             }
         }
     }
