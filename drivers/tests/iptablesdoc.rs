@@ -213,6 +213,7 @@ fn doc_fw(version: u32, userland_proxy: bool, nets: Vec<Net>) -> DockerFirewall 
                 v4: Some(c1),
                 v6: None,
                 ports,
+                seq: networks.len() as u64,
             }],
         });
     }
@@ -398,6 +399,7 @@ fn iptabler_fw(
                 v4: Some(Ipv4Addr::new(192, 168, 0, 2)),
                 v6: Some("fd49:efd7:54aa::1".parse().unwrap()),
                 ports: vec![pb(h4), pb(h6)],
+                seq: 0,
             }],
         }],
     }
@@ -485,13 +487,14 @@ fn rules_of(rs: &Ruleset, t: TableId, chain: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Two published networks: per-port ACCEPTs are inserted (newest container first)
-/// ahead of the DROPs appended per network in creation order; masquerades are inserted
-/// (newest network first); raw drops and DNATs are appended in start order.
+/// Two published networks: per-port ACCEPTs are inserted (newest container first,
+/// across networks) ahead of the DROPs appended per network in creation order;
+/// masquerades are inserted (newest network first); raw drops and DNATs are appended
+/// in container start order, whatever network each container is on.
 #[test]
 fn rule_order_follows_network_creation_and_container_start() {
     let mut fw = doc_fw(29, true, vec![net("bridge1"), net("bridge2")]);
-    // A second container on bridge1 publishing 443.
+    // A second container on bridge1 publishing 443, started after bridge2's.
     fw.networks[1].endpoints.push(Endpoint {
         v4: Some(Ipv4Addr::new(192, 0, 2, 3)),
         v6: None,
@@ -501,13 +504,14 @@ fn rule_order_follows_network_creation_and_container_start() {
             host_port: 8443,
             container_port: 443,
         }],
+        seq: 10,
     });
     let rs = ruleset_v4(&fw);
     assert_eq!(
         rules_of(&rs, TableId::Filter, "DOCKER"),
         [
-            "-d 198.51.100.2/32 ! -i bridge2 -o bridge2 -p tcp -m tcp --dport 80 -j ACCEPT",
             "-d 192.0.2.3/32 ! -i bridge1 -o bridge1 -p tcp -m tcp --dport 443 -j ACCEPT",
+            "-d 198.51.100.2/32 ! -i bridge2 -o bridge2 -p tcp -m tcp --dport 80 -j ACCEPT",
             "-d 192.0.2.2/32 ! -i bridge1 -o bridge1 -p tcp -m tcp --dport 80 -j ACCEPT",
             "! -i docker0 -o docker0 -j DROP",
             "! -i bridge1 -o bridge1 -j DROP",
@@ -526,16 +530,16 @@ fn rule_order_follows_network_creation_and_container_start() {
         rules_of(&rs, TableId::Nat, "DOCKER"),
         [
             "! -i bridge1 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 192.0.2.2:80",
-            "! -i bridge1 -p tcp -m tcp --dport 8443 -j DNAT --to-destination 192.0.2.3:443",
             "! -i bridge2 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 198.51.100.2:80",
+            "! -i bridge1 -p tcp -m tcp --dport 8443 -j DNAT --to-destination 192.0.2.3:443",
         ]
     );
     assert_eq!(
         rules_of(&rs, TableId::Raw, "PREROUTING"),
         [
             "-d 192.0.2.2/32 ! -i bridge1 -j DROP",
-            "-d 192.0.2.3/32 ! -i bridge1 -j DROP",
             "-d 198.51.100.2/32 ! -i bridge2 -j DROP",
+            "-d 192.0.2.3/32 ! -i bridge1 -j DROP",
         ]
     );
 }

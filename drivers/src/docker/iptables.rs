@@ -69,6 +69,9 @@ pub struct Endpoint {
     pub v6: Option<Ipv6Addr>,
     /// Published ports (only on the container's gateway endpoint).
     pub ports: Vec<PortBinding>,
+    /// When it was created: endpoints are programmed in this order across networks,
+    /// as containers start (equal values keep their network order).
+    pub seq: u64,
 }
 
 /// One published port (`-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]`).
@@ -161,11 +164,14 @@ impl Programmer {
             self.network(n);
         }
         self.user_chain();
-        for n in &nets {
-            for ep in &n.net.endpoints {
-                self.endpoint(n, ep);
-                self.ports(n, ep);
-            }
+        let mut eps: Vec<(&NetFam<'_>, &Endpoint)> = nets
+            .iter()
+            .flat_map(|n| n.net.endpoints.iter().map(move |ep| (n, ep)))
+            .collect();
+        eps.sort_by_key(|(_, ep)| ep.seq);
+        for (n, ep) in eps {
+            self.endpoint(n, ep);
+            self.ports(n, ep);
         }
         self.rs
     }

@@ -60,6 +60,9 @@ pub struct Lab {
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
     dnat_rules: BTreeMap<String, Vec<PublishedPort>>,
+    /// When each container last started (its endpoints' rules are programmed in this
+    /// order); containers started with the lab count in file order.
+    start_seq: BTreeMap<String, u64>,
     /// Hosts by name (index into the model's hosts).
     host_index: BTreeMap<String, usize>,
     /// Machines left to real namespaces.
@@ -169,6 +172,7 @@ impl Lab {
             start_errors: BTreeMap::new(),
             dnat_rules: BTreeMap::new(),
             host_index: BTreeMap::new(),
+            start_seq: BTreeMap::new(),
             emulated,
             emu: Vec::new(),
             pacer: None,
@@ -1385,6 +1389,9 @@ impl Lab {
             }
             self.bind_ports(ci)?;
             self.start_errors.remove(name);
+            let first = self.resolved.model.containers.len() as u64;
+            let next = self.start_seq.values().max().map_or(first, |m| m + 1).max(first);
+            self.start_seq.insert(name.to_string(), next);
         } else {
             self.unbind_ports(name);
         }

@@ -53,6 +53,7 @@ impl Lab {
                         v4: e.v4,
                         v6: e.v6,
                         ports,
+                        seq: self.start_seq.get(&c.name).copied().unwrap_or(ci as u64) * 64 + ei as u64,
                     });
                 }
             }
