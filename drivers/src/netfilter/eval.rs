@@ -283,3 +283,312 @@ pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
 fn proto_matches(p: Proto, n: u8) -> bool {
     p.number() == n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netfilter::Neg;
+
+    const IFS: &[&str] = &["eth0", "veth0", "vethabc", "veth", "docker0"];
+
+    /// A TCP packet 10.0.0.2:40000 → 192.0.2.1:80 from eth0 to docker0, state NEW.
+    fn pkt() -> Packet {
+        Packet {
+            in_if: Some(0),
+            out_if: Some(4),
+            src: "10.0.0.2".parse().unwrap(),
+            dst: "192.0.2.1".parse().unwrap(),
+            proto: 6,
+            sport: 40000,
+            dport: 80,
+            icmp: None,
+            ctstate: CtStates::NEW,
+            ct_orig_dst: "192.0.2.1".parse().unwrap(),
+            ct_orig_dport: 80,
+            src_local: false,
+            dst_local: false,
+        }
+    }
+
+    fn rule(t: Target) -> Rule {
+        Rule::jump(t)
+    }
+
+    fn by(rs: &Ruleset, chain: &str, rule: u16) -> Option<RuleRef> {
+        let t = rs.table(TableId::Filter);
+        let chain = t.chains.iter().position(|c| c.name == chain).unwrap() as u16;
+        Some(RuleRef {
+            table: TableId::Filter,
+            chain,
+            rule,
+        })
+    }
+
+    fn forward(rs: &Ruleset, p: &Packet) -> Decision {
+        evaluate(rs, IFS, TableId::Filter, Hook::Forward, p)
+    }
+
+    #[test]
+    fn a_jump_descends_and_return_resumes_after_it() {
+        // Proves a jump evaluates the user chain, RETURN comes back to the rule after
+        // the jump (not to the start of the caller), and the deciding rule is named in
+        // the chain where it sits.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Jump("U".into())));
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Drop));
+        let from_10 = Rule {
+            src: Some(Neg::is("10.0.0.0/8".parse().unwrap())),
+            ..rule(Target::Return)
+        };
+        rs.append(TableId::Filter, "U", from_10);
+        rs.append(TableId::Filter, "U", rule(Target::Accept));
+        let d = forward(&rs, &pkt());
+        assert_eq!(d.verdict, Verdict::Drop);
+        assert_eq!(d.by, by(&rs, "FORWARD", 1));
+        let other = Packet {
+            src: "192.168.1.1".parse().unwrap(),
+            ..pkt()
+        };
+        let d = forward(&rs, &other);
+        assert_eq!(d.verdict, Verdict::Accept);
+        assert_eq!(d.by, by(&rs, "U", 1));
+    }
+
+    #[test]
+    fn falling_off_a_user_chain_returns_to_the_caller() {
+        // Proves the end of a user chain acts as RETURN: the caller's next rule decides.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Jump("U".into())));
+        rs.append(
+            TableId::Filter,
+            "FORWARD",
+            rule(Target::Reject(RejectWith::TcpReset)),
+        );
+        let udp_only = Rule {
+            proto: Some(Neg::is(Proto::Udp)),
+            ..rule(Target::Accept)
+        };
+        rs.append(TableId::Filter, "U", udp_only);
+        let d = forward(&rs, &pkt());
+        assert_eq!(d.verdict, Verdict::Reject(RejectWith::TcpReset));
+        assert_eq!(d.by, by(&rs, "FORWARD", 1));
+    }
+
+    #[test]
+    fn the_builtin_chains_policy_applies_at_its_end_and_on_return() {
+        // Proves policy DROP decides (with no rule named) when no rule matches, and that
+        // RETURN in a built-in chain goes straight to the policy, skipping later rules.
+        let mut rs = Ruleset::default();
+        rs.table_mut(TableId::Filter).chain_mut("FORWARD").policy = Some(false);
+        let udp = Rule {
+            proto: Some(Neg::is(Proto::Udp)),
+            ..rule(Target::Accept)
+        };
+        rs.append(TableId::Filter, "FORWARD", udp);
+        let d = forward(&rs, &pkt());
+        assert_eq!(
+            d,
+            Decision {
+                verdict: Verdict::Drop,
+                by: None
+            }
+        );
+        rs.insert(TableId::Filter, "FORWARD", rule(Target::Return));
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Accept));
+        let d = forward(&rs, &pkt());
+        assert_eq!(
+            d,
+            Decision {
+                verdict: Verdict::Drop,
+                by: None
+            }
+        );
+        // A table without a chain for the hook accepts.
+        let d = evaluate(&rs, IFS, TableId::Raw, Hook::Forward, &pkt());
+        assert_eq!(
+            d,
+            Decision {
+                verdict: Verdict::Accept,
+                by: None
+            }
+        );
+    }
+
+    #[test]
+    fn jumps_to_missing_chains_and_targetless_rules_are_passed_over() {
+        // Proves a rule without target only counts (evaluation goes on) and a jump to a
+        // chain that does not exist does not end the walk.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Filter, "FORWARD", Rule::default());
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Jump("NOPE".into())));
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Drop));
+        let d = forward(&rs, &pkt());
+        assert_eq!(d.by, by(&rs, "FORWARD", 2));
+    }
+
+    #[test]
+    fn a_jump_loop_ends_at_the_depth_limit() {
+        // Proves a chain jumping to itself (which iptables would refuse to load) ends:
+        // past MAX_DEPTH the jump does not descend, and the rule after it decides.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Jump("L".into())));
+        rs.append(TableId::Filter, "L", rule(Target::Jump("L".into())));
+        rs.append(TableId::Filter, "L", rule(Target::Drop));
+        let d = forward(&rs, &pkt());
+        assert_eq!(d.verdict, Verdict::Drop);
+        assert_eq!(d.by, by(&rs, "L", 1));
+    }
+
+    #[test]
+    fn a_negated_input_interface_matches_where_there_is_none() {
+        // Proves at OUTPUT (no input interface) `! -i eth0` matches and `-i eth0` does
+        // not, as the kernel compares the empty name with the pattern.
+        let at_output = Packet { in_if: None, ..pkt() };
+        let mut rs = Ruleset::default();
+        let pos = Rule {
+            in_if: Some(Neg::is("eth0".into())),
+            ..rule(Target::Drop)
+        };
+        let neg = Rule {
+            in_if: Some(Neg::not("eth0".into())),
+            ..rule(Target::Reject(RejectWith::IcmpAdminProhibited))
+        };
+        rs.append(TableId::Filter, "OUTPUT", pos);
+        rs.append(TableId::Filter, "OUTPUT", neg);
+        let d = evaluate(&rs, IFS, TableId::Filter, Hook::Output, &at_output);
+        assert_eq!(d.verdict, Verdict::Reject(RejectWith::IcmpAdminProhibited));
+        assert_eq!(d.by.map(|r| r.rule), Some(1));
+    }
+
+    #[test]
+    fn a_plus_pattern_matches_every_name_with_its_prefix() {
+        // Proves `veth+` matches veth0, vethabc and veth itself, and not eth0 or an id
+        // outside the name table.
+        let mut rs = Ruleset::default();
+        let veths = Rule {
+            in_if: Some(Neg::is("veth+".into())),
+            ..rule(Target::Drop)
+        };
+        rs.append(TableId::Filter, "FORWARD", veths);
+        for (id, hit) in [
+            (1, true),
+            (2, true),
+            (3, true),
+            (0, false),
+            (4, false),
+            (9, false),
+        ] {
+            let p = Packet {
+                in_if: Some(id),
+                ..pkt()
+            };
+            assert_eq!(
+                forward(&rs, &p).verdict == Verdict::Drop,
+                hit,
+                "interface id {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn ctstate_matches_any_listed_state() {
+        // Proves `--ctstate RELATED,ESTABLISHED` holds for ESTABLISHED and not for NEW,
+        // and its negation the other way round.
+        let mut rs = Ruleset::default();
+        let ct = Rule {
+            ctstate: Some(Neg::is(CtStates::RELATED.with(CtStates::ESTABLISHED))),
+            ..rule(Target::Accept)
+        };
+        rs.append(TableId::Filter, "FORWARD", ct);
+        let not_new = Rule {
+            ctstate: Some(Neg::not(CtStates::NEW)),
+            ..rule(Target::Reject(RejectWith::TcpReset))
+        };
+        rs.append(TableId::Filter, "FORWARD", not_new);
+        rs.append(TableId::Filter, "FORWARD", rule(Target::Drop));
+        let est = Packet {
+            ctstate: CtStates::ESTABLISHED,
+            ..pkt()
+        };
+        assert_eq!(forward(&rs, &est).by, by(&rs, "FORWARD", 0));
+        assert_eq!(forward(&rs, &pkt()).by, by(&rs, "FORWARD", 2));
+        let invalid = Packet {
+            ctstate: CtStates::INVALID,
+            ..pkt()
+        };
+        assert_eq!(forward(&rs, &invalid).by, by(&rs, "FORWARD", 1));
+    }
+
+    #[test]
+    fn addrtype_local_follows_the_packets_flags() {
+        // Proves `--dst-type LOCAL` holds only for local destinations and
+        // `! --src-type LOCAL` only for foreign sources (Docker's PREROUTING/OUTPUT jumps).
+        let mut rs = Ruleset::default();
+        let to_local = Rule {
+            dst_local: Some(Neg::is(())),
+            ..rule(Target::Jump("DOCKER".into()))
+        };
+        rs.append(TableId::Nat, "PREROUTING", to_local);
+        let from_foreign = Rule {
+            src_local: Some(Neg::not(())),
+            ..rule(Target::Masquerade)
+        };
+        rs.append(TableId::Nat, "DOCKER", from_foreign);
+        let nat = |p: &Packet| evaluate(&rs, IFS, TableId::Nat, Hook::Prerouting, p).verdict;
+        assert_eq!(nat(&pkt()), Verdict::Accept);
+        let local = Packet {
+            dst_local: true,
+            ..pkt()
+        };
+        assert_eq!(nat(&local), Verdict::Masquerade);
+        let from_here = Packet {
+            src_local: true,
+            ..local
+        };
+        assert_eq!(nat(&from_here), Verdict::Accept);
+    }
+
+    #[test]
+    fn dnat_port_ranges_map_in_order() {
+        // Proves `--dport 8000:8010 -j DNAT --to-destination A:9000-9010` maps 8003 to
+        // 9003, clamps past the target's end, that one target port takes every matched
+        // port, and that no target port keeps the packet's.
+        let to: IpAddr = "172.17.0.2".parse().unwrap();
+        let dnat = |port: Option<PortRange>| Rule {
+            proto: Some(Neg::is(Proto::Tcp)),
+            dport: Some(Neg::is(PortRange { lo: 8000, hi: 8020 })),
+            ..rule(Target::Dnat { addr: to, port })
+        };
+        let verdict = |r: Rule, dport: u16| {
+            let mut rs = Ruleset::default();
+            rs.append(TableId::Nat, "PREROUTING", r);
+            let p = Packet { dport, ..pkt() };
+            evaluate(&rs, IFS, TableId::Nat, Hook::Prerouting, &p).verdict
+        };
+        let range = Some(PortRange { lo: 9000, hi: 9010 });
+        assert_eq!(
+            verdict(dnat(range), 8003),
+            Verdict::Dnat {
+                addr: to,
+                port: Some(9003)
+            }
+        );
+        assert_eq!(
+            verdict(dnat(range), 8015),
+            Verdict::Dnat {
+                addr: to,
+                port: Some(9010)
+            }
+        );
+        let one = Some(PortRange::one(80));
+        assert_eq!(
+            verdict(dnat(one), 8015),
+            Verdict::Dnat {
+                addr: to,
+                port: Some(80)
+            }
+        );
+        assert_eq!(verdict(dnat(None), 8015), Verdict::Dnat { addr: to, port: None });
+        assert_eq!(verdict(dnat(range), 7999), Verdict::Accept);
+    }
+}

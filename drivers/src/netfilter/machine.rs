@@ -2,7 +2,8 @@
 //! are evaluated against, and its conntrack table.
 
 use super::conntrack::Conntrack;
-use super::eval::{self, Decision, Hook, Packet, Verdict};
+use super::compile::Compiled;
+use super::eval::{Decision, Hook, Packet, Verdict};
 use super::{Ruleset, TableId};
 
 /// A machine's netfilter state.
@@ -12,6 +13,8 @@ pub struct Netfilter {
     v6: Ruleset,
     /// Interface names by port; the last is `lo`.
     ifnames: Vec<String>,
+    /// The rulesets compiled for `ifnames` (IPv4, IPv6): what packets are evaluated by.
+    compiled: [Compiled; 2],
     /// Connection tracking.
     pub ct: Conntrack,
     /// Whether connections are tracked at all (a machine with rules, NAT or Docker).
@@ -31,6 +34,7 @@ impl Default for Netfilter {
             v4: Ruleset::default(),
             v6: Ruleset::default(),
             ifnames: vec!["lo".into()],
+            compiled: [Compiled::new(&Ruleset::default(), &["lo"]), Compiled::new(&Ruleset::default(), &["lo"])],
             ct: Conntrack::default(),
             track: false,
             trivial: [[[true; 5]; 3]; 2],
@@ -63,6 +67,13 @@ impl Netfilter {
             }
             self.nat[f] = rs.table(TableId::Nat).chains.iter().any(|c| !c.rules.is_empty());
         }
+        self.compile();
+    }
+
+    /// Compiles both rulesets for the current interface names.
+    fn compile(&mut self) {
+        let names: Vec<&str> = self.ifnames.iter().map(String::as_str).collect();
+        self.compiled = [Compiled::new(&self.v4, &names), Compiled::new(&self.v6, &names)];
     }
 
     /// The ruleset of a family.
@@ -74,6 +85,7 @@ impl Netfilter {
     pub fn set_ifnames(&mut self, names: impl IntoIterator<Item = String>) {
         self.ifnames = names.into_iter().collect();
         self.ifnames.push("lo".into());
+        self.compile();
     }
 
     /// The id `lo` has in [`Packet::in_if`] / [`Packet::out_if`].
@@ -100,7 +112,7 @@ impl Netfilter {
                 by: None,
             };
         }
-        eval::evaluate(self.rules(v4), &self.ifnames, table, hook, pkt)
+        self.compiled[usize::from(!v4)].evaluate(table, hook, pkt)
     }
 
     /// The deciding rule of `d` as text (`filter DOCKER rule 2 \`-A DOCKER …\``).

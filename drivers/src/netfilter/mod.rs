@@ -7,6 +7,8 @@
 //!   with [`Ruleset::save`].
 //! - [`eval`]: first-match evaluation of a hook's chains for one packet, naming the rule
 //!   that decided (table, chain, 1-based index, text).
+//! - [`compile`]: the same evaluation over rules compiled into per-chain interface
+//!   sets, intervals and bit-vector classifiers ([`Compiled`]), for the packet path.
 //! - [`conntrack`]: connections, their states and timeouts, NAT bindings with unique
 //!   tuples.
 //!
@@ -14,6 +16,7 @@
 //! the namespace model's (`router`); this module only answers "what do the rules say".
 
 pub mod bridge;
+pub mod compile;
 pub mod conntrack;
 pub mod eval;
 pub mod machine;
@@ -21,6 +24,7 @@ pub mod rule;
 
 use std::fmt::Write as _;
 
+pub use compile::Compiled;
 pub use eval::{Decision, Hook, Packet, Verdict};
 pub use machine::Netfilter;
 pub use rule::{CtStates, Neg, PortRange, Proto, RejectWith, Rule, RuleNote, Target};
