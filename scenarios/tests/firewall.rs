@@ -110,13 +110,13 @@ fn rules_reach_their_machine_in_file_order() {
             "-A DOCKER-USER ! -s 192.168.1.0/24 -i eth0 -j DROP",
             // Host bits are cleared as iptables clears them (10.0.0.7/8 → 10.0.0.0/8).
             "-A DOCKER-USER -s 10.0.0.0/8 -d 172.18.0.0/16 -i eth0 -p tcp -m tcp --sport 1024:65535 --dport 80 \
-             -m conntrack --ctstate NEW,ESTABLISHED --ctorigdst 192.168.1.10/32 --ctorigdstport 8080 \
+             -m conntrack --ctstate NEW,ESTABLISHED --ctorigdst 192.168.1.10 --ctorigdstport 8080 \
              -j REJECT --reject-with tcp-reset",
             "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT",
             "-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT",
             "-A INPUT -p icmp -m icmp --icmp-type 3/3 -j DROP",
             "-A FORWARD ! -o eth+ -p udp -m udp ! --dport 53 -j RETURN",
-            "-A OUTPUT -d fe80::/10 -p ipv6-icmp -m icmp --icmp-type 135 -j ACCEPT",
+            "-A OUTPUT -d fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT",
             "-A INPUT -p tcp -j REJECT --reject-with icmp-port-unreachable",
         ]
     );
