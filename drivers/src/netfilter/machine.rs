@@ -1,8 +1,8 @@
 //! One machine's netfilter: its IPv4 and IPv6 rulesets, the interface names its rules
 //! are evaluated against, and its conntrack table.
 
-use super::conntrack::Conntrack;
 use super::compile::Compiled;
+use super::conntrack::Conntrack;
 use super::eval::{Decision, Hook, Packet, Verdict};
 use super::{Ruleset, TableId};
 
@@ -34,7 +34,10 @@ impl Default for Netfilter {
             v4: Ruleset::default(),
             v6: Ruleset::default(),
             ifnames: vec!["lo".into()],
-            compiled: [Compiled::new(&Ruleset::default(), &["lo"]), Compiled::new(&Ruleset::default(), &["lo"])],
+            compiled: [
+                Compiled::new(&Ruleset::default(), &["lo"]),
+                Compiled::new(&Ruleset::default(), &["lo"]),
+            ],
             ct: Conntrack::default(),
             track: false,
             trivial: [[[true; 5]; 3]; 2],

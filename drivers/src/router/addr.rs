@@ -3,8 +3,8 @@
 //! speaks from (its primary one, or — on an interface without one — the first of
 //! the machine's, as Linux's `inet_select_addr` falls back).
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Deref;
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -43,7 +43,10 @@ pub struct BridgeRole {
 #[derive(Default)]
 pub(super) struct Interfaces {
     list: Vec<Iface>,
-    local: BTreeSet<IpAddr>,
+    /// Own addresses: looked up for every packet (a hash set, not a scan).
+    local: HashSet<IpAddr>,
+    /// The broadcast addresses of the IPv4 subnets, for the same reason.
+    broadcasts: HashSet<Ipv4Addr>,
     local_out: Vec<PortId>,
 }
 
@@ -53,6 +56,7 @@ impl Interfaces {
         let port = self.list.len() as PortId;
         self.local.extend(iface.v4.iter().map(|n| IpAddr::V4(n.addr())));
         self.local.extend(iface.v6.iter().map(|n| IpAddr::V6(n.addr())));
+        self.broadcasts.extend(iface.v4.iter().map(|n| n.broadcast()));
         self.list.push(iface);
         port
     }
@@ -83,9 +87,7 @@ impl Interfaces {
     /// interfaces' IPv4 subnets.
     pub(super) fn is_local_broadcast(&self, a: IpAddr) -> bool {
         match a {
-            IpAddr::V4(a) => {
-                a.is_broadcast() || self.list.iter().any(|i| i.v4.iter().any(|n| n.broadcast() == a))
-            }
+            IpAddr::V4(a) => a.is_broadcast() || self.broadcasts.contains(&a),
             IpAddr::V6(_) => false,
         }
     }

@@ -5,7 +5,7 @@
 //! added first wins (the kernel refuses exact duplicates, netloom keeps the first).
 //! Which source address a route gives is the interfaces' business ([`super::Node`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -29,6 +29,10 @@ pub struct Route {
 #[derive(Debug, Default)]
 pub(super) struct RoutingTable {
     routes: Vec<Route>,
+    /// Per prefix length present (longest first): the masked prefix → the index of
+    /// the first route added with it. A lookup is one hash probe per length in use
+    /// rather than a scan of every route (a Docker host has one per network).
+    index: Vec<(bool, u8, HashMap<IpAddr, usize>)>,
     pmtu: BTreeMap<IpAddr, (u32, SimTime)>,
 }
 
@@ -43,6 +47,24 @@ impl RoutingTable {
             .position(|x| x.net.prefix_len() < r.net.prefix_len())
             .unwrap_or(self.routes.len());
         self.routes.insert(pos, r);
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = (r.net.addr().is_ipv4(), r.net.prefix_len());
+            let slot = match self.index.iter().position(|(v4, len, _)| (*v4, *len) == key) {
+                Some(s) => s,
+                None => {
+                    self.index.push((key.0, key.1, HashMap::new()));
+                    self.index.len() - 1
+                }
+            };
+            // Routes are sorted by falling length, ties in insertion order: the first
+            // route of a prefix is the one that answers.
+            self.index[slot].2.entry(r.net.trunc().addr()).or_insert(i);
+        }
     }
 
     /// The routes, most specific first.
@@ -52,7 +74,17 @@ impl RoutingTable {
 
     /// The route to `dst` (longest prefix match).
     pub(super) fn lookup(&self, dst: IpAddr) -> Option<&Route> {
-        self.routes.iter().find(|r| r.net.contains(&dst))
+        let v4 = dst.is_ipv4();
+        for (fam, len, map) in &self.index {
+            if *fam != v4 {
+                continue;
+            }
+            let Ok(net) = IpNet::new(dst, *len) else { continue };
+            if let Some(&i) = map.get(&net.trunc().addr()) {
+                return self.routes.get(i);
+            }
+        }
+        None
     }
 
     /// The path MTU learned towards `dst`, if a router reported one in the last ten
@@ -140,5 +172,26 @@ mod tests {
         let later = at + SimDuration::from_secs(700);
         t.learn_pmtu(later, ip("10.0.0.9"), 1300);
         assert_eq!(t.path_mtu(later, ip("10.0.0.9")), Some(1300));
+    }
+
+    proptest::proptest! {
+        /// The indexed lookup answers as a front-to-back scan of the routes sorted by
+        /// falling prefix length (ties in insertion order) would, for any table.
+        #[test]
+        fn indexed_lookup_equals_a_scan(
+            routes in proptest::collection::vec((0u8..4, 0u8..4, 0u8..=32, 0u16..8), 0..40),
+            dsts in proptest::collection::vec((0u8..4, 0u8..4, proptest::num::u8::ANY), 1..20),
+        ) {
+            let mut t = RoutingTable::default();
+            for (a, b, len, port) in routes {
+                let net = IpNet::new(IpAddr::from([10, a, b, 0]), len).expect("len <= 32");
+                t.add(Route { net, via: None, port });
+            }
+            for (a, b, c) in dsts {
+                let dst = IpAddr::from([10, a, b, c]);
+                let scan = t.routes().iter().find(|r| r.net.contains(&dst)).map(|r| (r.net, r.port));
+                proptest::prop_assert_eq!(t.lookup(dst).map(|r| (r.net, r.port)), scan);
+            }
+        }
     }
 }
