@@ -420,6 +420,10 @@ impl Node {
             });
             return false;
         }
+        let orig = tr.orig;
+        ctx.note(frame, Stage::Conntrack, || {
+            format!("new connection {orig}, answers expected as {}", out.reversed())
+        });
         true
     }
 
