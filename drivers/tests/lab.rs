@@ -90,7 +90,8 @@ fn two_user_networks_are_isolated() {
 /// docker-proxy's UDP side as the host's owner sees it: a container reaching a UDP port
 /// published on its own network (here through the gateway, one of the host's
 /// addresses) gets its answer through the proxy, which opens one connection for that
-/// client and closes it after 90 s of silence — not before.
+/// client and closes it after 90 s of silence — not before. The datagrams it relays
+/// are frames with a fate of their own, like any other.
 #[test]
 fn udp_proxy_connection_expires_after_90_seconds() {
     use netloom_core::SimDuration;
@@ -120,6 +121,10 @@ fn udp_proxy_connection_expires_after_90_seconds() {
     let gw = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 1));
     let c = lab.connect("client", gw, 5353, L4::Udp).expect("runs");
     assert_eq!(c.outcome, ConnOutcome::Ok, "answered through docker-proxy");
+    // Every frame, the relayed datagrams included, has exactly one fate.
+    let fates = lab.fabric.trace().terminal_counts();
+    assert!(fates.len() >= 4, "{fates:?}");
+    assert!(fates.values().all(|n| *n == 1), "{fates:?}");
     let host = lab.node("host1").expect("the host");
     let stats = |lab: &Lab| {
         lab.fabric

@@ -347,7 +347,8 @@ mod tests {
     }
 
     /// docker-proxy takes a port of a range at the matching container port, dialing
-    /// from the address the machine uses towards the container.
+    /// from the address the machine uses towards the container; a UDP port has its
+    /// own proxy.
     #[test]
     fn proxy_target_maps_a_port_range() {
         let mut a = Apps::new();
@@ -373,11 +374,23 @@ mod tests {
             a.proxy_target(&tcp_to("192.0.2.10", 8080), |_| None).is_none(),
             "no way to the container"
         );
+        let udp = Tuple {
+            l4: L4::Udp,
+            ..tcp_to("192.0.2.10", 8083)
+        };
+        assert!(a.proxy_target(&udp, gw).is_none(), "a TCP port only");
+        a.published.push(PublishedPort {
+            l4: L4::Udp,
+            ..published(Some("192.0.2.10"), (8083, 8083), 53)
+        });
+        let (t, rule) = a.proxy_target(&udp, gw).expect("the UDP port's proxy");
+        assert_eq!((rule, t.backend_port), (1, 53));
         a.userland_proxy = false;
         assert!(
             a.proxy_target(&tcp_to("192.0.2.10", 8083), gw).is_none(),
             "proxy off"
         );
+        assert!(a.proxy_target(&udp, gw).is_none(), "proxy off");
     }
 
     /// A ping stays open until every request was sent and answered; the next due time
