@@ -78,6 +78,27 @@ impl<'a> Ctx<'a> {
         self.born(id, data)
     }
 
+    /// Creates a frame made from `parent`'s content by an application that relays it
+    /// (docker-proxy's UDP side sends each datagram it receives on as a new one): the
+    /// trace records it as a copy of `parent`, so it belongs to the same step and
+    /// `parent`'s sender, while `parent` keeps its own fate. `packet` describes it, as
+    /// in [`Ctx::originate_about`].
+    pub fn originate_from(&mut self, parent: &Frame, data: Bytes, packet: &[u8]) -> Frame {
+        let id = self.core.next_id();
+        let describe = self.core.describer;
+        self.core.record(
+            id,
+            self.elem,
+            None,
+            EventKind::Copied { parent: parent.id },
+            || describe.map_or_else(String::new, |d| d(packet)),
+        );
+        let mut frame = self.born(id, data);
+        frame.born = parent.born;
+        frame.hops = parent.hops;
+        frame
+    }
+
     fn record_origin(&mut self, packet: &[u8]) -> FrameId {
         let id = self.core.next_id();
         let describe = self.core.describer;

@@ -1035,4 +1035,44 @@ mod tests {
         assert_eq!(drops(&f), vec![DropReason::LinkDown]);
         assert!(f.in_flight().is_empty());
     }
+
+    /// Takes every frame and sends a relayed one of its own out of port 1 (an
+    /// application proxying datagrams).
+    struct Relay;
+
+    impl Element for Relay {
+        fn on_frame(&mut self, ctx: &mut Ctx<'_>, _port: PortId, frame: Frame) {
+            ctx.deliver(&frame, String::new);
+            let out = ctx.originate_from(&frame, frame.data.clone(), &[]);
+            ctx.send(1, out);
+        }
+    }
+
+    #[test]
+    fn a_relayed_frame_is_a_copy_with_a_fate_of_its_own() {
+        // Proves `originate_from` records the relayed frame as a copy of the one it
+        // came from (so it is followed with it), each with exactly one fate, and that
+        // it carries the parent's link count on.
+        let mut f = Fabric::new(0);
+        let a = f.add_element("a", Box::new(Sink { forward: false }));
+        let r = f.add_element("r", Box::new(Relay));
+        let b = f.add_element("b", Box::new(Sink { forward: false }));
+        f.connect((a, 0), (r, 0), LinkConfig::default());
+        f.connect((r, 1), (b, 0), LinkConfig::default());
+        let id = f.inject(a, 0, frame(60));
+        f.run_until_idle(10);
+        let copy = f
+            .trace()
+            .events
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::Copied { parent } if parent == id => Some(e.frame),
+                _ => None,
+            })
+            .expect("the relayed frame is recorded as a copy");
+        assert_eq!(f.fate(id), Fate::Delivered);
+        assert_eq!(f.fate(copy), Fate::Delivered);
+        let counts = f.trace().terminal_counts();
+        assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    }
 }

@@ -220,7 +220,8 @@ impl fmt::Display for Stage {
 pub enum EventKind {
     /// An element created the frame (a stack sent it, or a router generated an ICMP error).
     Originated,
-    /// The frame is a copy of `parent` (flooding, fragmentation, multicast).
+    /// The frame is a copy of `parent` (flooding, fragmentation, multicast), or a
+    /// datagram an application relayed from it (docker-proxy's UDP side).
     Copied {
         /// The frame this one was copied from.
         parent: FrameId,

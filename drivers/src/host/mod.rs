@@ -1,7 +1,7 @@
 //! Host stacks: smoltcp `Interface`s behind a queue-backed device, polled with the
 //! simulated clock, and the small applications the scenario steps run on them (TCP
 //! connect and bulk transfer, UDP probe, TCP and UDP echo listeners) and Docker runs on
-//! its hosts (docker-proxy, in `proxy`).
+//! its hosts (docker-proxy: TCP in `proxy`, UDP in `udp_proxy`).
 //!
 //! The surrounding [`crate::router::Node`] does everything below IP (ARP, neighbour
 //! discovery, routing, fragmentation, ICMP errors); this module sees only IP packets
@@ -20,8 +20,10 @@ use smoltcp::wire::{HardwareAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 use crate::net::{L4, from_smol, to_smol};
 
 mod proxy;
+mod udp_proxy;
 
 pub use proxy::{DIAL_TIMEOUT, ProxyStats, ProxyTarget};
+pub use udp_proxy::{UDP_BUF_SIZE, UDP_CONNTRACK_TIMEOUT, UdpProxies, UdpProxyStats, UdpRelay};
 
 /// A transport listener ("echo server") on a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,12 @@ pub const CLOSE_WATCH: SimDuration = SimDuration::from_millis(200);
 /// How long a connection keeps retransmitting unacknowledged data before it gives up:
 /// Linux's default `tcp_retries2 = 15` amounts to about 924.6 s.
 const RETRANSMIT_GIVE_UP: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(925);
+/// The first and last ephemeral port this stack hands out.
+const EPHEMERAL: (u16, u16) = (49152, 65535);
+/// What `connect()` says when no ephemeral port is free: TCP (EADDRNOTAVAIL) and UDP
+/// (EAGAIN from the autobind).
+const NO_PORT_TCP: &str = "Cannot assign requested address";
+const NO_PORT_UDP: &str = "Resource temporarily unavailable";
 
 struct QueueDevice {
     rx: VecDeque<Vec<u8>>,
@@ -342,22 +350,55 @@ impl Stack {
         }
     }
 
-    fn ephemeral(&mut self, l4: L4) -> u16 {
-        loop {
+    /// Takes the next free ephemeral port; `None` when every one is taken.
+    fn ephemeral(&mut self, l4: L4) -> Option<u16> {
+        for _ in EPHEMERAL.0..=EPHEMERAL.1 {
             let p = self.next_port;
-            self.next_port = if p == 65535 { 49152 } else { p + 1 };
+            self.next_port = if p == EPHEMERAL.1 { EPHEMERAL.0 } else { p + 1 };
             if !self.used_ports.contains(&(l4, p)) && !self.listens.iter().any(|l| l.port == p && l.l4 == l4)
             {
                 self.used_ports.insert((l4, p));
-                return p;
+                return Some(p);
             }
         }
+        None
+    }
+
+    /// Takes a free ephemeral UDP port for a socket that lives outside smoltcp
+    /// (docker-proxy's dial of a client's connection); `None` when none is free.
+    pub fn bind_udp_port(&mut self, in_use: impl Fn(u16) -> bool) -> Option<u16> {
+        // Ports a caller knows to be taken (the resolver's) are skipped, and released
+        // again once a free one is found.
+        let mut skipped = Vec::new();
+        let found = loop {
+            let Some(p) = self.ephemeral(L4::Udp) else {
+                break None;
+            };
+            if !in_use(p) {
+                break Some(p);
+            }
+            skipped.push(p);
+            if skipped.len() > 16 {
+                break None;
+            }
+        };
+        for p in skipped {
+            self.used_ports.remove(&(L4::Udp, p));
+        }
+        found
+    }
+
+    /// Gives back a port taken with [`Stack::bind_udp_port`].
+    pub fn release_udp_port(&mut self, port: u16) {
+        self.used_ports.remove(&(L4::Udp, port));
     }
 
     /// Starts a TCP connection from `src` to `dst:port`, then sends `total` bytes (0 =
     /// connect only). Returns the application's index.
     pub fn start_tcp(&mut self, src: IpAddr, dst: IpAddr, port: u16, total: u64, now: SimTime) -> usize {
-        let local_port = self.ephemeral(L4::Tcp);
+        let Some(local_port) = self.ephemeral(L4::Tcp) else {
+            return self.no_port(dst, port, L4::Tcp, now);
+        };
         // A plain connect sends nothing and is sent nothing: small buffers keep ten
         // thousand `connect` steps cheap.
         let buf = if total == 0 { CONNECT_BUF } else { SOCK_BUF };
@@ -390,7 +431,9 @@ impl Stack {
 
     /// Sends one UDP datagram from `src` to `dst:port` and waits for an answer.
     pub fn start_udp(&mut self, src: IpAddr, dst: IpAddr, port: u16, now: SimTime) -> usize {
-        let local_port = self.ephemeral(L4::Udp);
+        let Some(local_port) = self.ephemeral(L4::Udp) else {
+            return self.no_port(dst, port, L4::Udp, now);
+        };
         let mut s = udp::Socket::new(
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 4096]),
@@ -409,6 +452,41 @@ impl Stack {
         }
         let handle = self.sockets.add(s);
         self.push_app(SockApp::new(remote, local_port, L4::Udp, 0, now, outcome, handle))
+    }
+
+    /// A connection that could not start: every ephemeral port is taken (by
+    /// docker-proxy's UDP connections, say). The application fails at once, as
+    /// `connect()` does.
+    fn no_port(&mut self, dst: IpAddr, port: u16, l4: L4, now: SimTime) -> usize {
+        // A socket that never binds: closed (TCP) or unbound (UDP), with no buffers,
+        // reaped as any finished application's.
+        let (handle, why) = match l4 {
+            L4::Tcp => (
+                self.sockets.add(tcp::Socket::new(
+                    tcp::SocketBuffer::new(Vec::new()),
+                    tcp::SocketBuffer::new(Vec::new()),
+                )),
+                NO_PORT_TCP,
+            ),
+            _ => (
+                self.sockets.add(udp::Socket::new(
+                    udp::PacketBuffer::new(Vec::new(), Vec::new()),
+                    udp::PacketBuffer::new(Vec::new(), Vec::new()),
+                )),
+                NO_PORT_UDP,
+            ),
+        };
+        let mut app = SockApp::new(
+            IpEndpoint::new(to_smol(dst), port),
+            0,
+            l4,
+            0,
+            now,
+            Some(ConnOutcome::Refused(format!("connect: {why}"))),
+            handle,
+        );
+        app.finished = Some(now);
+        self.push_app(app)
     }
 
     /// Stores `app` in the slot of a finished, reaped one if there is one, so that the
@@ -759,5 +837,29 @@ mod tests {
             at < SimTime::ZERO + CLOSE_WATCH,
             "known at the close, not at the watch's end"
         );
+    }
+
+    #[test]
+    fn with_every_port_taken_a_connect_fails_at_once() {
+        // docker-proxy's UDP connections take ephemeral ports of the host; once every
+        // one is held, the host's own UDP socket fails as Linux's autobind does
+        // (EAGAIN) rather than searching forever, and works again once one is free.
+        let now = SimTime::ZERO;
+        let mut s = Stack::new(&[(A, 24)], 1500, now);
+        let mut held = 0;
+        while s.bind_udp_port(|_| false).is_some() {
+            held += 1;
+        }
+        assert_eq!(held, usize::from(EPHEMERAL.1 - EPHEMERAL.0) + 1);
+        let app = s.start_udp(A, B, 53, now);
+        assert!(
+            matches!(s.apps[app].outcome, Some(ConnOutcome::Refused(ref w)) if w.contains("temporarily unavailable")),
+            "{:?}",
+            s.apps[app].outcome
+        );
+        s.release_udp_port(50000);
+        let app = s.start_udp(A, B, 53, now);
+        assert_eq!(s.apps[app].local_port, 50000);
+        assert_eq!(s.apps[app].outcome, None, "sent, waiting for its answer");
     }
 }

@@ -1,6 +1,6 @@
-//! docker-proxy, the userland proxy Docker runs for each published TCP port
+//! docker-proxy, the userland proxy Docker runs for each published port: its TCP side
 //! (`cmd/docker-proxy/tcp_proxy_linux.go` in moby), as a small application on the host's
-//! socket layer.
+//! socket layer. The UDP side is `udp_proxy`.
 //!
 //! What it does, in the order the Go code does it: the kernel completes the client's
 //! handshake on the listening socket; `Accept` returns; only then does the proxy dial
@@ -25,7 +25,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
-use super::{RETRANSMIT_GIVE_UP, SOCK_BUF, Stack};
+use super::{NO_PORT_TCP, RETRANSMIT_GIVE_UP, SOCK_BUF, Stack, UdpProxyStats};
 use crate::net::{L4, to_smol};
 
 /// How long docker-proxy's dial to the container may take. `net.DialTCP` sets no
@@ -35,7 +35,7 @@ pub const DIAL_TIMEOUT: SimDuration = SimDuration::from_secs(127);
 
 /// One docker-proxy: where it listens and where it dials (its command line's
 /// `-host-ip`, `-host-port`, `-container-ip`, `-container-port`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ProxyTarget {
     /// The host address it listens on (`None` = every address).
     pub listen: Option<IpAddr>,
@@ -59,6 +59,8 @@ pub struct ProxyStats {
     pub dialed: u64,
     /// Dials that failed (RST, ICMP error, timeout): the accepted connection was closed.
     pub dial_failed: u64,
+    /// The UDP side's counters.
+    pub udp: UdpProxyStats,
 }
 
 /// Where a relayed connection stands.
@@ -345,7 +347,12 @@ impl Stack {
     /// `net.DialTCP` to the container, from the address the host's routing picks.
     fn dial(&mut self, k: usize, now: SimTime) {
         let target = self.proxy.relays[k].target;
-        let port = self.ephemeral(L4::Tcp);
+        let Some(port) = self.ephemeral(L4::Tcp) else {
+            let r = &mut self.proxy.relays[k];
+            r.phase = Phase::Dialing(now);
+            r.dial_error = Some(format!("connect: {NO_PORT_TCP}"));
+            return;
+        };
         let mut s = tcp_socket();
         let remote = IpEndpoint::new(to_smol(target.backend), target.backend_port);
         let local = IpListenEndpoint {

@@ -13,8 +13,8 @@ use netloom_core::{FrameId, SimDuration, SimTime};
 
 use super::Iface;
 use super::ping::PingSockets;
-use super::resolve::{Forward, LookupApp, NodeDns};
-use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack};
+use super::resolve::{Forward, LookupApp, NodeDns, dns_uses_port};
+use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, Stack, UdpProxies, UdpRelay};
 use crate::net::{L4, Tuple};
 
 /// How long a ping waits after its last request when replies are missing (iputils'
@@ -23,9 +23,9 @@ const PING_LINGER: SimDuration = SimDuration::from_secs(10);
 
 /// A machine's sockets and applications.
 pub struct Apps {
-    /// Docker's `userland-proxy`: docker-proxy listens on every published TCP port
-    /// and takes what Docker's DNAT rules leave to it — the host's own connections to
-    /// loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
+    /// Docker's `userland-proxy`: docker-proxy listens on every published TCP and UDP
+    /// port and takes what Docker's DNAT rules leave to it — the host's own connections
+    /// to loopback (`OUTPUT ! -d 127.0.0.0/8`) and containers reaching a port published
     /// on their own network (`DNAT ! -i <bridge>`) — dialing the container from the
     /// network's gateway address.
     pub userland_proxy: bool,
@@ -36,6 +36,8 @@ pub struct Apps {
     pub dns: NodeDns,
     /// The smoltcp sockets, created with the first one (listener or connection).
     pub(super) stack: Option<Box<Stack>>,
+    /// docker-proxy's UDP side: its client connections (their ports are the stack's).
+    pub(super) udp_proxy: UdpProxies,
     listens: Vec<Listen>,
     /// ICMP echo sockets.
     pub(super) pings: PingSockets,
@@ -122,6 +124,7 @@ impl Apps {
             published: Vec::new(),
             dns: NodeDns::default(),
             stack: None,
+            udp_proxy: UdpProxies::default(),
             listens: Vec::new(),
             pings: PingSockets::default(),
             lookups: Vec::new(),
@@ -194,15 +197,15 @@ impl Apps {
         self.stack.as_ref().map_or(0, |s| s.acked(i))
     }
 
-    /// The docker-proxy listening where a TCP packet `t` for this host arrived, if a
-    /// published port is there and the userland proxy is on; with its rule's index.
-    /// `source_for` gives the machine's address towards the container.
+    /// The docker-proxy listening where a TCP or UDP packet `t` for this host arrived,
+    /// if a published port is there and the userland proxy is on; with its rule's
+    /// index. `source_for` gives the machine's address towards the container.
     pub(super) fn proxy_target(
         &self,
         t: &Tuple,
         source_for: impl FnOnce(IpAddr) -> Option<IpAddr>,
     ) -> Option<(ProxyTarget, usize)> {
-        if !self.userland_proxy || t.l4 != L4::Tcp || self.published.is_empty() {
+        if !self.userland_proxy || !matches!(t.l4, L4::Tcp | L4::Udp) || self.published.is_empty() {
             return None;
         }
         let i = self.published.iter().position(|r| r.matches(t))?;
@@ -223,20 +226,55 @@ impl Apps {
     pub(super) fn sync_proxy(&mut self) {
         let Some(stack) = self.stack.as_mut() else { return };
         let rules = &self.published;
-        stack.proxy_retain(|t| {
+        // Whether a rule for `l4` still publishes what proxy `t` serves.
+        let serves = |l4: L4, t: &ProxyTarget| {
             rules.iter().any(|r| {
-                r.l4 == L4::Tcp
+                r.l4 == l4
                     && r.host_ip == t.listen
                     && r.to == t.backend
                     && (r.host_port..=r.host_port_end).contains(&t.port)
                     && r.to_port + (t.port - r.host_port) == t.backend_port
             })
+        };
+        stack.proxy_retain(|t| serves(L4::Tcp, t));
+        self.udp_proxy
+            .retain(|t| serves(L4::Udp, t), |port| stack.release_udp_port(port));
+    }
+
+    /// A datagram from `client` to `front` reached UDP proxy `target`: where it goes
+    /// (from a port of the client's connection, opened now if it is new), or `None`
+    /// when no port is free for a new one.
+    pub(super) fn udp_proxy_request(
+        &mut self,
+        ifaces: &[Iface],
+        now: SimTime,
+        target: ProxyTarget,
+        client: (IpAddr, u16),
+        front: IpAddr,
+    ) -> Option<UdpRelay> {
+        self.stack_mut(ifaces, now);
+        let stack = self.stack.as_deref_mut();
+        let (lookups, forwards) = (&self.lookups, &self.forwards);
+        self.udp_proxy.on_client(now, target, client, front, || {
+            stack.and_then(|s| s.bind_udp_port(|p| dns_uses_port(lookups, forwards, p)))
+        })
+    }
+
+    /// Closes the UDP proxy's connections whose wait ran out by `now`.
+    pub(super) fn expire_udp_proxy(&mut self, now: SimTime) {
+        let mut stack = self.stack.as_deref_mut();
+        self.udp_proxy.poll_expired(now, |port| {
+            if let Some(s) = stack.as_deref_mut() {
+                s.release_udp_port(port);
+            }
         });
     }
 
     /// What this host's docker-proxy processes have done.
     pub(super) fn proxy_stats(&self) -> ProxyStats {
-        self.stack.as_ref().map(|s| s.proxy_stats()).unwrap_or_default()
+        let mut stats = self.stack.as_ref().map(|s| s.proxy_stats()).unwrap_or_default();
+        stats.udp = self.udp_proxy.stats();
+        stats
     }
 
     /// Opens an ICMP echo socket for a ping of `count` requests (at least one) of
@@ -309,7 +347,8 @@ mod tests {
     }
 
     /// docker-proxy takes a port of a range at the matching container port, dialing
-    /// from the address the machine uses towards the container.
+    /// from the address the machine uses towards the container; a UDP port has its
+    /// own proxy.
     #[test]
     fn proxy_target_maps_a_port_range() {
         let mut a = Apps::new();
@@ -335,11 +374,23 @@ mod tests {
             a.proxy_target(&tcp_to("192.0.2.10", 8080), |_| None).is_none(),
             "no way to the container"
         );
+        let udp = Tuple {
+            l4: L4::Udp,
+            ..tcp_to("192.0.2.10", 8083)
+        };
+        assert!(a.proxy_target(&udp, gw).is_none(), "a TCP port only");
+        a.published.push(PublishedPort {
+            l4: L4::Udp,
+            ..published(Some("192.0.2.10"), (8083, 8083), 53)
+        });
+        let (t, rule) = a.proxy_target(&udp, gw).expect("the UDP port's proxy");
+        assert_eq!((rule, t.backend_port), (1, 53));
         a.userland_proxy = false;
         assert!(
             a.proxy_target(&tcp_to("192.0.2.10", 8083), gw).is_none(),
             "proxy off"
         );
+        assert!(a.proxy_target(&udp, gw).is_none(), "proxy off");
     }
 
     /// A ping stays open until every request was sent and answered; the next due time

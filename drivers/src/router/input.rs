@@ -492,6 +492,10 @@ impl Node {
                 }
             }
             L4::Udp if t.dport == net::VXLAN_PORT && self.vxlan_decap(ctx, &frame, &pkt, &info) => {}
+            // An answer to one of docker-proxy's UDP connections (exactly their tuple)
+            // before the name servers and the resolver see it.
+            L4::Udp
+                if self.apps.udp_proxy.owns(t.dport) && self.udp_proxy_answer(ctx, &frame, &pkt, &info) => {}
             L4::Udp if self.dns_input(ctx, &frame, &pkt, &info) => {}
             L4::Other(50) if let Some(inner) = self.esp_unwrap(&pkt, &info) => match net::parse_ip(&inner) {
                 Some(i) => self.local_input(ctx, in_port, frame, inner, i),
@@ -510,13 +514,20 @@ impl Node {
                     .stack_mut(&self.ifaces, now)
                     .receive_proxied(pkt, target, syn);
             }
+            L4::Udp if let Some(proxy) = self.proxy_target(&t) => {
+                self.udp_proxy_input(ctx, &frame, &pkt, &info, proxy);
+            }
             L4::Tcp | L4::Udp => {
                 let syn = info.tcp_flags.is_some_and(|f| f & 0x02 != 0 && f & 0x10 == 0);
-                let accepts = self
-                    .apps
-                    .stack
-                    .as_ref()
-                    .is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
+                // A docker-proxy connection's port takes only its container's answers
+                // (a connected socket): anything else finds no socket.
+                let proxy_port = t.l4 == L4::Udp && self.apps.udp_proxy.owns(t.dport);
+                let accepts = !proxy_port
+                    && self
+                        .apps
+                        .stack
+                        .as_ref()
+                        .is_some_and(|s| s.accepts(t.l4, t.dst, t.dport));
                 if accepts {
                     let now = ctx.now();
                     ctx.deliver(&frame, || format!("{t} to a socket"));

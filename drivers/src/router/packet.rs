@@ -261,6 +261,19 @@ pub(super) fn describe_icmp(v4: bool, body: &[u8], from: IpAddr) -> String {
 /// A UDP datagram from `src:sport` to `dst:dport` in an IP packet with its checksum.
 /// IPv4 datagrams carry DF, as Linux sends them (path MTU discovery on by default).
 pub(super) fn udp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, ip_id: u16, payload: &[u8]) -> Vec<u8> {
+    udp_df(src, dst, (sport, dport), ip_id, true, payload)
+}
+
+/// [`udp`] with the IPv4 don't-fragment flag given: Linux's default (`IP_PMTUDISC_WANT`)
+/// sets it only on a datagram that fits the path MTU, and fragments a larger one.
+pub(super) fn udp_df(
+    src: IpAddr,
+    dst: IpAddr,
+    (sport, dport): (u16, u16),
+    ip_id: u16,
+    df: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let len = 8 + payload.len();
     let mut h = Vec::with_capacity(len);
     h.extend_from_slice(&sport.to_be_bytes());
@@ -274,7 +287,7 @@ pub(super) fn udp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, ip_id: u16, 
             // An all-zero checksum means "none" in UDP over IPv4; 0xffff stands for 0.
             let c = if c == 0 { 0xffff } else { c };
             h[6..8].copy_from_slice(&c.to_be_bytes());
-            net::ipv4(s, d, IpProtocol::Udp, 64, ip_id, true, &h)
+            net::ipv4(s, d, IpProtocol::Udp, 64, ip_id, df, &h)
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let c = net::checksum(net::pseudo6(s, d, 17, len as u32), &h);

@@ -184,6 +184,11 @@ pub(super) struct Forward {
     deadline: Option<SimTime>,
 }
 
+/// Whether a lookup in progress or a forwarded query uses local UDP port `p`.
+pub(super) fn dns_uses_port(lookups: &[LookupApp], forwards: &[Forward], p: u16) -> bool {
+    lookups.iter().any(|l| l.port == p && l.outcome.is_none()) || forwards.iter().any(|f| f.port == p)
+}
+
 impl LookupApp {
     /// The longest the lookup can take: every candidate, attempt and server timing
     /// out (with glibc's growing per-server timeouts), plus slack for forwarding.
@@ -280,12 +285,7 @@ impl Node {
     fn free_port(&mut self, ctx: &mut Ctx<'_>) -> u16 {
         loop {
             let p = 32768 + ctx.rng().below(61000 - 32768) as u16;
-            let used = self
-                .apps
-                .lookups
-                .iter()
-                .any(|l| l.port == p && l.outcome.is_none())
-                || self.apps.forwards.iter().any(|f| f.port == p)
+            let used = dns_uses_port(&self.apps.lookups, &self.apps.forwards, p)
                 || self
                     .apps
                     .stack

@@ -6,12 +6,13 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use netloom_core::{Ctx, DropReason, SimDuration, SimTime, Stage};
-use smoltcp::wire::IpProtocol;
+use netloom_core::{Ctx, DropReason, Frame, SimDuration, SimTime, Stage};
+use smoltcp::wire::{IpProtocol, UdpPacket};
 
+use super::packet::udp_df;
 use super::{Node, PingApp, TOK_PING, TOK_POLL};
-use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp};
-use crate::net::{self, L4, Tuple};
+use crate::host::{Listen, ProxyStats, ProxyTarget, SockApp, UDP_BUF_SIZE, UdpRelay};
+use crate::net::{self, IpInfo, L4, Tuple};
 
 impl Node {
     /// Adds a TCP or UDP echo listener.
@@ -166,6 +167,9 @@ impl Node {
                     p.errors.push(text);
                 }
             }
+            // docker-proxy's connections ignore every error (ECONNREFUSED is retried,
+            // and no other ICMP error reaches a UDP socket without IP_RECVERR).
+            L4::Udp if self.apps.udp_proxy.on_icmp_error(inner.sport) => {}
             L4::Tcp | L4::Udp if !pmtu => {
                 if inner.l4 == L4::Udp {
                     self.dns_refused(ctx, inner.sport, inner.dst, &text);
@@ -182,6 +186,106 @@ impl Node {
     /// published port is there and the userland proxy is on; with its rule's index.
     pub(super) fn proxy_target(&self, t: &Tuple) -> Option<(ProxyTarget, usize)> {
         self.apps.proxy_target(t, |to| self.source_for(to))
+    }
+
+    /// A UDP datagram that reached docker-proxy `target` (published by rule `rule`, not
+    /// DNATed): delivered to the proxy, whose client connection sends its payload on to
+    /// the container. The relayed datagram is recorded as the frame's copy, so the
+    /// step that sent the datagram follows it to the container.
+    pub(super) fn udp_proxy_input(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &[u8],
+        info: &IpInfo,
+        (target, rule): (ProxyTarget, usize),
+    ) {
+        let t = info.tuple;
+        let now = ctx.now();
+        let relay = self
+            .apps
+            .udp_proxy_request(&self.ifaces, now, target, (t.src, t.sport), t.dst);
+        ctx.deliver(frame, || {
+            let label = self.apps.published.get(rule).map_or("", |r| r.label.as_str());
+            match relay {
+                Some(r) => format!(
+                    "{t} to docker-proxy for {label}: sent on from {}",
+                    net::sock(r.src.0, r.src.1)
+                ),
+                None => format!(
+                    "{t} to docker-proxy for {label}: no free port to reach the container from,                      dropped (\"Can't proxy a datagram\")"
+                ),
+            }
+        });
+        if let Some(r) = relay {
+            self.udp_relay_send(ctx, frame, r, pkt, info);
+        }
+    }
+
+    /// A UDP datagram to one of docker-proxy's client connections, from the container
+    /// it dialed: relayed to the client from the address and port the client used.
+    /// Returns whether it was one.
+    pub(super) fn udp_proxy_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        frame: &Frame,
+        pkt: &[u8],
+        info: &IpInfo,
+    ) -> bool {
+        let Some(r) = self.apps.udp_proxy.on_backend(ctx.now(), &info.tuple) else {
+            return false;
+        };
+        ctx.deliver(frame, || {
+            format!(
+                "{} to docker-proxy: answer sent on to {}",
+                info.tuple,
+                net::sock(r.dst.0, r.dst.1)
+            )
+        });
+        self.udp_relay_send(ctx, frame, r, pkt, info);
+        true
+    }
+
+    /// Sends the payload of UDP packet `pkt` (cut at docker-proxy's read buffer) as
+    /// `relay` says, as a copy of `parent`.
+    fn udp_relay_send(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        parent: &Frame,
+        relay: UdpRelay,
+        pkt: &[u8],
+        info: &IpInfo,
+    ) {
+        let Some(udp) = pkt
+            .get(info.header_len..info.total_len)
+            .and_then(|b| UdpPacket::new_checked(b).ok())
+        else {
+            return;
+        };
+        let payload = udp.payload();
+        let payload = &payload[..payload.len().min(UDP_BUF_SIZE)];
+        let df = self.fits_path(ctx.now(), relay.dst.0, 28 + payload.len());
+        let out = udp_df(
+            relay.src.0,
+            relay.dst.0,
+            (relay.src.1, relay.dst.1),
+            self.next_ip_id(),
+            df,
+            payload,
+        );
+        let f = ctx.originate_from(parent, Bytes::new(), &out);
+        self.send_originated(ctx, f, out, None);
+    }
+
+    /// Whether a `len`-byte IPv4 packet to `dst` fits the path MTU (so Linux's default
+    /// `IP_PMTUDISC_WANT` sends it with DF rather than fragmenting it).
+    fn fits_path(&self, now: SimTime, dst: IpAddr, len: usize) -> bool {
+        let path_mtu = self
+            .route(dst)
+            .and_then(|r| self.ifaces.get(r.port as usize))
+            .map(|i| self.path_mtu(now, dst).map_or(i.mtu, |p| p.min(i.mtu)))
+            .unwrap_or(u32::MAX) as usize;
+        len <= path_mtu
     }
 
     /// Stops the docker-proxy processes whose published port is gone (the container
@@ -214,12 +318,7 @@ impl Node {
         let src = self.source_for(dst);
         // `ping -M do` always sets DF; Linux's default (`-M want`) sets it when the
         // packet fits the path MTU and otherwise fragments at the sender.
-        let path_mtu = self
-            .route(dst)
-            .and_then(|r| self.ifaces.get(r.port as usize))
-            .map(|i| self.path_mtu(now, dst).map_or(i.mtu, |p| p.min(i.mtu)))
-            .unwrap_or(u32::MAX) as usize;
-        let df_bit = df || 28 + size <= path_mtu;
+        let df_bit = df || self.fits_path(now, dst, 28 + size);
         let pkt = match (src, dst) {
             (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
                 self.ip_id = self.ip_id.wrapping_add(1);
@@ -282,6 +381,7 @@ impl Node {
         if let Some(next) = self.apps.next_ping_due() {
             self.arm(ctx, TOK_PING, next);
         }
+        self.apps.expire_udp_proxy(now);
         // Packets a socket sends to the node's own addresses come straight back into
         // the stack: poll again until nothing is left queued (bounded, in case two
         // sockets keep answering each other).
@@ -291,10 +391,14 @@ impl Node {
                 return;
             };
             let out = stack.poll(now);
-            deadline = [stack.poll_at(now), stack.app_deadline()]
-                .into_iter()
-                .flatten()
-                .min();
+            deadline = [
+                stack.poll_at(now),
+                stack.app_deadline(),
+                self.apps.udp_proxy.next_deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             for pkt in out {
                 self.local_send(ctx, pkt, None);
             }
