@@ -14,7 +14,8 @@ pub struct Netfilter {
     /// Interface names by port; the last is `lo`.
     ifnames: Vec<String>,
     /// The rulesets compiled for `ifnames` (IPv4, IPv6): what packets are evaluated by.
-    compiled: [Compiled; 2],
+    /// `None` until rules are set (most machines — containers — never get any).
+    compiled: Option<Box<[Compiled; 2]>>,
     /// Connection tracking.
     pub ct: Conntrack,
     /// Whether connections are tracked at all (a machine with rules, NAT or Docker).
@@ -34,10 +35,7 @@ impl Default for Netfilter {
             v4: Ruleset::default(),
             v6: Ruleset::default(),
             ifnames: vec!["lo".into()],
-            compiled: [
-                Compiled::new(&Ruleset::default(), &["lo"]),
-                Compiled::new(&Ruleset::default(), &["lo"]),
-            ],
+            compiled: None,
             ct: Conntrack::default(),
             track: false,
             trivial: [[[true; 5]; 3]; 2],
@@ -76,7 +74,10 @@ impl Netfilter {
     /// Compiles both rulesets for the current interface names.
     fn compile(&mut self) {
         let names: Vec<&str> = self.ifnames.iter().map(String::as_str).collect();
-        self.compiled = [Compiled::new(&self.v4, &names), Compiled::new(&self.v6, &names)];
+        self.compiled = Some(Box::new([
+            Compiled::new(&self.v4, &names),
+            Compiled::new(&self.v6, &names),
+        ]));
     }
 
     /// The ruleset of a family.
@@ -88,7 +89,9 @@ impl Netfilter {
     pub fn set_ifnames(&mut self, names: impl IntoIterator<Item = String>) {
         self.ifnames = names.into_iter().collect();
         self.ifnames.push("lo".into());
-        self.compile();
+        if self.compiled.is_some() {
+            self.compile();
+        }
     }
 
     /// The id `lo` has in [`Packet::in_if`] / [`Packet::out_if`].
@@ -115,7 +118,13 @@ impl Netfilter {
                 by: None,
             };
         }
-        self.compiled[usize::from(!v4)].evaluate(table, hook, pkt)
+        match &self.compiled {
+            Some(c) => c[usize::from(!v4)].evaluate(table, hook, pkt),
+            None => Decision {
+                verdict: Verdict::Accept,
+                by: None,
+            },
+        }
     }
 
     /// The deciding rule of `d` as text (`filter DOCKER rule 2 \`-A DOCKER …\``).
