@@ -60,6 +60,8 @@ pub struct Lab {
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
     dnat_rules: BTreeMap<String, Vec<PublishedPort>>,
+    /// The containers of each host (indexes into the model's containers).
+    containers_of: BTreeMap<String, Vec<usize>>,
     /// When each container last started (its endpoints' rules are programmed in this
     /// order); containers started with the lab count in file order.
     start_seq: BTreeMap<String, u64>,
@@ -173,6 +175,7 @@ impl Lab {
             dnat_rules: BTreeMap::new(),
             host_index: BTreeMap::new(),
             start_seq: BTreeMap::new(),
+            containers_of: BTreeMap::new(),
             emulated,
             emu: Vec::new(),
             pacer: None,
@@ -202,6 +205,7 @@ impl Lab {
                 .or_default()
                 .push(ci);
         }
+        self.containers_of = by_host.iter().map(|(h, v)| (h.to_string(), v.clone())).collect();
         for lan in &m.lans {
             let id = self.fabric.add_element(
                 lan.name.clone(),

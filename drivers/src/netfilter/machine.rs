@@ -7,21 +7,18 @@ use super::eval::{Decision, Hook, Packet, Verdict};
 use super::{Ruleset, TableId};
 
 /// A machine's netfilter state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Netfilter {
-    v4: Ruleset,
-    v6: Ruleset,
-    /// Interface names by port; the last is `lo`.
-    ifnames: Vec<String>,
-    /// The rulesets compiled for `ifnames` (IPv4, IPv6): what packets are evaluated by.
-    /// `None` until rules are set (most machines — containers — never get any).
-    compiled: Option<Box<[Compiled; 2]>>,
+    /// Rules, interface names and their compiled form; `None` for a machine nobody
+    /// gave rules (most machines — containers — never get any, and pay nothing).
+    loaded: Option<Box<Loaded>>,
     /// Connection tracking.
     pub ct: Conntrack,
     /// Whether connections are tracked at all (a machine with rules, NAT or Docker).
     pub track: bool,
-    /// Per family, table and hook: whether the chain can only say ACCEPT.
-    trivial: [[[bool; 5]; 3]; 2],
+    /// Per family, table and hook: whether the chain has rules or a DROP policy (the
+    /// complement of "can only say ACCEPT"); all false without rules.
+    busy: [[[bool; 5]; 3]; 2],
     /// Per family: whether the nat table has rules.
     nat: [bool; 2],
     /// `net.bridge.bridge-nf-call-iptables`: bridged IPv4 traffic of this machine's
@@ -29,29 +26,46 @@ pub struct Netfilter {
     pub bridge_nf: bool,
 }
 
-impl Default for Netfilter {
-    fn default() -> Self {
-        Netfilter {
-            v4: Ruleset::default(),
-            v6: Ruleset::default(),
-            ifnames: vec!["lo".into()],
-            compiled: None,
-            ct: Conntrack::default(),
-            track: false,
-            trivial: [[[true; 5]; 3]; 2],
-            nat: [false; 2],
-            bridge_nf: false,
+#[derive(Clone, Debug, Default)]
+struct Loaded {
+    v4: Ruleset,
+    v6: Ruleset,
+    /// Interface names by port; the last is `lo`.
+    ifnames: Vec<String>,
+    /// The rulesets compiled for `ifnames` (IPv4, IPv6): what packets are evaluated by.
+    compiled: Option<Box<[Compiled; 2]>>,
+}
+
+impl Loaded {
+    fn compile(&mut self) {
+        let mut names: Vec<&str> = self.ifnames.iter().map(String::as_str).collect();
+        if names.last() != Some(&"lo") {
+            names.push("lo");
         }
+        self.compiled = Some(Box::new([
+            Compiled::new(&self.v4, &names),
+            Compiled::new(&self.v6, &names),
+        ]));
     }
 }
 
+/// The rules of a machine that has none.
+static EMPTY: std::sync::LazyLock<Ruleset> = std::sync::LazyLock::new(Ruleset::default);
+
 impl Netfilter {
+    fn loaded(&mut self) -> &mut Loaded {
+        self.loaded.get_or_insert_with(|| {
+            Box::new(Loaded {
+                ifnames: vec!["lo".into()],
+                ..Loaded::default()
+            })
+        })
+    }
+
     /// Replaces the rulesets (tracking turns on when any rule exists).
     pub fn set_rules(&mut self, v4: Ruleset, v6: Ruleset) {
         self.track |= !v4.is_empty() || !v6.is_empty();
-        self.v4 = v4;
-        self.v6 = v6;
-        for (f, rs) in [&self.v4, &self.v6].into_iter().enumerate() {
+        for (f, rs) in [&v4, &v6].into_iter().enumerate() {
             for t in TableId::ALL {
                 for h in [
                     Hook::Prerouting,
@@ -60,48 +74,49 @@ impl Netfilter {
                     Hook::Output,
                     Hook::Postrouting,
                 ] {
-                    self.trivial[f][t as usize][h as usize] = rs
+                    self.busy[f][t as usize][h as usize] = rs
                         .table(t)
                         .chain(h.chain())
-                        .is_none_or(|c| c.rules.is_empty() && c.policy != Some(false));
+                        .is_some_and(|c| !c.rules.is_empty() || c.policy == Some(false));
                 }
             }
             self.nat[f] = rs.table(TableId::Nat).chains.iter().any(|c| !c.rules.is_empty());
         }
-        self.compile();
-    }
-
-    /// Compiles both rulesets for the current interface names.
-    fn compile(&mut self) {
-        let names: Vec<&str> = self.ifnames.iter().map(String::as_str).collect();
-        self.compiled = Some(Box::new([
-            Compiled::new(&self.v4, &names),
-            Compiled::new(&self.v6, &names),
-        ]));
+        let l = self.loaded();
+        l.v4 = v4;
+        l.v6 = v6;
+        l.compile();
     }
 
     /// The ruleset of a family.
     pub fn rules(&self, v4: bool) -> &Ruleset {
-        if v4 { &self.v4 } else { &self.v6 }
+        match &self.loaded {
+            Some(l) if v4 => &l.v4,
+            Some(l) => &l.v6,
+            None => &EMPTY,
+        }
     }
 
     /// Sets the interface names, by port (`lo` is added last).
     pub fn set_ifnames(&mut self, names: impl IntoIterator<Item = String>) {
-        self.ifnames = names.into_iter().collect();
-        self.ifnames.push("lo".into());
-        if self.compiled.is_some() {
-            self.compile();
+        let l = self.loaded();
+        l.ifnames = names.into_iter().collect();
+        l.ifnames.push("lo".into());
+        if l.compiled.is_some() {
+            l.compile();
         }
     }
 
     /// The id `lo` has in [`Packet::in_if`] / [`Packet::out_if`].
     pub fn lo(&self) -> u16 {
-        self.ifnames.len().saturating_sub(1) as u16
+        self.loaded
+            .as_ref()
+            .map_or(0, |l| l.ifnames.len().saturating_sub(1) as u16)
     }
 
     /// Whether `table`'s chain for `hook` can only say ACCEPT (no rule, policy ACCEPT).
     pub fn trivial(&self, v4: bool, table: TableId, hook: Hook) -> bool {
-        self.trivial[usize::from(!v4)][table as usize][hook as usize]
+        !self.busy[usize::from(!v4)][table as usize][hook as usize]
     }
 
     /// Whether the nat table has rules (its hooks run, and give every new connection
@@ -118,7 +133,7 @@ impl Netfilter {
                 by: None,
             };
         }
-        match &self.compiled {
+        match self.loaded.as_ref().and_then(|l| l.compiled.as_ref()) {
             Some(c) => c[usize::from(!v4)].evaluate(table, hook, pkt),
             None => Decision {
                 verdict: Verdict::Accept,
@@ -147,6 +162,9 @@ impl Netfilter {
 
     /// The name of interface id `i`.
     pub fn ifname(&self, i: u16) -> &str {
-        self.ifnames.get(i as usize).map_or("?", String::as_str)
+        self.loaded
+            .as_ref()
+            .and_then(|l| l.ifnames.get(i as usize))
+            .map_or("?", String::as_str)
     }
 }

@@ -22,7 +22,11 @@ impl Lab {
             }
             let def = self.resolved.model.networks.iter().find(|d| d.name == n.name);
             let mut endpoints = Vec::new();
-            for (ci, c) in self.resolved.model.containers.iter().enumerate() {
+            let on_host = self.containers_of.get(host).map_or(&[][..], Vec::as_slice);
+            for &ci in on_host {
+                let Some(c) = self.resolved.model.containers.get(ci) else {
+                    continue;
+                };
                 if !self.running.get(&c.name).copied().unwrap_or(true)
                     || self.start_errors.contains_key(&c.name)
                 {
