@@ -3,7 +3,6 @@
 //! speaks from (its primary one, or — on an interface without one — the first of
 //! the machine's, as Linux's `inet_select_addr` falls back).
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Deref;
 
@@ -43,10 +42,11 @@ pub struct BridgeRole {
 #[derive(Default)]
 pub(super) struct Interfaces {
     list: Vec<Iface>,
-    /// Own addresses: looked up for every packet (a hash set, not a scan).
-    local: HashSet<IpAddr>,
-    /// The broadcast addresses of the IPv4 subnets, for the same reason.
-    broadcasts: HashSet<Ipv4Addr>,
+    /// Own addresses, sorted: looked up for every packet (a binary search, not a scan
+    /// of the interfaces; compact for the common machine with one or two).
+    local: Vec<IpAddr>,
+    /// The broadcast addresses of the IPv4 subnets, sorted, for the same reason.
+    broadcasts: Vec<Ipv4Addr>,
     local_out: Vec<PortId>,
 }
 
@@ -56,7 +56,11 @@ impl Interfaces {
         let port = self.list.len() as PortId;
         self.local.extend(iface.v4.iter().map(|n| IpAddr::V4(n.addr())));
         self.local.extend(iface.v6.iter().map(|n| IpAddr::V6(n.addr())));
+        self.local.sort_unstable();
+        self.local.dedup();
         self.broadcasts.extend(iface.v4.iter().map(|n| n.broadcast()));
+        self.broadcasts.sort_unstable();
+        self.broadcasts.dedup();
         self.list.push(iface);
         port
     }
@@ -75,7 +79,7 @@ impl Interfaces {
 
     /// Whether `a` is an address of one of the interfaces (loopback not included).
     pub(super) fn owns(&self, a: IpAddr) -> bool {
-        self.local.contains(&a)
+        self.local.binary_search(&a).is_ok()
     }
 
     /// Whether `a` is one of the machine's own addresses, loopback included.

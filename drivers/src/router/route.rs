@@ -14,6 +14,10 @@ use netloom_core::{PortId, SimDuration, SimTime};
 /// How long a learned path MTU holds (Linux's `net.ipv4.route.mtu_expires`, 10 min).
 const PMTU_EXPIRES: SimDuration = SimDuration::from_secs(600);
 
+/// Up to this many routes a lookup scans them (fewer allocations, as fast); more get
+/// the per-prefix-length index.
+const SCAN_MAX: usize = 8;
+
 /// A route.
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -52,6 +56,9 @@ impl RoutingTable {
 
     fn reindex(&mut self) {
         self.index.clear();
+        if self.routes.len() <= SCAN_MAX {
+            return;
+        }
         for (i, r) in self.routes.iter().enumerate() {
             let key = (r.net.addr().is_ipv4(), r.net.prefix_len());
             let slot = match self.index.iter().position(|(v4, len, _)| (*v4, *len) == key) {
@@ -74,6 +81,9 @@ impl RoutingTable {
 
     /// The route to `dst` (longest prefix match).
     pub(super) fn lookup(&self, dst: IpAddr) -> Option<&Route> {
+        if self.index.is_empty() {
+            return self.routes.iter().find(|r| r.net.contains(&dst));
+        }
         let v4 = dst.is_ipv4();
         for (fam, len, map) in &self.index {
             if *fam != v4 {
