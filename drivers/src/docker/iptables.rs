@@ -22,6 +22,7 @@
 //! As `iptables.Rule.Append`/`Insert` do, a rule already present anywhere in its chain
 //! is not added twice.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -145,6 +146,9 @@ struct Programmer {
     v28: bool,
     /// `userland-proxy: false` (libnetwork calls it hairpin mode).
     hairpin: bool,
+    /// Every rule programmed so far, by table and chain (notes cleared): `-C` in a
+    /// hash probe rather than a text comparison with every rule of the chain.
+    programmed: HashSet<(TableId, String, Rule)>,
 }
 
 impl Programmer {
@@ -154,6 +158,7 @@ impl Programmer {
             fam,
             v28: fw.version == 28,
             hairpin: !fw.userland_proxy,
+            programmed: HashSet::new(),
         }
     }
 
@@ -192,7 +197,7 @@ impl Programmer {
 
     /// `iptables -A`, unless the rule is already in the chain (`Rule.Append`).
     fn append(&mut self, t: TableId, chain: &str, rule: Rule) {
-        if !self.exists(t, chain, &rule) {
+        if self.first_time(t, chain, &rule) {
             self.rs.append(t, chain, rule);
         }
     }
@@ -200,17 +205,18 @@ impl Programmer {
     /// `iptables -I` at the head, unless the rule is already in the chain
     /// (`Rule.Insert`, `EnsureJumpRule` on a fresh table).
     fn insert(&mut self, t: TableId, chain: &str, rule: Rule) {
-        if !self.exists(t, chain, &rule) {
+        if self.first_time(t, chain, &rule) {
             self.rs.insert(t, chain, rule);
         }
     }
 
-    fn exists(&self, t: TableId, chain: &str, rule: &Rule) -> bool {
-        let text = rule.to_string();
-        self.rs
-            .table(t)
-            .chain(chain)
-            .is_some_and(|c| c.rules.iter().any(|r| r.to_string() == text))
+    /// Whether `rule` is not in `chain` yet (and remembers it is now).
+    fn first_time(&mut self, t: TableId, chain: &str, rule: &Rule) -> bool {
+        let key = Rule {
+            note: RuleNote::default(),
+            ..rule.clone()
+        };
+        self.programmed.insert((t, chain.to_string(), key))
     }
 
     fn loopback_net(&self) -> IpNet {

@@ -60,6 +60,8 @@ pub struct Lab {
     start_errors: BTreeMap<String, String>,
     /// The published-port rules of each container (installed while it runs).
     dnat_rules: BTreeMap<String, Vec<PublishedPort>>,
+    /// Resolved networks in `gateway_mode_ipv4: routed` (no host ports, no proxy).
+    routed_networks: BTreeSet<usize>,
     /// The containers of each host (indexes into the model's containers).
     containers_of: BTreeMap<String, Vec<usize>>,
     /// When each container last started (its endpoints' rules are programmed in this
@@ -176,6 +178,7 @@ impl Lab {
             host_index: BTreeMap::new(),
             start_seq: BTreeMap::new(),
             containers_of: BTreeMap::new(),
+            routed_networks: BTreeSet::new(),
             emulated,
             emu: Vec::new(),
             pacer: None,
@@ -206,6 +209,20 @@ impl Lab {
                 .push(ci);
         }
         self.containers_of = by_host.iter().map(|(h, v)| (h.to_string(), v.clone())).collect();
+        let routed: BTreeSet<&str> = m
+            .networks
+            .iter()
+            .filter(|d| d.gateway_mode == super::GatewayMode::Routed)
+            .map(|d| d.name.as_str())
+            .collect();
+        self.routed_networks = self
+            .resolved
+            .networks
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| routed.contains(n.name.as_str()))
+            .map(|(i, _)| i)
+            .collect();
         for lan in &m.lans {
             let id = self.fabric.add_element(
                 lan.name.clone(),

@@ -20,7 +20,17 @@ impl Lab {
             if n.driver != Driver::Bridge || n.host != host {
                 continue;
             }
-            let def = self.resolved.model.networks.iter().find(|d| d.name == n.name);
+            let mode = if self.routed_networks.contains(&ni) {
+                crate::docker::GatewayMode::Routed
+            } else {
+                self.resolved
+                    .model
+                    .networks
+                    .iter()
+                    .find(|d| d.name == n.name)
+                    .map(|d| d.gateway_mode)
+                    .unwrap_or_default()
+            };
             let mut endpoints = Vec::new();
             let on_host = self.containers_of.get(host).map_or(&[][..], Vec::as_slice);
             for &ci in on_host {
@@ -67,7 +77,7 @@ impl Lab {
                 v6: n.v6.map(|(s, _)| s),
                 icc: n.icc,
                 internal: n.internal,
-                gateway_mode: def.map(|d| d.gateway_mode).unwrap_or_default(),
+                gateway_mode: mode,
                 endpoints,
             });
         }

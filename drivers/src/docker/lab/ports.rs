@@ -167,17 +167,8 @@ impl Lab {
 
     /// Whether container `ci`'s gateway endpoint is on a network in routed gateway mode.
     pub(super) fn gateway_routed(&self, ci: usize) -> bool {
-        let Some(ep) = self.gateway_endpoint(ci) else {
-            return false;
-        };
-        let Some(n) = self.resolved.networks.get(ep.network) else {
-            return false;
-        };
-        self.resolved
-            .model
-            .networks
-            .iter()
-            .any(|d| d.name == n.name && d.gateway_mode == crate::docker::GatewayMode::Routed)
+        self.gateway_endpoint(ci)
+            .is_some_and(|ep| self.routed_networks.contains(&ep.network))
     }
 
     /// Installs or removes the published-port (DNAT) rules of container `name`, as
