@@ -479,6 +479,7 @@ enum Key {
 }
 
 impl Key {
+    #[inline]
     fn class(&self, p: &Packet) -> usize {
         match self {
             Key::InIf(n) => iface_class(p.in_if, *n),
@@ -583,11 +584,14 @@ impl<T: Copy + Ord + Into<u128>> Cuts<T> {
         if x < self.lo {
             return 0;
         }
-        let b = ((x - self.lo) >> self.shift) as usize;
-        // Its class lies between the classes of the bucket's first value and the next's.
-        let (a, z) = match (self.hint.get(b), self.hint.get(b + 1)) {
-            (Some(&a), Some(&z)) => (a as usize, z as usize),
-            _ => (self.hint.last().map_or(0, |&a| a as usize), self.starts.len() - 1),
+        // Its class lies between the classes of the bucket's first value and the next's
+        // (past the last bucket: between the last's and the last class).
+        let bucket = usize::try_from((x - self.lo) >> self.shift)
+            .ok()
+            .and_then(|b| Some((*self.hint.get(b)?, *self.hint.get(b.checked_add(1)?)?)));
+        let (a, z) = match bucket {
+            Some((a, z)) => (a as usize, z as usize),
+            None => (self.hint.last().map_or(0, |&a| a as usize), self.starts.len() - 1),
         };
         a + self.starts.get(a..=z).map_or(0, |s| class_of(s, v))
     }
@@ -701,15 +705,21 @@ impl Classifier {
         })
     }
 
+    /// The packet's set in dimension `d`, from word `w0` on.
+    #[inline(always)]
+    fn set(&self, d: &Dim, pkt: &Packet, w0: usize) -> &[u64] {
+        let at = d
+            .set
+            .get(d.key.class(pkt))
+            .map_or(0, |&s| s as usize * self.words);
+        self.bits.get(at + w0..at + self.words).unwrap_or_default()
+    }
+
     fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
         let words = self.words;
         let w0 = from / 64;
         let shift = (from % 64) as u32;
-        // The packet's set in dimension `d`, from the word holding `from` on.
-        let set = |d: &Dim| -> &[u64] {
-            let at = d.set.get(d.key.class(pkt)).map_or(0, |&s| s as usize * words);
-            self.bits.get(at + w0..at + words).unwrap_or_default()
-        };
+        let set = |d: &Dim| self.set(d, pkt, w0);
         // One, two and three dimensions (most chains) as plain zipped slices.
         match &self.dims[..] {
             [a] => scan(rules, pkt, w0, shift, set(a).iter().copied()),
@@ -1350,9 +1360,19 @@ mod tests {
     proptest! {
         #[test]
         fn bucket_indexes_find_the_class_a_binary_search_finds(
-            s16 in starts(prop_oneof![any::<u16>(), 0..40u16, Just(u16::MAX)], 0),
-            s32 in starts(prop_oneof![any::<u32>(), 0..40u32, Just(u32::MAX), Just(1)], 0),
-            s128 in starts(prop_oneof![any::<u128>(), 0..40u128, u128::MAX - 40.., Just(1)], 0),
+            s16 in prop_oneof![
+                starts(prop_oneof![any::<u16>(), 0..40u16, Just(u16::MAX)], 0),
+                starts(0..40u16, 0),
+            ],
+            s32 in prop_oneof![
+                starts(prop_oneof![any::<u32>(), 0..40u32, Just(u32::MAX), Just(1)], 0),
+                starts(0..40u32, 0),
+            ],
+            s128 in prop_oneof![
+                starts(prop_oneof![any::<u128>(), 0..40u128, u128::MAX - 40.., Just(1)], 0),
+                starts(0..40u128, 0),
+                starts(u128::MAX - 40.., 0),
+            ],
             probes in vec((any::<u128>(), 0..40u128, any::<bool>()), 1..40),
         ) {
             // Proves Cuts::class is class_of over the same starts, for any spread of
@@ -1366,6 +1386,11 @@ mod tests {
                 prop_assert_eq!(c32.class(near as u32), class_of(&s32, near as u32));
                 prop_assert_eq!(c128.class(v), class_of(&s128, v));
                 prop_assert_eq!(c128.class(near), class_of(&s128, near));
+                // Values whose bucket number does not fit a usize.
+                let far = (near << 64).checked_shl(c128.shift).and_then(|o| c128.lo.checked_add(o));
+                if let Some(far) = far {
+                    prop_assert_eq!(c128.class(far), class_of(&s128, far));
+                }
             }
         }
     }
