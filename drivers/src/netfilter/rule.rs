@@ -396,7 +396,7 @@ mod tests {
         // Proves the canonical order of iptables-save: addresses, interfaces, protocol,
         // then modules, then the target — the lines users compare with a real host.
         let r = Rule {
-            dst: Some(Neg::is("192.0.2.2/32".parse().unwrap())),
+            dst: Some(Neg::is("192.0.2.2/32".parse().expect("literal"))),
             in_if: Some(Neg::not("bridge1".into())),
             out_if: Some(Neg::is("bridge1".into())),
             proto: Some(Neg::is(Proto::Tcp)),
@@ -419,7 +419,7 @@ mod tests {
             "-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
         );
         let out = Rule {
-            dst: Some(Neg::not("127.0.0.0/8".parse().unwrap())),
+            dst: Some(Neg::not("127.0.0.0/8".parse().expect("literal"))),
             dst_local: Some(Neg::is(())),
             target: Some(Target::Jump("DOCKER".into())),
             ..Rule::default()
