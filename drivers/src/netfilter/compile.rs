@@ -64,6 +64,11 @@ impl Compiled {
         let Some(start) = t.start[hook as usize] else {
             return ACCEPTED;
         };
+        if let Some(c) = t.chains.get(start as usize)
+            && c.rules.is_empty()
+        {
+            return policy(c.policy);
+        }
         // (chain, next rule) of the callers, as the kernel's jump stack.
         let mut stack = [(0u32, 0u32); MAX_DEPTH];
         let mut depth = 0usize;
@@ -105,13 +110,7 @@ impl Compiled {
             }
             // The end of the chain or a RETURN.
             if depth == 0 {
-                return match chain.policy {
-                    Some(false) => Decision {
-                        verdict: Verdict::Drop,
-                        by: None,
-                    },
-                    _ => ACCEPTED,
-                };
+                return policy(chain.policy);
             }
             depth -= 1;
             (ci, from) = stack[depth];
@@ -129,6 +128,17 @@ impl Compiled {
                 c.rules.is_empty() && c.policy != Some(false)
             }
         }
+    }
+}
+
+/// The end of the walk: a built-in chain's policy (a user chain's end accepts).
+fn policy(p: Option<bool>) -> Decision {
+    match p {
+        Some(false) => Decision {
+            verdict: Verdict::Drop,
+            by: None,
+        },
+        _ => ACCEPTED,
     }
 }
 
@@ -167,8 +177,10 @@ impl CTable {
                     .enumerate()
                     .filter_map(|(i, r)| {
                         let action = action(r, &find)?;
+                        let m = Match::new(r, names, ifsets);
                         Some(CRule {
-                            m: Match::new(r, names, ifsets),
+                            check: !m.is_empty(),
+                            m,
                             action,
                             pos: i as u16,
                         })
@@ -234,9 +246,18 @@ enum Action {
 struct CRule {
     /// What is left to check once the chain's classifier (if any) has chosen the rule.
     m: Match,
+    /// Whether `m` has a match at all (most rules of a classified chain have none left).
+    check: bool,
     action: Action,
     /// Its index in the source chain.
     pos: u16,
+}
+
+impl CRule {
+    #[inline]
+    fn holds(&self, pkt: &Packet) -> bool {
+        !self.check || self.m.holds(pkt)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -259,7 +280,7 @@ impl CChain {
     /// The first rule at or after `from` whose matches hold.
     fn next_match(&self, from: usize, pkt: &Packet) -> Option<usize> {
         match &self.index {
-            None => (from..self.rules.len()).find(|&k| self.rules[k].m.holds(pkt)),
+            None => (from..self.rules.len()).find(|&k| self.rules[k].holds(pkt)),
             Some(ix) => ix.next_match(&self.rules, from, pkt),
         }
     }
@@ -361,6 +382,37 @@ fn test<T>(m: &Option<(T, bool)>, f: impl FnOnce(&T) -> bool) -> bool {
 }
 
 impl Match {
+    fn is_empty(&self) -> bool {
+        let Match {
+            src,
+            dst,
+            in_if,
+            out_if,
+            proto,
+            sport,
+            dport,
+            icmp,
+            ctstate,
+            ctorigdst,
+            ctorigdstport,
+            src_local,
+            dst_local,
+        } = self;
+        src.is_none()
+            && dst.is_none()
+            && in_if.is_none()
+            && out_if.is_none()
+            && proto.is_none()
+            && sport.is_none()
+            && dport.is_none()
+            && icmp.is_none()
+            && ctstate.is_none()
+            && ctorigdst.is_none()
+            && ctorigdstport.is_none()
+            && src_local.is_none()
+            && dst_local.is_none()
+    }
+
     fn new(r: &Rule, names: &[&str], ifsets: &mut HashMap<String, IfSet>) -> Self {
         let mut ifset = |p: &String| {
             ifsets
@@ -418,15 +470,16 @@ enum Key {
     /// Class = the byte.
     Proto,
     CtState,
-    /// Class = index of the last start <= port for TCP/UDP, `starts.len()` otherwise.
-    Sport(Box<[u16]>),
-    Dport(Box<[u16]>),
+    /// Class = index of the last start <= port for TCP/UDP, `len()` otherwise.
+    Sport(Cuts<u16>),
+    Dport(Cuts<u16>),
     /// Class = index among IPv4 starts, or the IPv4 count + index among IPv6 starts.
-    Src(Box<[u32]>, Box<[u128]>),
-    Dst(Box<[u32]>, Box<[u128]>),
+    Src(Cuts<u32>, Cuts<u128>),
+    Dst(Cuts<u32>, Cuts<u128>),
 }
 
 impl Key {
+    #[inline]
     fn class(&self, p: &Packet) -> usize {
         match self {
             Key::InIf(n) => iface_class(p.in_if, *n),
@@ -453,18 +506,94 @@ fn class_of<T: Ord + Copy>(starts: &[T], v: T) -> usize {
     starts.partition_point(|&s| s <= v).saturating_sub(1)
 }
 
-fn port_class(starts: &[u16], proto: u8, port: u16) -> usize {
+fn port_class(starts: &Cuts<u16>, proto: u8, port: u16) -> usize {
     if matches!(proto, 6 | 17) {
-        class_of(starts, port)
+        starts.class(port)
     } else {
         starts.len()
     }
 }
 
-fn addr_class(v4: &[u32], v6: &[u128], a: IpAddr) -> usize {
+fn addr_class(v4: &Cuts<u32>, v6: &Cuts<u128>, a: IpAddr) -> usize {
     match a {
-        IpAddr::V4(a) => class_of(v4, u32::from(a)),
-        IpAddr::V6(a) => v4.len() + class_of(v6, u128::from(a)),
+        IpAddr::V4(a) => v4.class(u32::from(a)),
+        IpAddr::V6(a) => v4.len() + v6.class(u128::from(a)),
+    }
+}
+
+/// Sorted class starts (the first 0) with a bucket index over them, so that finding a
+/// value's class is a table look-up and a search among a few starts rather than a
+/// binary search over all of them.
+#[derive(Clone, Debug)]
+struct Cuts<T> {
+    starts: Box<[T]>,
+    /// The first start after 0: bucket `b` covers `lo + (b << shift)` onwards.
+    lo: u128,
+    shift: u32,
+    /// Per bucket, the class of its first value; one more entry closes the last.
+    hint: Box<[u32]>,
+}
+
+/// Fewer starts than this are searched directly.
+const CUTS_DIRECT: usize = 8;
+
+impl<T: Copy + Ord + Into<u128>> Cuts<T> {
+    /// `starts` sorted, deduplicated, beginning with 0.
+    fn new(starts: Vec<T>) -> Self {
+        let (lo, shift, hint) = match (starts.get(1), starts.last()) {
+            (Some(&first), Some(&last)) if starts.len() >= CUTS_DIRECT => {
+                let (lo, hi): (u128, u128) = (first.into(), last.into());
+                // About two buckets per start over [lo, hi].
+                let want = (2 * starts.len()).next_power_of_two().trailing_zeros();
+                let bits = 128 - (hi - lo).leading_zeros();
+                let shift = bits.saturating_sub(want);
+                let buckets = ((hi - lo) >> shift) as usize + 1;
+                let all: Vec<u128> = starts.iter().map(|&s| s.into()).collect();
+                let hint = (0..=buckets)
+                    .map(|b| {
+                        let v = (b as u128)
+                            .checked_mul(1 << shift)
+                            .and_then(|o| lo.checked_add(o))
+                            .unwrap_or(u128::MAX);
+                        class_of(&all, v) as u32
+                    })
+                    .collect();
+                (lo, shift, hint)
+            }
+            _ => (0, 0, Box::default()),
+        };
+        Cuts {
+            starts: starts.into(),
+            lo,
+            shift,
+            hint,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// The class holding `v`.
+    #[inline]
+    fn class(&self, v: T) -> usize {
+        let x: u128 = v.into();
+        if self.hint.is_empty() {
+            return class_of(&self.starts, v);
+        }
+        if x < self.lo {
+            return 0;
+        }
+        // Its class lies between the classes of the bucket's first value and the next's
+        // (past the last bucket: between the last's and the last class).
+        let bucket = usize::try_from((x - self.lo) >> self.shift)
+            .ok()
+            .and_then(|b| Some((*self.hint.get(b)?, *self.hint.get(b.checked_add(1)?)?)));
+        let (a, z) = match bucket {
+            Some((a, z)) => (a as usize, z as usize),
+            None => (self.hint.last().map_or(0, |&a| a as usize), self.starts.len() - 1),
+        };
+        a + self.starts.get(a..=z).map_or(0, |s| class_of(s, v))
     }
 }
 
@@ -555,7 +684,20 @@ impl Classifier {
                 dst: None,
                 ..std::mem::take(&mut r.m)
             };
+            r.check = !r.m.is_empty();
         }
+        // The sparsest dimension first: the AND of a word stops at the first zero.
+        let density = |d: &Dim| -> u64 {
+            let ones = d.set.iter().map(|&i| {
+                let at = i as usize * sets.words;
+                sets.bits[at..at + sets.words]
+                    .iter()
+                    .map(|w| u64::from(w.count_ones()))
+                    .sum::<u64>()
+            });
+            ones.sum::<u64>() / d.set.len().max(1) as u64
+        };
+        dims.sort_by_cached_key(density);
         Some(Classifier {
             words: sets.words,
             dims,
@@ -563,37 +705,88 @@ impl Classifier {
         })
     }
 
-    fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
-        let mut offs = [0usize; MAX_DIMS];
-        for (o, d) in offs.iter_mut().zip(&self.dims) {
-            *o = d
-                .set
-                .get(d.key.class(pkt))
-                .map_or(0, |&s| s as usize * self.words);
-        }
-        let offs = &offs[..self.dims.len()];
-        let mut w = from / 64;
-        let mut mask = !0u64 << (from % 64);
-        while w < self.words {
-            let mut m = mask;
-            for &o in offs {
-                m &= self.bits[o + w];
-                if m == 0 {
-                    break;
-                }
-            }
-            while m != 0 {
-                let k = w * 64 + m.trailing_zeros() as usize;
-                if rules[k].m.holds(pkt) {
-                    return Some(k);
-                }
-                m &= m - 1;
-            }
-            w += 1;
-            mask = !0;
-        }
-        None
+    /// The packet's set in dimension `d`, from word `w0` on.
+    #[inline(always)]
+    fn set(&self, d: &Dim, pkt: &Packet, w0: usize) -> &[u64] {
+        let at = d
+            .set
+            .get(d.key.class(pkt))
+            .map_or(0, |&s| s as usize * self.words);
+        self.bits.get(at + w0..at + self.words).unwrap_or_default()
     }
+
+    fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
+        let words = self.words;
+        let w0 = from / 64;
+        let shift = (from % 64) as u32;
+        let set = |d: &Dim| self.set(d, pkt, w0);
+        // One, two and three dimensions (most chains) as plain zipped slices.
+        match &self.dims[..] {
+            [a] => scan(rules, pkt, w0, shift, set(a).iter().copied()),
+            [a, b] => scan(
+                rules,
+                pkt,
+                w0,
+                shift,
+                set(a).iter().zip(set(b)).map(|(x, y)| x & y),
+            ),
+            [a, b, c] => scan(
+                rules,
+                pkt,
+                w0,
+                shift,
+                (set(a).iter().zip(set(b)).zip(set(c))).map(|((x, y), z)| x & y & z),
+            ),
+            dims => {
+                let mut sets: [&[u64]; MAX_DIMS] = [&[]; MAX_DIMS];
+                for (s, d) in sets.iter_mut().zip(dims) {
+                    *s = set(d);
+                }
+                let sets = &sets[..dims.len()];
+                scan(
+                    rules,
+                    pkt,
+                    w0,
+                    shift,
+                    (0..words - w0).map(|j| {
+                        let mut m = !0u64;
+                        for s in sets {
+                            m &= s.get(j).copied().unwrap_or(0);
+                            if m == 0 {
+                                break;
+                            }
+                        }
+                        m
+                    }),
+                )
+            }
+        }
+    }
+}
+
+/// The first rule whose bit is set in `words` (word `w0` onwards, bits below `shift`
+/// of the first word ignored) and whose remaining matches hold.
+#[inline]
+fn scan(
+    rules: &[CRule],
+    pkt: &Packet,
+    w0: usize,
+    shift: u32,
+    words: impl Iterator<Item = u64>,
+) -> Option<usize> {
+    let mut mask = !0u64 << shift;
+    for (j, word) in words.enumerate() {
+        let mut m = word & mask;
+        mask = !0;
+        while m != 0 {
+            let k = (w0 + j) * 64 + m.trailing_zeros() as usize;
+            if rules.get(k).is_some_and(|r| r.holds(pkt)) {
+                return Some(k);
+            }
+            m &= m - 1;
+        }
+    }
+    None
 }
 
 /// Class `c` of an interface dimension as a packet's id (`n`: none).
@@ -721,7 +914,7 @@ impl Sets {
         &mut self,
         rules: &[CRule],
         get: impl Fn(&Match) -> &Option<(PortRange, bool)>,
-    ) -> Option<(Box<[u16]>, Box<[u32]>)> {
+    ) -> Option<(Cuts<u16>, Box<[u32]>)> {
         let (base, any) = self.base(rules, &get);
         if !any {
             return None;
@@ -752,7 +945,7 @@ impl Sets {
                     .map_or(l4, |e| starts.partition_point(|&s| s < e));
             Some((a, b, negated))
         });
-        Some((starts.into(), set))
+        Some((Cuts::new(starts), set))
     }
 
     /// An address dimension: IPv4 classes cut at every IPv4 network's ends, then IPv6's.
@@ -761,7 +954,7 @@ impl Sets {
         &mut self,
         rules: &[CRule],
         get: impl Fn(&Match) -> &Option<(AddrRange, bool)>,
-    ) -> Option<(Box<[u32]>, Box<[u128]>, Box<[u32]>)> {
+    ) -> Option<(Cuts<u32>, Cuts<u128>, Box<[u32]>)> {
         let (base, any) = self.base(rules, &get);
         if !any {
             return None;
@@ -799,7 +992,7 @@ impl Sets {
             };
             Some((a, b, negated))
         });
-        Some((v4.into(), v6.into(), set))
+        Some((Cuts::new(v4), Cuts::new(v6), set))
     }
 }
 
@@ -854,8 +1047,9 @@ mod tests {
         prop_oneof![
             select(V4).prop_map(|a| IpAddr::from(Ipv4Addr::from(a))),
             select(V6).prop_map(|a| IpAddr::from(Ipv6Addr::from(a))),
-            // The address space of the long chains' narrow rules.
+            // The address spaces of the long chains' narrow rules.
             (0..300u32).prop_map(|k| IpAddr::from(Ipv4Addr::new(10, 0, (k / 256) as u8 + 100, k as u8))),
+            (0..300u128).prop_map(|k| IpAddr::from(Ipv6Addr::from((0xfd00_0002 << 96) | k))),
         ]
     }
 
@@ -972,10 +1166,10 @@ mod tests {
     }
 
     /// A long chain: rules drawn from a pool of 40, each mostly narrowed by a positive
-    /// match on one of 300 addresses or ports, so that walks go deep before a rule
+    /// match on one of 300 IPv4 or IPv6 addresses or ports, so that walks go deep before a rule
     /// matches. (Drawing from a pool keeps 1,500-rule chains cheap to generate.)
     fn long_chain() -> impl Strategy<Value = Vec<Rule>> {
-        (vec(rule(), 40), vec((0..40usize, 0..5u8, 0..300u16), 0..1500)).prop_map(|(pool, picks)| {
+        (vec(rule(), 40), vec((0..40usize, 0..6u8, 0..300u16), 0..1500)).prop_map(|(pool, picks)| {
             picks
                 .into_iter()
                 .map(|(i, how, k)| {
@@ -985,6 +1179,11 @@ mod tests {
                         0 => r.src = Some(Neg::is(IpNet::new(host.into(), 32).expect("prefix fits"))),
                         1 => r.dst = Some(Neg::is(IpNet::new(host.into(), 31).expect("prefix fits"))),
                         2 => r.dport = Some(Neg::is(PortRange::one(1000 + k))),
+                        4 => {
+                            let v6 = Ipv6Addr::from((0xfd00_0002 << 96) | u128::from(k));
+                            let prefix = if k % 3 == 0 { 126 } else { 128 };
+                            r.src = Some(Neg::is(IpNet::new(v6.into(), prefix).expect("prefix fits")));
+                        }
                         3 => {
                             r.sport = Some(Neg::is(PortRange {
                                 lo: 1000 + k,
@@ -1144,17 +1343,79 @@ mod tests {
         }
     }
 
+    /// Sorted, deduplicated starts beginning with 0, of values near the ends and from a
+    /// small range, so that both the bucket index and its overflow at the top are used.
+    fn starts<T: Ord + Copy + std::fmt::Debug>(
+        value: impl Strategy<Value = T>,
+        zero: T,
+    ) -> impl Strategy<Value = Vec<T>> {
+        vec(value, 0..60).prop_map(move |mut v| {
+            v.push(zero);
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn bucket_indexes_find_the_class_a_binary_search_finds(
+            s16 in prop_oneof![
+                starts(prop_oneof![any::<u16>(), 0..40u16, Just(u16::MAX)], 0),
+                starts(0..40u16, 0),
+            ],
+            s32 in prop_oneof![
+                starts(prop_oneof![any::<u32>(), 0..40u32, Just(u32::MAX), Just(1)], 0),
+                starts(0..40u32, 0),
+            ],
+            s128 in prop_oneof![
+                starts(prop_oneof![any::<u128>(), 0..40u128, u128::MAX - 40.., Just(1)], 0),
+                starts(0..40u128, 0),
+                starts(u128::MAX - 40.., 0),
+            ],
+            probes in vec((any::<u128>(), 0..40u128, any::<bool>()), 1..40),
+        ) {
+            // Proves Cuts::class is class_of over the same starts, for any spread of
+            // starts (ports, IPv4, IPv6 up to the last address) and any value.
+            let (c16, c32, c128) = (Cuts::new(s16.clone()), Cuts::new(s32.clone()), Cuts::new(s128.clone()));
+            for (x, near, top) in probes {
+                let v = if top { u128::MAX - near } else { x };
+                prop_assert_eq!(c16.class(v as u16), class_of(&s16, v as u16));
+                prop_assert_eq!(c16.class(near as u16), class_of(&s16, near as u16));
+                prop_assert_eq!(c32.class(v as u32), class_of(&s32, v as u32));
+                prop_assert_eq!(c32.class(near as u32), class_of(&s32, near as u32));
+                prop_assert_eq!(c128.class(v), class_of(&s128, v));
+                prop_assert_eq!(c128.class(near), class_of(&s128, near));
+                // Values whose bucket number does not fit a usize.
+                let far = (near << 64).checked_shl(c128.shift).and_then(|o| c128.lo.checked_add(o));
+                if let Some(far) = far {
+                    prop_assert_eq!(c128.class(far), class_of(&s128, far));
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_generated_cases_reach_what_the_property_is_about() {
         // Proves the property above is not vacuous: among generated cases, decisions come
         // from rules deep in classified chains (past the first 64), from user chains
-        // reached by jumps, from DROP policies and from DNAT port ranges.
+        // reached by jumps, from DROP policies and from DNAT port ranges, and classifiers
+        // look addresses up through bucket indexes of both families.
         let mut runner = TestRunner::deterministic();
         let strategy = (ruleset(), vec(packet(), 16));
-        let (mut deep, mut jumped, mut policy_drop, mut dnat_range) = (0, 0, 0, 0);
-        for _ in 0..60 {
+        let (mut deep, mut jumped, mut policy_drop, mut dnat_range, mut bucketed) = (0, 0, 0, 0, 0);
+        for _ in 0..100 {
             let (rs, pkts) = strategy.new_tree(&mut runner).expect("a case").current();
             let c = Compiled::new(&rs, IFS);
+            let dims = c
+                .tables
+                .iter()
+                .flat_map(|t| &t.chains)
+                .flat_map(|c| &c.index)
+                .flat_map(|i| &i.dims);
+            bucketed += dims
+                .filter(|d| matches!(&d.key, Key::Src(v4, v6) if !v4.hint.is_empty() && !v6.hint.is_empty()))
+                .count();
             for p in &pkts {
                 for t in TableId::ALL {
                     for h in HOOKS {
@@ -1180,7 +1441,8 @@ mod tests {
                 }
             }
         }
-        assert!(deep > 20, "{deep} decisions deep in classified chains");
+        assert!(deep > 10, "{deep} decisions deep in classified chains");
+        assert!(bucketed > 5, "{bucketed} source dimensions with bucket indexes");
         assert!(jumped > 100, "{jumped} decisions in jumped-to chains");
         assert!(policy_drop > 100, "{policy_drop} policy drops");
         assert!(dnat_range > 10, "{dnat_range} DNATs with a port");

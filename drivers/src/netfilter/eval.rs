@@ -296,14 +296,14 @@ mod tests {
         Packet {
             in_if: Some(0),
             out_if: Some(4),
-            src: "10.0.0.2".parse().unwrap(),
-            dst: "192.0.2.1".parse().unwrap(),
+            src: "10.0.0.2".parse().expect("literal"),
+            dst: "192.0.2.1".parse().expect("literal"),
             proto: 6,
             sport: 40000,
             dport: 80,
             icmp: None,
             ctstate: CtStates::NEW,
-            ct_orig_dst: "192.0.2.1".parse().unwrap(),
+            ct_orig_dst: "192.0.2.1".parse().expect("literal"),
             ct_orig_dport: 80,
             src_local: false,
             dst_local: false,
@@ -316,7 +316,7 @@ mod tests {
 
     fn by(rs: &Ruleset, chain: &str, rule: u16) -> Option<RuleRef> {
         let t = rs.table(TableId::Filter);
-        let chain = t.chains.iter().position(|c| c.name == chain).unwrap() as u16;
+        let chain = t.chains.iter().position(|c| c.name == chain).expect("chain") as u16;
         Some(RuleRef {
             table: TableId::Filter,
             chain,
@@ -337,7 +337,7 @@ mod tests {
         rs.append(TableId::Filter, "FORWARD", rule(Target::Jump("U".into())));
         rs.append(TableId::Filter, "FORWARD", rule(Target::Drop));
         let from_10 = Rule {
-            src: Some(Neg::is("10.0.0.0/8".parse().unwrap())),
+            src: Some(Neg::is("10.0.0.0/8".parse().expect("literal"))),
             ..rule(Target::Return)
         };
         rs.append(TableId::Filter, "U", from_10);
@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Drop);
         assert_eq!(d.by, by(&rs, "FORWARD", 1));
         let other = Packet {
-            src: "192.168.1.1".parse().unwrap(),
+            src: "192.168.1.1".parse().expect("literal"),
             ..pkt()
         };
         let d = forward(&rs, &other);
@@ -553,7 +553,7 @@ mod tests {
         // Proves `--dport 8000:8010 -j DNAT --to-destination A:9000-9010` maps 8003 to
         // 9003, clamps past the target's end, that one target port takes every matched
         // port, and that no target port keeps the packet's.
-        let to: IpAddr = "172.17.0.2".parse().unwrap();
+        let to: IpAddr = "172.17.0.2".parse().expect("literal");
         let dnat = |port: Option<PortRange>| Rule {
             proto: Some(Neg::is(Proto::Tcp)),
             dport: Some(Neg::is(PortRange { lo: 8000, hi: 8020 })),
