@@ -142,7 +142,8 @@ impl Decision {
     }
 }
 
-/// Jumps deeper than this are treated as RETURN (iptables refuses loops at load time).
+/// A jump that would go deeper than this is passed over, as if its rule did not match
+/// (iptables refuses loops when rules are loaded, so real rulesets never get here).
 pub const MAX_DEPTH: usize = 32;
 
 /// Evaluates `table`'s chain for `hook` on `pkt` by a direct first-match walk.
