@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use netloom_core::{SimDuration, SimTime};
@@ -161,7 +162,7 @@ impl Conn {
 pub struct Conntrack {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
-    by_tuple: HashMap<Tuple, (usize, Dir)>,
+    by_tuple: HashMap<Tuple, (usize, Dir), BuildHasherDefault<TupleHasher>>,
     /// Ports handed out for remapped sources, per (address, protocol).
     next_port: BTreeMap<(IpAddr, L4), u16>,
     /// Where the amortised sweep for expired entries goes on.
@@ -175,11 +176,51 @@ impl Default for Conntrack {
         Conntrack {
             conns: Vec::new(),
             free: Vec::new(),
-            by_tuple: HashMap::new(),
+            by_tuple: HashMap::default(),
             next_port: BTreeMap::new(),
             sweep: 0,
             max: 262_144,
         }
+    }
+}
+
+/// A multiply-rotate hash (FxHash's) for tuples: every packet of a tracked machine
+/// looks its tuple up, and SipHash's DoS resistance buys nothing inside a simulation.
+#[derive(Default)]
+pub struct TupleHasher(u64);
+
+impl Hasher for TupleHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl TupleHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
