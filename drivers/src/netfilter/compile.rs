@@ -20,10 +20,18 @@
 //!   does not cover (ICMP type, conntrack original destination, address types) are
 //!   checked on each candidate.
 //!
+//! A class set with few rules (fewer than two per 64 rules of the chain, in chains of
+//! 193 rules or more) is stored as the sorted list of their indexes, any other as bits;
+//! identical sets are stored once. When one of the packet's sets is such a list, the
+//! shortest one is walked from the resuming rule on, each candidate tested for
+//! membership in the other dimensions' sets; otherwise the bit sets are ANDed.
+//!
 //! Evaluation allocates nothing and takes no lock: jump frames live in a fixed array of
 //! [`MAX_DEPTH`] entries and bit sets are ANDed as they are read. Memory of a classified
-//! chain of `n` rules is one bit set of `n` bits per distinct class set (identical sets
-//! are stored once): about `n` sets of `n` bits for `n` disjoint `-s` networks.
+//! chain of `n` rules is, per distinct class set, its members' indexes or `n` bits,
+//! whichever is smaller: linear in `n` for Docker's raw PREROUTING (`n` disjoint `-d`
+//! addresses, one rule each), still `n` sets of `n` bits for `n` disjoint negated
+//! networks (each class then holds all rules but one).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -609,6 +617,10 @@ struct Loc {
 /// [`Loc::len`] of a set stored as bits.
 const DENSE: u32 = u32::MAX;
 
+/// Rule sets of fewer words are all stored as bits: a few words cost little, and ANDing
+/// them beats walking lists.
+const SPARSE_MIN_WORDS: usize = 4;
+
 impl Loc {
     const EMPTY: Loc = Loc { at: 0, len: 0 };
 
@@ -635,7 +647,8 @@ impl Dim {
 
 /// The bit-vector classifier of one chain. A rule set with fewer members than twice
 /// its number of words is kept as a sorted list of rule indexes (fewer bytes than its
-/// bits), any other as bits; identical sets are stored once. Memory is thus linear in
+/// bits) when the chain needs [`SPARSE_MIN_WORDS`] words or more, any other as bits;
+/// identical sets are stored once. Memory is thus linear in
 /// the rules for chains whose classes hold few rules each (one `-d` address per rule),
 /// and a set of `n` bits per distinct set of many rules.
 #[derive(Clone, Debug)]
@@ -647,6 +660,8 @@ struct Classifier {
     bits: Vec<u64>,
     /// The distinct sparse rule sets, each a sorted run of rule indexes.
     idx: Vec<u32>,
+    /// Whether any set is sparse.
+    sparse: bool,
 }
 
 impl Classifier {
@@ -730,6 +745,7 @@ impl Classifier {
         dims.sort_by_cached_key(density);
         let Sets { words, bits, idx, .. } = sets;
         Some(Classifier {
+            sparse: words >= SPARSE_MIN_WORDS,
             words,
             dims,
             bits,
@@ -765,16 +781,19 @@ impl Classifier {
     fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
         let dims = &self.dims[..self.dims.len().min(MAX_DIMS)];
         let mut locs = [Loc::EMPTY; MAX_DIMS];
-        // The shortest sparse set among the packet's, if any.
-        let mut short: Option<usize> = None;
-        for (i, d) in dims.iter().enumerate() {
-            let l = d.loc(pkt);
-            locs[i] = l;
-            if !l.is_dense() && short.is_none_or(|s| l.len < locs[s].len) {
-                short = Some(i);
-            }
+        for (l, d) in locs.iter_mut().zip(dims) {
+            *l = d.loc(pkt);
         }
         let locs = &locs[..dims.len()];
+        // The shortest sparse set among the packet's, if any.
+        let mut short: Option<usize> = None;
+        if self.sparse {
+            for (i, l) in locs.iter().enumerate() {
+                if !l.is_dense() && short.is_none_or(|s| l.len < locs[s].len) {
+                    short = Some(i);
+                }
+            }
+        }
         if let Some(s) = short {
             // Its members from `from` on, in order, are the only candidates.
             let list = self.list(locs[s]);
@@ -927,7 +946,9 @@ impl Sets {
     fn intern(&mut self, s: &[u64], ones: usize) -> Loc {
         // Sparse when its indexes take fewer bytes than its bits (and their store stays
         // addressable by a u32).
-        let sparse = ones * 32 < self.words * 64 && self.idx.len() + ones < DENSE as usize;
+        let sparse = self.words >= SPARSE_MIN_WORDS
+            && ones * 32 < self.words * 64
+            && self.idx.len() + ones < DENSE as usize;
         let h = if sparse {
             self.scratch.clear();
             for (j, &w) in s.iter().enumerate() {
