@@ -780,42 +780,56 @@ impl Classifier {
 
     fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
         let dims = &self.dims[..self.dims.len().min(MAX_DIMS)];
-        let mut locs = [Loc::EMPTY; MAX_DIMS];
-        for (l, d) in locs.iter_mut().zip(dims) {
-            *l = d.loc(pkt);
+        let w0 = from / 64;
+        if !self.sparse {
+            return self.and_scan(rules, from, pkt, dims, |d: &Dim| self.dense(d.loc(pkt), w0));
         }
-        let locs = &locs[..dims.len()];
+        let mut locs = [Loc::EMPTY; MAX_DIMS];
         // The shortest sparse set among the packet's, if any.
         let mut short: Option<usize> = None;
-        if self.sparse {
-            for (i, l) in locs.iter().enumerate() {
-                if !l.is_dense() && short.is_none_or(|s| l.len < locs[s].len) {
-                    short = Some(i);
-                }
+        for (i, d) in dims.iter().enumerate() {
+            let l = d.loc(pkt);
+            locs[i] = l;
+            if !l.is_dense() && short.is_none_or(|s| l.len < locs[s].len) {
+                short = Some(i);
             }
         }
-        if let Some(s) = short {
-            // Its members from `from` on, in order, are the only candidates.
-            let list = self.list(locs[s]);
-            let start = list.partition_point(|&k| (k as usize) < from);
-            'next: for &k in &list[start..] {
-                for (i, &l) in locs.iter().enumerate() {
-                    if i != s && !self.has(l, k) {
-                        continue 'next;
-                    }
-                }
-                if rules.get(k as usize).is_some_and(|r| r.holds(pkt)) {
-                    return Some(k as usize);
+        let locs = &locs[..dims.len()];
+        let Some(s) = short else {
+            return self.and_scan(rules, from, pkt, locs, |l: &Loc| self.dense(*l, w0));
+        };
+        // Its members from `from` on, in order, are the only candidates.
+        let list = self.list(locs[s]);
+        let start = list.partition_point(|&k| (k as usize) < from);
+        'next: for &k in &list[start..] {
+            for (i, &l) in locs.iter().enumerate() {
+                if i != s && !self.has(l, k) {
+                    continue 'next;
                 }
             }
-            return None;
+            if rules.get(k as usize).is_some_and(|r| r.holds(pkt)) {
+                return Some(k as usize);
+            }
         }
+        None
+    }
+
+    /// The first rule at or after `from` in the AND of the dense sets `set` gives for
+    /// `items` (one per dimension) whose remaining matches hold.
+    #[inline(always)]
+    fn and_scan<'a, T>(
+        &'a self,
+        rules: &[CRule],
+        from: usize,
+        pkt: &Packet,
+        items: &[T],
+        set: impl Fn(&T) -> &'a [u64],
+    ) -> Option<usize> {
         let words = self.words;
         let w0 = from / 64;
         let shift = (from % 64) as u32;
-        let set = |l: &Loc| self.dense(*l, w0);
         // One, two and three dimensions (most chains) as plain zipped slices.
-        match locs {
+        match items {
             [a] => scan(rules, pkt, w0, shift, set(a).iter().copied()),
             [a, b] => scan(
                 rules,
@@ -831,12 +845,12 @@ impl Classifier {
                 shift,
                 (set(a).iter().zip(set(b)).zip(set(c))).map(|((x, y), z)| x & y & z),
             ),
-            locs => {
+            items => {
                 let mut sets: [&[u64]; MAX_DIMS] = [&[]; MAX_DIMS];
-                for (s, l) in sets.iter_mut().zip(locs) {
-                    *s = set(l);
+                for (s, t) in sets.iter_mut().zip(items) {
+                    *s = set(t);
                 }
-                let sets = &sets[..locs.len()];
+                let sets = &sets[..items.len().min(MAX_DIMS)];
                 scan(
                     rules,
                     pkt,
