@@ -745,7 +745,7 @@ impl Classifier {
         dims.sort_by_cached_key(density);
         let Sets { words, bits, idx, .. } = sets;
         Some(Classifier {
-            sparse: words >= SPARSE_MIN_WORDS,
+            sparse: dims.iter().any(|d| d.set.iter().any(|l| !l.is_dense())),
             words,
             dims,
             bits,
@@ -778,12 +778,20 @@ impl Classifier {
         }
     }
 
+    #[inline]
     fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
+        if self.sparse {
+            return self.next_match_sparse(rules, from, pkt);
+        }
+        let w0 = from / 64;
+        self.and_scan(rules, from, pkt, &self.dims, |d: &Dim| self.dense(d.loc(pkt), w0))
+    }
+
+    /// [`Self::next_match`] of a chain whose classes may have sparse sets.
+    #[inline(never)]
+    fn next_match_sparse(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
         let dims = &self.dims[..self.dims.len().min(MAX_DIMS)];
         let w0 = from / 64;
-        if !self.sparse {
-            return self.and_scan(rules, from, pkt, dims, |d: &Dim| self.dense(d.loc(pkt), w0));
-        }
         let mut locs = [Loc::EMPTY; MAX_DIMS];
         // The shortest sparse set among the packet's, if any.
         let mut short: Option<usize> = None;
