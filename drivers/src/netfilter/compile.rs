@@ -20,10 +20,18 @@
 //!   does not cover (ICMP type, conntrack original destination, address types) are
 //!   checked on each candidate.
 //!
+//! A class set with few rules (fewer than two per 64 rules of the chain, in chains of
+//! 193 rules or more) is stored as the sorted list of their indexes, any other as bits;
+//! identical sets are stored once. When one of the packet's sets is such a list, the
+//! shortest one is walked from the resuming rule on, each candidate tested for
+//! membership in the other dimensions' sets; otherwise the bit sets are ANDed.
+//!
 //! Evaluation allocates nothing and takes no lock: jump frames live in a fixed array of
 //! [`MAX_DEPTH`] entries and bit sets are ANDed as they are read. Memory of a classified
-//! chain of `n` rules is one bit set of `n` bits per distinct class set (identical sets
-//! are stored once): about `n` sets of `n` bits for `n` disjoint `-s` networks.
+//! chain of `n` rules is, per distinct class set, its members' indexes or `n` bits,
+//! whichever is smaller: linear in `n` for Docker's raw PREROUTING (`n` disjoint `-d`
+//! addresses, one rule each), still `n` sets of `n` bits for `n` disjoint negated
+//! networks (each class then holds all rules but one).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -597,21 +605,63 @@ impl<T: Copy + Ord + Into<u128>> Cuts<T> {
     }
 }
 
+/// Where a class's rule set is stored: `len` sorted rule indexes from `at` in
+/// [`Classifier::idx`] (a sparse set), or, when `len` is [`DENSE`], `words` words of
+/// bits from `at * words` in [`Classifier::bits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Loc {
+    at: u32,
+    len: u32,
+}
+
+/// [`Loc::len`] of a set stored as bits.
+const DENSE: u32 = u32::MAX;
+
+/// Rule sets of fewer words are all stored as bits: a few words cost little, and ANDing
+/// them beats walking lists.
+const SPARSE_MIN_WORDS: usize = 4;
+
+impl Loc {
+    const EMPTY: Loc = Loc { at: 0, len: 0 };
+
+    #[inline(always)]
+    fn is_dense(self) -> bool {
+        self.len == DENSE
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Dim {
     key: Key,
-    /// Class → index of its rule set in [`Classifier::bits`].
-    set: Box<[u32]>,
+    /// Class → its rule set.
+    set: Box<[Loc]>,
 }
 
-/// The bit-vector classifier of one chain.
+impl Dim {
+    /// The packet's rule set in this dimension.
+    #[inline(always)]
+    fn loc(&self, pkt: &Packet) -> Loc {
+        self.set.get(self.key.class(pkt)).copied().unwrap_or(Loc::EMPTY)
+    }
+}
+
+/// The bit-vector classifier of one chain. A rule set with fewer members than twice
+/// its number of words is kept as a sorted list of rule indexes (fewer bytes than its
+/// bits) when the chain needs [`SPARSE_MIN_WORDS`] words or more, any other as bits;
+/// identical sets are stored once. Memory is thus linear in
+/// the rules for chains whose classes hold few rules each (one `-d` address per rule),
+/// and a set of `n` bits per distinct set of many rules.
 #[derive(Clone, Debug)]
 struct Classifier {
-    /// Words per rule set.
+    /// Words per dense rule set.
     words: usize,
     dims: Vec<Dim>,
-    /// The distinct rule sets, `words` each.
+    /// The distinct dense rule sets, `words` each.
     bits: Vec<u64>,
+    /// The distinct sparse rule sets, each a sorted run of rule indexes.
+    idx: Vec<u32>,
+    /// Whether any set is sparse.
+    sparse: bool,
 }
 
 impl Classifier {
@@ -686,42 +736,108 @@ impl Classifier {
             };
             r.check = !r.m.is_empty();
         }
-        // The sparsest dimension first: the AND of a word stops at the first zero.
+        // The sparsest dimension first: the AND of a word stops at the first zero, and
+        // a candidate of a sparse walk fails the most selective test first.
         let density = |d: &Dim| -> u64 {
-            let ones = d.set.iter().map(|&i| {
-                let at = i as usize * sets.words;
-                sets.bits[at..at + sets.words]
-                    .iter()
-                    .map(|w| u64::from(w.count_ones()))
-                    .sum::<u64>()
-            });
+            let ones = d.set.iter().map(|&l| sets.ones(l));
             ones.sum::<u64>() / d.set.len().max(1) as u64
         };
         dims.sort_by_cached_key(density);
+        let Sets { words, bits, idx, .. } = sets;
         Some(Classifier {
-            words: sets.words,
+            sparse: dims.iter().any(|d| d.set.iter().any(|l| !l.is_dense())),
+            words,
             dims,
-            bits: sets.bits,
+            bits,
+            idx,
         })
     }
 
-    /// The packet's set in dimension `d`, from word `w0` on.
+    /// Dense set `l`'s words from word `w0` on.
     #[inline(always)]
-    fn set(&self, d: &Dim, pkt: &Packet, w0: usize) -> &[u64] {
-        let at = d
-            .set
-            .get(d.key.class(pkt))
-            .map_or(0, |&s| s as usize * self.words);
+    fn dense(&self, l: Loc, w0: usize) -> &[u64] {
+        let at = l.at as usize * self.words;
         self.bits.get(at + w0..at + self.words).unwrap_or_default()
     }
 
+    /// Sparse set `l`'s rule indexes.
+    #[inline(always)]
+    fn list(&self, l: Loc) -> &[u32] {
+        let at = l.at as usize;
+        self.idx.get(at..at + l.len as usize).unwrap_or_default()
+    }
+
+    /// Whether rule `k` is in set `l`.
+    #[inline(always)]
+    fn has(&self, l: Loc, k: u32) -> bool {
+        if l.is_dense() {
+            let i = l.at as usize * self.words + (k / 64) as usize;
+            self.bits.get(i).is_some_and(|w| (w >> (k % 64)) & 1 == 1)
+        } else {
+            self.list(l).binary_search(&k).is_ok()
+        }
+    }
+
+    #[inline]
     fn next_match(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
+        if self.sparse {
+            return self.next_match_sparse(rules, from, pkt);
+        }
+        let w0 = from / 64;
+        self.and_scan(rules, from, pkt, &self.dims, |d: &Dim| self.dense(d.loc(pkt), w0))
+    }
+
+    /// [`Self::next_match`] of a chain whose classes may have sparse sets.
+    #[inline(never)]
+    fn next_match_sparse(&self, rules: &[CRule], from: usize, pkt: &Packet) -> Option<usize> {
+        let dims = &self.dims[..self.dims.len().min(MAX_DIMS)];
+        let w0 = from / 64;
+        let mut locs = [Loc::EMPTY; MAX_DIMS];
+        // The shortest sparse set among the packet's, if any.
+        let mut short: Option<usize> = None;
+        for (i, d) in dims.iter().enumerate() {
+            let l = d.loc(pkt);
+            locs[i] = l;
+            if !l.is_dense() && short.is_none_or(|s| l.len < locs[s].len) {
+                short = Some(i);
+            }
+        }
+        let locs = &locs[..dims.len()];
+        let Some(s) = short else {
+            return self.and_scan(rules, from, pkt, locs, |l: &Loc| self.dense(*l, w0));
+        };
+        // Its members from `from` on, in order, are the only candidates.
+        let list = self.list(locs[s]);
+        let start = list.partition_point(|&k| (k as usize) < from);
+        'next: for &k in &list[start..] {
+            for (i, &l) in locs.iter().enumerate() {
+                if i != s && !self.has(l, k) {
+                    continue 'next;
+                }
+            }
+            if rules.get(k as usize).is_some_and(|r| r.holds(pkt)) {
+                return Some(k as usize);
+            }
+        }
+        None
+    }
+
+    /// The first rule at or after `from` in the AND of the dense sets `set` gives for
+    /// `items` (one per dimension) whose remaining matches hold.
+    #[inline(always)]
+    fn and_scan<'a, T>(
+        &'a self,
+        rules: &[CRule],
+        from: usize,
+        pkt: &Packet,
+        items: &[T],
+        set: impl Fn(&T) -> &'a [u64],
+    ) -> Option<usize> {
         let words = self.words;
         let w0 = from / 64;
         let shift = (from % 64) as u32;
-        let set = |d: &Dim| self.set(d, pkt, w0);
         // One, two and three dimensions (most chains) as plain zipped slices.
-        match &self.dims[..] {
+        match items {
             [a] => scan(rules, pkt, w0, shift, set(a).iter().copied()),
             [a, b] => scan(
                 rules,
@@ -737,18 +853,18 @@ impl Classifier {
                 shift,
                 (set(a).iter().zip(set(b)).zip(set(c))).map(|((x, y), z)| x & y & z),
             ),
-            dims => {
+            items => {
                 let mut sets: [&[u64]; MAX_DIMS] = [&[]; MAX_DIMS];
-                for (s, d) in sets.iter_mut().zip(dims) {
-                    *s = set(d);
+                for (s, t) in sets.iter_mut().zip(items) {
+                    *s = set(t);
                 }
-                let sets = &sets[..dims.len()];
+                let sets = &sets[..items.len().min(MAX_DIMS)];
                 scan(
                     rules,
                     pkt,
                     w0,
                     shift,
-                    (0..words - w0).map(|j| {
+                    (0..words.saturating_sub(w0)).map(|j| {
                         let mut m = !0u64;
                         for s in sets {
                             m &= s.get(j).copied().unwrap_or(0);
@@ -761,6 +877,14 @@ impl Classifier {
                 )
             }
         }
+    }
+
+    /// What the classifier stores, in 32-bit units: dense words, sparse indexes and the
+    /// class tables.
+    #[cfg(test)]
+    fn stored(&self) -> usize {
+        let classes: usize = self.dims.iter().map(|d| d.set.len()).sum();
+        2 * self.bits.len() + self.idx.len() + 2 * classes
     }
 }
 
@@ -794,11 +918,25 @@ fn id(c: usize, n: usize) -> Option<u16> {
     (c < n).then_some(c as u16)
 }
 
-/// The distinct rule sets of one classifier, interned.
+/// A hash of a set's stored form (`seed` tells sparse from dense).
+fn mix(seed: u64, xs: impl Iterator<Item = u64>) -> u64 {
+    xs.fold(seed, |h, x| {
+        (h.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+    })
+}
+
+/// The distinct rule sets of one classifier, interned. Sets are found by a hash of
+/// their stored form and compared against the store, so nothing is kept twice.
 struct Sets {
     words: usize,
     bits: Vec<u64>,
-    seen: HashMap<Vec<u64>, u32>,
+    idx: Vec<u32>,
+    /// Hash → the last set stored with it.
+    seen: HashMap<u64, u32>,
+    /// Per set stored: where it is, and the set stored before it with the same hash.
+    all: Vec<(Loc, Option<u32>)>,
+    /// The set being interned, as rule indexes.
+    scratch: Vec<u32>,
 }
 
 impl Sets {
@@ -806,32 +944,98 @@ impl Sets {
         Sets {
             words: rules.div_ceil(64),
             bits: Vec::new(),
+            idx: Vec::new(),
             seen: HashMap::new(),
+            all: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    fn intern(&mut self, s: &[u64]) -> u32 {
-        if let Some(&i) = self.seen.get(s) {
-            return i;
+    /// Members of set `l`.
+    fn ones(&self, l: Loc) -> u64 {
+        if l.is_dense() {
+            let at = l.at as usize * self.words;
+            self.bits[at..at + self.words]
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum()
+        } else {
+            u64::from(l.len)
         }
-        let i = (self.bits.len() / self.words) as u32;
-        self.bits.extend_from_slice(s);
-        self.seen.insert(s.to_vec(), i);
-        i
     }
 
-    /// The rules that leave a dimension unconstrained, and whether any constrains it.
-    fn base<T>(&self, rules: &[CRule], get: impl Fn(&Match) -> &Option<T>) -> (Vec<u64>, bool) {
+    /// Stores set `s` of `ones` members unless an equal one is stored.
+    fn intern(&mut self, s: &[u64], ones: usize) -> Loc {
+        // Sparse when its indexes take fewer bytes than its bits (and their store stays
+        // addressable by a u32).
+        let sparse = self.words >= SPARSE_MIN_WORDS
+            && ones * 32 < self.words * 64
+            && self.idx.len() + ones < DENSE as usize;
+        let h = if sparse {
+            self.scratch.clear();
+            for (j, &w) in s.iter().enumerate() {
+                if self.scratch.len() == ones {
+                    break;
+                }
+                let mut m = w;
+                while m != 0 {
+                    self.scratch.push(j as u32 * 64 + m.trailing_zeros());
+                    m &= m - 1;
+                }
+            }
+            mix(1, self.scratch.iter().map(|&k| u64::from(k)))
+        } else {
+            mix(2, s.iter().copied())
+        };
+        let head = self.seen.get(&h).copied();
+        let mut at = head;
+        while let Some(i) = at {
+            let (l, before) = self.all[i as usize];
+            let same = if sparse {
+                let a = l.at as usize;
+                !l.is_dense() && self.idx[a..a + l.len as usize] == self.scratch[..]
+            } else {
+                let a = l.at as usize * self.words;
+                l.is_dense() && self.bits[a..a + self.words] == *s
+            };
+            if same {
+                return l;
+            }
+            at = before;
+        }
+        let l = if sparse {
+            let l = Loc {
+                at: self.idx.len() as u32,
+                len: self.scratch.len() as u32,
+            };
+            self.idx.extend_from_slice(&self.scratch);
+            l
+        } else {
+            let l = Loc {
+                at: (self.bits.len() / self.words) as u32,
+                len: DENSE,
+            };
+            self.bits.extend_from_slice(s);
+            l
+        };
+        self.seen.insert(h, self.all.len() as u32);
+        self.all.push((l, head));
+        l
+    }
+
+    /// The rules that leave a dimension unconstrained, their count, and whether any
+    /// rule constrains it.
+    fn base<T>(&self, rules: &[CRule], get: impl Fn(&Match) -> &Option<T>) -> (Vec<u64>, usize, bool) {
         let mut base = vec![0u64; self.words];
-        let mut any = false;
+        let mut ones = 0;
         for (k, r) in rules.iter().enumerate() {
             if get(&r.m).is_none() {
                 base[k / 64] |= 1 << (k % 64);
-            } else {
-                any = true;
+                ones += 1;
             }
         }
-        (base, any)
+        let any = ones < rules.len();
+        (base, ones, any)
     }
 
     /// A dimension of `classes` values, each tested against each constraining rule.
@@ -841,8 +1045,8 @@ impl Sets {
         classes: usize,
         get: impl Fn(&Match) -> &Option<(T, bool)>,
         hit: impl Fn(&(T, bool), usize) -> bool,
-    ) -> Option<Box<[u32]>> {
-        let (base, any) = self.base(rules, &get);
+    ) -> Option<Box<[Loc]>> {
+        let (base, base_ones, any) = self.base(rules, &get);
         if !any {
             return None;
         }
@@ -850,14 +1054,16 @@ impl Sets {
         let mut cur = base.clone();
         for c in 0..classes {
             cur.copy_from_slice(&base);
+            let mut ones = base_ones;
             for (k, r) in rules.iter().enumerate() {
                 if let Some(v) = get(&r.m)
                     && hit(v, c) != v.1
                 {
                     cur[k / 64] |= 1 << (k % 64);
+                    ones += 1;
                 }
             }
-            set.push(self.intern(&cur));
+            set.push(self.intern(&cur, ones));
         }
         Some(set.into())
     }
@@ -868,9 +1074,9 @@ impl Sets {
         &mut self,
         rules: &[CRule],
         classes: usize,
-        base: &[u64],
+        (base, base_ones): (&[u64], usize),
         cover: impl Fn(&Match) -> Option<(usize, usize, bool)>,
-    ) -> Box<[u32]> {
+    ) -> Box<[Loc]> {
         // (class, rule, on) events; sorted, a running set walks the classes once.
         let mut events: Vec<(usize, usize, bool)> = Vec::new();
         for (k, r) in rules.iter().enumerate() {
@@ -891,20 +1097,24 @@ impl Sets {
         }
         events.sort_unstable();
         let mut cur = base.to_vec();
+        let mut ones = base_ones;
         let mut set = Vec::with_capacity(classes);
         let mut e = 0;
         for c in 0..classes {
             while let Some(&(at, k, on)) = events.get(e)
                 && at == c
             {
-                if on {
-                    cur[k / 64] |= 1 << (k % 64);
-                } else {
-                    cur[k / 64] &= !(1 << (k % 64));
+                let (w, bit) = (&mut cur[k / 64], 1u64 << (k % 64));
+                if on && *w & bit == 0 {
+                    *w |= bit;
+                    ones += 1;
+                } else if !on && *w & bit != 0 {
+                    *w &= !bit;
+                    ones -= 1;
                 }
                 e += 1;
             }
-            set.push(self.intern(&cur));
+            set.push(self.intern(&cur, ones));
         }
         set.into()
     }
@@ -914,8 +1124,8 @@ impl Sets {
         &mut self,
         rules: &[CRule],
         get: impl Fn(&Match) -> &Option<(PortRange, bool)>,
-    ) -> Option<(Cuts<u16>, Box<[u32]>)> {
-        let (base, any) = self.base(rules, &get);
+    ) -> Option<(Cuts<u16>, Box<[Loc]>)> {
+        let (base, base_ones, any) = self.base(rules, &get);
         if !any {
             return None;
         }
@@ -933,7 +1143,7 @@ impl Sets {
         starts.sort_unstable();
         starts.dedup();
         let l4 = starts.len();
-        let set = self.sweep(rules, l4 + 1, &base, |m| {
+        let set = self.sweep(rules, l4 + 1, (&base, base_ones), |m| {
             let &(p, negated) = get(m).as_ref()?;
             if p.lo > p.hi {
                 // An empty range: never holds.
@@ -954,8 +1164,8 @@ impl Sets {
         &mut self,
         rules: &[CRule],
         get: impl Fn(&Match) -> &Option<(AddrRange, bool)>,
-    ) -> Option<(Cuts<u32>, Cuts<u128>, Box<[u32]>)> {
-        let (base, any) = self.base(rules, &get);
+    ) -> Option<(Cuts<u32>, Cuts<u128>, Box<[Loc]>)> {
+        let (base, base_ones, any) = self.base(rules, &get);
         if !any {
             return None;
         }
@@ -978,7 +1188,7 @@ impl Sets {
         v6.sort_unstable();
         v6.dedup();
         let (n4, n6) = (v4.len(), v6.len());
-        let set = self.sweep(rules, n4 + n6, &base, |m| {
+        let set = self.sweep(rules, n4 + n6, (&base, base_ones), |m| {
             let &(r, negated) = get(m).as_ref()?;
             let (a, b) = match r {
                 AddrRange::V4(lo, hi) => (
@@ -1049,6 +1259,7 @@ mod tests {
             select(V6).prop_map(|a| IpAddr::from(Ipv6Addr::from(a))),
             // The address spaces of the long chains' narrow rules.
             (0..300u32).prop_map(|k| IpAddr::from(Ipv4Addr::new(10, 0, (k / 256) as u8 + 100, k as u8))),
+            (0..1500u32).prop_map(|k| IpAddr::from(Ipv4Addr::new(10, 1, (k / 256) as u8, k as u8))),
             (0..300u128).prop_map(|k| IpAddr::from(Ipv6Addr::from((0xfd00_0002 << 96) | k))),
         ]
     }
@@ -1166,16 +1377,39 @@ mod tests {
     }
 
     /// A long chain: rules drawn from a pool of 40, each mostly narrowed by a positive
-    /// match on one of 300 IPv4 or IPv6 addresses or ports, so that walks go deep before a rule
-    /// matches. (Drawing from a pool keeps 1,500-rule chains cheap to generate.)
+    /// match on one of 300 IPv4 or IPv6 addresses or ports, or on an IPv4 address of its
+    /// own (positive or negated), so that walks go deep before a rule matches and classes
+    /// are stored both sparse and dense. (Drawing from a pool keeps 1,500-rule chains
+    /// cheap to generate.)
     fn long_chain() -> impl Strategy<Value = Vec<Rule>> {
-        (vec(rule(), 40), vec((0..40usize, 0..6u8, 0..300u16), 0..1500)).prop_map(|(pool, picks)| {
+        let picks = vec((0..40usize, 0..10u8, 0..300u16), 0..1500);
+        (vec(rule(), 40), picks, 0..3u8).prop_map(|(pool, picks, mode)| {
             picks
                 .into_iter()
-                .map(|(i, how, k)| {
+                .enumerate()
+                .map(|(at, (i, how, k))| {
+                    // Mode 1: (almost) every rule has an address of its own, so that the
+                    // `-d` classes hold few rules.
+                    let how = match mode {
+                        0 => how % 6,
+                        1 if how == 9 && k < 3 => 9,
+                        1 => 6,
+                        _ => how,
+                    };
                     let mut r = pool[i].clone();
                     let host = Ipv4Addr::new(10, 0, (k / 256) as u8 + 100, k as u8);
+                    // An address of its own per rule (Docker's raw PREROUTING: one `-d`
+                    // per container): classes of one rule, stored sparse; negated, classes
+                    // of all rules but one, stored dense.
+                    let own = Ipv4Addr::new(10, 1, (at / 256) as u8, at as u8);
                     match how {
+                        6..=8 => r.dst = Some(Neg::is(IpNet::new(own.into(), 32).expect("prefix fits"))),
+                        9 => {
+                            r.dst = Some(Neg {
+                                value: IpNet::new(own.into(), 32).expect("prefix fits"),
+                                negated: true,
+                            })
+                        }
                         0 => r.src = Some(Neg::is(IpNet::new(host.into(), 32).expect("prefix fits"))),
                         1 => r.dst = Some(Neg::is(IpNet::new(host.into(), 31).expect("prefix fits"))),
                         2 => r.dport = Some(Neg::is(PortRange::one(1000 + k))),
@@ -1400,19 +1634,21 @@ mod tests {
         // Proves the property above is not vacuous: among generated cases, decisions come
         // from rules deep in classified chains (past the first 64), from user chains
         // reached by jumps, from DROP policies and from DNAT port ranges, and classifiers
-        // look addresses up through bucket indexes of both families.
+        // look addresses up through bucket indexes of both families, and classifiers keep
+        // many sets sparse next to dense ones.
         let mut runner = TestRunner::deterministic();
         let strategy = (ruleset(), vec(packet(), 16));
         let (mut deep, mut jumped, mut policy_drop, mut dnat_range, mut bucketed) = (0, 0, 0, 0, 0);
+        let mut mixed = 0;
         for _ in 0..100 {
             let (rs, pkts) = strategy.new_tree(&mut runner).expect("a case").current();
             let c = Compiled::new(&rs, IFS);
-            let dims = c
-                .tables
-                .iter()
-                .flat_map(|t| &t.chains)
-                .flat_map(|c| &c.index)
-                .flat_map(|i| &i.dims);
+            let indexes = c.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.index);
+            mixed += indexes
+                .clone()
+                .filter(|i| i.idx.len() > 100 && !i.bits.is_empty())
+                .count();
+            let dims = indexes.flat_map(|i| &i.dims);
             bucketed += dims
                 .filter(|d| matches!(&d.key, Key::Src(v4, v6) if !v4.hint.is_empty() && !v6.hint.is_empty()))
                 .count();
@@ -1443,6 +1679,7 @@ mod tests {
         }
         assert!(deep > 10, "{deep} decisions deep in classified chains");
         assert!(bucketed > 5, "{bucketed} source dimensions with bucket indexes");
+        assert!(mixed > 5, "{mixed} classifiers with both sparse and dense sets");
         assert!(jumped > 100, "{jumped} decisions in jumped-to chains");
         assert!(policy_drop > 100, "{policy_drop} policy drops");
         assert!(dnat_range > 10, "{dnat_range} DNATs with a port");
@@ -1552,5 +1789,78 @@ mod tests {
         assert!(!c.is_trivial(TableId::Filter, Hook::Forward));
         assert!(c.is_trivial(TableId::Filter, Hook::Input));
         assert!(c.is_trivial(TableId::Raw, Hook::Forward));
+    }
+
+    #[test]
+    fn a_rule_per_container_address_compiles_to_memory_linear_in_the_rules() {
+        // Proves issue 11's memory fix: Docker's raw PREROUTING holds one
+        // `-d <container>/32 ! -i <bridge> -j DROP` per container endpoint; for 50,000 of
+        // them the classifier stores under 8 32-bit units per rule (dense bit sets, one of
+        // 50,000 bits per distinct class set, stored 2 × 782 × 50,000 units), and the
+        // compiled walk still names the rule of the packet's address.
+        const N: u32 = 50_000;
+        let base = u32::from(Ipv4Addr::new(172, 18, 0, 2));
+        let mut rs = Ruleset::default();
+        for k in 0..N {
+            let net = IpNet::new(Ipv4Addr::from(base + k).into(), 32).expect("prefix");
+            let r = Rule {
+                dst: Some(Neg::is(net)),
+                in_if: Some(Neg {
+                    value: "br-1".into(),
+                    negated: true,
+                }),
+                ..Rule::jump(Target::Drop)
+            };
+            rs.append(TableId::Raw, "PREROUTING", r);
+        }
+        let c = Compiled::new(&rs, IFS);
+        let raw = &c.tables[TableId::Raw as usize];
+        let pre = raw.start[Hook::Prerouting as usize].expect("PREROUTING");
+        let ix = raw.chains[pre as usize].index.as_ref().expect("a classifier");
+        assert!(
+            ix.stored() < 8 * N as usize,
+            "{} units stored for {N} rules",
+            ix.stored()
+        );
+        let to = |dst: u32, in_if| Packet {
+            in_if: Some(in_if),
+            out_if: None,
+            src: Ipv4Addr::new(192, 0, 2, 1).into(),
+            dst: Ipv4Addr::from(dst).into(),
+            proto: 6,
+            sport: 1,
+            dport: 2,
+            icmp: None,
+            ctstate: CtStates::NEW,
+            ct_orig_dst: Ipv4Addr::from(dst).into(),
+            ct_orig_dport: 2,
+            src_local: false,
+            dst_local: false,
+        };
+        let dropped_by = |rule| Decision {
+            verdict: Verdict::Drop,
+            by: Some(RuleRef {
+                table: TableId::Raw,
+                chain: pre as u16,
+                rule,
+            }),
+        };
+        // From eth0 (id 0) to containers early, deep and last; from their bridge (id 4);
+        // to an address no rule names.
+        for (dst, in_if, want) in [
+            (base + 7, 0, dropped_by(7)),
+            (base + 31_337, 0, dropped_by(31_337)),
+            (base + N - 1, 0, dropped_by(N as u16 - 1)),
+            (base + 31_337, 4, ACCEPTED),
+            (base + N, 0, ACCEPTED),
+        ] {
+            let p = to(dst, in_if);
+            assert_eq!(c.evaluate(TableId::Raw, Hook::Prerouting, &p), want, "{p:?}");
+            assert_eq!(
+                evaluate(&rs, IFS, TableId::Raw, Hook::Prerouting, &p),
+                want,
+                "{p:?}"
+            );
+        }
     }
 }
