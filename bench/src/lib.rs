@@ -478,13 +478,7 @@ impl DockerPath {
         });
         m.networks.push(nd);
         let a = Ipv4Addr::new(10, 10, 0, 2);
-        let mut c = ContainerDef::new("app");
-        c.networks.push(EndpointDef {
-            network: "v10".into(),
-            ipv4: Some(a),
-            aliases: Vec::new(),
-        });
-        m.containers.push(c);
+        add_app(&mut m, "v10", a);
         let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("a valid model");
         let pid = lab.node("printer").expect("printer");
         let pmac = lab
@@ -564,13 +558,7 @@ impl DockerPath {
             m.networks.push(nd);
         }
         let a = Ipv4Addr::new(172, 20, 0, 2);
-        let mut c = ContainerDef::new("app");
-        c.networks.push(EndpointDef {
-            network: "n0".into(),
-            ipv4: Some(a),
-            aliases: Vec::new(),
-        });
-        m.containers.push(c);
+        add_app(&mut m, "n0", a);
         let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("a valid model");
         let hid = lab.node("host1").expect("host");
         let gw = lab
@@ -600,6 +588,17 @@ impl DockerPath {
         path.clear_trace();
         path
     }
+}
+
+/// Adds the container `app` at `a` on `network`.
+fn add_app(m: &mut Model, network: &str, a: Ipv4Addr) {
+    let mut c = ContainerDef::new("app");
+    c.networks.push(EndpointDef {
+        network: network.into(),
+        ipv4: Some(a),
+        aliases: Vec::new(),
+    });
+    m.containers.push(c);
 }
 
 impl Chain for DockerPath {
@@ -635,6 +634,19 @@ mod tests {
         for n in [1, 4] {
             let mut c = L3Chain::new(n);
             assert_eq!(c.run_batch(100), 100 * c.hops_per_frame());
+        }
+    }
+
+    /// The firewall path crosses container → bridge → host → LAN → machine whatever
+    /// the DOCKER-USER rules (none matches), and the host really holds them.
+    #[test]
+    fn firewall_path_crosses_the_host_past_its_user_rules() {
+        for rules in [0, 50] {
+            let mut p = DockerPath::firewalled(10, rules);
+            assert_eq!(p.hops_per_frame(), 4);
+            assert_eq!(p.run_batch(100), 400);
+            let save = p.lab.iptables_save("host1").expect("a host");
+            assert_eq!(save.matches("-A DOCKER-USER").count(), rules);
         }
     }
 
