@@ -16,7 +16,9 @@
 //! - `yaml_expectations_match_the_live_kernel`: every case without a recording runs its
 //!   script here (root only; otherwise, or when the kernel or a tool lacks something,
 //!   it prints why and passes, unless `NETLOOM_REQUIRE_ALL` is set). Scripts run side by
-//!   side under distinct namespace prefixes and must leave no namespace behind.
+//!   side under distinct namespace prefixes and must leave no namespace behind. A script
+//!   gets the netloom binary in `NETLOOM`: `docker-rules.sh` loads the rules
+//!   `netloom iptables` generates into the kernel with iptables-restore.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -254,6 +256,8 @@ fn run_script(script: &Path, prefix: &str) -> Live {
     let out = Command::new("bash")
         .arg(script)
         .env("NLD_PREFIX", prefix)
+        // A case may load what netloom itself generates (docker-rules: `netloom iptables`).
+        .env("NETLOOM", binary())
         .current_dir(root())
         .output()
         .expect("bash runs");
