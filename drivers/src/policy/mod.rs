@@ -701,14 +701,15 @@ impl Cluster {
         proto: PolicyProto,
         port: u16,
     ) -> PolicyVerdict {
-        if let (Endpoint::Pod(a), Endpoint::Pod(b)) = (&src, &dst) {
-            if a.namespace == b.namespace && a.name == b.name {
-                return PolicyVerdict {
-                    same_pod: true,
-                    egress: Side::NotIsolated,
-                    ingress: Side::NotIsolated,
-                };
-            }
+        if let (Endpoint::Pod(a), Endpoint::Pod(b)) = (&src, &dst)
+            && a.namespace == b.namespace
+            && a.name == b.name
+        {
+            return PolicyVerdict {
+                same_pod: true,
+                egress: Side::NotIsolated,
+                ingress: Side::NotIsolated,
+            };
         }
         let egress = match &src {
             Endpoint::Pod(a) => self.side(Direction::Egress, a, &dst, &dst, proto, port),

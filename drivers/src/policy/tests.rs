@@ -8,7 +8,7 @@ fn pod(ns: &str, name: &str, ip: &str) -> Pod {
         name: name.into(),
         namespace: ns.into(),
         labels: [("pod".to_owned(), name.to_owned())].into(),
-        ip: Some(ip.parse().unwrap()),
+        ip: Some(ip.parse().expect("test fixture")),
         ports: vec![
             NamedPort {
                 name: "serve-80-tcp".into(),
@@ -55,8 +55,10 @@ fn policy(ns: &str, name: &str, select: Selector) -> NetworkPolicy {
 }
 
 fn find<'a>(pods: &'a [Pod], id: &str) -> &'a Pod {
-    let (ns, name) = id.split_once('/').unwrap();
-    pods.iter().find(|p| p.namespace == ns && p.name == name).unwrap()
+    let (ns, name) = id.split_once('/').expect("test fixture");
+    pods.iter()
+        .find(|p| p.namespace == ns && p.name == name)
+        .expect("test fixture")
 }
 
 fn tcp(c: &Cluster, pods: &[Pod], from: &str, to: &str, port: u16) -> bool {
@@ -84,7 +86,9 @@ fn peer_ns(kv: &[(&str, &str)]) -> Peer {
 }
 
 fn ports(list: &[&str]) -> Vec<PolicyPort> {
-    list.iter().map(|s| PolicyPort::parse(s).unwrap()).collect()
+    list.iter()
+        .map(|s| PolicyPort::parse(s).expect("test fixture"))
+        .collect()
 }
 
 /// Every (from, to) pair that is allowed, as "x/a->y/b" strings.
@@ -350,7 +354,7 @@ fn named_egress_port_resolves_against_destination() {
     // y/b serves `http` on 8080; x/a's egress allows only tcp/http.
     pods.iter_mut()
         .find(|p| p.namespace == "y" && p.name == "b")
-        .unwrap()
+        .expect("test fixture")
         .ports
         .push(NamedPort {
             name: "http".into(),
@@ -368,7 +372,7 @@ fn named_egress_port_resolves_against_destination() {
     assert!(!tcp(&c, &pods, "x/a", "y/c", 8080), "y/c has no port named http");
     let ext = c.decide(
         Endpoint::Pod(find(&pods, "x/a")),
-        Endpoint::External("192.0.2.1".parse().unwrap()),
+        Endpoint::External("192.0.2.1".parse().expect("test fixture")),
         PolicyProto::Tcp,
         8080,
     );
@@ -380,8 +384,8 @@ fn ip_block_with_except() {
     let pods = model();
     let block = |cidr: &str, except: &[&str]| Peer {
         ip_block: Some(IpBlock {
-            cidr: cidr.parse().unwrap(),
-            except: except.iter().map(|e| e.parse().unwrap()).collect(),
+            cidr: cidr.parse().expect("test fixture"),
+            except: except.iter().map(|e| e.parse().expect("test fixture")).collect(),
         }),
         ..Peer::default()
     };
@@ -393,7 +397,7 @@ fn ip_block_with_except() {
     let c = cluster(vec![p]);
     let from = |ip: &str| {
         c.decide(
-            Endpoint::External(ip.parse().unwrap()),
+            Endpoint::External(ip.parse().expect("test fixture")),
             Endpoint::Pod(find(&pods, "x/a")),
             PolicyProto::Tcp,
             80,
@@ -412,7 +416,7 @@ fn ip_block_with_except() {
     let c2 = cluster(vec![q]);
     assert!(
         !c2.decide(
-            Endpoint::External("192.0.2.1".parse().unwrap()),
+            Endpoint::External("192.0.2.1".parse().expect("test fixture")),
             Endpoint::Pod(find(&pods, "x/b")),
             PolicyProto::Tcp,
             80,
@@ -468,15 +472,24 @@ fn match_expressions_operators() {
 #[test]
 fn port_parsing_and_errors() {
     assert_eq!(
-        PolicyPort::parse("tcp/80").unwrap(),
+        PolicyPort::parse("tcp/80").expect("test fixture"),
         PolicyPort {
             proto: PolicyProto::Tcp,
             port: PortMatch::Range(80, 80)
         }
     );
-    assert_eq!(PolicyPort::parse("udp").unwrap().port, PortMatch::All);
-    assert_eq!(PolicyPort::parse("sctp/1-2").unwrap().to_string(), "sctp/1-2");
-    assert_eq!(PolicyPort::parse("http").unwrap().to_string(), "tcp/http");
+    assert_eq!(
+        PolicyPort::parse("udp").expect("test fixture").port,
+        PortMatch::All
+    );
+    assert_eq!(
+        PolicyPort::parse("sctp/1-2").expect("test fixture").to_string(),
+        "sctp/1-2"
+    );
+    assert_eq!(
+        PolicyPort::parse("http").expect("test fixture").to_string(),
+        "tcp/http"
+    );
     for bad in [
         "tcp/0",
         "tcp/70000",
@@ -486,9 +499,10 @@ fn port_parsing_and_errors() {
         "tcp/",
         "tcp/a--b",
     ] {
-        let e = PolicyPort::parse(bad).unwrap_err();
+        let e = PolicyPort::parse(bad).expect_err("must be rejected");
         assert!(
-            e.to_string().contains(bad.split('/').next().unwrap()),
+            e.to_string()
+                .contains(bad.split('/').next().expect("test fixture")),
             "{bad}: {e}"
         );
     }
@@ -501,15 +515,15 @@ fn peer_validation() {
         pods: Some(Selector::everything()),
         namespaces: None,
         ip_block: Some(IpBlock {
-            cidr: "10.0.0.0/8".parse().unwrap(),
+            cidr: "10.0.0.0/8".parse().expect("test fixture"),
             except: vec![],
         }),
     };
     assert!(mixed.validate().is_err());
     let outside = Peer {
         ip_block: Some(IpBlock {
-            cidr: "10.0.0.0/8".parse().unwrap(),
-            except: vec!["11.0.0.0/16".parse().unwrap()],
+            cidr: "10.0.0.0/8".parse().expect("test fixture"),
+            except: vec!["11.0.0.0/16".parse().expect("test fixture")],
         }),
         ..Peer::default()
     };
@@ -519,7 +533,7 @@ fn peer_validation() {
         peers: vec![Peer::default()],
         ports: vec![],
     });
-    let e = p.validate().unwrap_err().to_string();
+    let e = p.validate().expect_err("must be rejected").to_string();
     assert!(e.contains("x/bad") && e.contains("empty peer"), "{e}");
 }
 
@@ -573,8 +587,8 @@ fn arb_peer() -> impl Strategy<Value = Peer> {
         }),
         (0u8..3).prop_map(|i| Peer {
             ip_block: Some(IpBlock {
-                cidr: format!("10.0.{i}.0/24").parse().unwrap(),
-                except: vec![format!("10.0.{i}.11/32").parse().unwrap()],
+                cidr: format!("10.0.{i}.0/24").parse().expect("test fixture"),
+                except: vec![format!("10.0.{i}.11/32").parse().expect("test fixture")],
             }),
             ..Peer::default()
         }),
