@@ -730,3 +730,128 @@ proptest! {
         }
     }
 }
+
+// ---- cases ported from the upstream netpol e2e (test/e2e/network/netpol/network_policy.go),
+// checked cell by cell on the full 9-pod model; loopback is always allowed here (upstream
+// ignores loopback cells).
+
+/// The expected truth table: `default` everywhere, then `(from, to, allowed)` overrides
+/// where `from`/`to` are `ns/pod`, `ns/*` or `*`.
+fn expect_table(pods: &[Pod], default: bool, overrides: &[(&str, &str, bool)]) -> Vec<bool> {
+    let m = |pat: &str, p: &Pod| {
+        pat == "*" || pat == format!("{}/*", p.namespace) || pat == format!("{}/{}", p.namespace, p.name)
+    };
+    let mut v = Vec::new();
+    for a in pods {
+        for b in pods {
+            let mut cell = default;
+            for (f, t, allow) in overrides {
+                if m(f, a) && m(t, b) {
+                    cell = *allow;
+                }
+            }
+            v.push(cell || std::ptr::eq(a, b));
+        }
+    }
+    v
+}
+
+fn actual_table(c: &Cluster, pods: &[Pod]) -> Vec<bool> {
+    let mut v = Vec::new();
+    for a in pods {
+        for b in pods {
+            v.push(
+                c.decide(Endpoint::Pod(a), Endpoint::Pod(b), PolicyProto::Tcp, 80)
+                    .allowed(),
+            );
+        }
+    }
+    v
+}
+
+fn ns_expr(op: SelectorOp, ns: &str) -> Peer {
+    Peer {
+        namespaces: Some(Selector {
+            match_labels: Labels::new(),
+            match_expressions: vec![Requirement {
+                key: NAMESPACE_NAME_LABEL.into(),
+                op,
+                values: vec![ns.into()],
+            }],
+        }),
+        ..Peer::default()
+    }
+}
+
+#[test]
+fn e2e_truth_tables() {
+    let pods = model();
+    let rule = |peers: Vec<Peer>| PolicyRule { peers, ports: vec![] };
+    let mut deny_all = policy("x", "deny-all", Selector::everything());
+    deny_all.types = Some(vec![Direction::Ingress, Direction::Egress]);
+    let mut allow_all_to_a = policy("x", "allow-all-to-a", Selector::labels([("pod", "a")]));
+    allow_all_to_a.ingress.push(rule(vec![Peer {
+        pods: Some(Selector::everything()),
+        namespaces: Some(Selector::everything()),
+        ip_block: None,
+    }]));
+    let mut x_a_from_x_b = policy("x", "x-a-allows-x-b", Selector::labels([("pod", "a")]));
+    x_a_from_x_b.ingress.push(rule(vec![peer_pods(&[("pod", "b")])]));
+    let mut from_y_in = policy("x", "allow-ns-y", Selector::labels([("pod", "a")]));
+    from_y_in.ingress.push(rule(vec![ns_expr(SelectorOp::In, "y")]));
+    let mut or = policy("x", "or", Selector::labels([("pod", "a")]));
+    or.ingress.push(rule(vec![
+        ns_expr(SelectorOp::NotIn, "x"),
+        peer_pods(&[("pod", "b")]),
+    ]));
+    let mut and = policy("x", "and", Selector::labels([("pod", "a")]));
+    let mut and_peer = ns_expr(SelectorOp::NotIn, "x");
+    and_peer.pods = Some(Selector::labels([("pod", "b")]));
+    and.ingress.push(rule(vec![and_peer]));
+
+    let cases: Vec<(&str, Vec<NetworkPolicy>, Vec<(&str, &str, bool)>)> = vec![
+        (
+            "default-deny-ingress",
+            vec![policy("x", "deny-ingress", Selector::everything())],
+            vec![("*", "x/*", false)],
+        ),
+        (
+            "default-deny-all",
+            vec![deny_all.clone()],
+            vec![("*", "x/*", false), ("x/*", "*", false)],
+        ),
+        (
+            "allow from pods within server namespace (PodSelector)",
+            vec![x_a_from_x_b],
+            vec![("*", "x/a", false), ("x/b", "x/a", true)],
+        ),
+        (
+            "allow ingress for a target",
+            vec![policy("x", "deny-all", Selector::everything()), allow_all_to_a],
+            vec![("*", "x/*", false), ("*", "x/a", true)],
+        ),
+        (
+            "NamespaceSelector with MatchExpressions",
+            vec![from_y_in],
+            vec![("x/*", "x/a", false), ("z/*", "x/a", false)],
+        ),
+        (
+            "PodSelector or NamespaceSelector",
+            vec![or],
+            vec![("x/c", "x/a", false)],
+        ),
+        (
+            "PodSelector and NamespaceSelector",
+            vec![and],
+            vec![("*", "x/a", false), ("y/b", "x/a", true), ("z/b", "x/a", true)],
+        ),
+    ];
+    for (name, policies, overrides) in cases {
+        let c = cluster(policies);
+        assert_eq!(
+            actual_table(&c, &pods),
+            expect_table(&pods, true, &overrides),
+            "e2e case `{name}`"
+        );
+    }
+}
