@@ -809,7 +809,8 @@ fn e2e_truth_tables() {
     and_peer.pods = Some(Selector::labels([("pod", "b")]));
     and.ingress.push(rule(vec![and_peer]));
 
-    let cases: Vec<(&str, Vec<NetworkPolicy>, Vec<(&str, &str, bool)>)> = vec![
+    type Case<'a> = (&'a str, Vec<NetworkPolicy>, Vec<(&'a str, &'a str, bool)>);
+    let cases: Vec<Case> = vec![
         (
             "default-deny-ingress",
             vec![policy("x", "deny-ingress", Selector::everything())],
