@@ -332,19 +332,6 @@ impl Conntrack {
         }
     }
 
-    /// Forgets every connection (a flush, or a machine that restarts).
-    pub fn clear(&mut self) {
-        *self = Conntrack {
-            max: self.max,
-            ..Conntrack::default()
-        };
-    }
-
-    /// Whether a live connection expects answers as `reply` (the tuple is taken).
-    pub fn reply_taken(&self, reply: &Tuple) -> bool {
-        self.by_tuple.contains_key(reply)
-    }
-
     /// A source port for `t` (already destination-translated) leaving from `addr` such
     /// that its reply tuple is unused: the original port when free, as Linux keeps it,
     /// else the next free one.

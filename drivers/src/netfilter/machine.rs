@@ -16,9 +16,6 @@ pub struct Netfilter {
     pub ct: Conntrack,
     /// Whether connections are tracked at all (a machine with rules, NAT or Docker).
     pub track: bool,
-    /// Per family, table and hook: whether the chain has rules or a DROP policy (the
-    /// complement of "can only say ACCEPT"); all false without rules.
-    busy: [[[bool; 5]; 3]; 2],
     /// Per family: whether the nat table has rules.
     nat: [bool; 2],
     /// `net.bridge.bridge-nf-call-iptables`: bridged IPv4 traffic of this machine's
@@ -66,20 +63,6 @@ impl Netfilter {
     pub fn set_rules(&mut self, v4: Ruleset, v6: Ruleset) {
         self.track |= !v4.is_empty() || !v6.is_empty();
         for (f, rs) in [&v4, &v6].into_iter().enumerate() {
-            for t in TableId::ALL {
-                for h in [
-                    Hook::Prerouting,
-                    Hook::Input,
-                    Hook::Forward,
-                    Hook::Output,
-                    Hook::Postrouting,
-                ] {
-                    self.busy[f][t as usize][h as usize] = rs
-                        .table(t)
-                        .chain(h.chain())
-                        .is_some_and(|c| !c.rules.is_empty() || c.policy == Some(false));
-                }
-            }
             self.nat[f] = rs.table(TableId::Nat).chains.iter().any(|c| !c.rules.is_empty());
         }
         let l = self.loaded();
@@ -116,7 +99,10 @@ impl Netfilter {
 
     /// Whether `table`'s chain for `hook` can only say ACCEPT (no rule, policy ACCEPT).
     pub fn trivial(&self, v4: bool, table: TableId, hook: Hook) -> bool {
-        !self.busy[usize::from(!v4)][table as usize][hook as usize]
+        self.loaded
+            .as_ref()
+            .and_then(|l| l.compiled.as_ref())
+            .is_none_or(|c| c[usize::from(!v4)].is_trivial(table, hook))
     }
 
     /// Whether the nat table has rules (its hooks run, and give every new connection
@@ -158,13 +144,5 @@ impl Netfilter {
                 .map(|x| x.note)
         })
         .unwrap_or_default()
-    }
-
-    /// The name of interface id `i`.
-    pub fn ifname(&self, i: u16) -> &str {
-        self.loaded
-            .as_ref()
-            .and_then(|l| l.ifnames.get(i as usize))
-            .map_or("?", String::as_str)
     }
 }

@@ -163,22 +163,6 @@ impl Ruleset {
         self.table_mut(t).chain_mut(chain).rules.insert(0, rule);
     }
 
-    /// `iptables -t T -D CHAIN RULE`: removes the first identical rule; whether one was.
-    pub fn delete(&mut self, t: TableId, chain: &str, rule: &Rule) -> bool {
-        let c = self.table_mut(t).chain_mut(chain);
-        match c
-            .rules
-            .iter()
-            .position(|r| r.to_string() == rule.to_string() && r.target == rule.target)
-        {
-            Some(i) => {
-                c.rules.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Whether no table has a rule (a machine nobody configured: nothing to evaluate).
     pub fn is_empty(&self) -> bool {
         self.tables.iter().all(|t| {
@@ -222,12 +206,5 @@ impl Ruleset {
             let _ = writeln!(out, "COMMIT");
         }
         out
-    }
-
-    /// The text of rule `index` (1-based) of `chain` in table `t`, as `-A CHAIN …`.
-    pub fn rule_text(&self, t: TableId, chain: &str, index: usize) -> Option<String> {
-        let c = self.table(t).chain(chain)?;
-        let r = c.rules.get(index.checked_sub(1)?)?;
-        Some(format!("-A {} {r}", c.name))
     }
 }
