@@ -252,12 +252,12 @@ enum Live {
     Broken(String),
 }
 
-fn run_script(script: &Path, prefix: &str) -> Live {
+fn run_script(script: &Path, prefix: &str, netloom: &Path) -> Live {
     let out = Command::new("bash")
         .arg(script)
         .env("NLD_PREFIX", prefix)
         // A case may load what netloom itself generates (docker-rules: `netloom iptables`).
-        .env("NETLOOM", binary())
+        .env("NETLOOM", netloom)
         .current_dir(root())
         .output()
         .expect("bash runs");
@@ -293,6 +293,7 @@ fn yaml_expectations_match_the_live_kernel() {
         .filter(|c| !fixtures().join(format!("{}.out", c.name)).exists())
         .collect();
     let base = format!("nld{}", std::process::id());
+    let netloom = binary();
     let queue = Mutex::new(live.iter().enumerate().collect::<VecDeque<_>>());
     let results = Mutex::new(Vec::new());
     // A few at a time: they mostly wait on ping timeouts.
@@ -303,7 +304,7 @@ fn yaml_expectations_match_the_live_kernel() {
                     let next = queue.lock().expect("queue").pop_front();
                     let Some((i, case)) = next else { break };
                     let prefix = format!("{base}-{i}");
-                    let r = run_script(&case.script, &prefix);
+                    let r = run_script(&case.script, &prefix, &netloom);
                     let left = namespaces_left(&prefix);
                     results.lock().expect("results").push((case, r, left));
                 }
