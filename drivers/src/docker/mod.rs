@@ -64,6 +64,11 @@ pub struct Model {
     pub containers: Vec<ContainerDef>,
     /// Impairments of attachments.
     pub links: Vec<LinkDef>,
+    /// Kubernetes-style namespaces and NetworkPolicies (`namespaces:`, `policies:`).
+    pub cluster: crate::policy::Cluster,
+    /// `policy_enforcement: false`: the network plugin ignores NetworkPolicies
+    /// (flannel alone); they are accepted and reported as not enforced.
+    pub policies_ignored: bool,
 }
 
 /// A Docker host.
@@ -352,6 +357,12 @@ pub struct ContainerDef {
     pub dns_search: Vec<String>,
     /// `--dns-opt` (`ndots:2`, `timeout:1`, `attempts:3`).
     pub dns_opt: Vec<String>,
+    /// Its Kubernetes-style namespace, for NetworkPolicies (`default`).
+    pub namespace: String,
+    /// Its labels, for NetworkPolicies.
+    pub labels: crate::policy::Labels,
+    /// Named container ports, for policies' named ports (`http` = tcp/80).
+    pub named_ports: Vec<crate::policy::NamedPort>,
 }
 
 impl ContainerDef {
@@ -366,6 +377,9 @@ impl ContainerDef {
             dns: Vec::new(),
             dns_search: Vec::new(),
             dns_opt: Vec::new(),
+            namespace: "default".into(),
+            labels: crate::policy::Labels::new(),
+            named_ports: Vec::new(),
         }
     }
 }
