@@ -171,6 +171,8 @@ pub enum Stage {
     DnsServe,
     /// A name server relaying a query to an upstream resolver.
     DnsForward,
+    /// A NetworkPolicy check at a pod's interface.
+    Policy,
     /// Dropped.
     ErrorDrop,
 }
@@ -203,6 +205,7 @@ impl Stage {
             Stage::DnsResolve => "dns-resolve",
             Stage::DnsServe => "dns-serve",
             Stage::DnsForward => "dns-forward",
+            Stage::Policy => "policy",
             Stage::ErrorDrop => "error-drop",
         }
     }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 use netloom_core::{Ctx, DropReason, Element, Frame, PortId, SimDuration, SimTime, Stage};
 
@@ -17,6 +18,101 @@ use bytes::Bytes;
 
 use crate::net::{self, Mac, is_group};
 use crate::netfilter::bridge::{BridgeNf, Bridged};
+use crate::policy::{Direction, GuardVerdict, PodGuard, PolicyEngine};
+
+/// NetworkPolicy enforcement at the bridge's pod ports (the host end of each pod's
+/// veth, where CNI plugins enforce).
+#[derive(Debug)]
+pub struct BridgePolicy {
+    /// The compiled policies.
+    pub engine: Rc<PolicyEngine>,
+    /// The guard of each port (by port id; `None`: not a policed pod port).
+    pub guards: Vec<Option<PodGuard>>,
+}
+
+impl BridgePolicy {
+    /// Polices `frame` crossing port `port` in direction `d` (egress = arriving from
+    /// the pod). `false`: it was dropped (its fate is given).
+    fn police(&mut self, ctx: &mut Ctx<'_>, port: PortId, d: Direction, frame: &Frame) -> bool {
+        let Some(g) = self.guards.get_mut(port as usize).and_then(Option::as_mut) else {
+            return true;
+        };
+        if !matches!(frame.data.get(12..14), Some([0x08, 0x00]) | Some([0x86, 0xdd])) {
+            return true;
+        }
+        let Some(ip) = frame.data.get(14..) else {
+            return true;
+        };
+        let engine = &self.engine;
+        match g.check(engine, d, ip, frame.id, ctx.now(), ctx.tracing()) {
+            GuardVerdict::Pass => true,
+            GuardVerdict::Allowed(policy, rule) => {
+                let pod = g.pod;
+                ctx.note(frame, Stage::Policy, || {
+                    let name = engine.pods().get(pod).map_or("", |p| p.name.as_str());
+                    format!(
+                        "NetworkPolicy: new connection allowed at {name}'s {} by {policy} rule {rule}",
+                        d.name()
+                    )
+                });
+                true
+            }
+            GuardVerdict::Denied { query, enforced } => {
+                let why = || {
+                    let name = engine.pods().get(query.pod).map_or("", |p| p.name.as_str());
+                    let what = match query.proto {
+                        Some(p) => format!("{}/{}", p.name(), query.port),
+                        None => "icmp".into(),
+                    };
+                    let (src, dst) = match d {
+                        Direction::Ingress => (query.remote, query.dst),
+                        Direction::Egress => (ip_src(frame).unwrap_or(query.remote), query.dst),
+                    };
+                    format!(
+                        "NetworkPolicy: {src} → {dst} {what} at {name}'s {}: {}",
+                        d.name(),
+                        engine.explain(&query)
+                    )
+                };
+                if enforced {
+                    ctx.drop_frame(frame, DropReason::Policy, Stage::Policy, why);
+                    false
+                } else {
+                    ctx.note(frame, Stage::Policy, || {
+                        format!(
+                            "{} — NOT enforced: the network plugin ignores NetworkPolicies (policy_enforcement: false)",
+                            why()
+                        )
+                    });
+                    true
+                }
+            }
+        }
+    }
+
+    /// Whether `frame` (flooded) is addressed to the pod behind `port`.
+    fn addressed_to(&self, port: PortId, frame: &Frame) -> bool {
+        let Some(g) = self.guards.get(port as usize).and_then(Option::as_ref) else {
+            return false;
+        };
+        let dst = match frame.data.get(12..14) {
+            Some([0x08, 0x00]) => frame
+                .data
+                .get(30..34)
+                .map(|b| std::net::IpAddr::from([b[0], b[1], b[2], b[3]])),
+            Some([0x86, 0xdd]) => frame.data.get(38..54).and_then(|b| {
+                let a: [u8; 16] = b.try_into().ok()?;
+                Some(std::net::IpAddr::from(a))
+            }),
+            _ => None,
+        };
+        dst.is_some_and(|ip| self.engine.pod_of(ip) == Some(g.pod))
+    }
+}
+
+fn ip_src(frame: &Frame) -> Option<std::net::IpAddr> {
+    net::parse_ip(frame.data.get(14..)?).map(|i| i.tuple.src)
+}
 
 /// A port's place in the VLANs of a VLAN-filtering bridge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,6 +194,8 @@ pub struct Bridge {
     pub stats: BridgeStats,
     /// The host's netfilter, for br_netfilter (a Docker bridge network's bridge).
     pub brnf: Option<BridgeNf>,
+    /// NetworkPolicy guards at pod ports.
+    pub policy: Option<Box<BridgePolicy>>,
 }
 
 /// Counters of a bridge.
@@ -132,6 +230,7 @@ impl Bridge {
             fdb: HashMap::default(),
             stats: BridgeStats::default(),
             brnf: None,
+            policy: None,
         }
     }
 
@@ -245,6 +344,11 @@ impl Element for Bridge {
             // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
             self.fdb.insert((vid, src), FdbEntry { port, seen: now });
         }
+        if let Some(bp) = self.policy.as_deref_mut()
+            && !bp.police(ctx, port, Direction::Egress, &frame)
+        {
+            return;
+        }
         let mut known = if is_group(&dst) {
             None
         } else {
@@ -266,6 +370,11 @@ impl Element for Bridge {
                 });
             }
             Some(out) => {
+                if let Some(bp) = self.policy.as_deref_mut()
+                    && !bp.police(ctx, out, Direction::Ingress, &frame)
+                {
+                    return;
+                }
                 let frame = match self.bridge_nf(ctx, port, out, frame) {
                     Some(f) => f,
                     None => return,
@@ -303,6 +412,13 @@ impl Element for Bridge {
                     // unplugged cable) is in the disabled state: Linux's br_flood()
                     // delivers only to forwarding ports, so no copy goes there to die.
                     if reflect || !ctx.port_up(out) || self.icc_blocks(port, out, &frame) {
+                        continue;
+                    }
+                    if let Some(bp) = self.policy.as_deref_mut()
+                        && bp.addressed_to(out, &frame)
+                        && !bp.police(ctx, out, Direction::Ingress, &frame)
+                    {
+                        sent = true;
                         continue;
                     }
                     if self.filtering {

@@ -21,7 +21,9 @@ use crate::router::{BridgeRole, Iface, Node, PublishedPort, Route, Vtep};
 mod emulated;
 mod firewall;
 mod naming;
+mod policy;
 mod ports;
+pub use policy::{PROBE_TIMEOUT, PolicyMatrix, Reach};
 
 pub use emulated::{EmuIface, EmuMachine};
 pub use naming::ResolveResult;
@@ -79,6 +81,8 @@ pub struct Lab {
     /// The directory as other threads see it (the embedded DNS served inside real
     /// namespaces), replaced whenever a container stops or starts.
     live_directory: Option<Arc<std::sync::RwLock<Arc<Directory>>>>,
+    /// The compiled NetworkPolicies (`None`: the scenario has none).
+    policy: Option<std::rc::Rc<crate::policy::PolicyEngine>>,
 }
 
 /// Advances a fabric in real time for steps that run on a live network: the modelled
@@ -183,6 +187,7 @@ impl Lab {
             emu: Vec::new(),
             pacer: None,
             live_directory: None,
+            policy: None,
         };
         lab.host_index = (lab.resolved.model.hosts.iter().enumerate())
             .map(|(i, h)| (h.name.clone(), i))
@@ -491,6 +496,8 @@ impl Lab {
             }
         }
         // Containers.
+        let mut pod_addrs: Vec<Vec<IpAddr>> = vec![Vec::new(); m.containers.len()];
+        let mut pod_ports = Vec::new();
         for (ci, c) in m.containers.iter().enumerate() {
             if c.networks.iter().any(|e| e.network == "host") {
                 // The host network: the container is a process in the host's namespace.
@@ -601,6 +608,7 @@ impl Lab {
             self.running.insert(c.name.clone(), true);
             for (port, ni, key, mtu, addr) in plugs {
                 let net = &self.resolved.networks[ni];
+                pod_addrs[ci].extend(addr.1.iter().copied());
                 if matches!(net.driver, Driver::Macvlan | Driver::Ipvlan) {
                     self.plug_child(&c.name, &host, (id, port), ni, &key, addr, &m);
                     continue;
@@ -617,6 +625,7 @@ impl Lab {
                     })
                 });
                 let Some(bport) = bport else { continue };
+                pod_ports.push((bid, bport, ci));
                 let imp = m
                     .links
                     .iter()
@@ -634,6 +643,7 @@ impl Lab {
                 self.container_links.entry(c.name.clone()).or_default().push(link);
             }
         }
+        self.install_policies(&m, pod_addrs, &pod_ports);
         // Externals.
         for e in &m.externals {
             let id = self

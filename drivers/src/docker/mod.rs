@@ -41,7 +41,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{BitRate, SimDuration};
 
-pub use lab::{ConnectResult, EmuIface, EmuMachine, Lab, Pacer, PingResult, ResolveResult, TransferResult};
+pub use lab::{
+    ConnectResult, EmuIface, EmuMachine, Lab, PROBE_TIMEOUT, Pacer, PingResult, PolicyMatrix, Reach,
+    ResolveResult, TransferResult,
+};
 
 use crate::host::Listen;
 use crate::net::L4;

@@ -120,6 +120,9 @@ pub struct Stack {
     listens: Vec<Listen>,
     /// Listener sockets (TCP accepted/listening, UDP bound) and their listener.
     listen_socks: Vec<(SocketHandle, usize)>,
+    /// SYNs queued for each TCP listener since the last poll: each needs a socket in
+    /// LISTEN when smoltcp processes it (the kernel's accept backlog).
+    syn_backlog: Vec<u32>,
     /// Applications started by steps.
     pub apps: Vec<SockApp>,
     used_ports: BTreeSet<(L4, u16)>,
@@ -240,6 +243,7 @@ impl Stack {
             sockets: SocketSet::new(Vec::new()),
             listens: Vec::new(),
             listen_socks: Vec::new(),
+            syn_backlog: Vec::new(),
             apps: Vec::new(),
             used_ports: BTreeSet::new(),
             next_port: 49152,
@@ -266,6 +270,7 @@ impl Stack {
         let Some(i) = self.listens.iter().position(|x| *x == l) else {
             return;
         };
+        self.syn_backlog.clear();
         let mut k = 0;
         while k < self.listen_socks.len() {
             let (h, idx) = self.listen_socks[k];
@@ -311,11 +316,16 @@ impl Stack {
         else {
             return;
         };
+        if self.syn_backlog.len() <= idx {
+            self.syn_backlog.resize(idx + 1, 0);
+        }
+        self.syn_backlog[idx] += 1;
         let listening = self
             .listen_socks
             .iter()
-            .any(|&(h, i)| i == idx && self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen);
-        if !listening {
+            .filter(|&&(h, i)| i == idx && self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Listen)
+            .count();
+        if listening < self.syn_backlog[idx] as usize {
             let l = self.listens[idx];
             let mut s = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; SOCK_BUF]),
@@ -539,6 +549,7 @@ impl Stack {
     /// Runs smoltcp and the applications at `now`; returns the IP packets to send.
     pub fn poll(&mut self, now: SimTime) -> Vec<Vec<u8>> {
         let t = instant(now);
+        self.syn_backlog.clear();
         for _ in 0..4 {
             self.iface.poll(t, &mut self.dev, &mut self.sockets);
             if !self.run_apps(now) {

@@ -317,7 +317,7 @@ impl PolicyPort {
         Ok(Self { proto, port })
     }
 
-    fn matches(&self, proto: PolicyProto, port: u16, dst: &Endpoint<'_>) -> bool {
+    pub(crate) fn matches(&self, proto: PolicyProto, port: u16, dst: &Endpoint<'_>) -> bool {
         if self.proto != proto {
             return false;
         }
@@ -413,7 +413,7 @@ impl NetworkPolicy {
         pod.namespace == self.namespace && self.select.matches(&pod.labels)
     }
 
-    fn rules(&self, d: Direction) -> &[PolicyRule] {
+    pub(crate) fn rules(&self, d: Direction) -> &[PolicyRule] {
         match d {
             Direction::Ingress => &self.ingress,
             Direction::Egress => &self.egress,
@@ -632,7 +632,7 @@ impl Cluster {
         self.policies.iter().try_for_each(NetworkPolicy::validate)
     }
 
-    fn peer_matches(&self, policy: &NetworkPolicy, peer: &Peer, ep: &Endpoint<'_>) -> bool {
+    pub(crate) fn peer_matches(&self, policy: &NetworkPolicy, peer: &Peer, ep: &Endpoint<'_>) -> bool {
         if let Some(block) = &peer.ip_block {
             return ep.ip().is_some_and(|ip| block.contains(ip));
         }
@@ -650,13 +650,15 @@ impl Cluster {
 
     /// One direction for `pod`: isolation, then the union of its selecting policies.
     /// `other` is the remote end; `dst` the destination (for named ports).
-    fn side(
+    /// `proto` is `None` for protocols a policy port cannot name (ICMP): only rules
+    /// without `ports` match them.
+    pub(crate) fn side(
         &self,
         d: Direction,
         pod: &Pod,
         other: &Endpoint<'_>,
         dst: &Endpoint<'_>,
-        proto: PolicyProto,
+        proto: Option<PolicyProto>,
         port: u16,
     ) -> Side {
         let mut denials = Vec::new();
@@ -670,7 +672,8 @@ impl Cluster {
             for (i, r) in rules.iter().enumerate() {
                 let peer_ok =
                     r.peers.is_empty() || r.peers.iter().any(|peer| self.peer_matches(p, peer, other));
-                let port_ok = r.ports.is_empty() || r.ports.iter().any(|pp| pp.matches(proto, port, dst));
+                let port_ok = r.ports.is_empty()
+                    || proto.is_some_and(|pr| r.ports.iter().any(|pp| pp.matches(pr, port, dst)));
                 match (peer_ok, port_ok) {
                     (true, true) => {
                         return Side::Allowed {
@@ -712,11 +715,11 @@ impl Cluster {
             };
         }
         let egress = match &src {
-            Endpoint::Pod(a) => self.side(Direction::Egress, a, &dst, &dst, proto, port),
+            Endpoint::Pod(a) => self.side(Direction::Egress, a, &dst, &dst, Some(proto), port),
             Endpoint::External(_) => Side::NotIsolated,
         };
         let ingress = match &dst {
-            Endpoint::Pod(b) => self.side(Direction::Ingress, b, &src, &dst, proto, port),
+            Endpoint::Pod(b) => self.side(Direction::Ingress, b, &src, &dst, Some(proto), port),
             Endpoint::External(_) => Side::NotIsolated,
         };
         PolicyVerdict {
@@ -726,6 +729,9 @@ impl Cluster {
         }
     }
 }
+
+mod engine;
+pub use engine::{Denied, GuardVerdict, PodGuard, PolicyEngine, Query};
 
 #[cfg(test)]
 mod tests;

@@ -485,12 +485,19 @@ impl Node {
                         let text = describe_icmp(v4, body, t.src);
                         ctx.deliver(&frame, || text.clone());
                         if let Some(inner) = body.get(8..).and_then(inner_tuple) {
-                            self.report_error(ctx, inner, v4, body, text);
+                            let port_unreachable = matches!(
+                                (v4, body[0], body.get(1)),
+                                (true, 3, Some(3)) | (false, 1, Some(4))
+                            );
+                            if !self.probe_error(inner, port_unreachable) {
+                                self.report_error(ctx, inner, v4, body, text);
+                            }
                         }
                     }
                     _ => ctx.deliver(&frame, || "ICMP message".into()),
                 }
             }
+            L4::Tcp | L4::Udp if self.probe_answer(ctx, &frame, &pkt, &info) => {}
             L4::Udp if t.dport == net::VXLAN_PORT && self.vxlan_decap(ctx, &frame, &pkt, &info) => {}
             // An answer to one of docker-proxy's UDP connections (exactly their tuple)
             // before the name servers and the resolver see it.

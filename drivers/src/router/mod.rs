@@ -47,6 +47,7 @@ mod neigh;
 mod output;
 mod packet;
 mod ping;
+mod probe;
 mod resolve;
 mod route;
 mod sockets;
@@ -54,6 +55,7 @@ mod vxlan;
 
 pub use addr::{BridgeRole, Iface};
 pub use apps::{Apps, PingApp, PublishedPort};
+pub use probe::{Probe, ProbeOutcome, Probes};
 pub use resolve::{Embedded, LookupApp, LookupOutcome, NodeDns, Verdict};
 pub use route::Route;
 use vxlan::Vteps;
@@ -89,6 +91,8 @@ pub struct Node {
     /// forwards, docker-proxy's published ports.
     pub apps: Apps,
     vteps: Vteps,
+    /// Reachability probes (`netloom policy matrix`).
+    probes: Probes,
 }
 
 impl Node {
@@ -110,7 +114,14 @@ impl Node {
             ip_id: 1,
             apps: Apps::new(),
             vteps: Vteps::default(),
+            probes: Probes::default(),
         }
+    }
+
+    /// Adds a permanent neighbour entry (`ip neigh replace IP lladdr MAC nud
+    /// permanent dev PORT`), as a warmed-up network has learned it.
+    pub fn prime_neighbour(&mut self, ctx: &mut Ctx<'_>, port: PortId, ip: IpAddr, mac: net::Mac) {
+        self.learn(ctx, port, ip, mac);
     }
 
     /// Makes `port` an entry for packets the node sends as its own: what arrives there
