@@ -590,6 +590,118 @@ impl DockerPath {
     }
 }
 
+impl DockerPath {
+    /// Two pods on one bridge network, `a` → `b` (ICMP echo replies, 2 frame-hops),
+    /// with `policies` NetworkPolicies that all select both pods (`select: {}`), each
+    /// admitting its own team (`team: tN`) in and out; the pods are team `t{policies-1}`,
+    /// so the first packet of the flow walks every policy and the rest ride the guards'
+    /// connection tracking at both pod ports. `policies = 0`: no guard at all.
+    ///
+    /// # Panics
+    /// If the model does not build or the warm-up ping fails.
+    pub fn policed(policies: usize) -> Self {
+        use netloom_drivers::policy::{Direction, NetworkPolicy, Peer, PolicyRule, Selector};
+        let mut m = Model::default();
+        m.networks.push(NetworkDef::bridge("app"));
+        let team = format!("t{}", policies.saturating_sub(1));
+        let (a, b) = (Ipv4Addr::new(172, 18, 0, 2), Ipv4Addr::new(172, 18, 0, 3));
+        for (name, ip) in [("a", a), ("b", b)] {
+            let mut c = ContainerDef::new(name);
+            c.networks.push(EndpointDef {
+                network: "app".into(),
+                ipv4: Some(ip),
+                aliases: Vec::new(),
+            });
+            c.labels.insert("team".into(), team.clone());
+            m.containers.push(c);
+        }
+        for i in 0..policies {
+            let peer = || PolicyRule {
+                peers: vec![Peer {
+                    pods: Some(Selector::labels([("team", format!("t{i}").as_str())])),
+                    ..Peer::default()
+                }],
+                ports: Vec::new(),
+            };
+            m.cluster.policies.push(NetworkPolicy {
+                name: format!("team-{i}"),
+                namespace: "default".into(),
+                select: Selector::everything(),
+                types: Some(vec![Direction::Ingress, Direction::Egress]),
+                ingress: vec![peer()],
+                egress: vec![peer()],
+            });
+        }
+        let frame = net::ethernet(
+            net::docker_mac(b),
+            net::docker_mac(a),
+            ETH_IPV4,
+            &ipv4_icmp_echo_reply(a, b),
+        );
+        Self::warmed(&m, "a", b, frame)
+    }
+}
+
+/// A cluster for the reachability matrix: `pods` pods on one bridge network, spread
+/// over 10 namespaces (`ns0`…, labelled `team: nsK`), each labelled `app: aN` (N = its
+/// index mod 20) and listening on tcp/80; `policies` NetworkPolicies, policy `i` in
+/// namespace `ns(i mod 10)` selecting `app: a(i mod 20)` and admitting on tcp/80 the
+/// pods labelled `app: a((i+1) mod 20)` from namespaces with `team: ns((i+1) mod 10)`.
+pub fn policy_cluster(pods: usize, policies: usize) -> Model {
+    use netloom_drivers::docker::SubnetDef;
+    use netloom_drivers::host::Listen;
+    use netloom_drivers::net::L4;
+    use netloom_drivers::policy::{NetworkPolicy, Peer, PolicyPort, PolicyRule, Selector};
+    let mut m = Model::default();
+    let mut nd = NetworkDef::bridge("pods");
+    nd.subnets.push(SubnetDef {
+        subnet: "10.244.0.0/16".parse().expect("subnet"),
+        gateway: None,
+        ip_range: None,
+    });
+    m.networks.push(nd);
+    for k in 0..10 {
+        m.cluster
+            .namespaces
+            .insert(format!("ns{k}"), [("team".to_owned(), format!("ns{k}"))].into());
+    }
+    for i in 0..pods {
+        let mut c = ContainerDef::new(format!("pod{i}"));
+        c.networks.push(EndpointDef {
+            network: "pods".into(),
+            ipv4: None,
+            aliases: Vec::new(),
+        });
+        c.namespace = format!("ns{}", i % 10);
+        c.labels.insert("app".into(), format!("a{}", i % 20));
+        c.listen.push(Listen {
+            l4: L4::Tcp,
+            addr: None,
+            port: 80,
+        });
+        m.containers.push(c);
+    }
+    for i in 0..policies {
+        let from = Peer {
+            pods: Some(Selector::labels([("app", format!("a{}", (i + 1) % 20).as_str())])),
+            namespaces: Some(Selector::labels([("team", format!("ns{}", (i + 1) % 10).as_str())])),
+            ip_block: None,
+        };
+        m.cluster.policies.push(NetworkPolicy {
+            name: format!("allow-{i}"),
+            namespace: format!("ns{}", i % 10),
+            select: Selector::labels([("app", format!("a{}", i % 20).as_str())]),
+            types: None,
+            ingress: vec![PolicyRule {
+                peers: vec![from],
+                ports: vec![PolicyPort::parse("tcp/80").expect("port")],
+            }],
+            egress: Vec::new(),
+        });
+    }
+    m
+}
+
 /// Adds the container `app` at `a` on `network`.
 fn add_app(m: &mut Model, network: &str, a: Ipv4Addr) {
     let mut c = ContainerDef::new("app");
@@ -648,6 +760,31 @@ mod tests {
             let save = p.lab.iptables_save("host1").expect("a host");
             assert_eq!(save.matches("-A DOCKER-USER").count(), rules);
         }
+    }
+
+    /// The policed path crosses both pod ports whatever the number of policies, and
+    /// the lab really holds the policies.
+    #[test]
+    fn policed_path_crosses_both_guards() {
+        for n in [0, 100] {
+            let mut p = DockerPath::policed(n);
+            assert_eq!(p.hops_per_frame(), 2);
+            assert_eq!(p.run_batch(100), 200);
+            assert_eq!(p.lab.policy_engine().map_or(0, |e| e.cluster().policies.len()), n);
+        }
+    }
+
+    /// The matrix cluster: each policy admits exactly its neighbour app from its
+    /// neighbour namespace, so some cells are blocked and some connect.
+    #[test]
+    fn policy_cluster_matrix_has_both_kinds_of_cells() {
+        use netloom_drivers::net::L4;
+        let m = policy_cluster(40, 20);
+        let mut lab = netloom_drivers::docker::Lab::build(&m, 1).expect("valid model");
+        let mx = lab.policy_matrix(&[(L4::Tcp, 80)]);
+        let cells: Vec<bool> = mx.cells[0].iter().flatten().map(|c| c.reached()).collect();
+        assert_eq!(cells.len(), 1600);
+        assert!(cells.iter().any(|&c| c) && cells.iter().any(|&c| !c));
     }
 
     #[test]
