@@ -43,6 +43,7 @@ pub mod emulate;
 pub mod error;
 pub mod format;
 pub mod input;
+pub mod matrix;
 pub mod names;
 pub mod pcap;
 pub mod report;

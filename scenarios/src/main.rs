@@ -111,12 +111,36 @@ enum Command {
         #[arg(long)]
         ipv6: bool,
     },
+    /// NetworkPolicies: `netloom policy matrix FILE` probes every container from
+    /// every container through the model and prints the reachability truth table.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind — exactly what their run records name
     /// (processes still inside, namespaces, their files, the records). Namespaces
     /// shaped like netloom's that no record names are listed, not removed.
     Cleanup,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// The reachability matrix (rows: from, columns: to; `.` connected, `X` blocked,
+    /// `R` refused), printed as the Kubernetes netpol e2e truth tables, with the
+    /// policies that blocked each cell. Exit code 0, or 2 for an invalid file.
+    Matrix {
+        /// The scenario file.
+        file: PathBuf,
+        /// A port to probe (`tcp/80`, `udp/53`); repeatable. Default: every port the
+        /// containers listen on, or tcp/80.
+        #[arg(long = "port", value_name = "PROTO/PORT")]
+        ports: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +156,9 @@ fn main() -> ExitCode {
         } => emulate(&file, hold, all, seed, json, pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
+        Command::Policy {
+            command: PolicyCommand::Matrix { file, ports, json },
+        } => policy_matrix(&file, &ports, json),
         Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
                 .iter()
@@ -261,6 +288,62 @@ fn main() -> ExitCode {
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
+}
+
+/// `netloom policy matrix FILE [--port tcp/80]… [--json]`.
+fn policy_matrix(file: &Path, ports: &[String], json: bool) -> ExitCode {
+    use netloom_scenarios::matrix;
+    let loaded = match read_and_load(file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprint!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut probe = Vec::new();
+    for p in ports {
+        match matrix::parse_port(p) {
+            Ok(x) => probe.push(x),
+            Err(e) => {
+                eprintln!("netloom policy matrix: --port {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if probe.is_empty() {
+        let mut seen: Vec<(netloom_drivers::net::L4, u16)> = loaded
+            .model
+            .containers
+            .iter()
+            .flat_map(|c| c.listen.iter().map(|l| (l.l4, l.port)))
+            .collect();
+        seen.sort_by_key(|&(l4, p)| (l4 != netloom_drivers::net::L4::Tcp, p));
+        seen.dedup();
+        probe = if seen.is_empty() {
+            vec![(netloom_drivers::net::L4::Tcp, 80)]
+        } else {
+            seen
+        };
+    }
+    let mut lab = match netloom_drivers::docker::Lab::build(&loaded.model, loaded.scenario.seed) {
+        Ok(l) => l,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("netloom policy matrix: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let mx = lab.policy_matrix(&probe);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&matrix::to_json(&mx)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", matrix::render(&mx));
+    }
+    ExitCode::SUCCESS
 }
 
 /// `netloom iptables FILE --host NAME`.
