@@ -684,7 +684,10 @@ pub fn policy_cluster(pods: usize, policies: usize) -> Model {
     for i in 0..policies {
         let from = Peer {
             pods: Some(Selector::labels([("app", format!("a{}", (i + 1) % 20).as_str())])),
-            namespaces: Some(Selector::labels([("team", format!("ns{}", (i + 1) % 10).as_str())])),
+            namespaces: Some(Selector::labels([(
+                "team",
+                format!("ns{}", (i + 1) % 10).as_str(),
+            )])),
             ip_block: None,
         };
         m.cluster.policies.push(NetworkPolicy {

@@ -186,7 +186,10 @@ fn default_deny_egress_blocks_new_connections_out_but_not_replies() {
         "y → x: replies pass x's egress isolation"
     );
     match &mx.cells[0][0][2] {
-        Reach::Blocked(by) => assert_eq!(by, &vec![(Direction::Egress, "x/deny-egress".to_owned())]),
+        Reach::Blocked(by) => {
+            assert_eq!(by, &vec![(Direction::Egress, 0)]);
+            assert_eq!(mx.policies[0], "x/deny-egress");
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -348,7 +351,7 @@ proptest! {
                         s.name, d.name, l4, port, got, v
                     );
                     if let Reach::Blocked(by) = got {
-                        let mut by: Vec<&str> = by.iter().map(|(_, p)| p.as_str()).collect();
+                        let mut by: Vec<&str> = by.iter().map(|&(_, p)| mx.policies[p].as_str()).collect();
                         by.sort_unstable();
                         by.dedup();
                         let mut want = v.deciding_policies();

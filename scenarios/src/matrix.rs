@@ -25,7 +25,9 @@ pub fn parse_port(s: &str) -> Result<(L4, u16), String> {
     };
     match num.parse::<u16>() {
         Ok(n) if n > 0 => Ok((l4, n)),
-        _ => Err(format!("`{s}`: `{num}` is not a port 1-65535 (write tcp/80 or udp/53)")),
+        _ => Err(format!(
+            "`{s}`: `{num}` is not a port 1-65535 (write tcp/80 or udp/53)"
+        )),
     }
 }
 
@@ -46,10 +48,12 @@ fn symbol(r: &Reach) -> char {
     }
 }
 
-fn deciders(by: &[(Direction, String)]) -> String {
+fn deciders(mx: &PolicyMatrix, by: &[(Direction, usize)]) -> String {
     let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (d, p) in by {
-        per.entry(d.name()).or_default().push(p.as_str());
+    for &(d, p) in by {
+        per.entry(d.name())
+            .or_default()
+            .push(mx.policies.get(p).map_or("?", String::as_str));
     }
     // Egress is where a packet is stopped first.
     ["egress", "ingress"]
@@ -115,7 +119,7 @@ pub fn render(mx: &PolicyMatrix) -> String {
                     let why = if by.is_empty() {
                         "no answer (not a policy: see `netloom run --trace` for the drop)".to_string()
                     } else {
-                        format!("denied by {}", deciders(by))
+                        format!("denied by {}", deciders(mx, by))
                     };
                     lines.push(format!("  {src} → {dst}: {why}"));
                 }
@@ -158,7 +162,7 @@ pub fn to_json(mx: &PolicyMatrix) -> Value {
                     if let Reach::Blocked(by) = &mx.cells[pi][si][di] {
                         let by: Vec<Value> = by
                             .iter()
-                            .map(|(d, p)| json!({ "direction": d.name(), "policy": p }))
+                            .map(|&(d, p)| json!({ "direction": d.name(), "policy": mx.policies.get(p) }))
                             .collect();
                         blocked.push(json!({ "from": src, "to": dst, "denied_by": by }));
                     }
@@ -191,13 +195,17 @@ pub fn parse_expected(text: &str) -> Result<Expected, (usize, String)> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let Some((hl, header)) = lines.next() else {
-        return Err((1, "empty matrix: write a header line `- a b c` and a row per source".into()));
+        return Err((
+            1,
+            "empty matrix: write a header line `- a b c` and a row per source".into(),
+        ));
     };
     let mut h = header.split_whitespace();
     if h.next() != Some("-") {
         return Err((
             hl + 1,
-            "the header must start with `-` and name the destination columns, as the k8s truth tables do".into(),
+            "the header must start with `-` and name the destination columns, as the k8s truth tables do"
+                .into(),
         ));
     }
     let to: Vec<String> = h.map(str::to_owned).collect();
@@ -217,7 +225,9 @@ pub fn parse_expected(text: &str) -> Result<Expected, (usize, String)> {
                 _ => {
                     return Err((
                         i + 1,
-                        format!("`{tok}` in row {src}: a cell is `.` (connected), `X` (blocked) or `R` (refused)"),
+                        format!(
+                            "`{tok}` in row {src}: a cell is `.` (connected), `X` (blocked) or `R` (refused)"
+                        ),
                     ));
                 }
             };
@@ -263,7 +273,7 @@ pub fn compare(mx: &PolicyMatrix, port: usize, want: &Expected) -> Result<Vec<St
             let g = symbol(got);
             if g != w {
                 let why = match got {
-                    Reach::Blocked(by) if !by.is_empty() => format!(" (denied by {})", deciders(by)),
+                    Reach::Blocked(by) if !by.is_empty() => format!(" (denied by {})", deciders(mx, by)),
                     Reach::Blocked(_) => " (no answer)".into(),
                     _ => String::new(),
                 };
@@ -282,8 +292,9 @@ mod tests {
         PolicyMatrix {
             names: vec!["a".into(), "b".into()],
             ports: vec![(L4::Tcp, 80)],
+            policies: vec!["default/deny".into()],
             cells: vec![vec![
-                vec![Reach::Connected, Reach::Blocked(vec![(Direction::Ingress, "default/deny".into())])],
+                vec![Reach::Connected, Reach::Blocked(vec![(Direction::Ingress, 0)])],
                 vec![Reach::Connected, Reach::Refused],
             ]],
             enforced: true,
@@ -302,12 +313,20 @@ mod tests {
     fn expected_tables_compare_cell_by_cell() {
         let want = parse_expected("-  a b\n a . .\n b . R\n").expect("parses");
         let d = compare(&mx(), 0, &want).expect("names known");
-        assert_eq!(d, vec!["a → b: expected ., got X (denied by ingress default/deny)".to_string()]);
+        assert_eq!(
+            d,
+            vec!["a → b: expected ., got X (denied by ingress default/deny)".to_string()]
+        );
         let want = parse_expected("- a c\na . .\n").expect("parses");
         assert!(compare(&mx(), 0, &want).unwrap_err().contains("c which is not"));
         assert_eq!(parse_expected("- a b\na . ?\n").unwrap_err().0, 2);
         assert_eq!(parse_expected("a b\n").unwrap_err().0, 1);
-        assert!(parse_expected("- a b\na .\n").unwrap_err().1.contains("1 cells for 2 columns"));
+        assert!(
+            parse_expected("- a b\na .\n")
+                .unwrap_err()
+                .1
+                .contains("1 cells for 2 columns")
+        );
     }
 
     #[test]

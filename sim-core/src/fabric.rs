@@ -214,6 +214,11 @@ impl Fabric {
         self.core.level = level;
     }
 
+    /// How much the trace records.
+    pub fn trace_level(&self) -> TraceLevel {
+        self.core.level
+    }
+
     /// Gives every frame's origin event a one-line description of the frame (`ARP
     /// who-has …`, `TCP a > b [S]`), computed only when the trace keeps hop details.
     pub fn set_frame_describer(&mut self, describe: fn(&[u8]) -> String) {

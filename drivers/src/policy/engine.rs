@@ -45,8 +45,6 @@ pub struct Denied {
     pub direction: Direction,
     /// The pod whose side it was.
     pub pod: usize,
-    /// The selecting policies (`namespace/name`), in definition order.
-    pub policies: Vec<String>,
 }
 
 /// NetworkPolicies compiled against the pods.
@@ -222,15 +220,17 @@ impl PolicyEngine {
 
     /// The policies isolating pod `pod` for `d` (`namespace/name`).
     pub fn isolating(&self, pod: usize, d: Direction) -> Vec<String> {
+        self.isolating_indices(pod, d)
+            .iter()
+            .map(|&i| self.policy_id(i as usize))
+            .collect()
+    }
+
+    /// The policies isolating pod `pod` for `d`, as indices into the cluster's policies.
+    pub fn isolating_indices(&self, pod: usize, d: Direction) -> &[u32] {
         self.isolating
             .get(pod)
-            .map(|s| {
-                s[dir_index(d)]
-                    .iter()
-                    .map(|&i| self.policy_id(i as usize))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .map_or(&[], |s| s[dir_index(d)].as_slice())
     }
 
     /// Why pod `pod`'s `d` side denies it, from the definitions: `ingress denied:
@@ -301,7 +301,6 @@ impl PolicyEngine {
                 frame,
                 direction: d,
                 pod,
-                policies: self.isolating(pod, d),
             });
         }
     }

@@ -24,9 +24,9 @@ pub enum Reach {
     Connected,
     /// It reached the destination and nothing listens there (RST / port unreachable).
     Refused,
-    /// No answer; with the policies that denied it (`namespace/name`, direction), if a
-    /// policy did.
-    Blocked(Vec<(Direction, String)>),
+    /// No answer; with the policies that denied it (the side, and the index of each
+    /// policy in [`PolicyMatrix::policies`]), if a policy did.
+    Blocked(Vec<(Direction, usize)>),
 }
 
 impl Reach {
@@ -43,6 +43,8 @@ pub struct PolicyMatrix {
     pub names: Vec<String>,
     /// The probed ports.
     pub ports: Vec<(L4, u16)>,
+    /// Every policy (`namespace/name`), as [`Reach::Blocked`] refers to them.
+    pub policies: Vec<String>,
     /// `cells[port][src][dst]`.
     pub cells: Vec<Vec<Vec<Reach>>>,
     /// Whether the network plugin enforces policies.
@@ -177,6 +179,9 @@ impl Lab {
     /// UDP datagram, through the whole model) and tabulates what came back; a blocked
     /// cell names the policies that denied it.
     pub fn policy_matrix(&mut self, ports: &[(L4, u16)]) -> PolicyMatrix {
+        // A million probes are not explained hop by hop: their outcomes are the answer.
+        let level = self.fabric.trace_level();
+        self.fabric.set_trace_level(netloom_core::TraceLevel::Off);
         self.prime_neighbours();
         let members = self.matrix_members();
         let n = members.len();
@@ -239,9 +244,12 @@ impl Lab {
                             return Reach::Blocked(Vec::new());
                         };
                         let by = denied.get(&p.frame.0).map(|d| {
-                            d.policies
+                            engine
+                                .as_ref()
+                                .map(|e| e.isolating_indices(d.pod, d.direction))
+                                .unwrap_or_default()
                                 .iter()
-                                .map(|id| (d.direction, id.clone()))
+                                .map(|&i| (d.direction, i as usize))
                                 .collect::<Vec<_>>()
                         });
                         if let Some(e) = &engine
@@ -269,9 +277,13 @@ impl Lab {
         // Let the last resets land so the next step starts from a quiet network.
         let settle = self.fabric.now() + SimDuration::from_millis(50);
         self.run_until_done(settle, |_| false);
+        self.fabric.set_trace_level(level);
         PolicyMatrix {
             names: members.into_iter().map(|(name, _, _)| name).collect(),
             ports: ports.to_vec(),
+            policies: (self.resolved.model.cluster.policies.iter())
+                .map(|p| p.id())
+                .collect(),
             cells,
             enforced: engine.as_ref().is_none_or(|e| e.enforced),
             unenforced_denials: unenforced,
