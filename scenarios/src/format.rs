@@ -35,9 +35,7 @@ pub use serde_saphyr::{Location, Spanned};
 use crate::error::{ScenarioError, hinted, location_of};
 
 mod policy;
-pub use policy::{
-    Expression, LabelMap, Namespace, Operator, Policy, PolicyPeer, PolicyRule, PolicyType,
-};
+pub use policy::{Expression, LabelMap, Namespace, Operator, Policy, PolicyPeer, PolicyRule, PolicyType};
 
 /// A name-keyed map in declaration order.
 pub type NameMap<T> = IndexMap<Name, T>;

@@ -172,6 +172,52 @@ fn full_example_unsupported_keys_are_flagged() {
     }
 }
 
+/// The policy keys of the full example parse with their values and positions (the
+/// model they become is tested in `policy_format.rs`).
+#[test]
+fn full_example_policy_keys_parse() {
+    let s = parse_scenario("full-format.yaml", FULL).unwrap();
+    assert!(s.policy_enforcement.as_ref().unwrap().value);
+    let api = &s.containers["api"];
+    let named = &api.named_ports.as_ref().unwrap().value;
+    assert_eq!(named["http"].value.0, "tcp/80");
+    assert_eq!(named["dns"].value.0, "udp/53");
+    assert_eq!(s.namespaces["prod"].labels["purpose"].value, "production");
+    let p = &s.policies[0].value;
+    assert_eq!(p.name.value, "api-allow");
+    let se = &p.select_expressions.as_ref().unwrap().value[0].value;
+    assert_eq!(se.operator.value, Operator::NotIn);
+    let from = &p.ingress.as_ref().unwrap().value[0]
+        .value
+        .from
+        .as_ref()
+        .unwrap()
+        .value;
+    assert_eq!(from.len(), 4);
+    let both = &from[3].value;
+    assert_eq!(
+        both.label_expressions.as_ref().unwrap().value[0]
+            .value
+            .operator
+            .value,
+        Operator::In
+    );
+    assert_eq!(
+        both.namespace_expressions.as_ref().unwrap().value[0]
+            .value
+            .operator
+            .value,
+        Operator::Exists
+    );
+    // The peer's position is where its first key is written.
+    let line = FULL
+        .lines()
+        .position(|l| l.contains("- label_expressions:"))
+        .unwrap() as u64
+        + 1;
+    assert_eq!(from[3].referenced.line(), line);
+}
+
 #[test]
 fn router_shim_keys_are_flagged_at_their_value() {
     let text = "name: x\nrouters:\n  gw:\n    interfaces:\n      lan: { macvlan_of: eth0 }\n";

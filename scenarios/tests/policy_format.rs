@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use netloom_drivers::policy::{
-    Cluster, Direction, IpBlock, Labels, NamedPort, NetworkPolicy, Peer, PolicyPort, PolicyProto,
-    PolicyRule, PortMatch, Requirement, Selector, SelectorOp,
+    Cluster, Direction, IpBlock, Labels, NamedPort, NetworkPolicy, Peer, PolicyPort, PolicyProto, PolicyRule,
+    PortMatch, Requirement, Selector, SelectorOp,
 };
 use netloom_scenarios::error::ScenarioError;
 use netloom_scenarios::{Loaded, load};
@@ -69,7 +69,9 @@ fn with_policies(policies: &str) -> String {
 }
 
 fn labels(kv: &[(&str, &str)]) -> Labels {
-    kv.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    kv.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn port(proto: PolicyProto, port: PortMatch) -> PolicyPort {
@@ -311,8 +313,14 @@ fn loaded_policies_decide_as_written() {
     let (api, web, db) = (pod("api"), pod("web"), pod("db"));
     let cl = &l.model.cluster;
     let tcp = PolicyProto::Tcp;
-    assert!(cl.decide(Endpoint::Pod(&web), Endpoint::Pod(&api), tcp, 80).allowed());
-    assert!(!cl.decide(Endpoint::Pod(&web), Endpoint::Pod(&api), tcp, 81).allowed());
+    assert!(
+        cl.decide(Endpoint::Pod(&web), Endpoint::Pod(&api), tcp, 80)
+            .allowed()
+    );
+    assert!(
+        !cl.decide(Endpoint::Pod(&web), Endpoint::Pod(&api), tcp, 81)
+            .allowed()
+    );
     let v = cl.decide(Endpoint::Pod(&db), Endpoint::Pod(&api), tcp, 80);
     assert_eq!(v.deciding_policies(), ["prod/api-in"]);
 }
@@ -325,7 +333,13 @@ fn bad_ports_are_refused_at_their_value() {
       - ports: [tcp/80, tcp/0]
 ",
     );
-    refused(&yaml, "- ports: [tcp/80", "tcp/0", "not a port 1-65535", "tcp/9000-9010");
+    refused(
+        &yaml,
+        "- ports: [tcp/80",
+        "tcp/0",
+        "not a port 1-65535",
+        "tcp/9000-9010",
+    );
     let yaml = with_policies(
         "  - name: p
     egress:
@@ -333,7 +347,13 @@ fn bad_ports_are_refused_at_their_value() {
           - \"tcp/90-80\"
 ",
     );
-    refused(&yaml, "tcp/90-80", "\"tcp/90-80", "endPort 80 is below port 90", "tcp/http");
+    refused(
+        &yaml,
+        "tcp/90-80",
+        "\"tcp/90-80",
+        "endPort 80 is below port 90",
+        "tcp/http",
+    );
     let yaml = with_policies(
         "  - name: p
     egress:
@@ -347,7 +367,13 @@ fn bad_ports_are_refused_at_their_value() {
       - ports: [tcp/Http]
 ",
     );
-    refused(&yaml, "tcp/Http", "tcp/Http", "neither a port number nor a port name", "");
+    refused(
+        &yaml,
+        "tcp/Http",
+        "tcp/Http",
+        "neither a port number nor a port name",
+        "",
+    );
 }
 
 #[test]
@@ -358,7 +384,13 @@ fn rules_use_the_right_peer_key() {
       - to: [{ labels: { role: web } }]
 ",
     );
-    refused(&yaml, "- to:", "[{", "an ingress rule takes `from:`, not `to:`", "egress");
+    refused(
+        &yaml,
+        "- to:",
+        "[{",
+        "an ingress rule takes `from:`, not `to:`",
+        "egress",
+    );
     let yaml = with_policies(
         "  - name: p
     egress:
@@ -406,7 +438,13 @@ fn bad_peers_are_refused_where_written() {
       - to: [{ cidr: 10.0.0.0/8, except: [10.1.0.0/16, 192.168.0.0/16] }]
 ",
     );
-    refused(&yaml, "to:", "192.168", "strictly inside cidr 10.0.0.0/8", "carves");
+    refused(
+        &yaml,
+        "to:",
+        "192.168",
+        "strictly inside cidr 10.0.0.0/8",
+        "carves",
+    );
     // except equal to cidr is not strictly inside either.
     let yaml = with_policies(
         "  - name: p
@@ -448,7 +486,13 @@ fn bad_expressions_are_refused_where_written() {
       - { key: role, operator: In }
 ",
     );
-    refused(&yaml, "operator: In", "In }", "In/NotIn need at least one value", "values");
+    refused(
+        &yaml,
+        "operator: In",
+        "In }",
+        "In/NotIn need at least one value",
+        "values",
+    );
     let yaml = with_policies(
         "  - name: p
     ingress:
@@ -486,19 +530,36 @@ fn policy_names_and_namespaces_are_checked() {
     // The error is on the third policy (the second in `prod`), not the first.
     assert_eq!(e.line as usize, HEAD.lines().count() + 5);
     let yaml = with_policies("  - name: Allow_Web\n");
-    refused(&yaml, "Allow_Web", "Allow_Web", "not a valid policy name", "DNS-1123 subdomain");
+    refused(
+        &yaml,
+        "Allow_Web",
+        "Allow_Web",
+        "not a valid policy name",
+        "DNS-1123 subdomain",
+    );
     let yaml = with_policies("  - name: p\n    namespace: Prod\n");
-    refused(&yaml, "namespace: Prod", "Prod", "not a valid namespace name", "DNS-1123 label");
+    refused(
+        &yaml,
+        "namespace: Prod",
+        "Prod",
+        "not a valid namespace name",
+        "DNS-1123 label",
+    );
     let yaml = format!("{HEAD}namespaces:\n  my.ns: {{}}\n");
-    refused(&yaml, "my.ns", "my.ns", "not a valid namespace name", "DNS-1123 label");
+    refused(
+        &yaml,
+        "my.ns",
+        "my.ns",
+        "not a valid namespace name",
+        "DNS-1123 label",
+    );
     let yaml = HEAD.replace("namespace: prod", "namespace: prod_1");
     refused(&yaml, "prod_1", "prod_1", "not a valid namespace name", "");
     // Undeclared namespaces are fine (like `default`).
     let l = ok(&HEAD.replace("namespace: prod", "namespace: staging"));
     assert_eq!(l.model.containers[0].namespace, "staging");
     // kubernetes.io/metadata.name is the namespace's name, always.
-    let yaml =
-        format!("{HEAD}namespaces:\n  prod: {{ labels: {{ kubernetes.io/metadata.name: other }} }}\n");
+    let yaml = format!("{HEAD}namespaces:\n  prod: {{ labels: {{ kubernetes.io/metadata.name: other }} }}\n");
     refused(
         &yaml,
         "metadata.name",
@@ -511,9 +572,21 @@ fn policy_names_and_namespaces_are_checked() {
 #[test]
 fn labels_and_named_ports_are_checked() {
     let yaml = HEAD.replace("role: web,", "role: web/x,");
-    refused(&yaml, "web/x", "web/x", "'web/x' is not a valid label value", "63");
+    refused(
+        &yaml,
+        "web/x",
+        "web/x",
+        "'web/x' is not a valid label value",
+        "63",
+    );
     let yaml = HEAD.replace("tier: \"\"", "bad key: x");
-    refused(&yaml, "bad key", "bad key", "'bad key' is not a valid label key", "prefix");
+    refused(
+        &yaml,
+        "bad key",
+        "bad key",
+        "'bad key' is not a valid label key",
+        "prefix",
+    );
     let yaml = with_policies("  - name: p\n    select: { role: \"a b\" }\n");
     refused(&yaml, "a b", "\"a b\"", "not a valid label value", "");
     let yaml = HEAD.replace("dns: udp/53", "DNS: udp/53");

@@ -72,7 +72,10 @@ impl Validator<'_> {
                     Ok(_) => {
                         self.err(
                             v,
-                            format!("'{}' is not one port: a named port is one protocol and number", v.value),
+                            format!(
+                                "'{}' is not one port: a named port is one protocol and number",
+                                v.value
+                            ),
                             Some("write e.g. `http: tcp/80` or `dns: udp/53`".into()),
                         );
                         None
@@ -354,9 +357,9 @@ impl Validator<'_> {
                     }),
                 );
             }
-            let peers = peers
-                .as_ref()
-                .map_or_else(Vec::new, |ps| ps.value.iter().filter_map(|p| self.peer(p)).collect());
+            let peers = peers.as_ref().map_or_else(Vec::new, |ps| {
+                ps.value.iter().filter_map(|p| self.peer(p)).collect()
+            });
             let mut ports = Vec::new();
             for p in &r.ports {
                 match PolicyPort::parse(&p.value) {
@@ -456,7 +459,8 @@ fn port_name_ok(name: &str) -> bool {
 /// DNS-1123 label: 1–63 of `[a-z0-9-]`, alphanumeric at both ends (namespace names).
 fn dns_label_ok(s: &str) -> bool {
     (1..=63).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -467,7 +471,8 @@ fn dns_subdomain_ok(s: &str) -> bool {
     (1..=253).contains(&s.len())
         && s.split('.').all(|p| {
             !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !p.starts_with('-')
                 && !p.ends_with('-')
         })
@@ -478,7 +483,8 @@ fn dns_subdomain_ok(s: &str) -> bool {
 fn label_name_ok(s: &str) -> bool {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     (1..=63).contains(&s.len())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && alnum(s.chars().next())
         && alnum(s.chars().last())
 }
@@ -502,10 +508,24 @@ mod tests {
 
     #[test]
     fn label_keys_and_values_follow_kubernetes() {
-        for k in ["app", "app.kubernetes.io/name", "kubernetes.io/metadata.name", "A_b-c.9"] {
+        for k in [
+            "app",
+            "app.kubernetes.io/name",
+            "kubernetes.io/metadata.name",
+            "A_b-c.9",
+        ] {
             assert!(label_key_ok(k), "{k}");
         }
-        for k in ["", "-app", "app-", "a/b/c", "/app", "Example.com/app", "a b", &"x".repeat(64)] {
+        for k in [
+            "",
+            "-app",
+            "app-",
+            "a/b/c",
+            "/app",
+            "Example.com/app",
+            "a b",
+            &"x".repeat(64),
+        ] {
             assert!(!label_key_ok(k), "{k}");
         }
         assert!(label_value_ok(""));
