@@ -612,7 +612,7 @@ fn several_errors_are_all_reported() {
       - to: [{ cidr: 10.0.0.0/8, except: [11.0.0.0/16] }]
 ",
     );
-    let errs = load("t.yaml", &yaml).err().expect("invalid");
+    let errs = load("t.yaml", &yaml).expect_err("invalid");
     let got: Vec<(u64, u64, &str)> = errs
         .iter()
         .map(|e| (e.line, e.column, e.message.split(':').next().unwrap_or("")))
