@@ -624,3 +624,16 @@ fn several_errors_are_all_reported() {
         "{errs}"
     );
 }
+
+/// Label values are text, as Kubernetes' are: an unquoted number is its digits, and
+/// `select:` matches it written either way.
+#[test]
+fn label_values_are_text() {
+    let yaml = HEAD.replace("labels: { role: web,", "labels: { version: 1, role: web,");
+    let l = ok(&format!(
+        "{yaml}policies:\n  - name: v1\n    select: {{ version: \"1\" }}\n"
+    ));
+    let web = l.model.containers.iter().find(|c| c.name == "web").unwrap();
+    assert_eq!(web.labels.get("version").map(String::as_str), Some("1"));
+    assert!(l.model.cluster.policies[0].select.matches(&web.labels));
+}

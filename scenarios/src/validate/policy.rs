@@ -22,7 +22,7 @@ use netloom_drivers::policy::{
 };
 
 use super::Validator;
-use crate::error::location_of;
+use crate::error::{Located, location_of};
 use crate::format::{
     Container, Expression, LabelMap, Location, Operator, PolicyPeer, PolicyRule, PolicyType, Scenario,
     Spanned,
@@ -40,7 +40,7 @@ impl Validator<'_> {
     pub(super) fn container_policy_keys(&mut self, path: &str, c: &Container, cd: &mut ContainerDef) {
         if let Some(ns) = &c.namespace {
             self.at(format!("{path}.namespace"), location_of(ns));
-            if self.namespace_name(ns) {
+            if self.namespace_name(&ns.value, ns) {
                 cd.namespace = ns.value.clone();
             }
         }
@@ -107,11 +107,7 @@ impl Validator<'_> {
         }
         for (name, ns) in &s.namespaces {
             self.at(format!("namespaces.{name}"), name.location);
-            let name_ok = self.namespace_name(&Spanned {
-                value: name.value.clone(),
-                referenced: name.location,
-                defined: name.location,
-            });
+            let name_ok = self.namespace_name(name, name);
             let labels = self.labels(&ns.labels);
             if let Some((k, v)) = ns.labels.get_key_value(NAMESPACE_NAME_LABEL)
                 && v.value != name.value
@@ -149,7 +145,7 @@ impl Validator<'_> {
             let namespace = match &pol.namespace {
                 Some(ns) => {
                     self.at(format!("policies.{k}.namespace"), location_of(ns));
-                    self.namespace_name(ns);
+                    self.namespace_name(&ns.value, ns);
                     ns.value.clone()
                 }
                 None => "default".to_owned(),
@@ -207,13 +203,13 @@ impl Validator<'_> {
         }
     }
 
-    /// Checks a namespace name (DNS-1123 label), reporting it when bad.
-    fn namespace_name(&mut self, ns: &Spanned<String>) -> bool {
-        let ok = dns_label_ok(&ns.value);
+    /// Checks a namespace name (DNS-1123 label), reporting it at `at` when bad.
+    fn namespace_name(&mut self, name: &str, at: &impl Located) -> bool {
+        let ok = dns_label_ok(name);
         if !ok {
             self.err(
-                ns,
-                format!("'{}' is not a valid namespace name", ns.value),
+                at,
+                format!("'{name}' is not a valid namespace name"),
                 Some(
                     "a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and \
                      ending with a letter or digit"
