@@ -34,6 +34,9 @@ pub use serde_saphyr::{Location, Spanned};
 
 use crate::error::{ScenarioError, hinted, location_of};
 
+mod policy;
+pub use policy::{Expression, LabelMap, Namespace, Operator, Policy, PolicyPeer, PolicyRule, PolicyType};
+
 /// A name-keyed map in declaration order.
 pub type NameMap<T> = IndexMap<Name, T>;
 
@@ -123,12 +126,6 @@ pub fn reject_unsupported(file: &str, s: &Scenario) -> Vec<ScenarioError> {
                 );
             }
         }
-    }
-    if let Some(v) = &s.namespaces {
-        flag(location_of(v), "namespaces", "network policies");
-    }
-    if let Some(v) = &s.policies {
-        flag(location_of(v), "policies", "network policies");
     }
     out
 }
@@ -280,12 +277,15 @@ pub struct Scenario {
     /// Firewall rules per host or router, each list in file order.
     #[serde(default, deserialize_with = "name_map_nullable")]
     pub firewall: NameMap<Vec<Spanned<FirewallRule>>>,
-    /// Kubernetes-style namespaces (not supported yet).
+    /// `false`: the network plugin ignores NetworkPolicies (default `true`).
     #[serde(default)]
-    pub namespaces: Option<Spanned<NameMap<Namespace>>>,
-    /// Kubernetes NetworkPolicy-like policies (not supported yet).
-    #[serde(default)]
-    pub policies: Option<Spanned<Vec<Spanned<Policy>>>>,
+    pub policy_enforcement: Option<Spanned<bool>>,
+    /// Kubernetes-style namespaces and their labels, for policies.
+    #[serde(default, deserialize_with = "name_map_nullable")]
+    pub namespaces: NameMap<Namespace>,
+    /// Kubernetes NetworkPolicies, in file order.
+    #[serde(default, deserialize_with = "list")]
+    pub policies: Vec<Spanned<Policy>>,
     /// Steps, run in order. The `Spanned` gives each step's position.
     #[serde(default, deserialize_with = "list")]
     pub steps: Vec<Spanned<Step>>,
@@ -621,10 +621,13 @@ pub struct Container {
     pub dns_opt: Option<Spanned<Vec<Spanned<String>>>>,
     /// Labels, for policies.
     #[serde(default)]
-    pub labels: Option<Spanned<IndexMap<String, String>>>,
+    pub labels: Option<Spanned<LabelMap>>,
     /// Namespace, for policies; `default` when omitted.
     #[serde(default)]
     pub namespace: Option<Spanned<String>>,
+    /// Named container ports, `http: tcp/80`, for policies' named ports (an addition).
+    #[serde(default)]
+    pub named_ports: Option<Spanned<NameMap<Spanned<Scalar>>>>,
 }
 
 /// A container's networks, in attachment order. Written as a map (an entry may be
@@ -934,85 +937,6 @@ impl Visitor<'_> for ScalarVisitor {
     fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
         self.visit_unit()
     }
-}
-
-/// A Kubernetes-style namespace.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Namespace {
-    /// Its labels.
-    #[serde(default)]
-    pub labels: IndexMap<String, String>,
-}
-
-/// A NetworkPolicy-like policy (not supported yet; parsed so the file is checked).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Policy {
-    /// Policy name.
-    pub name: Spanned<String>,
-    /// Namespace it selects within.
-    #[serde(default)]
-    pub namespace: Option<Spanned<String>>,
-    /// Pod selector; `{}` selects all.
-    #[serde(default)]
-    pub select: Option<Spanned<IndexMap<String, String>>>,
-    /// policyTypes.
-    #[serde(default)]
-    pub types: Option<Spanned<Vec<Spanned<PolicyType>>>>,
-    /// Ingress rules; present and empty = deny all.
-    #[serde(default)]
-    pub ingress: Option<Spanned<Vec<Spanned<PolicyRule>>>>,
-    /// Egress rules; present and empty = deny all.
-    #[serde(default)]
-    pub egress: Option<Spanned<Vec<Spanned<PolicyRule>>>>,
-}
-
-/// A policyTypes entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyType {
-    /// Ingress.
-    Ingress,
-    /// Egress.
-    Egress,
-}
-
-/// An ingress (`from`) or egress (`to`) rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct PolicyRule {
-    /// Ingress peers.
-    #[serde(default)]
-    pub from: Option<Vec<Spanned<PolicyPeer>>>,
-    /// Egress peers.
-    #[serde(default)]
-    pub to: Option<Vec<Spanned<PolicyPeer>>>,
-    /// Ports, see [`parse_listen`].
-    #[serde(default)]
-    pub ports: Option<Vec<Spanned<String>>>,
-}
-
-/// A policy peer; keys inside one peer are AND'd.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct PolicyPeer {
-    /// podSelector.
-    #[serde(default)]
-    pub labels: Option<IndexMap<String, String>>,
-    /// namespaceSelector.
-    #[serde(default)]
-    pub namespace_labels: Option<IndexMap<String, String>>,
-    /// ipBlock cidr.
-    #[serde(default)]
-    pub cidr: Option<Spanned<IpNet>>,
-    /// ipBlock except.
-    #[serde(default)]
-    pub except: Option<Vec<Spanned<IpNet>>>,
 }
 
 // ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ use netloom_drivers::net::L4;
 use crate::error::{Located, ScenarioError, ScenarioErrors, location_of};
 
 mod firewall;
+mod policy;
 use crate::format::{
     self, Action, Expect, Location, NetworkDriver, Outcome, Proto, Scenario, Spanned, TargetHost,
 };
@@ -622,6 +623,7 @@ impl Validator<'_> {
                 }
             }
             cd.listen = self.listens(&c.listen);
+            self.container_policy_keys(&p, c, &mut cd);
             m.containers.push(cd);
         }
         for (k, l) in s.links.iter().enumerate() {
@@ -649,6 +651,7 @@ impl Validator<'_> {
             });
         }
         self.firewall(s, &mut m);
+        self.policies(s, &mut m);
         m
     }
 
