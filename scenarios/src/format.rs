@@ -977,6 +977,8 @@ pub enum Action {
     Wait(Spanned<String>),
     /// `exec: { in, run }` (emulation only).
     Exec(Spanned<Exec>),
+    /// `reachability: { port }`: the policy matrix (an addition).
+    Reachability(Spanned<Reachability>),
 }
 
 /// The action keys, in the order the format lists them.
@@ -989,6 +991,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "container",
     "wait",
     "exec",
+    "reachability",
 ];
 const STEP_KEYS: &[&str] = &[
     "ping",
@@ -999,6 +1002,7 @@ const STEP_KEYS: &[&str] = &[
     "container",
     "wait",
     "exec",
+    "reachability",
     "expect",
     "name",
 ];
@@ -1015,6 +1019,7 @@ impl Action {
             Action::Container(_) => "container",
             Action::Wait(_) => "wait",
             Action::Exec(_) => "exec",
+            Action::Reachability(_) => "reachability",
         }
     }
 
@@ -1029,6 +1034,7 @@ impl Action {
             Action::Container(s) => location_of(s),
             Action::Wait(s) => location_of(s),
             Action::Exec(s) => location_of(s),
+            Action::Reachability(s) => location_of(s),
         }
     }
 }
@@ -1045,7 +1051,10 @@ impl<'de> Visitor<'de> for StepVisitor {
     type Value = Step;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a step: a map with one action key (ping, connect, transfer, resolve, link, container, wait or exec)")
+        f.write_str(
+            "a step: a map with one action key (ping, connect, transfer, resolve, link, container, wait, exec or \
+             reachability)",
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
@@ -1070,6 +1079,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "container" => Action::Container(map.next_value()?),
                 "wait" => Action::Wait(map.next_value()?),
                 "exec" => Action::Exec(map.next_value()?),
+                "reachability" => Action::Reachability(map.next_value()?),
                 other => return Err(de::Error::unknown_field(other, STEP_KEYS)),
             };
             if let Some(first) = &action {
@@ -1088,7 +1098,7 @@ impl<'de> Visitor<'de> for StepVisitor {
         let Some(action) = action else {
             return Err(de::Error::custom(hinted(
                 "this step has no action",
-                "add one of: ping, connect, transfer, resolve, link, container, wait, exec",
+                "add one of: ping, connect, transfer, resolve, link, container, wait, exec, reachability",
             )));
         };
         // A bare `expect: reach` has no location of its own for `result`; use the
@@ -1224,6 +1234,15 @@ pub enum ContainerState {
     Started,
 }
 
+/// `reachability` step: every container probed from every container on one port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Reachability {
+    /// `tcp/80`, `udp/53`.
+    pub port: Spanned<String>,
+}
+
 /// `exec` step (emulation only).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1281,6 +1300,8 @@ pub struct Expect {
     pub exit: Option<Spanned<i32>>,
     /// Text `exec`'s standard output must contain (an addition).
     pub stdout: Option<Spanned<String>>,
+    /// A `reachability` step's truth table (an addition).
+    pub matrix: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1304,6 +1325,8 @@ struct ExpectMap {
     exit: Option<Spanned<i32>>,
     #[serde(default)]
     stdout: Option<Spanned<String>>,
+    #[serde(default)]
+    matrix: Option<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for Expect {
@@ -1343,6 +1366,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
             error: m.error,
             exit: m.exit,
             stdout: m.stdout,
+            matrix: m.matrix,
         })
     }
 }

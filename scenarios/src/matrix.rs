@@ -71,16 +71,22 @@ pub fn table(mx: &PolicyMatrix, port: usize) -> String {
     for n in &mx.names {
         let _ = write!(out, "  {n:<w$}");
     }
+    trim_end(&mut out);
     out.push('\n');
     for (si, src) in mx.names.iter().enumerate() {
         let _ = write!(out, "{src:<w$}");
-        for di in 0..mx.names.len() {
-            let c = mx.cells[port][si][di].clone();
-            let _ = write!(out, "  {:<w$}", symbol(&c));
+        for c in &mx.cells[port][si] {
+            let _ = write!(out, "  {:<w$}", symbol(c));
         }
+        trim_end(&mut out);
         out.push('\n');
     }
     out
+}
+
+fn trim_end(s: &mut String) {
+    let n = s.trim_end_matches(' ').len();
+    s.truncate(n);
 }
 
 /// The whole matrix as text: per port, the table and the blocked cells with what

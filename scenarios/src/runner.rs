@@ -209,6 +209,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         dns_log: Vec::new(),
     };
     let mut skipped = false;
+    let mut matrix_text: Vec<String> = Vec::new();
     let observed = match &step.op {
         Op::Ping {
             from,
@@ -351,6 +352,46 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
             skipped = true;
             format!("skipped: `exec` runs only under `netloom emulate` (would run `{run}` in {inside})")
         }
+        Op::Reachability { port } => {
+            let mx = lab.policy_matrix(&[*port]);
+            if let Some(want) = &step.expect.matrix {
+                match crate::matrix::compare(&mx, 0, want) {
+                    Ok(diffs) => {
+                        let n = diffs.len();
+                        failures.extend(diffs.into_iter().take(20));
+                        if n > 20 {
+                            failures.push(format!("… and {} more cells differ", n - 20));
+                        }
+                    }
+                    Err(e) => failures.push(e),
+                }
+                if !failures.is_empty() {
+                    matrix_text = crate::matrix::render(&mx).lines().map(str::to_owned).collect();
+                }
+            }
+            let cells = mx.cells[0].iter().flatten();
+            let (mut ok, mut refused, mut blocked) = (0, 0, 0);
+            for c in cells {
+                match c {
+                    netloom_drivers::docker::Reach::Connected => ok += 1,
+                    netloom_drivers::docker::Reach::Refused => refused += 1,
+                    netloom_drivers::docker::Reach::Blocked(_) => blocked += 1,
+                }
+            }
+            format!(
+                "{}: {ok} connected, {blocked} blocked, {refused} refused among {} containers{}",
+                crate::matrix::port_name(*port),
+                mx.names.len(),
+                if mx.enforced {
+                    String::new()
+                } else {
+                    format!(
+                        " (policies NOT enforced: {} cells would be blocked)",
+                        mx.unenforced_denials.len()
+                    )
+                }
+            )
+        }
     };
     check(lab, start_ev, &step.expect, &seen, &mut failures);
     let has_expect = has_expectations(&step.expect);
@@ -380,6 +421,9 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         let log = seen.dns_log.iter().map(|l| format!("  dns: {l}"));
         trace.splice(0..0, log);
     }
+    if !matrix_text.is_empty() {
+        trace = matrix_text.into_iter().map(|l| format!("  {l}")).collect();
+    }
     StepReport {
         index: 0,
         line: step.line,
@@ -403,6 +447,7 @@ fn has_expectations(e: &Expectations) -> bool {
         || e.error.is_some()
         || e.exit.is_some()
         || e.addresses.is_some()
+        || e.matrix.is_some()
 }
 
 fn outcome(o: &ConnOutcome) -> (Outcome, String) {

@@ -128,6 +128,11 @@ pub enum Op {
         /// What.
         run: String,
     },
+    /// `reachability`: the policy matrix on one port.
+    Reachability {
+        /// The probed port.
+        port: (L4, u16),
+    },
 }
 
 /// Checked expectations.
@@ -151,6 +156,8 @@ pub struct Expectations {
     pub addresses: Option<Vec<IpAddr>>,
     /// Text an `exec`'s standard output must contain.
     pub stdout: Option<String>,
+    /// The truth table a `reachability` step must measure.
+    pub matrix: Option<crate::matrix::Expected>,
 }
 
 /// An `on_wire` check.
@@ -1049,6 +1056,23 @@ impl Validator<'_> {
                         }),
                     )
                 }
+                Action::Reachability(r) => {
+                    let port = match crate::matrix::parse_port(&r.value.port.value) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            self.err(
+                                &r.value.port,
+                                e,
+                                Some("the port to probe: `tcp/80` or `udp/53`".into()),
+                            );
+                            None
+                        }
+                    };
+                    (
+                        format!("reachability {}", r.value.port.value),
+                        port.map(|port| Op::Reachability { port }),
+                    )
+                }
                 Action::Resolve(r) => {
                     let v = &r.value;
                     let from = self.machine(&v.from, &names);
@@ -1265,6 +1289,37 @@ impl Validator<'_> {
         }
         if let Some(x) = &e.stdout {
             out.stdout = Some(x.value.clone());
+        }
+        if let Some(x) = &e.matrix {
+            if kind != "reachability" {
+                self.err(x, "'matrix' applies to reachability steps", None);
+            }
+            match crate::matrix::parse_expected(&x.value) {
+                Ok(t) => {
+                    let known: Vec<String> = m.containers.iter().map(|c| c.name.clone()).collect();
+                    let names = t.to.iter().chain(t.rows.iter().map(|(s, _, _)| s));
+                    for n in names {
+                        if !known.contains(n) {
+                            self.err(
+                                x,
+                                format!("the matrix names '{n}', which is not a container"),
+                                nearest(n, &known)
+                                    .or_else(|| Some("rows and columns are container names".into())),
+                            );
+                        }
+                    }
+                    out.matrix = Some(t);
+                }
+                Err((line, e)) => self.err(
+                    x,
+                    format!("matrix line {line}: {e}"),
+                    Some(
+                        "a header `- a b c`, then a row per source: its name and a cell per column (`.` \
+                         connected, `X` blocked, `R` refused)"
+                            .into(),
+                    ),
+                ),
+            }
         }
         out
     }

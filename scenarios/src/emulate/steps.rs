@@ -738,6 +738,16 @@ fn run_step(plan: &Plan, step: &PlannedStep, live: &LiveHandle) -> StepReport {
                 .extend(crate::runner::start_failure(&res, step.expect.error.as_deref()));
             r
         }
+        Op::Reachability { .. } => {
+            let mut r = report(
+                step,
+                "skipped: the reachability matrix probes the model (run it with `netloom run`); live traffic \
+                 meets the same policies at the pods' ports"
+                    .into(),
+            );
+            r.status = Status::Skipped;
+            r
+        }
         Op::Wait(d) => {
             // In short sleeps, so that a stop signal ends the wait at once.
             let until = Instant::now() + Duration::from_nanos(d.as_nanos());
