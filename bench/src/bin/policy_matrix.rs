@@ -29,9 +29,11 @@ fn main() -> ExitCode {
         }
     };
     let built = t.elapsed();
+    let before = lab.fabric.stats();
     let t = Instant::now();
     let mx = lab.policy_matrix(&[(L4::Tcp, 80)]);
     let probed = t.elapsed();
+    let after = lab.fabric.stats();
     let reached = mx.cells[0].iter().flatten().filter(|c| c.reached()).count();
     let cells = pods * pods;
     println!(
@@ -39,6 +41,11 @@ fn main() -> ExitCode {
         built.as_secs_f64(),
         probed.as_secs_f64(),
         cells - reached
+    );
+    println!(
+        "{} frame-hops ({:.2} per cell)",
+        after.frame_hops - before.frame_hops,
+        (after.frame_hops - before.frame_hops) as f64 / cells as f64
     );
     if let Some((rss, hwm)) = mem::rss_hwm() {
         println!("peak RSS {} MB (now {} MB)", hwm >> 20, rss >> 20);

@@ -18,42 +18,64 @@ use bytes::Bytes;
 
 use crate::net::{self, Mac, is_group};
 use crate::netfilter::bridge::{BridgeNf, Bridged};
-use crate::policy::{Direction, GuardVerdict, PodGuard, PolicyEngine};
+use crate::policy::{Direction, GuardVerdict, Guards, PolicyEngine};
 
 /// NetworkPolicy enforcement at the bridge's pod ports (the host end of each pod's
-/// veth, where CNI plugins enforce).
+/// veth, where CNI plugins enforce), with one connection tracking table.
 #[derive(Debug)]
 pub struct BridgePolicy {
     /// The compiled policies.
     pub engine: Rc<PolicyEngine>,
-    /// The guard of each port (by port id; `None`: not a policed pod port).
-    pub guards: Vec<Option<PodGuard>>,
+    /// The policed pod behind each port (by port id; `None`: not a policed pod port).
+    pub pods: Vec<Option<usize>>,
+    /// The enforcement point and its conntrack.
+    pub guards: Guards,
 }
 
 impl BridgePolicy {
-    /// Polices `frame` crossing port `port` in direction `d` (egress = arriving from
-    /// the pod). `false`: it was dropped (its fate is given).
-    fn police(&mut self, ctx: &mut Ctx<'_>, port: PortId, d: Direction, frame: &Frame) -> bool {
-        let Some(g) = self.guards.get_mut(port as usize).and_then(Option::as_mut) else {
-            return true;
-        };
+    fn pod(&self, port: PortId) -> Option<usize> {
+        self.pods.get(port as usize).copied().flatten()
+    }
+
+    /// Polices `frame` arriving on `from` and leaving through `to` (`None`: flooded;
+    /// then only the policed pod that owns the destination address is asked). `false`:
+    /// it was dropped (its fate is given).
+    fn police(&mut self, ctx: &mut Ctx<'_>, from: PortId, to: Option<PortId>, frame: &Frame) -> bool {
         if !matches!(frame.data.get(12..14), Some([0x08, 0x00]) | Some([0x86, 0xdd])) {
+            return true;
+        }
+        let src_pod = self.pod(from);
+        let dst_pod = match to {
+            Some(out) => self.pod(out),
+            None => dst_ip(frame)
+                .and_then(|ip| self.engine.pod_of(ip))
+                .filter(|p| self.pods.contains(&Some(*p))),
+        };
+        if src_pod.is_none() && dst_pod.is_none() {
             return true;
         }
         let Some(ip) = frame.data.get(14..) else {
             return true;
         };
         let engine = &self.engine;
-        match g.check(engine, d, ip, frame.id, ctx.now(), ctx.tracing()) {
+        match self
+            .guards
+            .check(engine, ip, frame.id, ctx.now(), src_pod, dst_pod, ctx.tracing())
+        {
             GuardVerdict::Pass => true,
-            GuardVerdict::Allowed(policy, rule) => {
-                let pod = g.pod;
+            GuardVerdict::Allowed(by) => {
                 ctx.note(frame, Stage::Policy, || {
-                    let name = engine.pods().get(pod).map_or("", |p| p.name.as_str());
-                    format!(
-                        "NetworkPolicy: new connection allowed at {name}'s {} by {policy} rule {rule}",
-                        d.name()
-                    )
+                    let sides: Vec<String> = by
+                        .iter()
+                        .map(|&(d, p, r)| {
+                            let pod = if d == Direction::Egress { src_pod } else { dst_pod };
+                            let name = pod
+                                .and_then(|i| engine.pods().get(i))
+                                .map_or("", |p| p.name.as_str());
+                            format!("{name}'s {} by {} rule {}", d.name(), engine.policy_id(p), r + 1)
+                        })
+                        .collect();
+                    format!("NetworkPolicy: new connection allowed at {}", sides.join(" and "))
                 });
                 true
             }
@@ -64,13 +86,11 @@ impl BridgePolicy {
                         Some(p) => format!("{}/{}", p.name(), query.port),
                         None => "icmp".into(),
                     };
-                    let (src, dst) = match d {
-                        Direction::Ingress => (query.remote, query.dst),
-                        Direction::Egress => (ip_src(frame).unwrap_or(query.remote), query.dst),
-                    };
+                    let src = ip_src(frame).unwrap_or(query.remote);
                     format!(
-                        "NetworkPolicy: {src} → {dst} {what} at {name}'s {}: {}",
-                        d.name(),
+                        "NetworkPolicy: {src} → {} {what} at {name}'s {}: {}",
+                        query.dst,
+                        query.direction.name(),
                         engine.explain(&query)
                     )
                 };
@@ -89,24 +109,19 @@ impl BridgePolicy {
             }
         }
     }
+}
 
-    /// Whether `frame` (flooded) is addressed to the pod behind `port`.
-    fn addressed_to(&self, port: PortId, frame: &Frame) -> bool {
-        let Some(g) = self.guards.get(port as usize).and_then(Option::as_ref) else {
-            return false;
-        };
-        let dst = match frame.data.get(12..14) {
-            Some([0x08, 0x00]) => frame
-                .data
-                .get(30..34)
-                .map(|b| std::net::IpAddr::from([b[0], b[1], b[2], b[3]])),
-            Some([0x86, 0xdd]) => frame.data.get(38..54).and_then(|b| {
-                let a: [u8; 16] = b.try_into().ok()?;
-                Some(std::net::IpAddr::from(a))
-            }),
-            _ => None,
-        };
-        dst.is_some_and(|ip| self.engine.pod_of(ip) == Some(g.pod))
+fn dst_ip(frame: &Frame) -> Option<std::net::IpAddr> {
+    match frame.data.get(12..14) {
+        Some([0x08, 0x00]) => frame
+            .data
+            .get(30..34)
+            .map(|b| std::net::IpAddr::from([b[0], b[1], b[2], b[3]])),
+        Some([0x86, 0xdd]) => frame.data.get(38..54).and_then(|b| {
+            let a: [u8; 16] = b.try_into().ok()?;
+            Some(std::net::IpAddr::from(a))
+        }),
+        _ => None,
     }
 }
 
@@ -262,6 +277,13 @@ impl Bridge {
         &self.name
     }
 
+    /// Records `mac` behind `port` at `now`, as if a frame from it had just arrived (a
+    /// network that has been up a while has learned every station).
+    pub fn prime(&mut self, mac: Mac, port: PortId, now: SimTime) {
+        let vid = if self.filtering { 1 } else { 0 };
+        self.fdb.insert((vid, mac), FdbEntry { port, seen: now });
+    }
+
     /// The port on which `mac` was last seen, if it has not aged out at `now`.
     pub fn lookup(&self, mac: &Mac, now: SimTime) -> Option<PortId> {
         self.lookup_in(if self.filtering { 1 } else { 0 }, mac, now)
@@ -344,11 +366,6 @@ impl Element for Bridge {
             // bridge-learn: refresh or move the entry (a MAC that moved ports is relearned).
             self.fdb.insert((vid, src), FdbEntry { port, seen: now });
         }
-        if let Some(bp) = self.policy.as_deref_mut()
-            && !bp.police(ctx, port, Direction::Egress, &frame)
-        {
-            return;
-        }
         let mut known = if is_group(&dst) {
             None
         } else {
@@ -371,7 +388,7 @@ impl Element for Bridge {
             }
             Some(out) => {
                 if let Some(bp) = self.policy.as_deref_mut()
-                    && !bp.police(ctx, out, Direction::Ingress, &frame)
+                    && !bp.police(ctx, port, Some(out), &frame)
                 {
                     return;
                 }
@@ -404,6 +421,11 @@ impl Element for Bridge {
                 }
             }
             None => {
+                if let Some(bp) = self.policy.as_deref_mut()
+                    && !bp.police(ctx, port, None, &frame)
+                {
+                    return;
+                }
                 self.stats.tx_flooded += 1;
                 let mut sent = false;
                 for out in 0..self.ports.len() as PortId {
@@ -412,13 +434,6 @@ impl Element for Bridge {
                     // unplugged cable) is in the disabled state: Linux's br_flood()
                     // delivers only to forwarding ports, so no copy goes there to die.
                     if reflect || !ctx.port_up(out) || self.icc_blocks(port, out, &frame) {
-                        continue;
-                    }
-                    if let Some(bp) = self.policy.as_deref_mut()
-                        && bp.addressed_to(out, &frame)
-                        && !bp.police(ctx, out, Direction::Ingress, &frame)
-                    {
-                        sent = true;
                         continue;
                     }
                     if self.filtering {

@@ -15,13 +15,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 use netloom_core::{FrameId, SimTime};
 
 use super::{Cluster, Direction, Endpoint, IpBlock, Pod, PolicyPort, PolicyProto, PolicyVerdict, Side};
-use crate::net::{self, L4, Tuple};
-use crate::netfilter::conntrack::Conntrack;
+use crate::net::{self, L4};
+use crate::netfilter::conntrack::{Conntrack, TupleHasher};
 
 /// One compiled rule of one policy.
 #[derive(Clone, Debug)]
@@ -53,7 +54,7 @@ pub struct PolicyEngine {
     cluster: Cluster,
     pods: Vec<Pod>,
     /// Every address of every pod.
-    by_ip: HashMap<IpAddr, u32>,
+    by_ip: HashMap<IpAddr, u32, BuildHasherDefault<TupleHasher>>,
     /// Per pod, per direction (ingress, egress): the policies that isolate it.
     isolating: Vec<[Vec<u32>; 2]>,
     /// Per policy, per direction: its rules.
@@ -75,7 +76,7 @@ impl PolicyEngine {
     /// Compiles `cluster` for `pods`; `addrs[i]` are every address of pod `i` (its
     /// [`Pod::ip`] is the one ipBlocks see when the definitions are asked directly).
     pub fn new(cluster: Cluster, pods: Vec<Pod>, addrs: &[Vec<IpAddr>], enforced: bool) -> Self {
-        let mut by_ip = HashMap::new();
+        let mut by_ip: HashMap<IpAddr, u32, BuildHasherDefault<TupleHasher>> = HashMap::default();
         for (i, ips) in addrs.iter().enumerate() {
             for ip in ips {
                 by_ip.entry(*ip).or_insert(i as u32);
@@ -306,14 +307,15 @@ impl PolicyEngine {
     }
 }
 
-/// What a pod's guard did with a frame.
+/// What the guards did with a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GuardVerdict {
-    /// Not IP, part of a tracked connection, or the pod is not isolated that way.
+    /// Not IP, part of a tracked connection, or no side is isolated.
     Pass,
-    /// A new connection allowed by a policy: (policy `namespace/name`, rule, 1-based).
-    Allowed(String, usize),
-    /// A new connection no selecting policy allows. With enforcement off, only noted.
+    /// A new connection some isolated side allowed: (side, policy index, rule index).
+    Allowed(Vec<(Direction, usize, usize)>),
+    /// A new connection no selecting policy of one side allows. With enforcement off,
+    /// only noted (and the connection is tracked as if allowed).
     Denied {
         /// What was asked ([`PolicyEngine::explain`] says why it was denied).
         query: Query,
@@ -339,40 +341,37 @@ pub struct Query {
     pub port: u16,
 }
 
-/// The enforcement point at one pod interface.
-#[derive(Clone, Debug)]
-pub struct PodGuard {
-    /// The pod (index into the engine's pods).
-    pub pod: usize,
+/// The enforcement point of one bridge: the pods behind its ports and one connection
+/// tracking table, as a CNI plugin enforces in the host's FORWARD path. A new
+/// connection is checked against the sending pod's egress and the receiving pod's
+/// ingress and confirmed (tracked) only when it passes both, as netfilter confirms a
+/// connection only for a packet that leaves its last hook; its later packets and
+/// replies then pass without a policy decision.
+#[derive(Clone, Debug, Default)]
+pub struct Guards {
     ct: Conntrack,
 }
 
-impl PodGuard {
-    /// A guard for pod `pod`.
-    pub fn new(pod: usize) -> Self {
-        PodGuard {
-            pod,
-            ct: Conntrack::default(),
-        }
-    }
-
-    /// Checks the IP packet `ip` of frame `frame` crossing the interface in
-    /// direction `d` (egress: leaving the pod). `explain` asks for the explanation of
-    /// an allowed new connection too (tracing).
+impl Guards {
+    /// Checks the IP packet `ip` of frame `frame` leaving pod `from` (if a policed pod
+    /// sent it) towards pod `to` (if it goes to a policed pod). `explain` asks which
+    /// policies allowed a new connection (tracing).
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         engine: &PolicyEngine,
-        d: Direction,
         ip: &[u8],
         frame: FrameId,
         now: SimTime,
+        from: Option<usize>,
+        to: Option<usize>,
         explain: bool,
     ) -> GuardVerdict {
         let Some(info) = net::parse_ip(ip) else {
             return GuardVerdict::Pass;
         };
-        // Neighbour discovery, fragments after the first and ICMP errors (RELATED to
-        // what they quote) are not policed.
+        // Fragments after the first and ICMP errors (RELATED to what they quote) are
+        // not policed; neither is IPv6 neighbour discovery.
         if (info.fragment && !info.first_fragment) || info.is_icmp_error() {
             return GuardVerdict::Pass;
         }
@@ -395,44 +394,54 @@ impl PodGuard {
             }
             _ => (None, 0),
         };
-        let remote = match d {
-            Direction::Ingress => t.src,
-            Direction::Egress => t.dst,
-        };
-        let verdict = match engine.side(d, self.pod, remote, t.dst, proto, port) {
-            Ok(None) => GuardVerdict::Pass,
-            Ok(Some((p, r))) => {
-                if explain {
-                    GuardVerdict::Allowed(engine.policy_id(p), r + 1)
-                } else {
-                    GuardVerdict::Allowed(String::new(), r + 1)
+        let mut allowed = Vec::new();
+        let mut denied = None;
+        let sides = [(Direction::Egress, from, t.dst), (Direction::Ingress, to, t.src)];
+        for (d, pod, remote) in sides {
+            let Some(pod) = pod else { continue };
+            match engine.side(d, pod, remote, t.dst, proto, port) {
+                Ok(None) => {}
+                Ok(Some((p, r))) => {
+                    if explain {
+                        allowed.push((d, p, r));
+                    }
+                }
+                Err(()) => {
+                    engine.log_denial(frame, d, pod);
+                    denied = Some(Query {
+                        direction: d,
+                        pod,
+                        remote,
+                        dst: t.dst,
+                        proto,
+                        port,
+                    });
+                    break;
                 }
             }
-            Err(()) => {
-                engine.log_denial(frame, d, self.pod);
-                let query = Query {
-                    direction: d,
-                    pod: self.pod,
-                    remote,
-                    dst: t.dst,
-                    proto,
-                    port,
-                };
-                if engine.enforced {
-                    return GuardVerdict::Denied {
-                        query,
-                        enforced: true,
-                    };
-                }
-                GuardVerdict::Denied {
-                    query,
-                    enforced: false,
-                }
-            }
-        };
-        // Track the connection, so its replies (and later packets) pass both ways.
-        let orig: Tuple = t;
-        let _ = self.ct.insert(orig, orig, info.tcp_flags, now);
-        verdict
+        }
+        if let Some(query) = denied
+            && engine.enforced
+        {
+            return GuardVerdict::Denied {
+                query,
+                enforced: true,
+            };
+        }
+        // Confirmed: its replies and later packets pass both ways.
+        let _ = self.ct.insert(t, t, info.tcp_flags, now);
+        match denied {
+            Some(query) => GuardVerdict::Denied {
+                query,
+                enforced: false,
+            },
+            None if allowed.is_empty() => GuardVerdict::Pass,
+            None => GuardVerdict::Allowed(allowed),
+        }
+    }
+
+    /// Connections tracked.
+    pub fn tracked(&self) -> usize {
+        self.ct.len()
     }
 }

@@ -731,7 +731,7 @@ impl Cluster {
 }
 
 mod engine;
-pub use engine::{Denied, GuardVerdict, PodGuard, PolicyEngine, Query};
+pub use engine::{Denied, GuardVerdict, Guards, PolicyEngine, Query};
 
 #[cfg(test)]
 mod tests;

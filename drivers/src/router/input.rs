@@ -65,7 +65,7 @@ impl Node {
             return;
         };
         if dst != iface.mac && !net::is_group(&dst) {
-            let name = iface.name.clone();
+            let name = &iface.name;
             ctx.drop_frame(&frame, DropReason::NotForUs, Stage::EthernetInput, || {
                 format!(
                     "destination {} is not the MAC of {name}",

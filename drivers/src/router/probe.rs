@@ -5,6 +5,7 @@
 //! or none. No smoltcp socket is opened, so thousands of probes cost only their frames.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use smoltcp::wire::IpProtocol;
 use super::Node;
 use super::packet::{tcp_rst, udp};
 use crate::net::{self, IpInfo, L4, Tuple};
+use crate::netfilter::conntrack::TupleHasher;
 
 /// How a probe ended (so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +44,7 @@ pub struct Probe {
 #[derive(Debug, Default)]
 pub struct Probes {
     /// (remote, remote port, local port, transport) → probe.
-    pending: HashMap<(IpAddr, u16, u16, L4), usize>,
+    pending: HashMap<(IpAddr, u16, u16, L4), usize, BuildHasherDefault<TupleHasher>>,
     /// Every probe since the last [`Probes::clear`].
     pub list: Vec<Probe>,
     next_port: u16,

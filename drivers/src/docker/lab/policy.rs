@@ -2,6 +2,7 @@
 //! measured by probing every container from every container.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -11,7 +12,8 @@ use super::Lab;
 use crate::bridge::{Bridge, BridgePolicy};
 use crate::docker::Model;
 use crate::net::{L4, Mac};
-use crate::policy::{Denied, Direction, Pod, PodGuard, PolicyEngine};
+use crate::netfilter::conntrack::TupleHasher;
+use crate::policy::{Denied, Direction, Guards, Pod, PolicyEngine};
 use crate::router::{Node, ProbeOutcome};
 
 /// How long a probe may take before it counts as blocked (the e2e prober's timeout).
@@ -91,14 +93,15 @@ impl Lab {
                 let bp = b.policy.get_or_insert_with(|| {
                     Box::new(BridgePolicy {
                         engine: engine.clone(),
-                        guards: Vec::new(),
+                        pods: Vec::new(),
+                        guards: Guards::default(),
                     })
                 });
                 let i = bport as usize;
-                if bp.guards.len() <= i {
-                    bp.guards.resize(i + 1, None);
+                if bp.pods.len() <= i {
+                    bp.pods.resize(i + 1, None);
                 }
-                bp.guards[i] = Some(PodGuard::new(ci));
+                bp.pods[i] = Some(ci);
             }
         }
         self.policy = Some(engine);
@@ -110,8 +113,9 @@ impl Lab {
     }
 
     /// Gives every modelled container the neighbour entries of the containers sharing
-    /// one of its networks, as a network that has been up a while has learned them, so
-    /// probes measure policies rather than ARP storms.
+    /// one of its networks, and their bridges the containers' MACs, as a network that
+    /// has been up a while has learned them, so probes measure policies rather than
+    /// ARP storms and floods.
     fn prime_neighbours(&mut self) {
         let mut members: BTreeMap<usize, Vec<(ElemId, PortId, IpAddr, Mac)>> = BTreeMap::new();
         let containers = self.resolved.model.containers.clone();
@@ -121,7 +125,7 @@ impl Lab {
             };
             for ep in eps {
                 let key = format!("{}.{}", c.name, ep.ifname);
-                let Some(&(id, port, _)) = self.ports.get(&key) else {
+                let Some(&(id, port, link)) = self.ports.get(&key) else {
                     continue;
                 };
                 let Some(mac) = self
@@ -132,6 +136,14 @@ impl Lab {
                 else {
                     continue;
                 };
+                // The bridge has seen the container's MAC on its port.
+                let now = self.fabric.now();
+                let far = self.fabric.link(link).ends.into_iter().find(|&(e, _)| e != id);
+                if let Some((bid, bport)) = far
+                    && let Some(b) = self.fabric.element_mut::<Bridge>(bid)
+                {
+                    b.prime(mac, bport, now);
+                }
                 let ips = ep.v4.map(IpAddr::V4).into_iter().chain(ep.v6.map(IpAddr::V6));
                 for ip in ips {
                     members.entry(ep.network).or_default().push((id, port, ip, mac));
@@ -212,7 +224,7 @@ impl Lab {
                     })
                     .unwrap_or_default();
                 let limit = self.fabric.now() + PROBE_TIMEOUT;
-                let mut denied: HashMap<u64, Denied> = HashMap::new();
+                let mut denied: HashMap<u64, Denied, BuildHasherDefault<TupleHasher>> = HashMap::default();
                 let eng = engine.clone();
                 self.run_until_done(limit, |f| {
                     let waiting = f.element::<Node>(src).map_or(0, |n| n.probes().waiting());
