@@ -222,6 +222,15 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
     }
     let steps = v.steps(&scenario, &model);
     errs.append(&mut v.errs);
+    if model.policies_ignored && !model.cluster.policies.is_empty() {
+        warnings.push(format!(
+            "{file}: {} NetworkPolic{} defined but NOT enforced: `policy_enforcement: false` models a network plugin \
+             without a policy engine (flannel alone), so every connection they would deny goes through (traces \
+             note each one)",
+            model.cluster.policies.len(),
+            if model.cluster.policies.len() == 1 { "y is" } else { "ies are" }
+        ));
+    }
     if errs.is_empty() {
         Ok(Loaded {
             file: file.to_string(),

@@ -323,6 +323,43 @@ fn published_port_mtu_and_dns_with_real_programs() {
     assert!(out.contains("(getent ahosts)"), "{out}");
 }
 
+/// NetworkPolicies police real traffic: the guards sit at the pods' bridge ports in
+/// the engine, so a real kernel's SYN from a pod the policy does not admit is dropped
+/// (reason `policy`), an admitted one connects, and the replies of the admitted
+/// connection pass the isolated pod's port.
+#[test]
+fn policies_police_real_traffic() {
+    let _g = SERIAL.lock();
+    if !can_emulate("policies_police_real_traffic") {
+        return;
+    }
+    let f = scenario(
+        "policy",
+        "name: policy-live\n\
+         networks:\n  app: {}\n\
+         containers:\n\
+         \x20 web: { networks: [app], labels: { role: web } }\n\
+         \x20 db: { networks: [app], labels: { role: db }, listen: [tcp/5432] }\n\
+         \x20 other: { networks: [app] }\n\
+         policies:\n\
+         \x20 - name: db-allow-web\n\
+         \x20   select: { role: db }\n\
+         \x20   ingress:\n\
+         \x20     - from: [{ labels: { role: web } }]\n\
+         \x20       ports: [tcp/5432]\n\
+         steps:\n\
+         \x20 - connect: { from: web, to: \"db:5432\" }\n\
+         \x20   expect: ok\n\
+         \x20 - connect: { from: other, to: \"db:5432\" }\n\
+         \x20   expect: { result: timeout, dropped: policy }\n",
+    );
+    let f = f.to_string_lossy().to_string();
+    let (code, out, err) = emulate(&f, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(real socket)"), "{out}");
+    assert!(out.contains("db-allow-web"), "the drop names the policy:\n{out}");
+}
+
 /// The same file gives the same outcomes under `run` and `emulate`: every example and
 /// behaviour scenario passes both ways (steps from hosts and routers, which stay
 /// modelled, run on the engine's model of them).
