@@ -130,6 +130,12 @@ fn ingress_policy_admits_only_the_selected_peer_and_port() {
         "{}",
         drop.1
     );
+    // The resident node (the Docker host) always reaches its pods (kubelet probes).
+    let host = m.default_host();
+    assert_eq!(
+        lab.connect(&host, db, 443, L4::Tcp).expect("connect").outcome,
+        ConnOutcome::Ok
+    );
     // ICMP to db matches no rule with ports: denied.
     assert_eq!(lab.ping("web", db, 1, 56, false).expect("ping").received, 0);
     // db is isolated for ingress only: its own connections leave, and their replies come in.

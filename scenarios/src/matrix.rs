@@ -174,7 +174,18 @@ pub fn to_json(mx: &PolicyMatrix) -> Value {
                     }
                 }
             }
-            json!({ "port": port_name(port), "cells": cells, "blocked": blocked })
+            let would_be_denied: Vec<Value> = mx
+                .unenforced_denials
+                .iter()
+                .filter(|&&(p, _, _)| p == pi)
+                .map(|&(_, s, d)| json!({ "from": mx.names[s], "to": mx.names[d] }))
+                .collect();
+            json!({
+                "port": port_name(port),
+                "cells": cells,
+                "blocked": blocked,
+                "would_be_denied_if_enforced": would_be_denied,
+            })
         })
         .collect();
     json!({
@@ -324,12 +335,16 @@ mod tests {
             vec!["a → b: expected ., got X (denied by ingress default/deny)".to_string()]
         );
         let want = parse_expected("- a c\na . .\n").expect("parses");
-        assert!(compare(&mx(), 0, &want).unwrap_err().contains("c which is not"));
-        assert_eq!(parse_expected("- a b\na . ?\n").unwrap_err().0, 2);
-        assert_eq!(parse_expected("a b\n").unwrap_err().0, 1);
+        assert!(
+            compare(&mx(), 0, &want)
+                .expect_err("an error")
+                .contains("c which is not")
+        );
+        assert_eq!(parse_expected("- a b\na . ?\n").expect_err("an error").0, 2);
+        assert_eq!(parse_expected("a b\n").expect_err("an error").0, 1);
         assert!(
             parse_expected("- a b\na .\n")
-                .unwrap_err()
+                .expect_err("an error")
                 .1
                 .contains("1 cells for 2 columns")
         );
@@ -340,7 +355,11 @@ mod tests {
         assert_eq!(parse_port("tcp/80"), Ok((L4::Tcp, 80)));
         assert_eq!(parse_port("UDP/53"), Ok((L4::Udp, 53)));
         assert_eq!(parse_port("8080"), Ok((L4::Tcp, 8080)));
-        assert!(parse_port("sctp/80").unwrap_err().contains("tcp or udp"));
+        assert!(
+            parse_port("sctp/80")
+                .expect_err("an error")
+                .contains("tcp or udp")
+        );
         assert!(parse_port("tcp/0").is_err());
     }
 }

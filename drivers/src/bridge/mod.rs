@@ -30,6 +30,8 @@ pub struct BridgePolicy {
     pub pods: Vec<Option<usize>>,
     /// The enforcement point and its conntrack.
     pub guards: Guards,
+    /// The addresses of the resident node (the Docker host): always allowed.
+    pub node: Vec<std::net::IpAddr>,
 }
 
 impl BridgePolicy {
@@ -58,10 +60,15 @@ impl BridgePolicy {
             return true;
         };
         let engine = &self.engine;
-        match self
-            .guards
-            .check(engine, ip, frame.id, ctx.now(), src_pod, dst_pod, ctx.tracing())
-        {
+        match self.guards.check(
+            engine,
+            ip,
+            frame.id,
+            ctx.now(),
+            (src_pod, dst_pod),
+            &self.node,
+            ctx.tracing(),
+        ) {
             GuardVerdict::Pass => true,
             GuardVerdict::Allowed(by) => {
                 ctx.note(frame, Stage::Policy, || {

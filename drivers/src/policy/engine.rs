@@ -354,7 +354,10 @@ pub struct Guards {
 
 impl Guards {
     /// Checks the IP packet `ip` of frame `frame` leaving pod `from` (if a policed pod
-    /// sent it) towards pod `to` (if it goes to a policed pod). `explain` asks which
+    /// sent it) towards pod `to` (if it goes to a policed pod). Traffic between a pod
+    /// and its resident node (one of `node`'s addresses) is always allowed, as
+    /// Kubernetes documents ("pods cannot block access from their resident node") and
+    /// the plugins implement it (kubelet probes depend on it). `explain` asks which
     /// policies allowed a new connection (tracing).
     #[allow(clippy::too_many_arguments)]
     pub fn check(
@@ -363,8 +366,8 @@ impl Guards {
         ip: &[u8],
         frame: FrameId,
         now: SimTime,
-        from: Option<usize>,
-        to: Option<usize>,
+        (from, to): (Option<usize>, Option<usize>),
+        node: &[IpAddr],
         explain: bool,
     ) -> GuardVerdict {
         let Some(info) = net::parse_ip(ip) else {
@@ -399,6 +402,9 @@ impl Guards {
         let sides = [(Direction::Egress, from, t.dst), (Direction::Ingress, to, t.src)];
         for (d, pod, remote) in sides {
             let Some(pod) = pod else { continue };
+            if node.contains(&remote) {
+                continue;
+            }
             match engine.side(d, pod, remote, t.dst, proto, port) {
                 Ok(None) => {}
                 Ok(Some((p, r))) => {

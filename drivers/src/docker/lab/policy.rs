@@ -85,6 +85,26 @@ impl Lab {
             &addrs,
             !m.policies_ignored,
         ));
+        // Each bridge's resident node: its host's addresses.
+        let mut node_of: BTreeMap<ElemId, Vec<IpAddr>> = BTreeMap::new();
+        for ((host, _), &bid) in &self.bridges {
+            let ips = self
+                .nodes
+                .get(host)
+                .and_then(|&h| self.fabric.element::<Node>(h))
+                .map(|n| {
+                    n.ifaces()
+                        .iter()
+                        .flat_map(|i| {
+                            let v4 = i.v4.iter().map(|a| IpAddr::V4(a.addr()));
+                            let v6 = i.v6.iter().map(|a| IpAddr::V6(a.addr()));
+                            v4.chain(v6).collect::<Vec<_>>()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            node_of.insert(bid, ips);
+        }
         for &(bid, bport, ci) in pod_ports {
             if !engine.isolated(ci) {
                 continue;
@@ -95,6 +115,7 @@ impl Lab {
                         engine: engine.clone(),
                         pods: Vec::new(),
                         guards: Guards::default(),
+                        node: node_of.get(&bid).cloned().unwrap_or_default(),
                     })
                 });
                 let i = bport as usize;
