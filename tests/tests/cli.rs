@@ -374,3 +374,64 @@ firewall:
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `netloom policy matrix`: the truth table with the deciding policies, as JSON too,
+/// and a bad `--port` refused with exit 2.
+#[test]
+fn policy_matrix_prints_the_truth_table() {
+    let out = netloom()
+        .args([
+            "policy",
+            "matrix",
+            "scenarios/examples/29-policy-allow-from-label.yaml",
+            "--port",
+            "tcp/8080",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("tcp/8080: "), "{text}");
+    assert!(text.contains("\n-  ") || text.contains("\n- "), "a header row: {text}");
+    assert!(
+        text.contains("denied by ingress shop/"),
+        "blocked cells name their policies: {text}"
+    );
+
+    let out = netloom()
+        .args([
+            "policy",
+            "matrix",
+            "scenarios/examples/35-policy-not-enforced.yaml",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["enforced"], serde_json::Value::Bool(false));
+    let ports = v["ports"].as_array().expect("ports");
+    assert!(!ports.is_empty());
+    let would: usize = ports
+        .iter()
+        .map(|p| p["would_be_denied_if_enforced"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(would > 0, "a plugin that ignores policies lets denied cells through: {v}");
+    assert!(
+        ports.iter().all(|p| p["blocked"].as_array().is_some_and(Vec::is_empty)),
+        "nothing is blocked when nothing is enforced: {v}"
+    );
+
+    let bad = netloom()
+        .args([
+            "policy",
+            "matrix",
+            "scenarios/examples/29-policy-allow-from-label.yaml",
+            "--port",
+            "icmp/1",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp or udp"));
+}
