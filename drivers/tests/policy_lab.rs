@@ -294,7 +294,7 @@ fn policy_strategy() -> impl Strategy<Value = NetworkPolicy> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn forwarded_matrix_equals_the_definitions(

@@ -392,7 +392,10 @@ fn policy_matrix_prints_the_truth_table() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.starts_with("tcp/8080: "), "{text}");
-    assert!(text.contains("\n-  ") || text.contains("\n- "), "a header row: {text}");
+    assert!(
+        text.contains("\n-  ") || text.contains("\n- "),
+        "a header row: {text}"
+    );
     assert!(
         text.contains("denied by ingress shop/"),
         "blocked cells name their policies: {text}"
@@ -416,9 +419,14 @@ fn policy_matrix_prints_the_truth_table() {
         .iter()
         .map(|p| p["would_be_denied_if_enforced"].as_array().map_or(0, Vec::len))
         .sum();
-    assert!(would > 0, "a plugin that ignores policies lets denied cells through: {v}");
     assert!(
-        ports.iter().all(|p| p["blocked"].as_array().is_some_and(Vec::is_empty)),
+        would > 0,
+        "a plugin that ignores policies lets denied cells through: {v}"
+    );
+    assert!(
+        ports
+            .iter()
+            .all(|p| p["blocked"].as_array().is_some_and(Vec::is_empty)),
         "nothing is blocked when nothing is enforced: {v}"
     );
 

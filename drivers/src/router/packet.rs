@@ -217,19 +217,25 @@ pub(super) fn tcp_rst(pkt: &[u8], info: &IpInfo, ip_id: u16) -> Option<Vec<u8>> 
     }
     h[12] = 5 << 4;
     let t = info.tuple;
-    Some(match (t.dst, t.src) {
+    tcp_packet(t.dst, t.src, &mut h, ip_id)
+}
+
+/// An IP packet carrying the 20-byte TCP header `h` from `src` to `dst`, its checksum
+/// filled in (IPv4 with DF); `None` when the families differ.
+pub(super) fn tcp_packet(src: IpAddr, dst: IpAddr, h: &mut [u8], ip_id: u16) -> Option<Vec<u8>> {
+    match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let c = net::checksum(net::pseudo4(s, d, 6, 20), &h);
+            let c = net::checksum(net::pseudo4(s, d, 6, 20), h);
             h[16..18].copy_from_slice(&c.to_be_bytes());
-            net::ipv4(s, d, IpProtocol::Tcp, 64, ip_id, true, &h)
+            Some(net::ipv4(s, d, IpProtocol::Tcp, 64, ip_id, true, h))
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let c = net::checksum(net::pseudo6(s, d, 6, 20), &h);
+            let c = net::checksum(net::pseudo6(s, d, 6, 20), h);
             h[16..18].copy_from_slice(&c.to_be_bytes());
-            net::ipv6(s, d, IpProtocol::Tcp, 64, &h)
+            Some(net::ipv6(s, d, IpProtocol::Tcp, 64, h))
         }
-        _ => return None,
-    })
+        _ => None,
+    }
 }
 
 /// What ping prints for an ICMP error from `from`.

@@ -10,11 +10,10 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use netloom_core::{Ctx, Frame, FrameId};
-use smoltcp::wire::IpProtocol;
 
 use super::Node;
-use super::packet::{tcp_rst, udp};
-use crate::net::{self, IpInfo, L4, Tuple};
+use super::packet::{tcp_packet, tcp_rst, udp};
+use crate::net::{IpInfo, L4, Tuple};
 use crate::netfilter::conntrack::TupleHasher;
 
 /// How a probe ended (so far).
@@ -192,17 +191,5 @@ fn syn(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, ip_id: u16) -> Vec<u8> 
     h[12] = 5 << 4;
     h[13] = 0x02;
     h[14..16].copy_from_slice(&64_240u16.to_be_bytes());
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let c = net::checksum(net::pseudo4(s, d, 6, 20), &h);
-            h[16..18].copy_from_slice(&c.to_be_bytes());
-            net::ipv4(s, d, IpProtocol::Tcp, 64, ip_id, true, &h)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let c = net::checksum(net::pseudo6(s, d, 6, 20), &h);
-            h[16..18].copy_from_slice(&c.to_be_bytes());
-            net::ipv6(s, d, IpProtocol::Tcp, 64, &h)
-        }
-        _ => Vec::new(),
-    }
+    tcp_packet(src, dst, &mut h, ip_id).unwrap_or_default()
 }
