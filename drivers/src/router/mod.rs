@@ -93,6 +93,10 @@ pub struct Node {
     vteps: Vteps,
     /// Reachability probes (`netloom policy matrix`).
     probes: Probes,
+    /// A Docker host's view of the NetworkPolicies: the embedded DNS it serves for a
+    /// container (emulation) forwards as if from the container's namespace, so the
+    /// container's egress policy applies to it.
+    pub policy: Option<Rc<crate::policy::PolicyEngine>>,
 }
 
 impl Node {
@@ -115,6 +119,7 @@ impl Node {
             apps: Apps::new(),
             vteps: Vteps::default(),
             probes: Probes::default(),
+            policy: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use netloom_core::{Ctx, Frame, FrameId, SimTime, Stage};
+use netloom_core::{Ctx, DropReason, Frame, FrameId, SimTime, Stage};
 
 use super::packet::udp;
 use super::{Node, TOK_DNS};
@@ -753,6 +753,15 @@ impl Node {
                 }
                 return;
             }
+            if let Some(why) = self.forward_denied(f.server, f.client.0, server, &f.name) {
+                // Docker forwards from the container's namespace: the query would be
+                // dropped at the container's port, and the forward times out.
+                let f = &mut self.apps.forwards[fi];
+                f.deadline = Some(ctx.now() + FORWARD_TIMEOUT);
+                let frame = ctx.originate(Bytes::new());
+                ctx.drop_frame(&frame, DropReason::Policy, Stage::Policy, || why);
+                return;
+            }
             let Some(src) = self.source_for(server) else {
                 self.apps.forwards[fi].upstream += 1;
                 continue;
@@ -775,6 +784,45 @@ impl Node {
             );
             return;
         }
+    }
+
+    /// Why the container `client`'s egress policy denies the query the embedded DNS
+    /// this host serves for it (proxied, under emulation) forwards to `upstream`, if it
+    /// does. The container's own embedded server (under `run`) sends from the
+    /// container, whose bridge port polices it.
+    fn forward_denied(&self, asked: IpAddr, client: IpAddr, upstream: IpAddr, name: &str) -> Option<String> {
+        if asked == IpAddr::V4(EMBEDDED) {
+            return None;
+        }
+        let engine = self.policy.as_ref().filter(|e| e.enforced)?;
+        let pod = engine.pod_of(client)?;
+        let udp = Some(crate::policy::PolicyProto::Udp);
+        engine
+            .side(
+                crate::policy::Direction::Egress,
+                pod,
+                upstream,
+                upstream,
+                udp,
+                dns::PORT,
+            )
+            .is_err()
+            .then(|| {
+                let q = crate::policy::Query {
+                    direction: crate::policy::Direction::Egress,
+                    pod,
+                    remote: upstream,
+                    dst: upstream,
+                    proto: udp,
+                    port: dns::PORT,
+                };
+                let who = engine.pods().get(pod).map_or("", |p| p.name.as_str());
+                format!(
+                    "NetworkPolicy: the embedded DNS forwards {name} for {who} from {who}'s namespace to \
+                     {upstream}:53, and {who}'s egress denies it: {}",
+                    engine.explain(&q)
+                )
+            })
     }
 
     fn forward_fail(&mut self, ctx: &mut Ctx<'_>, f: Forward) {

@@ -125,6 +125,21 @@ impl Lab {
                 bp.pods[i] = Some(ci);
             }
         }
+        // Docker hosts serve the embedded DNS of emulated containers: its forwards
+        // meet the container's egress policy.
+        for h in &m.hosts {
+            if let Some(&hid) = self.nodes.get(&h.name)
+                && let Some(n) = self.fabric.element_mut::<Node>(hid)
+            {
+                n.policy = Some(engine.clone());
+            }
+        }
+        let default = m.default_host();
+        if let Some(&hid) = self.nodes.get(&default)
+            && let Some(n) = self.fabric.element_mut::<Node>(hid)
+        {
+            n.policy = Some(engine.clone());
+        }
         self.policy = Some(engine);
     }
 
