@@ -242,10 +242,13 @@ impl Node {
                 });
                 return true;
             }
-            ctx.drop_frame(frame, DropReason::ArpUnresolved, Stage::ArpResolve, || {
+            // Only this copy of the (flooded) request ends here: a container on this
+            // host may still answer it. When no one does, the asker's resolution fails
+            // and that is where `arp-unresolved` is recorded.
+            ctx.drop_frame(frame, DropReason::NotForUs, Stage::ArpResolve, || {
                 format!(
-                    "VNI {vni}: ARP for {} answered by no one: the VXLAN device answers only for containers \
-                     Docker's control plane knows on other hosts",
+                    "VNI {vni}: the VXLAN device does not answer ARP for {}: it answers only for containers \
+                     Docker's control plane knows on other hosts (a container on this host may)",
                     a.tpa
                 )
             });
