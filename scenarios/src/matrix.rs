@@ -200,6 +200,8 @@ pub fn to_json(mx: &PolicyMatrix) -> Value {
 pub struct Expected {
     /// Column names.
     pub to: Vec<String>,
+    /// The header's 1-based line within the text.
+    pub header_line: usize,
     /// (source, its cells), in the order written; each cell with its 1-based line
     /// offset within the text.
     pub rows: Vec<(String, Vec<char>, usize)>,
@@ -258,7 +260,11 @@ pub fn parse_expected(text: &str) -> Result<Expected, (usize, String)> {
         }
         rows.push((src.to_owned(), cells, i + 1));
     }
-    Ok(Expected { to, rows })
+    Ok(Expected {
+        to,
+        header_line: hl + 1,
+        rows,
+    })
 }
 
 /// Cells of `port` where the measured matrix differs from `want`, each a line naming

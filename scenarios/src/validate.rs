@@ -1303,31 +1303,44 @@ impl Validator<'_> {
             if kind != "reachability" {
                 self.err(x, "'matrix' applies to reachability steps", None);
             }
+            // A block scalar's position is where its text starts: table line `n` is
+            // `n - 1` lines below it.
+            let loc = location_of(x);
+            let at = |n: usize| (loc.line() + n as u64 - 1, loc.column());
             match crate::matrix::parse_expected(&x.value) {
                 Ok(t) => {
                     let known: Vec<String> = m.containers.iter().map(|c| c.name.clone()).collect();
-                    let names = t.to.iter().chain(t.rows.iter().map(|(s, _, _)| s));
-                    for n in names {
+                    let names =
+                        t.to.iter()
+                            .map(|n| (n, t.header_line))
+                            .chain(t.rows.iter().map(|(s, _, l)| (s, *l)));
+                    for (n, line) in names {
                         if !known.contains(n) {
-                            self.err(
-                                x,
-                                format!("the matrix names '{n}', which is not a container"),
-                                nearest(n, &known)
-                                    .or_else(|| Some("rows and columns are container names".into())),
+                            let (l, c) = at(line);
+                            let hint = nearest(n, &known)
+                                .unwrap_or_else(|| "rows and columns are container names".into());
+                            self.errs.push(
+                                ScenarioError::new(
+                                    self.file,
+                                    l,
+                                    c,
+                                    format!("the matrix names '{n}', which is not a container"),
+                                )
+                                .with_hint(hint),
                             );
                         }
                     }
                     out.matrix = Some(t);
                 }
-                Err((line, e)) => self.err(
-                    x,
-                    format!("matrix line {line}: {e}"),
-                    Some(
-                        "a header `- a b c`, then a row per source: its name and a cell per column (`.` \
-                         connected, `X` blocked, `R` refused)"
-                            .into(),
-                    ),
-                ),
+                Err((line, e)) => {
+                    let (l, c) = at(line);
+                    self.errs.push(
+                        ScenarioError::new(self.file, l, c, format!("matrix line {line}: {e}")).with_hint(
+                            "a header `- a b c`, then a row per source: its name and a cell per column (`.` \
+                             connected, `X` blocked, `R` refused)",
+                        ),
+                    );
+                }
             }
         }
         out

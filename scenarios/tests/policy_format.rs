@@ -637,3 +637,41 @@ fn label_values_are_text() {
     assert_eq!(web.labels.get("version").map(String::as_str), Some("1"));
     assert!(l.model.cluster.policies[0].select.matches(&web.labels));
 }
+
+/// A `reachability` step: its port and its expected matrix are checked at load, each
+/// error at the step's value.
+#[test]
+fn reachability_steps_are_checked_at_load() {
+    let good = format!(
+        "{HEAD}steps:\n  - reachability: {{ port: tcp/80 }}\n    expect:\n      matrix: |\n        -   api web db\n        api .   .   .\n        web .   .   .\n        db  .   .   .\n"
+    );
+    let l = ok(&good);
+    assert_eq!(l.steps.len(), 1);
+    assert!(l.steps[0].expect.matrix.is_some());
+
+    refused(
+        &format!("{HEAD}steps:\n  - reachability: {{ port: icmp/1 }}\n"),
+        "reachability",
+        "icmp/1",
+        "tcp or udp",
+        "tcp/80",
+    );
+    refused(
+        &format!(
+            "{HEAD}steps:\n  - reachability: {{ port: tcp/80 }}\n    expect:\n      matrix: |\n        -   api web\n        api . ?\n"
+        ),
+        "api . ?",
+        "api",
+        "matrix line 2",
+        "a cell per column",
+    );
+    refused(
+        &format!(
+            "{HEAD}steps:\n  - reachability: {{ port: tcp/80 }}\n    expect:\n      matrix: |\n        -   api webb\n        api . .\n"
+        ),
+        "-   api webb",
+        "-",
+        "'webb', which is not a container",
+        "did you mean 'web'?",
+    );
+}
