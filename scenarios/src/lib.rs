@@ -41,6 +41,7 @@
 
 pub mod emulate;
 pub mod error;
+pub mod explain;
 pub mod format;
 pub mod input;
 pub mod matrix;

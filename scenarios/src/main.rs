@@ -117,6 +117,23 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Send one packet from A to B through the scenario's network and show, hop by hop,
+    /// every decision (bridge forwarding, routes, neighbours, NAT, the rule or policy
+    /// that decided, encapsulation, MTU) and the verdict. Exit 0, or 2 for a bad file
+    /// or name.
+    Explain {
+        /// The scenario file.
+        file: PathBuf,
+        /// The sending machine (container, external, host or router).
+        #[arg(long)]
+        from: String,
+        /// The destination: a machine or an address, with `:port` for tcp/udp.
+        #[arg(long)]
+        to: String,
+        /// tcp, udp or icmp (default: tcp with a port, icmp without).
+        #[arg(long)]
+        proto: Option<String>,
+    },
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind — exactly what their run records name
@@ -159,6 +176,12 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Matrix { file, ports, json },
         } => policy_matrix(&file, &ports, json),
+        Command::Explain {
+            file,
+            from,
+            to,
+            proto,
+        } => explain(&file, &from, &to, proto.as_deref()),
         Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
                 .iter()
@@ -288,6 +311,35 @@ fn main() -> ExitCode {
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
+}
+
+/// `netloom explain FILE --from A --to B[:port] [--proto P]`.
+fn explain(file: &Path, from: &str, to: &str, proto: Option<&str>) -> ExitCode {
+    use netloom_scenarios::explain;
+    let q = match explain::Query::parse(from, to, proto) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("netloom explain: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let loaded = match read_and_load(file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprint!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    match explain::explain(&loaded, &q) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netloom explain: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `netloom policy matrix FILE [--port tcp/80]… [--json]`.

@@ -443,3 +443,65 @@ fn policy_matrix_prints_the_truth_table() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp or udp"));
 }
+
+/// `netloom explain`: one packet and its answer hop by hop, every decision, the verdict;
+/// a denied one names the policy; an unknown machine is exit 2 with the nearest name.
+#[test]
+fn explain_shows_every_decision_and_the_verdict() {
+    let ok = netloom()
+        .args([
+            "explain",
+            "scenarios/examples/05-published-ports.yaml",
+            "--from",
+            "laptop",
+            "--to",
+            "host1:8080",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{text}");
+    for decision in [
+        "fdb:",
+        "nat-prerouting: DNAT",
+        "filter-forward:",
+        "ip4-lookup: route",
+        "ARP who-has",
+    ] {
+        assert!(text.contains(decision), "missing {decision}:\n{text}");
+    }
+    assert!(text.contains("verdict: connected"), "{text}");
+
+    let denied = netloom()
+        .args([
+            "explain",
+            "scenarios/examples/29-policy-allow-from-label.yaml",
+            "--from",
+            "stage-web",
+            "--to",
+            "db:5432",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&denied.stdout);
+    assert_eq!(denied.status.code(), Some(0), "{text}");
+    assert!(text.contains("verdict: no answer"), "{text}");
+    assert!(
+        text.contains("first drop: policy") && text.contains("shop/"),
+        "{text}"
+    );
+
+    let bad = netloom()
+        .args([
+            "explain",
+            "scenarios/examples/29-policy-allow-from-label.yaml",
+            "--from",
+            "stage-wbe",
+            "--to",
+            "db:5432",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean 'stage-web'"));
+}

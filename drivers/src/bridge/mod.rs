@@ -410,6 +410,15 @@ impl Element for Bridge {
                     return;
                 }
                 self.stats.tx_forwarded += 1;
+                if ctx.tracing() {
+                    let name = self.port_name(out);
+                    ctx.note(&frame, Stage::BridgeForward, || {
+                        format!(
+                            "fdb: {} is behind port {name}",
+                            netloom_core::frame::MacDisplay(dst)
+                        )
+                    });
+                }
                 if self.filtering {
                     match self.vlans[out as usize].egress(vid) {
                         Some(tagged) => ctx.send(out, retag(&frame, vid, tagged)),
@@ -434,6 +443,18 @@ impl Element for Bridge {
                     return;
                 }
                 self.stats.tx_flooded += 1;
+                if ctx.tracing() {
+                    ctx.note(&frame, Stage::BridgeForward, || {
+                        if is_group(&dst) {
+                            "fdb: broadcast/multicast, flooded to every other port".to_string()
+                        } else {
+                            format!(
+                                "fdb: {} unknown (not learned, or aged out), flooded to every other port",
+                                netloom_core::frame::MacDisplay(dst)
+                            )
+                        }
+                    });
+                }
                 let mut sent = false;
                 for out in 0..self.ports.len() as PortId {
                     let reflect = out == port && !self.ports[out as usize].hairpin;

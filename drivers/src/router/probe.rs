@@ -159,7 +159,7 @@ impl Node {
         if !self.probes.answer(key, outcome) {
             return false;
         }
-        ctx.deliver(frame, || format!("{t}: the answer to a reachability probe"));
+        ctx.deliver(frame, || format!("{t}: the answer to a probe"));
         if outcome == ProbeOutcome::Connected
             && t.l4 == L4::Tcp
             && let Some(r) = tcp_rst(pkt, info, self.next_ip_id())

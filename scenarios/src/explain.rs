@@ -1,0 +1,252 @@
+//! `netloom explain FILE --from A --to B[:port] [--proto tcp|udp|icmp]`: one packet and
+//! its answer through the scenario's network, hop by hop with every decision the model
+//! took (bridge forwarding, route lookups, neighbour resolution, NAT, the netfilter rule
+//! or NetworkPolicy that decided, encapsulation, MTU), then the verdict — what
+//! `ovs-appctl ofproto/trace` is for Open vSwitch, for this model.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use netloom_core::{DropReason, EventKind, SimDuration, TraceLevel};
+use netloom_drivers::docker::Lab;
+use netloom_drivers::net::L4;
+use netloom_drivers::router::{Node, ProbeOutcome};
+
+use crate::Loaded;
+use crate::runner::format_event;
+
+/// The most trace lines printed (a flood in a large network stays readable).
+const MAX_LINES: usize = 400;
+
+/// What to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// The sending machine.
+    pub from: String,
+    /// The destination: a machine name or an address.
+    pub to: String,
+    /// Its port (TCP/UDP).
+    pub port: Option<u16>,
+    /// The protocol.
+    pub l4: L4,
+}
+
+impl Query {
+    /// From the command line: `--to B[:port]` and `--proto` (default: tcp with a port,
+    /// icmp without).
+    pub fn parse(from: &str, to: &str, proto: Option<&str>) -> Result<Query, String> {
+        let (host, port) = split_port(to)?;
+        let l4 = match proto.map(str::to_ascii_lowercase).as_deref() {
+            None if port.is_some() => L4::Tcp,
+            None | Some("icmp") => L4::Icmp,
+            Some("tcp") => L4::Tcp,
+            Some("udp") => L4::Udp,
+            Some(p) => return Err(format!("--proto {p}: tcp, udp or icmp")),
+        };
+        if l4 != L4::Icmp && port.is_none() {
+            return Err(format!(
+                "--to {to}: {} needs a port (`--to {to}:80`)",
+                if l4 == L4::Tcp { "tcp" } else { "udp" }
+            ));
+        }
+        Ok(Query {
+            from: from.to_string(),
+            to: host,
+            port,
+            l4,
+        })
+    }
+}
+
+/// `name`, `name:80`, `10.0.0.1:80`, `[2001:db8::1]:80`, `2001:db8::1`.
+fn split_port(to: &str) -> Result<(String, Option<u16>), String> {
+    if to.parse::<IpAddr>().is_ok() {
+        return Ok((to.to_string(), None));
+    }
+    let (host, port) = match to.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]:") {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest.trim_end_matches(']'), None),
+        },
+        None => match to.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (to, None),
+        },
+    };
+    let port = match port {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("--to {to}: `{p}` is not a port 1-65535"))?,
+        ),
+        None => None,
+    };
+    if host.is_empty() {
+        return Err(format!("--to {to}: no destination"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// Sends the query's packet through a fresh lab of `loaded` and explains it. `Err`:
+/// the query names something the scenario does not have.
+pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
+    let mut lab = Lab::build(&loaded.model, loaded.scenario.seed)
+        .map_err(|e| format!("the scenario does not build: {e:?}"))?;
+    let from = lab
+        .node(&q.from)
+        .ok_or_else(|| unknown(&lab, &q.from, "--from"))?;
+    if lab.fabric.element::<Node>(from).is_none() {
+        return Err(format!("--from {}: not a machine that sends packets", q.from));
+    }
+    let dst = match q.to.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => lab
+            .address_of(&q.to, false)
+            .or_else(|| lab.address_of(&q.to, true))
+            .ok_or_else(|| unknown(&lab, &q.to, "--to"))?,
+    };
+    // A network that has been up a while: the start-up chatter is not the question.
+    // (nothing to settle: a lab starts quiet)
+    lab.fabric.clear_trace();
+    lab.fabric.set_trace_level(TraceLevel::Hops);
+    let start = lab.fabric.now();
+    let mut out = String::new();
+    let what = match (q.l4, q.port) {
+        (L4::Icmp, _) => format!("ICMP echo {} → {} ({dst})", q.from, q.to),
+        (l4, Some(p)) => format!(
+            "{} {} → {}:{p} ({dst})",
+            if l4 == L4::Udp { "UDP" } else { "TCP" },
+            q.from,
+            q.to
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "explain: {what}");
+    let verdict = match q.l4 {
+        L4::Icmp => {
+            let p = lab.ping(&q.from, dst, 1, 56, false)?;
+            if p.received > 0 {
+                format!(
+                    "reached: the echo reply came back after {}",
+                    p.rtts.first().copied().unwrap_or_default()
+                )
+            } else if let Some(e) = p.errors.first() {
+                format!("no reply: {e}")
+            } else {
+                "no reply".to_string()
+            }
+        }
+        l4 => {
+            let port = q.port.unwrap_or(0);
+            let idx = lab
+                .fabric
+                .with_element::<Node, _>(from, |n, ctx| {
+                    let i = n.start_probe(ctx, dst, l4, port);
+                    n.flush_probes(ctx);
+                    i
+                })
+                .ok_or("the sender vanished")?;
+            let limit = start + SimDuration::from_secs(3);
+            while lab.fabric.now() < limit {
+                let answered = lab
+                    .fabric
+                    .element::<Node>(from)
+                    .and_then(|n| n.probes().list.get(idx))
+                    .is_some_and(|p| p.outcome != ProbeOutcome::Pending);
+                if answered || !lab.fabric.step() {
+                    break;
+                }
+            }
+            // Let the answer's own consequences (the reset of a SYN scan) land.
+            let settle = lab.fabric.now() + SimDuration::from_millis(10);
+            lab.fabric.run_until(settle);
+            let outcome = lab
+                .fabric
+                .element::<Node>(from)
+                .and_then(|n| n.probes().list.get(idx))
+                .map_or(ProbeOutcome::Pending, |p| p.outcome);
+            match outcome {
+                ProbeOutcome::Connected if l4 == L4::Tcp => "connected: the SYN/ACK came back".to_string(),
+                ProbeOutcome::Connected => "answered: a datagram came back".to_string(),
+                ProbeOutcome::Refused => {
+                    "refused: the packet reached the destination, where nothing listens on that port"
+                        .to_string()
+                }
+                ProbeOutcome::Unsendable => format!("not sent: {} has no route to {dst}", q.from),
+                ProbeOutcome::Pending => "no answer within 3 s".to_string(),
+            }
+        }
+    };
+    let events = &lab.fabric.trace().events;
+    for e in events.iter().take(MAX_LINES) {
+        out.push_str(&format_event(&lab, e));
+        out.push('\n');
+    }
+    if events.len() > MAX_LINES {
+        let _ = writeln!(out, "  … {} more events", events.len() - MAX_LINES);
+    }
+    let first_drop = events.iter().find_map(|e| match e.kind {
+        EventKind::Dropped { reason, .. } if reason != DropReason::NotForUs => Some((reason, e)),
+        _ => None,
+    });
+    let _ = writeln!(out, "verdict: {verdict}");
+    if let Some((reason, e)) = first_drop {
+        let _ = writeln!(
+            out,
+            "first drop: {reason} at {}: {}",
+            lab.fabric.element_name(e.elem),
+            e.detail
+        );
+    }
+    Ok(out)
+}
+
+fn unknown(lab: &Lab, name: &str, flag: &str) -> String {
+    let m = &lab.resolved.model;
+    let mut names: Vec<&str> = m
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .chain(m.hosts.iter().map(|h| h.name.as_str()))
+        .chain(m.externals.iter().map(|e| e.name.as_str()))
+        .chain(m.routers.iter().map(|r| r.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    let near = names
+        .iter()
+        .map(|k| (strsim::levenshtein(k, name), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default();
+    let list = if names.len() > 12 {
+        format!("{}, … ({} in all)", names[..12].join(", "), names.len())
+    } else {
+        names.join(", ")
+    };
+    format!("{flag} {name}: no such machine{near}; the scenario has: {list}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_ports_and_families() {
+        assert_eq!(split_port("db:5432"), Ok(("db".into(), Some(5432))));
+        assert_eq!(split_port("10.0.0.1"), Ok(("10.0.0.1".into(), None)));
+        assert_eq!(split_port("2001:db8::1"), Ok(("2001:db8::1".into(), None)));
+        assert_eq!(
+            split_port("[2001:db8::1]:80"),
+            Ok(("2001:db8::1".into(), Some(80)))
+        );
+        assert!(split_port("db:0").is_err());
+        assert!(split_port("db:http").is_err());
+        let q = Query::parse("a", "b:80", None).expect("parses");
+        assert_eq!(q.l4, L4::Tcp);
+        assert_eq!(Query::parse("a", "b", None).expect("parses").l4, L4::Icmp);
+        assert!(Query::parse("a", "b", Some("udp")).is_err(), "udp needs a port");
+        assert!(Query::parse("a", "b:1", Some("sctp")).is_err());
+    }
+}
