@@ -201,7 +201,24 @@ impl Device for QueueDevice {
 
 /// A smoltcp interface owning `addrs`, sized for the device's MTU.
 fn make_iface(addrs: &[(IpAddr, u8)], dev: &mut QueueDevice, now: SimTime) -> Interface {
-    let mut iface = Interface::new(Config::new(HardwareAddress::Ip), dev, instant(now));
+    let mut config = Config::new(HardwareAddress::Ip);
+    // smoltcp draws initial sequence numbers and ephemeral ports from this seed: one
+    // per machine (its addresses) and per moment, so a server's ISN is not its
+    // client's, as with Linux's per-connection ISNs; still the same for the same run.
+    config.random_seed = addrs
+        .iter()
+        .flat_map(|(ip, len)| {
+            let bytes: Vec<u8> = match ip {
+                IpAddr::V4(a) => a.octets().to_vec(),
+                IpAddr::V6(a) => a.octets().to_vec(),
+            };
+            bytes.into_iter().chain([*len])
+        })
+        .chain(now.as_nanos().to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut iface = Interface::new(config, dev, instant(now));
     iface.update_ip_addrs(|a| {
         for &(ip, len) in addrs {
             let _ = a.push(IpCidr::new(to_smol(ip), len));
