@@ -18,7 +18,7 @@ pub const MAX_OPEN: usize = 64;
 /// capture never fails half-way for the length of a name.
 const MAX_PCAP_NAME: usize = 160;
 
-/// The file name of link `index` named `link` (`a.eth0 <-> lan.a.eth0`), optionally
+/// The file name of link `index` named `link` (`host1.eth0--office`, `api.eth0`), optionally
 /// prefixed with the scenario's name: characters other than letters, digits, `-` and
 /// `.` become `_`, and a name too long for a file system is shortened with a hash of
 /// the whole, so names stay unique and every capture of a run can be written.

@@ -318,6 +318,14 @@ impl Fabric {
         id
     }
 
+    /// Renames link `id` (its name is what captures are named after); the default is
+    /// `elem.port <-> elem.port`.
+    pub fn set_link_name(&mut self, id: LinkId, name: impl Into<String>) {
+        if let Some(l) = self.core.links.get_mut(id.0 as usize) {
+            l.name = name.into();
+        }
+    }
+
     /// The link `id`.
     pub fn link(&self, id: LinkId) -> &Link {
         &self.core.links[id.0 as usize]

@@ -505,3 +505,35 @@ fn explain_shows_every_decision_and_the_verdict() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean 'stage-web'"));
 }
+
+/// Capture files are named after links as a scenario writes them: `host1.eth0--site-a`,
+/// a container's `api.eth0`, a host's `host1.docker0`.
+#[test]
+fn pcap_files_are_named_as_the_scenario_names_links() {
+    let dir = tmp("pcapnames");
+    let out = netloom()
+        .args(["run", "scenarios/examples/19-overlay-vxlan.yaml", "--pcap"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    for want in [
+        "host1.eth0--site-a.pcap",
+        "api.eth0.pcap",
+        "host1.docker0.pcap",
+        "wan.b--site-b.pcap",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!("-{want}"))),
+            "no {want} in {names:?}"
+        );
+    }
+    assert!(
+        names.iter().all(|n| !n.contains("<->") && !n.contains("__")),
+        "{names:?}"
+    );
+}

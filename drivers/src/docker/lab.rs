@@ -195,6 +195,7 @@ impl Lab {
         lab.directory = Arc::new(lab.build_directory());
         lab.fabric.set_frame_describer(crate::summary::frame_summary);
         lab.compile();
+        lab.name_links();
         lab.register_trace_points();
         lab.start_all();
         lab.install_all_rules();
@@ -1072,6 +1073,47 @@ impl Lab {
     /// trace prints it (`node.iface`), in name order.
     pub fn wire_points(&self) -> impl Iterator<Item = &str> {
         self.lans.keys().chain(self.ports.keys()).map(String::as_str)
+    }
+
+    /// Names links as a scenario writes them, for capture files: a machine's NIC on a
+    /// LAN `host1.eth0--office`, a container's interface `api.eth0`.
+    fn name_links(&mut self) {
+        let mut names: Vec<(LinkId, String)> = self
+            .attachments
+            .iter()
+            .map(|(key, lan, link)| (*link, format!("{key}--{lan}")))
+            .collect();
+        for (c, links) in &self.container_links {
+            for link in links {
+                let own = format!("{c}.");
+                if let Some((key, _)) = self
+                    .ports
+                    .iter()
+                    .find(|(k, v)| v.2 == *link && k.starts_with(&own))
+                {
+                    names.push((*link, key.clone()));
+                }
+            }
+        }
+        // The rest (a host's side of its bridges and VXLAN devices): the first end,
+        // `host1.docker0`, when that names one link only.
+        let named: BTreeSet<LinkId> = names.iter().map(|(l, _)| *l).collect();
+        let mut firsts: BTreeMap<String, Vec<LinkId>> = BTreeMap::new();
+        for (id, l) in self.fabric.links() {
+            if !named.contains(&id)
+                && let Some((first, _)) = l.name.split_once(" <-> ")
+            {
+                firsts.entry(first.to_string()).or_default().push(id);
+            }
+        }
+        for (first, ids) in firsts {
+            if let [id] = ids[..] {
+                names.push((id, first));
+            }
+        }
+        for (link, name) in names {
+            self.fabric.set_link_name(link, name);
+        }
     }
 
     /// Registers as `element.port` every port that the compile phases did not name (a
