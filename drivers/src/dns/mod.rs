@@ -96,6 +96,17 @@ pub struct Message {
     pub addrs: Vec<IpAddr>,
 }
 
+/// The payload of a one-datagram UDP probe to `port` (a `connect` step with `proto:
+/// udp`, a reachability probe): a well-formed DNS query for `netloom-probe.invalid`
+/// (RFC 6761: never resolves) on the DNS and mDNS ports, so a capture decodes as what
+/// it is and a name server answers it; elsewhere a line of text.
+pub fn probe_payload(port: u16) -> Vec<u8> {
+    match port {
+        53 | 5353 => query(0x6e6c, "netloom-probe.invalid", QType::A).unwrap_or_default(),
+        _ => b"netloom probe\n".to_vec(),
+    }
+}
+
 /// A recursive query (RD set) for `name` of type `qtype`; `None` when `name` is not a
 /// valid domain name.
 pub fn query(id: u16, name: &str, qtype: QType) -> Option<Vec<u8>> {
@@ -437,6 +448,18 @@ pub type Zone = BTreeMap<String, Vec<IpAddr>>;
 
 #[cfg(test)]
 mod tests {
+
+    /// A UDP probe to the DNS ports is a DNS query a capture decodes as one (and a
+    /// name server answers); elsewhere it stays text.
+    #[test]
+    fn udp_probes_to_dns_ports_are_well_formed_queries() {
+        for port in [53, 5353] {
+            let m = parse(&probe_payload(port)).expect("a DNS message");
+            assert!(!m.response);
+            assert_eq!(m.name, "netloom-probe.invalid");
+        }
+        assert_eq!(probe_payload(9), b"netloom probe\n".to_vec());
+    }
     use super::*;
 
     // A query we build parses back to the same question, and a reply carries exactly

@@ -474,7 +474,7 @@ impl Stack {
         .is_err()
         {
             outcome = Some(ConnOutcome::Refused("bind failed".into()));
-        } else if s.send_slice(b"netloom probe\n", remote).is_err() {
+        } else if s.send_slice(&crate::dns::probe_payload(port), remote).is_err() {
             outcome = Some(ConnOutcome::Refused("send failed".into()));
         }
         let handle = self.sockets.add(s);

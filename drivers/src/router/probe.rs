@@ -99,7 +99,14 @@ impl Node {
             return self.probes.list.len() - 1;
         };
         let pkt = match l4 {
-            L4::Udp => udp(src, dst, sport, port, self.next_ip_id(), b"netloom probe"),
+            L4::Udp => udp(
+                src,
+                dst,
+                sport,
+                port,
+                self.next_ip_id(),
+                &crate::dns::probe_payload(port),
+            ),
             _ => syn(src, dst, sport, port, self.next_ip_id()),
         };
         let frame = ctx.originate_about(Bytes::new(), &pkt);
