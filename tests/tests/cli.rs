@@ -443,3 +443,34 @@ fn policy_matrix_prints_the_truth_table() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("tcp or udp"));
 }
+
+/// A load error shows the offending line of the file with a caret under the column
+/// (as rustc does), between its `file:line:column: error:` line, kept as it was for
+/// grep, and its hint; `run` and `validate` print it alike.
+#[test]
+fn errors_show_the_source_line_and_a_caret() {
+    let dir = tmp("caret");
+    let file = dir.join("typo.yaml");
+    std::fs::write(
+        &file,
+        "name: typo\nnetworks:\n  app: {}\ncontainers:\n  web: { networks: [app], listen: [tcp/80] }\n  client: { netwrks: [app] }\nsteps: []\n",
+    )
+    .expect("write");
+    for verb in ["validate", "run"] {
+        let out = netloom().arg(verb).arg(&file).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].ends_with("typo.yaml:6:13: error: unknown key 'netwrks'"),
+            "{err}"
+        );
+        assert_eq!(lines[1], "  |", "{err}");
+        assert_eq!(lines[2], "6 |   client: { netwrks: [app] }", "{err}");
+        // The caret is under column 13 of the line (after the `6 | ` gutter), and
+        // underlines the key.
+        assert_eq!(lines[3], format!("  | {}^^^^^^^", " ".repeat(12)), "{err}");
+        assert_eq!(lines[4], "  hint: did you mean 'networks'?", "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
