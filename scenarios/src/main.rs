@@ -270,6 +270,11 @@ fn main() -> ExitCode {
             }
             if json {
                 println!("{}", report::json(&reports));
+            } else {
+                if reports.len() > 1 {
+                    println!("\n{}", report::summary(&reports));
+                }
+                println!("{}", report::LEGEND);
             }
             if let Some(path) = junit
                 && let Err(e) = std::fs::write(&path, report::junit(&reports))
@@ -489,6 +494,7 @@ fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
         println!("{}", report::json(std::slice::from_ref(r)));
     } else if !shown {
         print!("{}", report::text(r));
+        println!("{}", report::LEGEND);
     }
 }
 

@@ -59,6 +59,32 @@ pub fn text(r: &Report) -> String {
     s
 }
 
+/// What the step marks of [`text`] mean; `netloom run` and `emulate` print it once,
+/// after their text reports.
+pub const LEGEND: &str = "legend: ✓ passed  ✗ failed  - skipped  · no expectation (done)";
+
+/// The total over several files' reports, one line:
+/// `TOTAL: 3 files, 2 passed, 1 failed; steps: 12 passed, 1 failed, 0 skipped, 3 without expectations`.
+pub fn summary(reports: &[Report]) -> String {
+    let files_failed = reports.iter().filter(|r| !r.passed()).count();
+    let count = |st: Status| {
+        reports
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|x| x.status == st)
+            .count()
+    };
+    format!(
+        "TOTAL: {} files, {} passed, {files_failed} failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+        reports.len(),
+        reports.len() - files_failed,
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Skipped),
+        count(Status::Done),
+    )
+}
+
 /// The JSON report.
 pub fn json(reports: &[Report]) -> String {
     serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

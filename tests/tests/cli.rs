@@ -474,3 +474,81 @@ fn errors_show_the_source_line_and_a_caret() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Several files end with one total line (files and steps) and, once, the legend of the
+/// step marks; a single file has its own PASS/FAIL line and the legend; JSON has
+/// neither. Nothing carries ANSI escapes (netloom prints no colours).
+#[test]
+fn several_files_end_with_a_total_and_a_legend() {
+    let dir = tmp("total");
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "name: wrong-belief\nnetworks: { a: {}, b: {} }\ncontainers:\n  x: { networks: [a] }\n  y: { networks: [b] }\nsteps:\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n",
+    )
+    .expect("write");
+    let out = netloom()
+        .args([
+            "run",
+            "scenarios/examples/01-one-network.yaml",
+            "scenarios/examples/02-isolated-networks.yaml",
+        ])
+        .arg(&failing)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    assert!(n > 3, "{text}");
+    // 01 has 8 passing steps; 02's and the failing file's are counted from the
+    // per-file lines, which the total must add up.
+    let per_file: Vec<[usize; 4]> = lines
+        .iter()
+        .filter(|l| l.starts_with("PASS: ") || l.starts_with("FAIL: "))
+        .map(|l| {
+            let nums: Vec<usize> = l
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            [nums[0], nums[1], nums[2], nums[3]]
+        })
+        .collect();
+    assert_eq!(per_file.len(), 3, "{text}");
+    let sum = |i: usize| per_file.iter().map(|c| c[i]).sum::<usize>();
+    assert_eq!(
+        lines[n - 2],
+        format!(
+            "TOTAL: 3 files, 2 passed, 1 failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+            sum(0),
+            sum(1),
+            sum(2),
+            sum(3)
+        ),
+        "{text}"
+    );
+    assert_eq!(sum(1), 1, "{text}");
+    assert_eq!(sum(3), 1, "the step without expect: {text}");
+    assert_eq!(
+        lines[n - 1],
+        "legend: ✓ passed  ✗ failed  - skipped  · no expectation (done)"
+    );
+    assert_eq!(text.matches("legend:").count(), 1, "{text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI escapes into a pipe: {text}");
+
+    let one = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(!text.contains("TOTAL:"), "{text}");
+    assert!(text.trim_end().ends_with("(done)"), "{text}");
+    let json = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml", "--json"])
+        .arg(&failing)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&json.stdout);
+    assert!(!text.contains("TOTAL:") && !text.contains("legend:"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
