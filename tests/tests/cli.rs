@@ -552,3 +552,107 @@ fn several_files_end_with_a_total_and_a_legend() {
     assert!(!text.contains("TOTAL:") && !text.contains("legend:"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--junit` writes what CI servers' JUnit schema asks for, well-formed whatever the
+/// step names hold: control characters (which XML 1.0 cannot carry) and `<&>"'`.
+#[test]
+fn junit_is_well_formed_and_complete() {
+    let dir = tmp("junit-schema");
+    let file = dir.join("odd.yaml");
+    std::fs::write(
+        &file,
+        concat!(
+            "name: \"odd <&>\\\"' names\"\n",
+            "networks: { a: {}, b: {} }\n",
+            "containers:\n  x: { networks: [a] }\n  y: { networks: [b] }\n",
+            "steps:\n",
+            "  - name: \"ctl \\x01\\x1b[31m <&>\\\"' \\t tab\"\n",
+            "    ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n",
+            "  - ping: { from: x, to: x, count: 1 }\n    expect: reach\n",
+            "  - exec: { in: x, run: \"true\" }\n",
+        ),
+    )
+    .expect("write");
+    let xml_path = dir.join("r.xml");
+    let out = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml"])
+        .arg(&file)
+        .arg("--junit")
+        .arg(&xml_path)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(&xml_path).expect("junit written");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let num = |n: roxmltree::Node, a: &str| -> f64 {
+        n.attribute(a)
+            .unwrap_or_else(|| panic!("<{}> has no {a}: {xml}", n.tag_name().name()))
+            .parse()
+            .unwrap_or_else(|e| panic!("{a}: {e}"))
+    };
+    for a in ["tests", "failures", "errors", "skipped", "time"] {
+        num(root, a);
+    }
+    assert_eq!(num(root, "tests"), 11.0);
+    assert_eq!(num(root, "failures"), 1.0);
+    assert_eq!(num(root, "errors"), 0.0);
+    assert_eq!(num(root, "skipped"), 1.0);
+    let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+    assert_eq!(suites.len(), 2);
+    for s in &suites {
+        assert_eq!(s.tag_name().name(), "testsuite");
+        assert!(s.attribute("name").is_some());
+        for a in ["tests", "failures", "errors", "skipped", "time"] {
+            num(*s, a);
+        }
+        let cases: Vec<_> = s.children().filter(|n| n.is_element()).collect();
+        assert_eq!(cases.len() as f64, num(*s, "tests"));
+        for c in &cases {
+            assert_eq!(c.tag_name().name(), "testcase");
+            assert!(c.attribute("name").is_some() && c.attribute("classname").is_some());
+            num(*c, "time");
+        }
+    }
+    let odd = suites[1];
+    assert_eq!(odd.attribute("name"), Some("odd <&>\"' names"));
+    assert_eq!((num(odd, "failures"), num(odd, "skipped")), (1.0, 1.0));
+    let cases: Vec<_> = odd.children().filter(|n| n.is_element()).collect();
+    // The control characters are written visibly; the markup characters and the tab
+    // come back as they were.
+    assert_eq!(
+        cases[0].attribute("name"),
+        Some("01 ctl \\u{1}\\u{1b}[31m <&>\"' \t tab")
+    );
+    assert_eq!(cases[0].attribute("classname"), Some("odd <&>\"' names"));
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("the failed step has a <failure>");
+    assert!(failure.attribute("type").is_some());
+    assert!(
+        failure
+            .attribute("message")
+            .is_some_and(|m| m.contains("expected reach")),
+        "{xml}"
+    );
+    assert!(
+        failure.text().is_some_and(|t| t.contains("network-isolation")),
+        "{xml}"
+    );
+    assert!(
+        cases[1].children().all(|n| !n.is_element()),
+        "a passed step is empty"
+    );
+    assert!(
+        cases[2].children().any(|n| n.has_tag_name("skipped")),
+        "exec under run is <skipped/>: {xml}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
