@@ -64,9 +64,12 @@ enum Command {
         /// Override the file's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Print a JSON report instead of text.
+        /// Print a JSON report instead of text (the structure `run --json` prints).
         #[arg(long)]
         json: bool,
+        /// Also write a JUnit XML report (as `run --junit`).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
         /// Write a pcap of every link into this directory (one file per link, as
         /// `run --pcap`): every frame as it crosses the engine.
         #[arg(long, value_name = "DIR")]
@@ -152,8 +155,9 @@ fn main() -> ExitCode {
             all,
             seed,
             json,
+            junit,
             pcap,
-        } => emulate(&file, hold, all, seed, json, pcap),
+        } => emulate(&file, hold, all, seed, json, junit.as_deref(), pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
         Command::Policy {
@@ -433,6 +437,7 @@ fn emulate(
     all: bool,
     seed: Option<u64>,
     json: bool,
+    junit: Option<&Path>,
     pcap: Option<PathBuf>,
 ) -> ExitCode {
     let loaded = match read_and_load(file) {
@@ -459,7 +464,9 @@ fn emulate(
         Ok(e) => e,
         Err(emulate::StartError::Interrupted) => {
             eprintln!("netloom emulate: {}", emulate::StartError::Interrupted);
-            print_report(&emulate::not_run(&loaded), json, false);
+            let r = emulate::not_run(&loaded);
+            print_report(&r, json, false);
+            let _ = write_junit(junit, &r);
             return ExitCode::from(130);
         }
         Err(e) => {
@@ -476,6 +483,9 @@ fn emulate(
     let done = em.run(&loaded, hold);
     // A held network's report was shown when its steps were done.
     print_report(&done.report, json, hold && !done.interrupted);
+    if let Err(code) = write_junit(junit, &done.report) {
+        return code;
+    }
     if let Some(Err(e)) = &done.captures {
         eprintln!("netloom emulate: writing captures to {e}");
         return ExitCode::from(2);
@@ -487,6 +497,17 @@ fn emulate(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Writes `emulate --junit PATH`, when asked for.
+fn write_junit(path: Option<&Path>, r: &netloom_scenarios::Report) -> Result<(), ExitCode> {
+    if let Some(path) = path
+        && let Err(e) = std::fs::write(path, report::junit(std::slice::from_ref(r)))
+    {
+        eprintln!("netloom emulate: writing {}: {e}", path.display());
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
 }
 
 fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
