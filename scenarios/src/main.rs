@@ -23,7 +23,7 @@ enum Command {
     /// Run scenario files: each step with ✓ or ✗, failures explained hop by hop.
     /// Exit code 0 = every expectation held, 1 = one failed, 2 = an invalid file.
     Run {
-        /// Scenario files.
+        /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print a JSON report instead of text (identical for the same file and seed).
@@ -44,7 +44,7 @@ enum Command {
     },
     /// Check scenario files without running them.
     Validate {
-        /// Scenario files.
+        /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -181,7 +181,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Ls => {
-            for r in registry::runs() {
+            let runs = registry::runs();
+            if !runs.iter().any(registry::RunRecord::alive) {
+                println!("no live networks (netloom emulate FILE --hold starts one)");
+            }
+            for r in runs {
                 let state = if r.alive() {
                     "live"
                 } else {
@@ -211,6 +215,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { files } => {
+            let files = match scenario_files(&files) {
+                Ok(f) => f,
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    return ExitCode::from(2);
+                }
+            };
             let mut bad = false;
             for f in &files {
                 match read_and_load(f) {
@@ -236,6 +247,13 @@ fn main() -> ExitCode {
             seed,
             trace,
         } => {
+            let files = match scenario_files(&files) {
+                Ok(f) => f,
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    return ExitCode::from(2);
+                }
+            };
             let mut loaded = Vec::new();
             let mut invalid = false;
             for f in &files {
@@ -293,6 +311,33 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The files of `run`/`validate`: each argument that is a directory stands for its
+/// `*.yaml` and `*.yml` files (not those of its subdirectories), sorted by name.
+fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for a in args {
+        if !a.is_dir() {
+            files.push(a.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(a)
+            .map_err(|e| format!("{}: error: cannot read the directory: {e}", a.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(format!(
+                "{}: error: the directory has no *.yaml or *.yml file",
+                a.display()
+            ));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {

@@ -656,3 +656,60 @@ fn junit_is_well_formed_and_complete() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `netloom run DIR` runs every `*.yaml` file of the directory in name order (not its
+/// other files, not its subdirectories); a directory without one is an error.
+#[test]
+fn run_dir_runs_every_yaml_file_sorted() {
+    let dir = tmp("rundir");
+    let scenario = |name: &str| {
+        format!(
+            "name: {name}\nnetworks: {{ a: {{}} }}\ncontainers:\n  x: {{ networks: [a] }}\n  y: {{ networks: [a] }}\nsteps:\n  - ping: {{ from: x, to: y, count: 1 }}\n    expect: reach\n"
+        )
+    };
+    std::fs::write(dir.join("b.yaml"), scenario("second")).expect("write");
+    std::fs::write(dir.join("a.yaml"), scenario("first")).expect("write");
+    std::fs::write(dir.join("c.yml"), scenario("third")).expect("write");
+    std::fs::write(dir.join("notes.txt"), "not a scenario").expect("write");
+    std::fs::create_dir_all(dir.join("sub")).expect("sub");
+    std::fs::write(dir.join("sub/z.yaml"), "not: [valid").expect("write");
+    let out = netloom().arg("run").arg(&dir).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("scenario: "))
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(order, ["first", "second", "third"], "{text}");
+    assert!(text.contains("TOTAL: 3 files, 3 passed, 0 failed"), "{text}");
+
+    let empty = tmp("rundir-empty");
+    let out = netloom().arg("run").arg(&empty).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error: the directory has no *.yaml or *.yml file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// `netloom ls` printed nothing at all when no network was live; it says so now (and
+/// does not when one is).
+#[test]
+fn ls_says_when_nothing_is_live() {
+    let out = netloom().arg("ls").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let live = text.lines().filter(|l| l.ends_with("  live")).count();
+    let says_none = text.lines().any(|l| l.starts_with("no live networks"));
+    assert_eq!(says_none, live == 0, "{text}");
+    assert!(!text.trim().is_empty());
+}
