@@ -1405,7 +1405,9 @@ fn emulate_writes_json_and_junit_reports() {
     let live: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let sim = netloom(&["run", &file, "--json"]);
     let sim: serde_json::Value = serde_json::from_slice(&sim.stdout).expect("run --json");
-    let shape = |v: &serde_json::Value| -> Vec<(Vec<String>, Vec<(String, String)>)> {
+    // Per report: its sorted keys, and each step's title and status.
+    type Shape = Vec<(Vec<String>, Vec<(String, String)>)>;
+    let shape = |v: &serde_json::Value| -> Shape {
         v.as_array()
             .expect("a list of reports")
             .iter()
