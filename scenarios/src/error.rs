@@ -7,6 +7,17 @@
 //!   hint: HINT
 //! ```
 //!
+//! and, with the file's text at hand ([`ScenarioError::render`]), with the offending
+//! line and a caret under the column between the two, as rustc prints them:
+//!
+//! ```text
+//! FILE:LINE:COL: error: MESSAGE
+//!    |
+//! 12 |       eth0: { adress: 192.168.1.10/24 }
+//!    |               ^^^^^^
+//!   hint: HINT
+//! ```
+//!
 //! [`ScenarioError::from_yaml`] converts serde-saphyr's errors: unknown keys and enum
 //! words get the nearest valid spelling as hint (strsim), or the list of valid ones.
 
@@ -107,6 +118,73 @@ impl ScenarioError {
             message,
             hint,
         }
+    }
+}
+
+impl ScenarioError {
+    /// The error as [`Display`](fmt::Display) prints it, with the line of `source` it
+    /// points at and a caret under its column (underlining the word that starts there)
+    /// between the first line and the hint. Without a line, or with a line `source`
+    /// does not have, it is the plain form.
+    pub fn render(&self, source: &str) -> String {
+        let head = match self.hint.as_deref() {
+            Some(_) => {
+                let mut e = self.clone();
+                e.hint = None;
+                e.to_string()
+            }
+            None => self.to_string(),
+        };
+        let mut out = head;
+        let line = usize::try_from(self.line).ok().filter(|&l| l > 0);
+        if let Some(text) = line.and_then(|l| source.lines().nth(l - 1)) {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            // Tabs and control characters would move the caret or reach the terminal:
+            // each is shown as one visible character, so columns still line up.
+            let shown: String = text
+                .chars()
+                .map(|c| match c {
+                    '\t' => ' ',
+                    c if c.is_control() => '\u{fffd}',
+                    c => c,
+                })
+                .collect();
+            out.push_str(&format!("\n{pad} |\n{number} | {shown}"));
+            let col = usize::try_from(self.column).unwrap_or(0);
+            if col >= 1 && col <= shown.chars().count() + 1 {
+                let width = word_width(&shown, col - 1).max(1);
+                out.push_str(&format!("\n{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width)));
+            }
+        }
+        if let Some(h) = &self.hint {
+            out.push_str(&format!("\n  hint: {h}"));
+        }
+        out
+    }
+}
+
+/// How many characters the YAML word starting at character `at` of `line` spans: a
+/// quoted string to its closing quote, else up to a space, a flow bracket, a comma or
+/// a `key:` colon.
+fn word_width(line: &str, at: usize) -> usize {
+    let rest: Vec<char> = line.chars().skip(at).collect();
+    match rest.first() {
+        None => 0,
+        Some(&q) if q == '"' || q == '\'' => rest
+            .iter()
+            .skip(1)
+            .position(|&c| c == q)
+            .map_or(rest.len(), |i| i + 2),
+        Some(_) => rest
+            .iter()
+            .enumerate()
+            .position(|(i, &c)| {
+                c.is_whitespace()
+                    || matches!(c, ',' | '{' | '}' | '[' | ']' | '#')
+                    || (c == ':' && rest.get(i + 1).is_none_or(|n| n.is_whitespace()))
+            })
+            .unwrap_or(rest.len()),
     }
 }
 
@@ -378,5 +456,27 @@ fn readable_scalar(ty: &str) -> String {
         "f32" | "f64" => "a number".into(),
         "bool" => "true or false".into(),
         other => format!("a value of type {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_shows_the_line_with_a_caret_that_stays_in_its_column() {
+        let e = ScenarioError::new("f.yaml", 2, 7, "bad").with_hint("fix it");
+        // A tab and a control character are one visible character each.
+        let r = e.render("name: x\na:\t\u{1}  \"q w\" # c\n");
+        assert_eq!(
+            r,
+            "f.yaml:2:7: error: bad\n  |\n2 | a: \u{fffd}  \"q w\" # c\n  |       ^^^^^\n  hint: fix it"
+        );
+        // No such line: the plain form.
+        assert_eq!(e.render(""), e.to_string());
+        assert_eq!(
+            ScenarioError::new("f.yaml", 0, 0, "x").render("a"),
+            "f.yaml: error: x"
+        );
     }
 }

@@ -13,12 +13,15 @@ use crate::validate::{Loaded, load};
 /// Reads and validates the scenario file at `path`.
 ///
 /// # Errors
-/// One message per problem, each line starting with the file's name (and its
-/// line:column where the problem has one), ready to print.
+/// One message per problem, its first line starting with the file's name (and its
+/// line:column where the problem has one), then the offending source line with a caret
+/// under the column ([`ScenarioError::render`](crate::ScenarioError::render)), ready to
+/// print.
 pub fn load_file(path: &Path) -> Result<Loaded, String> {
     let name = path.display().to_string();
     let text = read_text(path).map_err(|e| format!("{name}:{e}\n"))?;
-    load(&name, &text).map_err(|errs: ScenarioErrors| errs.iter().map(|e| format!("{e}\n")).collect())
+    load(&name, &text)
+        .map_err(|errs: ScenarioErrors| errs.iter().map(|e| format!("{}\n", e.render(&text))).collect())
 }
 
 /// The text of the file at `path`; the error is what follows `FILE:` in a message

@@ -23,7 +23,7 @@ enum Command {
     /// Run scenario files: each step with ✓ or ✗, failures explained hop by hop.
     /// Exit code 0 = every expectation held, 1 = one failed, 2 = an invalid file.
     Run {
-        /// Scenario files.
+        /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print a JSON report instead of text (identical for the same file and seed).
@@ -44,7 +44,7 @@ enum Command {
     },
     /// Check scenario files without running them.
     Validate {
-        /// Scenario files.
+        /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -64,9 +64,12 @@ enum Command {
         /// Override the file's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Print a JSON report instead of text.
+        /// Print a JSON report instead of text (the structure `run --json` prints).
         #[arg(long)]
         json: bool,
+        /// Also write a JUnit XML report (as `run --junit`).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
         /// Write a pcap of every link into this directory (one file per link, as
         /// `run --pcap`): every frame as it crosses the engine.
         #[arg(long, value_name = "DIR")]
@@ -169,8 +172,9 @@ fn main() -> ExitCode {
             all,
             seed,
             json,
+            junit,
             pcap,
-        } => emulate(&file, hold, all, seed, json, pcap),
+        } => emulate(&file, hold, all, seed, json, junit.as_deref(), pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
         Command::Policy {
@@ -200,7 +204,11 @@ fn main() -> ExitCode {
             }
         }
         Command::Ls => {
-            for r in registry::runs() {
+            let runs = registry::runs();
+            if !runs.iter().any(registry::RunRecord::alive) {
+                println!("no live networks (netloom emulate FILE --hold starts one)");
+            }
+            for r in runs {
                 let state = if r.alive() {
                     "live"
                 } else {
@@ -230,6 +238,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { files } => {
+            let files = match scenario_files(&files) {
+                Ok(f) => f,
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    return ExitCode::from(2);
+                }
+            };
             let mut bad = false;
             for f in &files {
                 match read_and_load(f) {
@@ -255,6 +270,13 @@ fn main() -> ExitCode {
             seed,
             trace,
         } => {
+            let files = match scenario_files(&files) {
+                Ok(f) => f,
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    return ExitCode::from(2);
+                }
+            };
             let mut loaded = Vec::new();
             let mut invalid = false;
             for f in &files {
@@ -293,6 +315,11 @@ fn main() -> ExitCode {
             }
             if json {
                 println!("{}", report::json(&reports));
+            } else {
+                if reports.len() > 1 {
+                    println!("\n{}", report::summary(&reports));
+                }
+                println!("{}", report::LEGEND);
             }
             if let Some(path) = junit
                 && let Err(e) = std::fs::write(&path, report::junit(&reports))
@@ -307,6 +334,33 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The files of `run`/`validate`: each argument that is a directory stands for its
+/// `*.yaml` and `*.yml` files (not those of its subdirectories), sorted by name.
+fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for a in args {
+        if !a.is_dir() {
+            files.push(a.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(a)
+            .map_err(|e| format!("{}: error: cannot read the directory: {e}", a.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(format!(
+                "{}: error: the directory has no *.yaml or *.yml file",
+                a.display()
+            ));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
 }
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
@@ -480,6 +534,7 @@ fn emulate(
     all: bool,
     seed: Option<u64>,
     json: bool,
+    junit: Option<&Path>,
     pcap: Option<PathBuf>,
 ) -> ExitCode {
     let loaded = match read_and_load(file) {
@@ -506,7 +561,9 @@ fn emulate(
         Ok(e) => e,
         Err(emulate::StartError::Interrupted) => {
             eprintln!("netloom emulate: {}", emulate::StartError::Interrupted);
-            print_report(&emulate::not_run(&loaded), json, false);
+            let r = emulate::not_run(&loaded);
+            print_report(&r, json, false);
+            let _ = write_junit(junit, &r);
             return ExitCode::from(130);
         }
         Err(e) => {
@@ -523,6 +580,9 @@ fn emulate(
     let done = em.run(&loaded, hold);
     // A held network's report was shown when its steps were done.
     print_report(&done.report, json, hold && !done.interrupted);
+    if let Err(code) = write_junit(junit, &done.report) {
+        return code;
+    }
     if let Some(Err(e)) = &done.captures {
         eprintln!("netloom emulate: writing captures to {e}");
         return ExitCode::from(2);
@@ -536,11 +596,23 @@ fn emulate(
     }
 }
 
+/// Writes `emulate --junit PATH`, when asked for.
+fn write_junit(path: Option<&Path>, r: &netloom_scenarios::Report) -> Result<(), ExitCode> {
+    if let Some(path) = path
+        && let Err(e) = std::fs::write(path, report::junit(std::slice::from_ref(r)))
+    {
+        eprintln!("netloom emulate: writing {}: {e}", path.display());
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
+}
+
 fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
     if json {
         println!("{}", report::json(std::slice::from_ref(r)));
     } else if !shown {
         print!("{}", report::text(r));
+        println!("{}", report::LEGEND);
     }
 }
 

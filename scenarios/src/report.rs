@@ -59,43 +59,98 @@ pub fn text(r: &Report) -> String {
     s
 }
 
+/// What the step marks of [`text`] mean; `netloom run` and `emulate` print it once,
+/// after their text reports.
+pub const LEGEND: &str = "legend: ✓ passed  ✗ failed  - skipped  · no expectation (done)";
+
+/// The total over several files' reports, one line:
+/// `TOTAL: 3 files, 2 passed, 1 failed; steps: 12 passed, 1 failed, 0 skipped, 3 without expectations`.
+pub fn summary(reports: &[Report]) -> String {
+    let files_failed = reports.iter().filter(|r| !r.passed()).count();
+    let count = |st: Status| {
+        reports
+            .iter()
+            .flat_map(|r| &r.steps)
+            .filter(|x| x.status == st)
+            .count()
+    };
+    format!(
+        "TOTAL: {} files, {} passed, {files_failed} failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+        reports.len(),
+        reports.len() - files_failed,
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Skipped),
+        count(Status::Done),
+    )
+}
+
 /// The JSON report.
 pub fn json(reports: &[Report]) -> String {
     serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-/// JUnit XML: one test suite per scenario, one test case per step.
+/// JUnit XML: one test suite per scenario, one test case per step, in the shape the
+/// common JUnit schema (Jenkins', GitLab's, Ant's) asks for: `<testsuites>` and each
+/// `<testsuite>` with `tests`, `failures`, `errors` (always 0: a step either held or
+/// not), `skipped` and `time` (simulated seconds); each `<testcase>` with `name`,
+/// `classname` (the scenario) and `time`; a failed step's `<failure message type>`
+/// holding the failures, the observation, the drop and the trace; a skipped step's
+/// `<skipped message/>`. All text is escaped, and characters XML 1.0 forbids (control
+/// characters other than tab, newline and carriage return; U+FFFE, U+FFFF) are written
+/// as `\u{…}`, so any step name gives well-formed XML.
 pub fn junit(reports: &[Report]) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    let count = |r: &Report, st: Status| r.steps.iter().filter(|x| x.status == st).count();
+    let secs = |r: &Report| r.steps.iter().map(|x| x.duration_ns).sum::<u64>();
+    let total_tests: usize = reports.iter().map(|r| r.steps.len()).sum();
+    let total_failed: usize = reports.iter().map(|r| count(r, Status::Failed)).sum();
+    let total_skipped: usize = reports.iter().map(|r| count(r, Status::Skipped)).sum();
+    let total_ns: u64 = reports.iter().map(secs).sum();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"netloom\" tests=\"{total_tests}\" failures=\"{total_failed}\" errors=\"0\" \
+         skipped=\"{total_skipped}\" time=\"{}\">",
+        seconds(total_ns)
+    );
     for r in reports {
-        let failures = r.steps.iter().filter(|x| x.status == Status::Failed).count();
-        let skipped = r.steps.iter().filter(|x| x.status == Status::Skipped).count();
         let _ = writeln!(
             s,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
             esc(&r.name),
-            r.steps.len()
+            r.steps.len(),
+            count(r, Status::Failed),
+            count(r, Status::Skipped),
+            seconds(secs(r))
         );
         for st in &r.steps {
-            let time = st.duration_ns as f64 / 1e9;
             let _ = write!(
                 s,
-                "    <testcase classname=\"{}\" name=\"{:02} {}\" time=\"{time:.6}\"",
-                esc(&r.name),
+                "    <testcase name=\"{:02} {}\" classname=\"{}\" time=\"{}\"",
                 st.index,
-                esc(&st.title)
+                esc(&st.title),
+                esc(&r.name),
+                seconds(st.duration_ns)
             );
             match st.status {
                 Status::Failed => {
-                    let _ = writeln!(s, ">");
+                    let mut body = st.failures.join("\n");
+                    body.push('\n');
+                    body.push_str(&st.observed);
+                    if let Some(d) = &st.first_drop {
+                        body.push_str("\ndropped: ");
+                        body.push_str(d);
+                    }
+                    for t in &st.trace {
+                        body.push('\n');
+                        body.push_str(t);
+                    }
                     let _ = writeln!(
                         s,
-                        "      <failure message=\"{}\">{}\n{}</failure>",
-                        esc(st.failures.first().map_or("", String::as_str)),
-                        esc(&st.observed),
-                        esc(&st.trace.join("\n"))
+                        ">\n      <failure message=\"{}\" type=\"expectation-failed\">{}</failure>\n    </testcase>",
+                        esc(st.failures.first().map_or("expectation failed", String::as_str)),
+                        esc(&body)
                     );
-                    let _ = writeln!(s, "    </testcase>");
                 }
                 Status::Skipped => {
                     let _ = writeln!(
@@ -104,7 +159,7 @@ pub fn junit(reports: &[Report]) -> String {
                         esc(&st.observed)
                     );
                 }
-                _ => {
+                Status::Passed | Status::Done => {
                     let _ = writeln!(s, "/>");
                 }
             }
@@ -115,9 +170,32 @@ pub fn junit(reports: &[Report]) -> String {
     s
 }
 
+/// Nanoseconds as seconds with microsecond digits, as JUnit's `time` is written.
+fn seconds(ns: u64) -> String {
+    format!("{}.{:06}", ns / 1_000_000_000, (ns % 1_000_000_000) / 1_000)
+}
+
+/// Text escaped for XML 1.0 attribute values and content alike: markup characters as
+/// entities, tab/newline/carriage return as character references (attribute values
+/// would otherwise lose them to normalisation), and characters XML 1.0 cannot carry at
+/// all as a visible `\u{…}`.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

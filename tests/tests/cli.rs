@@ -537,3 +537,273 @@ fn pcap_files_are_named_as_the_scenario_names_links() {
         "{names:?}"
     );
 }
+
+/// A load error shows the offending line of the file with a caret under the column
+/// (as rustc does), between its `file:line:column: error:` line, kept as it was for
+/// grep, and its hint; `run` and `validate` print it alike.
+#[test]
+fn errors_show_the_source_line_and_a_caret() {
+    let dir = tmp("caret");
+    let file = dir.join("typo.yaml");
+    std::fs::write(
+        &file,
+        "name: typo\nnetworks:\n  app: {}\ncontainers:\n  web: { networks: [app], listen: [tcp/80] }\n  client: { netwrks: [app] }\nsteps: []\n",
+    )
+    .expect("write");
+    for verb in ["validate", "run"] {
+        let out = netloom().arg(verb).arg(&file).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].ends_with("typo.yaml:6:13: error: unknown key 'netwrks'"),
+            "{err}"
+        );
+        assert_eq!(lines[1], "  |", "{err}");
+        assert_eq!(lines[2], "6 |   client: { netwrks: [app] }", "{err}");
+        // The caret is under column 13 of the line (after the `6 | ` gutter), and
+        // underlines the key.
+        assert_eq!(lines[3], format!("  | {}^^^^^^^", " ".repeat(12)), "{err}");
+        assert_eq!(lines[4], "  hint: did you mean 'networks'?", "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Several files end with one total line (files and steps) and, once, the legend of the
+/// step marks; a single file has its own PASS/FAIL line and the legend; JSON has
+/// neither. Nothing carries ANSI escapes (netloom prints no colours).
+#[test]
+fn several_files_end_with_a_total_and_a_legend() {
+    let dir = tmp("total");
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "name: wrong-belief\nnetworks: { a: {}, b: {} }\ncontainers:\n  x: { networks: [a] }\n  y: { networks: [b] }\nsteps:\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n",
+    )
+    .expect("write");
+    let out = netloom()
+        .args([
+            "run",
+            "scenarios/examples/01-one-network.yaml",
+            "scenarios/examples/02-isolated-networks.yaml",
+        ])
+        .arg(&failing)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let n = lines.len();
+    assert!(n > 3, "{text}");
+    // 01 has 8 passing steps; 02's and the failing file's are counted from the
+    // per-file lines, which the total must add up.
+    let per_file: Vec<[usize; 4]> = lines
+        .iter()
+        .filter(|l| l.starts_with("PASS: ") || l.starts_with("FAIL: "))
+        .map(|l| {
+            let nums: Vec<usize> = l
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            [nums[0], nums[1], nums[2], nums[3]]
+        })
+        .collect();
+    assert_eq!(per_file.len(), 3, "{text}");
+    let sum = |i: usize| per_file.iter().map(|c| c[i]).sum::<usize>();
+    assert_eq!(
+        lines[n - 2],
+        format!(
+            "TOTAL: 3 files, 2 passed, 1 failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+            sum(0),
+            sum(1),
+            sum(2),
+            sum(3)
+        ),
+        "{text}"
+    );
+    assert_eq!(sum(1), 1, "{text}");
+    assert_eq!(sum(3), 1, "the step without expect: {text}");
+    assert_eq!(
+        lines[n - 1],
+        "legend: ✓ passed  ✗ failed  - skipped  · no expectation (done)"
+    );
+    assert_eq!(text.matches("legend:").count(), 1, "{text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI escapes into a pipe: {text}");
+
+    let one = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(!text.contains("TOTAL:"), "{text}");
+    assert!(text.trim_end().ends_with("(done)"), "{text}");
+    let json = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml", "--json"])
+        .arg(&failing)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&json.stdout);
+    assert!(!text.contains("TOTAL:") && !text.contains("legend:"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--junit` writes what CI servers' JUnit schema asks for, well-formed whatever the
+/// step names hold: control characters (which XML 1.0 cannot carry) and `<&>"'`.
+#[test]
+fn junit_is_well_formed_and_complete() {
+    let dir = tmp("junit-schema");
+    let file = dir.join("odd.yaml");
+    std::fs::write(
+        &file,
+        concat!(
+            "name: \"odd <&>\\\"' names\"\n",
+            "networks: { a: {}, b: {} }\n",
+            "containers:\n  x: { networks: [a] }\n  y: { networks: [b] }\n",
+            "steps:\n",
+            "  - name: \"ctl \\x01\\x1b[31m <&>\\\"' \\t tab\"\n",
+            "    ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n",
+            "  - ping: { from: x, to: x, count: 1 }\n    expect: reach\n",
+            "  - exec: { in: x, run: \"true\" }\n",
+        ),
+    )
+    .expect("write");
+    let xml_path = dir.join("r.xml");
+    let out = netloom()
+        .args(["run", "scenarios/examples/01-one-network.yaml"])
+        .arg(&file)
+        .arg("--junit")
+        .arg(&xml_path)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(&xml_path).expect("junit written");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let num = |n: roxmltree::Node, a: &str| -> f64 {
+        n.attribute(a)
+            .unwrap_or_else(|| panic!("<{}> has no {a}: {xml}", n.tag_name().name()))
+            .parse()
+            .unwrap_or_else(|e| panic!("{a}: {e}"))
+    };
+    for a in ["tests", "failures", "errors", "skipped", "time"] {
+        num(root, a);
+    }
+    assert_eq!(num(root, "tests"), 11.0);
+    assert_eq!(num(root, "failures"), 1.0);
+    assert_eq!(num(root, "errors"), 0.0);
+    assert_eq!(num(root, "skipped"), 1.0);
+    let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+    assert_eq!(suites.len(), 2);
+    for s in &suites {
+        assert_eq!(s.tag_name().name(), "testsuite");
+        assert!(s.attribute("name").is_some());
+        for a in ["tests", "failures", "errors", "skipped", "time"] {
+            num(*s, a);
+        }
+        let cases: Vec<_> = s.children().filter(|n| n.is_element()).collect();
+        assert_eq!(cases.len() as f64, num(*s, "tests"));
+        for c in &cases {
+            assert_eq!(c.tag_name().name(), "testcase");
+            assert!(c.attribute("name").is_some() && c.attribute("classname").is_some());
+            num(*c, "time");
+        }
+    }
+    let odd = suites[1];
+    assert_eq!(odd.attribute("name"), Some("odd <&>\"' names"));
+    assert_eq!((num(odd, "failures"), num(odd, "skipped")), (1.0, 1.0));
+    let cases: Vec<_> = odd.children().filter(|n| n.is_element()).collect();
+    // The control characters are written visibly; the markup characters and the tab
+    // come back as they were.
+    assert_eq!(
+        cases[0].attribute("name"),
+        Some("01 ctl \\u{1}\\u{1b}[31m <&>\"' \t tab")
+    );
+    assert_eq!(cases[0].attribute("classname"), Some("odd <&>\"' names"));
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("the failed step has a <failure>");
+    assert!(failure.attribute("type").is_some());
+    assert!(
+        failure
+            .attribute("message")
+            .is_some_and(|m| m.contains("expected reach")),
+        "{xml}"
+    );
+    assert!(
+        failure.text().is_some_and(|t| t.contains("network-isolation")),
+        "{xml}"
+    );
+    assert!(
+        cases[1].children().all(|n| !n.is_element()),
+        "a passed step is empty"
+    );
+    assert!(
+        cases[2].children().any(|n| n.has_tag_name("skipped")),
+        "exec under run is <skipped/>: {xml}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `netloom run DIR` runs every `*.yaml` file of the directory in name order (not its
+/// other files, not its subdirectories); a directory without one is an error.
+#[test]
+fn run_dir_runs_every_yaml_file_sorted() {
+    let dir = tmp("rundir");
+    let scenario = |name: &str| {
+        format!(
+            "name: {name}\nnetworks: {{ a: {{}} }}\ncontainers:\n  x: {{ networks: [a] }}\n  y: {{ networks: [a] }}\nsteps:\n  - ping: {{ from: x, to: y, count: 1 }}\n    expect: reach\n"
+        )
+    };
+    std::fs::write(dir.join("b.yaml"), scenario("second")).expect("write");
+    std::fs::write(dir.join("a.yaml"), scenario("first")).expect("write");
+    std::fs::write(dir.join("c.yml"), scenario("third")).expect("write");
+    std::fs::write(dir.join("notes.txt"), "not a scenario").expect("write");
+    std::fs::create_dir_all(dir.join("sub")).expect("sub");
+    std::fs::write(dir.join("sub/z.yaml"), "not: [valid").expect("write");
+    let out = netloom().arg("run").arg(&dir).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("scenario: "))
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(order, ["first", "second", "third"], "{text}");
+    assert!(text.contains("TOTAL: 3 files, 3 passed, 0 failed"), "{text}");
+
+    let empty = tmp("rundir-empty");
+    let out = netloom().arg("run").arg(&empty).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error: the directory has no *.yaml or *.yml file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// `netloom ls` printed nothing at all when no network was live; it says so now (and
+/// does not when one is).
+#[test]
+fn ls_says_when_nothing_is_live() {
+    let out = netloom().arg("ls").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let live = text.lines().filter(|l| l.ends_with("  live")).count();
+    let says_none = text.lines().any(|l| l.starts_with("no live networks"));
+    assert_eq!(says_none, live == 0, "{text}");
+    assert!(!text.trim().is_empty());
+}

@@ -1377,3 +1377,72 @@ steps:
     let out = same_both_ways(&up.to_string_lossy(), &["--all"]);
     assert!(out.contains("PASS") && out.contains("(getent ahosts)"), "{out}");
 }
+
+/// `emulate --json` prints the report structure `run --json` prints (a list of one
+/// scenario report with the same keys and step verdicts), and `emulate --junit PATH`
+/// writes the JUnit XML `run --junit` writes.
+#[test]
+fn emulate_writes_json_and_junit_reports() {
+    let _g = SERIAL.lock();
+    if !can_emulate("emulate_writes_json_and_junit_reports") {
+        return;
+    }
+    let f = scenario(
+        "reports",
+        "name: reports\nnetworks:\n  a: {}\n  b: {}\ncontainers:\n  x: { networks: [a] }\n  y: { networks: [a] }\n  z: { networks: [b] }\nsteps:\n  - ping: { from: x, to: y, count: 1 }\n    expect: reach\n  - name: \"isolated <&>\"\n    ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n",
+    );
+    let file = f.to_string_lossy().to_string();
+    let xml_path = f.with_extension("xml");
+    let xml_arg = xml_path.to_string_lossy().to_string();
+    // (`--json` prints no banner, so the run id for `emulate`'s leftover check is not
+    // known here; the other tests check teardown.)
+    let o = netloom(&["emulate", &file, "--json", "--junit", &xml_arg]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let live: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let sim = netloom(&["run", &file, "--json"]);
+    let sim: serde_json::Value = serde_json::from_slice(&sim.stdout).expect("run --json");
+    // Per report: its sorted keys, and each step's title and status.
+    type Shape = Vec<(Vec<String>, Vec<(String, String)>)>;
+    let shape = |v: &serde_json::Value| -> Shape {
+        v.as_array()
+            .expect("a list of reports")
+            .iter()
+            .map(|r| {
+                let mut keys: Vec<String> = r.as_object().expect("object").keys().cloned().collect();
+                keys.sort();
+                let steps = r["steps"]
+                    .as_array()
+                    .expect("steps")
+                    .iter()
+                    .map(|s| (s["title"].to_string(), s["status"].to_string()))
+                    .collect();
+                (keys, steps)
+            })
+            .collect()
+    };
+    assert_eq!(shape(&live), shape(&sim), "{out}");
+    let xml = std::fs::read_to_string(&xml_path).expect("emulate --junit wrote the file");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .expect("a testsuite");
+    assert_eq!(suite.attribute("name"), Some("reports"));
+    assert_eq!(
+        (
+            suite.attribute("tests"),
+            suite.attribute("failures"),
+            suite.attribute("errors")
+        ),
+        (Some("2"), Some("1"), Some("0")),
+        "{xml}"
+    );
+    let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases[1].attribute("name"), Some("02 isolated <&>"));
+    assert!(cases[1].children().any(|n| n.has_tag_name("failure")), "{xml}");
+    let _ = std::fs::remove_file(&xml_path);
+}
