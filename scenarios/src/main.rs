@@ -137,6 +137,14 @@ enum Command {
         #[arg(long)]
         proto: Option<String>,
     },
+    /// Print a shell completion script: `netloom completions bash >
+    /// /etc/bash_completion.d/netloom` (also zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `netloom man > netloom.1 && man ./netloom.1`.
+    Man,
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind — exactly what their run records name
@@ -186,6 +194,24 @@ fn main() -> ExitCode {
             to,
             proto,
         } => explain(&file, &from, &to, proto.as_deref()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "netloom", &mut buf);
+            write_stdout(&buf)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+                Ok(()) => write_stdout(&buf),
+                Err(e) => {
+                    eprintln!("netloom man: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Forward { taps, no_offload } => {
             let pairs: Option<Vec<(String, String)>> = taps
                 .iter()
@@ -365,6 +391,19 @@ fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
     netloom_scenarios::load_file(f)
+}
+
+/// Writes `bytes` to standard output; a closed pipe (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netloom: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `netloom explain FILE --from A --to B[:port] [--proto P]`.

@@ -807,3 +807,32 @@ fn ls_says_when_nothing_is_live() {
     assert_eq!(says_none, live == 0, "{text}");
     assert!(!text.trim().is_empty());
 }
+
+/// Shell completions and the manual page come from the CLI itself: every subcommand is
+/// in them, and `| head` closing the pipe is no crash.
+#[test]
+fn completions_and_man_page_cover_every_subcommand() {
+    let bash = netloom().args(["completions", "bash"]).output().expect("runs");
+    assert_eq!(bash.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&bash.stdout);
+    for sub in ["run", "validate", "emulate", "explain", "policy", "iptables"] {
+        assert!(text.contains(sub), "bash completion lacks {sub}");
+    }
+    let man = netloom().arg("man").output().expect("runs");
+    assert_eq!(man.status.code(), Some(0));
+    let roff = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        roff.contains(".TH netloom 1") && roff.contains("explain"),
+        "{roff}"
+    );
+    assert!(
+        netloom()
+            .args(["completions", "tcsh"])
+            .output()
+            .expect("runs")
+            .status
+            .code()
+            == Some(2),
+        "an unknown shell is a usage error"
+    );
+}
