@@ -1105,3 +1105,190 @@ fn mermaid_escape(s: &str) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netloom_drivers::docker::{ContainerDef, EndpointDef, Model, NetworkDef};
+
+    fn resolved(yaml: &str) -> Resolved {
+        let l = crate::load("t.yaml", yaml).expect("valid scenario");
+        l.model.resolve().expect("resolves")
+    }
+
+    fn assert_width(s: &str) {
+        for l in s.lines() {
+            assert!(
+                l.chars().count() <= TEXT_WIDTH,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+    }
+
+    const OVERLAY: &str = r#"
+name: t
+hosts:
+  h1: { interfaces: { eth0: { address: 192.168.1.10/24, lan: office } } }
+  h2: { interfaces: { eth0: { address: 192.168.1.11/24, lan: office } } }
+lans: { office: {} }
+networks:
+  ov: { driver: overlay, hosts: [h1, h2] }
+  vl: { driver: macvlan, host: h1, driver_opts: { parent: eth0.10 }, ipam: { config: [ { subnet: 10.10.0.0/24 } ] } }
+containers:
+  a: { host: h1, networks: [ov] }
+  b: { host: h2, networks: [ov] }
+  m: { host: h1, networks: [vl] }
+links:
+  - { between: [h2.eth0, office], latency: 7ms, loss: 50% }
+"#;
+
+    /// The addresses drawn are what IPAM allocated: the file wrote none.
+    #[test]
+    fn addresses_are_the_resolved_ones() {
+        let r = resolved(
+            "name: t\nnetworks: { app: {} }\ncontainers:\n  web: { networks: [app], ports: ['8080:80'] }\n  db: { networks: [app] }\n",
+        );
+        let t = text(&r);
+        assert!(t.contains("172.18.0.0/16 gw 172.18.0.1"), "{t}");
+        assert!(
+            t.contains("web  eth0  172.18.0.2") && t.contains("db  eth0  172.18.0.3"),
+            "{t}"
+        );
+        assert!(t.contains("8080->80/tcp"), "{t}");
+        let d = dot(&r);
+        assert!(d.contains("web\\neth0 172.18.0.2\\nports 8080->80/tcp"), "{d}");
+        let m = mermaid(&r);
+        assert!(m.contains("web<br/>eth0 172.18.0.2"), "{m}");
+        // An unused default bridge is left out.
+        assert!(!t.contains("docker0"), "{t}");
+    }
+
+    /// An overlay is one network per host joined by a VXLAN tunnel between the hosts'
+    /// VTEPs with its VNI; a macvlan network hangs off its parent NIC with the mode;
+    /// an impaired link carries its impairments.
+    #[test]
+    fn overlay_macvlan_and_links_are_drawn() {
+        let r = resolved(OVERLAY);
+        let ov = r.networks.iter().position(|n| n.name == "ov").expect("ov");
+        let vni = r.networks[ov].vni;
+        let d = dot(&r);
+        let tunnel = d
+            .lines()
+            .find(|l| l.contains(&format!("h0_net{ov} -- h1_net{ov}")))
+            .unwrap_or_else(|| panic!("no tunnel: {d}"));
+        assert!(
+            tunnel.contains(&format!("VXLAN vni {vni}"))
+                && tunnel.contains("192.168.1.10 <-> 192.168.1.11")
+                && tunnel.contains("dashed"),
+            "{tunnel}"
+        );
+        assert!(d.contains("label=\"parent eth0.10\\nmacvlan bridge\""), "{d}");
+        assert!(d.contains("latency 7.000ms loss 50%"), "{d}");
+        let t = text(&r);
+        assert!(
+            t.contains(&format!("ov vni {vni}:  h1 192.168.1.10  h2 192.168.1.11")),
+            "{t}"
+        );
+        assert!(
+            t.contains("parent eth0.10 (vlan 10)") && t.contains("mode macvlan bridge"),
+            "{t}"
+        );
+        assert!(t.contains("h2.eth0 -- office:  latency 7.000ms  loss 50%"), "{t}");
+        let m = mermaid(&r);
+        assert!(m.contains(&format!("h0_net{ov} -.-|\"VXLAN vni {vni}")), "{m}");
+        assert_width(&t);
+    }
+
+    /// Long names and many published ports wrap; nothing passes 80 columns, and a word
+    /// too long for a line is cut with `…`.
+    #[test]
+    fn text_fits_80_columns() {
+        let [h, l, n, c] = ["h", "l", "n", "c"].map(|p| format!("{p}{}", "x".repeat(62)));
+        let ports: Vec<String> = (0..20).map(|i| format!("'{}:{}'", 10000 + i, 80 + i)).collect();
+        let yaml = format!(
+            "name: t\nhosts:\n  {h}: {{ interfaces: {{ eth0: {{ address: 192.168.1.10/24, lan: {l} }} }} }}\nlans: {{ {l}: {{}} }}\nnetworks: {{ {n}: {{}} }}\ncontainers:\n  {c}: {{ networks: {{ {n}: {{ aliases: [{c}a, {c}b] }} }}, ports: [{}] }}\n",
+            ports.join(", ")
+        );
+        let t = text(&resolved(&yaml));
+        assert_width(&t);
+        assert!(t.contains("10019->99/tcp"), "every port is there, wrapped: {t}");
+        assert!(t.lines().any(|l| l.ends_with('…')), "{t}");
+    }
+
+    /// A network with many containers is summarised in text; dot keeps every one.
+    #[test]
+    fn large_networks_are_summarised_in_text() {
+        let mut m = Model::default();
+        m.networks.push(NetworkDef::bridge("app"));
+        for i in 0..30 {
+            let mut c = ContainerDef::new(format!("c{i}"));
+            c.networks.push(EndpointDef {
+                network: "app".into(),
+                ipv4: None,
+                aliases: vec![],
+            });
+            m.containers.push(c);
+        }
+        let r = m.resolve().expect("resolves");
+        let t = text(&r);
+        assert!(t.contains("c11  eth0") && !t.contains("c12  eth0"), "{t}");
+        assert!(
+            t.contains(&format!("… and {} more", 30 - TEXT_MAX_CONTAINERS)),
+            "{t}"
+        );
+        let d = dot(&r);
+        assert!(d.contains("c29\\neth0 172.18.0.31"), "{d}");
+    }
+
+    /// Names are untrusted: quotes, backslashes, newlines and markup cannot break out of
+    /// a label, and ids never carry a name.
+    #[test]
+    fn labels_are_escaped_and_ids_sanitised() {
+        let mut m = Model::default();
+        let evil = "x\"];\nevil -- y [label=\"\\N <b>#quot;|`";
+        let mut n = NetworkDef::bridge("app");
+        n.name = evil.to_string();
+        m.networks.push(n);
+        let mut c = ContainerDef::new(evil);
+        c.networks.push(EndpointDef {
+            network: evil.into(),
+            ipv4: None,
+            aliases: vec![],
+        });
+        m.containers.push(c);
+        let r = m.resolve().expect("resolves");
+        let d = dot(&r);
+        assert!(
+            d.contains("x\\\"]; evil -- y [label=\\\"\\\\N <b>#quot;|`"),
+            "{d}"
+        );
+        assert!(!d.contains("\nevil"), "{d}");
+        let mm = mermaid(&r);
+        assert!(
+            mm.contains("x#quot;]; evil -- y [label=#quot;\\N #lt;b#gt;#35;quot;#124;#96;"),
+            "{mm}"
+        );
+        for l in mm.lines().skip(1) {
+            let id: String = l
+                .trim_start()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !"[({>".contains(*c))
+                .collect();
+            assert!(
+                id == "end" || id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "id {id:?} in {l}"
+            );
+        }
+        assert_width(&text(&r));
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(dot_escape("a\"b\\c\nd"), "a\\\"b\\\\c d");
+        assert_eq!(
+            mermaid_escape("<a href=\"#\">"),
+            "#lt;a href=#quot;#35;#quot;#gt;"
+        );
+    }
+}
