@@ -1112,8 +1112,7 @@ mod tests {
     use netloom_drivers::docker::{ContainerDef, EndpointDef, Model, NetworkDef};
 
     fn resolved(yaml: &str) -> Resolved {
-        let l = crate::load("t.yaml", yaml).expect("valid scenario");
-        l.model.resolve().expect("resolves")
+        crate::load("t.yaml", yaml).expect("valid scenario").resolved
     }
 
     fn assert_width(s: &str) {

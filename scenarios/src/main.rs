@@ -559,27 +559,19 @@ fn graph(file: &Path, format: GraphFormat, svg: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let resolved = match loaded.model.resolve() {
-        Ok(r) => r,
-        Err(errs) => {
-            for e in errs {
-                eprintln!("{}: error: {e}", file.display());
-            }
-            return ExitCode::from(2);
-        }
-    };
+    let resolved = &loaded.resolved;
     let Some(out) = svg else {
         print!(
             "{}",
             match format {
-                GraphFormat::Text => graph::text(&resolved),
-                GraphFormat::Dot => graph::dot(&resolved),
-                GraphFormat::Mermaid => graph::mermaid(&resolved),
+                GraphFormat::Text => graph::text(resolved),
+                GraphFormat::Dot => graph::dot(resolved),
+                GraphFormat::Mermaid => graph::mermaid(resolved),
             }
         );
         return ExitCode::SUCCESS;
     };
-    match svg_of(&graph::dot(&resolved)) {
+    match svg_of(&graph::dot(resolved)) {
         Ok(bytes) => match std::fs::write(out, bytes) {
             Ok(()) => {
                 println!("wrote {}", out.display());

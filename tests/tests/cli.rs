@@ -501,8 +501,7 @@ fn graph_draws_every_example() {
             );
         }
         let dot = render("dot");
-        let loaded = netloom_scenarios::load_file(f).expect("loads");
-        let r = loaded.model.resolve().expect("resolves");
+        let r = netloom_scenarios::load_file(f).expect("loads").resolved;
         for (c, eps) in r.model.containers.iter().zip(&r.endpoints) {
             // The container's node: its name first in the label, then each interface
             // with its addresses.
