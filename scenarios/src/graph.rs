@@ -1,7 +1,7 @@
 //! `netloom graph`: a scenario's topology drawn from the resolved model — what IPAM
 //! allocated, not only what the file wrote.
 //!
-//! Three renderings of one [`Topology`]:
+//! Three renderings of one topology (hosts, their networks, the containers on each):
 //!
 //! | function | output |
 //! | --- | --- |
