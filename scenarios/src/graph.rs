@@ -1194,6 +1194,10 @@ links:
             "{t}"
         );
         assert!(t.contains("h2.eth0 -- office:  latency 7.000ms  loss 50%"), "{t}");
+        assert!(
+            t.contains("LANs\noffice\n├─ h1.eth0 192.168.1.10/24\n└─ h2.eth0 192.168.1.11/24\n"),
+            "{t}"
+        );
         let m = mermaid(&r);
         assert!(m.contains(&format!("h0_net{ov} -.-|\"VXLAN vni {vni}")), "{m}");
         assert_width(&t);

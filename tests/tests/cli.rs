@@ -556,6 +556,22 @@ fn graph_draws_every_example() {
     }
 }
 
+/// An invalid file is exit code 2 with the error at its place, as `run` reports it.
+#[test]
+fn graph_rejects_an_invalid_file() {
+    let out = netloom()
+        .args(["graph", "tests/fixtures/invalid/unknown-key.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown-key.yaml:5:15: error: unknown key 'adress'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `--svg OUT` writes Graphviz's SVG when `dot` is installed; without it, exit code 2
 /// and a message saying what to install or which format to use instead.
 #[test]
