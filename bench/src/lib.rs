@@ -7,6 +7,7 @@
 //! | [`L2Chain`] | two [`Sink`]s joined by a chain of learning bridges, FDB pre-learned |
 //! | [`L3Chain`] | two end [`Node`]s joined by a chain of forwarding routers, ARP resolved |
 //! | [`docker_model`] | a Docker [`Model`]: hosts on one LAN, one user bridge network each, N containers each |
+//! | [`docker_yaml`] | the same topology as a scenario file's text |
 //! | [`mem`] | resident-memory figures from `/proc/self/status` |
 //!
 //! Every chain is deterministic (seed 1, fixed MACs and addresses, 1 µs links without
@@ -330,6 +331,37 @@ pub fn docker_model(hosts: usize, per_host: usize) -> Model {
         }
     }
     m
+}
+
+/// [`docker_model`] as a scenario file's text: what `netloom graph FILE` reads.
+pub fn docker_yaml(hosts: usize, per_host: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("name: scale\nlans: { underlay: {} }\nhosts:\n");
+    for h in 0..hosts {
+        let n = h as u32 + 1;
+        let a = Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8);
+        let _ = writeln!(
+            s,
+            "  {}: {{ interfaces: {{ eth0: {{ address: {a}/8, lan: underlay }} }} }}",
+            host_name(h)
+        );
+    }
+    s.push_str("networks:\n");
+    for h in 0..hosts {
+        let _ = writeln!(s, "  net{h}: {{ host: {} }}", host_name(h));
+    }
+    s.push_str("containers:\n");
+    for h in 0..hosts {
+        for k in 0..per_host {
+            let _ = writeln!(
+                s,
+                "  {}: {{ host: {}, networks: [net{h}] }}",
+                container_name(h, k),
+                host_name(h)
+            );
+        }
+    }
+    s
 }
 
 /// The name of host `h` in [`docker_model`].

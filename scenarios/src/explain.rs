@@ -91,8 +91,8 @@ fn split_port(to: &str) -> Result<(String, Option<u16>), String> {
 /// Sends the query's packet through a fresh lab of `loaded` and explains it. `Err`:
 /// the query names something the scenario does not have.
 pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
-    let mut lab = Lab::build(&loaded.model, loaded.scenario.seed)
-        .map_err(|e| format!("the scenario does not build: {e:?}"))?;
+    // Validation resolved the model already (IPAM): build from that.
+    let mut lab = Lab::from_resolved(loaded.resolved.clone(), loaded.scenario.seed);
     let from = lab
         .node(&q.from)
         .ok_or_else(|| unknown(&lab, &q.from, "--from"))?;

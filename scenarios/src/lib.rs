@@ -5,6 +5,7 @@
 //! | [`format`](mod@format) | the typed scenario file (SCENARIO-FORMAT.md) and its parser |
 //! | [`error`] | errors with `file:line:column` and a hint |
 //! | [`names`] | the rule for machine, network and interface names (Docker's, length-bounded) |
+//! | [`graph`] | `netloom graph`: the topology as text, Graphviz dot or mermaid |
 //! | [`input`] | reading a scenario file as untrusted input (type and size first, UTF-8 errors at line:column) |
 //! | [`pcap`] | captures written as the run goes, one pcap file per link |
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
@@ -43,6 +44,7 @@ pub mod emulate;
 pub mod error;
 pub mod explain;
 pub mod format;
+pub mod graph;
 pub mod input;
 pub mod matrix;
 pub mod names;

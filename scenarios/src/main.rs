@@ -114,6 +114,20 @@ enum Command {
         #[arg(long)]
         ipv6: bool,
     },
+    /// Draw a scenario's topology: Docker hosts with their NICs, networks (subnets as
+    /// IPAM allocated them), containers with their addresses and published ports, LANs,
+    /// routers, externals, overlay tunnels, impaired links. Exit code 0, or 2 for an
+    /// invalid file or a missing Graphviz.
+    Graph {
+        /// The scenario file.
+        file: PathBuf,
+        /// `text` (a tree that fits 80 columns), `dot` (Graphviz) or `mermaid`.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+        /// Write an SVG drawn by Graphviz (`dot -Tsvg`) to this file instead of printing.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+    },
     /// NetworkPolicies: `netloom policy matrix FILE` probes every container from
     /// every container through the model and prints the reachability truth table.
     Policy {
@@ -185,6 +199,7 @@ fn main() -> ExitCode {
         } => emulate(&file, hold, all, seed, json, junit.as_deref(), pcap),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
+        Command::Graph { file, format, svg } => graph(&file, format, svg.as_deref()),
         Command::Policy {
             command: PolicyCommand::Matrix { file, ports, json },
         } => policy_matrix(&file, &ports, json),
@@ -687,4 +702,92 @@ fn exec(name: &str, run: Option<&str>, cmd: &[String]) -> ExitCode {
     } else {
         126
     })
+}
+
+/// `netloom graph --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+/// `netloom graph FILE [--format text|dot|mermaid] [--svg OUT]`.
+fn graph(file: &Path, format: GraphFormat, svg: Option<&Path>) -> ExitCode {
+    use netloom_scenarios::graph;
+    let loaded = match read_and_load(file) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprint!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let resolved = &loaded.resolved;
+    let Some(out) = svg else {
+        print!(
+            "{}",
+            match format {
+                GraphFormat::Text => graph::text(resolved),
+                GraphFormat::Dot => graph::dot(resolved),
+                GraphFormat::Mermaid => graph::mermaid(resolved),
+            }
+        );
+        return ExitCode::SUCCESS;
+    };
+    match svg_of(&graph::dot(resolved)) {
+        Ok(bytes) => match std::fs::write(out, bytes) {
+            Ok(()) => {
+                println!("wrote {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("netloom graph: writing {}: {e}", out.display());
+                ExitCode::from(2)
+            }
+        },
+        Err(msg) => {
+            eprintln!("netloom graph: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Graphviz's SVG of a dot graph: `dot -Tsvg`, the graph on its stdin (no shell).
+fn svg_of(dot: &str) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "--svg needs Graphviz's `dot`, which is not installed: install graphviz \
+                 (`apt-get install graphviz`), or print the graph with `--format dot`"
+                    .to_string()
+            } else {
+                format!("running Graphviz's `dot`: {e}")
+            }
+        })?;
+    // Write from another thread: dot may fill its stdout pipe before reading all input.
+    let mut stdin = child.stdin.take().ok_or("no stdin for `dot`")?;
+    let input = dot.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("running Graphviz's `dot`: {e}"))?;
+    let written = writer
+        .join()
+        .map_err(|_| "writing to `dot` panicked".to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "Graphviz's `dot` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    written.map_err(|e| format!("writing to `dot`: {e}"))?;
+    Ok(out.stdout)
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
     ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair,
-    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, RouterDef, SubnetDef,
+    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
@@ -32,6 +32,9 @@ pub struct Loaded {
     pub scenario: Scenario,
     /// The Docker model it describes.
     pub model: Model,
+    /// The model after IPAM, as validation resolved it: every subnet, gateway,
+    /// container address and published port decided (what `netloom graph` draws).
+    pub resolved: Resolved,
     /// The steps, checked.
     pub steps: Vec<PlannedStep>,
     /// What the Docker daemon would warn about, each with `file:line:column`.
@@ -200,13 +203,15 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
     let model = v.model(&scenario);
     errs.append(&mut v.errs);
     let mut warnings = Vec::new();
+    let mut resolved = None;
     if errs.is_empty() {
         match model.resolve() {
             Ok(r) => {
-                for w in r.warnings {
+                for w in &r.warnings {
                     let loc = v.locate(&w.field);
                     warnings.push(format!("{file}:{}:{}: {}", loc.line(), loc.column(), w.message));
                 }
+                resolved = Some(r);
             }
             Err(model_errs) => {
                 for e in model_errs {
@@ -231,17 +236,20 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
             if model.cluster.policies.len() == 1 { "y is" } else { "ies are" }
         ));
     }
-    if errs.is_empty() {
-        Ok(Loaded {
+    // Resolution ran (and succeeded) exactly when nothing was wrong before it.
+    match resolved {
+        Some(resolved) if errs.is_empty() => Ok(Loaded {
             file: file.to_string(),
             scenario,
             model,
+            resolved,
             steps,
             warnings,
-        })
-    } else {
-        errs.sort_by_key(|e| (e.line, e.column));
-        Err(ScenarioErrors::from(errs))
+        }),
+        _ => {
+            errs.sort_by_key(|e| (e.line, e.column));
+            Err(ScenarioErrors::from(errs))
+        }
     }
 }
 

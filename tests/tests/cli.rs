@@ -836,3 +836,177 @@ fn completions_and_man_page_cover_every_subcommand() {
         "an unknown shell is a usage error"
     );
 }
+
+/// Whether Graphviz's `dot` runs here.
+fn has_graphviz() -> bool {
+    Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Every example and test scenario renders in all three formats: text within 80
+/// columns, dot naming every container with every address IPAM gave it, mermaid a
+/// flowchart; and Graphviz accepts the dot output (when installed).
+#[test]
+fn graph_draws_every_example() {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in ["scenarios/examples", "tests/scenarios"] {
+        for e in std::fs::read_dir(root().join(dir)).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 40, "{files:?}");
+    let graphviz = has_graphviz();
+    if !graphviz {
+        common::skip(
+            "checking dot output with Graphviz",
+            "`dot` is not installed (apt-get install graphviz)",
+        );
+    }
+    for f in &files {
+        let render = |format: &str| {
+            let out = netloom()
+                .args(["graph", "--format", format])
+                .arg(f)
+                .output()
+                .expect("runs");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{} --format {format}: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        let text = render("text");
+        for l in text.lines() {
+            assert!(
+                l.chars().count() <= 80,
+                "{}: {} columns: {l}",
+                f.display(),
+                l.chars().count()
+            );
+        }
+        let dot = render("dot");
+        let r = netloom_scenarios::load_file(f).expect("loads").resolved;
+        for (c, eps) in r.model.containers.iter().zip(&r.endpoints) {
+            // The container's node: its name first in the label, then each interface
+            // with its addresses.
+            let node = dot
+                .lines()
+                .find(|l| {
+                    l.contains(&format!("label=\"{}\\n", c.name))
+                        || l.contains(&format!("label=\"{}\"", c.name))
+                })
+                .unwrap_or_else(|| panic!("{}: no node for {} in {dot}", f.display(), c.name));
+            for ep in eps {
+                for a in ep
+                    .v4
+                    .map(|a| a.to_string())
+                    .into_iter()
+                    .chain(ep.v6.map(|a| a.to_string()))
+                {
+                    assert!(
+                        node.contains(&ep.ifname) && node.contains(&a),
+                        "{}: no {} {a} of {} in {node}",
+                        f.display(),
+                        ep.ifname,
+                        c.name
+                    );
+                }
+            }
+        }
+        assert!(render("mermaid").starts_with("flowchart LR\n"), "{}", f.display());
+        if graphviz {
+            use std::io::Write;
+            let mut child = Command::new("dot")
+                .arg("-Tsvg")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("dot runs");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(dot.as_bytes())
+                .expect("write");
+            let out = child.wait_with_output().expect("dot ends");
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{}: Graphviz rejects our dot: {}",
+                f.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// An invalid file is exit code 2 with the error at its place, as `run` reports it.
+#[test]
+fn graph_rejects_an_invalid_file() {
+    let out = netloom()
+        .args(["graph", "tests/fixtures/invalid/unknown-key.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown-key.yaml:5:15: error: unknown key 'adress'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--svg OUT` writes Graphviz's SVG when `dot` is installed; without it, exit code 2
+/// and a message saying what to install or which format to use instead.
+#[test]
+fn graph_svg_through_graphviz() {
+    let dir = tmp("graph-svg");
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let svg = dir.join("out.svg");
+    let out = netloom()
+        .args(["graph", "scenarios/examples/19-overlay-vxlan.yaml", "--svg"])
+        .arg(&svg)
+        .env("PATH", &empty)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("apt-get install graphviz") && err.contains("--format dot"),
+        "{err}"
+    );
+    assert!(!svg.exists());
+
+    if !has_graphviz() {
+        common::skip("graph --svg", "`dot` is not installed (apt-get install graphviz)");
+        return;
+    }
+    let out = netloom()
+        .args(["graph", "scenarios/examples/19-overlay-vxlan.yaml", "--svg"])
+        .arg(&svg)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(body.contains("<svg") && body.contains("</svg>"), "{body}");
+    assert!(
+        body.contains("10.0.9.2") && body.contains("VXLAN vni"),
+        "the drawing holds the model: {body}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -117,6 +117,12 @@ impl HostDef {
             firewall: Vec::new(),
         }
     }
+
+    /// The address its VXLAN tunnel endpoint uses: the first IPv4 address of a NIC
+    /// plugged into a LAN (a macvlan shim is not one).
+    pub fn underlay_addr(&self) -> Option<Ipv4Addr> {
+        ipam::underlay_addr(self)
+    }
 }
 
 /// A NIC of a host or router.
