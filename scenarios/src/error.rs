@@ -318,7 +318,14 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
     match err {
         YamlError::SerdeUnknownField { field, expected, .. } => (
             format!("unknown key '{field}'"),
-            Some(suggest(field, expected, "valid keys here")),
+            Some({
+                let s = suggest(field, expected, "valid keys here");
+                if s.starts_with("did you mean") {
+                    s
+                } else {
+                    format!("{s} (every key, its default and meaning: SCENARIO-FORMAT.md)")
+                }
+            }),
         ),
         YamlError::SerdeUnknownVariant {
             variant, expected, ..

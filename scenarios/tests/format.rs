@@ -289,7 +289,10 @@ fn unknown_key_names_nearest_key() {
 fn unknown_key_far_from_everything_lists_valid_keys() {
     let e = err("name: x\nlans:\n  office: { zzzzzzzz: 1 }\n");
     assert_eq!((e.line, e.column), (3, 13));
-    assert_eq!(e.hint.as_deref(), Some("valid keys here: mtu, hairpin"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("valid keys here: mtu, hairpin (every key, its default and meaning: SCENARIO-FORMAT.md)")
+    );
 }
 
 #[test]

@@ -1010,3 +1010,23 @@ fn graph_svg_through_graphviz() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's "first scenario" is a file that passes as printed.
+#[test]
+fn readme_first_scenario_passes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let start = readme.find("Save this as `first.yaml`").expect("the section");
+    let rest = &readme[start..];
+    let body = rest
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("a yaml block");
+    let dir = tmp("first");
+    let f = dir.join("first.yaml");
+    std::fs::write(&f, body).expect("write");
+    let out = netloom().arg("run").arg(&f).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS: 4 passed"), "{text}");
+}
