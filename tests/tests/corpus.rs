@@ -53,6 +53,42 @@ fn every_example_passes() {
     }
 }
 
+/// The troubleshooting library (scenarios/troubleshooting/): every problem is a pair,
+/// `NN-slug-broken.yaml` asserting the symptom and `NN-slug-fixed.yaml` asserting the
+/// fix; both pass, both cite a source (a URL in the description) and both check
+/// something.
+#[test]
+fn every_troubleshooting_case_passes() {
+    let dir = root().join("scenarios/troubleshooting");
+    let files = yaml_files(&dir);
+    assert!(files.len() >= 20, "at least ten broken/fixed pairs");
+    for f in &files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let twin = if let Some(stem) = name.strip_suffix("-broken.yaml") {
+            format!("{stem}-fixed.yaml")
+        } else if let Some(stem) = name.strip_suffix("-fixed.yaml") {
+            format!("{stem}-broken.yaml")
+        } else {
+            panic!("{name}: a troubleshooting file ends in -broken.yaml or -fixed.yaml")
+        };
+        assert!(dir.join(&twin).is_file(), "{name} has no twin {twin}");
+        let r = run_file(f, None);
+        assert!(r.passed(), "{}", report::text(&r));
+        assert!(
+            r.steps.iter().any(|s| s.status == Status::Passed),
+            "{name} checks nothing"
+        );
+        assert!(
+            r.description.as_deref().is_some_and(|d| d.contains("http")),
+            "{name} needs a description citing its source (a URL)"
+        );
+    }
+}
+
 /// Behaviour scenarios (TTL, ARP failure, IPv6 routing, icc, ip_forward, hairpin…).
 #[test]
 fn every_behaviour_scenario_passes() {
