@@ -204,21 +204,17 @@ pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
 
 fn unknown(lab: &Lab, name: &str, flag: &str) -> String {
     let m = &lab.resolved.model;
-    let mut names: Vec<&str> = m
+    let mut names: Vec<String> = m
         .containers
         .iter()
-        .map(|c| c.name.as_str())
-        .chain(m.hosts.iter().map(|h| h.name.as_str()))
-        .chain(m.externals.iter().map(|e| e.name.as_str()))
-        .chain(m.routers.iter().map(|r| r.name.as_str()))
+        .map(|c| c.name.clone())
+        .chain(m.hosts.iter().map(|h| h.name.clone()))
+        .chain(m.externals.iter().map(|e| e.name.clone()))
+        .chain(m.routers.iter().map(|r| r.name.clone()))
         .collect();
     names.sort_unstable();
-    let near = names
-        .iter()
-        .map(|k| (strsim::levenshtein(k, name), *k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+    let near = crate::validate::nearest(name, &names)
+        .map(|h| format!(" ({h})"))
         .unwrap_or_default();
     let list = if names.len() > 12 {
         format!("{}, … ({} in all)", names[..12].join(", "), names.len())

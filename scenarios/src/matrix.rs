@@ -63,6 +63,19 @@ fn deciders(mx: &PolicyMatrix, by: &[(Direction, usize)]) -> String {
         .join("; ")
 }
 
+/// The cells of `port` that connected, were blocked, were refused.
+pub fn counts(mx: &PolicyMatrix, port: usize) -> (usize, usize, usize) {
+    let (mut ok, mut blocked, mut refused) = (0, 0, 0);
+    for c in mx.cells[port].iter().flatten() {
+        match c {
+            Reach::Connected => ok += 1,
+            Reach::Refused => refused += 1,
+            Reach::Blocked(_) => blocked += 1,
+        }
+    }
+    (ok, blocked, refused)
+}
+
 /// One port's table: header `-` and the destinations, then a row per source.
 pub fn table(mx: &PolicyMatrix, port: usize) -> String {
     let w = mx.names.iter().map(String::len).max().unwrap_or(1).max(1);
@@ -102,15 +115,7 @@ pub fn render(mx: &PolicyMatrix) -> String {
         );
     }
     for (pi, &port) in mx.ports.iter().enumerate() {
-        let cells = mx.cells[pi].iter().flatten();
-        let (mut ok, mut refused, mut blocked) = (0, 0, 0);
-        for c in cells {
-            match c {
-                Reach::Connected => ok += 1,
-                Reach::Refused => refused += 1,
-                Reach::Blocked(_) => blocked += 1,
-            }
-        }
+        let (ok, blocked, refused) = counts(mx, pi);
         let _ = writeln!(
             out,
             "{}: {ok} connected, {blocked} blocked, {refused} refused (rows: from, columns: to; \

@@ -369,15 +369,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
                     matrix_text = crate::matrix::render(&mx).lines().map(str::to_owned).collect();
                 }
             }
-            let cells = mx.cells[0].iter().flatten();
-            let (mut ok, mut refused, mut blocked) = (0, 0, 0);
-            for c in cells {
-                match c {
-                    netloom_drivers::docker::Reach::Connected => ok += 1,
-                    netloom_drivers::docker::Reach::Refused => refused += 1,
-                    netloom_drivers::docker::Reach::Blocked(_) => blocked += 1,
-                }
-            }
+            let (ok, blocked, refused) = crate::matrix::counts(&mx, 0);
             format!(
                 "{}: {ok} connected, {blocked} blocked, {refused} refused among {} containers{}",
                 crate::matrix::port_name(*port),

@@ -1355,7 +1355,7 @@ impl Validator<'_> {
     }
 }
 
-fn nearest(name: &str, known: &[String]) -> Option<String> {
+pub(crate) fn nearest(name: &str, known: &[String]) -> Option<String> {
     known
         .iter()
         .map(|k| (strsim::levenshtein(k, name), k))

@@ -159,11 +159,6 @@ impl PolicyEngine {
             .is_some_and(|s| !s[0].is_empty() || !s[1].is_empty())
     }
 
-    /// Whether any policy exists at all.
-    pub fn has_policies(&self) -> bool {
-        !self.cluster.policies.is_empty()
-    }
-
     /// Whether pod `pod`'s `d` side lets a new connection through: `remote` is the
     /// other end's address, `dst` the destination's (for named ports), `proto` `None`
     /// for protocols policies cannot name (ICMP). `Ok(None)`: not isolated;
@@ -217,14 +212,6 @@ impl PolicyEngine {
     /// `namespace/name` of policy `i`.
     pub fn policy_id(&self, i: usize) -> String {
         self.cluster.policies.get(i).map(|p| p.id()).unwrap_or_default()
-    }
-
-    /// The policies isolating pod `pod` for `d` (`namespace/name`).
-    pub fn isolating(&self, pod: usize, d: Direction) -> Vec<String> {
-        self.isolating_indices(pod, d)
-            .iter()
-            .map(|&i| self.policy_id(i as usize))
-            .collect()
     }
 
     /// The policies isolating pod `pod` for `d`, as indices into the cluster's policies.
@@ -444,10 +431,5 @@ impl Guards {
             None if allowed.is_empty() => GuardVerdict::Pass,
             None => GuardVerdict::Allowed(allowed),
         }
-    }
-
-    /// Connections tracked.
-    pub fn tracked(&self) -> usize {
-        self.ct.len()
     }
 }
