@@ -32,6 +32,12 @@ pub fn text(r: &Report) -> String {
         for f in &st.failures {
             let _ = writeln!(s, "       expectation failed: {f}");
         }
+        for c in &st.causes {
+            let _ = writeln!(s, "       cause: {}", c.cause);
+            if let Some(h) = &c.hint {
+                let _ = writeln!(s, "       hint: {h}");
+            }
+        }
         if !st.trace.is_empty() {
             let _ = writeln!(
                 s,
@@ -140,6 +146,14 @@ pub fn junit(reports: &[Report]) -> String {
                     if let Some(d) = &st.first_drop {
                         body.push_str("\ndropped: ");
                         body.push_str(d);
+                    }
+                    for c in &st.causes {
+                        body.push_str("\ncause: ");
+                        body.push_str(&c.cause);
+                        if let Some(h) = &c.hint {
+                            body.push_str("\nhint: ");
+                            body.push_str(h);
+                        }
                     }
                     for t in &st.trace {
                         body.push('\n');

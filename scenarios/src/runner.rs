@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use netloom_core::{
     DropReason, ElemId, EventKind, FrameId, SimDuration, TraceBudget, TraceEvent, TraceLevel,
 };
-use netloom_drivers::docker::Lab;
+use netloom_drivers::docker::{Attempt, Finding, Lab};
 use netloom_drivers::host::ConnOutcome;
 use netloom_drivers::net::L4;
 use netloom_drivers::router::LookupOutcome;
@@ -65,6 +65,8 @@ pub struct StepReport {
     pub failures: Vec<String>,
     /// The first meaningful drop among the step's packets: reason and explanation.
     pub first_drop: Option<String>,
+    /// For failures: what decided the outcome, in plain words, with a hint of the fix.
+    pub causes: Vec<Finding>,
     /// For failures: the hop-by-hop trace of the step's packets.
     pub trace: Vec<String>,
     /// Simulated time when the step started, in nanoseconds.
@@ -185,6 +187,8 @@ struct Seen {
     addresses: Option<Vec<IpAddr>>,
     /// A resolve step's queries and answers.
     dns_log: Vec<String>,
+    /// The address a ping, connect or transfer aimed at.
+    to: Option<IpAddr>,
 }
 
 /// Trace events kept per step: enough to explain any ping or connect and the start of a
@@ -207,6 +211,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         act_start: start_ev,
         addresses: None,
         dns_log: Vec::new(),
+        to: None,
     };
     let mut skipped = false;
     let mut matrix_text: Vec<String> = Vec::new();
@@ -322,6 +327,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
                     match r.outcome {
                         LookupOutcome::Addresses(a) => {
                             let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+                            seen.outcome = Some(Outcome::Ok);
                             seen.addresses = Some(a);
                             format!("{name} -> {} ({took})", list.join(", "))
                         }
@@ -404,6 +410,11 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
             }
             _ => None,
         });
+    let causes = if status == Status::Failed {
+        diagnose(lab, step, &seen, start_ev)
+    } else {
+        Vec::new()
+    };
     let mut trace = if status == Status::Failed || (trace_all && seen.from.is_some()) {
         explain(lab, seen.act_start, seen.from)
     } else {
@@ -424,10 +435,53 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         observed,
         failures,
         first_drop,
+        causes,
         trace,
         start_ns: start.as_nanos(),
         duration_ns: lab.fabric.now().saturating_since(start).as_nanos(),
     }
+}
+
+/// What decided a failed step's outcome ([`Lab::diagnose`]), from the step's own events.
+fn diagnose(lab: &Lab, step: &PlannedStep, seen: &Seen, start: usize) -> Vec<Finding> {
+    let succeeded = matches!(seen.outcome, Some(Outcome::Reach | Outcome::Ok)) || seen.addresses.is_some();
+    let attempt = match &step.op {
+        Op::Ping { from, .. } => seen.to.map(|to| Attempt::Reach {
+            from,
+            to,
+            port: None,
+            l4: L4::Icmp,
+        }),
+        Op::Connect { from, port, l4, .. } => seen.to.map(|to| Attempt::Reach {
+            from,
+            to,
+            port: Some(*port),
+            l4: *l4,
+        }),
+        Op::Transfer { from, port, .. } => seen.to.map(|to| Attempt::Reach {
+            from,
+            to,
+            port: Some(*port),
+            l4: L4::Tcp,
+        }),
+        Op::Resolve { from, name } => Some(Attempt::Resolve {
+            from,
+            name,
+            log: &seen.dns_log,
+        }),
+        Op::Container { name, .. } => Some(Attempt::Start { name }),
+        _ => None,
+    };
+    let Some(attempt) = attempt else {
+        return Vec::new();
+    };
+    let begin = if matches!(attempt, Attempt::Resolve { .. }) {
+        start
+    } else {
+        seen.act_start.max(start)
+    };
+    let events = &lab.fabric.trace().events;
+    lab.diagnose(&attempt, succeeded, events.get(begin..).unwrap_or_default())
 }
 
 fn has_expectations(e: &Expectations) -> bool {
@@ -456,8 +510,9 @@ fn outcome(o: &ConnOutcome) -> (Outcome, String) {
 fn aim(lab: &mut Lab, seen: &mut Seen, from: &str, to: &To) -> Result<IpAddr, String> {
     seen.from = lab.node(from);
     let resolved = target(lab, from, to);
-    if resolved.is_ok() {
+    if let Ok(ip) = resolved {
         seen.act_start = lab.fabric.trace().events.len();
+        seen.to = Some(ip);
     }
     resolved
 }
@@ -578,7 +633,7 @@ fn check(lab: &mut Lab, start: usize, exp: &Expectations, seen: &Seen, failures:
             )),
         }
     }
-    if exp.result.is_some() && seen.addresses.is_some() {
+    if exp.result.is_some_and(|r| r != Outcome::Ok) && seen.addresses.is_some() {
         let got = seen
             .addresses
             .iter()

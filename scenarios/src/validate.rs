@@ -1209,7 +1209,12 @@ impl Validator<'_> {
                     &[Outcome::Ok, Outcome::Refused, Outcome::Timeout, Outcome::Closed]
                 }
                 "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
-                "resolve" => &[Outcome::Nxdomain, Outcome::Servfail, Outcome::Timeout],
+                "resolve" => &[
+                    Outcome::Ok,
+                    Outcome::Nxdomain,
+                    Outcome::Servfail,
+                    Outcome::Timeout,
+                ],
                 _ => &[],
             };
             if allowed.contains(&r.value) {

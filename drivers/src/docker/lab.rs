@@ -18,6 +18,7 @@ use crate::netfilter::bridge::BridgeNf;
 use crate::nic::{ChildMode, Nic};
 use crate::router::{BridgeRole, Iface, Node, PublishedPort, Route, Vtep};
 
+mod diagnose;
 mod emulated;
 mod firewall;
 mod naming;
@@ -25,6 +26,7 @@ mod policy;
 mod ports;
 pub use policy::{PROBE_TIMEOUT, PolicyMatrix, Reach};
 
+pub use diagnose::{Attempt, Finding};
 pub use emulated::{EmuIface, EmuMachine};
 pub use naming::ResolveResult;
 

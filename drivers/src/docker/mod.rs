@@ -42,8 +42,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netloom_core::{BitRate, SimDuration};
 
 pub use lab::{
-    ConnectResult, EmuIface, EmuMachine, Lab, PROBE_TIMEOUT, Pacer, PingResult, PolicyMatrix, Reach,
-    ResolveResult, TransferResult,
+    Attempt, ConnectResult, EmuIface, EmuMachine, Finding, Lab, PROBE_TIMEOUT, Pacer, PingResult,
+    PolicyMatrix, Reach, ResolveResult, TransferResult,
 };
 
 use crate::host::Listen;

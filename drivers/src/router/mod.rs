@@ -197,6 +197,13 @@ impl Node {
         self.routes.lookup(dst)
     }
 
+    /// The name of the interface behind `port` (`eth0`, `docker0`).
+    pub fn port_label(&self, port: PortId) -> String {
+        self.ifaces
+            .get(port as usize)
+            .map_or_else(|| format!("p{port}"), |i| i.name.clone())
+    }
+
     /// The source address the node uses towards `dst`: the primary address of the
     /// outgoing interface, as Linux picks it.
     pub fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {

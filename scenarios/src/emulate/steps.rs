@@ -526,6 +526,7 @@ fn report(step: &PlannedStep, observed: String) -> StepReport {
         observed,
         failures: Vec::new(),
         first_drop: None,
+        causes: Vec::new(),
         trace: Vec::new(),
         start_ns: 0,
         duration_ns: 0,
