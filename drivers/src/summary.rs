@@ -11,6 +11,11 @@ use crate::net;
 /// What `frame` (an Ethernet frame) is, in one line; never panics on malformed bytes.
 pub fn frame_summary(frame: &[u8]) -> String {
     let mut out = String::new();
+    if frame.is_empty() {
+        // An application's decision that puts nothing on a wire (a DNS forward that
+        // failed, a connect() refused before any packet exists).
+        return "no packet (a local decision)".into();
+    }
     let ethernet_type = net::ethertype(frame).map(|(t, _)| t);
     if matches!(ethernet_type, Some(0x0800 | 0x86dd | 0x0806 | 0x8100)) || net::parse_ip(frame).is_none() {
         ethernet(frame, &mut out, 0);

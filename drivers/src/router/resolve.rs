@@ -351,7 +351,7 @@ impl Node {
             l.deadline = Some(ctx.now() + wait);
             for (id, qt, q) in queries {
                 let pkt = udp(src, server, port, dns::PORT, self.next_ip_id(), &q);
-                let frame = ctx.originate(Bytes::new());
+                let frame = ctx.originate_about(Bytes::new(), &pkt);
                 ctx.note(&frame, Stage::DnsResolve, || {
                     format!("query {} {qname}? to {server}:53 (id {id:#06x})", qt.name())
                 });
@@ -894,7 +894,7 @@ impl Node {
         note: Option<(Stage, String)>,
     ) {
         let pkt = udp(from.0, to.0, from.1, to.1, self.next_ip_id(), &msg);
-        let frame = ctx.originate(Bytes::new());
+        let frame = ctx.originate_about(Bytes::new(), &pkt);
         if let Some((stage, text)) = note {
             ctx.note(&frame, stage, || text);
         }
