@@ -67,6 +67,10 @@ pub struct StepReport {
     pub first_drop: Option<String>,
     /// For failures: what decided the outcome, in plain words, with a hint of the fix.
     pub causes: Vec<Finding>,
+    /// The outcome observed, where the step has one (not part of the JSON report:
+    /// `observed` says it in words).
+    #[serde(skip)]
+    pub outcome: Option<Outcome>,
     /// For failures: the hop-by-hop trace of the step's packets.
     pub trace: Vec<String>,
     /// Simulated time when the step started, in nanoseconds.
@@ -436,6 +440,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         failures,
         first_drop,
         causes,
+        outcome: seen.outcome,
         trace,
         start_ns: start.as_nanos(),
         duration_ns: lab.fabric.now().saturating_since(start).as_nanos(),

@@ -1446,3 +1446,58 @@ fn emulate_writes_json_and_junit_reports() {
     assert!(cases[1].children().any(|n| n.has_tag_name("failure")), "{xml}");
     let _ = std::fs::remove_file(&xml_path);
 }
+
+/// Under `emulate`, a failed step from a real namespace says its cause as `run` does:
+/// the flipped symptoms of two troubleshooting problems (a Docker subnet capturing a LAN
+/// server, an internal network without a default route), sent by real programs.
+#[test]
+fn real_failures_name_their_cause() {
+    let _g = SERIAL.lock();
+    if !can_emulate("real_failures_name_their_cause") {
+        return;
+    }
+    let cases = [
+        (
+            "10-subnet-shadows-lan-broken.yaml",
+            "expect: { result: timeout, dropped: arp-unresolved }",
+            "expect: ok",
+            [
+                "cause: the route 172.18.0.0/16",
+                "hint: give network 'default' a subnet",
+            ],
+        ),
+        (
+            "15-internal-network-broken.yaml",
+            "expect: { result: no-reach, dropped: no-route }",
+            "expect: reach",
+            [
+                "cause: app is only on internal network(s) backend",
+                "hint: attach app to a second",
+            ],
+        ),
+    ];
+    for (file, from, to, said) in cases {
+        let path = common::root().join("scenarios/troubleshooting").join(file);
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let line = text
+            .lines()
+            .find(|l| l.contains(from))
+            .unwrap_or_else(|| panic!("{file}: `{from}`"));
+        let flipped = text.replace(
+            line,
+            &line
+                .replace(from, to)
+                .split(" #")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let f = scenario(&format!("flip-{file}"), &flipped);
+        let (code, out, err) = emulate(&f.to_string_lossy(), &[]);
+        assert_eq!(code, 1, "{file}: the flipped step fails\n{out}{err}");
+        assert!(out.contains("(real "), "{file}: sent by a real program\n{out}");
+        for s in said {
+            assert!(out.contains(s), "{file}: `{s}` in\n{out}");
+        }
+    }
+}

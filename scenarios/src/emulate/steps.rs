@@ -160,6 +160,8 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             continue;
         }
         let since = drops_since(live, u64::MAX).0;
+        // Where the step's engine events begin (for the diagnosis of a failure).
+        let events_from = ask_live(live, |l: &mut Live| l.lab.fabric.trace().events.len()).unwrap_or(0);
         let wire = match (&step.expect.on_wire, sender_element(plan, step)) {
             (Some(_), Some(elem)) => ask_live(live, |l: &mut Live| l.begin_wire()).map(|s| (s, elem)),
             _ => None,
@@ -226,9 +228,74 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
                 Status::Done
             };
         }
+        if r.status == Status::Failed && r.causes.is_empty() {
+            r.causes = diagnose(plan, step, &r, drops.first().map(|d| d.0), events_from, live);
+        }
         out.push(r);
     }
     (out, false)
+}
+
+/// [`Lab::diagnose`] of a failed step from a real namespace, over the engine's events
+/// of the step (what the kernels did themselves is in `observed` and the drop).
+fn diagnose(
+    plan: &Plan,
+    step: &PlannedStep,
+    r: &StepReport,
+    kernel: Option<DropReason>,
+    events_from: usize,
+    live: &LiveHandle,
+) -> Vec<netloom_drivers::docker::Finding> {
+    use netloom_drivers::docker::Attempt;
+    use netloom_drivers::net::L4;
+    let target = |to: &To| match to {
+        To::Ip(ip) => Some(*ip),
+        To::Name(n) => plan.address(n),
+    };
+    let (from, to, port, l4, name) = match &step.op {
+        Op::Ping { from, to, .. } => (from.clone(), target(to), None, L4::Icmp, None),
+        Op::Connect { from, to, port, l4 } => (from.clone(), target(to), Some(*port), *l4, None),
+        Op::Transfer { from, to, port, .. } => (from.clone(), target(to), Some(*port), L4::Tcp, None),
+        Op::Resolve { from, name } => (from.clone(), None, None, L4::Udp, Some(name.clone())),
+        _ => return Vec::new(),
+    };
+    if name.is_none() && to.is_none() {
+        return Vec::new();
+    }
+    let succeeded = matches!(r.outcome, Some(Outcome::Reach | Outcome::Ok));
+    ask_live(live, move |l: &mut Live| {
+        let events = &l.lab.fabric.trace().events;
+        let start = events_from.min(events.len());
+        let attempt = match (&name, to) {
+            (Some(n), _) => Attempt::Resolve {
+                from: &from,
+                name: n,
+                log: &[],
+            },
+            (None, Some(to)) => Attempt::Reach {
+                from: &from,
+                to,
+                port,
+                l4,
+            },
+            (None, None) => return Vec::new(),
+        };
+        let mut found = l.lab.diagnose(&attempt, succeeded, &events[start..]);
+        let engine_dropped = events[start..]
+            .iter()
+            .any(|e| matches!(e.kind, netloom_core::EventKind::Dropped { reason, .. } if reason == kernel.unwrap_or(DropReason::Unaccounted)));
+        if let Some(k) = kernel
+            && !succeeded
+            && !engine_dropped
+        {
+            let mine = l.lab.diagnose_kernel_drop(&attempt, k, &from, to);
+            if !mine.is_empty() {
+                found = mine;
+            }
+        }
+        found
+    })
+    .unwrap_or_default()
 }
 
 /// Step `i`, interrupted while it ran, and the steps after it, none of them run.
@@ -527,6 +594,7 @@ fn report(step: &PlannedStep, observed: String) -> StepReport {
         failures: Vec::new(),
         first_drop: None,
         causes: Vec::new(),
+        outcome: None,
         trace: Vec::new(),
         start_ns: 0,
         duration_ns: 0,
@@ -534,6 +602,7 @@ fn report(step: &PlannedStep, observed: String) -> StepReport {
 }
 
 fn expect_result(step: &PlannedStep, got: Outcome, r: &mut StepReport) {
+    r.outcome = Some(got);
     if let Some(want) = step.expect.result
         && want != got
     {

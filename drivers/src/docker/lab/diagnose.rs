@@ -62,6 +62,14 @@ impl Finding {
     }
 }
 
+/// A route as the diagnosis reads it.
+struct RouteView {
+    net: String,
+    via: Option<IpAddr>,
+    dev: String,
+    default_via: Option<IpAddr>,
+}
+
 /// The first drop of the step that says something about the network.
 struct Drop<'e> {
     reason: DropReason,
@@ -96,6 +104,26 @@ impl Lab {
             }
         }
         out.dedup();
+        out
+    }
+
+    /// [`Lab::diagnose`] of a drop a real kernel made (under `emulate`): `reason` at
+    /// `machine`, about `target`.
+    pub fn diagnose_kernel_drop(
+        &self,
+        attempt: &Attempt<'_>,
+        reason: DropReason,
+        machine: &str,
+        target: Option<IpAddr>,
+    ) -> Vec<Finding> {
+        let detail = target.map_or_else(String::new, |t| format!("{t} (by a real kernel)"));
+        let d = Drop {
+            reason,
+            elem: machine,
+            detail: &detail,
+        };
+        let mut out = Vec::new();
+        self.why_dropped(attempt, &d, &mut out);
         out
     }
 
@@ -314,6 +342,24 @@ impl Lab {
             ));
             return;
         }
+        // No drop seen (a real kernel's ARP that failed): a directly connected
+        // destination that nobody on the segment has.
+        if drop.is_none()
+            && let Attempt::Reach { from, to, .. } = attempt
+            && self.route_view(from, *to).is_some_and(|r| r.via.is_none())
+            && self.container_with(*to).is_none()
+        {
+            let detail = to.to_string();
+            let d = Drop {
+                reason: DropReason::ArpUnresolved,
+                elem: from,
+                detail: &detail,
+            };
+            self.why_unresolved(&d, out);
+            if !out.is_empty() {
+                return;
+            }
+        }
         if let Some(d) = drop {
             out.push(Finding::new(
                 format!("dropped at {} ({}): {}", d.elem, d.reason.as_str(), d.detail),
@@ -507,14 +553,56 @@ impl Lab {
         out.push(Finding::new(d.detail.to_string(), None));
     }
 
+    /// The route `machine` takes to `target`: from its node, or, for a machine left to a
+    /// real namespace, from the model (its networks' connected subnets, then the
+    /// gateway of its first network).
+    fn route_view(&self, machine: &str, target: IpAddr) -> Option<RouteView> {
+        if let Some(node) = self.node_ref(machine) {
+            let r = node.route(target)?;
+            return Some(RouteView {
+                net: r.net.to_string(),
+                via: r.via,
+                dev: node.port_label(r.port),
+                default_via: node
+                    .routes()
+                    .iter()
+                    .find(|r| r.net.prefix_len() == 0)
+                    .and_then(|r| r.via),
+            });
+        }
+        let ci = self
+            .resolved
+            .model
+            .containers
+            .iter()
+            .position(|c| c.name == machine)?;
+        let eps = &self.resolved.endpoints[ci];
+        let gw = eps
+            .iter()
+            .find_map(|ep| self.resolved.networks[ep.network].v4.map(|(_, g)| IpAddr::V4(g)));
+        for ep in eps {
+            let n = &self.resolved.networks[ep.network];
+            if let (Some((s, _)), IpAddr::V4(t)) = (n.v4, target)
+                && s.contains(&t)
+            {
+                return Some(RouteView {
+                    net: s.to_string(),
+                    via: None,
+                    dev: ep.ifname.clone(),
+                    default_via: gw,
+                });
+            }
+        }
+        None
+    }
+
     fn why_unresolved(&self, d: &Drop<'_>, out: &mut Vec<Finding>) {
         let Some(target) = ip_in(d.detail) else { return };
         let machine = d.elem;
-        let Some(node) = self.node_ref(machine) else {
+        let Some(route) = self.route_view(machine, target) else {
             return;
         };
-        let Some(route) = node.route(target) else { return };
-        let dev = node.port_label(route.port);
+        let dev = route.dev.clone();
         let next = route.via.unwrap_or(target);
         if route.via.is_some() {
             out.push(Finding::new(
@@ -537,13 +625,12 @@ impl Lab {
         let docker_net = self
             .network_holding(target, host)
             .filter(|n| n.driver == Driver::Bridge);
-        let default_via = node
-            .routes()
-            .iter()
-            .find(|r| r.net.prefix_len() == 0)
-            .and_then(|r| r.via);
+        let default_via = route.default_via;
         match docker_net {
-            Some(n) if self.container_with(target).is_none() => {
+            Some(n)
+                if self.container_with(target).is_none()
+                    && n.v4.map(|(_, g)| IpAddr::V4(g)) != Some(target) =>
+            {
                 let subnet = n.v4.map_or(route.net.to_string(), |(s, _)| s.to_string());
                 out.push(Finding::new(
                     format!(
