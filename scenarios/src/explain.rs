@@ -93,6 +93,12 @@ fn split_port(to: &str) -> Result<(String, Option<u16>), String> {
 pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
     // Validation resolved the model already (IPAM): build from that.
     let mut lab = Lab::from_resolved(loaded.resolved.clone(), loaded.scenario.seed);
+    explain_in(&mut lab, q)
+}
+
+/// [`explain`] in a lab built from the scenario (and not run yet): the command line
+/// builds it from the loaded file without a copy, and leaves its memory to the exit.
+pub fn explain_in(lab: &mut Lab, q: &Query) -> Result<String, String> {
     let from = lab
         .node(&q.from)
         .ok_or_else(|| unknown(&lab, &q.from, "--from"))?;

@@ -438,7 +438,19 @@ fn explain(file: &Path, from: &str, to: &str, proto: Option<&str>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match explain::explain(&loaded, &q) {
+    // Built from the loaded file without a copy; a command that ends here leaves the
+    // memory of a 10,000-container lab to the exit rather than freeing it piece by piece.
+    let seed = loaded.scenario.seed;
+    let netloom_scenarios::Loaded {
+        resolved,
+        scenario,
+        model,
+        ..
+    } = loaded;
+    let mut lab = netloom_drivers::docker::Lab::from_resolved(resolved, seed);
+    let said = explain::explain_in(&mut lab, &q);
+    std::mem::forget((lab, scenario, model));
+    match said {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

@@ -1088,10 +1088,12 @@ impl Lab {
         for (c, links) in &self.container_links {
             for link in links {
                 let own = format!("{c}.");
+                // The container's own ports are the keys `c.…`, one range of the map.
                 if let Some((key, _)) = self
                     .ports
-                    .iter()
-                    .find(|(k, v)| v.2 == *link && k.starts_with(&own))
+                    .range(own.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&own))
+                    .find(|(_, v)| v.2 == *link)
                 {
                     names.push((*link, key.clone()));
                 }
