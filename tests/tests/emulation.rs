@@ -394,6 +394,73 @@ fn corpus_gives_the_same_outcomes_both_ways() {
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }
 
+/// The teaching labs (scenarios/labs/) give the same outcome step by step under `run`
+/// and `emulate --all`: what the guide tells a student holds on real namespaces too.
+/// Only `reachability` (a policy truth table, probed through the model) is skipped
+/// under `emulate`; every other step must have the same status both ways.
+#[test]
+fn labs_give_the_same_outcomes_both_ways() {
+    let _g = SERIAL.lock();
+    if !can_emulate("labs_give_the_same_outcomes_both_ways") {
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/labs"))
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "six labs");
+    let statuses = |json: &str, what: &str| -> Vec<(u64, String, String)> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{what}: {e}\n{json}"));
+        v.get(0)
+            .and_then(|r| r.get("steps"))
+            .and_then(|s| s.as_array())
+            .unwrap_or_else(|| panic!("{what}: no steps in {json}"))
+            .iter()
+            .map(|s| {
+                (
+                    s.get("line").and_then(|l| l.as_u64()).unwrap_or(0),
+                    s.get("title").and_then(|t| t.as_str()).unwrap_or("").to_string(),
+                    s.get("status").and_then(|t| t.as_str()).unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut failed = Vec::new();
+    for f in &files {
+        let f = f.to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&f).expect("readable");
+        let run = netloom(&["run", &f, "--json"]);
+        assert_eq!(run.status.code(), Some(0), "{f} passes under run");
+        let ran = statuses(&String::from_utf8_lossy(&run.stdout), &f);
+        let (code, out, err) = emulate(&f, &["--all", "--json"]);
+        if code != 0 {
+            failed.push(format!("{f}: emulate exit {code}\n{out}{err}"));
+            continue;
+        }
+        let emulated = statuses(&out, &f);
+        if ran.len() != emulated.len() {
+            failed.push(format!("{f}: {} steps under run, {} under emulate", ran.len(), emulated.len()));
+            continue;
+        }
+        for ((line, title, a), (_, _, b)) in ran.iter().zip(&emulated) {
+            let is_matrix = text
+                .lines()
+                .nth(usize::try_from(*line).unwrap_or(0).saturating_sub(1))
+                .into_iter()
+                .chain(text.lines().nth(usize::try_from(*line).unwrap_or(0)))
+                .any(|l| l.contains("reachability:"));
+            let same = a == b || (is_matrix && b == "skipped");
+            if !same {
+                failed.push(format!("{f}:{line} {title}: {a} under run, {b} under emulate\n{err}"));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
 /// A failed step: exit 1, and nothing left.
 #[test]
 fn failed_step_leaves_nothing() {
