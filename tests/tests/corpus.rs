@@ -146,9 +146,9 @@ fn every_lab_passes() {
             assert!(desc.contains(part), "{name}: the description has no '{part}'");
         }
         for (i, step) in loaded.scenario.steps.iter().enumerate() {
-            if step.expect.is_some() {
+            if step.value.expect.is_some() {
                 assert!(
-                    step.name.as_ref().is_some_and(|n| !n.value.trim().is_empty()),
+                    step.value.name.as_ref().is_some_and(|n| !n.value.trim().is_empty()),
                     "{name}: step {} checks something but has no `name:` saying what",
                     i + 1
                 );
@@ -160,7 +160,7 @@ fn every_lab_passes() {
                 .steps
                 .iter()
                 .zip(&loaded.scenario.steps)
-                .any(|(planned, written)| written.expect.is_some()
+                .any(|(planned, written)| written.value.expect.is_some()
                     && !matches!(
                         planned.op,
                         netloom_scenarios::validate::Op::Reachability { .. }
