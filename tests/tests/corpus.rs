@@ -148,7 +148,10 @@ fn every_lab_passes() {
         for (i, step) in loaded.scenario.steps.iter().enumerate() {
             if step.value.expect.is_some() {
                 assert!(
-                    step.value.name.as_ref().is_some_and(|n| !n.value.trim().is_empty()),
+                    step.value
+                        .name
+                        .as_ref()
+                        .is_some_and(|n| !n.value.trim().is_empty()),
                     "{name}: step {} checks something but has no `name:` saying what",
                     i + 1
                 );
@@ -171,7 +174,9 @@ fn every_lab_passes() {
         let r = run_file(f, None);
         assert!(r.passed(), "{}", report::text(&r));
         assert!(
-            r.steps.iter().all(|s| matches!(s.status, Status::Passed | Status::Done)),
+            r.steps
+                .iter()
+                .all(|s| matches!(s.status, Status::Passed | Status::Done)),
             "{name}: every step passes (none skipped under run)\n{}",
             report::text(&r)
         );
