@@ -89,6 +89,100 @@ fn every_troubleshooting_case_passes() {
     }
 }
 
+/// The teaching labs (scenarios/labs/): six lessons in order, each passes under `run`,
+/// states its Goals, Tasks and Questions, names every check it makes (a student reads
+/// the step names as the list of checks), keeps at least one check that also runs under
+/// `emulate` (not only `reachability` or `exec`), and the guide links every lab and
+/// gives each one its answers and a "try breaking it" exercise.
+#[test]
+fn every_lab_passes() {
+    let dir = root().join("scenarios/labs");
+    let files = yaml_files(&dir);
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().and_then(|n| n.to_str()).map(str::to_string))
+        .collect();
+    for (i, want) in [
+        "01-bridge-basics.yaml",
+        "02-",
+        "03-",
+        "04-",
+        "05-",
+        "06-firewall-and-policies.yaml",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            names.get(i).is_some_and(|n| n.starts_with(want)),
+            "lab {} should be {want}…, found {names:?}",
+            i + 1
+        );
+    }
+    assert_eq!(names.len(), 6, "six labs, found {names:?}");
+    let guide = std::fs::read_to_string(dir.join("README.md")).expect("scenarios/labs/README.md");
+    assert!(
+        guide.matches("<details>").count() >= names.len(),
+        "the guide needs a collapsible answers section per lab"
+    );
+    assert!(
+        guide.to_lowercase().matches("try breaking it").count() >= names.len(),
+        "the guide needs a 'try breaking it' exercise per lab"
+    );
+    for f in &files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            guide.contains(&format!("]({name})")),
+            "scenarios/labs/README.md does not link {name}"
+        );
+        let text = std::fs::read_to_string(f).expect("readable");
+        let loaded = load(&f.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+        let desc = loaded.scenario.description.clone().unwrap_or_default();
+        for part in ["Goals:", "Tasks:", "Questions:"] {
+            assert!(desc.contains(part), "{name}: the description has no '{part}'");
+        }
+        for (i, step) in loaded.scenario.steps.iter().enumerate() {
+            if step.value.expect.is_some() {
+                assert!(
+                    step.value
+                        .name
+                        .as_ref()
+                        .is_some_and(|n| !n.value.trim().is_empty()),
+                    "{name}: step {} checks something but has no `name:` saying what",
+                    i + 1
+                );
+            }
+        }
+        assert_eq!(loaded.steps.len(), loaded.scenario.steps.len());
+        assert!(
+            loaded
+                .steps
+                .iter()
+                .zip(&loaded.scenario.steps)
+                .any(|(planned, written)| written.value.expect.is_some()
+                    && !matches!(
+                        planned.op,
+                        netloom_scenarios::validate::Op::Reachability { .. }
+                            | netloom_scenarios::validate::Op::Exec { .. }
+                    )),
+            "{name}: no check that runs under both `run` and `emulate`"
+        );
+        let r = run_file(f, None);
+        assert!(r.passed(), "{}", report::text(&r));
+        assert!(
+            r.steps
+                .iter()
+                .all(|s| matches!(s.status, Status::Passed | Status::Done)),
+            "{name}: every step passes (none skipped under run)\n{}",
+            report::text(&r)
+        );
+    }
+}
+
 /// Behaviour scenarios (TTL, ARP failure, IPv6 routing, icc, ip_forward, hairpin…).
 #[test]
 fn every_behaviour_scenario_passes() {

@@ -362,7 +362,8 @@ fn policies_police_real_traffic() {
 
 /// The same file gives the same outcomes under `run` and `emulate`: every example and
 /// behaviour scenario passes both ways (steps from hosts and routers, which stay
-/// modelled, run on the engine's model of them).
+/// modelled, run on the engine's model of them). The teaching labs have their own,
+/// step-by-step test: `labs_give_the_same_outcomes_both_ways`.
 #[test]
 fn corpus_gives_the_same_outcomes_both_ways() {
     let _g = SERIAL.lock();
@@ -389,6 +390,76 @@ fn corpus_gives_the_same_outcomes_both_ways() {
                 "{f}: run exit {:?}, emulate exit {code}\n{out}{err}",
                 run.status.code()
             ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
+
+/// The teaching labs (scenarios/labs/) give the same outcome step by step under `run`
+/// and `emulate --all`: what the guide tells a student holds on real namespaces too.
+/// Only `reachability` (a policy truth table, probed through the model) is skipped
+/// under `emulate`; every other step must have the same status both ways.
+#[test]
+fn labs_give_the_same_outcomes_both_ways() {
+    let _g = SERIAL.lock();
+    if !can_emulate("labs_give_the_same_outcomes_both_ways") {
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/labs"))
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "six labs");
+    // Each step line of the text report: `✓  3. title  [line 54]` -> (54, mark, title).
+    // (The text report, not `--json`: only it carries the banner with the run id that
+    // `emulate` needs for its check that nothing is left behind.)
+    let steps = |text: &str| -> Vec<(u64, char, String)> {
+        text.lines()
+            .filter_map(|l| {
+                let mark = l.chars().next().filter(|c| matches!(c, '✓' | '✗' | '-' | '·'))?;
+                let rest = l[mark.len_utf8()..].trim_start();
+                let (num, rest) = rest.split_once(". ")?;
+                num.parse::<usize>().ok()?;
+                let (title, line) = rest.rsplit_once("[line ")?;
+                let line = line.strip_suffix(']')?.parse().ok()?;
+                Some((line, mark, title.trim().to_string()))
+            })
+            .collect()
+    };
+    let mut failed = Vec::new();
+    for f in &files {
+        let f = f.to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&f).expect("readable");
+        let run = netloom(&["run", &f]);
+        let run_out = String::from_utf8_lossy(&run.stdout).to_string();
+        assert_eq!(run.status.code(), Some(0), "{f} passes under run:\n{run_out}");
+        let ran = steps(&run_out);
+        assert!(!ran.is_empty(), "{f}: no steps in\n{run_out}");
+        let (code, out, err) = emulate(&f, &["--all"]);
+        if code != 0 {
+            failed.push(format!("{f}: emulate exit {code}\n{out}{err}"));
+            continue;
+        }
+        let emulated = steps(&out);
+        if ran.len() != emulated.len() {
+            failed.push(format!(
+                "{f}: {} steps under run, {} under emulate\n{out}",
+                ran.len(),
+                emulated.len()
+            ));
+            continue;
+        }
+        for ((line, a, title), (_, b, _)) in ran.iter().zip(&emulated) {
+            // A step starts at `line`; its action is on that line or the next.
+            let at = usize::try_from(*line).unwrap_or(0).saturating_sub(1);
+            let is_matrix = text.lines().skip(at).take(2).any(|l| l.contains("reachability:"));
+            if !(a == b || (is_matrix && *b == '-')) {
+                failed.push(format!(
+                    "{f}:{line} {title}: {a} under run, {b} under emulate\n{out}"
+                ));
+            }
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));
