@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use netloom_core::{DropReason, EventKind, SimDuration, TraceLevel};
-use netloom_drivers::docker::Lab;
+use std::collections::BTreeSet;
+
+use netloom_drivers::docker::{Lab, Resolved};
 use netloom_drivers::net::L4;
 use netloom_drivers::router::{Node, ProbeOutcome};
 
@@ -92,8 +94,71 @@ fn split_port(to: &str) -> Result<(String, Option<u16>), String> {
 /// the query names something the scenario does not have.
 pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
     // Validation resolved the model already (IPAM): build from that.
-    let mut lab = Lab::from_resolved(loaded.resolved.clone(), loaded.scenario.seed);
+    let mut lab = path_lab(loaded.resolved.clone(), loaded.scenario.seed, q);
     explain_in(&mut lab, q)
+}
+
+/// Above this many Docker hosts, `explain` builds only the hosts at the packet's ends.
+const SLICE_ABOVE: usize = 8;
+
+/// The lab `explain` sends its packet through. On a large file (more than
+/// [`SLICE_ABOVE`] Docker hosts) it holds only the hosts at the packet's two ends — the
+/// sender's and the destination's, with their containers, networks, rules and
+/// published ports — and every LAN, router and external ([`Resolved::slice`]): the
+/// path a packet takes between two machines crosses no third Docker host. Floods on a
+/// shared LAN then reach fewer ports than in the whole lab; the verdict and every
+/// decision on the path are the same. A name it cannot place builds the whole lab.
+pub fn path_lab(resolved: Resolved, seed: u64, q: &Query) -> Lab {
+    if resolved.model.hosts.len() > SLICE_ABOVE
+        && let Some(keep) = path_hosts(&resolved, q)
+    {
+        return Lab::from_resolved(resolved.slice(&keep), seed);
+    }
+    Lab::from_resolved(resolved, seed)
+}
+
+/// The Docker hosts where `q`'s ends live; `None` when an end is not a machine the
+/// model knows (the whole lab then says so, with suggestions).
+fn path_hosts(r: &Resolved, q: &Query) -> Option<BTreeSet<String>> {
+    let m = &r.model;
+    let default_host = m.default_host();
+    let host_of = |ci: usize| {
+        m.containers[ci]
+            .host
+            .clone()
+            .unwrap_or_else(|| default_host.clone())
+    };
+    let mut keep = BTreeSet::new();
+    for end in [&q.from, &q.to] {
+        if let Ok(ip) = end.parse::<IpAddr>() {
+            for h in &m.hosts {
+                if h.interfaces
+                    .iter()
+                    .any(|n| n.address.is_some_and(|a| a.addr() == ip))
+                {
+                    keep.insert(h.name.clone());
+                }
+            }
+            for (ci, eps) in r.endpoints.iter().enumerate() {
+                if eps
+                    .iter()
+                    .any(|ep| ep.v4.map(IpAddr::V4) == Some(ip) || ep.v6.map(IpAddr::V6) == Some(ip))
+                {
+                    keep.insert(host_of(ci));
+                }
+            }
+            // Nothing holds it: a router, an external or an address beyond them.
+            continue;
+        }
+        if m.hosts.iter().any(|h| &h.name == end) {
+            keep.insert(end.clone());
+        } else if let Some(ci) = m.containers.iter().position(|c| &c.name == end) {
+            keep.insert(host_of(ci));
+        } else if !(m.routers.iter().any(|x| &x.name == end) || m.externals.iter().any(|x| &x.name == end)) {
+            return None;
+        }
+    }
+    Some(keep)
 }
 
 /// [`explain`] in a lab built from the scenario (and not run yet): the command line

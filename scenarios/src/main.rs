@@ -447,7 +447,7 @@ fn explain(file: &Path, from: &str, to: &str, proto: Option<&str>) -> ExitCode {
         model,
         ..
     } = loaded;
-    let mut lab = netloom_drivers::docker::Lab::from_resolved(resolved, seed);
+    let mut lab = explain::path_lab(resolved, seed, &q);
     let said = explain::explain_in(&mut lab, &q);
     std::mem::forget((lab, scenario, model));
     match said {
