@@ -89,7 +89,12 @@ pub fn id_of(kind: &str, name: &str) -> String {
             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                 (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
             });
-        let _ = write!(out, "{h:016x}");
+        // splitmix64's finaliser: names that differ in one letter get unrelated ids.
+        let mut z = h;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let _ = write!(out, "{z:016x}");
     }
     out
 }
@@ -484,7 +489,11 @@ mod tests {
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(a, id_of("network", "app"), "the same name gives the same id");
         assert_ne!(a, id_of("container", "app"));
-        assert_ne!(a, id_of("network", "apq"));
+        assert_ne!(a[..12], id_of("network", "apq")[..12]);
+        // Names one letter apart share no long run of digits (FNV alone would).
+        let (x, y) = (id_of("container", "api1"), id_of("container", "api2"));
+        let same = x.bytes().zip(y.bytes()).filter(|(p, q)| p == q).count();
+        assert!(same < 16, "{x} / {y}");
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct Session {
     capture: Option<(PathBuf, Vec<PathBuf>)>,
 }
 
+/// Capture files `capture stop` names, at most.
+const MAX_LISTED: usize = 20;
+
 /// Trace events kept per command: the runner's per-step budget.
 const TRACE_BUDGET: TraceBudget = TraceBudget::STEP;
 
@@ -442,8 +445,8 @@ impl Session {
                 self.lab.fabric.enable_capture_to(Box::new(sink));
                 self.capture = Some((dir.to_path_buf(), files));
                 Reply::ok(format!(
-                    "capturing every link into {} (a pcap file per link that carries frames, simulated \
-                     timestamps); `capture stop` ends it\n",
+                    "capturing every link into {} (a pcap file per link, simulated timestamps); `capture \
+                     stop` ends it\n",
                     dir.display()
                 ))
             }
@@ -465,12 +468,17 @@ impl Session {
         }
         let written: Vec<&PathBuf> = files.iter().filter(|f| f.is_file()).collect();
         let mut s = format!("capture stopped: {} pcap file(s) in {}\n", written.len(), dir.display());
-        for f in written {
+        let shown = written.len().min(MAX_LISTED);
+        let more = written.len() - shown;
+        for f in written.into_iter().take(shown) {
             let _ = writeln!(
                 s,
                 "  {}",
                 f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
             );
+        }
+        if more > 0 {
+            let _ = writeln!(s, "  … and {more} more");
         }
         Reply::ok(s)
     }
