@@ -104,9 +104,7 @@ pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
 /// # Errors
 /// The query names something the scenario does not have.
 pub fn explain_in(lab: &mut Lab, q: &Query) -> Result<String, String> {
-    let from = lab
-        .node(&q.from)
-        .ok_or_else(|| unknown(lab, &q.from, "--from"))?;
+    let from = lab.node(&q.from).ok_or_else(|| unknown(lab, &q.from, "--from"))?;
     if lab.fabric.element::<Node>(from).is_none() {
         return Err(format!("--from {}: not a machine that sends packets", q.from));
     }

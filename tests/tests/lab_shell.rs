@@ -48,7 +48,10 @@ fn spawn(file: &PathBuf, state: &PathBuf) -> Option<PtySession> {
     match rexpect::session::spawn_command(c, Some(30_000)) {
         Ok(p) => Some(p),
         Err(e) => {
-            skip("lab shell on a pseudo-terminal", &format!("no pseudo-terminal: {e}"));
+            skip(
+                "lab shell on a pseudo-terminal",
+                &format!("no pseudo-terminal: {e}"),
+            );
             None
         }
     }
@@ -104,8 +107,10 @@ fn interactive_session_on_a_terminal() {
     keys(&mut p, "\t", "tab");
     p.exp_string("lonely").expect("completed on the screen");
     keys(&mut p, "web\r", "enter");
-    p.exp_string("ping lonely -> web").expect("the completed command ran");
-    p.exp_string("no packet sent").expect("lonely shares no network with web: no DNS answer");
+    p.exp_string("ping lonely -> web")
+        .expect("the completed command ran");
+    p.exp_string("no packet sent")
+        .expect("lonely shares no network with web: no DNS answer");
     p.exp_string("netloom> ").expect("prompt");
 
     // Up arrow: the previous command comes back; Enter runs it again.
@@ -113,7 +118,8 @@ fn interactive_session_on_a_terminal() {
     p.exp_string("3/3 replies").expect("first run");
     p.exp_string("netloom> ").expect("prompt");
     keys(&mut p, "\x1b[A", "up arrow");
-    p.exp_string("ping -c 3 client web").expect("recalled on the screen");
+    p.exp_string("ping -c 3 client web")
+        .expect("recalled on the screen");
     keys(&mut p, "\r", "enter");
     p.exp_string("3/3 replies").expect("ran again");
     p.exp_string("netloom> ").expect("prompt");
@@ -126,7 +132,8 @@ fn interactive_session_on_a_terminal() {
     p.send_line("exit").expect("send");
     p.exp_eof().expect("ends");
     assert_exited_0(&p);
-    let history = std::fs::read_to_string(state.join("netloom/history")).expect("history written under XDG_STATE_HOME");
+    let history =
+        std::fs::read_to_string(state.join("netloom/history")).expect("history written under XDG_STATE_HOME");
     assert!(history.contains("ping -c 3 client web"), "{history}");
     assert!(history.contains("ps"), "{history}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -146,7 +153,12 @@ fn ctrl_d_leaves_and_no_home_means_no_history() {
         .env("TERM", "xterm");
     let mut p = match rexpect::session::spawn_command(c, Some(30_000)) {
         Ok(p) => p,
-        Err(e) => return skip("lab shell on a pseudo-terminal", &format!("no pseudo-terminal: {e}")),
+        Err(e) => {
+            return skip(
+                "lab shell on a pseudo-terminal",
+                &format!("no pseudo-terminal: {e}"),
+            );
+        }
     };
     p.exp_string("netloom> ").expect("prompt");
     p.send_line("curl client web:80").expect("send");
@@ -195,11 +207,17 @@ fn commands_from_a_pipe() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, out, err) = run("ping -c 1 client web\ncurl client web:80\ndig client web\n", false);
+    let (code, out, err) = run(
+        "ping -c 1 client web\ncurl client web:80\ndig client web\n",
+        false,
+    );
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(!out.contains("netloom>"), "no prompt without a terminal: {out}");
     assert!(out.contains("✓ ping client -> web"), "{out}");
-    assert!(out.contains("web.                    600     IN      A       172.18.0.2"), "{out}");
+    assert!(
+        out.contains("web.                    600     IN      A       172.18.0.2"),
+        "{out}"
+    );
 
     let (code, out, _) = run("ping -c 1 client 172.19.0.2\nps\n", false);
     assert_eq!(code, Some(1), "a failed ping fails the script: {out}");
@@ -211,10 +229,15 @@ fn commands_from_a_pipe() {
 
     assert_eq!(run("! ping -c 1 client 172.19.0.2\n", false).0, Some(0));
 
-    let script = "ping client web\nlink down web.eth0 app\nping -c 1 client web\ntrace\nnetwork inspect app\n";
+    let script =
+        "ping client web\nlink down web.eth0 app\nping -c 1 client web\ntrace\nnetwork inspect app\n";
     let a = run(script, true);
     assert_eq!(a, run(script, true), "same file, same commands, same output");
-    assert!(a.1.starts_with("netloom> ping client web\n✓ ping client -> web\n"), "{}", a.1);
+    assert!(
+        a.1.starts_with("netloom> ping client web\n✓ ping client -> web\n"),
+        "{}",
+        a.1
+    );
     assert!(a.1.contains("trace of `ping client web`:"), "{}", a.1);
     assert!(a.1.contains("\"MacAddress\": \"02:42:ac:12:00:02\""), "{}", a.1);
 

@@ -14,8 +14,8 @@ use netloom_core::{Ctx, DropReason, Frame, FrameId, SimTime, Stage};
 use super::packet::udp;
 use super::{Node, TOK_DNS};
 use crate::dns::{
-    self, Directory, EMBEDDED, EMBEDDED_TTL, FORWARD_TIMEOUT, ZONE_TTL, Lookup, MAX_UPSTREAM, Message, QType, Rcode,
-    ResolvConf, Zone,
+    self, Directory, EMBEDDED, EMBEDDED_TTL, FORWARD_TIMEOUT, Lookup, MAX_UPSTREAM, Message, QType, Rcode,
+    ResolvConf, ZONE_TTL, Zone,
 };
 use crate::net::{self, IpInfo};
 

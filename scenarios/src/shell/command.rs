@@ -8,7 +8,11 @@ use netloom_core::SimDuration;
 /// Every verb, its synopsis and what it does: `help` prints this table, completion
 /// offers its verbs.
 pub const VERBS: &[(&str, &str, &str)] = &[
-    ("ps", "ps", "containers: host, state, networks and addresses, published ports"),
+    (
+        "ps",
+        "ps",
+        "containers: host, state, networks and addresses, published ports",
+    ),
     (
         "network",
         "network ls | network inspect NAME…",
@@ -24,13 +28,21 @@ pub const VERBS: &[(&str, &str, &str)] = &[
         "curl [-T SIZE] FROM URL|HOST:PORT",
         "open a TCP connection (with -T: send SIZE bytes and measure the rate)",
     ),
-    ("dig", "dig FROM NAME", "look a name up with FROM's resolver; the answer as dig prints it"),
+    (
+        "dig",
+        "dig FROM NAME",
+        "look a name up with FROM's resolver; the answer as dig prints it",
+    ),
     (
         "explain",
         "explain FROM TO[:PORT] [tcp|udp|icmp]",
         "one packet through the network as it is now, every decision hop by hop",
     ),
-    ("trace", "trace", "the hop-by-hop trace of the last command's packets"),
+    (
+        "trace",
+        "trace",
+        "the hop-by-hop trace of the last command's packets",
+    ),
     (
         "capture",
         "capture start DIR | capture stop | capture",
@@ -41,9 +53,17 @@ pub const VERBS: &[(&str, &str, &str)] = &[
         "link down|up A B",
         "cut or restore the link between A and B (`host1.eth0 office`, `api.eth0 …`)",
     ),
-    ("stop", "stop CONTAINER", "stop a container (its interfaces go down, DNS forgets it)"),
+    (
+        "stop",
+        "stop CONTAINER",
+        "stop a container (its interfaces go down, DNS forgets it)",
+    ),
     ("start", "start CONTAINER", "start a stopped container again"),
-    ("wait", "wait DURATION", "let simulated time pass (`wait 2s`): timers and ageing run"),
+    (
+        "wait",
+        "wait DURATION",
+        "let simulated time pass (`wait 2s`): timers and ageing run",
+    ),
     ("time", "time", "the simulated time now"),
     ("help", "help [VERB]", "this list, or one verb's synopsis"),
     ("exit", "exit [STATUS] | quit | Ctrl-D", "leave the shell"),
@@ -267,9 +287,10 @@ fn command(verb: &str, args: &[String]) -> Result<Command, String> {
         },
         "exit" | "quit" | "q" => match args {
             [] => Command::Exit(None),
-            [n] => Command::Exit(Some(n.parse::<u8>().map_err(|_| {
-                format!("{verb}: '{n}' is not an exit status (0-255)")
-            })?)),
+            [n] => Command::Exit(Some(
+                n.parse::<u8>()
+                    .map_err(|_| format!("{verb}: '{n}' is not an exit status (0-255)"))?,
+            )),
             _ => return Err(format!("{verb}: one exit status at most")),
         },
         "ps" => {
@@ -460,7 +481,10 @@ fn curl(args: &[String]) -> Result<Command, String> {
         }
     }
     let [from, url] = &rest[..] else {
-        return Err(format!("expected FROM and a URL or HOST:PORT, got {} word(s)", rest.len()));
+        return Err(format!(
+            "expected FROM and a URL or HOST:PORT, got {} word(s)",
+            rest.len()
+        ));
     };
     let (host, port) = url_target(url)?;
     Ok(Command::Curl {
@@ -508,7 +532,11 @@ mod tests {
     fn words_split_quote_and_comment() {
         assert_eq!(words("ping  a b # why").expect("ok"), ["ping", "a", "b"]);
         assert_eq!(words("x 'a b' \"c\\\"d\"").expect("ok"), ["x", "a b", "c\"d"]);
-        assert_eq!(words("a#b").expect("ok"), ["a#b"], "# inside a word is not a comment");
+        assert_eq!(
+            words("a#b").expect("ok"),
+            ["a#b"],
+            "# inside a word is not a comment"
+        );
         assert!(words("x 'open").is_err());
         assert!(words("x \"open\\").is_err());
         assert_eq!(parse("   # only a comment").expect("ok"), None);
@@ -544,14 +572,19 @@ mod tests {
     #[test]
     fn curl_takes_urls_and_host_ports() {
         let c = |l| match cmd(l) {
-            Command::Curl { host, port, upload, .. } => (host, port, upload),
+            Command::Curl {
+                host, port, upload, ..
+            } => (host, port, upload),
             other => panic!("{other:?}"),
         };
         assert_eq!(c("curl a http://web/"), ("web".into(), 80, None));
         assert_eq!(c("curl a https://web:8443/x?y"), ("web".into(), 8443, None));
         assert_eq!(c("curl a web:8080"), ("web".into(), 8080, None));
         assert_eq!(c("curl a web"), ("web".into(), 80, None));
-        assert_eq!(c("curl a http://[2001:db8::1]:81/"), ("2001:db8::1".into(), 81, None));
+        assert_eq!(
+            c("curl a http://[2001:db8::1]:81/"),
+            ("2001:db8::1".into(), 81, None)
+        );
         assert_eq!(c("curl -T 1MB a web:9"), ("web".into(), 9, Some(1_000_000)));
         assert!(parse("curl a ftp://web/").is_err());
         assert!(parse("curl a web:0").is_err());
@@ -580,11 +613,14 @@ mod tests {
     fn other_verbs() {
         assert_eq!(cmd("exit 3"), Command::Exit(Some(3)));
         assert!(parse("exit 300").is_err());
-        assert_eq!(cmd("link down host1.eth0 office").clone(), Command::Link {
-            a: "host1.eth0".into(),
-            b: "office".into(),
-            up: false
-        });
+        assert_eq!(
+            cmd("link down host1.eth0 office").clone(),
+            Command::Link {
+                a: "host1.eth0".into(),
+                b: "office".into(),
+                up: false
+            }
+        );
         assert_eq!(cmd("wait 1.5s"), Command::Wait(SimDuration::from_millis(1500)));
         assert!(parse("wait 2").is_err(), "a duration needs a unit");
         assert!(parse("dig a not_a..name").is_err());
@@ -595,7 +631,10 @@ mod tests {
                 name: "db".into()
             }
         );
-        assert_eq!(cmd("capture start /tmp/x"), Command::CaptureStart("/tmp/x".into()));
+        assert_eq!(
+            cmd("capture start /tmp/x"),
+            Command::CaptureStart("/tmp/x".into())
+        );
         assert!(parse("capture start").is_err());
     }
 }

@@ -358,7 +358,13 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
         let host = c.host.clone().unwrap_or_else(|| m.default_host());
         match n.resolved {
             Some(i) => {
-                for ep in r.endpoints.get(ci).into_iter().flatten().filter(|e| e.network == i) {
+                for ep in r
+                    .endpoints
+                    .get(ci)
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.network == i)
+                {
                     let prefix4 = |a| net.and_then(|x| x.v4_subnet_of(a)).map_or(32, |s| s.prefix_len());
                     let prefix6 = net.and_then(|x| x.v6).map_or(128, |(s, _)| s.prefix_len());
                     containers.insert(
@@ -455,7 +461,10 @@ fn options(lab: &Lab, net: &ResolvedNetwork) -> IndexMap<String, String> {
         put("com.docker.network.driver.mtu", mtu.to_string());
     }
     if net.driver == Driver::Overlay {
-        put("com.docker.network.driver.overlay.vxlanid_list", net.vni.to_string());
+        put(
+            "com.docker.network.driver.overlay.vxlanid_list",
+            net.vni.to_string(),
+        );
         if def.encrypted {
             put("encrypted", String::new());
         }

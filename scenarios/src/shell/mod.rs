@@ -182,7 +182,12 @@ fn one_line(session: &mut Session, line: &str) -> Reply {
     }
 }
 
-fn write_reply(r: &Reply, out: &mut impl Write, err: &mut impl Write, line: Option<usize>) -> std::io::Result<()> {
+fn write_reply(
+    r: &Reply,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    line: Option<usize>,
+) -> std::io::Result<()> {
     out.write_all(r.out.as_bytes())?;
     out.flush()?;
     if !r.err.is_empty() {
@@ -440,7 +445,10 @@ containers:
         assert_eq!(run_script(b"! ping -c 1 client 10.9.9.9\n", false).0, 0);
         let (code, out, err) = run_script(b"pnig x\nping -c 1 client web\n", false);
         assert_eq!(code, 2);
-        assert!(err.starts_with("line 1: unknown command 'pnig' (did you mean 'ping'?)"), "{err}");
+        assert!(
+            err.starts_with("line 1: unknown command 'pnig' (did you mean 'ping'?)"),
+            "{err}"
+        );
         assert!(out.contains("1/1 replies"), "the shell went on: {out}");
         assert_eq!(run_script(b"ping -c 1 client 10.9.9.9\nexit 0\n", false).0, 0);
         assert_eq!(run_script(b"exit 7\nping x y\n", false).0, 7);
@@ -462,8 +470,16 @@ containers:
         let a = run_script(cmds, true);
         let b = run_script(cmds, true);
         assert_eq!(a, b);
-        assert!(a.1.starts_with("netloom> ping client web\n✓ ping client -> web\n"), "{}", a.1);
-        assert!(a.1.ends_with("netloom> # note\n"), "a comment is echoed, and does nothing: {}", a.1);
+        assert!(
+            a.1.starts_with("netloom> ping client web\n✓ ping client -> web\n"),
+            "{}",
+            a.1
+        );
+        assert!(
+            a.1.ends_with("netloom> # note\n"),
+            "a comment is echoed, and does nothing: {}",
+            a.1
+        );
     }
 
     #[test]
@@ -473,7 +489,10 @@ containers:
         assert_eq!(h.candidates(&[], "pi"), ["ping"]);
         assert_eq!(h.candidates(&w("ping"), "cl"), ["client"]);
         assert_eq!(h.candidates(&w("ping -c 3"), "w"), ["web"]);
-        assert!(h.candidates(&w("ping -c"), "").is_empty(), "a count is not a name");
+        assert!(
+            h.candidates(&w("ping -c"), "").is_empty(),
+            "a count is not a name"
+        );
         assert_eq!(h.candidates(&w("network"), "i"), ["inspect"]);
         assert_eq!(h.candidates(&w("network inspect"), "a"), ["app"]);
         assert_eq!(h.candidates(&w("link down"), "web."), ["web.eth0"]);

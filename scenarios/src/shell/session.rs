@@ -358,7 +358,14 @@ impl Session {
 
     fn explain(&mut self, from: &str, to: &str, proto: Option<&str>) -> Reply {
         // The command line's flags do not exist here: drop them from the messages.
-        let plain = |e: String| format!("explain: {}", e.replace("--from ", "").replace("--to ", "").replace("--proto ", ""));
+        let plain = |e: String| {
+            format!(
+                "explain: {}",
+                e.replace("--from ", "")
+                    .replace("--to ", "")
+                    .replace("--proto ", "")
+            )
+        };
         let q = match crate::explain::Query::parse(from, to, proto) {
             Ok(q) => q,
             Err(e) => return Reply::invalid(plain(e)),
@@ -366,7 +373,8 @@ impl Session {
         self.lab.fabric.set_trace_budget(TRACE_BUDGET);
         match crate::explain::explain_in(&mut self.lab, &q) {
             Ok(text) => {
-                let failed = !text.contains("verdict: reached") && !text.contains("verdict: connected")
+                let failed = !text.contains("verdict: reached")
+                    && !text.contains("verdict: connected")
                     && !text.contains("verdict: answered");
                 self.last = Some((
                     format!("explain {from} {to}"),
@@ -467,14 +475,19 @@ impl Session {
             };
         }
         let written: Vec<&PathBuf> = files.iter().filter(|f| f.is_file()).collect();
-        let mut s = format!("capture stopped: {} pcap file(s) in {}\n", written.len(), dir.display());
+        let mut s = format!(
+            "capture stopped: {} pcap file(s) in {}\n",
+            written.len(),
+            dir.display()
+        );
         let shown = written.len().min(MAX_LISTED);
         let more = written.len() - shown;
         for f in written.into_iter().take(shown) {
             let _ = writeln!(
                 s,
                 "  {}",
-                f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                f.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
             );
         }
         if more > 0 {
@@ -573,7 +586,9 @@ fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, upload: Option<
     if fate == Fate::Ok {
         return match upload {
             None => format!("* Connected to {host} port {port}\n"),
-            Some(b) => format!("* Connected to {host} port {port}\n* upload completely sent off: {b} bytes\n"),
+            Some(b) => {
+                format!("* Connected to {host} port {port}\n* upload completely sent off: {b} bytes\n")
+            }
         };
     }
     let after = |k: &str| observed.contains(k);
@@ -717,7 +732,12 @@ containers:
         let mut s = session();
         let ok = run(&mut s, "ping -c 1 client web");
         assert_eq!(ok.fate, Fate::Ok, "{}", ok.out);
-        assert!(ok.out.starts_with("✓ ping client -> web\n       1/1 replies from 172.18.0.2"), "{}", ok.out);
+        assert!(
+            ok.out
+                .starts_with("✓ ping client -> web\n       1/1 replies from 172.18.0.2"),
+            "{}",
+            ok.out
+        );
         let bad = run(&mut s, "ping -c 1 client 172.19.0.2");
         assert_eq!(bad.fate, Fate::Failed, "{}", bad.out);
         assert!(bad.out.contains("dropped: network-isolation"), "{}", bad.out);
@@ -731,16 +751,29 @@ containers:
         let mut s = session();
         let ok = run(&mut s, "curl client http://web/");
         assert_eq!(ok.fate, Fate::Ok, "{}", ok.out);
-        assert!(ok.out.starts_with("* Connected to web port 80\n✓ connect client -> web:80 (tcp)"), "{}", ok.out);
+        assert!(
+            ok.out
+                .starts_with("* Connected to web port 80\n✓ connect client -> web:80 (tcp)"),
+            "{}",
+            ok.out
+        );
         let refused = run(&mut s, "curl client web:81");
         assert_eq!(refused.fate, Fate::Failed);
         assert!(
-            refused.out.starts_with("curl: (7) Failed to connect to web port 81: Connection refused"),
+            refused
+                .out
+                .starts_with("curl: (7) Failed to connect to web port 81: Connection refused"),
             "{}",
             refused.out
         );
         let unresolved = run(&mut s, "curl lonely web:80");
-        assert!(unresolved.out.starts_with("curl: (6) Could not resolve host: web"), "{}", unresolved.out);
+        assert!(
+            unresolved
+                .out
+                .starts_with("curl: (6) Could not resolve host: web"),
+            "{}",
+            unresolved.out
+        );
         s.execute(&Command::Link {
             a: "web.eth0".into(),
             b: "app".into(),
@@ -757,7 +790,8 @@ containers:
         assert_eq!(r.fate, Fate::Ok);
         assert!(r.out.contains("status: NOERROR"), "{}", r.out);
         assert!(
-            r.out.contains("\nwww.                    600     IN      A       172.18.0.2\n"),
+            r.out
+                .contains("\nwww.                    600     IN      A       172.18.0.2\n"),
             "{}",
             r.out
         );
@@ -766,7 +800,11 @@ containers:
         assert!(nx.out.contains("status: NXDOMAIN"), "{}", nx.out);
         assert!(!nx.out.contains("ANSWER SECTION"), "{}", nx.out);
         let t = run(&mut s, "trace");
-        assert!(t.out.contains("dns: nothere A from 127.0.0.11: NXDOMAIN"), "{}", t.out);
+        assert!(
+            t.out.contains("dns: nothere A from 127.0.0.11: NXDOMAIN"),
+            "{}",
+            t.out
+        );
     }
 
     #[test]
@@ -802,8 +840,17 @@ containers:
         assert!(r.out.contains("verdict: no answer within 3 s"), "{}", r.out);
         run(&mut s, "link up web.eth0 app");
         let r = run(&mut s, "explain client web");
-        assert_eq!(r.fate, Fate::Ok, "icmp without a port, the link back up: {}", r.out);
+        assert_eq!(
+            r.fate,
+            Fate::Ok,
+            "icmp without a port, the link back up: {}",
+            r.out
+        );
         let bad = run(&mut s, "explain client web udp");
-        assert!(bad.err.starts_with("explain: web: udp needs a port"), "{}", bad.err);
+        assert!(
+            bad.err.starts_with("explain: web: udp needs a port"),
+            "{}",
+            bad.err
+        );
     }
 }
