@@ -1,7 +1,7 @@
 //! A live simulated lab and the commands that act on it.
 //!
 //! Each network command becomes the step a scenario file would hold (a validated
-//! [`Op`] in a [`PlannedStep`]) and runs through the runner's own [`run_step`], so what
+//! [`Op`] in a [`PlannedStep`]) and runs through the runner's own `run_step`, so what
 //! it observes, its drop and its trace read exactly as under `netloom run --trace`.
 //! Simulated time advances only while a command runs: the same file and the same
 //! commands give the same output, byte for byte.
