@@ -482,6 +482,32 @@ containers:
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Whatever is typed, the shell answers and goes on: no panic, a status 0-2, and
+        /// every line that could not run has its message.
+        #[test]
+        fn no_input_panics(script_lines in proptest::collection::vec(
+            proptest::collection::vec(proptest::sample::select(vec![
+                "ping", "curl", "dig", "explain", "network", "inspect", "ls", "link", "down", "up",
+                "stop", "start", "wait", "trace", "ps", "time", "help", "!", "#", "-c", "-s", "-M",
+                "-T", "2", "0", "-1", "do", "1s", "99999999999h", "1KB", "web", "client", "app",
+                "web.eth0", "bridge", "host1", "10.0.0.1", "::1", "[::1]:80", "web:80", "web:0",
+                "http://web/", "ftp://x", "'", "\"", "a'b", "é", "\u{0}", ":", "udp", "icmp",
+            ]), 0..6),
+            1..8,
+        )) {
+            let text: String = script_lines.iter().map(|l| l.join(" ") + "\n").collect();
+            let mut s = session();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let code = script(&mut s, text.as_bytes(), true, &mut out, &mut err);
+            proptest::prop_assert!(code <= 2);
+            if code == 2 {
+                proptest::prop_assert!(!err.is_empty(), "a line that could not run says why");
+            }
+        }
+    }
+
     #[test]
     fn completion_by_position() {
         let h = LabHelper::new(session().names().clone());

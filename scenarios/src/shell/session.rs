@@ -692,7 +692,13 @@ fn help(verb: Option<&str>) -> Reply {
             );
             Reply::ok(s)
         }
-        Some(v) => match VERBS.iter().find(|x| x.0 == v) {
+        Some(v) => match VERBS.iter().find(|x| {
+            x.0 == match v {
+                "quit" | "q" => "exit",
+                "sleep" => "wait",
+                other => other,
+            }
+        }) {
             Some((_, syn, what)) => Reply::ok(format!("{syn}\n  {what}\n")),
             None => Reply::invalid(format!("help: no command '{v}'; `help` lists them")),
         },
