@@ -231,7 +231,8 @@ fn table(rows: &[Vec<String>]) -> String {
     s
 }
 
-/// `docker network inspect`'s object, its keys in Docker's order.
+/// `docker network inspect`'s object, its keys in Docker's (28) order; `Created` is left
+/// out: it would be the wall clock, and the shell's output depends on its input only.
 #[derive(Serialize)]
 struct Inspect {
     #[serde(rename = "Name")]
@@ -242,6 +243,8 @@ struct Inspect {
     scope: &'static str,
     #[serde(rename = "Driver")]
     driver: &'static str,
+    #[serde(rename = "EnableIPv4")]
+    enable_ipv4: bool,
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
     #[serde(rename = "IPAM")]
@@ -252,6 +255,8 @@ struct Inspect {
     attachable: bool,
     #[serde(rename = "Ingress")]
     ingress: bool,
+    #[serde(rename = "ConfigFrom")]
+    config_from: ConfigFrom,
     #[serde(rename = "ConfigOnly")]
     config_only: bool,
     #[serde(rename = "Containers")]
@@ -260,6 +265,12 @@ struct Inspect {
     options: IndexMap<String, String>,
     #[serde(rename = "Labels")]
     labels: IndexMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ConfigFrom {
+    #[serde(rename = "Network")]
+    network: String,
 }
 
 #[derive(Serialize)]
@@ -400,6 +411,7 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
         id: id_of("network", &n.key),
         scope: scope(n.driver),
         driver: n.driver.name(),
+        enable_ipv4: net.is_some_and(|x| x.v4.is_some()),
         enable_ipv6: net.is_some_and(|x| x.v6.is_some()),
         ipam: Ipam {
             driver: "default",
@@ -409,6 +421,9 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
         internal: net.is_some_and(|x| x.internal),
         attachable: false,
         ingress: false,
+        config_from: ConfigFrom {
+            network: String::new(),
+        },
         config_only: false,
         containers,
         options: net.map(|x| options(lab, x)).unwrap_or_default(),

@@ -813,6 +813,48 @@ containers:
         );
     }
 
+    /// `network inspect` has `docker network inspect`'s shape: an array of objects with
+    /// the IPAM config, and each container's endpoint keyed by its id.
+    #[test]
+    fn network_inspect_is_shaped_like_docker() {
+        let mut s = session();
+        let r = run(&mut s, "network inspect app");
+        assert_eq!(r.fate, Fate::Ok, "{}", r.err);
+        let v: serde_json::Value = serde_json::from_str(&r.out).expect("JSON");
+        let net = &v[0];
+        assert_eq!(net["Name"], "app");
+        assert_eq!(net["Driver"], "bridge");
+        assert_eq!(net["Scope"], "local");
+        assert_eq!(net["Internal"], false);
+        assert_eq!(net["EnableIPv6"], false);
+        assert_eq!(net["IPAM"]["Config"][0]["Subnet"], "172.18.0.0/16");
+        assert_eq!(net["IPAM"]["Config"][0]["Gateway"], "172.18.0.1");
+        assert_eq!(net["Id"].as_str().map(str::len), Some(64));
+        let eps: Vec<&serde_json::Value> = net["Containers"].as_object().expect("map").values().collect();
+        let web = eps.iter().find(|e| e["Name"] == "web").expect("web attached");
+        assert_eq!(web["MacAddress"], "02:42:ac:12:00:02");
+        assert_eq!(web["IPv4Address"], "172.18.0.2/16");
+        assert_eq!(web["IPv6Address"], "");
+        assert!(
+            eps.iter().all(|e| e["Name"] != "lonely"),
+            "only this network's containers"
+        );
+        let host = run(&mut s, "network inspect host");
+        let v: serde_json::Value = serde_json::from_str(&host.out).expect("JSON");
+        assert_eq!(v[0]["Driver"], "host");
+        assert_eq!(v[0]["IPAM"]["Config"], serde_json::json!([]));
+        let bad = run(&mut s, "network inspect ap");
+        assert!(bad.err.contains("did you mean 'app'?"), "{}", bad.err);
+        let ls = run(&mut s, "network ls");
+        for n in ["app", "bridge", "host", "none", "other"] {
+            assert!(
+                ls.out.lines().any(|l| l.split_whitespace().nth(1) == Some(n)),
+                "{n}: {}",
+                ls.out
+            );
+        }
+    }
+
     #[test]
     fn stop_start_and_names() {
         let mut s = session();
