@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use rexpect::session::PtySession;
 
@@ -36,6 +37,9 @@ fn lab_file(name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(&f, LAB).expect("write");
     (dir, f)
 }
+
+/// One pseudo-terminal session at a time: their 30 s timeouts hold on a busy machine.
+static PTY: Mutex<()> = Mutex::new(());
 
 /// `netloom lab FILE` on a pseudo-terminal, its history under `state`.
 fn spawn(file: &PathBuf, state: &PathBuf) -> Option<PtySession> {
@@ -79,6 +83,7 @@ fn assert_exited_0(p: &PtySession) {
 fn interactive_session_on_a_terminal() {
     let (dir, file) = lab_file("tty");
     let state = dir.join("state");
+    let _one = PTY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(mut p) = spawn(&file, &state) else { return };
     p.exp_string("netloom lab: lab shell").expect("banner");
     p.exp_string("netloom> ").expect("prompt");
@@ -144,6 +149,7 @@ fn interactive_session_on_a_terminal() {
 #[test]
 fn ctrl_d_leaves_and_no_home_means_no_history() {
     let (dir, file) = lab_file("nohome");
+    let _one = PTY.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut c = Command::new(binary());
     c.current_dir(&dir)
         .arg("lab")
