@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use netloom_core::SimDuration;
+use netloom_core::{BitRate, SimDuration};
+use netloom_drivers::docker::Impair;
 
 /// Every verb, its synopsis and what it does: `help` prints this table, completion
 /// offers its verbs.
@@ -50,8 +51,8 @@ pub const VERBS: &[(&str, &str, &str)] = &[
     ),
     (
         "link",
-        "link down|up A B",
-        "cut or restore the link between A and B (`host1.eth0 office`, `api.eth0 …`)",
+        "link down|up A B | link set A B [latency D] [jitter D] [loss P%] [rate R] [mtu N]",
+        "cut, restore or impair the link between A and B (`host1.eth0 office`, `api.eth0 app`)",
     ),
     (
         "stop",
@@ -135,14 +136,16 @@ pub enum Command {
     CaptureStop,
     /// `capture`.
     CaptureStatus,
-    /// `link down|up A B`.
+    /// `link down|up A B`, `link set A B KEY VALUE…`.
     Link {
         /// The two ends.
         a: String,
         /// …
         b: String,
-        /// Up (true) or down.
-        up: bool,
+        /// Up (true) or down; `None` leaves the state.
+        up: Option<bool>,
+        /// `link set`'s impairments, checked by [`impairments`], as written.
+        set: Vec<(String, String)>,
     },
     /// `stop NAME` / `start NAME`.
     Container {
@@ -362,8 +365,23 @@ fn command(verb: &str, args: &[String]) -> Result<Command, String> {
             [state, a, b] if state == "down" || state == "up" => Command::Link {
                 a: a.clone(),
                 b: b.clone(),
-                up: state == "up",
+                up: Some(state == "up"),
+                set: Vec::new(),
             },
+            [set, a, b, rest @ ..] if set == "set" && !rest.is_empty() => {
+                if rest.len() % 2 != 0 {
+                    return Err(format!("link set: each setting needs a value; {}", usage("link")));
+                }
+                let set: Vec<(String, String)> =
+                    rest.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
+                impairments(&set).map_err(|e| format!("link set: {e}"))?;
+                Command::Link {
+                    a: a.clone(),
+                    b: b.clone(),
+                    up: None,
+                    set,
+                }
+            }
             _ => return Err(format!("link: {}", usage("link"))),
         },
         "stop" | "start" => {
@@ -396,6 +414,43 @@ fn command(verb: &str, args: &[String]) -> Result<Command, String> {
             ));
         }
     })
+}
+
+/// The impairments of `link set` (the keys a scenario's `link` step takes), checked as
+/// the validator checks them.
+///
+/// # Errors
+/// An unknown key or a value out of range.
+pub fn impairments(set: &[(String, String)]) -> Result<Impair, String> {
+    let mut i = Impair::default();
+    let duration = |v: &str| -> Result<SimDuration, String> {
+        let d = crate::format::parse_duration(v)?;
+        u64::try_from(d.as_nanos())
+            .map(SimDuration::from_nanos)
+            .map_err(|_| format!("'{v}' is too long"))
+    };
+    for (k, v) in set {
+        match k.as_str() {
+            "latency" => i.latency = Some(duration(v)?),
+            "jitter" => i.jitter = Some(duration(v)?),
+            "loss" => i.loss = Some(crate::format::parse_percent(v)?),
+            "rate" => i.rate = Some(BitRate(crate::format::parse_rate(v)?)),
+            "mtu" => {
+                i.mtu = Some(
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|m| (68..=65535).contains(m))
+                        .ok_or_else(|| format!("mtu {v}: an MTU from 68 to 65535"))?,
+                );
+            }
+            other => {
+                return Err(format!(
+                    "unknown setting '{other}' (latency, jitter, loss, rate, mtu)"
+                ));
+            }
+        }
+    }
+    Ok(i)
 }
 
 /// `ping [-c N] [-s SIZE] [-M do] FROM TO`; options may also be written `-c3`.
@@ -618,9 +673,30 @@ mod tests {
             Command::Link {
                 a: "host1.eth0".into(),
                 b: "office".into(),
-                up: false
+                up: Some(false),
+                set: Vec::new(),
             }
         );
+        match cmd("link set a.eth0 lan latency 5ms loss 1% rate 10mbit mtu 1400") {
+            Command::Link { up: None, set, .. } => {
+                let i = impairments(&set).expect("valid");
+                assert_eq!(i.latency, Some(SimDuration::from_millis(5)));
+                assert_eq!(i.loss, Some(0.01));
+                assert_eq!(i.rate, Some(BitRate(10_000_000)));
+                assert_eq!(i.mtu, Some(1400));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "link set a b",
+            "link set a b latency",
+            "link set a b latency 5",
+            "link set a b loss 200%",
+            "link set a b mtu 20",
+            "link set a b colour red",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(cmd("wait 1.5s"), Command::Wait(SimDuration::from_millis(1500)));
         assert!(parse("wait 2").is_err(), "a duration needs a unit");
         assert!(parse("dig a not_a..name").is_err());

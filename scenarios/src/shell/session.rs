@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use netloom_core::{SimDuration, TraceBudget, TraceLevel};
-use netloom_drivers::docker::{Impair, Lab};
+use netloom_drivers::docker::Lab;
 use netloom_drivers::net::L4;
 use netloom_drivers::router::LookupOutcome;
 
@@ -209,7 +209,7 @@ impl Session {
             } => self.curl(from, host, *port, *upload),
             Command::Dig { from, name } => self.dig(from, name),
             Command::Explain { from, to, proto } => self.explain(from, to, proto.as_deref()),
-            Command::Link { a, b, up } => self.link(a, b, *up),
+            Command::Link { a, b, up, set } => self.link(a, b, *up, set),
             Command::Container { name, running } => self.container(name, *running),
             Command::Wait(d) => {
                 let step = plain(format!("wait {d}"), Op::Wait(*d));
@@ -394,7 +394,7 @@ impl Session {
         }
     }
 
-    fn link(&mut self, a: &str, b: &str, up: bool) -> Reply {
+    fn link(&mut self, a: &str, b: &str, up: Option<bool>, set: &[(String, String)]) -> Reply {
         for e in [a, b] {
             if !self.lab.resolved.model.has_endpoint(e) {
                 let near = nearest(e, &self.names.endpoints)
@@ -405,13 +405,25 @@ impl Session {
                 ));
             }
         }
-        let impair = Impair {
-            up: Some(up),
-            ..Impair::default()
+        let mut impair = match super::command::impairments(set) {
+            Ok(i) => i,
+            Err(e) => return Reply::invalid(format!("link set: {e}")),
         };
-        let state = if up { "up" } else { "down" };
+        impair.up = up;
+        let state = match up {
+            Some(true) => "up".to_string(),
+            Some(false) => "down".to_string(),
+            None => {
+                let kv: Vec<String> = set.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!("set {}", kv.join(" "))
+            }
+        };
+        let title = match up {
+            Some(_) => format!("link {a} <-> {b} {state}"),
+            None => format!("link {a} <-> {b}: {}", &state[4..]),
+        };
         let step = plain(
-            format!("link {a} <-> {b} {state}"),
+            title,
             Op::Link {
                 between: [a.to_string(), b.to_string()],
                 impair,
@@ -783,7 +795,8 @@ containers:
         s.execute(&Command::Link {
             a: "web.eth0".into(),
             b: "app".into(),
-            up: false,
+            up: Some(false),
+            set: Vec::new(),
         });
         let timeout = run(&mut s, "curl client 172.18.0.2:80");
         assert!(timeout.out.starts_with("curl: (28)"), "{}", timeout.out);
@@ -853,6 +866,32 @@ containers:
                 ls.out
             );
         }
+    }
+
+    /// `link set` changes a link as a scenario's `link` step does: 5 ms more each way
+    /// on the container's veth shows in the round trip.
+    #[test]
+    fn link_set_impairs() {
+        let mut s = session();
+        let before = run(&mut s, "ping -c 1 client web");
+        assert!(
+            before.out.contains("rtt min/max 16.000us/16.000us"),
+            "{}",
+            before.out
+        );
+        let r = run(&mut s, "link set web.eth0 app latency 5ms");
+        assert_eq!(r.fate, Fate::Ok, "{}", r.out);
+        assert!(
+            r.out.starts_with("✓ link web.eth0 <-> app: latency 5ms"),
+            "{}",
+            r.out
+        );
+        let after = run(&mut s, "ping -c 1 client web");
+        assert!(
+            after.out.contains("rtt min/max 10.004ms/10.004ms"),
+            "{}",
+            after.out
+        );
     }
 
     #[test]
