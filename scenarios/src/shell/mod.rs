@@ -351,8 +351,11 @@ impl LabHelper {
                     "explain" if pos <= 1 => machines_then_targets(),
                     "explain" if pos == 2 => owned(&["tcp", "udp", "icmp"]),
                     "stop" | "start" if pos == 0 => n.containers.clone(),
-                    "link" if pos == 0 => owned(&["down", "up"]),
+                    "link" if pos == 0 => owned(&["down", "set", "up"]),
                     "link" if pos <= 2 => n.endpoints.clone(),
+                    "link" if args.first().is_some_and(|a| a == "set") && pos % 2 == 1 => {
+                        owned(&["jitter", "latency", "loss", "mtu", "rate"])
+                    }
                     "capture" if pos == 0 => owned(&["start", "stop"]),
                     "help" if pos == 0 => command::verbs().map(str::to_string).collect(),
                     _ => Vec::new(),
@@ -522,6 +525,11 @@ containers:
         assert_eq!(h.candidates(&w("network"), "i"), ["inspect"]);
         assert_eq!(h.candidates(&w("network inspect"), "a"), ["app"]);
         assert_eq!(h.candidates(&w("link down"), "web."), ["web.eth0"]);
+        assert_eq!(
+            h.candidates(&w("link set web.eth0 app"), "l"),
+            ["latency", "loss"]
+        );
+        assert!(h.candidates(&w("link set web.eth0 app loss"), "").is_empty());
         assert_eq!(h.candidates(&w("stop"), ""), ["client", "web"]);
         assert!(h.candidates(&w("ps"), "").is_empty());
     }
