@@ -5,6 +5,7 @@
 //! | [`command`] | the command language: words, verbs, their options |
 //! | [`session`] | the live lab and each command run on it (through the runner's `run_step`) |
 //! | [`inspect`] | `ps`, `network ls`, `network inspect` in Docker's shapes |
+//! | `words` | what curl and dig print for an outcome |
 //!
 //! On a terminal, lines are edited with rustyline: history (kept in
 //! `$XDG_STATE_HOME/netloom/history`, else `~/.local/state/netloom/history`; none when
@@ -15,6 +16,7 @@
 pub mod command;
 pub mod inspect;
 pub mod session;
+mod words;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
