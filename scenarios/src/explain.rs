@@ -161,12 +161,15 @@ fn path_hosts(r: &Resolved, q: &Query) -> Option<BTreeSet<String>> {
     Some(keep)
 }
 
-/// [`explain`] in a lab built from the scenario (and not run yet): the command line
-/// builds it from the loaded file without a copy, and leaves its memory to the exit.
+/// Sends the query's packet through `lab` as it is now (links cut, containers
+/// stopped, caches warm: `netloom lab`'s `explain`) and explains it. The packet and its
+/// answer are real: they advance the lab's time and leave their traces in its state
+/// (neighbour caches, connection tracking), as a probe on a real network does.
+///
+/// # Errors
+/// The query names something the scenario does not have.
 pub fn explain_in(lab: &mut Lab, q: &Query) -> Result<String, String> {
-    let from = lab
-        .node(&q.from)
-        .ok_or_else(|| unknown(&lab, &q.from, "--from"))?;
+    let from = lab.node(&q.from).ok_or_else(|| unknown(lab, &q.from, "--from"))?;
     if lab.fabric.element::<Node>(from).is_none() {
         return Err(format!("--from {}: not a machine that sends packets", q.from));
     }
@@ -175,7 +178,7 @@ pub fn explain_in(lab: &mut Lab, q: &Query) -> Result<String, String> {
         Err(_) => lab
             .address_of(&q.to, false)
             .or_else(|| lab.address_of(&q.to, true))
-            .ok_or_else(|| unknown(&lab, &q.to, "--to"))?,
+            .ok_or_else(|| unknown(lab, &q.to, "--to"))?,
     };
     // A network that has been up a while: the start-up chatter is not the question.
     // (nothing to settle: a lab starts quiet)
@@ -251,7 +254,7 @@ pub fn explain_in(lab: &mut Lab, q: &Query) -> Result<String, String> {
     };
     let events = &lab.fabric.trace().events;
     for e in events.iter().take(MAX_LINES) {
-        out.push_str(&format_event(&lab, e));
+        out.push_str(&format_event(lab, e));
         out.push('\n');
     }
     if events.len() > MAX_LINES {

@@ -11,6 +11,7 @@
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
+//! | [`shell`] | `netloom lab`: an interactive shell over a scenario's simulated network |
 //! | [`emulate`] | `netloom emulate`: the scenario as real namespaces over TAP, forwarded in real time |
 //!
 //! Use it from your own tests:
@@ -51,6 +52,7 @@ pub mod names;
 pub mod pcap;
 pub mod report;
 pub mod runner;
+pub mod shell;
 pub mod validate;
 
 pub use error::{ScenarioError, ScenarioErrors};

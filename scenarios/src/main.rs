@@ -42,6 +42,11 @@ enum Command {
         #[arg(long)]
         trace: bool,
     },
+    /// An interactive shell over the scenario's network in simulated time: ps, network
+    /// ls/inspect, ping, curl, dig, trace, capture, link, stop/start, explain. Reads
+    /// commands from a file or pipe too; exit 0 = all worked, 1 = one failed, 2 = one
+    /// could not run (or an invalid file).
+    Lab(netloom_scenarios::shell::LabArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
@@ -197,6 +202,7 @@ fn main() -> ExitCode {
             junit,
             pcap,
         } => emulate(&file, hold, all, seed, json, junit.as_deref(), pcap),
+        Command::Lab(args) => ExitCode::from(netloom_scenarios::shell::main(&args)),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
         Command::Graph { file, format, svg } => graph(&file, format, svg.as_deref()),

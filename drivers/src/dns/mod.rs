@@ -21,6 +21,8 @@ pub const EMBEDDED: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 pub const PORT: u16 = 53;
 /// The TTL of the embedded server's answers (libnetwork's `respTTL`).
 pub const EMBEDDED_TTL: u32 = 600;
+/// The TTL of the answers of the modelled upstream servers (`dns_records:`).
+pub const ZONE_TTL: u32 = 300;
 /// How long the embedded server waits for an upstream server (libnetwork's
 /// `extIOTimeout`) before it tries the next one.
 pub const FORWARD_TIMEOUT: SimDuration = SimDuration::from_secs(4);

@@ -15,14 +15,12 @@ use super::packet::udp;
 use super::{Node, TOK_DNS};
 use crate::dns::{
     self, Directory, EMBEDDED, EMBEDDED_TTL, FORWARD_TIMEOUT, Lookup, MAX_UPSTREAM, Message, QType, Rcode,
-    ResolvConf, Zone,
+    ResolvConf, ZONE_TTL, Zone,
 };
 use crate::net::{self, IpInfo};
 
 /// glibc uses at most three name servers (`MAXNS`).
 const MAXNS: usize = 3;
-/// TTL of records served from a zone.
-const ZONE_TTL: u32 = 300;
 
 /// The DNS roles of a namespace.
 #[derive(Clone, Debug, Default)]
