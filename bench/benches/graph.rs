@@ -1,4 +1,4 @@
-//! `netloom graph` on 10,000 containers (100 hosts of 100): from the Docker model
+//! `netloom graph` and `netloom explain` on 10,000 containers (100 hosts of 100): from the Docker model
 //! (IPAM resolution, then the text and dot drawings), and from the scenario file's
 //! text (parsing, validation and the resolution it keeps) — what the command does
 //! after reading the file.
@@ -44,6 +44,23 @@ fn graph_bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // `netloom explain` on the same file: load, build the lab (only the two Docker hosts
+    // at the packet's ends: `explain::path_lab`), send one SYN and its answer, explain.
+    let q = netloom_scenarios::explain::Query::parse("c0-0", "c57-1:80", None).expect("query");
+    let mut e = c.benchmark_group("explain");
+    e.sample_size(10);
+    e.bench_function("load+explain/10000", |b| {
+        b.iter(|| {
+            let l = netloom_scenarios::load("scale.yaml", &yaml).expect("valid scenario");
+            black_box(netloom_scenarios::explain::explain(&l, &q).expect("explained"))
+        })
+    });
+    let l = netloom_scenarios::load("scale.yaml", &yaml).expect("valid scenario");
+    e.bench_function("explain/10000", |b| {
+        b.iter(|| black_box(netloom_scenarios::explain::explain(&l, &q).expect("explained")))
+    });
+    e.finish();
 }
 
 criterion_group! {

@@ -319,4 +319,83 @@ mod tests {
         assert!(Query::parse("a", "b", Some("udp")).is_err(), "udp needs a port");
         assert!(Query::parse("a", "b:1", Some("sctp")).is_err());
     }
+
+    /// A ten-host file (above [`SLICE_ABOVE`]): an overlay across h0 and h9, a
+    /// published port on h3, an isolated bridge. Explaining through the hosts at the
+    /// packet's ends gives the same verdict and the same decisions as the whole lab.
+    #[test]
+    fn the_path_lab_decides_as_the_whole_lab() {
+        let mut y = String::from(
+            "name: ten\nlans: { underlay: {} }\nexternals:\n  laptop: { address: 10.0.0.200/24, lan: underlay }\nhosts:\n",
+        );
+        for h in 0..10 {
+            y.push_str(&format!(
+                "  h{h}: {{ interfaces: {{ eth0: {{ address: 10.0.0.{}/24, lan: underlay }} }} }}\n",
+                h + 1
+            ));
+        }
+        y.push_str(
+            "networks:\n  ov: { driver: overlay, hosts: [h0, h9] }\n  iso: { host: h5, internal: true }\n\
+             containers:\n\
+             \x20 a: { host: h0, networks: [ov] }\n\
+             \x20 b: { host: h9, networks: [ov], listen: [tcp/80] }\n\
+             \x20 web: { host: h3, ports: [\"8080:80\"], listen: [tcp/80] }\n\
+             \x20 lone: { host: h5, networks: [iso] }\n\
+             \x20 other: { host: h5 }\n",
+        );
+        for i in 0..20 {
+            y.push_str(&format!("  filler{i}: {{ host: h{} }}\n", i % 10));
+        }
+        let loaded = crate::load("ten.yaml", &y).unwrap_or_else(|e| panic!("{e}"));
+        let decisions = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| {
+                    [
+                        "verdict",
+                        "ip4-lookup",
+                        "nat-",
+                        "filter-",
+                        "DROPPED",
+                        "delivered",
+                        "vxlan",
+                        "first drop",
+                    ]
+                    .iter()
+                    .any(|k| l.contains(k))
+                        && !l.contains("ARP")
+                })
+                // Frame numbers and the hosts' NIC MACs count the elements built.
+                .map(|l| {
+                    l.split_whitespace()
+                        .filter(|w| !w.starts_with('#') && !(w.len() == 17 && w.matches(':').count() == 5))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        };
+        for (from, to) in [
+            ("a", "b:80"),
+            ("laptop", "10.0.0.4:8080"),
+            ("lone", "10.0.0.200:22"),
+            ("other", "web:80"),
+            ("a", "10.0.0.4"),
+        ] {
+            let q = Query::parse(from, to, None).expect("query");
+            let keep = path_hosts(&loaded.resolved, &q).expect("placed");
+            assert!(keep.len() <= 2, "{from} -> {to}: {keep:?}");
+            let sliced = explain(&loaded, &q).expect("explained");
+            let mut whole = Lab::from_resolved(loaded.resolved.clone(), loaded.scenario.seed);
+            let full = explain_in(&mut whole, &q).expect("explained");
+            assert_eq!(
+                decisions(&sliced),
+                decisions(&full),
+                "{from} -> {to}:\n{sliced}\n---\n{full}"
+            );
+            assert!(sliced.contains("verdict"), "{sliced}");
+        }
+        // A name it cannot place builds the whole lab, which names the alternatives.
+        let q = Query::parse("a", "nosuch:80", None).expect("query");
+        assert!(path_hosts(&loaded.resolved, &q).is_none());
+        assert!(explain(&loaded, &q).is_err());
+    }
 }
