@@ -356,7 +356,7 @@ impl Lab {
             // Published ports: DNAT to the container's gateway endpoint.
             for &ci in by_host.get(h.name.as_str()).map_or(&[][..], Vec::as_slice) {
                 let c = &m.containers[ci];
-                if self.gateway_routed(ci) {
+                if self.gateway_routed(ci) || !self.gateway_publishes(ci) {
                     continue;
                 }
                 let Some(ep) = self.gateway_endpoint(ci) else {
@@ -377,7 +377,9 @@ impl Lab {
                     {
                         let rule = PublishedPort {
                             l4,
-                            host_ip,
+                            // `0.0.0.0` (or `::`) binds every address of its family, as
+                            // docker-proxy's bind() and Docker's DNAT rule (no `-d`) do.
+                            host_ip: host_ip.filter(|ip| !ip.is_unspecified()),
                             host_port: hp,
                             host_port_end: hp,
                             to,

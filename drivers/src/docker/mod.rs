@@ -404,6 +404,18 @@ pub struct EndpointDef {
     pub aliases: Vec<String>,
 }
 
+/// Whether two binds of one host port clash, as bind() without SO_REUSEPORT decides:
+/// `None` is every address of both families (`-p 80:80`), an unspecified address
+/// (`0.0.0.0`, `::`) every address of its family, else only the same address clashes.
+pub(crate) fn binds_overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (None, _) | (_, None) => true,
+        (Some(x), Some(y)) => {
+            x == y || ((x.is_unspecified() || y.is_unspecified()) && x.is_ipv4() == y.is_ipv4())
+        }
+    }
+}
+
 /// A published port range (`-p [ip:]host[-end]:container[-end][/proto]`).
 #[derive(Clone, Debug)]
 pub struct PublishDef {

@@ -994,7 +994,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 };
                 let key = (host.clone(), p.l4, hp);
                 if let Some((ip, owner)) = bound.get(&key)
-                    && (ip.is_none() || p.host_ip.is_none() || *ip == p.host_ip)
+                    && super::binds_overlap(*ip, p.host_ip)
                 {
                     let shown = p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string());
                     errs.push(ModelError::new(
