@@ -113,3 +113,34 @@ fn ports_on_a_macvlan_network_are_not_published() {
     // once it stops, nothing holds 8080 or 8081 on the host.
     assert!(failed_steps(&r).is_empty(), "failed steps: {:?}", failed_steps(&r));
 }
+
+/// A network created with `com.docker.network.bridge.enable_ip_masquerade=false` has no
+/// MASQUERADE rule: its containers' packets leave the host with their own source
+/// address (172.18.0.2 on the wire of eth0), the router beyond the LAN has no route
+/// back to 172.18.0.0/16, and nothing answers - while a container on a default network
+/// beside it is masqueraded to the host's address and gets its answer.
+#[test]
+fn enable_ip_masquerade_false_leaves_the_container_source_unnatted() {
+    let text = "name: no-masquerade\n\
+         hosts:\n  host1:\n    interfaces:\n      eth0: { address: 192.168.1.10/24, lan: office }\n\
+         \x20   gateway: 192.168.1.1\n\
+         lans:\n  office: {}\n  internet: {}\n\
+         routers:\n  gw:\n    interfaces:\n\
+         \x20     lan: { address: 192.168.1.1/24, lan: office }\n\
+         \x20     wan: { address: 203.0.113.1/24, lan: internet }\n\
+         externals:\n  web: { address: 203.0.113.10/24, lan: internet, gateway: 203.0.113.1, listen: [tcp/80] }\n\
+         networks:\n  plain:\n    driver_opts: { com.docker.network.bridge.enable_ip_masquerade: \"false\" }\n  natted: {}\n\
+         containers:\n  a: { networks: [plain] }\n  b: { networks: [natted] }\n\
+         steps:\n\
+         \x20 - connect: { from: a, to: \"203.0.113.10:80\" }\n\
+         \x20   expect: { result: timeout, dropped: no-route, on_wire: { at: host1.eth0, src: 172.18.0.2 } }\n\
+         \x20 - connect: { from: b, to: \"203.0.113.10:80\" }\n\
+         \x20   expect: { result: ok, on_wire: { at: host1.eth0, src: 192.168.1.10 } }\n";
+    let r = run_text("no-masquerade.yaml", text);
+    assert_eq!(r.steps.len(), 2);
+    assert!(failed_steps(&r).is_empty(), "failed steps: {:?}", failed_steps(&r));
+    // A typo is an error naming the value, not a silent default.
+    let bad = text.replace("\\\"false\\\"", "\\\"flase\\\"").replace("\"false\"", "\"flase\"");
+    let err = load("bad.yaml", &bad).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("'flase' is not a boolean"), "{err}");
+}

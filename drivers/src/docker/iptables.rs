@@ -57,6 +57,8 @@ pub struct BridgeNet {
     pub internal: bool,
     /// `com.docker.network.bridge.gateway_mode_ipv4`.
     pub gateway_mode: GatewayMode,
+    /// `com.docker.network.bridge.enable_ip_masquerade`: the subnet's MASQUERADE rule.
+    pub masquerade: bool,
     /// Endpoints of running containers, in the order they started.
     pub endpoints: Vec<Endpoint>,
 }
@@ -321,10 +323,12 @@ impl Programmer {
         }
     }
 
-    /// `setupNonInternalNetworkRules` (masquerade enabled, no `host_ipv4` SNAT).
+    /// `setupNonInternalNetworkRules` (no `host_ipv4` SNAT). The subnet's MASQUERADE
+    /// rule only with `enable_ip_masquerade` (moby: `if n.config.EnableIPMasquerade`);
+    /// without it the containers' packets leave with their own source address.
     fn non_internal_network(&mut self, n: &NetFam<'_>) {
         let br = n.net.device.as_str();
-        if !n.routed {
+        if !n.routed && n.net.masquerade {
             let masq = Rule {
                 src: Some(Neg::is(n.prefix)),
                 out_if: Some(Neg::not(br.into())),

@@ -297,6 +297,8 @@ pub struct NetworkDef {
     pub bridge_name: Option<String>,
     /// `com.docker.network.bridge.gateway_mode_ipv4` (default `nat`).
     pub gateway_mode: GatewayMode,
+    /// `com.docker.network.bridge.enable_ip_masquerade` (default true).
+    pub masquerade: bool,
 }
 
 /// How a bridge network reaches beyond its host
@@ -332,6 +334,7 @@ impl NetworkDef {
             vni: None,
             bridge_name: None,
             gateway_mode: GatewayMode::Nat,
+            masquerade: true,
         }
     }
 }
