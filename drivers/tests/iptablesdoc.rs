@@ -737,7 +737,9 @@ fn enable_ip_masquerade_false_drops_only_the_subnet_masquerade() {
         let after = list_rules(&rs, "nat POSTROUTING");
         assert!(!after.iter().any(|r| r == masq), "v{v}: {after:?}");
         assert!(
-            after.iter().any(|r| r.contains("-s 172.17.0.0/16") && r.contains("MASQUERADE")),
+            after
+                .iter()
+                .any(|r| r.contains("-s 172.17.0.0/16") && r.contains("MASQUERADE")),
             "v{v}: docker0 keeps its masquerade: {after:?}"
         );
         assert!(

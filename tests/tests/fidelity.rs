@@ -71,14 +71,24 @@ fn publishing_on_0_0_0_0_means_every_ipv4_address() {
          \x20 - connect: { from: laptop, to: \"192.168.1.10:8080\" }\n    expect: ok\n";
     let r = run_text("unspecified-host-ip.yaml", text);
     assert_eq!(r.steps.len(), 2);
-    assert!(failed_steps(&r).is_empty(), "failed steps: {:?}", failed_steps(&r));
+    assert!(
+        failed_steps(&r).is_empty(),
+        "failed steps: {:?}",
+        failed_steps(&r)
+    );
 
     let clash = format!(
         "{}  other: {{ ports: [\"127.0.0.1:8080:81\"], listen: [tcp/81] }}\n",
         text.split("steps:").next().unwrap_or_default()
     );
-    let err = load("clash.yaml", &clash).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("port is already allocated"), "127.0.0.1:8080 must clash with 0.0.0.0:8080: {err}");
+    let err = load("clash.yaml", &clash)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("port is already allocated"),
+        "127.0.0.1:8080 must clash with 0.0.0.0:8080: {err}"
+    );
 }
 
 /// The macvlan (and ipvlan) driver ignores published ports: moby logs "macvlan driver
@@ -111,7 +121,11 @@ fn ports_on_a_macvlan_network_are_not_published() {
     assert_eq!(r.steps.len(), 5);
     // Step 1 reaches `tool` (the host-network container bound 8080 without a clash);
     // once it stops, nothing holds 8080 or 8081 on the host.
-    assert!(failed_steps(&r).is_empty(), "failed steps: {:?}", failed_steps(&r));
+    assert!(
+        failed_steps(&r).is_empty(),
+        "failed steps: {:?}",
+        failed_steps(&r)
+    );
 }
 
 /// A network created with `com.docker.network.bridge.enable_ip_masquerade=false` has no
@@ -138,9 +152,18 @@ fn enable_ip_masquerade_false_leaves_the_container_source_unnatted() {
          \x20   expect: { result: ok, on_wire: { at: host1.eth0, src: 192.168.1.10 } }\n";
     let r = run_text("no-masquerade.yaml", text);
     assert_eq!(r.steps.len(), 2);
-    assert!(failed_steps(&r).is_empty(), "failed steps: {:?}", failed_steps(&r));
+    assert!(
+        failed_steps(&r).is_empty(),
+        "failed steps: {:?}",
+        failed_steps(&r)
+    );
     // A typo is an error naming the value, not a silent default.
-    let bad = text.replace("\\\"false\\\"", "\\\"flase\\\"").replace("\"false\"", "\"flase\"");
-    let err = load("bad.yaml", &bad).err().map(|e| e.to_string()).unwrap_or_default();
+    let bad = text
+        .replace("\\\"false\\\"", "\\\"flase\\\"")
+        .replace("\"false\"", "\"flase\"");
+    let err = load("bad.yaml", &bad)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("'flase' is not a boolean"), "{err}");
 }
