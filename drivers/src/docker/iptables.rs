@@ -324,7 +324,7 @@ impl Programmer {
     }
 
     /// `setupNonInternalNetworkRules` (no `host_ipv4` SNAT). The subnet's MASQUERADE
-    /// rule only with `enable_ip_masquerade` (moby: `if n.config.EnableIPMasquerade`);
+    /// rule only with `enable_ip_masquerade` (moby: `if n.Masquerade`);
     /// without it the containers' packets leave with their own source address.
     fn non_internal_network(&mut self, n: &NetFam<'_>) {
         let br = n.net.device.as_str();
@@ -340,9 +340,10 @@ impl Programmer {
                 masq.noted(RuleNote::DockerMasquerade),
             );
         }
-        if self.v28 && !self.hairpin {
+        if self.v28 && !self.hairpin && n.net.masquerade {
             // 28.x: packets from the network itself skip DNAT, so docker-proxy (on the
-            // host's address) serves them.
+            // host's address) serves them - inside moby's `if n.Masquerade` block, so a
+            // network without masquerade gets no such rule.
             let skip = Rule {
                 in_if: Some(Neg::is(br.into())),
                 ..Rule::jump(Target::Return)
