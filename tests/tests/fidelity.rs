@@ -109,6 +109,7 @@ fn ports_on_a_macvlan_network_are_not_published() {
          \x20   driver_opts: { parent: eth0.20, ipvlan_mode: l3 }\n\
          containers:\n\
          \x20 web: { networks: { lan: {} }, ports: [\"8080:80\"], listen: [tcp/80] }\n\
+         \x20 web2: { networks: { lan: {} }, ports: [\"8080:80\"], listen: [tcp/80] }\n\
          \x20 api: { networks: { ipl: {} }, ports: [\"8081:80\"], listen: [tcp/80] }\n\
          \x20 tool: { networks: { host: {} }, listen: [tcp/8080, tcp/8081] }\n\
          steps:\n\
@@ -120,11 +121,27 @@ fn ports_on_a_macvlan_network_are_not_published() {
     let r = run_text("macvlan-ports.yaml", text);
     assert_eq!(r.steps.len(), 5);
     // Step 1 reaches `tool` (the host-network container bound 8080 without a clash);
-    // once it stops, nothing holds 8080 or 8081 on the host.
+    // once it stops, nothing holds 8080 or 8081 on the host. Two macvlan containers
+    // "publishing" 8080 do not clash either: no port is allocated for them.
     assert!(
         failed_steps(&r).is_empty(),
         "failed steps: {:?}",
         failed_steps(&r)
+    );
+    // Each ignored mapping is reported, as dockerd logs it: web and web2 (macvlan), api
+    // (ipvlan).
+    let count = |said: &str| r.warnings.iter().filter(|w| w.contains(said)).count();
+    assert_eq!(
+        count("macvlan driver does not support port mappings"),
+        2,
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        count("ipvlan driver does not support port mappings"),
+        1,
+        "{:?}",
+        r.warnings
     );
 }
 

@@ -809,11 +809,7 @@ impl Lab {
     /// The endpoint that gives container `ci` its default route: the first one on a
     /// network that is not internal (Docker's gateway endpoint).
     fn gateway_endpoint_index(&self, ci: usize) -> Option<usize> {
-        let eps = self.resolved.endpoints.get(ci)?;
-        eps.iter().position(|e| {
-            let n = &self.resolved.networks[e.network];
-            !n.internal && n.driver != Driver::Overlay
-        })
+        super::ipam::gateway_index(self.resolved.endpoints.get(ci)?, &self.resolved.networks)
     }
 
     /// Whether NIC `nic` of `host` carries macvlan/ipvlan children or shims.
