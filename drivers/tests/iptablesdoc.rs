@@ -188,6 +188,7 @@ fn doc_fw(version: u32, userland_proxy: bool, nets: Vec<Net>) -> DockerFirewall 
         icc: true,
         internal: false,
         gateway_mode: GatewayMode::Nat,
+        masquerade: true,
         endpoints: vec![],
     }];
     for (i, n) in nets.into_iter().enumerate() {
@@ -209,6 +210,7 @@ fn doc_fw(version: u32, userland_proxy: bool, nets: Vec<Net>) -> DockerFirewall 
             icc: n.icc,
             internal: n.internal,
             gateway_mode: n.gw,
+            masquerade: true,
             endpoints: vec![Endpoint {
                 v4: Some(c1),
                 v6: None,
@@ -395,6 +397,7 @@ fn iptabler_fw(
             icc,
             internal,
             gateway_mode: gw,
+            masquerade: true,
             endpoints: vec![Endpoint {
                 v4: Some(Ipv4Addr::new(192, 168, 0, 2)),
                 v6: Some("fd49:efd7:54aa::1".parse().unwrap()),
@@ -716,4 +719,39 @@ fn ipv6_without_v6_networks_has_only_docker_chains() {
     );
     assert!(rules_of(&rs, TableId::Filter, "DOCKER").is_empty());
     assert!(rules_of(&rs, TableId::Raw, "PREROUTING").is_empty());
+}
+
+/// `com.docker.network.bridge.enable_ip_masquerade=false` removes exactly the
+/// network's `-s SUBNET ! -o BRIDGE -j MASQUERADE` from nat POSTROUTING (moby's
+/// `setupNonInternalNetworkRules` programs it only `if n.config.EnableIPMasquerade`);
+/// docker0's rule and the network's published-port DNAT stay.
+#[test]
+fn enable_ip_masquerade_false_drops_only_the_subnet_masquerade() {
+    for v in [28, 29] {
+        let mut fw = usernet_portmap(v);
+        let before = list_rules(&ruleset_v4(&fw), "nat POSTROUTING");
+        let masq = "-A POSTROUTING -s 192.0.2.0/24 ! -o bridge1 -j MASQUERADE";
+        assert!(before.iter().any(|r| r == masq), "v{v}: {before:?}");
+        fw.networks[1].masquerade = false;
+        let rs = ruleset_v4(&fw);
+        let after = list_rules(&rs, "nat POSTROUTING");
+        assert!(!after.iter().any(|r| r == masq), "v{v}: {after:?}");
+        assert!(
+            after
+                .iter()
+                .any(|r| r.contains("-s 172.17.0.0/16") && r.contains("MASQUERADE")),
+            "v{v}: docker0 keeps its masquerade: {after:?}"
+        );
+        let docker = list_rules(&rs, "nat DOCKER");
+        assert!(
+            docker.iter().any(|r| r.contains("DNAT")),
+            "v{v}: published ports are still DNATed"
+        );
+        // 28.x programs its skip-DNAT RETURN for the network inside the same
+        // `if n.Masquerade` block: gone with the masquerade.
+        assert!(
+            !docker.iter().any(|r| r == "-A DOCKER -i bridge1 -j RETURN"),
+            "v{v}: {docker:?}"
+        );
+    }
 }

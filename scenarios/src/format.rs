@@ -584,6 +584,10 @@ pub struct DriverOpts {
     /// `com.docker.network.bridge.enable_icc`.
     #[serde(default, rename = "com.docker.network.bridge.enable_icc")]
     pub bridge_enable_icc: Option<Spanned<String>>,
+    /// `com.docker.network.bridge.enable_ip_masquerade` (an addition): `"false"` =
+    /// no MASQUERADE rule for the network's subnet.
+    #[serde(default, rename = "com.docker.network.bridge.enable_ip_masquerade")]
+    pub bridge_enable_ip_masquerade: Option<Spanned<String>>,
     /// `com.docker.network.bridge.name`: the bridge device's name (an addition).
     #[serde(default, rename = "com.docker.network.bridge.name")]
     pub bridge_name: Option<Spanned<String>>,

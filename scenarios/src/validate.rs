@@ -563,6 +563,17 @@ impl Validator<'_> {
                         ),
                     }
                 }
+                if let Some(v) = &o.bridge_enable_ip_masquerade {
+                    match v.value.trim() {
+                        "true" => nd.masquerade = true,
+                        "false" => nd.masquerade = false,
+                        other => self.err(
+                            v,
+                            format!("'{other}' is not a boolean"),
+                            Some("\"true\" or \"false\"".into()),
+                        ),
+                    }
+                }
             }
             m.networks.push(nd);
         }
@@ -793,6 +804,12 @@ impl Validator<'_> {
             && driver != Driver::Bridge
         {
             let (m, h) = wrong("com.docker.network.bridge.enable_icc", "bridge");
+            self.err(v, m, h);
+        }
+        if let Some(v) = &o.bridge_enable_ip_masquerade
+            && driver != Driver::Bridge
+        {
+            let (m, h) = wrong("com.docker.network.bridge.enable_ip_masquerade", "bridge");
             self.err(v, m, h);
         }
         if let Some(v) = &o.bridge_name {

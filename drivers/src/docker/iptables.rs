@@ -57,6 +57,8 @@ pub struct BridgeNet {
     pub internal: bool,
     /// `com.docker.network.bridge.gateway_mode_ipv4`.
     pub gateway_mode: GatewayMode,
+    /// `com.docker.network.bridge.enable_ip_masquerade`: the subnet's MASQUERADE rule.
+    pub masquerade: bool,
     /// Endpoints of running containers, in the order they started.
     pub endpoints: Vec<Endpoint>,
 }
@@ -321,10 +323,12 @@ impl Programmer {
         }
     }
 
-    /// `setupNonInternalNetworkRules` (masquerade enabled, no `host_ipv4` SNAT).
+    /// `setupNonInternalNetworkRules` (no `host_ipv4` SNAT). The subnet's MASQUERADE
+    /// rule only with `enable_ip_masquerade` (moby: `if n.Masquerade`);
+    /// without it the containers' packets leave with their own source address.
     fn non_internal_network(&mut self, n: &NetFam<'_>) {
         let br = n.net.device.as_str();
-        if !n.routed {
+        if !n.routed && n.net.masquerade {
             let masq = Rule {
                 src: Some(Neg::is(n.prefix)),
                 out_if: Some(Neg::not(br.into())),
@@ -336,9 +340,10 @@ impl Programmer {
                 masq.noted(RuleNote::DockerMasquerade),
             );
         }
-        if self.v28 && !self.hairpin {
+        if self.v28 && !self.hairpin && n.net.masquerade {
             // 28.x: packets from the network itself skip DNAT, so docker-proxy (on the
-            // host's address) serves them.
+            // host's address) serves them - inside moby's `if n.Masquerade` block, so a
+            // network without masquerade gets no such rule.
             let skip = Rule {
                 in_if: Some(Neg::is(br.into())),
                 ..Rule::jump(Target::Return)

@@ -358,7 +358,7 @@ impl Lab {
             // Published ports: DNAT to the container's gateway endpoint.
             for &ci in by_host.get(h.name.as_str()).map_or(&[][..], Vec::as_slice) {
                 let c = &m.containers[ci];
-                if self.gateway_routed(ci) {
+                if self.gateway_routed(ci) || !self.gateway_publishes(ci) {
                     continue;
                 }
                 let Some(ep) = self.gateway_endpoint(ci) else {
@@ -379,7 +379,9 @@ impl Lab {
                     {
                         let rule = PublishedPort {
                             l4,
-                            host_ip,
+                            // `0.0.0.0` (or `::`) binds every address of its family, as
+                            // docker-proxy's bind() and Docker's DNAT rule (no `-d`) do.
+                            host_ip: host_ip.filter(|ip| !ip.is_unspecified()),
                             host_port: hp,
                             host_port_end: hp,
                             to,
@@ -809,11 +811,7 @@ impl Lab {
     /// The endpoint that gives container `ci` its default route: the first one on a
     /// network that is not internal (Docker's gateway endpoint).
     fn gateway_endpoint_index(&self, ci: usize) -> Option<usize> {
-        let eps = self.resolved.endpoints.get(ci)?;
-        eps.iter().position(|e| {
-            let n = &self.resolved.networks[e.network];
-            !n.internal && n.driver != Driver::Overlay
-        })
+        super::ipam::gateway_index(self.resolved.endpoints.get(ci)?, &self.resolved.networks)
     }
 
     /// Whether NIC `nic` of `host` carries macvlan/ipvlan children or shims.

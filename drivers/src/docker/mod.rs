@@ -297,6 +297,8 @@ pub struct NetworkDef {
     pub bridge_name: Option<String>,
     /// `com.docker.network.bridge.gateway_mode_ipv4` (default `nat`).
     pub gateway_mode: GatewayMode,
+    /// `com.docker.network.bridge.enable_ip_masquerade` (default true).
+    pub masquerade: bool,
 }
 
 /// How a bridge network reaches beyond its host
@@ -332,6 +334,7 @@ impl NetworkDef {
             vni: None,
             bridge_name: None,
             gateway_mode: GatewayMode::Nat,
+            masquerade: true,
         }
     }
 }
@@ -402,6 +405,18 @@ pub struct EndpointDef {
     pub ipv4: Option<Ipv4Addr>,
     /// Network-scoped aliases.
     pub aliases: Vec<String>,
+}
+
+/// Whether two binds of one host port clash, as bind() without SO_REUSEPORT decides:
+/// `None` is every address of both families (`-p 80:80`), an unspecified address
+/// (`0.0.0.0`, `::`) every address of its family, else only the same address clashes.
+pub(crate) fn binds_overlap(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (None, _) | (_, None) => true,
+        (Some(x), Some(y)) => {
+            x == y || ((x.is_unspecified() || y.is_unspecified()) && x.is_ipv4() == y.is_ipv4())
+        }
+    }
 }
 
 /// A published port range (`-p [ip:]host[-end]:container[-end][/proto]`).

@@ -966,9 +966,33 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
     let mut published = Vec::new();
     let mut bound: BTreeMap<(String, L4, u16), (Option<IpAddr>, String)> = BTreeMap::new();
     let mut ephemeral: BTreeMap<String, u16> = BTreeMap::new();
-    for c in &m.containers {
+    for (ci, c) in m.containers.iter().enumerate() {
         let host = c.host.clone().unwrap_or_else(|| default_host.clone());
         let mut out = Vec::new();
+        // Only the bridge driver maps ports; macvlan and ipvlan log a warning in the
+        // daemon's log and ignore them (no DNAT, no docker-proxy, no port allocated).
+        let direct = endpoints
+            .get(ci)
+            .and_then(|eps| gateway_index(eps, &nets).and_then(|g| eps.get(g)))
+            .and_then(|e| nets.get(e.network))
+            .filter(|n| matches!(n.driver, Driver::Macvlan | Driver::Ipvlan));
+        if let Some(n) = direct {
+            if !c.ports.is_empty() {
+                warnings.push(ModelError::new(
+                    format!("containers.{}.ports", c.name),
+                    format!(
+                        "{} driver does not support port mappings: the ports are ignored",
+                        n.driver.name()
+                    ),
+                    format!(
+                        "clients connect to the container's own address on network {} and its container port",
+                        n.name
+                    ),
+                ));
+            }
+            published.push(out);
+            continue;
+        }
         if c.networks.iter().any(|e| e.network == "host") {
             if !c.ports.is_empty() {
                 warnings.push(ModelError::new(
@@ -994,7 +1018,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 };
                 let key = (host.clone(), p.l4, hp);
                 if let Some((ip, owner)) = bound.get(&key)
-                    && (ip.is_none() || p.host_ip.is_none() || *ip == p.host_ip)
+                    && super::binds_overlap(*ip, p.host_ip)
                 {
                     let shown = p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string());
                     errs.push(ModelError::new(
@@ -1037,6 +1061,16 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
 }
 
 /// Whether `end` names a LAN or an interface of some node.
+/// Docker's gateway endpoint of a container: the one that gives it its default route,
+/// the first on a network that is neither internal nor an overlay (an overlay's way
+/// out is docker_gwbridge). Ports are published through it.
+pub(super) fn gateway_index(eps: &[ResolvedEndpoint], nets: &[ResolvedNetwork]) -> Option<usize> {
+    eps.iter().position(|e| {
+        nets.get(e.network)
+            .is_some_and(|n| !n.internal && n.driver != Driver::Overlay)
+    })
+}
+
 pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
     // A LAN, or a network (the other end of a container's attachment).
     if m.lans.iter().any(|l| l.name == end) || m.networks.iter().any(|n| n.name == end) {

@@ -31,6 +31,15 @@ impl Lab {
                     .map(|d| d.gateway_mode)
                     .unwrap_or_default()
             };
+            // docker0 and docker_gwbridge have no NetworkDef: they masquerade (the
+            // daemon's `ip-masq`, default true, is not modelled).
+            let masquerade = self
+                .resolved
+                .model
+                .networks
+                .iter()
+                .find(|d| d.name == n.name && !n.default_bridge)
+                .is_none_or(|d| d.masquerade);
             let mut endpoints = Vec::new();
             let on_host = self.containers_of.get(host).map_or(&[][..], Vec::as_slice);
             for &ci in on_host {
@@ -78,6 +87,7 @@ impl Lab {
                 icc: n.icc,
                 internal: n.internal,
                 gateway_mode: mode,
+                masquerade,
                 endpoints,
             });
         }

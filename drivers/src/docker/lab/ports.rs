@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::Lab;
+use crate::docker::Driver;
 use crate::net::L4;
 use crate::router::Node;
 
@@ -78,7 +79,7 @@ impl Lab {
                     )
                 })
                 .collect()
-        } else if self.gateway_routed(ci) {
+        } else if self.gateway_routed(ci) || !self.gateway_publishes(ci) {
             // gateway_mode_ipv4 routed: Docker's port mapper maps no host port (it sets
             // it to 0) and starts no docker-proxy; the container port is opened in the
             // filter only.
@@ -108,7 +109,7 @@ impl Lab {
             // the same one, as bind() without SO_REUSEPORT does.
             let clash = self.bound.get(&(host.clone(), *l4, *port)).and_then(|v| {
                 v.iter()
-                    .find(|(a, owner)| owner != name && (a.is_none() || addr.is_none() || a == addr))
+                    .find(|(a, owner)| owner != name && crate::docker::binds_overlap(*a, *addr))
             });
             if let Some((_, owner)) = clash {
                 let holder = if self.host_net.contains_key(owner) {
@@ -163,6 +164,15 @@ impl Lab {
                 n.remove_listen(*l);
             }
         }
+    }
+
+    /// Whether container `ci`'s gateway endpoint publishes ports at all: only the bridge
+    /// driver maps them. The macvlan and ipvlan drivers log "macvlan driver does not
+    /// support port mappings" (ipvlan likewise) and ignore `-p`: no DNAT, no
+    /// docker-proxy (moby `drivers/macvlan/macvlan_endpoint.go`, `CreateEndpoint`).
+    pub(super) fn gateway_publishes(&self, ci: usize) -> bool {
+        self.gateway_endpoint(ci)
+            .is_some_and(|ep| self.resolved.networks[ep.network].driver == Driver::Bridge)
     }
 
     /// Whether container `ci`'s gateway endpoint is on a network in routed gateway mode.
