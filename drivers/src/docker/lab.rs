@@ -773,12 +773,15 @@ impl Lab {
     /// Plugs (`id`, `port`) into LAN `lan` on a switch port with VLAN role `vlan`.
     fn attach_vlan(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair, vlan: PortVlan) {
         let Some(&lid) = self.lans.get(lan) else { return };
-        let hairpin = self
-            .resolved
-            .model
-            .lans
-            .iter()
-            .any(|l| l.name == lan && l.hairpin);
+        let def = self.resolved.model.lans.iter().find(|l| l.name == lan);
+        let hairpin = def.is_some_and(|l| l.hairpin);
+        // Port security: the switch knows the MAC of the NIC cabled to each port (a
+        // vSwitch knows its vNICs) and accepts no other source.
+        let secured = if def.is_some_and(|l| l.port_security) {
+            self.mac_of(id, port)
+        } else {
+            None
+        };
         let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
             let p = b.add_port(BridgePort {
                 name: key.to_string(),
@@ -787,6 +790,9 @@ impl Lab {
             });
             if vlan != PortVlan::Plain {
                 b.set_vlan(p, vlan);
+            }
+            if let Some(mac) = secured {
+                b.set_port_security(p, mac);
             }
             p
         }) else {
@@ -802,6 +808,23 @@ impl Lab {
         let link = self.fabric.connect((id, port), (lid, bport), cfg);
         self.ports.insert(key.to_string(), (id, port, link));
         self.attachments.push((key.to_string(), lan.to_string(), link));
+    }
+
+    /// The MAC address of the NIC behind (`id`, `port`): a machine's interface, a NIC
+    /// carrying macvlan/ipvlan children (its own, the parent's, MAC), or the interface
+    /// of a machine left to a real namespace.
+    fn mac_of(&self, id: ElemId, port: PortId) -> Option<net::Mac> {
+        if let Some(n) = self.fabric.element::<Node>(id) {
+            return n.ifaces().get(port as usize).map(|i| i.mac);
+        }
+        if let Some(n) = self.fabric.element::<Nic>(id) {
+            return Some(n.mac());
+        }
+        self.emu
+            .iter()
+            .find(|e| e.element == id)
+            .and_then(|e| e.ifaces.get(port as usize))
+            .map(|i| i.mac)
     }
 
     /// The endpoint that gives container `ci` its default route: the first one on a
