@@ -370,6 +370,7 @@ impl Lab {
                     .into_iter()
                     .chain(ep.v6.map(IpAddr::V6))
                     .collect();
+                let v4_only = (ep.v4, ep.v6);
                 for &(host_ip, hp, cp, l4) in &self.resolved.published[ci] {
                     for &to in targets
                         .iter()
@@ -383,6 +384,26 @@ impl Lab {
                             to,
                             to_port: cp,
                             label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
+                            any_family: false,
+                        };
+                        node.apps.published.push(rule.clone());
+                        self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
+                    }
+                    // An IPv4-only container: with the userland proxy on, Docker binds
+                    // the port on the host's IPv6 addresses as well and docker-proxy
+                    // relays those clients to the IPv4 address (no ip6tables DNAT can).
+                    if let (Some(v4), None, true) = (v4_only.0, v4_only.1, h.daemon.userland_proxy)
+                        && host_ip.is_none_or(|ip| ip.is_ipv6())
+                    {
+                        let rule = PublishedPort {
+                            l4,
+                            host_ip,
+                            host_port: hp,
+                            host_port_end: hp,
+                            to: IpAddr::V4(v4),
+                            to_port: cp,
+                            label: format!("{}:{hp}->{}:{cp}/{} (IPv6 via docker-proxy)", h.name, c.name, l4.name()),
+                            any_family: true,
                         };
                         node.apps.published.push(rule.clone());
                         self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
