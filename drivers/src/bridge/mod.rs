@@ -659,7 +659,9 @@ mod tests {
     #[test]
     fn a_secured_port_drops_frames_from_a_foreign_source_mac() {
         let (mut f, b, h) = lab(SimDuration::from_secs(300));
-        f.element_mut::<Bridge>(b).expect("bridge").set_port_security(0, M[0]);
+        f.element_mut::<Bridge>(b)
+            .expect("bridge")
+            .set_port_security(0, M[0]);
         // h0 sends with its own MAC: it passes, as before.
         f.inject(h[0], 0, eth(crate::net::BROADCAST, M[0]));
         f.run_until_idle(100);
@@ -678,7 +680,12 @@ mod tests {
                 ..
             }
         )));
-        assert_eq!(f.element_mut::<Bridge>(b).expect("bridge").lookup(&child, SimTime::ZERO), None);
+        assert_eq!(
+            f.element_mut::<Bridge>(b)
+                .expect("bridge")
+                .lookup(&child, SimTime::ZERO),
+            None
+        );
         // Unsecured ports are unaffected: h1 may send as anyone.
         let mark = f.trace().events.len();
         f.inject(h[1], 0, eth(crate::net::BROADCAST, child));

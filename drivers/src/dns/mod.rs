@@ -457,8 +457,9 @@ pub fn zone_lookup<'z>(zone: &'z Zone, name: &str) -> Option<&'z Vec<IpAddr>> {
         return Some(r);
     }
     let exists = |n: &str| {
-        zone.keys()
-            .any(|k| k == n || (k.len() > n.len() && k.ends_with(n) && k.as_bytes()[k.len() - n.len() - 1] == b'.'))
+        zone.keys().any(|k| {
+            k == n || (k.len() > n.len() && k.ends_with(n) && k.as_bytes()[k.len() - n.len() - 1] == b'.')
+        })
     };
     if exists(name) {
         // An empty non-terminal: the name exists, without records.
@@ -485,8 +486,14 @@ mod tests {
         z.insert("db.corp.example".into(), vec![ip("192.168.1.20")]);
         z.insert("api.example.com".into(), vec![ip("203.0.113.10")]);
         // Exact names win.
-        assert_eq!(zone_lookup(&z, "db.corp.example"), Some(&vec![ip("192.168.1.20")]));
-        assert_eq!(zone_lookup(&z, "api.example.com"), Some(&vec![ip("203.0.113.10")]));
+        assert_eq!(
+            zone_lookup(&z, "db.corp.example"),
+            Some(&vec![ip("192.168.1.20")])
+        );
+        assert_eq!(
+            zone_lookup(&z, "api.example.com"),
+            Some(&vec![ip("203.0.113.10")])
+        );
         // Any other name under corp.example is the wildcard's, however many labels.
         assert_eq!(zone_lookup(&z, "x.corp.example"), Some(&vec![ip("192.168.1.99")]));
         assert_eq!(

@@ -402,7 +402,12 @@ impl Lab {
                             host_port_end: hp,
                             to: IpAddr::V4(v4),
                             to_port: cp,
-                            label: format!("{}:{hp}->{}:{cp}/{} (IPv6 via docker-proxy)", h.name, c.name, l4.name()),
+                            label: format!(
+                                "{}:{hp}->{}:{cp}/{} (IPv6 via docker-proxy)",
+                                h.name,
+                                c.name,
+                                l4.name()
+                            ),
                             any_family: true,
                         };
                         node.apps.published.push(rule.clone());

@@ -363,7 +363,10 @@ mod tests {
             ..tcp_to("2001:db8::10", 8080)
         };
         let gw = |_| Some(ip("172.17.0.1"));
-        assert!(a.proxy_target(&v6, gw).is_none(), "a plain rule keeps to its family");
+        assert!(
+            a.proxy_target(&v6, gw).is_none(),
+            "a plain rule keeps to its family"
+        );
         a.published.push(PublishedPort {
             any_family: true,
             ..published(None, (8080, 8080), 80)
