@@ -304,6 +304,7 @@ pub fn docker_model(hosts: usize, per_host: usize) -> Model {
         name: "underlay".into(),
         mtu: None,
         hairpin: false,
+        port_security: false,
     });
     for h in 0..hosts {
         let mut host = HostDef::new(host_name(h));

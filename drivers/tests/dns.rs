@@ -130,6 +130,7 @@ fn resolver_options_bound_the_wait() {
         name: "office".into(),
         mtu: None,
         hairpin: false,
+        port_security: false,
     });
     // A machine at the resolver's address that serves nothing: port unreachable.
     m.externals.push(ExternalDef {

@@ -396,6 +396,10 @@ pub struct Lan {
     /// Reflective relay (VEPA): frames may leave through the port they came in.
     #[serde(default)]
     pub hairpin: Option<Spanned<bool>>,
+    /// Port security: each port accepts only frames from the MAC of the NIC cabled
+    /// to it (VMware vSwitch rejecting forged transmits, cloud VPCs).
+    #[serde(default)]
+    pub port_security: Option<Spanned<bool>>,
 }
 
 /// A plain L3 router.
@@ -1433,6 +1437,7 @@ pub enum DropReason {
     NoNatMapping,
     PortUnreachable,
     NoListener,
+    PortSecurity,
 }
 
 /// `expect.on_wire`: what the step's requests looked like at a point.

@@ -418,6 +418,9 @@ pub fn text(r: &Resolved) -> String {
             if l.hairpin {
                 head.push("hairpin".into());
             }
+            if l.port_security {
+                head.push("port security".into());
+            }
             o.wrap("", "  ", &head);
             let all = lans.get(l.name.as_str()).map(Vec::as_slice).unwrap_or_default();
             let mut items: Vec<Item> = all
@@ -857,6 +860,9 @@ fn build(r: &Resolved) -> Graph {
         }
         if l.hairpin {
             lines.push("hairpin".into());
+        }
+        if l.port_security {
+            lines.push("port security".into());
         }
         g.nodes.push(Node {
             id: lan_id(i),

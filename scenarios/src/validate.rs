@@ -422,6 +422,7 @@ impl Validator<'_> {
                 name: name.value.clone(),
                 mtu: l.mtu.as_ref().map(|x| x.value),
                 hairpin: l.hairpin.as_ref().is_some_and(|h| h.value),
+                port_security: l.port_security.as_ref().is_some_and(|h| h.value),
             });
         }
         for (name, r) in &s.routers {
@@ -1405,6 +1406,7 @@ fn core_reason(r: format::DropReason) -> netloom_core::DropReason {
         F::NoNatMapping => C::NoNatMapping,
         F::PortUnreachable => C::PortUnreachable,
         F::NoListener => C::NoListener,
+        F::PortSecurity => C::PortSecurity,
     }
 }
 

@@ -291,7 +291,9 @@ fn unknown_key_far_from_everything_lists_valid_keys() {
     assert_eq!((e.line, e.column), (3, 13));
     assert_eq!(
         e.hint.as_deref(),
-        Some("valid keys here: mtu, hairpin (every key, its default and meaning: SCENARIO-FORMAT.md)")
+        Some(
+            "valid keys here: mtu, hairpin, port_security (every key, its default and meaning: SCENARIO-FORMAT.md)"
+        )
     );
 }
 

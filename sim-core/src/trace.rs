@@ -53,6 +53,9 @@ pub enum DropReason {
     PortUnreachable,
     /// TCP to a port nobody listens on (answered with RST).
     NoListener,
+    /// A switch port with port security refused a frame whose source MAC is not the
+    /// MAC of the NIC cabled to it (VMware vSwitch forged transmits, cloud VPCs).
+    PortSecurity,
     /// Not addressed to this machine (wrong MAC or IP, filtered by the receiving stack).
     NotForUs,
     /// Malformed bytes that no stage could parse.
@@ -63,7 +66,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order of the scenario format.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::NoRoute,
         DropReason::TtlExceeded,
         DropReason::MtuExceeded,
@@ -78,6 +81,7 @@ impl DropReason {
         DropReason::NoNatMapping,
         DropReason::PortUnreachable,
         DropReason::NoListener,
+        DropReason::PortSecurity,
         DropReason::NotForUs,
         DropReason::Malformed,
         DropReason::Unaccounted,
@@ -100,6 +104,7 @@ impl DropReason {
             DropReason::NoNatMapping => "no-nat-mapping",
             DropReason::PortUnreachable => "port-unreachable",
             DropReason::NoListener => "no-listener",
+            DropReason::PortSecurity => "port-security",
             DropReason::NotForUs => "not-for-us",
             DropReason::Malformed => "malformed",
             DropReason::Unaccounted => "unaccounted",

@@ -210,6 +210,8 @@ pub struct Bridge {
     config: BridgeConfig,
     ports: Vec<BridgePort>,
     vlans: Vec<PortVlan>,
+    /// Port security: the only source MAC each port accepts (`None`: any).
+    secured: Vec<Option<Mac>>,
     filtering: bool,
     fdb: HashMap<(u16, Mac), FdbEntry, BuildHasherDefault<MacHasher>>,
     /// Frames forwarded to a known port, flooded, or filtered.
@@ -248,6 +250,7 @@ impl Bridge {
             config,
             ports: Vec::new(),
             vlans: Vec::new(),
+            secured: Vec::new(),
             filtering: false,
             fdb: HashMap::default(),
             stats: BridgeStats::default(),
@@ -260,7 +263,17 @@ impl Bridge {
     pub fn add_port(&mut self, port: BridgePort) -> PortId {
         self.ports.push(port);
         self.vlans.push(PortVlan::Plain);
+        self.secured.push(None);
         (self.ports.len() - 1) as PortId
+    }
+
+    /// Port security on `port`: it accepts only frames whose source MAC is `mac` (the
+    /// NIC cabled to it), as a VMware vSwitch that rejects forged transmits or a cloud
+    /// VPC's anti-spoofing does; any other frame is dropped silently (`port-security`).
+    pub fn set_port_security(&mut self, port: PortId, mac: Mac) {
+        if let Some(s) = self.secured.get_mut(port as usize) {
+            *s = Some(mac);
+        }
     }
 
     /// Gives `port` a VLAN role; the bridge filters by VLAN from then on.
@@ -353,6 +366,21 @@ impl Element for Bridge {
             });
             return;
         };
+        if let Some(Some(allowed)) = self.secured.get(port as usize)
+            && src != *allowed
+        {
+            let allowed = *allowed;
+            let name = self.port_name(port);
+            ctx.drop_frame(&frame, DropReason::PortSecurity, Stage::BridgeForward, || {
+                format!(
+                    "port_security: port {name} accepts only source MAC {} (the NIC cabled to it), \
+                     this frame comes from {} (a macvlan child's own MAC?)",
+                    netloom_core::frame::MacDisplay(allowed),
+                    netloom_core::frame::MacDisplay(src)
+                )
+            });
+            return;
+        }
         let now = ctx.now();
         let vid = if self.filtering {
             let tag = net::vlan_id(&frame.data);
@@ -626,6 +654,43 @@ mod tests {
             "{:?}",
             f.trace().events
         );
+    }
+
+    #[test]
+    fn a_secured_port_drops_frames_from_a_foreign_source_mac() {
+        let (mut f, b, h) = lab(SimDuration::from_secs(300));
+        f.element_mut::<Bridge>(b)
+            .expect("bridge")
+            .set_port_security(0, M[0]);
+        // h0 sends with its own MAC: it passes, as before.
+        f.inject(h[0], 0, eth(crate::net::BROADCAST, M[0]));
+        f.run_until_idle(100);
+        assert_eq!(delivered_at(&f, 0), vec![h[1], h[2]]);
+        // A frame from another MAC behind the same port (a macvlan child) dies at the
+        // port, is not learned, and the drop names the reason.
+        let mark = f.trace().events.len();
+        let child: Mac = [2, 0, 0, 0, 0, 9];
+        f.inject(h[0], 0, eth(crate::net::BROADCAST, child));
+        f.run_until_idle(100);
+        assert!(delivered_at(&f, mark).is_empty());
+        assert!(f.trace().events[mark..].iter().any(|e| matches!(
+            e.kind,
+            EventKind::Dropped {
+                reason: DropReason::PortSecurity,
+                ..
+            }
+        )));
+        assert_eq!(
+            f.element_mut::<Bridge>(b)
+                .expect("bridge")
+                .lookup(&child, SimTime::ZERO),
+            None
+        );
+        // Unsecured ports are unaffected: h1 may send as anyone.
+        let mark = f.trace().events.len();
+        f.inject(h[1], 0, eth(crate::net::BROADCAST, child));
+        f.run_until_idle(100);
+        assert_eq!(delivered_at(&f, mark), vec![h[0], h[2]]);
     }
 
     #[test]

@@ -448,8 +448,67 @@ impl Directory {
 /// Records an authoritative server answers from: name (normalized) → addresses.
 pub type Zone = BTreeMap<String, Vec<IpAddr>>;
 
+/// The records `zone` answers for `name` (normalized), wildcards included as RFC 4592
+/// has them: a name with records of its own gets those; otherwise the closest
+/// encloser is the longest ancestor that exists in the zone (it has records, or names
+/// below it do), and `*.<closest encloser>` answers when it is there. So with
+/// `*.corp.example` in the zone, `api.example.com.corp.example` is answered by the
+/// wildcard, while a name below an existing `db.corp.example` is not.
+pub fn zone_lookup<'z>(zone: &'z Zone, name: &str) -> Option<&'z Vec<IpAddr>> {
+    if let Some(r) = zone.get(name) {
+        return Some(r);
+    }
+    let exists = |n: &str| {
+        zone.keys().any(|k| {
+            k == n || (k.len() > n.len() && k.ends_with(n) && k.as_bytes()[k.len() - n.len() - 1] == b'.')
+        })
+    };
+    if exists(name) {
+        // An empty non-terminal: the name exists, without records.
+        return None;
+    }
+    let mut rest = name;
+    while let Some((_, parent)) = rest.split_once('.') {
+        if exists(parent) {
+            return zone.get(&format!("*.{parent}"));
+        }
+        rest = parent;
+    }
+    zone.get("*")
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn wildcards_answer_below_their_closest_encloser_only() {
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        let mut z = Zone::new();
+        z.insert("*.corp.example".into(), vec![ip("192.168.1.99")]);
+        z.insert("db.corp.example".into(), vec![ip("192.168.1.20")]);
+        z.insert("api.example.com".into(), vec![ip("203.0.113.10")]);
+        // Exact names win.
+        assert_eq!(
+            zone_lookup(&z, "db.corp.example"),
+            Some(&vec![ip("192.168.1.20")])
+        );
+        assert_eq!(
+            zone_lookup(&z, "api.example.com"),
+            Some(&vec![ip("203.0.113.10")])
+        );
+        // Any other name under corp.example is the wildcard's, however many labels.
+        assert_eq!(zone_lookup(&z, "x.corp.example"), Some(&vec![ip("192.168.1.99")]));
+        assert_eq!(
+            zone_lookup(&z, "api.example.com.corp.example"),
+            Some(&vec![ip("192.168.1.99")])
+        );
+        // Below an existing name the wildcard does not reach (RFC 4592 closest encloser).
+        assert_eq!(zone_lookup(&z, "x.db.corp.example"), None);
+        // corp.example itself exists (an empty non-terminal): no data, not the wildcard.
+        assert_eq!(zone_lookup(&z, "corp.example"), None);
+        assert_eq!(zone_lookup(&z, "www.example.com"), None);
+        assert_eq!(zone_lookup(&z, "example.org"), None);
+    }
 
     /// A UDP probe to the DNS ports is a DNS query a capture decodes as one (and a
     /// name server answers); elsewhere it stays text.

@@ -372,6 +372,7 @@ impl Lab {
                     .into_iter()
                     .chain(ep.v6.map(IpAddr::V6))
                     .collect();
+                let v4_only = (ep.v4, ep.v6);
                 for &(host_ip, hp, cp, l4) in &self.resolved.published[ci] {
                     for &to in targets
                         .iter()
@@ -387,6 +388,31 @@ impl Lab {
                             to,
                             to_port: cp,
                             label: format!("{}:{hp}->{}:{cp}/{}", h.name, c.name, l4.name()),
+                            any_family: false,
+                        };
+                        node.apps.published.push(rule.clone());
+                        self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
+                    }
+                    // An IPv4-only container: with the userland proxy on, Docker binds
+                    // the port on the host's IPv6 addresses as well and docker-proxy
+                    // relays those clients to the IPv4 address (no ip6tables DNAT can).
+                    if let (Some(v4), None, true) = (v4_only.0, v4_only.1, h.daemon.userland_proxy)
+                        && host_ip.is_none_or(|ip| ip.is_ipv6())
+                    {
+                        let rule = PublishedPort {
+                            l4,
+                            host_ip,
+                            host_port: hp,
+                            host_port_end: hp,
+                            to: IpAddr::V4(v4),
+                            to_port: cp,
+                            label: format!(
+                                "{}:{hp}->{}:{cp}/{} (IPv6 via docker-proxy)",
+                                h.name,
+                                c.name,
+                                l4.name()
+                            ),
+                            any_family: true,
                         };
                         node.apps.published.push(rule.clone());
                         self.dnat_rules.entry(c.name.clone()).or_default().push(rule);
@@ -777,12 +803,15 @@ impl Lab {
     /// Plugs (`id`, `port`) into LAN `lan` on a switch port with VLAN role `vlan`.
     fn attach_vlan(&mut self, id: ElemId, port: PortId, key: &str, lan: &str, imp: Impair, vlan: PortVlan) {
         let Some(&lid) = self.lans.get(lan) else { return };
-        let hairpin = self
-            .resolved
-            .model
-            .lans
-            .iter()
-            .any(|l| l.name == lan && l.hairpin);
+        let def = self.resolved.model.lans.iter().find(|l| l.name == lan);
+        let hairpin = def.is_some_and(|l| l.hairpin);
+        // Port security: the switch knows the MAC of the NIC cabled to each port (a
+        // vSwitch knows its vNICs) and accepts no other source.
+        let secured = if def.is_some_and(|l| l.port_security) {
+            self.mac_of(id, port)
+        } else {
+            None
+        };
         let Some(bport) = self.fabric.element_mut::<Bridge>(lid).map(|b| {
             let p = b.add_port(BridgePort {
                 name: key.to_string(),
@@ -791,6 +820,9 @@ impl Lab {
             });
             if vlan != PortVlan::Plain {
                 b.set_vlan(p, vlan);
+            }
+            if let Some(mac) = secured {
+                b.set_port_security(p, mac);
             }
             p
         }) else {
@@ -806,6 +838,23 @@ impl Lab {
         let link = self.fabric.connect((id, port), (lid, bport), cfg);
         self.ports.insert(key.to_string(), (id, port, link));
         self.attachments.push((key.to_string(), lan.to_string(), link));
+    }
+
+    /// The MAC address of the NIC behind (`id`, `port`): a machine's interface, a NIC
+    /// carrying macvlan/ipvlan children (its own, the parent's, MAC), or the interface
+    /// of a machine left to a real namespace.
+    fn mac_of(&self, id: ElemId, port: PortId) -> Option<net::Mac> {
+        if let Some(n) = self.fabric.element::<Node>(id) {
+            return n.ifaces().get(port as usize).map(|i| i.mac);
+        }
+        if let Some(n) = self.fabric.element::<Nic>(id) {
+            return Some(n.mac());
+        }
+        self.emu
+            .iter()
+            .find(|e| e.element == id)
+            .and_then(|e| e.ifaces.get(port as usize))
+            .map(|i| i.mac)
     }
 
     /// The endpoint that gives container `ci` its default route: the first one on a

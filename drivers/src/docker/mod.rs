@@ -191,6 +191,9 @@ pub struct LanDef {
     pub mtu: Option<u32>,
     /// Reflective relay: frames may leave through the port they came in (VEPA).
     pub hairpin: bool,
+    /// Port security: each switch port accepts only frames whose source MAC is the
+    /// MAC of the NIC cabled to it (VMware's forged-transmits reject, cloud VPCs).
+    pub port_security: bool,
 }
 
 /// A plain router.

@@ -64,13 +64,18 @@ pub struct PublishedPort {
     pub to_port: u16,
     /// A human label for traces (`api 8080->80/tcp`).
     pub label: String,
+    /// docker-proxy also takes this port's IPv6 clients to the IPv4-only container:
+    /// with the userland proxy on, Docker binds the port on the host's IPv6 addresses
+    /// too, where no ip6tables DNAT can reach an IPv4 address, and the proxy dials the
+    /// container from the network's IPv4 gateway - the address the container sees.
+    pub any_family: bool,
 }
 
 impl PublishedPort {
     /// Whether a packet `t` for this host is for this published port.
     pub fn matches(&self, t: &Tuple) -> bool {
         self.l4 == t.l4
-            && self.to.is_ipv4() == t.dst.is_ipv4()
+            && (self.any_family || self.to.is_ipv4() == t.dst.is_ipv4())
             && self.host_ip.is_none_or(|ip| ip == t.dst)
             && (self.host_port..=self.host_port_end).contains(&t.dport)
     }
@@ -343,7 +348,32 @@ mod tests {
             to: ip("172.17.0.2"),
             to_port,
             label: "api".into(),
+            any_family: false,
         }
+    }
+
+    /// An IPv4-only container's port, published with the proxy on: IPv6 clients reach
+    /// docker-proxy, which dials the container's IPv4 address from the IPv4 gateway.
+    #[test]
+    fn an_ipv4_only_port_takes_ipv6_clients_through_the_proxy() {
+        let mut a = Apps::new();
+        a.published.push(published(None, (8080, 8080), 80));
+        let v6 = Tuple {
+            src: ip("2001:db8::50"),
+            ..tcp_to("2001:db8::10", 8080)
+        };
+        let gw = |_| Some(ip("172.17.0.1"));
+        assert!(
+            a.proxy_target(&v6, gw).is_none(),
+            "a plain rule keeps to its family"
+        );
+        a.published.push(PublishedPort {
+            any_family: true,
+            ..published(None, (8080, 8080), 80)
+        });
+        let (t, rule) = a.proxy_target(&v6, gw).expect("the proxy takes it");
+        assert_eq!(rule, 1);
+        assert_eq!((t.backend, t.src), (ip("172.17.0.2"), ip("172.17.0.1")));
     }
 
     /// docker-proxy takes a port of a range at the matching container port, dialing

@@ -858,7 +858,7 @@ impl Node {
         let Some(zone) = self.apps.dns.zone.as_ref() else {
             return;
         };
-        let (rcode, addrs) = match zone.get(&q.name) {
+        let (rcode, addrs) = match crate::dns::zone_lookup(zone, &q.name) {
             Some(all) => (Rcode::NoError, all.clone()),
             None => (Rcode::NxDomain, Vec::new()),
         };

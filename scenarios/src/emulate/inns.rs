@@ -259,7 +259,7 @@ fn serve(
 fn answer(zone: &netloom_drivers::dns::Zone, query: &[u8]) -> Option<Vec<u8>> {
     use netloom_drivers::dns;
     let q = dns::parse(query).filter(|m| !m.response)?;
-    let (rcode, addrs) = match zone.get(&q.name) {
+    let (rcode, addrs) = match netloom_drivers::dns::zone_lookup(zone, &q.name) {
         Some(a) => (dns::Rcode::NoError, a.clone()),
         None => (dns::Rcode::NxDomain, Vec::new()),
     };
