@@ -451,23 +451,36 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
 fn diagnose(lab: &Lab, step: &PlannedStep, seen: &Seen, start: usize) -> Vec<Finding> {
     let succeeded = matches!(seen.outcome, Some(Outcome::Reach | Outcome::Ok)) || seen.addresses.is_some();
     let attempt = match &step.op {
-        Op::Ping { from, .. } => seen.to.map(|to| Attempt::Reach {
+        Op::Ping { from, to: aim, .. } => seen.to.map(|to| Attempt::Reach {
             from,
             to,
             port: None,
             l4: L4::Icmp,
+            name: named(aim),
+            lookup: &seen.dns_log,
         }),
-        Op::Connect { from, port, l4, .. } => seen.to.map(|to| Attempt::Reach {
+        Op::Connect {
+            from,
+            port,
+            l4,
+            to: aim,
+        } => seen.to.map(|to| Attempt::Reach {
             from,
             to,
             port: Some(*port),
             l4: *l4,
+            name: named(aim),
+            lookup: &seen.dns_log,
         }),
-        Op::Transfer { from, port, .. } => seen.to.map(|to| Attempt::Reach {
+        Op::Transfer {
+            from, port, to: aim, ..
+        } => seen.to.map(|to| Attempt::Reach {
             from,
             to,
             port: Some(*port),
             l4: L4::Tcp,
+            name: named(aim),
+            lookup: &seen.dns_log,
         }),
         Op::Resolve { from, name } => Some(Attempt::Resolve {
             from,
@@ -487,6 +500,14 @@ fn diagnose(lab: &Lab, step: &PlannedStep, seen: &Seen, start: usize) -> Vec<Fin
     };
     let events = &lab.fabric.trace().events;
     lab.diagnose(&attempt, succeeded, events.get(begin..).unwrap_or_default())
+}
+
+/// The name a step aimed at, if it named its target.
+fn named(to: &To) -> Option<&str> {
+    match to {
+        To::Name(n) => Some(n),
+        To::Ip(_) => None,
+    }
 }
 
 fn has_expectations(e: &Expectations) -> bool {
@@ -514,7 +535,7 @@ fn outcome(o: &ConnOutcome) -> (Outcome, String) {
 /// has worked, where the step's own packets begin in the trace.
 fn aim(lab: &mut Lab, seen: &mut Seen, from: &str, to: &To) -> Result<IpAddr, String> {
     seen.from = lab.node(from);
-    let resolved = target(lab, from, to);
+    let resolved = target(lab, from, to, &mut seen.dns_log);
     if let Ok(ip) = resolved {
         seen.act_start = lab.fabric.trace().events.len();
         seen.to = Some(ip);
@@ -538,7 +559,7 @@ pub(crate) fn start_failure(result: &Result<(), String>, want: Option<&str>) -> 
 /// stands for its first address; any other name is looked up with DNS on `from`, as
 /// `ping NAME` would (containers ask Docker's embedded DNS). From outside Docker, a
 /// container's name is shorthand for its address.
-fn target(lab: &mut Lab, from: &str, to: &To) -> Result<IpAddr, String> {
+fn target(lab: &mut Lab, from: &str, to: &To, log: &mut Vec<String>) -> Result<IpAddr, String> {
     let n = match to {
         To::Ip(ip) => return Ok(*ip),
         To::Name(n) => n,
@@ -565,6 +586,7 @@ fn target(lab: &mut Lab, from: &str, to: &To) -> Result<IpAddr, String> {
         }
     }
     let r = lab.resolve(from, n)?;
+    log.clone_from(&r.log);
     let why = match r.outcome {
         LookupOutcome::Addresses(a) => {
             // RFC 6724 puts IPv4 before Docker's ULA IPv6 addresses.

@@ -277,6 +277,8 @@ fn diagnose(
                 to,
                 port,
                 l4,
+                name: None,
+                lookup: &[],
             },
             (None, None) => return Vec::new(),
         };

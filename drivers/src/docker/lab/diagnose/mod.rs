@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 use netloom_core::{DropReason, EventKind, Stage, TraceEvent};
 
+mod ports;
+
 use super::Lab;
 use crate::docker::{Driver, ResolvedNetwork};
 use crate::net::L4;
@@ -27,6 +29,10 @@ pub enum Attempt<'a> {
         port: Option<u16>,
         /// The protocol.
         l4: L4,
+        /// The name aimed at, when the step named its target.
+        name: Option<&'a str>,
+        /// The lookup of that name (the resolver's log), empty for an address.
+        lookup: &'a [String],
     },
     /// A name lookup on `from`.
     Resolve {
@@ -75,6 +81,8 @@ struct Drop<'e> {
     reason: DropReason,
     elem: &'e str,
     detail: &'e str,
+    /// The dropped frame, when the drop is an event of the trace.
+    frame: Option<netloom_core::FrameId>,
 }
 
 impl Lab {
@@ -86,18 +94,34 @@ impl Lab {
             self.why_not_started(name, &mut out);
             return out;
         }
+        if let Attempt::Reach {
+            from,
+            to,
+            name: Some(name),
+            lookup,
+            ..
+        } = attempt
+        {
+            self.why_this_address(from, name, *to, lookup, &mut out);
+        }
         if succeeded {
             self.why_through(attempt, events, &mut out);
         } else {
             if let Attempt::Resolve { from, name, log } = attempt {
                 self.why_no_answer(from, name, log, &mut out);
             }
-            if let Attempt::Reach { from, to, port, l4 } = attempt {
+            if let Attempt::Reach {
+                from, to, port, l4, ..
+            } = attempt
+            {
                 self.why_not_reached(from, *to, *port, *l4, events, &mut out);
+                if let Some(p) = port {
+                    self.why_port_closed(from, *to, *p, *l4, &mut out);
+                }
             }
             let drop = self.first_drop(events);
             if let Some(d) = &drop {
-                self.why_dropped(attempt, d, &mut out);
+                self.why_dropped(attempt, d, events, &mut out);
             }
             if out.is_empty() {
                 self.fallback(attempt, drop.as_ref(), events, &mut out);
@@ -121,9 +145,10 @@ impl Lab {
             reason,
             elem: machine,
             detail: &detail,
+            frame: None,
         };
         let mut out = Vec::new();
-        self.why_dropped(attempt, &d, &mut out);
+        self.why_dropped(attempt, &d, &[], &mut out);
         out
     }
 
@@ -139,6 +164,7 @@ impl Lab {
                     reason,
                     elem: self.fabric.element_name(e.elem),
                     detail: &e.detail,
+                    frame: Some(e.frame),
                 })
             }
             _ => None,
@@ -223,7 +249,7 @@ impl Lab {
             if !listens {
                 out.push(Finding::new(
                     format!(
-                        "{to} (localhost) inside container {from} is {from} itself, not the Docker host \
+                        "{to} (localhost, the container's own loopback) inside container {from} is {from} itself, not the Docker host \
                          or another container, and nothing in {from} listens on {}",
                         port.map_or("that address".to_string(), |p| format!("{}/{p}", l4.name()))
                     ),
@@ -354,6 +380,7 @@ impl Lab {
                 reason: DropReason::ArpUnresolved,
                 elem: from,
                 detail: &detail,
+                frame: None,
             };
             self.why_unresolved(&d, out);
             if !out.is_empty() {
@@ -407,7 +434,13 @@ impl Lab {
         })
     }
 
-    fn why_dropped(&self, attempt: &Attempt<'_>, d: &Drop<'_>, out: &mut Vec<Finding>) {
+    fn why_dropped(
+        &self,
+        attempt: &Attempt<'_>,
+        d: &Drop<'_>,
+        events: &[TraceEvent],
+        out: &mut Vec<Finding>,
+    ) {
         let (from, to) = match attempt {
             Attempt::Reach { from, to, .. } => (*from, Some(*to)),
             Attempt::Resolve { from, .. } => (*from, None),
@@ -457,7 +490,7 @@ impl Lab {
                     )),
                 ));
             }
-            DropReason::NetworkIsolation => self.why_isolated(d, from, out),
+            DropReason::NetworkIsolation => self.why_isolated(d, from, to, events, out),
             DropReason::Policy => {
                 let mut hint = None;
                 if let Attempt::Resolve { .. } = attempt {
@@ -478,6 +511,7 @@ impl Lab {
                 });
                 out.push(Finding::new(d.detail.to_string(), hint));
             }
+            DropReason::Firewall if self.vxlan_drop(d, events, out) => {}
             DropReason::Firewall => {
                 let hint = if d.detail.contains("DOCKER-ISOLATION") {
                     Some(
@@ -495,14 +529,13 @@ impl Lab {
                     hint,
                 ));
             }
-            DropReason::MtuExceeded => out.push(Finding::new(
-                format!(
-                    "{} ({}): the frame is larger than the MTU on its way and is dropped silently",
-                    d.detail, d.elem
-                ),
+            DropReason::MtuExceeded => self.mtu_drop(from, to, d, events, out),
+            DropReason::PortSecurity => out.push(Finding::new(
+                format!("{} dropped it: {}", d.elem, d.detail),
                 Some(
-                    "make the MTU of the Docker network fit the path: daemon `mtu`, or \
-                     com.docker.network.driver.mtu on the network (VXLAN needs 50 bytes less)"
+                    "the switch port accepts only its NIC's MAC (port_security: VMware vSwitch without \
+                     \"forged transmits\"/\"promiscuous mode\", cloud VPCs): use ipvlan l2, whose children \
+                     share the parent's MAC, or allow other MACs on that port"
                         .into(),
                 ),
             )),
@@ -526,7 +559,14 @@ impl Lab {
         ))
     }
 
-    fn why_isolated(&self, d: &Drop<'_>, from: &str, out: &mut Vec<Finding>) {
+    fn why_isolated(
+        &self,
+        d: &Drop<'_>,
+        from: &str,
+        to: Option<IpAddr>,
+        events: &[TraceEvent],
+        out: &mut Vec<Finding>,
+    ) {
         let nets = self.networks_of(from);
         let host = self.host_def_of(from);
         for n in nets.iter().filter(|n| n.driver == Driver::Bridge && !n.icc) {
@@ -550,7 +590,7 @@ impl Lab {
             ));
             return;
         }
-        out.push(Finding::new(d.detail.to_string(), None));
+        self.isolation_between(from, to, d, events, out);
     }
 
     /// The route `machine` takes to `target`: from its node, or, for a machine left to a
@@ -649,19 +689,48 @@ impl Lab {
                     )),
                 ));
             }
-            _ => out.push(Finding::new(
-                format!(
-                    "{target} is directly connected for {machine} (route {} dev {dev}), and no machine \
-                     on that segment answered ARP for it",
-                    route.net
-                ),
-                None,
-            )),
+            _ => {
+                // The address belongs to a container of another Docker host, on that
+                // host's own bridge with the same subnet.
+                let elsewhere = self.container_with(target).and_then(|c| {
+                    let h = self.host_def_of(c)?;
+                    let n = self.network_holding(target, Some(&h.name))?;
+                    (Some(h.name.as_str()) != host && n.driver == Driver::Bridge)
+                        .then(|| (c, h.name.clone(), n))
+                });
+                if let Some((c, h, n)) = elsewhere {
+                    out.push(Finding::new(
+                        format!(
+                            "{target} is {c} on {h}, on {h}'s own bridge network '{}'; {machine}'s route {} dev \
+                             {dev} makes it look local, so {machine} asks for it by ARP on its own bridge: a bridge \
+                             network exists on one Docker host only, even when both have the same name and subnet",
+                            n.name, route.net
+                        ),
+                        Some(format!(
+                            "put both containers on one overlay network spanning the hosts (driver: overlay), or \
+                             publish {c}'s port on {h} and connect to {h}'s address"
+                        )),
+                    ));
+                    return;
+                }
+                out.push(Finding::new(
+                    format!(
+                        "{target} is directly connected for {machine} (route {} dev {dev}), and no machine \
+                         on that segment answered ARP for it",
+                        route.net
+                    ),
+                    None,
+                ));
+            }
         }
     }
 
     fn why_no_route(&self, d: &Drop<'_>, from: &str, to: Option<IpAddr>, out: &mut Vec<Finding>) {
         let machine = d.elem;
+        // The answer cannot find its way back to an unmasqueraded container address.
+        if machine != from && self.unmasqueraded(from, out) {
+            return;
+        }
         let m = &self.resolved.model;
         if let Some(h) = m.hosts.iter().find(|h| h.name == machine)
             && !h.daemon.ip_forward
@@ -852,6 +921,7 @@ impl Lab {
             Attempt::Reach { from, to, port, .. } => (*from, *to, *port),
             Attempt::Resolve { .. } | Attempt::Start { .. } => return,
         };
+        self.proxied(from, to, port, events, out);
         let mut dnat = None;
         let mut allowed = Vec::new();
         for e in events {
