@@ -922,16 +922,10 @@ impl Lab {
             Attempt::Resolve { .. } | Attempt::Start { .. } => return,
         };
         self.proxied(from, to, port, events, out);
-        let mut dnat = None;
+        let dnat = ports::dnat_note(events).map(|e| (self.fabric.element_name(e.elem), e.detail.as_str()));
         let mut allowed = Vec::new();
         for e in events {
             if let EventKind::Note { stage } = e.kind {
-                if matches!(stage, Stage::NatPrerouting | Stage::NatOutput)
-                    && e.detail.contains("DNAT")
-                    && dnat.is_none()
-                {
-                    dnat = Some((self.fabric.element_name(e.elem), e.detail.as_str()));
-                }
                 if stage == Stage::Policy
                     && e.detail.contains("allowed")
                     && !allowed.contains(&e.detail.as_str())

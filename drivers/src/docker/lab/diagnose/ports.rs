@@ -261,10 +261,7 @@ impl Lab {
             .nth(1)
             .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|n| n.parse::<u32>().ok());
-        let dnat_to = events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::Note { .. }) && e.detail.contains("DNAT"))
-            .find_map(|e| dnat_target(&e.detail));
+        let dnat_to = dnat_note(events).and_then(|e| dnat_target(&e.detail));
         let ends = [
             Some(from.to_string()),
             to.and_then(|t| self.container_with(t)).map(str::to_string),
@@ -307,10 +304,7 @@ impl Lab {
         out: &mut Vec<Finding>,
     ) {
         let mine: Vec<&str> = self.networks_of(from).iter().map(|n| n.name.as_str()).collect();
-        let dnat = events.iter().find(|e| {
-            matches!(e.kind, EventKind::Note { stage } if matches!(stage, Stage::NatPrerouting | Stage::NatOutput))
-                && e.detail.contains("DNAT")
-        });
+        let dnat = dnat_note(events);
         let dst = to
             .and_then(|t| self.container_with(t))
             .map(str::to_string)
@@ -410,11 +404,7 @@ impl Lab {
         out: &mut Vec<Finding>,
     ) {
         let Some(p) = port else { return };
-        let dnat = events.iter().any(|e| {
-            matches!(e.kind, EventKind::Note { stage } if matches!(stage, Stage::NatPrerouting | Stage::NatOutput))
-                && e.detail.contains("DNAT")
-        });
-        if dnat {
+        if dnat_note(events).is_some() {
             return;
         }
         let Some(host) = self.host_owning(from, to) else {
@@ -466,6 +456,14 @@ impl Lab {
 fn encapsulated(frame: FrameId, events: &[TraceEvent]) -> bool {
     events.iter().any(|e| {
         e.frame == frame && matches!(e.kind, EventKind::Note { .. }) && e.detail.contains("encapsulated")
+    })
+}
+
+/// The first destination NAT of the step (a `nat PREROUTING`/`OUTPUT` note).
+pub(super) fn dnat_note(events: &[TraceEvent]) -> Option<&TraceEvent> {
+    events.iter().find(|e| {
+        matches!(e.kind, EventKind::Note { stage } if matches!(stage, Stage::NatPrerouting | Stage::NatOutput))
+            && e.detail.contains("DNAT")
     })
 }
 
