@@ -367,7 +367,7 @@ mod tests {
                 // Frame numbers and the hosts' NIC MACs count the elements built.
                 .map(|l| {
                     l.split_whitespace()
-                        .filter(|w| !w.starts_with('#') && !(w.len() == 17 && w.matches(':').count() == 5))
+                        .filter(|w| !(w.starts_with('#') || (w.len() == 17 && w.matches(':').count() == 5)))
                         .collect::<Vec<_>>()
                         .join(" ")
                 })

@@ -1554,15 +1554,8 @@ fn real_failures_name_their_cause() {
             .lines()
             .find(|l| l.contains(from))
             .unwrap_or_else(|| panic!("{file}: `{from}`"));
-        let flipped = text.replace(
-            line,
-            &line
-                .replace(from, to)
-                .split(" #")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        );
+        let healthy = line.replace(from, to);
+        let flipped = text.replace(line, healthy.split(" #").next().unwrap_or_default());
         let f = scenario(&format!("flip-{file}"), &flipped);
         let (code, out, err) = emulate(&f.to_string_lossy(), &[]);
         assert_eq!(code, 1, "{file}: the flipped step fails\n{out}{err}");

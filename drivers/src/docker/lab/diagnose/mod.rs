@@ -569,7 +569,15 @@ impl Lab {
     ) {
         let nets = self.networks_of(from);
         let host = self.host_def_of(from);
-        for n in nets.iter().filter(|n| n.driver == Driver::Bridge && !n.icc) {
+        // icc decides between two containers of the same network only.
+        let theirs: Vec<String> = to
+            .and_then(|t| self.container_with(t))
+            .map(|c| self.networks_of(c).iter().map(|n| n.name.clone()).collect())
+            .unwrap_or_default();
+        if let Some(n) = nets
+            .iter()
+            .find(|n| n.driver == Driver::Bridge && !n.icc && theirs.contains(&n.name))
+        {
             let daemon_icc = host.is_none_or(|h| h.daemon.icc);
             let cause = if n.default_bridge && !daemon_icc {
                 format!(
@@ -925,13 +933,11 @@ impl Lab {
         let dnat = ports::dnat_note(events).map(|e| (self.fabric.element_name(e.elem), e.detail.as_str()));
         let mut allowed = Vec::new();
         for e in events {
-            if let EventKind::Note { stage } = e.kind {
-                if stage == Stage::Policy
-                    && e.detail.contains("allowed")
-                    && !allowed.contains(&e.detail.as_str())
-                {
-                    allowed.push(e.detail.as_str());
-                }
+            if let EventKind::Note { stage: Stage::Policy } = e.kind
+                && e.detail.contains("allowed")
+                && !allowed.contains(&e.detail.as_str())
+            {
+                allowed.push(e.detail.as_str());
             }
         }
         if let Some((host, note)) = dnat {

@@ -106,14 +106,16 @@ impl Lab {
                             "{} is only on internal network(s) {}: an internal network has no gateway endpoint, so \
                              Docker publishes none of its ports ({l4}/{port} has no DNAT rule and no docker-proxy)",
                             c.name,
-                            nets.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", "),
+                            nets.iter()
+                                .map(|n| n.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             l4 = l4.name()
                         ),
-                        Some(format!(
+                        format!(
                             "attach {} to an ordinary network as well: Docker publishes through that network's gateway",
                             c.name
-                        ))
-                        .unwrap_or_default(),
+                        ),
                     ))
                 } else if !self.is_running(&c.name) {
                     Some((
