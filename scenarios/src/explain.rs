@@ -102,7 +102,7 @@ pub fn explain(loaded: &Loaded, q: &Query) -> Result<String, String> {
 const SLICE_ABOVE: usize = 8;
 
 /// The lab `explain` sends its packet through. On a large file (more than
-/// [`SLICE_ABOVE`] Docker hosts) it holds only the hosts at the packet's two ends — the
+/// eight Docker hosts) it holds only the hosts at the packet's two ends — the
 /// sender's and the destination's, with their containers, networks, rules and
 /// published ports — and every LAN, router and external ([`Resolved::slice`]): the
 /// path a packet takes between two machines crosses no third Docker host. Floods on a
