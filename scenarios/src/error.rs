@@ -296,6 +296,66 @@ impl<'a> IntoIterator for &'a ScenarioErrors {
     }
 }
 
+/// `see SCENARIO-FORMAT.md#ANCHOR`: where the format reference describes a section.
+pub(crate) fn see(anchor: &str) -> String {
+    format!("see SCENARIO-FORMAT.md#{anchor}")
+}
+
+/// The anchor of SCENARIO-FORMAT.md's heading for a top-level key of a scenario file
+/// (`top-level` for the file's own keys and for keys it does not know).
+pub fn section_anchor(top_key: &str) -> &'static str {
+    match top_key {
+        "hosts" => "hosts",
+        "lans" => "lans",
+        "routers" => "routers",
+        "externals" => "externals",
+        "networks" => "networks",
+        "containers" => "containers",
+        "links" => "links",
+        "firewall" => "firewall",
+        "policy_enforcement" | "namespaces" | "policies" => "namespaces-labels-and-networkpolicies",
+        "steps" => "steps",
+        "traffic" => "traffic-and-timed-faults-format-1-additions",
+        _ => "top-level",
+    }
+}
+
+/// Points every error's hint at the section of SCENARIO-FORMAT.md that describes the
+/// part of the file it is in (the top-level key above its line in `source`): a hint
+/// that names the reference without a section gets the section, one that does not name
+/// it ends with `see SCENARIO-FORMAT.md#SECTION`, an error without a hint gets that as
+/// its hint. Errors without a line are left as they are.
+pub fn link_sections(errs: &mut [ScenarioError], source: &str) {
+    let lines: Vec<&str> = source.lines().collect();
+    for e in errs {
+        let Some(at) = usize::try_from(e.line)
+            .ok()
+            .filter(|&l| l >= 1 && l <= lines.len())
+        else {
+            continue;
+        };
+        let top = lines[..at].iter().rev().find_map(|l| {
+            let key_end = l.find(':')?;
+            let key = &l[..key_end];
+            let starts = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+            (starts
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .then_some(key)
+        });
+        let link = see(section_anchor(top.unwrap_or("")));
+        e.hint = Some(match e.hint.take() {
+            Some(h) if h.contains("SCENARIO-FORMAT.md#") => h,
+            Some(h) if h.contains("SCENARIO-FORMAT.md") => {
+                h.replacen("SCENARIO-FORMAT.md", &link["see ".len()..], 1)
+            }
+            Some(h) => format!("{h}; {link}"),
+            None => link,
+        });
+    }
+}
+
 /// Separates message and hint inside a serde custom error (which carries one string).
 const HINT_SEPARATOR: &str = "\u{1f}hint:";
 
@@ -318,14 +378,7 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
     match err {
         YamlError::SerdeUnknownField { field, expected, .. } => (
             format!("unknown key '{field}'"),
-            Some({
-                let s = suggest(field, expected, "valid keys here");
-                if s.starts_with("did you mean") {
-                    s
-                } else {
-                    format!("{s} (every key, its default and meaning: SCENARIO-FORMAT.md)")
-                }
-            }),
+            Some(suggest(field, expected, "valid keys here")),
         ),
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
@@ -426,7 +479,7 @@ fn budget_breach(breach: &serde_saphyr::budget::BudgetBreach) -> (String, Option
 }
 
 /// `"did you mean 'x'?"` when a valid word is close, else the list of valid words.
-fn suggest(word: &str, valid: &[&str], what: &str) -> String {
+pub(crate) fn suggest(word: &str, valid: &[&str], what: &str) -> String {
     if valid.is_empty() {
         return "nothing may be written here".into();
     }
