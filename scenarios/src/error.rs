@@ -127,13 +127,26 @@ impl ScenarioError {
     /// between the first line and the hint. Without a line, or with a line `source`
     /// does not have, it is the plain form.
     pub fn render(&self, source: &str) -> String {
-        let head = match self.hint.as_deref() {
-            Some(_) => {
-                let mut e = self.clone();
-                e.hint = None;
-                e.to_string()
-            }
-            None => self.to_string(),
+        self.render_with(source, false)
+    }
+
+    /// [`render`](Self::render) with ANSI colours on the `error:` and `hint:` labels,
+    /// the gutter and the caret; write it through [`anstream`], which strips them where
+    /// colour is off (see [`crate::style`]).
+    pub fn render_colored(&self, source: &str) -> String {
+        self.render_with(source, true)
+    }
+
+    fn render_with(&self, source: &str, color: bool) -> String {
+        use crate::style::{FAIL, GUTTER, HINT, paint};
+        let label = paint(color, FAIL, "error:");
+        let head = if self.line == 0 {
+            format!("{}: {label} {}", self.file, self.message)
+        } else {
+            format!(
+                "{}:{}:{}: {label} {}",
+                self.file, self.line, self.column, self.message
+            )
         };
         let mut out = head;
         let line = usize::try_from(self.line).ok().filter(|&l| l > 0);
@@ -150,15 +163,18 @@ impl ScenarioError {
                     c => c,
                 })
                 .collect();
-            out.push_str(&format!("\n{pad} |\n{number} | {shown}"));
+            let bar = paint(color, GUTTER, &format!("{pad} |"));
+            let numbered = paint(color, GUTTER, &format!("{number} |"));
+            out.push_str(&format!("\n{bar}\n{numbered} {shown}"));
             let col = usize::try_from(self.column).unwrap_or(0);
             if col >= 1 && col <= shown.chars().count() + 1 {
                 let width = word_width(&shown, col - 1).max(1);
-                out.push_str(&format!("\n{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width)));
+                let caret = paint(color, FAIL, &"^".repeat(width));
+                out.push_str(&format!("\n{bar} {}{caret}", " ".repeat(col - 1)));
             }
         }
         if let Some(h) = &self.hint {
-            out.push_str(&format!("\n  hint: {h}"));
+            out.push_str(&format!("\n  {} {h}", paint(color, HINT, "hint:")));
         }
         out
     }

@@ -156,6 +156,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             r.index = i + 1;
             r.start_ns = start.as_nanos() as u64;
             r.duration_ns = (t0.elapsed() - start).as_nanos() as u64;
+            crate::logs::live_step_done(&r);
             out.push(r);
             continue;
         }
@@ -226,6 +227,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
                 Status::Done
             };
         }
+        crate::logs::live_step_done(&r);
         out.push(r);
     }
     (out, false)
