@@ -230,3 +230,73 @@ fn verbose_logs_what_is_loaded_and_compiled() {
         );
     }
 }
+
+/// Whether this machine can make live networks; says why not (a failure under
+/// `NETLOOM_REQUIRE_ALL`).
+fn can_emulate(test: &str) -> bool {
+    let why = if !common::is_root() {
+        Some("not root (emulation needs CAP_NET_ADMIN)")
+    } else if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .is_err()
+    {
+        Some("/dev/net/tun cannot be opened")
+    } else if Command::new("ping").arg("-V").output().is_err() {
+        Some("ping (iputils-ping) is not installed")
+    } else {
+        None
+    };
+    if let Some(w) = why {
+        common::skip(test, w);
+    }
+    why.is_none()
+}
+
+#[test]
+fn emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe() {
+    if !can_emulate("emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe") {
+        return;
+    }
+    let file = "scenarios/examples/01-one-network.yaml";
+    // Piped, without -v: the banner only, no bar (no escape, no carriage return).
+    let out = piped(&["emulate", file], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!has_esc(&out.stderr) && !out.stderr.contains(&b'\r'));
+    assert!(!has_esc(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("live network ") && !err.contains("INFO"), "{err}");
+    // With -v: each namespace made (with its TAPs), each step timed, all deleted.
+    let out = piped(&["-v", "emulate", file], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let id = log
+        .lines()
+        .find_map(|l| l.strip_prefix("live network "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no banner: {log}"));
+    for line in [
+        "loading scenarios/examples/01-one-network.yaml",
+        "set up ",
+        "step 1 (",
+        "torn down: ",
+    ] {
+        assert!(log.contains(line), "{line}: {log}");
+    }
+    let made = log
+        .lines()
+        .filter(|l| l.contains(&format!("namespace nl{id}-")) && l.contains(" made, TAPs "))
+        .count();
+    assert!(made >= 2, "a line per namespace made: {log}");
+    let deleted = log
+        .lines()
+        .find(|l| l.contains("namespaces deleted: "))
+        .unwrap_or_else(|| panic!("no deletion logged: {log}"));
+    assert_eq!(deleted.matches(&format!("nl{id}-")).count(), made, "{deleted}");
+}
