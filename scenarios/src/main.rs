@@ -68,6 +68,9 @@ fn init_logs(verbose: u8) -> bool {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log whose reader went away (`2>&1 | head`) must not panic a thread: the
+        // default reports a failed write with `eprintln!`, which panics on a closed pipe.
+        .log_internal_errors(false)
         .with_ansi(ansi)
         .with_target(false)
         .with_timer(tracing_subscriber::fmt::time::uptime())
@@ -695,7 +698,9 @@ fn emulate(
         }
     };
     if !json {
-        eprint!("{}", em.banner());
+        // Not `eprint!`, which panics when standard error's reader has gone.
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(em.banner().as_bytes());
     }
     if std::env::var_os("NETLOOM_TEST_PANIC").is_some() {
         panic!("NETLOOM_TEST_PANIC is set: panicking with the network up");

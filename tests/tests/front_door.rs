@@ -300,3 +300,48 @@ fn emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe() {
         .unwrap_or_else(|| panic!("no deletion logged: {log}"));
     assert_eq!(deleted.matches(&format!("nl{id}-")).count(), made, "{deleted}");
 }
+
+/// `netloom ARGS` with standard error a pipe nobody reads (its reader closed, as after
+/// `2>&1 | head`); the exit code, or `None` when it had not ended after 60 s (then it
+/// is killed).
+fn with_stderr_closed(args: &[&str]) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = Command::new(binary())
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .expect("netloom runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SIGINT: emulate tears its network down.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn a_log_nobody_reads_neither_panics_nor_hangs() {
+    let d = files("closed");
+    let pass = format!("{}/pass.yaml", d.display());
+    // tracing-subscriber's default reports a failed write with `eprintln!`, which
+    // panics on the closed pipe: `run` ended with 101, and `emulate`'s step thread died
+    // with its network up, the forwarding loop waiting for it forever.
+    assert_eq!(with_stderr_closed(&["-v", "run", &pass]), Some(0));
+    if can_emulate("a_log_nobody_reads_neither_panics_nor_hangs") {
+        assert_eq!(
+            with_stderr_closed(&["-v", "emulate", "scenarios/examples/01-one-network.yaml"]),
+            Some(0)
+        );
+    }
+}
