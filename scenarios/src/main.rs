@@ -34,6 +34,29 @@ enum ColorWhen {
     Never,
 }
 
+/// The command line, clap's own help and errors coloured as `--color` asks (clap reads
+/// NO_COLOR and CLICOLOR_FORCE itself, but not our flag, which it has not parsed yet).
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut when = clap::ColorChoice::Auto;
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.to_str() {
+            Some("--color") => args.get(i + 1).and_then(|v| v.to_str()),
+            Some(x) => x.strip_prefix("--color="),
+            None => None,
+        };
+        match value {
+            Some("always") => when = clap::ColorChoice::Always,
+            Some("never") => when = clap::ColorChoice::Never,
+            Some("auto") => when = clap::ColorChoice::Auto,
+            _ => {}
+        }
+    }
+    let matches = Cli::command().color(when).get_matches_from(&args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Applies `--color` to everything written through anstream (reports, errors, logs),
 /// starts the log for `-v`/RUST_LOG, and turns progress bars on where they can show.
 fn front_door(color: ColorWhen, verbose: u8) {
@@ -246,7 +269,7 @@ enum PolicyCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     front_door(cli.color, cli.verbose);
     match cli.command {
         Command::Emulate {

@@ -38,7 +38,15 @@ fn text_with(r: &Report, color: bool) -> String {
         let _ = writeln!(s, "{mark} {:>2}. {}  [line {}]", st.index, st.title, st.line);
         let _ = writeln!(s, "       {}", st.observed);
         if let Some(d) = &st.first_drop {
-            let _ = writeln!(s, "       dropped: {}", paint(color, WARN, d));
+            // The reason in colour, its explanation plain.
+            let (reason, why) = d
+                .split_once(": ")
+                .map_or((d.as_str(), None), |(r, w)| (r, Some(w)));
+            let _ = write!(s, "       dropped: {}", paint(color, WARN, reason));
+            let _ = match why {
+                Some(w) => writeln!(s, ": {w}"),
+                None => writeln!(s),
+            };
         }
         for f in &st.failures {
             let _ = writeln!(s, "       {} {f}", paint(color, FAIL, "expectation failed:"));
@@ -54,7 +62,15 @@ fn text_with(r: &Report, color: bool) -> String {
                 }
             );
             for t in &st.trace {
-                let _ = writeln!(s, "     {t}");
+                if color && t.contains("DROPPED") {
+                    let _ = writeln!(
+                        s,
+                        "     {}",
+                        t.replacen("DROPPED", &paint(true, FAIL, "DROPPED"), 1)
+                    );
+                } else {
+                    let _ = writeln!(s, "     {t}");
+                }
             }
         }
     }

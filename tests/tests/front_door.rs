@@ -145,6 +145,15 @@ fn color_always_colours_marks_totals_and_error_labels() {
             text.contains("\x1b[1m\x1b[31mTOTAL\x1b[0m"),
             "red TOTAL: {text:?}"
         );
+        // The drop: its reason in yellow, the trace's DROPPED in red.
+        assert!(
+            text.contains("dropped: \x1b[1m\x1b[33mnetwork-isolation\x1b[0m: "),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\x1b[1m\x1b[31mDROPPED\x1b[0m network-isolation"),
+            "{text:?}"
+        );
         let out = piped(&["--color", "always", "validate", &bad], env);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -175,6 +184,11 @@ fn on_a_terminal_auto_colours_unless_no_color() {
     assert!(!has_colour(&plain), "NO_COLOR: no colours: {plain:?}");
     let plain = on_terminal(test, &["run", "--color", "never", &pass], &[]).unwrap_or_default();
     assert!(!has_colour(&plain), "--color never: {plain:?}");
+    // clap's own help follows the flag too.
+    let help = on_terminal(test, &["run", "--help"], &[]).unwrap_or_default();
+    assert!(has_colour(&help), "{help:?}");
+    let help = on_terminal(test, &["--color=never", "run", "--help"], &[]).unwrap_or_default();
+    assert!(help.contains("--color <WHEN>") && !has_colour(&help), "{help:?}");
 }
 
 #[test]
