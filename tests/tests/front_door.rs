@@ -313,6 +313,12 @@ fn emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe() {
         .find(|l| l.contains("namespaces deleted: "))
         .unwrap_or_else(|| panic!("no deletion logged: {log}"));
     assert_eq!(deleted.matches(&format!("nl{id}-")).count(), made, "{deleted}");
+    // On a terminal, the set-up draws its bar (machines made out of all).
+    let test = "emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe";
+    if let Some(tty) = on_terminal(test, &["emulate", file], &[]) {
+        assert!(tty.contains("namespaces and TAPs ["), "{tty:?}");
+        assert!(tty.contains(&format!("] {made}/{made}")), "{tty:?}");
+    }
 }
 
 /// `netloom ARGS` with standard error a pipe nobody reads (its reader closed, as after
