@@ -15,8 +15,24 @@ const PASSING: &str = "name: passes\nnetworks:\n  app: {}\ncontainers:\n  web: {
 const FAILING: &str = "name: fails\nnetworks: { a: {}, b: {} }\ncontainers:\n  x: { networks: [a] }\n  y: { networks: [b] }\nsteps:\n  - ping: { from: x, to: 172.19.0.2, count: 1 }\n    expect: reach\n";
 const INVALID: &str = "name: bad\nnetworks:\n  app: {}\ncontainers:\n  web: { networks: [app] }\nsteps:\n  - ping: { from: web, to: web }\n    expect: connected\n";
 
+/// A temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A directory with the three files above.
-fn files(tag: &str) -> PathBuf {
+fn files(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("netloom-front-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
@@ -27,7 +43,7 @@ fn files(tag: &str) -> PathBuf {
     ] {
         std::fs::write(d.join(name), text).expect("write");
     }
-    d
+    TempDir(d)
 }
 
 /// `netloom ARGS` with pipes for its output, the colour variables of this
