@@ -127,13 +127,26 @@ impl ScenarioError {
     /// between the first line and the hint. Without a line, or with a line `source`
     /// does not have, it is the plain form.
     pub fn render(&self, source: &str) -> String {
-        let head = match self.hint.as_deref() {
-            Some(_) => {
-                let mut e = self.clone();
-                e.hint = None;
-                e.to_string()
-            }
-            None => self.to_string(),
+        self.render_with(source, false)
+    }
+
+    /// [`render`](Self::render) with ANSI colours on the `error:` and `hint:` labels,
+    /// the gutter and the caret; write it through [`anstream`], which strips them where
+    /// colour is off (see [`crate::style`]).
+    pub fn render_colored(&self, source: &str) -> String {
+        self.render_with(source, true)
+    }
+
+    fn render_with(&self, source: &str, color: bool) -> String {
+        use crate::style::{FAIL, GUTTER, HINT, paint};
+        let label = paint(color, FAIL, "error:");
+        let head = if self.line == 0 {
+            format!("{}: {label} {}", self.file, self.message)
+        } else {
+            format!(
+                "{}:{}:{}: {label} {}",
+                self.file, self.line, self.column, self.message
+            )
         };
         let mut out = head;
         let line = usize::try_from(self.line).ok().filter(|&l| l > 0);
@@ -150,15 +163,18 @@ impl ScenarioError {
                     c => c,
                 })
                 .collect();
-            out.push_str(&format!("\n{pad} |\n{number} | {shown}"));
+            let bar = paint(color, GUTTER, &format!("{pad} |"));
+            let numbered = paint(color, GUTTER, &format!("{number} |"));
+            out.push_str(&format!("\n{bar}\n{numbered} {shown}"));
             let col = usize::try_from(self.column).unwrap_or(0);
             if col >= 1 && col <= shown.chars().count() + 1 {
                 let width = word_width(&shown, col - 1).max(1);
-                out.push_str(&format!("\n{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width)));
+                let caret = paint(color, FAIL, &"^".repeat(width));
+                out.push_str(&format!("\n{bar} {}{caret}", " ".repeat(col - 1)));
             }
         }
         if let Some(h) = &self.hint {
-            out.push_str(&format!("\n  hint: {h}"));
+            out.push_str(&format!("\n  {} {h}", paint(color, HINT, "hint:")));
         }
         out
     }
@@ -296,6 +312,66 @@ impl<'a> IntoIterator for &'a ScenarioErrors {
     }
 }
 
+/// `see SCENARIO-FORMAT.md#ANCHOR`: where the format reference describes a section.
+pub(crate) fn see(anchor: &str) -> String {
+    format!("see SCENARIO-FORMAT.md#{anchor}")
+}
+
+/// The anchor of SCENARIO-FORMAT.md's heading for a top-level key of a scenario file
+/// (`top-level` for the file's own keys and for keys it does not know).
+pub fn section_anchor(top_key: &str) -> &'static str {
+    match top_key {
+        "hosts" => "hosts",
+        "lans" => "lans",
+        "routers" => "routers",
+        "externals" => "externals",
+        "networks" => "networks",
+        "containers" => "containers",
+        "links" => "links",
+        "firewall" => "firewall",
+        "policy_enforcement" | "namespaces" | "policies" => "namespaces-labels-and-networkpolicies",
+        "steps" => "steps",
+        "traffic" => "traffic-and-timed-faults-format-1-additions",
+        _ => "top-level",
+    }
+}
+
+/// Points every error's hint at the section of SCENARIO-FORMAT.md that describes the
+/// part of the file it is in (the top-level key above its line in `source`): a hint
+/// that names the reference without a section gets the section, one that does not name
+/// it ends with `see SCENARIO-FORMAT.md#SECTION`, an error without a hint gets that as
+/// its hint. Errors without a line are left as they are.
+pub fn link_sections(errs: &mut [ScenarioError], source: &str) {
+    let lines: Vec<&str> = source.lines().collect();
+    for e in errs {
+        let Some(at) = usize::try_from(e.line)
+            .ok()
+            .filter(|&l| l >= 1 && l <= lines.len())
+        else {
+            continue;
+        };
+        let top = lines[..at].iter().rev().find_map(|l| {
+            let key_end = l.find(':')?;
+            let key = &l[..key_end];
+            let starts = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+            (starts
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .then_some(key)
+        });
+        let link = see(section_anchor(top.unwrap_or("")));
+        e.hint = Some(match e.hint.take() {
+            Some(h) if h.contains("SCENARIO-FORMAT.md#") => h,
+            Some(h) if h.contains("SCENARIO-FORMAT.md") => {
+                h.replacen("SCENARIO-FORMAT.md", &link["see ".len()..], 1)
+            }
+            Some(h) => format!("{h}; {link}"),
+            None => link,
+        });
+    }
+}
+
 /// Separates message and hint inside a serde custom error (which carries one string).
 const HINT_SEPARATOR: &str = "\u{1f}hint:";
 
@@ -318,14 +394,7 @@ fn describe(err: &YamlError) -> (String, Option<String>) {
     match err {
         YamlError::SerdeUnknownField { field, expected, .. } => (
             format!("unknown key '{field}'"),
-            Some({
-                let s = suggest(field, expected, "valid keys here");
-                if s.starts_with("did you mean") {
-                    s
-                } else {
-                    format!("{s} (every key, its default and meaning: SCENARIO-FORMAT.md)")
-                }
-            }),
+            Some(suggest(field, expected, "valid keys here")),
         ),
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
@@ -426,7 +495,7 @@ fn budget_breach(breach: &serde_saphyr::budget::BudgetBreach) -> (String, Option
 }
 
 /// `"did you mean 'x'?"` when a valid word is close, else the list of valid words.
-fn suggest(word: &str, valid: &[&str], what: &str) -> String {
+pub(crate) fn suggest(word: &str, valid: &[&str], what: &str) -> String {
     if valid.is_empty() {
         return "nothing may be written here".into();
     }

@@ -94,8 +94,12 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, ScenarioError>
             max_alias_expansions_per_anchor: 1_000,
         },
     };
-    serde_saphyr::from_str_with_options::<Scenario>(text, options)
-        .map_err(|e| ScenarioError::from_yaml(file, &e))
+    serde_saphyr::from_str_with_options::<Scenario>(text, options).map_err(|e| {
+        let mut e = [ScenarioError::from_yaml(file, &e)];
+        crate::error::link_sections(&mut e, text);
+        let [e] = e;
+        e
+    })
 }
 
 /// Reports every key of `s` that this version parses but does not implement yet, each
@@ -843,9 +847,11 @@ pub enum CtState {
     Untracked,
 }
 
-/// One value or a list of them (`ctstate: new` or `ctstate: [new, established]`).
+/// One value or a list of them (`ctstate: new` or `ctstate: [new, established]`). The
+/// second field holds a lone word that is no `T`: validation reports it at the word
+/// (an error raised while parsing would point at the key).
 #[derive(Debug, Clone, Default)]
-pub struct OneOrMany<T>(pub Vec<T>);
+pub struct OneOrMany<T>(pub Vec<T>, pub Option<String>);
 
 impl<T> Deref for OneOrMany<T> {
     type Target = [T];
@@ -870,9 +876,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(OneOrMany(vec![T::deserialize(
-            de::value::StrDeserializer::<E>::new(v),
-        )?]))
+        Ok(match T::deserialize(de::value::StrDeserializer::<E>::new(v)) {
+            Ok(x) => OneOrMany(vec![x], None),
+            Err(_) => OneOrMany(Vec::new(), Some(v.to_owned())),
+        })
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -880,7 +887,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
         while let Some(x) = seq.next_element()? {
             out.push(x);
         }
-        Ok(OneOrMany(out))
+        Ok(OneOrMany(out, None))
     }
 }
 
@@ -1118,6 +1125,9 @@ impl<'de> Visitor<'de> for StepVisitor {
             {
                 *r = Spanned::new(r.value, at, at);
             }
+            if let Some(w) = &mut e.value.unknown_outcome {
+                *w = Spanned::new(std::mem::take(&mut w.value), at, at);
+            }
         }
         Ok(Step { name, action, expect })
     }
@@ -1310,6 +1320,9 @@ pub struct Expect {
     pub stdout: Option<Spanned<String>>,
     /// A `reachability` step's truth table (an addition).
     pub matrix: Option<Spanned<String>>,
+    /// A bare `expect: WORD` whose word is no outcome, kept so that validation reports
+    /// it at the word itself (an error raised while parsing would point at `expect`).
+    pub unknown_outcome: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1355,10 +1368,19 @@ impl<'de> Visitor<'de> for ExpectVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
-        let outcome = Outcome::deserialize(v.into_deserializer())?;
-        Ok(Expect {
-            result: Some(Spanned::new(outcome, Location::UNKNOWN, Location::UNKNOWN)),
-            ..Expect::default()
+        // The word's position is known only to the caller (the step, through the
+        // `Spanned<Expect>`), which fills it in; an error returned from here would be
+        // placed at the key `expect`.
+        let word: de::value::StrDeserializer<'_, E> = v.into_deserializer();
+        Ok(match Outcome::deserialize(word) {
+            Ok(outcome) => Expect {
+                result: Some(Spanned::new(outcome, Location::UNKNOWN, Location::UNKNOWN)),
+                ..Expect::default()
+            },
+            Err(_) => Expect {
+                unknown_outcome: Some(Spanned::new(v.to_owned(), Location::UNKNOWN, Location::UNKNOWN)),
+                ..Expect::default()
+            },
         })
     }
 
@@ -1375,6 +1397,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
             exit: m.exit,
             stdout: m.stdout,
             matrix: m.matrix,
+            unknown_outcome: None,
         })
     }
 }

@@ -18,10 +18,45 @@ use crate::validate::{Loaded, load};
 /// under the column ([`ScenarioError::render`](crate::ScenarioError::render)), ready to
 /// print.
 pub fn load_file(path: &Path) -> Result<Loaded, String> {
+    load_file_with(path, false)
+}
+
+/// [`load_file`], its messages with ANSI colours when `color`
+/// ([`ScenarioError::render_colored`](crate::ScenarioError::render_colored)); write
+/// them through [`anstream`], which strips the colours where they are off.
+///
+/// # Errors
+/// As [`load_file`].
+pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
     let name = path.display().to_string();
-    let text = read_text(path).map_err(|e| format!("{name}:{e}\n"))?;
-    load(&name, &text)
-        .map_err(|errs: ScenarioErrors| errs.iter().map(|e| format!("{}\n", e.render(&text))).collect())
+    let clock = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
+    tracing::info!("loading {name}");
+    let error = crate::style::paint(color, crate::style::FAIL, "error:");
+    let text = read_text(path).map_err(|e| format!("{name}:{}\n", e.replacen("error:", &error, 1)))?;
+    let loaded = load(&name, &text).map_err(|errs: ScenarioErrors| {
+        tracing::info!("{name}: {} error(s)", errs.len());
+        errs.iter()
+            .map(|e| {
+                let shown = if color {
+                    e.render_colored(&text)
+                } else {
+                    e.render(&text)
+                };
+                format!("{shown}\n")
+            })
+            .collect::<String>()
+    })?;
+    if let Some(t) = clock {
+        tracing::info!(
+            "loaded {name}: {} bytes, {} containers, {} networks, {} steps in {:.1} ms",
+            text.len(),
+            loaded.model.containers.len(),
+            loaded.model.networks.len(),
+            loaded.steps.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    Ok(loaded)
 }
 
 /// The text of the file at `path`; the error is what follows `FILE:` in a message

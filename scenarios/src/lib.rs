@@ -7,11 +7,13 @@
 //! | [`names`] | the rule for machine, network and interface names (Docker's, length-bounded) |
 //! | [`graph`] | `netloom graph`: the topology as text, Graphviz dot or mermaid |
 //! | [`input`] | reading a scenario file as untrusted input (type and size first, UTF-8 errors at line:column) |
+//! | [`progress`] | progress bars on a terminal (indicatif) for long loads and live set-ups |
 //! | [`pcap`] | captures written as the run goes, one pcap file per link |
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
 //! | [`shell`] | `netloom lab`: an interactive shell over a scenario's simulated network |
+//! | [`style`] | colours of the human output (stripped off terminals, `NO_COLOR`, `--color never`) |
 //! | [`emulate`] | `netloom emulate`: the scenario as real namespaces over TAP, forwarded in real time |
 //!
 //! Use it from your own tests:
@@ -47,12 +49,15 @@ pub mod explain;
 pub mod format;
 pub mod graph;
 pub mod input;
+mod logs;
 pub mod matrix;
 pub mod names;
 pub mod pcap;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod shell;
+pub mod style;
 pub mod validate;
 
 pub use error::{ScenarioError, ScenarioErrors};

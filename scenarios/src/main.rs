@@ -16,6 +16,89 @@ use netloom_scenarios::{RunOptions, report, run};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colours: `auto` (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces
+    /// them), `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
+    /// Log to standard error what is loaded, compiled, made and removed, with timings:
+    /// -v, -vv more, -vvv everything (RUST_LOG=netloom_scenarios=debug works too).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The command line, clap's own help and errors coloured as `--color` asks (clap reads
+/// NO_COLOR and CLICOLOR_FORCE itself, but not our flag, which it has not parsed yet).
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut when = clap::ColorChoice::Auto;
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.to_str() {
+            Some("--color") => args.get(i + 1).and_then(|v| v.to_str()),
+            Some(x) => x.strip_prefix("--color="),
+            None => None,
+        };
+        match value {
+            Some("always") => when = clap::ColorChoice::Always,
+            Some("never") => when = clap::ColorChoice::Never,
+            Some("auto") => when = clap::ColorChoice::Auto,
+            _ => {}
+        }
+    }
+    let matches = Cli::command().color(when).get_matches_from(&args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Applies `--color` to everything written through anstream (reports, errors, logs),
+/// starts the log for `-v`/RUST_LOG, and turns progress bars on where they can show.
+fn front_door(color: ColorWhen, verbose: u8) {
+    match color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    let logging = init_logs(verbose);
+    // Log lines and a redrawn bar would tear each other apart on one terminal.
+    netloom_scenarios::progress::enable(!logging);
+}
+
+/// The `tracing` log on standard error, when `-v` or RUST_LOG asks for it: -v info,
+/// -vv debug, -vvv trace, RUST_LOG's directives on top. Returns whether it is on.
+fn init_logs(verbose: u8) -> bool {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let env = std::env::var("RUST_LOG").is_ok_and(|v| !v.trim().is_empty());
+    if verbose == 0 && !env {
+        return false;
+    }
+    let level = match verbose {
+        0 => LevelFilter::OFF,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // A log whose reader went away (`2>&1 | head`) must not panic a thread: the
+        // default reports a failed write with `eprintln!`, which panics on a closed pipe.
+        .log_internal_errors(false)
+        .with_ansi(ansi)
+        .with_target(false)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .init();
+    true
 }
 
 #[derive(Subcommand)]
@@ -191,7 +274,8 @@ enum PolicyCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
+    front_door(cli.color, cli.verbose);
     match cli.command {
         Command::Emulate {
             file,
@@ -299,10 +383,14 @@ fn main() -> ExitCode {
                         for w in &l.warnings {
                             println!("{w}");
                         }
-                        println!("{}: ok", f.display());
+                        anstream::println!(
+                            "{}: {}",
+                            f.display(),
+                            netloom_scenarios::style::paint(true, netloom_scenarios::style::PASS, "ok")
+                        );
                     }
                     Err(msg) => {
-                        eprint!("{msg}");
+                        anstream::eprint!("{msg}");
                         bad = true;
                     }
                 }
@@ -330,7 +418,7 @@ fn main() -> ExitCode {
                 match read_and_load(f) {
                     Ok(l) => loaded.push(l),
                     Err(msg) => {
-                        eprint!("{msg}");
+                        anstream::eprint!("{msg}");
                         invalid = true;
                     }
                 }
@@ -347,9 +435,11 @@ fn main() -> ExitCode {
                     pcap_prefix: (loaded.len() > 1).then(|| l.scenario.name.value.clone()),
                     trace_all: trace,
                 };
+                let running = netloom_scenarios::progress::spinner(format!("running {}", l.file));
                 let r = run(l, &opts);
+                running.finish_and_clear();
                 if !json {
-                    print!("{}", report::text(&r.report));
+                    anstream::print!("{}", report::text_colored(&r.report));
                     if i + 1 < loaded.len() {
                         println!();
                     }
@@ -364,7 +454,7 @@ fn main() -> ExitCode {
                 println!("{}", report::json(&reports));
             } else {
                 if reports.len() > 1 {
-                    println!("\n{}", report::summary(&reports));
+                    anstream::println!("\n{}", report::summary_colored(&reports));
                 }
                 println!("{}", report::LEGEND);
             }
@@ -410,8 +500,13 @@ fn scenario_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Loads `f`, with a spinner on a terminal while it is read, validated and resolved;
+/// its errors carry colours for anstream to keep or strip.
 fn read_and_load(f: &Path) -> Result<netloom_scenarios::Loaded, String> {
-    netloom_scenarios::load_file(f)
+    let loading = netloom_scenarios::progress::spinner(format!("loading {}", f.display()));
+    let loaded = netloom_scenarios::input::load_file_with(f, true);
+    loading.finish_and_clear();
+    loaded
 }
 
 /// Writes `bytes` to standard output; a closed pipe (`| head`) is not an error.
@@ -440,7 +535,7 @@ fn explain(file: &Path, from: &str, to: &str, proto: Option<&str>) -> ExitCode {
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
-            eprint!("{msg}");
+            anstream::eprint!("{msg}");
             return ExitCode::from(2);
         }
     };
@@ -474,7 +569,7 @@ fn policy_matrix(file: &Path, ports: &[String], json: bool) -> ExitCode {
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
-            eprint!("{msg}");
+            anstream::eprint!("{msg}");
             return ExitCode::from(2);
         }
     };
@@ -529,7 +624,7 @@ fn iptables(file: &Path, host: Option<&str>, ipv6: bool) -> ExitCode {
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
-            eprint!("{msg}");
+            anstream::eprint!("{msg}");
             return ExitCode::from(2);
         }
     };
@@ -612,7 +707,7 @@ fn emulate(
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
-            eprint!("{msg}");
+            anstream::eprint!("{msg}");
             return ExitCode::from(2);
         }
     };
@@ -644,7 +739,9 @@ fn emulate(
         }
     };
     if !json {
-        eprint!("{}", em.banner());
+        // Not `eprint!`, which panics when standard error's reader has gone.
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(em.banner().as_bytes());
     }
     if std::env::var_os("NETLOOM_TEST_PANIC").is_some() {
         panic!("NETLOOM_TEST_PANIC is set: panicking with the network up");
@@ -683,7 +780,7 @@ fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
     if json {
         println!("{}", report::json(std::slice::from_ref(r)));
     } else if !shown {
-        print!("{}", report::text(r));
+        anstream::print!("{}", report::text_colored(r));
         println!("{}", report::LEGEND);
     }
 }
@@ -736,7 +833,7 @@ fn graph(file: &Path, format: GraphFormat, svg: Option<&Path>) -> ExitCode {
     let loaded = match read_and_load(file) {
         Ok(l) => l,
         Err(msg) => {
-            eprint!("{msg}");
+            anstream::eprint!("{msg}");
             return ExitCode::from(2);
         }
     };

@@ -7,6 +7,17 @@ use crate::runner::{Report, Status};
 
 /// The human report: each step with ✓ or ✗, failures explained.
 pub fn text(r: &Report) -> String {
+    text_with(r, false)
+}
+
+/// [`text`] with ANSI colours (marks, PASS/FAIL, failures, drop reasons); write it
+/// through [`anstream`], which strips them where colour is off (see [`crate::style`]).
+pub fn text_colored(r: &Report) -> String {
+    text_with(r, true)
+}
+
+fn text_with(r: &Report, color: bool) -> String {
+    use crate::style::{DIM, FAIL, PASS, WARN, paint};
     let mut s = String::new();
     let _ = writeln!(s, "scenario: {} ({}, seed {})", r.name, r.file, r.seed);
     if let Some(d) = &r.description {
@@ -15,22 +26,30 @@ pub fn text(r: &Report) -> String {
         }
     }
     for w in &r.warnings {
-        let _ = writeln!(s, "! {w}");
+        let _ = writeln!(s, "{} {w}", paint(color, WARN, "!"));
     }
     for st in &r.steps {
         let mark = match st.status {
-            Status::Passed => "✓",
-            Status::Failed => "✗",
-            Status::Skipped => "-",
-            Status::Done => "·",
+            Status::Passed => paint(color, PASS, "✓"),
+            Status::Failed => paint(color, FAIL, "✗"),
+            Status::Skipped => paint(color, WARN, "-"),
+            Status::Done => paint(color, DIM, "·"),
         };
         let _ = writeln!(s, "{mark} {:>2}. {}  [line {}]", st.index, st.title, st.line);
         let _ = writeln!(s, "       {}", st.observed);
         if let Some(d) = &st.first_drop {
-            let _ = writeln!(s, "       dropped: {d}");
+            // The reason in colour, its explanation plain.
+            let (reason, why) = d
+                .split_once(": ")
+                .map_or((d.as_str(), None), |(r, w)| (r, Some(w)));
+            let _ = write!(s, "       dropped: {}", paint(color, WARN, reason));
+            let _ = match why {
+                Some(w) => writeln!(s, ": {w}"),
+                None => writeln!(s),
+            };
         }
         for f in &st.failures {
-            let _ = writeln!(s, "       expectation failed: {f}");
+            let _ = writeln!(s, "       {} {f}", paint(color, FAIL, "expectation failed:"));
         }
         for c in &st.causes {
             let _ = writeln!(s, "       cause: {}", c.cause);
@@ -49,7 +68,15 @@ pub fn text(r: &Report) -> String {
                 }
             );
             for t in &st.trace {
-                let _ = writeln!(s, "     {t}");
+                if color && t.contains("DROPPED") {
+                    let _ = writeln!(
+                        s,
+                        "     {}",
+                        t.replacen("DROPPED", &paint(true, FAIL, "DROPPED"), 1)
+                    );
+                } else {
+                    let _ = writeln!(s, "     {t}");
+                }
             }
         }
     }
@@ -59,7 +86,11 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(
         s,
         "{}: {passed} passed, {failed} failed, {skipped} skipped, {} without expectations",
-        if failed == 0 { "PASS" } else { "FAIL" },
+        if failed == 0 {
+            paint(color, PASS, "PASS")
+        } else {
+            paint(color, FAIL, "FAIL")
+        },
         r.steps.len() - passed - failed - skipped
     );
     s
@@ -72,6 +103,16 @@ pub const LEGEND: &str = "legend: ✓ passed  ✗ failed  - skipped  · no expec
 /// The total over several files' reports, one line:
 /// `TOTAL: 3 files, 2 passed, 1 failed; steps: 12 passed, 1 failed, 0 skipped, 3 without expectations`.
 pub fn summary(reports: &[Report]) -> String {
+    summary_with(reports, false)
+}
+
+/// [`summary`] with `TOTAL` in green when every file passed, else in red.
+pub fn summary_colored(reports: &[Report]) -> String {
+    summary_with(reports, true)
+}
+
+fn summary_with(reports: &[Report], color: bool) -> String {
+    use crate::style::{FAIL, PASS, paint};
     let files_failed = reports.iter().filter(|r| !r.passed()).count();
     let count = |st: Status| {
         reports
@@ -81,7 +122,8 @@ pub fn summary(reports: &[Report]) -> String {
             .count()
     };
     format!(
-        "TOTAL: {} files, {} passed, {files_failed} failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+        "{}: {} files, {} passed, {files_failed} failed; steps: {} passed, {} failed, {} skipped, {} without expectations",
+        paint(color, if files_failed == 0 { PASS } else { FAIL }, "TOTAL"),
         reports.len(),
         reports.len() - files_failed,
         count(Status::Passed),

@@ -120,6 +120,8 @@ pub struct Run {
 /// Only on a broken invariant of the model (a loaded scenario has been validated).
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
     let seed = opts.seed.unwrap_or(loaded.scenario.seed);
+    // Wall-clock timing for the logs only (`-v`); nothing simulated reads it.
+    let clock = tracing::enabled!(tracing::Level::INFO).then(std::time::Instant::now);
     let mut lab = match Lab::build(&loaded.model, seed) {
         Ok(l) => l,
         Err(errs) => {
@@ -150,10 +152,13 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Run {
     for (name, e) in lab.start_errors() {
         warnings.push(format!("container {name} did not start: {e}"));
     }
+    crate::logs::compiled(&loaded.file, &lab, clock);
     let mut steps = Vec::new();
     for (i, step) in loaded.steps.iter().enumerate() {
+        let clock = clock.map(|_| std::time::Instant::now());
         let mut r = run_step(&mut lab, step, opts.trace_all);
         r.index = i + 1;
+        crate::logs::step_done(&r, clock);
         steps.push(r);
     }
     if let Some(Ok(_)) = &captures

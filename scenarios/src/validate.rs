@@ -191,6 +191,8 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
     // Names first: a bad one would otherwise reach messages, files and namespaces.
     let bad_names = crate::names::check(file, &scenario);
     if !bad_names.is_empty() {
+        let mut bad_names = bad_names;
+        crate::error::link_sections(&mut bad_names, text);
         return Err(ScenarioErrors::from(bad_names));
     }
     let mut errs: Vec<ScenarioError> = format::reject_unsupported(file, &scenario);
@@ -248,6 +250,7 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, ScenarioErrors> {
         }),
         _ => {
             errs.sort_by_key(|e| (e.line, e.column));
+            crate::error::link_sections(&mut errs, text);
             Err(ScenarioErrors::from(errs))
         }
     }
@@ -339,6 +342,9 @@ impl Validator<'_> {
                         format!("'mode' is only for macvlan shims ('{iname}' has no macvlan_of)"),
                         Some("add `macvlan_of: eth0`, or remove `mode`".into()),
                     );
+                }
+                if let Some(t) = &i.trunk {
+                    self.at(format!("{ip}.trunk"), location_of(t));
                 }
                 let vlan = self.vlan_id(i.vlan.as_ref());
                 let trunk = self.trunk(i.trunk.as_ref());
@@ -439,6 +445,9 @@ impl Validator<'_> {
                 if let Some(l) = &i.lan {
                     self.at(format!("{p}.interfaces.{iname}.lan"), location_of(l));
                 }
+                if let Some(t) = &i.trunk {
+                    self.at(format!("{p}.interfaces.{iname}.trunk"), location_of(t));
+                }
                 let vlan = self.vlan_id(i.vlan.as_ref());
                 let trunk = self.trunk(i.trunk.as_ref());
                 let mtu = self.nic_mtu(i.mtu.as_ref());
@@ -470,6 +479,9 @@ impl Validator<'_> {
                 self.at(format!("{p}.gateway"), location_of(g));
             }
             let listen = self.listens(&e.listen);
+            if let Some(t) = &e.trunk {
+                self.at(format!("{p}.trunk"), location_of(t));
+            }
             let vlan = self.vlan_id(e.vlan.as_ref());
             let trunk = self.trunk(e.trunk.as_ref());
             let mtu = self.nic_mtu(e.mtu.as_ref());
@@ -1220,21 +1232,36 @@ impl Validator<'_> {
         let kind = action.keyword();
         let udp_connect = matches!(action, Action::Connect(c)
             if c.value.proto.as_ref().is_some_and(|p| p.value == Proto::Udp));
-        if let Some(r) = &e.result {
-            let allowed: &[Outcome] = match kind {
-                "ping" => &[Outcome::Reach, Outcome::NoReach],
-                "connect" if !udp_connect => {
-                    &[Outcome::Ok, Outcome::Refused, Outcome::Timeout, Outcome::Closed]
-                }
-                "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
-                "resolve" => &[
-                    Outcome::Ok,
-                    Outcome::Nxdomain,
-                    Outcome::Servfail,
-                    Outcome::Timeout,
-                ],
-                _ => &[],
+        let allowed: &[Outcome] = match kind {
+            "ping" => &[Outcome::Reach, Outcome::NoReach],
+            "connect" if !udp_connect => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout, Outcome::Closed],
+            "connect" | "transfer" => &[Outcome::Ok, Outcome::Refused, Outcome::Timeout],
+            "resolve" => &[
+                Outcome::Ok,
+                Outcome::Nxdomain,
+                Outcome::Servfail,
+                Outcome::Timeout,
+            ],
+            _ => &[],
+        };
+        if let Some(w) = &e.unknown_outcome {
+            let words: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            let hint = if words.is_empty() {
+                format!(
+                    "a {kind} step has no result to expect; {}",
+                    crate::error::see("steps")
+                )
+            } else {
+                format!(
+                    "{}; {}",
+                    crate::error::suggest(&w.value, &words, &format!("a {kind} step expects one of")),
+                    crate::error::see("steps")
+                )
             };
+            self.err(w, format!("unknown value '{}'", w.value), Some(hint));
+        }
+        if let Some(r) = &e.result {
             if allowed.contains(&r.value) {
                 out.result = Some(r.value);
             } else {

@@ -278,10 +278,13 @@ fn unknown_key_names_nearest_key() {
     let e = err("name: x\nexternals:\n  web:\n    adress: 203.0.113.10/24\n    lan: internet\n");
     assert_eq!((e.line, e.column), (4, 5));
     assert_eq!(e.message, "unknown key 'adress'");
-    assert_eq!(e.hint.as_deref(), Some("did you mean 'address'?"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean 'address'?; see SCENARIO-FORMAT.md#externals")
+    );
     assert_eq!(
         e.to_string(),
-        "t.yaml:4:5: error: unknown key 'adress'\n  hint: did you mean 'address'?"
+        "t.yaml:4:5: error: unknown key 'adress'\n  hint: did you mean 'address'?; see SCENARIO-FORMAT.md#externals"
     );
 }
 
@@ -291,9 +294,7 @@ fn unknown_key_far_from_everything_lists_valid_keys() {
     assert_eq!((e.line, e.column), (3, 13));
     assert_eq!(
         e.hint.as_deref(),
-        Some(
-            "valid keys here: mtu, hairpin, port_security (every key, its default and meaning: SCENARIO-FORMAT.md)"
-        )
+        Some("valid keys here: mtu, hairpin, port_security; see SCENARIO-FORMAT.md#lans")
     );
 }
 
@@ -302,28 +303,50 @@ fn unknown_top_level_and_step_keys() {
     let e = err("name: x\nstep:\n  - wait: 1s\n");
     assert_eq!(
         (e.line, e.column, e.hint.as_deref()),
-        (2, 1, Some("did you mean 'steps'?"))
+        (
+            2,
+            1,
+            Some("did you mean 'steps'?; see SCENARIO-FORMAT.md#top-level")
+        )
     );
     let e = err("name: x\nsteps:\n  - pnig: { from: a, to: b }\n");
     assert_eq!(e.message, "unknown key 'pnig'");
     assert_eq!(e.line, 3);
-    assert_eq!(e.hint.as_deref(), Some("did you mean 'ping'?"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean 'ping'?; see SCENARIO-FORMAT.md#steps")
+    );
     let e = err("name: x\nsteps:\n  - ping: { from: a, to: b }\n    expect: { reslt: reach }\n");
-    assert_eq!((e.line, e.hint.as_deref()), (4, Some("did you mean 'result'?")));
+    assert_eq!(
+        (e.line, e.hint.as_deref()),
+        (4, Some("did you mean 'result'?; see SCENARIO-FORMAT.md#steps"))
+    );
 }
 
 #[test]
 fn unknown_enum_words_get_hints() {
-    let e = err("name: x\nsteps:\n  - ping: { from: a, to: b }\n    expect: reachh\n");
+    // A bare `expect:` word is checked by validation (so the error sits at the word).
+    let yaml =
+        "name: x\ncontainers:\n  a: {}\n  b: {}\nsteps:\n  - ping: { from: a, to: b }\n    expect: reachh\n";
+    let e = netloom_scenarios::load("t.yaml", yaml).unwrap_err().0.remove(0);
     assert_eq!(e.message, "unknown value 'reachh'");
-    assert_eq!(e.hint.as_deref(), Some("did you mean 'reach'?"));
-    assert_eq!(e.line, 4);
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean 'reach'?; see SCENARIO-FORMAT.md#steps")
+    );
+    assert_eq!((e.line, e.column), (7, 13));
     let e = err(
         "name: x\nsteps:\n  - ping: { from: a, to: b }\n    expect: { result: no-reach, dropped: mtu-exceded }\n",
     );
-    assert_eq!(e.hint.as_deref(), Some("did you mean 'mtu-exceeded'?"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean 'mtu-exceeded'?; see SCENARIO-FORMAT.md#steps")
+    );
     let e = err("name: x\nnetworks:\n  n: { driver: brdige }\n");
-    assert_eq!((e.line, e.hint.as_deref()), (3, Some("did you mean 'bridge'?")));
+    assert_eq!(
+        (e.line, e.hint.as_deref()),
+        (3, Some("did you mean 'bridge'?; see SCENARIO-FORMAT.md#networks"))
+    );
 }
 
 #[test]
@@ -413,7 +436,10 @@ fn nullable_maps_and_empty_entries() {
     );
     assert_eq!(nets.keys().nth(1).unwrap().location.column(), 28);
     let e = err("name: x\ncontainers:\n  api: { networks: { front: { ipv4_adress: 1.2.3.4 } } }\n");
-    assert_eq!(e.hint.as_deref(), Some("did you mean 'ipv4_address'?"));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean 'ipv4_address'?; see SCENARIO-FORMAT.md#containers")
+    );
 }
 
 #[test]

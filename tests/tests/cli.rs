@@ -564,7 +564,10 @@ fn errors_show_the_source_line_and_a_caret() {
         // The caret is under column 13 of the line (after the `6 | ` gutter), and
         // underlines the key.
         assert_eq!(lines[3], format!("  | {}^^^^^^^", " ".repeat(12)), "{err}");
-        assert_eq!(lines[4], "  hint: did you mean 'networks'?", "{err}");
+        assert_eq!(
+            lines[4], "  hint: did you mean 'networks'?; see SCENARIO-FORMAT.md#containers",
+            "{err}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

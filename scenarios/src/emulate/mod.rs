@@ -204,7 +204,11 @@ impl Emulation {
         };
         netns::prepare_run(&record.id)?;
         let t = std::time::Instant::now();
-        let built = setup::build(&record, &machines)?;
+        let progress = crate::progress::bar(machines.len() as u64, "namespaces and TAPs");
+        let built = setup::build(&record, &machines, &progress);
+        progress.finish_and_clear();
+        let built = built?;
+        tracing::info!("set up {} namespaces in {:?}", machines.len(), t.elapsed());
         if std::env::var_os("NETLOOM_TIMING").is_some() {
             eprintln!("setup: {:?} for {} machines", t.elapsed(), machines.len());
         }
@@ -260,7 +264,7 @@ impl Emulation {
                     steps: reports.clone(),
                     ..header
                 };
-                print!("{}", crate::report::text(&r));
+                anstream::print!("{}", crate::report::text_colored(&r));
                 println!("holding the network up; Ctrl-C ends it");
             } else {
                 handle.send(LiveCommand::Stop);
@@ -303,6 +307,11 @@ impl Emulation {
         drop(servers);
         let t2 = t.elapsed();
         drop(guard);
+        tracing::info!(
+            "torn down: TAPs in {t1:?}, served sockets in {:?}, namespaces in {:?}",
+            t2 - t1,
+            t.elapsed() - t2
+        );
         if std::env::var_os("NETLOOM_TIMING").is_some() {
             eprintln!(
                 "teardown: taps {t1:?}, servers {:?}, namespaces {:?}",

@@ -192,6 +192,7 @@ pub fn delete(id: &str, namespaces: &[String]) -> Deleted {
         }
         remove_etc(&etc_dir(n), &dir);
     }
+    tracing::info!("namespaces deleted: {}", out.deleted.join(", "));
     // One lazy unmount detaches the tmpfs and every namespace mounted in it.
     let _ = umount2(&dir, MntFlags::MNT_DETACH);
     let _ = std::fs::remove_dir(&dir);

@@ -156,6 +156,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
             r.index = i + 1;
             r.start_ns = start.as_nanos() as u64;
             r.duration_ns = (t0.elapsed() - start).as_nanos() as u64;
+            crate::logs::live_step_done(&r);
             out.push(r);
             continue;
         }
@@ -231,6 +232,7 @@ pub fn run_all(plan: &Plan, steps: &[PlannedStep], live: &LiveHandle) -> (Vec<St
         if r.status == Status::Failed && r.causes.is_empty() {
             r.causes = diagnose(plan, step, &r, drops.first().map(|d| d.0), events_from, live);
         }
+        crate::logs::live_step_done(&r);
         out.push(r);
     }
     (out, false)

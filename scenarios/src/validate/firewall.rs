@@ -424,6 +424,15 @@ impl Validator<'_> {
     }
 
     fn ctstate(&mut self, v: &Spanned<crate::format::OneOrMany<CtState>>) -> Option<CtStates> {
+        if let Some(word) = &v.value.1 {
+            const STATES: &[&str] = &["new", "established", "related", "invalid", "untracked"];
+            self.err(
+                v,
+                format!("unknown value '{word}'"),
+                Some(crate::error::suggest(word, STATES, "valid values here")),
+            );
+            return None;
+        }
         if v.value.is_empty() {
             self.err(
                 v,
