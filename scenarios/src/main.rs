@@ -3,6 +3,24 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `print!` to standard output (colours stripped where they do not belong) that ignores
+/// a reader who has gone, as in `netloom run … | head`: no panic, and the exit code
+/// still says how the run went.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(anstream::stdout(), $($t)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(anstream::stdout(), $($t)*);
+    }};
+}
+
 use clap::{Parser, Subcommand};
 use netloom_scenarios::emulate::{self, EmulateOptions, Emulation, registry};
 use netloom_scenarios::{RunOptions, report, run};
@@ -337,7 +355,7 @@ fn main() -> ExitCode {
         Command::Ls => {
             let runs = registry::runs();
             if !runs.iter().any(registry::RunRecord::alive) {
-                println!("no live networks (netloom emulate FILE --hold starts one)");
+                outln!("no live networks (netloom emulate FILE --hold starts one)");
             }
             for r in runs {
                 let state = if r.alive() {
@@ -345,9 +363,9 @@ fn main() -> ExitCode {
                 } else {
                     "dead (netloom cleanup removes it)"
                 };
-                println!("{}  pid {}  {}  {state}", r.id, r.pid, r.file);
+                outln!("{}  pid {}  {}  {state}", r.id, r.pid, r.file);
                 for (m, ns) in &r.namespaces {
-                    println!("    {m:<16} {ns}");
+                    outln!("    {m:<16} {ns}");
                 }
             }
             ExitCode::SUCCESS
@@ -355,13 +373,13 @@ fn main() -> ExitCode {
         Command::Cleanup => {
             let done = registry::cleanup();
             if done.removed.is_empty() {
-                println!("nothing to clean up");
+                outln!("nothing to clean up");
             }
             for r in done.removed {
-                println!("removed {r}");
+                outln!("removed {r}");
             }
             for n in done.left {
-                println!(
+                outln!(
                     "left alone: namespace {n} looks like netloom's, but no run record names it (if it is yours: \
                      ip netns del {n})"
                 );
@@ -381,9 +399,9 @@ fn main() -> ExitCode {
                 match read_and_load(f) {
                     Ok(l) => {
                         for w in &l.warnings {
-                            println!("{w}");
+                            outln!("{w}");
                         }
-                        anstream::println!(
+                        outln!(
                             "{}: {}",
                             f.display(),
                             netloom_scenarios::style::paint(true, netloom_scenarios::style::PASS, "ok")
@@ -439,9 +457,9 @@ fn main() -> ExitCode {
                 let r = run(l, &opts);
                 running.finish_and_clear();
                 if !json {
-                    anstream::print!("{}", report::text_colored(&r.report));
+                    out!("{}", report::text_colored(&r.report));
                     if i + 1 < loaded.len() {
-                        println!();
+                        outln!("");
                     }
                 }
                 if let Some(Err(e)) = &r.captures {
@@ -451,12 +469,12 @@ fn main() -> ExitCode {
                 reports.push(r.report);
             }
             if json {
-                println!("{}", report::json(&reports));
+                outln!("{}", report::json(&reports));
             } else {
                 if reports.len() > 1 {
-                    anstream::println!("\n{}", report::summary_colored(&reports));
+                    outln!("\n{}", report::summary_colored(&reports));
                 }
-                println!("{}", report::LEGEND);
+                outln!("{}", report::LEGEND);
             }
             if let Some(path) = junit
                 && let Err(e) = std::fs::write(&path, report::junit(&reports))
@@ -553,7 +571,7 @@ fn explain(file: &Path, from: &str, to: &str, proto: Option<&str>) -> ExitCode {
     std::mem::forget((lab, scenario, model));
     match said {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -609,12 +627,12 @@ fn policy_matrix(file: &Path, ports: &[String], json: bool) -> ExitCode {
     };
     let mx = lab.policy_matrix(&probe);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&matrix::to_json(&mx)).unwrap_or_default()
         );
     } else {
-        print!("{}", matrix::render(&mx));
+        out!("{}", matrix::render(&mx));
     }
     ExitCode::SUCCESS
 }
@@ -685,7 +703,7 @@ fn iptables(file: &Path, host: Option<&str>, ipv6: bool) -> ExitCode {
     };
     match text {
         Some(t) => {
-            print!("{t}");
+            out!("{t}");
             ExitCode::SUCCESS
         }
         None => {
@@ -778,10 +796,10 @@ fn write_junit(path: Option<&Path>, r: &netloom_scenarios::Report) -> Result<(),
 
 fn print_report(r: &netloom_scenarios::Report, json: bool, shown: bool) {
     if json {
-        println!("{}", report::json(std::slice::from_ref(r)));
+        outln!("{}", report::json(std::slice::from_ref(r)));
     } else if !shown {
-        anstream::print!("{}", report::text_colored(r));
-        println!("{}", report::LEGEND);
+        out!("{}", report::text_colored(r));
+        outln!("{}", report::LEGEND);
     }
 }
 
@@ -839,7 +857,7 @@ fn graph(file: &Path, format: GraphFormat, svg: Option<&Path>) -> ExitCode {
     };
     let resolved = &loaded.resolved;
     let Some(out) = svg else {
-        print!(
+        out!(
             "{}",
             match format {
                 GraphFormat::Text => graph::text(resolved),
@@ -852,7 +870,7 @@ fn graph(file: &Path, format: GraphFormat, svg: Option<&Path>) -> ExitCode {
     match svg_of(&graph::dot(resolved)) {
         Ok(bytes) => match std::fs::write(out, bytes) {
             Ok(()) => {
-                println!("wrote {}", out.display());
+                outln!("wrote {}", out.display());
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -17,7 +17,7 @@ pub fn text_colored(r: &Report) -> String {
 }
 
 fn text_with(r: &Report, color: bool) -> String {
-    use crate::style::{DIM, FAIL, PASS, WARN, paint};
+    use crate::style::{DIM, FAIL, HINT, PASS, WARN, paint};
     let mut s = String::new();
     let _ = writeln!(s, "scenario: {} ({}, seed {})", r.name, r.file, r.seed);
     if let Some(d) = &r.description {
@@ -52,9 +52,9 @@ fn text_with(r: &Report, color: bool) -> String {
             let _ = writeln!(s, "       {} {f}", paint(color, FAIL, "expectation failed:"));
         }
         for c in &st.causes {
-            let _ = writeln!(s, "       cause: {}", c.cause);
+            let _ = writeln!(s, "       {} {}", paint(color, WARN, "cause:"), c.cause);
             if let Some(h) = &c.hint {
-                let _ = writeln!(s, "       hint: {h}");
+                let _ = writeln!(s, "       {} {h}", paint(color, HINT, "hint:"));
             }
         }
         if !st.trace.is_empty() {
