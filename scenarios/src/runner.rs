@@ -198,6 +198,8 @@ struct Seen {
     dns_log: Vec<String>,
     /// The address a ping, connect or transfer aimed at.
     to: Option<IpAddr>,
+    /// Why a `container` step's start failed.
+    start_error: Option<String>,
 }
 
 /// Trace events kept per step: enough to explain any ping or connect and the start of a
@@ -221,6 +223,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         addresses: None,
         dns_log: Vec::new(),
         to: None,
+        start_error: None,
     };
     let mut skipped = false;
     let mut matrix_text: Vec<String> = Vec::new();
@@ -315,6 +318,7 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         Op::Container { name, running } => {
             let r = lab.set_running(name, *running);
             failures.extend(start_failure(&r, step.expect.error.as_deref()));
+            seen.start_error = r.as_ref().err().cloned();
             match r {
                 Ok(()) => format!(
                     "container {name} {}",
@@ -492,7 +496,10 @@ fn diagnose(lab: &Lab, step: &PlannedStep, seen: &Seen, start: usize) -> Vec<Fin
             name,
             log: &seen.dns_log,
         }),
-        Op::Container { name, .. } => Some(Attempt::Start { name }),
+        Op::Container { name, .. } => Some(Attempt::Start {
+            name,
+            error: seen.start_error.as_deref(),
+        }),
         _ => None,
     };
     let Some(attempt) = attempt else {

@@ -47,6 +47,8 @@ pub enum Attempt<'a> {
     Start {
         /// The container.
         name: &'a str,
+        /// Docker's error, when the start failed.
+        error: Option<&'a str>,
     },
 }
 
@@ -90,8 +92,8 @@ impl Lab {
     /// a connection, an address). `events` are the step's trace events.
     pub fn diagnose(&self, attempt: &Attempt<'_>, succeeded: bool, events: &[TraceEvent]) -> Vec<Finding> {
         let mut out = Vec::new();
-        if let Attempt::Start { name } = attempt {
-            self.why_not_started(name, &mut out);
+        if let Attempt::Start { name, error } = attempt {
+            self.why_not_started(name, *error, &mut out);
             return out;
         }
         if let Attempt::Reach {
@@ -105,7 +107,13 @@ impl Lab {
             self.why_this_address(from, name, *to, lookup, &mut out);
         }
         if succeeded {
+            if let Attempt::Resolve { from, name, log } = attempt {
+                self.lookup_story(from, name, None, log, &mut out);
+            }
             self.why_through(attempt, events, &mut out);
+            if out.is_empty() {
+                self.through_fallback(attempt, &mut out);
+            }
         } else {
             if let Attempt::Resolve { from, name, log } = attempt {
                 self.why_no_answer(from, name, log, &mut out);
@@ -213,6 +221,35 @@ impl Lab {
         })
     }
 
+    /// The machine outside Docker (external, router, a host's NIC) that has `ip`.
+    fn machine_outside_docker(&self, ip: IpAddr) -> Option<String> {
+        let m = &self.resolved.model;
+        m.externals
+            .iter()
+            .find(|e| e.address.addr() == ip)
+            .map(|e| e.name.clone())
+            .or_else(|| {
+                m.routers
+                    .iter()
+                    .find(|r| {
+                        r.interfaces
+                            .iter()
+                            .any(|i| i.address.is_some_and(|a| a.addr() == ip))
+                    })
+                    .map(|r| r.name.clone())
+            })
+            .or_else(|| {
+                m.hosts
+                    .iter()
+                    .find(|h| {
+                        h.interfaces
+                            .iter()
+                            .any(|i| i.address.is_some_and(|a| a.addr() == ip))
+                    })
+                    .map(|h| h.name.clone())
+            })
+    }
+
     /// A network that holds `ip` in one of its subnets.
     fn network_holding(&self, ip: IpAddr, host: Option<&str>) -> Option<&ResolvedNetwork> {
         self.resolved.networks.iter().find(|n| {
@@ -237,6 +274,16 @@ impl Lab {
         out: &mut Vec<Finding>,
     ) {
         let m = &self.resolved.model;
+        if let Some(c) = self.container_with(to)
+            && !self.is_running(c)
+        {
+            out.push(Finding::new(
+                format!("{to} is {c}, which is stopped: its interfaces are gone, nothing answers for it"),
+                Some(format!(
+                    "start {c} (a `container: {{ name: {c}, state: started }}` step)"
+                )),
+            ));
+        }
         let from_container = self.is_container(from) && !self.on_host_network(from);
         // localhost in a container is the container.
         if to.is_loopback() && from_container {
@@ -262,67 +309,115 @@ impl Lab {
                 ));
             }
         }
-        // A listener bound to loopback only, where the connection arrives on eth0.
+        // A listener bound to loopback only, where the connection arrives on eth0: the
+        // container refused it (reset / port unreachable).
         if let Some(p) = port
             && l4 != L4::Icmp
+            && !to.is_loopback()
+            && let Some(who) = self.refusing_machine(events)
+            && let Some(c) = m.containers.iter().find(|x| x.name == who)
         {
-            let target = self
-                .refusing_machine(events)
-                .map(str::to_string)
-                .or_else(|| self.container_with(to).map(str::to_string))
-                .or_else(|| self.published_target(to, p));
-            if let Some((c, cport)) = target.as_deref().and_then(|t| {
-                let (c, cp) = t
-                    .split_once(':')
-                    .map_or((t, p), |(c, cp)| (c, cp.parse().unwrap_or(p)));
-                Some((m.containers.iter().find(|x| x.name == c)?, cp))
-            }) && !to.is_loopback()
-            {
-                let bound: Vec<&crate::host::Listen> = c
-                    .listen
-                    .iter()
-                    .filter(|l| l.port == cport && l.l4 == l4)
-                    .collect();
-                if !bound.is_empty() && bound.iter().all(|l| l.addr.is_some_and(|a| a.is_loopback())) {
-                    let a = bound[0].addr.map_or(String::new(), |a| a.to_string());
-                    out.push(Finding::new(
-                        format!(
-                            "{} listens on {a}:{cport} only (loopback inside its own namespace); the \
-                             connection arrives at its network address, where nothing listens, so the \
-                             kernel answers with a reset",
-                            c.name
-                        ),
-                        Some(format!(
-                            "make the application in {} listen on 0.0.0.0:{cport} (all addresses), \
-                             e.g. `--host 0.0.0.0`",
-                            c.name
-                        )),
-                    ));
-                }
+            // Through a published port, the container's own port is the DNAT's.
+            let cport = ports::dnat_dest(events)
+                .filter(|(ip, _)| self.container_with(*ip) == Some(who))
+                .map_or(p, |(_, port)| port);
+            let bound: Vec<&crate::host::Listen> = c
+                .listen
+                .iter()
+                .filter(|l| l.port == cport && l.l4 == l4)
+                .collect();
+            if !bound.is_empty() && bound.iter().all(|l| l.addr.is_some_and(|a| a.is_loopback())) {
+                let a = bound[0].addr.map_or(String::new(), |a| a.to_string());
+                let answer = if l4 == L4::Udp {
+                    "an ICMP port unreachable"
+                } else {
+                    "a TCP reset"
+                };
+                out.push(Finding::new(
+                    format!(
+                        "{} listens on {a}:{cport} only (loopback inside its own namespace); the \
+                         connection arrives at its network address, where nothing listens, so the \
+                         kernel answers with {answer}",
+                        c.name
+                    ),
+                    Some(format!(
+                        "make the application in {} listen on 0.0.0.0:{cport} (all addresses), \
+                         e.g. `--host 0.0.0.0`",
+                        c.name
+                    )),
+                ));
             }
         }
     }
 
-    fn why_not_started(&self, name: &str, out: &mut Vec<Finding>) {
-        let Some(err) = self.start_errors().get(name) else {
+    fn why_not_started(&self, name: &str, error: Option<&str>, out: &mut Vec<Finding>) {
+        let Some(err) = error.or_else(|| self.start_errors().get(name).map(String::as_str)) else {
             return;
         };
+        let holder = |marker: &str| {
+            err.split(marker)
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .map(str::to_string)
+        };
+        let host_net = self.on_host_network(name);
         let hint = if err.contains("address already in use") {
-            Some(if self.on_host_network(name) {
-                "a host-network container binds its ports in the host's own namespace, where the \
-                 published port's docker-proxy (or another program) already holds it: free the port or \
-                 change one of them (`ports:` does nothing with network_mode host)"
-                    .to_string()
-            } else {
-                "two containers publish the same host port: change one `ports:` mapping".to_string()
-            })
+            Some(
+                if let Some(owner) = holder("docker-proxy holds it for container '") {
+                    format!(
+                        "{name} runs on the host network, so its program binds in the host's own namespace, \
+                     where docker-proxy already holds the port for a published port of {owner}: change \
+                     one of the two ports (`ports:` does nothing with network_mode host)"
+                    )
+                } else if let Some(owner) = holder("container '") {
+                    format!(
+                        "{owner} runs on the host network and its program already listens on that port of the \
+                     host: the port cannot be bound twice; change one of them"
+                    )
+                } else {
+                    "another program of the host holds the port: free it or change the port".to_string()
+                },
+            )
         } else {
             None
         };
-        out.push(Finding::new(
-            format!("Docker could not start {name}: {err}"),
-            hint,
-        ));
+        let cause = if host_net {
+            format!("the application in {name} (host network) could not bind: {err}")
+        } else {
+            format!("Docker could not start {name}: {err}")
+        };
+        out.push(Finding::new(cause, hint));
+    }
+
+    /// A plain line for an unexpected success no rule above explains.
+    fn through_fallback(&self, attempt: &Attempt<'_>, out: &mut Vec<Finding>) {
+        match attempt {
+            Attempt::Reach {
+                from, to, port, l4, ..
+            } => out.push(Finding::new(
+                format!(
+                    "{to} answered {from}{}: no firewall rule, NetworkPolicy or Docker isolation on the path \
+                     stops it",
+                    port.map_or(String::new(), |p| format!(" on {}/{p}", l4.name()))
+                ),
+                None,
+            )),
+            Attempt::Resolve { name, log, .. } => {
+                if let Some(l) = log.iter().find(|l| {
+                    l.split_once(": ").is_some_and(|(_, a)| {
+                        a.split([',', ' '])
+                            .next()
+                            .is_some_and(|w| w.parse::<IpAddr>().is_ok())
+                    })
+                }) {
+                    out.push(Finding::new(
+                        format!("'{name}' resolved: {l} (DNS names are case-insensitive)"),
+                        None,
+                    ));
+                }
+            }
+            Attempt::Start { .. } => {}
+        }
     }
 
     /// A plain line for failures no rule above explains.
@@ -354,6 +449,9 @@ impl Lab {
                         .collect()
                 })
                 .unwrap_or_default();
+            let p = ports::dnat_dest(events)
+                .filter(|(ip, _)| self.container_with(*ip) == Some(who))
+                .map_or(*p, |(_, port)| port);
             out.push(Finding::new(
                 format!(
                     "the packet reached {who}, where nothing listens on {}/{p}{}",
@@ -400,27 +498,12 @@ impl Lab {
                         .into(),
                 ),
             ));
+        } else if let Attempt::Resolve { log, .. } = attempt
+            && let Some(last) = log.last()
+        {
+            // The resolver's own last word: no server, no answer, unreachable.
+            out.push(Finding::new(format!("the lookup ended with: {last}"), None));
         }
-    }
-
-    /// The container a published port on `ip` leads to, as `name:port`.
-    fn published_target(&self, ip: IpAddr, port: u16) -> Option<String> {
-        let m = &self.resolved.model;
-        let host = m.hosts.iter().find(|h| {
-            h.interfaces
-                .iter()
-                .any(|n| n.address.map(|a| a.addr()) == Some(ip))
-        })?;
-        m.containers.iter().enumerate().find_map(|(ci, c)| {
-            let on = c.host.clone().unwrap_or_else(|| m.default_host()) == host.name;
-            if !on {
-                return None;
-            }
-            self.resolved.published[ci]
-                .iter()
-                .find(|(hip, hp, _, _)| *hp == port && hip.is_none_or(|h| h == ip || h.is_unspecified()))
-                .map(|(_, _, cp, _)| format!("{}:{cp}", c.name))
-        })
     }
 
     /// The machine that answered with a reset / port unreachable (a NoListener drop).
@@ -444,7 +527,7 @@ impl Lab {
         let (from, to) = match attempt {
             Attempt::Reach { from, to, .. } => (*from, Some(*to)),
             Attempt::Resolve { from, .. } => (*from, None),
-            Attempt::Start { name } => (*name, None),
+            Attempt::Start { name, .. } => (*name, None),
         };
         match d.reason {
             DropReason::ArpUnresolved => self.why_unresolved(d, out),
@@ -569,14 +652,11 @@ impl Lab {
     ) {
         let nets = self.networks_of(from);
         let host = self.host_def_of(from);
-        // icc decides between two containers of the same network only.
-        let theirs: Vec<String> = to
-            .and_then(|t| self.container_with(t))
-            .map(|c| self.networks_of(c).iter().map(|n| n.name.clone()).collect())
-            .unwrap_or_default();
-        if let Some(n) = nets
-            .iter()
-            .find(|n| n.driver == Driver::Bridge && !n.icc && theirs.contains(&n.name))
+        // icc decides between two containers of the same network only: the network
+        // that holds the destination address, which the sender is on too.
+        let holding = to.and_then(|t| self.network_holding(t, host.map(|h| h.name.as_str())));
+        if let Some(n) =
+            holding.filter(|h| h.driver == Driver::Bridge && !h.icc && nets.iter().any(|n| n.name == h.name))
         {
             let daemon_icc = host.is_none_or(|h| h.daemon.icc);
             let cause = if n.default_bridge && !daemon_icc {
@@ -646,6 +726,10 @@ impl Lab {
 
     fn why_unresolved(&self, d: &Drop<'_>, out: &mut Vec<Finding>) {
         let Some(target) = ip_in(d.detail) else { return };
+        // A stopped container: said already.
+        if self.container_with(target).is_some_and(|c| !self.is_running(c)) {
+            return;
+        }
         let machine = d.elem;
         let Some(route) = self.route_view(machine, target) else {
             return;
@@ -677,14 +761,31 @@ impl Lab {
         match docker_net {
             Some(n)
                 if self.container_with(target).is_none()
+                    && n.v4.map(|(_, g)| IpAddr::V4(g)) != Some(target)
+                    && self.machine_outside_docker(target).is_none() =>
+            {
+                // Nothing in the model has the address: a typo, or a container gone.
+                out.push(Finding::new(
+                    format!(
+                        "no container on network '{}' has {target}; the address is in the network's \
+                         subnet, so {machine} looks for it on the bridge (route {} dev {dev}), where no one \
+                         answers ARP",
+                        n.name, route.net
+                    ),
+                    Some("check the address (`netloom graph` lists every container's)".into()),
+                ));
+            }
+            Some(n)
+                if self.container_with(target).is_none()
                     && n.v4.map(|(_, g)| IpAddr::V4(g)) != Some(target) =>
             {
                 let subnet = n.v4.map_or(route.net.to_string(), |(s, _)| s.to_string());
+                let owner = self.machine_outside_docker(target).unwrap_or_default();
                 out.push(Finding::new(
                     format!(
                         "the route {} dev {dev} on {machine} (Docker network '{}', subnet {subnet}) \
-                         captures {target}: it is more specific than the default route{}, so {target} \
-                         is looked for on the bridge, where no container has it",
+                         captures {target} ({owner}, outside Docker): it is more specific than the default \
+                         route{}, so {target} is looked for on the bridge, where no container has it",
                         route.net,
                         n.name,
                         default_via.map_or(String::new(), |g| format!(" via {g}"))
@@ -736,7 +837,7 @@ impl Lab {
     fn why_no_route(&self, d: &Drop<'_>, from: &str, to: Option<IpAddr>, out: &mut Vec<Finding>) {
         let machine = d.elem;
         // The answer cannot find its way back to an unmasqueraded container address.
-        if machine != from && self.unmasqueraded(from, out) {
+        if machine != from && self.unmasqueraded(from, ip_in(d.detail), out) {
             return;
         }
         let m = &self.resolved.model;
@@ -807,17 +908,28 @@ impl Lab {
     fn why_no_answer(&self, from: &str, name: &str, log: &[String], out: &mut Vec<Finding>) {
         let m = &self.resolved.model;
         if !self.is_container(from) || self.on_host_network(from) {
+            self.lookup_story(from, name, None, log, out);
             return;
         }
         let nets = self.networks_of(from);
         let on_user_net = nets.iter().any(|n| !n.default_bridge && n.driver != Driver::Host);
         let short = name.trim_end_matches('.');
         let target = m.containers.iter().enumerate().position(|(ci, c)| {
-            c.name == short
+            c.name.eq_ignore_ascii_case(short)
                 || self.resolved.endpoints[ci]
                     .iter()
-                    .any(|ep| ep.aliases.iter().any(|a| a == short))
+                    .any(|ep| ep.aliases.iter().any(|a| a.eq_ignore_ascii_case(short)))
         });
+        if let Some(ti) = target
+            && !self.is_running(&m.containers[ti].name)
+        {
+            let c = &m.containers[ti].name;
+            out.push(Finding::new(
+                format!("{c} is stopped: the embedded DNS answers only for running containers"),
+                Some(format!("start {c}")),
+            ));
+            return;
+        }
         if let Some(ti) = target
             && !on_user_net
         {
@@ -844,6 +956,9 @@ impl Lab {
                 .networks_of(from)
                 .iter()
                 .any(|n| theirs.iter().any(|t| *t == n.name));
+            let only_default = self.resolved.endpoints[ti]
+                .iter()
+                .all(|ep| self.resolved.networks[ep.network].default_bridge);
             if !shared {
                 out.push(Finding::new(
                     format!(
@@ -851,10 +966,17 @@ impl Lab {
                          embedded DNS answers only with containers on the asker's networks",
                         theirs.join(", ")
                     ),
-                    Some(format!(
-                        "attach {from} to one of those networks (`docker network connect`), or use a \
-                         shared external network"
-                    )),
+                    Some(if only_default {
+                        format!(
+                            "the default bridge has no embedded DNS: put {from} and '{name}' on one \
+                             user-defined network"
+                        )
+                    } else {
+                        format!(
+                            "attach {from} to one of those networks (`docker network connect`), or use a \
+                             shared external network"
+                        )
+                    }),
                 ));
                 return;
             }
@@ -862,9 +984,12 @@ impl Lab {
         // A default-bridge container whose host has only loopback resolvers.
         if !on_user_net
             && let Some(h) = self.host_def_of(from)
+            && h.dns.is_empty()
             && let Some(rc) = &h.daemon.resolv_conf
             && !rc.is_empty()
             && rc.iter().all(IpAddr::is_loopback)
+            // systemd-resolved's stub: Docker reads the real upstreams instead.
+            && !rc.iter().all(|s| *s == IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 53)))
             && m.containers
                 .iter()
                 .find(|c| c.name == from)
@@ -885,52 +1010,28 @@ impl Lab {
                 ),
             ));
         }
-        // Search domains tried first (ndots).
-        let mut tried: Vec<&str> = Vec::new();
-        for l in log {
-            let q = l.split_once(": query").map(|(q, _)| q).or_else(|| {
-                l.strip_prefix("query ")
-                    .and_then(|r| r.split_whitespace().nth(1))
-                    .map(|q| q.trim_end_matches('?'))
-            });
-            if let Some(q) = q
-                && !tried.contains(&q)
-            {
-                tried.push(q);
-            }
-        }
-        let bare = |q: &str| q.trim_end_matches('.') == short;
-        if tried.iter().any(|q| !bare(q)) {
-            let ndots = m
-                .containers
-                .iter()
-                .find(|c| c.name == from)
-                .and_then(|c| c.dns_opt.iter().find(|o| o.starts_with("ndots:")).cloned());
-            out.push(Finding::new(
-                format!(
-                    "'{name}' has {} dot(s), fewer than {}, so the resolver tried the search domains \
-                     first: {}",
-                    short.matches('.').count(),
-                    ndots.as_deref().unwrap_or("ndots"),
-                    tried.join(", then ")
-                ),
-                Some(
-                    "write the name fully qualified with a trailing dot (`api.example.com.`), or lower \
-                     `ndots` in dns_opt"
-                        .into(),
-                ),
-            ));
-        }
+        self.lookup_story(from, name, None, log, out);
     }
 
     /// An unexpected success: what let the packet through.
     fn why_through(&self, attempt: &Attempt<'_>, events: &[TraceEvent], out: &mut Vec<Finding>) {
-        let (from, to, port) = match attempt {
-            Attempt::Reach { from, to, port, .. } => (*from, *to, *port),
+        let (from, to, port, l4) = match attempt {
+            Attempt::Reach {
+                from, to, port, l4, ..
+            } => (*from, *to, *port, *l4),
             Attempt::Resolve { .. } | Attempt::Start { .. } => return,
         };
-        self.proxied(from, to, port, events, out);
-        let dnat = ports::dnat_note(events).map(|e| (self.fabric.element_name(e.elem), e.detail.as_str()));
+        self.proxied(from, to, port, l4, events, out);
+        let dnat_event = ports::dnat_note(events);
+        let own = dnat_event.is_some_and(|e| {
+            matches!(
+                e.kind,
+                EventKind::Note {
+                    stage: Stage::NatOutput
+                }
+            )
+        });
+        let dnat = dnat_event.map(|e| (self.fabric.element_name(e.elem), e.detail.as_str()));
         let mut allowed = Vec::new();
         for e in events {
             if let EventKind::Note { stage: Stage::Policy } = e.kind
@@ -940,7 +1041,19 @@ impl Lab {
                 allowed.push(e.detail.as_str());
             }
         }
-        if let Some((host, note)) = dnat {
+        if let Some((host, note)) = dnat
+            && own
+        {
+            out.push(Finding::new(
+                format!(
+                    "{host}'s own connection was DNATed in nat OUTPUT ({note}) and went straight to the \
+                     container: a host's own traffic meets neither FORWARD nor DOCKER-USER"
+                ),
+                Some(format!(
+                    "to keep {host}'s own programs out, filter in its OUTPUT chain (or do not publish the port)"
+                )),
+            ));
+        } else if let Some((host, note)) = dnat {
             let user_input = self
                 .resolved
                 .model

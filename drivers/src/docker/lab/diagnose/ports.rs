@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use netloom_core::{EventKind, FrameId, Stage, TraceEvent};
+use netloom_core::{EventKind, Stage, TraceEvent};
 
 use super::{Drop, Finding};
 use crate::docker::lab::Lab;
@@ -196,14 +196,44 @@ impl Lab {
         lookup: &[String],
         out: &mut Vec<Finding>,
     ) {
+        self.lookup_story(from, name, Some(to), lookup, out);
+    }
+
+    /// What a name lookup tried, from the resolver's log (`QNAME TYPE from SERVER:
+    /// ANSWER` per query): an answer that came through a search domain (first because
+    /// of ndots, or after the plain name failed), or every name failing.
+    pub(super) fn lookup_story(
+        &self,
+        from: &str,
+        name: &str,
+        answer: Option<IpAddr>,
+        log: &[String],
+        out: &mut Vec<Finding>,
+    ) {
         let bare = name.trim_end_matches('.');
-        let answered = lookup.iter().find_map(|l| {
-            let (q, rest) = l.split_once(' ')?;
+        let mut tried: Vec<(&str, &str)> = Vec::new();
+        for l in log {
+            // `QNAME TYPE from SERVER: ANSWER`; other lines (no answer at all) say
+            // nothing about search domains.
+            let mut words = l.split(' ');
+            let (Some(q), Some(_), Some("from")) = (words.next(), words.next(), words.next()) else {
+                continue;
+            };
+            let said = l.split_once(": ").map_or("", |(_, a)| a);
             let q = q.trim_end_matches('.');
-            (q != bare && q.starts_with(&format!("{bare}.")) && rest.contains(&to.to_string())).then_some(q)
-        });
-        let Some(q) = answered else { return };
-        let search = &q[bare.len() + 1..];
+            if !tried.iter().any(|(x, _)| *x == q) {
+                tried.push((q, said));
+            }
+        }
+        let Some(first) = tried.first() else { return };
+        let ok = |said: &str| match answer {
+            Some(a) => said.contains(&a.to_string()),
+            None => said
+                .split([',', ' '])
+                .next()
+                .is_some_and(|w| w.parse::<IpAddr>().is_ok()),
+        };
+        let answered = tried.iter().find(|(_, said)| ok(said));
         let ndots = self
             .resolved
             .model
@@ -215,35 +245,84 @@ impl Lab {
                 || "the resolver's ndots".to_string(),
                 |o| format!("{o} (dns_opt)"),
             );
-        out.push(Finding::new(
-            format!(
-                "'{name}' has {} dot(s), fewer than {ndots}, so it was looked up as {q} first (search domain \
-                 {search}), and that name answered {to}",
-                bare.matches('.').count()
-            ),
-            Some(format!(
-                "write the name fully qualified with a trailing dot (`{bare}.`), lower ndots (dns_opt \
-                 `ndots:1`), or remove the record that answers {q} (a wildcard *.{search})"
-            )),
-        ));
+        match answered {
+            Some((q, said)) if !q.eq_ignore_ascii_case(bare) && q.len() > bare.len() + 1 => {
+                let search = &q[bare.len() + 1..];
+                let cause = if first.0.eq_ignore_ascii_case(bare) {
+                    format!(
+                        "'{name}' itself got {}, then the resolver appended the search domain {search}, and {q} \
+                         answered {said}",
+                        first.1
+                    )
+                } else {
+                    format!(
+                        "'{name}' has {} dot(s), fewer than {ndots}, so it was looked up as {q} first (search \
+                         domain {search}), and that name answered {said}",
+                        bare.matches('.').count()
+                    )
+                };
+                out.push(Finding::new(
+                    cause,
+                    Some(format!(
+                        "write the name fully qualified with a trailing dot (`{bare}.`), or remove the record \
+                         that answers {q} (a wildcard *.{search}?); with ndots, a lower `ndots:N` in dns_opt"
+                    )),
+                ));
+            }
+            Some(_) => {}
+            None if answer.is_none()
+                && tried
+                    .iter()
+                    .all(|(_, said)| said.contains("NXDOMAIN") || said.contains("no record")) =>
+            {
+                let list: Vec<String> = tried.iter().map(|(q, said)| format!("{q} ({said})")).collect();
+                out.push(Finding::new(
+                    format!("every name tried failed: {}", list.join(", then ")),
+                    Some(
+                        "check the spelling; container names and aliases resolve only through the embedded \
+                         DNS of a user-defined network both containers are on"
+                            .into(),
+                    ),
+                ));
+            }
+            None => {}
+        }
     }
 
     /// A frame dropped after a VXLAN device encapsulated it: the outer packet was.
     pub(super) fn vxlan_drop(&self, d: &Drop<'_>, events: &[TraceEvent], out: &mut Vec<Finding>) -> bool {
         let Some(frame) = d.frame else { return false };
-        if !encapsulated(frame, events) {
+        let Some(note) = events.iter().find(|e| {
+            e.frame == frame && matches!(e.kind, EventKind::Note { .. }) && e.detail.contains("encapsulated")
+        }) else {
             return false;
-        }
+        };
+        let esp = note.detail.contains("ESP");
+        let (what, open) = if esp {
+            (
+                "the ESP packet (IP protocol 50) of the encrypted overlay",
+                "an encrypted overlay needs IP protocol 50 (ESP) between the hosts, besides udp/4789",
+            )
+        } else {
+            (
+                "the VXLAN packet (udp/4789)",
+                "an overlay needs udp/4789 (VXLAN data) between the hosts, and a swarm also tcp/2377 and \
+                 tcp+udp/7946",
+            )
+        };
+        let chain = if d.detail.contains("FORWARD") {
+            "FORWARD chain"
+        } else if d.detail.contains("INPUT") {
+            "INPUT chain"
+        } else {
+            "rules"
+        };
         out.push(Finding::new(
             format!(
-                "the VXLAN packet (udp/4789) carrying it between the overlay's hosts was dropped by {}: {}",
+                "{what} carrying it between the overlay's hosts was dropped by {}'s firewall: {}",
                 d.elem, d.detail
             ),
-            Some(
-                "overlay networks need udp/4789 (VXLAN data) open between the hosts, and for swarm also tcp/2377 \
-                 and tcp+udp/7946; allow them in the hosts' INPUT chains"
-                    .into(),
-            ),
+            Some(format!("{open}: allow it in {}'s {chain}", d.elem)),
         ));
         true
     }
@@ -289,8 +368,9 @@ impl Lab {
         out.push(Finding::new(
             cause,
             Some(
-                "make the MTU of the Docker network fit the path: daemon `mtu` (docker0 and the default for new \
-                 networks), or com.docker.network.driver.mtu on the network (VXLAN needs 50 bytes less)"
+                "make the MTU of the Docker network fit the path: daemon `mtu` for docker0, \
+                 com.docker.network.driver.mtu on a user network (or daemon default-network-opts for new \
+                 ones); an overlay needs 50 bytes less than its underlay"
                     .into(),
             ),
         ));
@@ -324,8 +404,8 @@ impl Lab {
             out.push(Finding::new(
                 format!(
                     "the published port was DNATed ({}) to {} on network(s) {}; with userland-proxy false the \
-                     DNATed packet is forwarded from {}'s network {} to that bridge, and Docker's isolation \
-                     (DOCKER-ISOLATION-STAGE-2 / the raw PREROUTING drop) stops it",
+                     DNATed packet is forwarded from {}'s network {} to that bridge, and Docker 28's \
+                     DOCKER-ISOLATION-STAGE-2 drops it (Docker 29 accepts DNATed packets there)",
                     e.detail,
                     dst.as_deref().unwrap_or("a container"),
                     theirs.join(", "),
@@ -333,8 +413,8 @@ impl Lab {
                     mine.join(", ")
                 ),
                 Some(
-                    "with userland-proxy true (the default) docker-proxy answers from the host instead; or put \
-                     both containers on one network and use its name"
+                    "with userland-proxy true (the default) docker-proxy answers from the host instead; Docker \
+                     29 lets the DNATed packet through; or put both containers on one network and use its name"
                         .into(),
                 ),
             ));
@@ -358,7 +438,8 @@ impl Lab {
 
     /// The sender's network does not masquerade: its packets leave with the container's
     /// own source address.
-    pub(super) fn unmasqueraded(&self, from: &str, out: &mut Vec<Finding>) -> bool {
+    /// `lost` is the address the drop could not route: it must be the sender's own.
+    pub(super) fn unmasqueraded(&self, from: &str, lost: Option<IpAddr>, out: &mut Vec<Finding>) -> bool {
         if !self.is_container(from) {
             return false;
         }
@@ -375,7 +456,10 @@ impl Lab {
         {
             let n = &self.resolved.networks[ep.network];
             let def = m.networks.iter().find(|d| d.name == n.name);
-            if n.driver == Driver::Bridge && def.is_some_and(|d| !d.masquerade) {
+            if n.driver == Driver::Bridge
+                && def.is_some_and(|d| !d.masquerade)
+                && lost.is_some_and(|l| ep.v4.map(IpAddr::V4) == Some(l))
+            {
                 out.push(Finding::new(
                     format!(
                         "network '{}' has com.docker.network.bridge.enable_ip_masquerade=false: {from}'s packets \
@@ -402,6 +486,7 @@ impl Lab {
         from: &str,
         to: IpAddr,
         port: Option<u16>,
+        l4: L4,
         events: &[TraceEvent],
         out: &mut Vec<Finding>,
     ) {
@@ -412,11 +497,15 @@ impl Lab {
         let Some(host) = self.host_owning(from, to) else {
             return;
         };
-        if !host.daemon.userland_proxy {
+        // The host's own programs are the proxy's clients as themselves: no surprise.
+        if !host.daemon.userland_proxy || from == host.name || self.on_host_network(from) {
             return;
         }
         for (ci, c) in self.containers_on(&host.name) {
-            if !self.resolved.published[ci].iter().any(|(_, hp, ..)| *hp == p) {
+            let serves = self.resolved.published[ci].iter().any(|(hip, hp, _, pl4)| {
+                *hp == p && *pl4 == l4 && hip.is_none_or(|h| h == to || h.is_unspecified())
+            });
+            if !serves {
                 continue;
             }
             let Some((ep, n)) = self.resolved.endpoints[ci]
@@ -427,15 +516,24 @@ impl Lab {
                 continue;
             };
             let gw = n.v4.map_or("the gateway".to_string(), |(_, g)| g.to_string());
-            let why = if to.is_ipv6() && ep.v6.is_none() {
-                format!(
-                    "{to} is IPv6 and {} has no IPv6 address, so no ip6tables DNAT can lead to it",
-                    c.name
+            let (why, hint) = if to.is_ipv6() && ep.v6.is_none() {
+                (
+                    format!(
+                        "{to} is IPv6 and {} has no IPv6 address, so no ip6tables DNAT can lead to it",
+                        c.name
+                    ),
+                    format!(
+                        "give network '{}' IPv6 (enable_ipv6) so the packet is DNATed with its source kept, or \
+                         read the client address from a proxy header",
+                        n.name
+                    ),
                 )
-            } else if to.is_loopback() {
-                format!("{to} is the host's loopback, which the DNAT rules do not cover")
             } else {
-                "no DNAT rule took the packet".to_string()
+                (
+                    "no DNAT rule took the packet".to_string(),
+                    "read the client address from a proxy header (X-Forwarded-For, PROXY protocol)"
+                        .to_string(),
+                )
             };
             out.push(Finding::new(
                 format!(
@@ -443,22 +541,11 @@ impl Lab {
                      from {gw}, so {} sees {gw} as the client, not {from}",
                     c.name, c.name
                 ),
-                Some(format!(
-                    "give network '{}' IPv6 (enable_ipv6) so the packet is DNATed with its source kept, or read the \
-                     client address from a proxy header",
-                    n.name
-                )),
+                Some(hint),
             ));
             return;
         }
     }
-}
-
-/// Whether a VXLAN device encapsulated `frame` (a note of the trace says so).
-fn encapsulated(frame: FrameId, events: &[TraceEvent]) -> bool {
-    events.iter().any(|e| {
-        e.frame == frame && matches!(e.kind, EventKind::Note { .. }) && e.detail.contains("encapsulated")
-    })
 }
 
 /// The first destination NAT of the step (a `nat PREROUTING`/`OUTPUT` note).
@@ -467,6 +554,18 @@ pub(super) fn dnat_note(events: &[TraceEvent]) -> Option<&TraceEvent> {
         matches!(e.kind, EventKind::Note { stage } if matches!(stage, Stage::NatPrerouting | Stage::NatOutput))
             && e.detail.contains("DNAT")
     })
+}
+
+/// The new destination (address and port) of the step's first DNAT.
+pub(super) fn dnat_dest(events: &[TraceEvent]) -> Option<(IpAddr, u16)> {
+    let note = &dnat_note(events)?.detail;
+    let after = note.split(" to ").nth(1)?;
+    let dst = after.split(" -> ").nth(1)?.split_whitespace().next()?;
+    let (host, port) = dst.rsplit_once(':')?;
+    Some((
+        host.trim_matches(|c| c == '[' || c == ']').parse().ok()?,
+        port.parse().ok()?,
+    ))
 }
 
 /// The new destination of a DNAT note (`… to tcp A -> 172.17.0.2:80 by …`).
