@@ -129,3 +129,88 @@ fn flipped_symptoms_name_their_cause() {
     }
     assert!(missing.is_empty(), "{}", missing.join("\n\n"));
 }
+
+/// The causes of failed steps, as a user reads them: `cause:`/`hint:` lines of each
+/// failed step, by step title.
+fn causes_of(text: &str) -> Vec<(String, String)> {
+    let loaded = load("causes.yaml", text).unwrap_or_else(|e| panic!("{e}"));
+    let report = run(&loaded, &RunOptions::default()).report;
+    report
+        .steps
+        .iter()
+        .filter(|s| s.status == Status::Failed)
+        .map(|s| {
+            let said: Vec<String> = s
+                .causes
+                .iter()
+                .map(|c| format!("{} | {}", c.cause, c.hint.clone().unwrap_or_default()))
+                .collect();
+            (s.title.clone(), said.join("\n"))
+        })
+        .collect()
+}
+
+/// Each cause fires only where its premise holds: a typo in a container's own subnet is
+/// not "a Docker subnet capturing a LAN", a UDP refusal is no TCP reset, a stopped
+/// container is named as stopped, the plain name tried before the search domain is not
+/// blamed on ndots, the host's own connection is not "published ports skip INPUT", and
+/// a step that got through says what it met.
+#[test]
+fn causes_hold_only_where_their_premise_does() {
+    let text = "name: premises\n\
+        hosts:\n  host1:\n    interfaces:\n      eth0: { address: 192.168.1.10/24, lan: office }\n    dns: [192.168.1.53]\n\
+        lans:\n  office: {}\n\
+        externals:\n  dns: { address: 192.168.1.53/24, lan: office, dns_records: { \"api.corp.example\": [192.168.1.99] } }\n\
+        networks:\n  appnet:\n    ipam: { config: [ { subnet: 172.20.0.0/24 } ] }\n\
+        containers:\n\
+        \x20 web: { networks: { appnet: { ipv4_address: 172.20.0.10 } }, listen: [tcp/80, udp/127.0.0.1:53], ports: [\"8080:80\"] }\n\
+        \x20 gone: { networks: { appnet: { ipv4_address: 172.20.0.20 } } }\n\
+        \x20 client: { networks: [appnet], dns_search: [corp.example] }\n\
+        steps:\n\
+        \x20 - container: { name: gone, state: stopped }\n\
+        \x20 - name: typo\n    ping: { from: client, to: 172.20.0.99, count: 1 }\n    expect: reach\n\
+        \x20 - name: udp on loopback\n    connect: { from: client, to: \"web:53\", proto: udp }\n    expect: ok\n\
+        \x20 - name: stopped\n    connect: { from: client, to: \"172.20.0.20:80\" }\n    expect: ok\n\
+        \x20 - name: plain first\n    resolve: { from: client, name: api }\n    expect: nxdomain\n\
+        \x20 - name: nowhere\n    resolve: { from: client, name: nosuch }\n    expect: ok\n\
+        \x20 - name: host itself\n    connect: { from: host1, to: \"192.168.1.10:8080\" }\n    expect: refused\n\
+        \x20 - name: open\n    connect: { from: client, to: \"web:80\" }\n    expect: refused\n";
+    let got = causes_of(text);
+    let said = |title: &str| {
+        got.iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("step '{title}' failed: {got:?}"))
+    };
+    let typo = said("typo");
+    assert!(
+        typo.contains("no container on network 'appnet' has 172.20.0.99"),
+        "{typo}"
+    );
+    assert!(!typo.contains("captures"), "{typo}");
+    let udp = said("udp on loopback");
+    assert!(
+        udp.contains("127.0.0.1:53 only") && udp.contains("ICMP port unreachable"),
+        "{udp}"
+    );
+    assert!(!udp.contains("reset"), "{udp}");
+    let stopped = said("stopped");
+    assert!(stopped.contains("gone, which is stopped"), "{stopped}");
+    assert!(!stopped.contains("answered ARP"), "{stopped}");
+    let plain = said("plain first");
+    assert!(
+        plain.contains("'api' itself got NXDOMAIN") && plain.contains("api.corp.example"),
+        "{plain}"
+    );
+    assert!(!plain.contains("fewer than"), "{plain}");
+    let nowhere = said("nowhere");
+    assert!(nowhere.contains("every name tried failed"), "{nowhere}");
+    let own = said("host itself");
+    assert!(own.contains("nat OUTPUT"), "{own}");
+    assert!(!own.contains("INPUT chain"), "{own}");
+    let open = said("open");
+    assert!(
+        open.contains("no firewall rule, NetworkPolicy or Docker isolation"),
+        "{open}"
+    );
+}
