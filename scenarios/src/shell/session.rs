@@ -583,12 +583,18 @@ fn outcome_of(r: &StepReport) -> Reply {
 }
 
 /// A step as `netloom run` prints it: a mark and the title, what was observed, the
-/// first drop.
+/// first drop, and for a failure its causes and hints.
 fn block(r: &StepReport, fate: Fate) -> String {
     let mark = if fate == Fate::Ok { "✓" } else { "✗" };
     let mut s = format!("{mark} {}\n       {}\n", r.title, r.observed);
     if let Some(d) = &r.first_drop {
         let _ = writeln!(s, "       dropped: {d}");
+    }
+    for c in &r.causes {
+        let _ = writeln!(s, "       cause: {}", c.cause);
+        if let Some(h) = &c.hint {
+            let _ = writeln!(s, "       hint: {h}");
+        }
     }
     s
 }
@@ -662,6 +668,7 @@ containers:
         let bad = run(&mut s, "ping -c 1 client 172.19.0.2");
         assert_eq!(bad.fate, Fate::Failed, "{}", bad.out);
         assert!(bad.out.contains("dropped: network-isolation"), "{}", bad.out);
+        assert!(bad.out.contains("cause: client is on network(s)"), "{}", bad.out);
         let t = run(&mut s, "trace");
         assert!(t.out.contains("DROPPED network-isolation"), "{}", t.out);
     }
