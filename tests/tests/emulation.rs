@@ -23,32 +23,6 @@ use common::{binary, root};
 /// of "nothing left" independent and the machine's two cores unsaturated.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Whether this machine can emulate; prints why not (and fails under
-/// `NETLOOM_REQUIRE_ALL`).
-fn can_emulate(test: &str) -> bool {
-    let why = if !common::is_root() {
-        Some("not root (emulation needs CAP_NET_ADMIN)")
-    } else if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_err()
-    {
-        Some("/dev/net/tun cannot be opened")
-    } else if Command::new("ping").arg("-V").output().is_err() {
-        Some("ping (iputils-ping) is not installed")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(w) => {
-            common::skip(test, w);
-            false
-        }
-    }
-}
-
 fn netloom(args: &[&str]) -> std::process::Output {
     Command::new(binary())
         .args(args)
@@ -288,7 +262,7 @@ fn signal(child: &Child, sig: &str) {
 #[test]
 fn bridge_network_carries_real_traffic() {
     let _g = SERIAL.lock();
-    if !can_emulate("bridge_network_carries_real_traffic") {
+    if !common::can_emulate("bridge_network_carries_real_traffic") {
         return;
     }
     let (code, out, _) = emulate("scenarios/examples/01-one-network.yaml", &[]);
@@ -305,7 +279,7 @@ fn bridge_network_carries_real_traffic() {
 #[test]
 fn published_port_mtu_and_dns_with_real_programs() {
     let _g = SERIAL.lock();
-    if !can_emulate("published_port_mtu_and_dns_with_real_programs") {
+    if !common::can_emulate("published_port_mtu_and_dns_with_real_programs") {
         return;
     }
     for f in [
@@ -330,7 +304,7 @@ fn published_port_mtu_and_dns_with_real_programs() {
 #[test]
 fn policies_police_real_traffic() {
     let _g = SERIAL.lock();
-    if !can_emulate("policies_police_real_traffic") {
+    if !common::can_emulate("policies_police_real_traffic") {
         return;
     }
     let f = scenario(
@@ -367,7 +341,7 @@ fn policies_police_real_traffic() {
 #[test]
 fn corpus_gives_the_same_outcomes_both_ways() {
     let _g = SERIAL.lock();
-    if !can_emulate("corpus_gives_the_same_outcomes_both_ways") {
+    if !common::can_emulate("corpus_gives_the_same_outcomes_both_ways") {
         return;
     }
     let mut files = Vec::new();
@@ -402,7 +376,7 @@ fn corpus_gives_the_same_outcomes_both_ways() {
 #[test]
 fn labs_give_the_same_outcomes_both_ways() {
     let _g = SERIAL.lock();
-    if !can_emulate("labs_give_the_same_outcomes_both_ways") {
+    if !common::can_emulate("labs_give_the_same_outcomes_both_ways") {
         return;
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/labs"))
@@ -469,7 +443,7 @@ fn labs_give_the_same_outcomes_both_ways() {
 #[test]
 fn failed_step_leaves_nothing() {
     let _g = SERIAL.lock();
-    if !can_emulate("failed_step_leaves_nothing") {
+    if !common::can_emulate("failed_step_leaves_nothing") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("netloom-emu-{}", std::process::id()));
@@ -492,7 +466,7 @@ fn failed_step_leaves_nothing() {
 #[test]
 fn held_network_exec_ls_and_ctrl_c() {
     let _g = SERIAL.lock();
-    if !can_emulate("held_network_exec_ls_and_ctrl_c") {
+    if !common::can_emulate("held_network_exec_ls_and_ctrl_c") {
         return;
     }
     let (mut child, id) = hold("scenarios/examples/01-one-network.yaml", None);
@@ -519,7 +493,7 @@ fn held_network_exec_ls_and_ctrl_c() {
 #[test]
 fn panic_leaves_nothing() {
     let _g = SERIAL.lock();
-    if !can_emulate("panic_leaves_nothing") {
+    if !common::can_emulate("panic_leaves_nothing") {
         return;
     }
     let (mut child, id) = hold(
@@ -536,7 +510,7 @@ fn panic_leaves_nothing() {
 #[test]
 fn kill_9_then_cleanup_leaves_nothing() {
     let _g = SERIAL.lock();
-    if !can_emulate("kill_9_then_cleanup_leaves_nothing") {
+    if !common::can_emulate("kill_9_then_cleanup_leaves_nothing") {
         return;
     }
     let (mut child, id) = hold("scenarios/examples/02-isolated-networks.yaml", None);
@@ -571,7 +545,7 @@ impl Drop for TunMode {
 fn ordinary_user_emulates_in_a_user_namespace() {
     use std::os::unix::fs::PermissionsExt;
     let _g = SERIAL.lock();
-    if !can_emulate("ordinary_user_emulates_in_a_user_namespace") {
+    if !common::can_emulate("ordinary_user_emulates_in_a_user_namespace") {
         return;
     }
     let user = "netloom-test";
@@ -665,7 +639,7 @@ impl Drop for TestRecord {
 #[test]
 fn cleanup_leaves_a_foreign_namespace_alone() {
     let _g = SERIAL.lock();
-    if !can_emulate("cleanup_leaves_a_foreign_namespace_alone") {
+    if !common::can_emulate("cleanup_leaves_a_foreign_namespace_alone") {
         return;
     }
     let name = format!("nl1234abcd-x{}", std::process::id());
@@ -691,7 +665,7 @@ fn cleanup_leaves_a_foreign_namespace_alone() {
 fn a_record_whose_pid_was_reused_is_dead() {
     use std::os::unix::process::CommandExt;
     let _g = SERIAL.lock();
-    if !can_emulate("a_record_whose_pid_was_reused_is_dead") {
+    if !common::can_emulate("a_record_whose_pid_was_reused_is_dead") {
         return;
     }
     // Another process that happens to have the recorded pid, and "netloom" in its
@@ -758,7 +732,7 @@ fn long_step_scenario(name: &str, step: &str) -> PathBuf {
 #[test]
 fn a_signal_during_a_long_step_ends_the_run_at_once() {
     let _g = SERIAL.lock();
-    if !can_emulate("a_signal_during_a_long_step_ends_the_run_at_once") {
+    if !common::can_emulate("a_signal_during_a_long_step_ends_the_run_at_once") {
         return;
     }
     for (kind, step, sig) in [
@@ -866,7 +840,7 @@ fn wait_for_namespaces(id: &str, n: usize) {
 #[test]
 fn a_signal_during_set_up_removes_what_was_made() {
     let _g = SERIAL.lock();
-    if !can_emulate("a_signal_during_set_up_removes_what_was_made") {
+    if !common::can_emulate("a_signal_during_set_up_removes_what_was_made") {
         return;
     }
     let f = large_scenario(1500);
@@ -889,7 +863,7 @@ fn a_signal_during_set_up_removes_what_was_made() {
 #[test]
 fn kill_9_during_set_up_then_one_cleanup_leaves_nothing() {
     let _g = SERIAL.lock();
-    if !can_emulate("kill_9_during_set_up_then_one_cleanup_leaves_nothing") {
+    if !common::can_emulate("kill_9_during_set_up_then_one_cleanup_leaves_nothing") {
         return;
     }
     let f = large_scenario(1500);
@@ -911,7 +885,7 @@ fn kill_9_during_set_up_then_one_cleanup_leaves_nothing() {
 #[test]
 fn an_exec_steps_background_program_does_not_outlive_the_run() {
     let _g = SERIAL.lock();
-    if !can_emulate("an_exec_steps_background_program_does_not_outlive_the_run") {
+    if !common::can_emulate("an_exec_steps_background_program_does_not_outlive_the_run") {
         return;
     }
     let f = scenario(
@@ -932,7 +906,7 @@ fn an_exec_steps_background_program_does_not_outlive_the_run() {
 #[test]
 fn a_netloom_exec_program_dies_with_the_network() {
     let _g = SERIAL.lock();
-    if !can_emulate("a_netloom_exec_program_dies_with_the_network") {
+    if !common::can_emulate("a_netloom_exec_program_dies_with_the_network") {
         return;
     }
     let (mut child, id) = hold("scenarios/examples/01-one-network.yaml", None);
@@ -963,7 +937,7 @@ fn a_netloom_exec_program_dies_with_the_network() {
 #[test]
 fn odd_names_leave_nothing_behind() {
     let _g = SERIAL.lock();
-    if !can_emulate("odd_names_leave_nothing_behind") {
+    if !common::can_emulate("odd_names_leave_nothing_behind") {
         return;
     }
     let namespaces = || -> Vec<String> {
@@ -1024,7 +998,7 @@ fn odd_names_leave_nothing_behind() {
 #[test]
 fn no_ip_process_is_started() {
     let _g = SERIAL.lock();
-    if !can_emulate("no_ip_process_is_started") {
+    if !common::can_emulate("no_ip_process_is_started") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("netloom-noip-{}", std::process::id()));
@@ -1090,7 +1064,7 @@ fn ipv4_of(frame: &[u8]) -> Option<Ipv4Head> {
 #[test]
 fn emulate_pcap_captures_the_steps_frames() {
     let _g = SERIAL.lock();
-    if !can_emulate("emulate_pcap_captures_the_steps_frames") {
+    if !common::can_emulate("emulate_pcap_captures_the_steps_frames") {
         return;
     }
     let base = std::env::temp_dir().join(format!("netloom-emu-pcap-{}", std::process::id()));
@@ -1196,7 +1170,7 @@ fn same_both_ways(file: &str, extra: &[&str]) -> String {
 #[test]
 fn modelled_machines_run_their_steps_on_the_model() {
     let _g = SERIAL.lock();
-    if !can_emulate("modelled_machines_run_their_steps_on_the_model") {
+    if !common::can_emulate("modelled_machines_run_their_steps_on_the_model") {
         return;
     }
     let f = scenario(
@@ -1271,7 +1245,7 @@ steps:
 #[test]
 fn on_wire_is_checked_under_emulate_as_under_run() {
     let _g = SERIAL.lock();
-    if !can_emulate("on_wire_is_checked_under_emulate_as_under_run") {
+    if !common::can_emulate("on_wire_is_checked_under_emulate_as_under_run") {
         return;
     }
     let text = |src: &str| {
@@ -1328,7 +1302,7 @@ steps:
 #[test]
 fn same_step_verdicts_both_ways() {
     let _g = SERIAL.lock();
-    if !can_emulate("same_step_verdicts_both_ways") {
+    if !common::can_emulate("same_step_verdicts_both_ways") {
         return;
     }
     for f in [
@@ -1353,7 +1327,7 @@ fn same_step_verdicts_both_ways() {
 #[test]
 fn stopped_macvlan_and_overlay_containers_give_nxdomain_live() {
     let _g = SERIAL.lock();
-    if !can_emulate("stopped_macvlan_and_overlay_containers_give_nxdomain_live") {
+    if !common::can_emulate("stopped_macvlan_and_overlay_containers_give_nxdomain_live") {
         return;
     }
     let f = scenario(
@@ -1455,7 +1429,7 @@ steps:
 #[test]
 fn emulate_writes_json_and_junit_reports() {
     let _g = SERIAL.lock();
-    if !can_emulate("emulate_writes_json_and_junit_reports") {
+    if !common::can_emulate("emulate_writes_json_and_junit_reports") {
         return;
     }
     let f = scenario(
@@ -1524,7 +1498,7 @@ fn emulate_writes_json_and_junit_reports() {
 #[test]
 fn real_failures_name_their_cause() {
     let _g = SERIAL.lock();
-    if !can_emulate("real_failures_name_their_cause") {
+    if !common::can_emulate("real_failures_name_their_cause") {
         return;
     }
     let cases = [

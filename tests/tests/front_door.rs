@@ -261,32 +261,9 @@ fn verbose_logs_what_is_loaded_and_compiled() {
     }
 }
 
-/// Whether this machine can make live networks; says why not (a failure under
-/// `NETLOOM_REQUIRE_ALL`).
-fn can_emulate(test: &str) -> bool {
-    let why = if !common::is_root() {
-        Some("not root (emulation needs CAP_NET_ADMIN)")
-    } else if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_err()
-    {
-        Some("/dev/net/tun cannot be opened")
-    } else if Command::new("ping").arg("-V").output().is_err() {
-        Some("ping (iputils-ping) is not installed")
-    } else {
-        None
-    };
-    if let Some(w) = why {
-        common::skip(test, w);
-    }
-    why.is_none()
-}
-
 #[test]
 fn emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe() {
-    if !can_emulate("emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe") {
+    if !common::can_emulate("emulate_logs_its_namespaces_and_draws_no_bar_through_a_pipe") {
         return;
     }
     let file = "scenarios/examples/01-one-network.yaml";
@@ -374,7 +351,7 @@ fn a_log_nobody_reads_neither_panics_nor_hangs() {
     // panics on the closed pipe: `run` ended with 101, and `emulate`'s step thread died
     // with its network up, the forwarding loop waiting for it forever.
     assert_eq!(with_stderr_closed(&["-v", "run", &pass]), Some(0));
-    if can_emulate("a_log_nobody_reads_neither_panics_nor_hangs") {
+    if common::can_emulate("a_log_nobody_reads_neither_panics_nor_hangs") {
         assert_eq!(
             with_stderr_closed(&["-v", "emulate", "scenarios/examples/01-one-network.yaml"]),
             Some(0)

@@ -45,3 +45,27 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Whether this machine can make live networks (root, /dev/net/tun, ping); says why
+/// not, which is a failure under `NETLOOM_REQUIRE_ALL`.
+#[allow(dead_code)] // not every test binary that includes this module emulates
+pub fn can_emulate(test: &str) -> bool {
+    let why = if !is_root() {
+        Some("not root (emulation needs CAP_NET_ADMIN)")
+    } else if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .is_err()
+    {
+        Some("/dev/net/tun cannot be opened")
+    } else if Command::new("ping").arg("-V").output().is_err() {
+        Some("ping (iputils-ping) is not installed")
+    } else {
+        None
+    };
+    if let Some(w) = why {
+        skip(test, w);
+    }
+    why.is_none()
+}
