@@ -389,6 +389,11 @@ pub struct Daemon {
     /// The host's `net.ipv4.ip_forward`.
     #[serde(default)]
     pub ip_forward: Option<Spanned<bool>>,
+    /// The filter FORWARD chain's policy once Docker has started: `drop` where Docker
+    /// had to enable `ip_forward` itself (and `ip-forward-no-drop` is not set), `accept`
+    /// (the default) where forwarding was on before (an addition).
+    #[serde(default)]
+    pub forward_policy: Option<Spanned<String>>,
     /// The host's own resolv.conf nameservers.
     #[serde(default)]
     pub resolv_conf: Option<Spanned<Vec<Spanned<IpAddr>>>>,

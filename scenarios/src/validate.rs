@@ -393,6 +393,20 @@ impl Validator<'_> {
                 if let Some(v) = &dm.ip_forward {
                     d.ip_forward = v.value;
                 }
+                if let Some(v) = &dm.forward_policy {
+                    match v.value.to_ascii_lowercase().as_str() {
+                        "drop" => d.forward_drop = true,
+                        "accept" => d.forward_drop = false,
+                        other => self.err(
+                            v,
+                            format!("unknown forward-policy '{other}'"),
+                            Some(format!(
+                                "drop (Docker enabled ip_forward itself) or accept; {}",
+                                crate::error::see("hosts")
+                            )),
+                        ),
+                    }
+                }
                 if let Some(v) = &dm.resolv_conf {
                     d.resolv_conf = Some(v.value.iter().map(|a| a.value).collect());
                 }

@@ -128,6 +128,14 @@ fn other_bad_values_are_reported_at_the_value() {
         13,
         "10.9.9.9",
     );
+    at_value(
+        &with(
+            "      eth0: { address: 192.168.1.10/24, lan: office }\n",
+            "      eth0: { address: 192.168.1.10/24, lan: office }\n    daemon: { forward-policy: sometimes }\n",
+        ),
+        6,
+        "sometimes",
+    );
 }
 
 #[test]

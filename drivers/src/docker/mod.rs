@@ -161,6 +161,9 @@ pub struct DaemonDef {
     pub pools: Vec<(IpNet, u8)>,
     /// The host's `net.ipv4.ip_forward`.
     pub ip_forward: bool,
+    /// The filter FORWARD chain's policy is DROP: Docker set it when it enabled
+    /// `ip_forward` itself (`setupIPv4Forwarding`, unless `ip-forward-no-drop`).
+    pub forward_drop: bool,
     /// The host's own resolv.conf name servers (`None` = not declared).
     pub resolv_conf: Option<Vec<IpAddr>>,
     /// The Docker release whose iptables layout the host gets (`daemon: { version: 28 }`
@@ -176,6 +179,7 @@ impl Default for DaemonDef {
             userland_proxy: true,
             pools: ipam::default_pools(),
             ip_forward: true,
+            forward_drop: false,
             resolv_conf: None,
             version: 29,
         }

@@ -105,7 +105,15 @@ impl Lab {
             let mut v4 = iptables::ruleset_v4(&fw);
             let mut v6 = iptables::ruleset_v6(&fw);
             let hi = *self.host_index.get(name)?;
-            add_user_rules(&mut v4, &mut v6, &self.resolved.model.hosts[hi].firewall);
+            let host = &self.resolved.model.hosts[hi];
+            if host.daemon.forward_drop {
+                // `iptables -P FORWARD DROP` (and ip6tables), as Docker sets it when it
+                // enables forwarding itself.
+                for r in [&mut v4, &mut v6] {
+                    r.table_mut(TableId::Filter).chain_mut("FORWARD").policy = Some(false);
+                }
+            }
+            add_user_rules(&mut v4, &mut v6, &host.firewall);
             return Some((v4, v6));
         }
         let r = self.resolved.model.routers.iter().find(|r| r.name == name)?;

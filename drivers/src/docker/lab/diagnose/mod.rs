@@ -595,6 +595,7 @@ impl Lab {
                 out.push(Finding::new(d.detail.to_string(), hint));
             }
             DropReason::Firewall if self.vxlan_drop(d, events, out) => {}
+            DropReason::Firewall if self.forward_policy_drop(d, out) => {}
             DropReason::Firewall => {
                 let hint = if d.detail.contains("DOCKER-ISOLATION") {
                     Some(

@@ -327,6 +327,36 @@ impl Lab {
         true
     }
 
+    /// A packet the host routes for others, dropped by the FORWARD chain's policy that
+    /// Docker set to DROP when it enabled forwarding.
+    pub(super) fn forward_policy_drop(&self, d: &Drop<'_>, out: &mut Vec<Finding>) -> bool {
+        if !d.detail.contains("FORWARD policy") {
+            return false;
+        }
+        let Some(h) = self.resolved.model.hosts.iter().find(|h| h.name == d.elem) else {
+            return false;
+        };
+        let docker = if h.daemon.forward_drop {
+            "Docker set it when it had to turn net.ipv4.ip_forward on at start-up"
+        } else {
+            "set by the host's own firewall"
+        };
+        out.push(Finding::new(
+            format!(
+                "{} routes this packet between two of its own interfaces, no rule of FORWARD accepts it \
+                 (Docker's accept only its bridges' traffic), and the chain's policy is DROP ({docker}): {}",
+                h.name, d.detail
+            ),
+            Some(
+                "accept the host's other forwarded traffic in DOCKER-USER (`iptables -I DOCKER-USER -i IN -o \
+                 OUT -j ACCEPT`, and the replies with `--ctstate RELATED,ESTABLISHED`), or enable \
+                 net.ipv4.ip_forward before Docker starts (or \"ip-forward-no-drop\": true)"
+                    .into(),
+            ),
+        ));
+        true
+    }
+
     /// An MTU drop, with the Docker interface MTU that sent the frame.
     pub(super) fn mtu_drop(
         &self,
