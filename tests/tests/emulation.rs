@@ -1539,3 +1539,17 @@ fn real_failures_name_their_cause() {
         }
     }
 }
+
+/// `expect: ok` on a resolve step holds under `emulate` as under `run`: any address
+/// answers it (troubleshooting 27's fixed twin, a name across an overlay).
+#[test]
+fn a_resolve_expecting_ok_passes_with_real_lookups() {
+    let _g = SERIAL.lock();
+    if !common::can_emulate("a_resolve_expecting_ok_passes_with_real_lookups") {
+        return;
+    }
+    let f = "scenarios/troubleshooting/27-bridge-across-hosts-fixed.yaml";
+    let (code, out, err) = emulate(f, &["--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(getent ahosts)"), "the lookup was real:\n{out}");
+}
