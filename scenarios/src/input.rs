@@ -33,6 +33,14 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
     tracing::info!("loading {name}");
     let error = crate::style::paint(color, crate::style::FAIL, "error:");
     let text = read_text(path).map_err(|e| format!("{name}:{}\n", e.replacen("error:", &error, 1)))?;
+    // A compose file (top-level `services:`) is converted first; see `netloom import compose`.
+    let text = if crate::compose::is_compose(&text) {
+        let c = crate::compose::convert_file(path, &crate::compose::Options::default())?;
+        c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
+        c.yaml
+    } else {
+        text
+    };
     let loaded = load(&name, &text).map_err(|errs: ScenarioErrors| {
         tracing::info!("{name}: {} error(s)", errs.len());
         errs.iter()
