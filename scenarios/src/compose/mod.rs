@@ -248,6 +248,20 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
         (Some(p), None) => p.trim_start_matches('\0').to_owned(),
         (None, None) => "default".to_owned(),
     };
+    // As compose-go: an explicit -p must already be normalised; `name:` and the
+    // directory's name are normalised.
+    if let Some(p) = opts.project.as_ref().filter(|p| !p.starts_with('\0')) {
+        if normalize_project(p) != *p || p.is_empty() {
+            return Err(ScenarioErrors(vec![ScenarioError::new(
+                file,
+                0,
+                0,
+                format!(
+                    "invalid project name {p:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+                ),
+            )]));
+        }
+    }
     let project = normalize_project(&raw);
     if project.is_empty() {
         return Err(ScenarioErrors(vec![ScenarioError::new(
@@ -440,19 +454,11 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
         y,
         "externals:\n  client: {{ address: {CLIENT_ADDR}/24, lan: lan }}"
     );
-    let _ = writeln!(y, "networks:");
-    let mut special = Vec::new();
-    for s in &svcs {
-        for n in &s.nets {
-            if let Some(m) = n.strip_prefix('\0') {
-                if !special.contains(&m) {
-                    special.push(m);
-                }
-            }
-        }
-    }
-    for m in &special {
-        let _ = writeln!(y, "  {m}: {{ driver: {m}, host: host1 }}");
+    // `host`, `none` and `bridge` are predefined on every host: used, never declared.
+    if used.is_empty() {
+        let _ = writeln!(y, "networks: {{}}");
+    } else {
+        let _ = writeln!(y, "networks:");
     }
     for k in used.keys() {
         let _ = writeln!(y, "  {}:", q(&net_name(k)));
@@ -518,9 +524,6 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
                 }
             }
         }
-    }
-    if svcs.iter().all(|s| s.nets.is_empty()) && special.is_empty() && used.is_empty() {
-        y.push_str("  {}\n");
     }
     let _ = writeln!(y, "containers:");
     for s in &svcs {
