@@ -454,3 +454,58 @@ fn no_checks_appends_no_steps_and_port_ranges_publish_each_port() {
     assert_eq!(steps.len(), 4, "{steps:?}");
     all_passed(&steps);
 }
+
+#[test]
+fn external_and_named_networks_keep_their_names_and_options_carry_over() {
+    let text = r#"
+services:
+  web:
+    networks: [proxy, v6]
+    depends_on: [api]
+  api:
+    expose: ["8000"]
+    networks:
+      proxy: {}
+      v6:
+        ipv6_address: "fd00:1::10"
+networks:
+  proxy:
+    external: true
+    name: traefik-public
+  v6:
+    name: app-v6
+    enable_ipv6: true
+    driver_opts:
+      com.docker.network.driver.mtu: 1400
+    ipam:
+      config:
+        - subnet: 172.30.0.0/24
+          ip_range: 172.30.0.128/25
+        - subnet: fd00:1::/64
+"#;
+    let c = convert("c.yaml", text, &opts("x")).expect("converts");
+    assert!(
+        c.yaml.contains("\"traefik-public\":") && c.yaml.contains("\"app-v6\":"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        !c.yaml.contains("x_proxy") && !c.yaml.contains("x_v6"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        c.yaml.contains("\"com.docker.network.driver.mtu\": \"1400\""),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("ip_range: \"172.30.0.128/25\""), "{}", c.yaml);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("ipv6_address"), "{:?}", c.warnings);
+    let steps = run_compose(
+        text,
+        &opts("x"),
+        "  - resolve: { from: x-web-1, name: api }\n    expect: ok\n",
+    );
+    all_passed(&steps);
+}

@@ -75,10 +75,10 @@ pub fn convert_file(path: &Path, opts: &Options) -> Result<Converted, String> {
     let mut o = opts.clone();
     if o.env.is_none() {
         let mut env: HashMap<String, String> = HashMap::new();
-        if let Some(d) = &dir {
-            if let Ok(t) = std::fs::read_to_string(d.join(".env")) {
-                env.extend(parse_dotenv(&t));
-            }
+        if let Some(d) = &dir
+            && let Ok(t) = std::fs::read_to_string(d.join(".env"))
+        {
+            env.extend(parse_dotenv(&t));
         }
         env.extend(std::env::vars());
         o.env = Some(env);
@@ -250,17 +250,17 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
     };
     // As compose-go: an explicit -p must already be normalised; `name:` and the
     // directory's name are normalised.
-    if let Some(p) = opts.project.as_ref().filter(|p| !p.starts_with('\0')) {
-        if normalize_project(p) != *p || p.is_empty() {
-            return Err(ScenarioErrors(vec![ScenarioError::new(
-                file,
-                0,
-                0,
-                format!(
-                    "invalid project name {p:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
-                ),
-            )]));
-        }
+    if let Some(p) = opts.project.as_ref().filter(|p| !p.starts_with('\0'))
+        && (normalize_project(p) != *p || p.is_empty())
+    {
+        return Err(ScenarioErrors(vec![ScenarioError::new(
+            file,
+            0,
+            0,
+            format!(
+                "invalid project name {p:?}: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+            ),
+        )]));
     }
     let project = normalize_project(&raw);
     if project.is_empty() {
@@ -291,17 +291,17 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
     for (key, s) in &services {
         let v = &s.value;
         if let Some(d) = &v.deploy {
-            if let Some(m) = &d.mode {
-                if m.value != "replicated" {
-                    warn(
-                        &mut warnings,
-                        m,
-                        format!(
-                            "service {key}: deploy.mode {} is swarm-only; one container per replica is made",
-                            m.value
-                        ),
-                    );
-                }
+            if let Some(m) = &d.mode
+                && m.value != "replicated"
+            {
+                warn(
+                    &mut warnings,
+                    m,
+                    format!(
+                        "service {key}: deploy.mode {} is swarm-only; one container per replica is made",
+                        m.value
+                    ),
+                );
             }
             if let Some(e) = &d.endpoint_mode {
                 warn(
@@ -317,14 +317,15 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
             .and_then(|d| d.replicas.as_ref().map(|r| r.value))
             .or(v.scale.as_ref().map(|r| r.value))
             .unwrap_or(1);
-        if n > 1 && v.container_name.is_some() {
-            if let Some(c) = &v.container_name {
-                errs.push(ScenarioError::at(
-                    file,
-                    c,
-                    format!("service {key}: container_name cannot be used with more than one replica"),
-                ));
-            }
+        if n > 1
+            && v.container_name.is_some()
+            && let Some(c) = &v.container_name
+        {
+            errs.push(ScenarioError::at(
+                file,
+                c,
+                format!("service {key}: container_name cannot be used with more than one replica"),
+            ));
         }
         let containers: Vec<String> = match &v.container_name {
             Some(c) if n <= 1 => vec![c.value.clone()],
@@ -499,28 +500,28 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
                 let _ = writeln!(y, "      {}: {}", q(o), q(&v.to_string()));
             }
         }
-        if let Some(ipam) = &n.ipam {
-            if !ipam.value.config.is_empty() {
-                let _ = writeln!(y, "    ipam:\n      config:");
-                for c in &ipam.value.config {
-                    let mut first = true;
-                    for (f, v) in [
-                        ("subnet", &c.subnet),
-                        ("gateway", &c.gateway),
-                        ("ip_range", &c.ip_range),
-                    ] {
-                        if let Some(v) = v {
-                            let _ = writeln!(y, "        {} {f}: {}", if first { "-" } else { " " }, q(v));
-                            first = false;
-                        }
+        if let Some(ipam) = &n.ipam
+            && !ipam.value.config.is_empty()
+        {
+            let _ = writeln!(y, "    ipam:\n      config:");
+            for c in &ipam.value.config {
+                let mut first = true;
+                for (f, v) in [
+                    ("subnet", &c.subnet),
+                    ("gateway", &c.gateway),
+                    ("ip_range", &c.ip_range),
+                ] {
+                    if let Some(v) = v {
+                        let _ = writeln!(y, "        {} {f}: {}", if first { "-" } else { " " }, q(v));
+                        first = false;
                     }
-                    if !c.aux_addresses.is_empty() {
-                        warn(
-                            &mut warnings,
-                            ipam,
-                            format!("network {k}: ipam aux_addresses are not reserved in the simulation"),
-                        );
-                    }
+                }
+                if !c.aux_addresses.is_empty() {
+                    warn(
+                        &mut warnings,
+                        ipam,
+                        format!("network {k}: ipam aux_addresses are not reserved in the simulation"),
+                    );
                 }
             }
         }
@@ -543,20 +544,26 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Scen
                     value: NetList::Map(m),
                     ..
                 }) = &v.networks
+                    && let Some(Some(sn)) = m.get(n)
                 {
-                    if let Some(Some(sn)) = m.get(n) {
-                        aliases.extend(sn.aliases.iter().cloned());
-                        ip4.clone_from(&sn.ipv4_address);
-                        ip6.clone_from(&sn.ipv6_address);
-                    }
+                    aliases.extend(sn.aliases.iter().cloned());
+                    ip4.clone_from(&sn.ipv4_address);
+                    ip6.clone_from(&sn.ipv6_address);
                 }
                 let list: Vec<String> = aliases.iter().map(|a| q(a)).collect();
                 let _ = writeln!(y, "        aliases: [{}]", list.join(", "));
                 if let Some(a) = ip4 {
                     let _ = writeln!(y, "        ipv4_address: {}", q(&a));
                 }
-                if let Some(a) = ip6 {
-                    let _ = writeln!(y, "        ipv6_address: {}", q(&a));
+                if ip6.is_some() && c == &s.containers[0] {
+                    warn(
+                        &mut warnings,
+                        s.svc,
+                        format!(
+                            "service {}: ipv6_address on {n} is not carried over (the scenario format has no per-container IPv6 address yet)",
+                            s.key
+                        ),
+                    );
                 }
             }
             if c == &s.containers[0] && !s.published.is_empty() {
@@ -732,10 +739,10 @@ fn parse_port(p: &Port) -> Result<Vec<Mapping>, String> {
                     }
                 }
             };
-            if let Some(h) = &hip {
-                if h.parse::<std::net::IpAddr>().is_err() {
-                    return Err(format!("invalid host IP {h:?} in port {t:?}"));
-                }
+            if let Some(h) = &hip
+                && h.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(format!("invalid host IP {h:?} in port {t:?}"));
             }
             let (hp, cp) = match rest.split_once(':') {
                 Some((h, c)) => (if h.is_empty() { None } else { Some(h.to_owned()) }, c.to_owned()),
@@ -746,10 +753,11 @@ fn parse_port(p: &Port) -> Result<Vec<Mapping>, String> {
                 Some(h) => Some(range(h).map_err(|e| format!("{e} in {t:?}"))?),
                 None => None,
             };
-            if let Some(h) = &hps {
-                if h.len() != cps.len() && h.len() < cps.len() {
-                    return Err(format!("port ranges in {t:?} do not match in size"));
-                }
+            if let Some(h) = &hps
+                && h.len() != cps.len()
+                && h.len() < cps.len()
+            {
+                return Err(format!("port ranges in {t:?} do not match in size"));
             }
             Ok(cps
                 .iter()
