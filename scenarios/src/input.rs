@@ -33,6 +33,15 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
     tracing::info!("loading {name}");
     let error = crate::style::paint(color, crate::style::FAIL, "error:");
     let text = read_text(path).map_err(|e| format!("{name}:{}\n", e.replacen("error:", &error, 1)))?;
+    // A compose file (top-level `services:`) is converted first; see `netloom import compose`.
+    let compose = crate::compose::is_compose(&text);
+    let text = if compose {
+        let c = crate::compose::convert_file(path, &crate::compose::Options::default())?;
+        c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
+        c.yaml
+    } else {
+        text
+    };
     let loaded = load(&name, &text).map_err(|errs: ScenarioErrors| {
         tracing::info!("{name}: {} error(s)", errs.len());
         errs.iter()
@@ -44,6 +53,9 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
                 };
                 format!("{shown}\n")
             })
+            .chain(compose.then(|| {
+                format!("  note: the lines above are in the scenario {name} converts to; `netloom import compose {name}` prints it\n")
+            }))
             .collect::<String>()
     })?;
     if let Some(t) = clock {

@@ -265,12 +265,35 @@ enum Command {
     },
     /// Print the manual page (roff): `netloom man > netloom.1 && man ./netloom.1`.
     Man,
+    /// Convert another tool's description into a scenario, printed on stdout.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// List live networks.
     Ls,
     /// Remove what killed runs left behind — exactly what their run records name
     /// (processes still inside, namespaces, their files, the records). Namespaces
     /// shaped like netloom's that no record names are listed, not removed.
     Cleanup,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A docker compose file: one host `host1` (192.168.65.10 on LAN `lan`), an outside
+    /// `client` (192.168.65.100), the project's networks and containers, and checks
+    /// (depends_on reachable by name, published ports answering from `client`).
+    Compose {
+        /// The compose file (`.env` next to it is read for interpolation).
+        file: PathBuf,
+        /// The project name (default: top-level `name:`, else the directory's name).
+        #[arg(short = 'p', long = "project-name", value_name = "PROJECT")]
+        project: Option<String>,
+        /// Enable services of this profile; repeatable.
+        #[arg(long = "profile", value_name = "NAME")]
+        profiles: Vec<String>,
+        /// Append no default checks.
+        #[arg(long)]
+        no_checks: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -348,6 +371,29 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("netloom forward: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Import(ImportCommand::Compose {
+            file,
+            project,
+            profiles,
+            no_checks,
+        }) => {
+            let opts = netloom_scenarios::compose::Options {
+                project,
+                profiles,
+                no_checks,
+                env: None,
+            };
+            match netloom_scenarios::compose::convert_file(&file, &opts) {
+                Ok(c) => {
+                    c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
+                    write_stdout(c.yaml.as_bytes())
+                }
+                Err(e) => {
+                    anstream::eprint!("{e}");
                     ExitCode::from(2)
                 }
             }

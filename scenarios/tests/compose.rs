@@ -1,0 +1,511 @@
+//! `netloom import compose`: compose projects converted and run. The projects have the
+//! network shapes of public compose projects (docker/awesome-compose's
+//! react-express-mysql public/private split, the compose specification's
+//! new/legacy aliases example, static addresses on an ipam subnet, host mode), written
+//! here in full.
+
+use std::collections::HashMap;
+
+use netloom_scenarios::compose::{Options, convert, convert_file, normalize_project};
+use netloom_scenarios::{RunOptions, Status, load, run};
+
+fn opts(project: &str) -> Options {
+    Options {
+        project: Some(project.into()),
+        env: Some(HashMap::new()),
+        ..Options::default()
+    }
+}
+
+/// Converts, appends `extra` steps, runs; returns (title, status) per step.
+fn run_compose(text: &str, o: &Options, extra: &str) -> Vec<(String, Status)> {
+    let c = convert("compose.yaml", text, o).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut yaml = c.yaml;
+    if !extra.is_empty() {
+        if !yaml.contains("\nsteps:\n") {
+            yaml.push_str("steps:\n");
+        }
+        yaml.push_str(extra);
+    }
+    let loaded = load("compose.yaml", &yaml).unwrap_or_else(|e| panic!("{e:?}\n{yaml}"));
+    let r = run(&loaded, &RunOptions::default());
+    r.report
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                format!("{} [{}] {}", s.title, s.observed, s.failures.join("; ")),
+                s.status,
+            )
+        })
+        .collect()
+}
+
+fn all_passed(steps: &[(String, Status)]) {
+    assert!(!steps.is_empty());
+    for (t, s) in steps {
+        assert_eq!(*s, Status::Passed, "{t}");
+    }
+}
+
+const REACT_EXPRESS_MYSQL: &str = r#"
+services:
+  backend:
+    build:
+      context: backend
+      target: development
+    command: npm run start-watch
+    environment:
+      - DATABASE_HOST=db
+    ports:
+      - 80:8080
+      - 9229:9229
+    volumes:
+      - ./backend/src:/code/src:ro
+    networks:
+      - public
+      - private
+    depends_on:
+      - db
+  db:
+    image: mariadb:10.6.4-focal
+    restart: always
+    expose: [3306]
+    networks:
+      - private
+  frontend:
+    build:
+      context: frontend
+    ports:
+      - 3000:3000
+    networks:
+      - public
+    depends_on:
+      - backend
+networks:
+  public:
+  private:
+volumes:
+  db-data:
+"#;
+
+#[test]
+fn frontend_reaches_backend_by_name_published_ports_answer_and_db_stays_private() {
+    let steps = run_compose(
+        REACT_EXPRESS_MYSQL,
+        &opts("rx"),
+        r#"  - connect: { from: rx-frontend-1, to: "db:3306" }
+    expect: timeout
+  - resolve: { from: rx-frontend-1, name: db }
+    expect: nxdomain
+  - connect: { from: client, to: "192.168.65.10:3306" }
+    expect: refused
+"#,
+    );
+    // Default checks: backend->db:3306, frontend->backend:8080, 3 published ports.
+    let titles: Vec<&str> = steps.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(titles[0].contains("rx-backend-1 -> db:3306"), "{titles:?}");
+    assert!(titles[1].contains("rx-frontend-1 -> backend:8080"), "{titles:?}");
+    assert!(titles[2].contains("192.168.65.10:80 "), "{titles:?}");
+    assert_eq!(steps.len(), 8, "{titles:?}");
+    // The name db does not exist on the public network: no packet leaves.
+    assert!(steps[5].0.contains("NXDOMAIN"), "{:?}", steps[5]);
+    all_passed(&steps);
+}
+
+#[test]
+fn a_depends_on_without_a_shared_network_fails_its_default_check() {
+    let text = "services:\n  web:\n    networks: [a]\n    depends_on: [api]\n  api:\n    expose: [\"5000\"]\n    networks: [b]\nnetworks:\n  a: {}\n  b: {}\n";
+    let steps = run_compose(text, &opts("p"), "");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].1, Status::Failed, "{:?}", steps[0]);
+}
+
+const INTERNAL: &str = r#"
+name: shop
+services:
+  proxy:
+    image: nginx:alpine
+    ports: ["8080:80/tcp", "5353:53/udp"]
+    networks: [edge, internal]
+    depends_on: [app]
+  app:
+    image: shop/app
+    expose: ["9000"]
+    networks: [internal]
+networks:
+  edge: {}
+  internal:
+    internal: true
+"#;
+
+#[test]
+fn internal_backend_is_unreachable_from_client_but_reachable_from_proxy() {
+    let c = convert(
+        "compose.yaml",
+        INTERNAL,
+        &Options {
+            env: Some(HashMap::new()),
+            ..Options::default()
+        },
+    )
+    .expect("converts");
+    assert!(c.yaml.contains("shop_internal"), "{}", c.yaml);
+    let steps = run_compose(
+        INTERNAL,
+        &Options {
+            env: Some(HashMap::new()),
+            ..Options::default()
+        },
+        r#"  - connect: { from: shop-app-1, to: "192.168.65.100:22" }
+    expect: refused
+  - ping: { from: client, to: shop-app-1 }
+    expect: no-reach
+"#,
+    );
+    // proxy->app:9000 by name, 8080/tcp and 5353/udp from client, then ours: an
+    // internal network gives no default route (connect: Network is unreachable).
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert!(
+        steps[2].0.contains("5353") && steps[2].0.contains("udp"),
+        "{steps:?}"
+    );
+    all_passed(&steps);
+}
+
+const ALIASES: &str = r#"
+services:
+  web:
+    image: "nginx:alpine"
+    networks:
+      - new
+  worker:
+    image: "my-worker-image:latest"
+    networks:
+      - legacy
+  db:
+    image: mysql
+    expose: ["3306"]
+    networks:
+      new:
+        aliases:
+          - database
+      legacy:
+        aliases:
+          - mysql
+networks:
+  new:
+  legacy:
+"#;
+
+#[test]
+fn aliases_are_per_network_and_the_service_name_is_on_each() {
+    let steps = run_compose(
+        ALIASES,
+        &opts("spec"),
+        r#"  - connect: { from: spec-web-1, to: "database:3306" }
+    expect: ok
+  - connect: { from: spec-web-1, to: "db:3306" }
+    expect: ok
+  - connect: { from: spec-worker-1, to: "mysql:3306" }
+    expect: ok
+  - connect: { from: spec-worker-1, to: "db:3306" }
+    expect: ok
+  - resolve: { from: spec-web-1, name: mysql }
+    expect: nxdomain
+  - resolve: { from: spec-worker-1, name: database }
+    expect: nxdomain
+"#,
+    );
+    all_passed(&steps);
+}
+
+#[test]
+fn static_addresses_on_an_ipam_subnet_are_what_names_resolve_to() {
+    let text = r#"
+services:
+  backend:
+    image: maps-backend
+    ports:
+      - 8080:8080
+    networks:
+      net:
+        ipv4_address: 172.28.0.2
+  frontend:
+    image: maps-frontend
+    ports:
+      - 3000:3000
+    depends_on:
+      - backend
+    networks:
+      net:
+        ipv4_address: 172.28.0.3
+networks:
+  net:
+    ipam:
+      driver: default
+      config:
+        - subnet: 172.28.0.0/16
+          gateway: 172.28.0.1
+"#;
+    let steps = run_compose(
+        text,
+        &opts("maps"),
+        r#"  - resolve: { from: maps-frontend-1, name: backend }
+    expect: { addresses: [172.28.0.2] }
+  - resolve: { from: maps-backend-1, name: frontend }
+    expect: { addresses: [172.28.0.3] }
+"#,
+    );
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    all_passed(&steps);
+}
+
+#[test]
+fn host_mode_service_answers_on_the_hosts_address() {
+    let text = r#"
+services:
+  monitor:
+    image: netdata/netdata
+    network_mode: host
+    expose: ["19999"]
+  app:
+    image: app
+    depends_on: [monitor]
+  offline:
+    image: batch
+    network_mode: none
+"#;
+    let steps = run_compose(
+        text,
+        &opts("hm"),
+        r#"  - ping: { from: hm-offline-1, to: 192.168.65.10 }
+    expect: no-reach
+"#,
+    );
+    // app -> host:19999, client -> host:19999, ours.
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(steps[1].0.contains("client -> 192.168.65.10:19999"), "{steps:?}");
+    all_passed(&steps);
+}
+
+#[test]
+fn replicas_and_container_name() {
+    let text = "services:\n  api:\n    deploy:\n      replicas: 3\n  db:\n    container_name: the-db\n    scale: 1\n";
+    let c = convert("c.yaml", text, &opts("r")).expect("converts");
+    for n in ["\"r-api-1\":", "\"r-api-2\":", "\"r-api-3\":", "\"the-db\":"] {
+        assert!(c.yaml.contains(n), "{n} missing:\n{}", c.yaml);
+    }
+    assert!(!c.yaml.contains("r-api-4") && !c.yaml.contains("r-db-1"));
+    let steps = run_compose(
+        text,
+        &opts("r"),
+        "  - ping: { from: r-api-3, to: db }\n    expect: reach\n",
+    );
+    all_passed(&steps);
+}
+
+#[test]
+fn bad_ports_are_errors_at_their_line_and_column() {
+    let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - \"80:70000\"\n      - target: 80\n        protocol: sctp\n";
+    let e = convert("c.yaml", text, &opts("p")).expect_err("invalid");
+    assert_eq!(e.0.len(), 2, "{e:?}");
+    assert_eq!((e.0[0].line, e.0[0].column), (5, 9), "{e:?}");
+    assert!(e.0[0].message.contains("70000"), "{e:?}");
+    assert_eq!(e.0[1].line, 6, "{e:?}");
+    assert!(e.0[1].message.contains("sctp"), "{e:?}");
+    let text = "services:\n  web:\n    networks: [front]\n";
+    let e = convert("c.yaml", text, &opts("p")).expect_err("undefined network");
+    assert_eq!(e.0[0].line, 3, "{e:?}");
+    assert!(e.0[0].message.contains("undefined network front"), "{e:?}");
+    let text = "services:\n  web:\n    network_mode: \"service:db\"\n  db: {}\n";
+    let e = convert("c.yaml", text, &opts("p")).expect_err("unsupported");
+    assert_eq!((e.0[0].line, e.0[0].column), (3, 19), "{e:?}");
+}
+
+#[test]
+fn swarm_only_keys_warn_with_their_line_and_others_are_ignored() {
+    let text = "services:\n  agent:\n    image: x\n    healthcheck: { test: [\"CMD\", \"true\"] }\n    logging: { driver: json-file }\n    deploy:\n      mode: global\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].starts_with("c.yaml:7:13: warning:"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(c.warnings[0].contains("global"), "{:?}", c.warnings);
+}
+
+#[test]
+fn project_names_are_normalised_as_compose_does() {
+    assert_eq!(normalize_project("My.App"), "myapp");
+    assert_eq!(normalize_project("_-Foo Bar-1"), "foobar-1");
+    let text = "name: \"Web Shop!\"\nservices:\n  web: {}\n";
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            env: Some(HashMap::new()),
+            ..Options::default()
+        },
+    )
+    .expect("converts");
+    assert!(
+        c.yaml.contains("\"webshop-web-1\":") && c.yaml.contains("\"webshop_default\":"),
+        "{}",
+        c.yaml
+    );
+    // -p wins over name:, and must already be normal.
+    let c = convert("c.yaml", text, &opts("other")).expect("converts");
+    assert!(c.yaml.contains("\"other-web-1\":"), "{}", c.yaml);
+    let e = convert("c.yaml", text, &opts("Other")).expect_err("invalid -p");
+    assert!(e.0[0].message.contains("invalid project name \"Other\""), "{e:?}");
+    // The directory's name, normalised, when there is neither.
+    let dir = std::env::temp_dir()
+        .join(format!("netloom-compose-{}", std::process::id()))
+        .join("My.Proj");
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    ports: [\"${WEB_PORT}:80\"]\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join(".env"), "# port\nWEB_PORT=8181\n").expect("write");
+    let c = convert_file(
+        &dir.join("compose.yaml"),
+        &Options {
+            env: None,
+            ..Options::default()
+        },
+    )
+    .expect("converts");
+    let _ = std::fs::remove_dir_all(dir.parent().expect("parent"));
+    assert!(c.yaml.contains("\"myproj-web-1\":"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"8181:80\""), ".env not read:\n{}", c.yaml);
+}
+
+#[test]
+fn interpolation_as_compose_does() {
+    let text = "services:\n  web:\n    ports:\n      - \"${A:-8001}:80\"\n      - \"${B-8002}:81\"\n      - \"${C:-8003}:82\"\n      - \"${D}:83\"\n    command: echo $$HOME\n";
+    let env: HashMap<String, String> = [("B", "9002"), ("C", ""), ("D", "9004")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("i".into()),
+            env: Some(env),
+            ..Options::default()
+        },
+    )
+    .expect("converts");
+    assert!(
+        c.yaml
+            .contains("ports: [\"8001:80\", \"9002:81\", \"8003:82\", \"9004:83\"]"),
+        "{}",
+        c.yaml
+    );
+    let e = convert(
+        "c.yaml",
+        "services:\n  web:\n    image: \"${IMG:?set IMG}\"\n",
+        &opts("i"),
+    )
+    .expect_err("required");
+    assert_eq!((e.0[0].line, e.0[0].column), (3, 13), "{e:?}");
+    assert!(e.0[0].message.contains("set IMG"), "{e:?}");
+}
+
+#[test]
+fn profiles_skip_services_unless_enabled() {
+    let text = "services:\n  web: {}\n  debug:\n    profiles: [tools]\n    depends_on: [web]\n";
+    let c = convert("c.yaml", text, &opts("pr")).expect("converts");
+    assert!(!c.yaml.contains("pr-debug-1"), "{}", c.yaml);
+    let o = Options {
+        profiles: vec!["tools".into()],
+        ..opts("pr")
+    };
+    let steps = run_compose(text, &o, "");
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(steps[0].0.contains("pr-debug-1"), "{steps:?}");
+    all_passed(&steps);
+}
+
+#[test]
+fn no_checks_appends_no_steps_and_port_ranges_publish_each_port() {
+    let text = "services:\n  media:\n    ports: [\"7000-7002:7000-7002/udp\", \"127.0.0.1:8443:443\"]\n";
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            no_checks: true,
+            ..opts("m")
+        },
+    )
+    .expect("converts");
+    assert!(!c.yaml.contains("steps:"), "{}", c.yaml);
+    let steps = run_compose(
+        text,
+        &opts("m"),
+        "  - connect: { from: client, to: \"192.168.65.10:8443\" }\n    expect: refused\n",
+    );
+    // 7000..7002/udp from client (the 127.0.0.1 port is not checked from outside), ours.
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    all_passed(&steps);
+}
+
+#[test]
+fn external_and_named_networks_keep_their_names_and_options_carry_over() {
+    let text = r#"
+services:
+  web:
+    networks: [proxy, v6]
+    depends_on: [api]
+  api:
+    expose: ["8000"]
+    networks:
+      proxy: {}
+      v6:
+        ipv6_address: "fd00:1::10"
+networks:
+  proxy:
+    external: true
+    name: traefik-public
+  v6:
+    name: app-v6
+    enable_ipv6: true
+    driver_opts:
+      com.docker.network.driver.mtu: 1400
+    ipam:
+      config:
+        - subnet: 172.30.0.0/24
+          ip_range: 172.30.0.128/25
+        - subnet: fd00:1::/64
+"#;
+    let c = convert("c.yaml", text, &opts("x")).expect("converts");
+    assert!(
+        c.yaml.contains("\"traefik-public\":") && c.yaml.contains("\"app-v6\":"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        !c.yaml.contains("x_proxy") && !c.yaml.contains("x_v6"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        c.yaml.contains("\"com.docker.network.driver.mtu\": \"1400\""),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("ip_range: \"172.30.0.128/25\""), "{}", c.yaml);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("ipv6_address"), "{:?}", c.warnings);
+    let steps = run_compose(
+        text,
+        &opts("x"),
+        "  - resolve: { from: x-web-1, name: api }\n    expect: ok\n",
+    );
+    all_passed(&steps);
+}
