@@ -104,7 +104,7 @@ impl Lab {
             ..
         } = attempt
         {
-            self.why_this_address(from, name, *to, lookup, &mut out);
+            self.lookup_story(from, name, Some(*to), lookup, &mut out);
         }
         if succeeded {
             if let Attempt::Resolve { from, name, log } = attempt {
@@ -204,10 +204,13 @@ impl Lab {
 
     /// The Docker host a container runs on.
     fn host_def_of(&self, container: &str) -> Option<&crate::docker::HostDef> {
-        let m = &self.resolved.model;
-        let c = m.containers.iter().find(|c| c.name == container)?;
-        let host = c.host.clone().unwrap_or_else(|| m.default_host());
-        m.hosts.iter().find(|h| h.name == host)
+        let c = self
+            .resolved
+            .model
+            .containers
+            .iter()
+            .find(|c| c.name == container)?;
+        self.host_of(c)
     }
 
     /// The container that owns `ip`, if any.

@@ -37,14 +37,14 @@ impl Lab {
         })
     }
 
-    fn containers_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = (usize, &'a ContainerDef)> + 'a {
-        let default_host = self.resolved.model.default_host();
-        self.resolved
-            .model
-            .containers
+    /// The containers of Docker host `host` (the lab's own index), with their indexes.
+    fn containers_on<'a>(&'a self, host: &str) -> impl Iterator<Item = (usize, &'a ContainerDef)> + 'a {
+        let m = &self.resolved.model;
+        self.containers_of
+            .get(host)
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .enumerate()
-            .filter(move |(_, c)| c.host.as_deref().unwrap_or(&default_host) == host)
+            .filter_map(move |&ci| m.containers.get(ci).map(|c| (ci, c)))
     }
 
     /// A port of a Docker host that refused or did not answer: what was meant to serve it.
@@ -185,18 +185,6 @@ impl Lab {
             }
         }
         let _ = m;
-    }
-
-    /// A named target that resolved through a search domain.
-    pub(super) fn why_this_address(
-        &self,
-        from: &str,
-        name: &str,
-        to: IpAddr,
-        lookup: &[String],
-        out: &mut Vec<Finding>,
-    ) {
-        self.lookup_story(from, name, Some(to), lookup, out);
     }
 
     /// What a name lookup tried, from the resolver's log (`QNAME TYPE from SERVER:
