@@ -512,6 +512,7 @@ impl DockerPath {
             subnet: "10.10.0.0/24".parse().expect("net"),
             gateway: None,
             ip_range: None,
+            aux_addresses: Vec::new(),
         });
         m.networks.push(nd);
         let a = Ipv4Addr::new(10, 10, 0, 2);
@@ -591,6 +592,7 @@ impl DockerPath {
                 subnet: IpNet::V4(Ipv4Net::new(Ipv4Addr::new(172, 20, i as u8, 0), 24).expect("/24")),
                 gateway: None,
                 ip_range: None,
+                aux_addresses: Vec::new(),
             });
             m.networks.push(nd);
         }
@@ -697,6 +699,7 @@ pub fn policy_cluster(pods: usize, policies: usize) -> Model {
         subnet: "10.244.0.0/16".parse().expect("subnet"),
         gateway: None,
         ip_range: None,
+        aux_addresses: Vec::new(),
     });
     m.networks.push(nd);
     for k in 0..10 {

@@ -589,6 +589,10 @@ pub struct IpamConfig {
     /// Sub-range from which container addresses are allocated.
     #[serde(default)]
     pub ip_range: Option<Spanned<IpNet>>,
+    /// Addresses IPAM must never allocate (a router, a NAS already on the range), by
+    /// name, as compose's `aux_addresses` and `--aux-address`.
+    #[serde(default)]
+    pub aux_addresses: Option<Spanned<NameMap<Spanned<IpAddr>>>>,
 }
 
 /// `driver_opts`, with the names Docker uses. Values are strings, as in Docker.

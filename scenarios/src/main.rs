@@ -293,6 +293,13 @@ enum ImportCommand {
         /// Append no default checks.
         #[arg(long)]
         no_checks: bool,
+        /// host1's address on the LAN, with its prefix (the client takes `.100` of
+        /// that subnet).
+        #[arg(long, value_name = "CIDR", default_value = "192.168.65.10/24")]
+        host_address: ipnet::Ipv4Net,
+        /// The LAN's name.
+        #[arg(long, value_name = "NAME", default_value = "lan")]
+        lan: String,
     },
 }
 
@@ -380,12 +387,16 @@ fn main() -> ExitCode {
             project,
             profiles,
             no_checks,
+            host_address,
+            lan,
         }) => {
             let opts = netloom_scenarios::compose::Options {
                 project,
                 profiles,
                 no_checks,
                 env: None,
+                host_address: Some(host_address),
+                lan: Some(lan),
             };
             match netloom_scenarios::compose::convert_file(&file, &opts) {
                 Ok(c) => {

@@ -571,6 +571,16 @@ impl Validator<'_> {
                         subnet: c.value.subnet.value,
                         gateway: c.value.gateway.as_ref().map(|g| g.value),
                         ip_range: c.value.ip_range.as_ref().map(|r| r.value),
+                        aux_addresses: c
+                            .value
+                            .aux_addresses
+                            .iter()
+                            .flat_map(|m| m.value.iter())
+                            .map(|(k, v)| {
+                                self.at(format!("{cp}.aux_addresses.{}", k.as_str()), location_of(v));
+                                (k.as_str().to_string(), v.value)
+                            })
+                            .collect(),
                     });
                 }
             }

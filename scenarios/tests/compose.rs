@@ -318,9 +318,10 @@ fn bad_ports_are_errors_at_their_line_and_column() {
     let e = convert("c.yaml", text, &opts("p")).expect_err("undefined network");
     assert_eq!(e.0[0].line, 3, "{e:?}");
     assert!(e.0[0].message.contains("undefined network front"), "{e:?}");
-    let text = "services:\n  web:\n    network_mode: \"service:db\"\n  db: {}\n";
-    let e = convert("c.yaml", text, &opts("p")).expect_err("unsupported");
+    let text = "services:\n  web:\n    network_mode: \"service:dbx\"\n  db: {}\n";
+    let e = convert("c.yaml", text, &opts("p")).expect_err("no such service");
     assert_eq!((e.0[0].line, e.0[0].column), (3, 19), "{e:?}");
+    assert!(e.0[0].message.contains("service:dbx: no such service"), "{e:?}");
 }
 
 #[test]
@@ -500,12 +501,231 @@ networks:
         c.yaml
     );
     assert!(c.yaml.contains("ip_range: \"172.30.0.128/25\""), "{}", c.yaml);
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0].contains("ipv6_address"), "{:?}", c.warnings);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(c.yaml.contains("ipv6_address: \"fd00:1::10\""), "{}", c.yaml);
     let steps = run_compose(
         text,
         &opts("x"),
         "  - resolve: { from: x-web-1, name: api }\n    expect: ok\n",
     );
     all_passed(&steps);
+}
+
+/// The VPN-sidecar pattern (qmcgaw/gluetun's documented setup): the torrent client
+/// joins the VPN container's network namespace, so its listener is reached at the VPN
+/// service's name and through the VPN container's published port; Docker's DNS knows
+/// no name for the joined service itself.
+const GLUETUN: &str = r#"
+services:
+  gluetun:
+    image: qmcgaw/gluetun
+    cap_add: [NET_ADMIN]
+    ports:
+      - 8080:8080
+  qbittorrent:
+    image: lscr.io/linuxserver/qbittorrent
+    network_mode: "service:gluetun"
+    expose: ["8080"]
+  sonarr:
+    image: lscr.io/linuxserver/sonarr
+    depends_on: [qbittorrent]
+"#;
+
+#[test]
+fn a_service_joining_anothers_namespace_answers_there() {
+    let c = convert("c.yaml", GLUETUN, &opts("media")).expect("converts");
+    assert!(!c.yaml.contains("media-qbittorrent-1"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"media-gluetun-1\":"), "{}", c.yaml);
+    // depends_on qbittorrent is checked at gluetun's name, on qbittorrent's port.
+    assert!(c.yaml.contains("to: \"gluetun:8080\""), "{}", c.yaml);
+    let steps = run_compose(
+        GLUETUN,
+        &opts("media"),
+        "  - resolve: { from: media-sonarr-1, name: qbittorrent }\n    expect: nxdomain\n",
+    );
+    all_passed(&steps);
+    let bad = GLUETUN.replace("    expose: [\"8080\"]", "    ports: [\"9000:9000\"]");
+    let e = convert("c.yaml", &bad, &opts("media")).expect_err("conflict");
+    assert!(
+        e.0[0]
+            .message
+            .contains("conflicting options: port publishing and the container type network mode"),
+        "{e:?}"
+    );
+}
+
+/// compose-go connects a service's networks highest `priority` first, ties by name —
+/// not in file order: eth0 is `alpha` unless `zeta` has the higher priority.
+#[test]
+fn networks_connect_in_priority_then_name_order() {
+    let text = "services:\n  app:\n    networks:\n      zeta: {}\n      alpha: {}\nnetworks:\n  zeta: {}\n  alpha: {}\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    let a = c.yaml.find("\"p_alpha\":\n        aliases").expect("alpha");
+    let z = c.yaml.find("\"p_zeta\":\n        aliases").expect("zeta");
+    assert!(a < z, "{}", c.yaml);
+    let text = text.replace("zeta: {}\n      alpha", "zeta: { priority: 10 }\n      alpha");
+    let c = convert("c.yaml", &text, &opts("p")).expect("converts");
+    let a = c.yaml.find("\"p_alpha\":\n        aliases").expect("alpha");
+    let z = c.yaml.find("\"p_zeta\":\n        aliases").expect("zeta");
+    assert!(z < a, "{}", c.yaml);
+}
+
+/// extra_hosts (list and map forms, host-gateway), mac_address and aux_addresses
+/// carried over and doing what Docker does with them.
+#[test]
+fn extra_hosts_mac_and_aux_addresses() {
+    let text = r#"
+services:
+  app:
+    image: alpine
+    extra_hosts:
+      - "host.docker.internal:host-gateway"
+      - "db.legacy=192.168.65.50"
+    mac_address: "02:00:00:00:be:ef"
+    networks: [lan]
+  other:
+    image: alpine
+    extra_hosts: { db.legacy: 192.168.65.51 }
+    networks: [lan]
+networks:
+  lan:
+    ipam:
+      config:
+        - subnet: 10.5.0.0/29
+          aux_addresses: { router: 10.5.0.2 }
+"#;
+    let steps = run_compose(
+        text,
+        &opts("p"),
+        "  - resolve: { from: p-app-1, name: host.docker.internal }\n    expect: { addresses: [172.17.0.1] }\n  - resolve: { from: p-app-1, name: db.legacy }\n    expect: { addresses: [192.168.65.50] }\n  - resolve: { from: p-other-1, name: db.legacy }\n    expect: { addresses: [192.168.65.51] }\n  - resolve: { from: p-other-1, name: app }\n    expect: { addresses: [10.5.0.3] }\n",
+    );
+    all_passed(&steps);
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    assert!(
+        c.yaml.contains("mac_address: \"02:00:00:00:be:ef\""),
+        "{}",
+        c.yaml
+    );
+}
+
+/// Replicas publish from a host range one port each, as Docker takes the first free
+/// port of the range; a single fixed port can only be one replica's (compose would
+/// fail to start the second), which the warning says. A port without a host side is
+/// published on a port the daemon picks.
+#[test]
+fn replicas_share_a_host_range_and_a_fixed_port_warns() {
+    let text = "services:\n  web:\n    image: nginx\n    deploy: { replicas: 2 }\n    ports: [\"8080-8081:80\", \"9000:90\", \"7000\"]\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    assert!(
+        c.yaml.contains("ports: [\"8080:80\", \"9000:90\", \"7000\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("ports: [\"8081:80\", \"7000\"]"), "{}", c.yaml);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("port is already allocated"),
+        "{:?}",
+        c.warnings
+    );
+    let steps = run_compose(
+        text,
+        &opts("p"),
+        "  - connect: { from: client, to: \"192.168.65.10:32768\" }\n    expect: ok\n  - connect: { from: client, to: \"192.168.65.10:32769\" }\n    expect: ok\n",
+    );
+    all_passed(&steps);
+}
+
+/// `--host-address` and `--lan` move host1 and the client; a comment is not
+/// interpolated (a `${X:?}` in it is no error).
+#[test]
+fn host_address_and_lan_flags_and_comments() {
+    let text = "services:\n  web:\n    image: nginx # needs ${NOPE:?never read}\n    ports: [\"80:80\"]\n";
+    let o = Options {
+        host_address: Some("10.1.2.3/16".parse().expect("cidr")),
+        lan: Some("office".into()),
+        ..opts("p")
+    };
+    let c = convert("c.yaml", text, &o).expect("converts");
+    assert!(
+        c.yaml.contains("eth0: { address: 10.1.2.3/16, lan: \"office\" }"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("client: { address: 10.1.0.100/16"), "{}", c.yaml);
+    let steps = run_compose(text, &o, "");
+    all_passed(&steps);
+    assert!(steps[0].0.contains("10.1.2.3:80"), "{steps:?}");
+}
+
+/// `include:` brings another file's services; `extends:` builds a service on another
+/// (from this file or `file:`), merging networks and ports; cycles are errors.
+#[test]
+fn include_and_extends_from_files_on_disk() {
+    let dir = std::env::temp_dir().join(format!("netloom-compose-inc-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("db")).expect("dir");
+    std::fs::write(
+        dir.join("db/compose.yaml"),
+        "services:\n  db:\n    image: postgres\n    expose: [\"5432\"]\n    networks: [back]\nnetworks:\n  back: { internal: true }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("common.yaml"),
+        "services:\n  base:\n    networks: [back]\n    expose: [\"8000\"]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "name: shop\ninclude:\n  - db/compose.yaml\nservices:\n  api:\n    extends: { file: common.yaml, service: base }\n    depends_on: [db]\n    ports: [\"8000:8000\"]\n    networks: [front]\n  worker:\n    extends: { file: common.yaml, service: base }\n    depends_on: [api]\nnetworks:\n  front: {}\n",
+    )
+    .expect("write");
+    let o = Options {
+        env: Some(HashMap::new()),
+        ..Options::default()
+    };
+    let c = convert_file(&dir.join("compose.yaml"), &o).expect("converts");
+    let loaded = load("c.yaml", &c.yaml).unwrap_or_else(|e| panic!("{e:?}\n{}", c.yaml));
+    let r = run(&loaded, &RunOptions::default());
+    for s in &r.report.steps {
+        assert_eq!(
+            s.status,
+            Status::Passed,
+            "{} {}\n{}",
+            s.title,
+            s.failures.join(";"),
+            c.yaml
+        );
+    }
+    // api joins both `back` (extended) and `front` (its own); worker inherits them.
+    assert!(c.yaml.contains("\"shop-worker-1\":"), "{}", c.yaml);
+    assert!(r.report.steps.len() >= 3, "{}", c.yaml);
+    // A sequence is merged, never replaced: a service extending `api` publishes its
+    // port too, and the second bind fails as it would under `docker compose up`.
+    let main = std::fs::read_to_string(dir.join("compose.yaml")).expect("read");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        main.replace(
+            "extends: { file: common.yaml, service: base }\n    depends_on: [api]",
+            "extends: api\n    ports: []",
+        ),
+    )
+    .expect("write");
+    let c = convert_file(&dir.join("compose.yaml"), &o).expect("converts");
+    let e = load("c.yaml", &c.yaml).expect_err("double bind");
+    assert!(e.0[0].message.contains("port is already allocated"), "{e:?}");
+    std::fs::write(dir.join("compose.yaml"), &main).expect("write");
+    std::fs::write(
+        dir.join("common.yaml"),
+        "services:\n  base:\n    extends: { file: compose.yaml, service: worker }\n",
+    )
+    .expect("write");
+    let e = convert_file(&dir.join("compose.yaml"), &o).expect_err("cycle");
+    assert!(e.contains("circular reference"), "{e}");
+    std::fs::write(dir.join("db/compose.yaml"), "services:\n  api: {}\n").expect("write");
+    let e = convert_file(&dir.join("compose.yaml"), &o).expect_err("conflict");
+    assert!(
+        e.contains("conflicting service api") || e.contains("conflicts with imported resource"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

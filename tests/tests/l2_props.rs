@@ -119,6 +119,7 @@ fn macvlan_lab(mode: ChildMode, children: usize, hairpin: bool) -> Lab {
         subnet: "192.168.1.0/24".parse().expect("net"),
         gateway: None,
         ip_range: Some("192.168.1.128/25".parse().expect("net")),
+        aux_addresses: Vec::new(),
     });
     m.networks.push(n);
     for i in 0..children {

@@ -102,6 +102,7 @@ fn one(containers: usize, per_host: usize, subnet: Option<&str>) -> Result<(), E
                 subnet: s,
                 gateway: None,
                 ip_range: None,
+                aux_addresses: Vec::new(),
             }];
         }
     }

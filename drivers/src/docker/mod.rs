@@ -355,6 +355,8 @@ pub struct SubnetDef {
     pub gateway: Option<IpAddr>,
     /// Where dynamic addresses come from (default: the whole subnet).
     pub ip_range: Option<IpNet>,
+    /// `aux_addresses` (`--aux-address`): addresses IPAM never gives a container.
+    pub aux_addresses: Vec<(String, IpAddr)>,
 }
 
 /// A container.

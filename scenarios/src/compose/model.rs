@@ -13,6 +13,54 @@ pub struct Compose {
     #[serde(default)]
     pub services: IndexMap<String, Spanned<Service>>,
     pub networks: Option<IndexMap<String, Option<Spanned<Network>>>>,
+    #[serde(default)]
+    pub include: Vec<Spanned<Include>>,
+}
+
+/// A top-level `include:` entry: a path, or `{ path, project_directory, env_file }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Include {
+    Path(String),
+    Long { path: OneOrMany },
+}
+
+impl Include {
+    pub fn paths(&self) -> Vec<String> {
+        match self {
+            Include::Path(p) => vec![p.clone()],
+            Include::Long { path } => path.list(),
+        }
+    }
+}
+
+/// `extends: NAME` or `extends: { service, file }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Extends {
+    Name(String),
+    Long { service: String, file: Option<String> },
+}
+
+/// `extra_hosts`: a list of `name:addr` / `name=addr`, or a map name → address(es).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExtraHosts {
+    List(Vec<String>),
+    Map(IndexMap<String, OneOrMany>),
+}
+
+impl ExtraHosts {
+    /// Entries as `name=addr`.
+    pub fn entries(&self) -> Vec<String> {
+        match self {
+            ExtraHosts::List(l) => l.clone(),
+            ExtraHosts::Map(m) => m
+                .iter()
+                .flat_map(|(k, v)| v.list().into_iter().map(move |a| format!("{k}={a}")))
+                .collect(),
+        }
+    }
 }
 
 /// A string, number or boolean scalar, as compose accepts for ports and options.
@@ -34,9 +82,12 @@ impl fmt::Display for Scalar {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Service {
+    pub extends: Option<Spanned<Extends>>,
     pub container_name: Option<Spanned<String>>,
+    pub extra_hosts: Option<Spanned<ExtraHosts>>,
+    pub mac_address: Option<Spanned<String>>,
     pub networks: Option<Spanned<NetList>>,
     pub network_mode: Option<Spanned<String>>,
     #[serde(default)]
@@ -57,36 +108,42 @@ pub struct Service {
     pub profiles: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Deploy {
     pub mode: Option<Spanned<String>>,
     pub replicas: Option<Spanned<u32>>,
     pub endpoint_mode: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum NetList {
     List(Vec<String>),
     Map(IndexMap<String, Option<ServiceNet>>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ServiceNet {
     #[serde(default)]
     pub aliases: Vec<String>,
     pub ipv4_address: Option<String>,
     pub ipv6_address: Option<String>,
+    pub mac_address: Option<String>,
+    /// Connection order: the highest first (eth0), ties by network key.
+    #[serde(default)]
+    pub priority: i64,
+    /// Which network gives the default route (Docker 28+); not modelled.
+    pub gw_priority: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Port {
     Long(Long),
     Short(Scalar),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Long {
     pub target: u16,
     pub published: Option<Scalar>,
@@ -94,7 +151,7 @@ pub struct Long {
     pub protocol: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(untagged)]
 pub enum DependsOn {
     #[default]
@@ -113,7 +170,7 @@ impl DependsOn {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     #[default]

@@ -689,6 +689,30 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
         if let Some((_, gw)) = n.v6 {
             e.insert(IpAddr::V6(gw), "the gateway".into());
         }
+        // Auxiliary addresses are reserved (libnetwork's `reserveAddress` at create).
+        let def = m
+            .networks
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.name == n.name && !n.default_bridge);
+        for (di, d) in def.into_iter() {
+            for (si, s) in d.subnets.iter().enumerate() {
+                for (name, a) in &s.aux_addresses {
+                    if s.subnet.contains(a) {
+                        e.insert(*a, format!("the auxiliary address '{name}'"));
+                    } else {
+                        errs.push(ModelError::new(
+                            format!(
+                                "networks.{}.ipam.config.{si}.aux_addresses.{name}",
+                                m.networks[di].name
+                            ),
+                            format!("auxiliary address {name}={a} is not in subnet {}", s.subnet),
+                            "an aux address must belong to its subnet",
+                        ));
+                    }
+                }
+            }
+        }
     }
     let host_set: BTreeSet<&str> = m.hosts.iter().map(|h| h.name.as_str()).collect();
     let net_index: BTreeMap<(&str, &str), usize> = nets
@@ -1368,6 +1392,7 @@ mod tests {
             subnet: "10.20.0.0/16".parse().expect("subnet"),
             gateway: None,
             ip_range: Some("10.20.0.0/17".parse().expect("range")),
+            aux_addresses: Vec::new(),
         });
         m.networks.push(n);
         for i in 0..30_000u32 {
@@ -1405,6 +1430,7 @@ mod tests {
             subnet: "10.30.0.0/24".parse().expect("subnet"),
             gateway: None,
             ip_range: Some("10.30.0.0/30".parse().expect("range")),
+            aux_addresses: Vec::new(),
         });
         m.networks.push(n);
         for i in 0..4 {
@@ -1437,12 +1463,14 @@ mod tests {
             subnet: "10.1.0.0/16".parse().expect("lit"),
             gateway: None,
             ip_range: None,
+            aux_addresses: Vec::new(),
         });
         let mut b = NetworkDef::bridge("b");
         b.subnets.push(SubnetDef {
             subnet: "10.1.2.0/24".parse().expect("lit"),
             gateway: None,
             ip_range: None,
+            aux_addresses: Vec::new(),
         });
         m.networks = vec![a, b];
         let mut c = ContainerDef::new("c");
