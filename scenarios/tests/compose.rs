@@ -648,7 +648,8 @@ fn host_address_and_lan_flags_and_comments() {
     };
     let c = convert("c.yaml", text, &o).expect("converts");
     assert!(
-        c.yaml.contains("eth0: { address: 10.1.2.3/16, lan: \"office\" }"),
+        c.yaml
+            .contains("\"eth0\": { address: 10.1.2.3/16, lan: \"office\" }"),
         "{}",
         c.yaml
     );

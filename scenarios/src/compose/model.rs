@@ -97,7 +97,7 @@ pub struct Service {
     #[serde(default)]
     pub depends_on: DependsOn,
     pub deploy: Option<Deploy>,
-    pub scale: Option<Spanned<u32>>,
+    pub scale: Option<Spanned<Count>>,
     #[serde(default)]
     pub dns: OneOrMany,
     #[serde(default)]
@@ -111,15 +111,42 @@ pub struct Service {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Deploy {
     pub mode: Option<Spanned<String>>,
-    pub replicas: Option<Spanned<u32>>,
+    pub replicas: Option<Spanned<Count>>,
     pub endpoint_mode: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// A service's `networks:`, a list of keys or a map of key → settings (or null).
+/// Deserialised by hand: an untagged enum buffers the value and loses nulls.
+#[derive(Debug, Clone)]
 pub enum NetList {
     List(Vec<String>),
     Map(IndexMap<String, Option<ServiceNet>>),
+}
+
+impl<'de> Deserialize<'de> for NetList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NetList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of network names or a map of network name to settings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<NetList, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = seq.next_element::<String>()? {
+                    v.push(x);
+                }
+                Ok(NetList::List(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<NetList, A::Error> {
+                IndexMap::<String, Option<ServiceNet>>::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )
+                .map(NetList::Map)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -195,8 +222,8 @@ pub struct Network {
     pub driver: Option<Spanned<String>>,
     #[serde(default)]
     pub driver_opts: IndexMap<String, Scalar>,
-    pub internal: Option<Spanned<bool>>,
-    pub enable_ipv6: Option<Spanned<bool>>,
+    pub internal: Option<Spanned<Flag>>,
+    pub enable_ipv6: Option<Spanned<Flag>>,
     pub external: Option<Spanned<External>>,
     pub ipam: Option<Spanned<Ipam>>,
 }
@@ -221,4 +248,67 @@ pub struct IpamConfig {
     pub gateway: Option<String>,
     #[serde(default)]
     pub aux_addresses: IndexMap<String, String>,
+}
+
+/// A boolean, or a string compose-go casts to one (`"true"`, `"0"`… after
+/// interpolation), as the schema allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(pub bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Flag, E> {
+                match v {
+                    "1" | "t" | "T" | "TRUE" | "true" | "True" | "y" | "Y" | "yes" | "Yes" | "YES" | "on"
+                    | "On" | "ON" => Ok(Flag(true)),
+                    "0" | "f" | "F" | "FALSE" | "false" | "False" | "n" | "N" | "no" | "No" | "NO"
+                    | "off" | "Off" | "OFF" => Ok(Flag(false)),
+                    _ => Err(E::custom(format!("invalid boolean {v:?}: true or false"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A count: a number, or a string of digits (what interpolation leaves).
+#[derive(Debug, Clone, Copy)]
+pub struct Count(pub u32);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of replicas")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                u32::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("{v} replicas is too many")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                u32::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("invalid number of replicas {v}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Count, E> {
+                v.trim()
+                    .parse()
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("invalid number of replicas {v:?}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

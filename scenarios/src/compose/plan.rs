@@ -127,8 +127,8 @@ pub(super) fn plan<'a>(
         let n = v
             .deploy
             .as_ref()
-            .and_then(|d| d.replicas.as_ref().map(|r| r.value))
-            .or(v.scale.as_ref().map(|r| r.value))
+            .and_then(|d| d.replicas.as_ref().map(|r| r.value.0))
+            .or(v.scale.as_ref().map(|r| r.value.0))
             .unwrap_or(1);
         if n > 1
             && let Some(c) = &v.container_name
