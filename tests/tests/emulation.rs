@@ -297,6 +297,22 @@ fn published_port_mtu_and_dns_with_real_programs() {
     assert!(out.contains("(getent ahosts)"), "{out}");
 }
 
+/// A compose file runs live as it is: its default checks (WordPress reaching its
+/// database by name, the published port from an outside client) pass with real
+/// programs in real namespaces, as under `run`.
+#[test]
+fn a_compose_file_emulates_as_it_runs() {
+    let _g = SERIAL.lock();
+    if !common::can_emulate("a_compose_file_emulates_as_it_runs") {
+        return;
+    }
+    let f = "scenarios/tests/fixtures/compose/projects/wordpress-mysql.yaml";
+    let (code, out, err) = emulate(f, &["--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(real socket)") && out.contains(", 0 skipped,"), "{out}");
+    assert!(out.contains("projects-wordpress-1"), "{out}");
+}
+
 /// NetworkPolicies police real traffic: the guards sit at the pods' bridge ports in
 /// the engine, so a real kernel's SYN from a pod the policy does not admit is dropped
 /// (reason `policy`), an admitted one connects, and the replies of the admitted
