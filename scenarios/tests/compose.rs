@@ -730,3 +730,16 @@ fn include_and_extends_from_files_on_disk() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Keys that change networking but are not simulated are warned at their line; keys
+/// that do not (image, volumes, healthcheck) are silent.
+#[test]
+fn unsimulated_network_keys_warn_at_their_line() {
+    let text = "services:\n  web:\n    image: nginx\n    volumes: [./x:/x]\n    links: [db]\n    sysctls: { net.ipv4.ip_forward: 1 }\n    networks:\n      n: { interface_name: lan0 }\n  db: { image: redis }\nnetworks:\n  n: {}\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    let w = c.warnings.join("\n");
+    assert!(w.contains("c.yaml:5:12: warning: service web: links"), "{w}");
+    assert!(w.contains("c.yaml:6:14: warning: service web: sysctls"), "{w}");
+    assert!(w.contains("interface_name"), "{w}");
+    assert_eq!(c.warnings.len(), 3, "{w}");
+}

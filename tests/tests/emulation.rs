@@ -309,7 +309,10 @@ fn a_compose_file_emulates_as_it_runs() {
     let f = "scenarios/tests/fixtures/compose/projects/wordpress-mysql.yaml";
     let (code, out, err) = emulate(f, &["--all"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("(real socket)") && out.contains(", 0 skipped,"), "{out}");
+    assert!(
+        out.contains("(real socket)") && out.contains(", 0 skipped,"),
+        "{out}"
+    );
     assert!(out.contains("projects-wordpress-1"), "{out}");
 }
 

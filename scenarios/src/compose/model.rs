@@ -88,6 +88,10 @@ pub struct Service {
     pub container_name: Option<Spanned<String>>,
     pub extra_hosts: Option<Spanned<ExtraHosts>>,
     pub mac_address: Option<Spanned<String>>,
+    /// Keys that matter for networking but are not simulated: warned at their line.
+    pub links: Option<Spanned<serde::de::IgnoredAny>>,
+    pub external_links: Option<Spanned<serde::de::IgnoredAny>>,
+    pub sysctls: Option<Spanned<serde::de::IgnoredAny>>,
     pub networks: Option<Spanned<NetList>>,
     pub network_mode: Option<Spanned<String>>,
     #[serde(default)]
@@ -161,6 +165,9 @@ pub struct ServiceNet {
     pub priority: i64,
     /// Which network gives the default route (Docker 28+); not modelled.
     pub gw_priority: Option<i64>,
+    /// Not modelled (warned).
+    pub interface_name: Option<String>,
+    pub link_local_ips: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

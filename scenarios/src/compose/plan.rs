@@ -124,6 +124,51 @@ pub(super) fn plan<'a>(
                 );
             }
         }
+        for (k, at, why) in [
+            (
+                "links",
+                &v.links,
+                "legacy links are not simulated: use the service name (every service is reachable by it on a shared network)",
+            ),
+            (
+                "external_links",
+                &v.external_links,
+                "external_links are not simulated",
+            ),
+            ("sysctls", &v.sysctls, "container sysctls are not simulated"),
+        ] {
+            if let Some(at) = at {
+                warn(warnings, file, at, format!("service {key}: {k}: {why}"));
+            }
+        }
+        if let Some(Spanned {
+            value: NetList::Map(m),
+            ..
+        }) = &v.networks
+            && let Some(at) = &v.networks
+        {
+            for (n, set) in m {
+                let Some(set) = set else { continue };
+                if set.interface_name.is_some() {
+                    warn(
+                        warnings,
+                        file,
+                        at,
+                        format!(
+                            "service {key}: networks.{n}.interface_name is not simulated: interfaces are eth0, eth1… in connection order"
+                        ),
+                    );
+                }
+                if set.link_local_ips.is_some() {
+                    warn(
+                        warnings,
+                        file,
+                        at,
+                        format!("service {key}: networks.{n}.link_local_ips are not simulated"),
+                    );
+                }
+            }
+        }
         let n = v
             .deploy
             .as_ref()
