@@ -326,6 +326,8 @@ pub fn docker_model(hosts: usize, per_host: usize) -> Model {
             c.networks.push(EndpointDef {
                 network: format!("net{h}"),
                 ipv4: None,
+                ipv6: None,
+                mac: None,
                 aliases: Vec::new(),
             });
             m.containers.push(c);
@@ -455,6 +457,8 @@ impl DockerPath {
             c.networks.push(EndpointDef {
                 network: "ov".into(),
                 ipv4: Some(ip),
+                ipv6: None,
+                mac: None,
                 aliases: Vec::new(),
             });
             m.containers.push(c);
@@ -643,6 +647,8 @@ impl DockerPath {
             c.networks.push(EndpointDef {
                 network: "app".into(),
                 ipv4: Some(ip),
+                ipv6: None,
+                mac: None,
                 aliases: Vec::new(),
             });
             c.labels.insert("team".into(), team.clone());
@@ -703,6 +709,8 @@ pub fn policy_cluster(pods: usize, policies: usize) -> Model {
         c.networks.push(EndpointDef {
             network: "pods".into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: Vec::new(),
         });
         c.namespace = format!("ns{}", i % 10);
@@ -744,6 +752,8 @@ fn add_app(m: &mut Model, network: &str, a: Ipv4Addr) {
     c.networks.push(EndpointDef {
         network: network.into(),
         ipv4: Some(a),
+        ipv6: None,
+        mac: None,
         aliases: Vec::new(),
     });
     m.containers.push(c);

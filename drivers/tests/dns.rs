@@ -10,6 +10,8 @@ fn ep(net: &str, aliases: &[&str]) -> EndpointDef {
     EndpointDef {
         network: net.into(),
         ipv4: None,
+        ipv6: None,
+        mac: None,
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
     }
 }

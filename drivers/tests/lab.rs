@@ -10,6 +10,8 @@ fn ep(net: &str) -> EndpointDef {
     EndpointDef {
         network: net.into(),
         ipv4: None,
+        ipv6: None,
+        mac: None,
         aliases: vec![],
     }
 }

@@ -18,6 +18,8 @@ fn container(name: &str, ns: &str, labels: &[(&str, &str)]) -> ContainerDef {
     c.networks.push(EndpointDef {
         network: "app".into(),
         ipv4: None,
+        ipv6: None,
+        mac: None,
         aliases: vec![],
     });
     c.namespace = ns.into();

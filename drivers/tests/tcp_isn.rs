@@ -33,6 +33,8 @@ fn servers_and_connections_draw_their_own_initial_sequence_numbers() {
         c.networks.push(EndpointDef {
             network: "app".into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: vec![],
         });
         c.listen.push(Listen {

@@ -22,7 +22,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Deref;
 use std::time::Duration;
 
@@ -665,6 +665,12 @@ pub struct Container {
     /// Named container ports, `http: tcp/80`, for policies' named ports (an addition).
     #[serde(default)]
     pub named_ports: Option<Spanned<NameMap<Spanned<Scalar>>>>,
+    /// `/etc/hosts` entries (`--add-host`): see [`ExtraHosts`].
+    #[serde(default)]
+    pub extra_hosts: Option<ExtraHosts>,
+    /// `--mac-address`: the MAC of the first network's interface.
+    #[serde(default)]
+    pub mac_address: Option<Spanned<String>>,
 }
 
 /// A container's networks, in attachment order. Written as a map (an entry may be
@@ -722,9 +728,102 @@ pub struct ContainerNetwork {
     /// Fixed address; else IPAM allocates in order.
     #[serde(default)]
     pub ipv4_address: Option<Spanned<Ipv4Addr>>,
+    /// Fixed IPv6 address, on a network with `enable_ipv6`.
+    #[serde(default)]
+    pub ipv6_address: Option<Spanned<Ipv6Addr>>,
     /// Extra DNS names on this network.
     #[serde(default, deserialize_with = "list")]
     pub aliases: Vec<Spanned<String>>,
+    /// The interface's MAC address (`02:42:ac:14:00:0a`); else Docker's, from the IPv4
+    /// address.
+    #[serde(default)]
+    pub mac_address: Option<Spanned<String>>,
+}
+
+/// `extra_hosts`: `["name:addr", "name=addr"]` as compose and `--add-host` write them,
+/// or a map `{ name: addr }`. Each entry is kept as `name=addr` text with its position.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraHosts(pub Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for ExtraHosts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ExtraHostsVisitor)
+    }
+}
+
+struct ExtraHostsVisitor;
+
+impl<'de> Visitor<'de> for ExtraHostsVisitor {
+    type Value = ExtraHosts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of \"name:address\" entries (or a map of name: address)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Spanned<Scalar>>()? {
+            out.push(Spanned {
+                value: format!("{k}={}", v.value.0),
+                referenced: v.referenced,
+                defined: v.defined,
+            });
+        }
+        Ok(ExtraHosts(out))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(e) = seq.next_element::<Spanned<String>>()? {
+            out.push(e);
+        }
+        Ok(ExtraHosts(out))
+    }
+}
+
+/// One `extra_hosts` entry split as Docker's `ValidateExtraHost` splits it: at the
+/// first `=`, else at the first `:`; an IPv6 address may be in brackets; the address
+/// may be `host-gateway`.
+///
+/// # Errors
+/// Docker's message for an entry it refuses.
+pub fn parse_extra_host(entry: &str) -> Result<(String, Option<IpAddr>), String> {
+    let (name, addr) = entry
+        .split_once('=')
+        .or_else(|| entry.split_once(':'))
+        .ok_or_else(|| format!("bad format for add-host: {entry:?}"))?;
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        return Err(format!("bad format for add-host: {entry:?}"));
+    }
+    let addr = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    if addr == "host-gateway" {
+        return Ok((name.to_string(), None));
+    }
+    addr.parse::<IpAddr>()
+        .map(|a| (name.to_string(), Some(a)))
+        .map_err(|_| format!("invalid IP address in add-host: {addr:?}"))
+}
+
+/// A MAC address as `ip link` and Docker write it (`02:42:ac:11:00:02`, `-` also taken).
+///
+/// # Errors
+/// Anything else.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(format!("invalid MAC address: {text}"));
+    }
+    for (m, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return Err(format!("invalid MAC address: {text}"));
+        }
+        *m = u8::from_str_radix(p, 16).map_err(|_| format!("invalid MAC address: {text}"))?;
+    }
+    Ok(mac)
 }
 
 /// A link's impairments (top-level `links:`).

@@ -1235,6 +1235,8 @@ links:
             c.networks.push(EndpointDef {
                 network: "app".into(),
                 ipv4: None,
+                ipv6: None,
+                mac: None,
                 aliases: vec![],
             });
             m.containers.push(c);
@@ -1263,6 +1265,8 @@ links:
         c.networks.push(EndpointDef {
             network: evil.into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: vec![],
         });
         m.containers.push(c);

@@ -591,6 +591,11 @@ fn target(lab: &mut Lab, from: &str, to: &To, log: &mut Vec<String>) -> Result<I
         || m.routers.iter().any(|r| &r.name == n)
         || m.externals.iter().any(|e| &e.name == n);
     let from_container = is_container(from);
+    if from_container && let Some(ip) = lab.hosts_file_lookup(from, n) {
+        // `hosts: files dns`: the container's /etc/hosts (`extra_hosts`) comes first.
+        log.push(format!("{n}: /etc/hosts: {ip} (no DNS query)"));
+        return Ok(ip);
+    }
     if machine && !is_container(n) {
         return lab
             .address_of(n, false)

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::docker::{
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair,
-    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
+    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, ExtraHost, GatewayMode, HostAddr,
+    HostDef, Impair, LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
@@ -279,6 +279,17 @@ impl Validator<'_> {
             match f.rfind('.') {
                 Some(i) => f = &f[..i],
                 None => return Location::UNKNOWN,
+            }
+        }
+    }
+
+    /// A `mac_address` value, or an error at it.
+    fn mac(&mut self, m: &Spanned<String>) -> Option<[u8; 6]> {
+        match format::parse_mac(&m.value) {
+            Ok(mac) => Some(mac),
+            Err(msg) => {
+                self.err(m, msg, Some("six hex octets, as `02:42:ac:11:00:02`".into()));
+                None
             }
         }
     }
@@ -623,11 +634,54 @@ impl Validator<'_> {
                     if let Some(a) = ep.aliases.first() {
                         self.at(format!("{ep_path}.aliases"), location_of(a));
                     }
+                    if let Some(a) = &ep.ipv6_address {
+                        self.at(format!("{ep_path}.ipv6_address"), location_of(a));
+                    }
+                    let mac = ep.mac_address.as_ref().and_then(|m| {
+                        self.at(format!("{ep_path}.mac_address"), location_of(m));
+                        self.mac(m)
+                    });
                     cd.networks.push(EndpointDef {
                         network: nname.value.clone(),
                         ipv4: ep.ipv4_address.as_ref().map(|a| a.value),
+                        ipv6: ep.ipv6_address.as_ref().map(|a| a.value),
+                        mac,
                         aliases: ep.aliases.iter().map(|a| a.value.clone()).collect(),
                     });
+                }
+            }
+            if let Some(m) = &c.mac_address
+                && let Some(mac) = self.mac(m)
+            {
+                // `--mac-address` belongs to the first network's endpoint (Docker API
+                // 1.44 moved it there).
+                if cd.networks.is_empty() {
+                    cd.networks.push(EndpointDef::on("bridge"));
+                }
+                match cd.networks.first_mut() {
+                    Some(ep) if ep.mac.is_some() => self.err(
+                        m,
+                        "conflicting options: mac_address given for the container and for its first network",
+                        Some("give it in one place".into()),
+                    ),
+                    Some(ep) => ep.mac = Some(mac),
+                    None => {}
+                }
+            }
+            if let Some(hosts) = &c.extra_hosts {
+                for (k, e) in hosts.0.iter().enumerate() {
+                    self.at(format!("{p}.extra_hosts.{k}"), location_of(e));
+                    match format::parse_extra_host(&e.value) {
+                        Ok((name, addr)) => cd.extra_hosts.push(ExtraHost {
+                            name,
+                            addr: addr.map_or(HostAddr::HostGateway, HostAddr::Ip),
+                        }),
+                        Err(msg) => self.err(
+                            e,
+                            msg,
+                            Some("write `name:address`, `name=address` or `name:host-gateway`; see SCENARIO-FORMAT.md#containers".into()),
+                        ),
+                    }
                 }
             }
             if let Some(first) = c.ports.first() {
@@ -977,6 +1031,11 @@ impl Validator<'_> {
             .externals
             .iter()
             .flat_map(|e| e.dns_records.iter().flat_map(|r| r.keys().cloned()))
+            .chain(
+                m.containers
+                    .iter()
+                    .flat_map(|c| c.extra_hosts.iter().map(|h| h.name.clone())),
+            )
             .collect();
         let mut out = Vec::new();
         for step in &s.steps {
@@ -1216,7 +1275,11 @@ impl Validator<'_> {
         match t.host {
             TargetHost::Ip(ip) => Some((To::Ip(ip), t.port)),
             TargetHost::Name(n) => {
-                if names.contains(&n) || aliases.contains(&n) || n.contains('.') || served.contains(&n) {
+                if names.contains(&n)
+                    || aliases.contains(&n)
+                    || n.contains('.')
+                    || served.iter().any(|x| x.eq_ignore_ascii_case(&n))
+                {
                     Some((To::Name(n), t.port))
                 } else {
                     let mut all: Vec<String> = names.to_vec();

@@ -58,6 +58,8 @@ fn model(s: &Spec) -> Model {
                 c.networks.push(EndpointDef {
                     network: format!("n{ni}"),
                     ipv4: None,
+                    ipv6: None,
+                    mac: None,
                     aliases: ALIASES
                         .iter()
                         .enumerate()

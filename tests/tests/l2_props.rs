@@ -126,6 +126,8 @@ fn macvlan_lab(mode: ChildMode, children: usize, hairpin: bool) -> Lab {
         c.networks.push(EndpointDef {
             network: "mv".into(),
             ipv4: Some(Ipv4Addr::new(192, 168, 1, 128 + i as u8)),
+            ipv6: None,
+            mac: None,
             aliases: Vec::new(),
         });
         m.containers.push(c);

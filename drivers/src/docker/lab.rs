@@ -542,6 +542,7 @@ impl Lab {
             }
             let mut node = Node::new(c.name.clone(), false);
             node.apps.dns = self.container_dns(ci);
+            node.apps.dns.hosts = self.container_hosts(ci);
             let id = self
                 .fabric
                 .add_element(c.name.clone(), Box::new(Node::new("placeholder", false)));
@@ -551,9 +552,7 @@ impl Lab {
             let host = c.host.clone().unwrap_or_else(|| default_host.clone());
             for (ei, ep) in eps.iter().enumerate() {
                 let net = &self.resolved.networks[ep.network];
-                let mut mac = ep
-                    .v4
-                    .map_or_else(|| net::node_mac(id.0, ei as u16), net::docker_mac);
+                let mut mac = ep.mac().unwrap_or_else(|| net::node_mac(id.0, ei as u16));
                 if net.driver == Driver::Ipvlan
                     && let Some(pm) = self
                         .parent_nic(&host, ep.network)
@@ -907,9 +906,9 @@ impl Lab {
                 continue;
             }
             for ep in self.resolved.endpoints[ci].iter().filter(|e| e.network == ni) {
-                if let (Some(ip), Some(remote)) = (ep.v4, underlay(&ch)) {
-                    fdb.insert(net::docker_mac(ip), remote);
-                    neighbours.insert(ip, net::docker_mac(ip));
+                if let (Some(ip), Some(mac), Some(remote)) = (ep.v4, ep.mac(), underlay(&ch)) {
+                    fdb.insert(mac, remote);
+                    neighbours.insert(ip, mac);
                 }
             }
         }

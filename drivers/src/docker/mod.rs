@@ -17,10 +17,10 @@
 //! let mut m = Model::default();
 //! m.networks.push(NetworkDef::bridge("app"));
 //! let mut web = ContainerDef::new("web");
-//! web.networks.push(EndpointDef { network: "app".into(), ipv4: None, aliases: vec![] });
+//! web.networks.push(EndpointDef::on("app"));
 //! web.listen.push(Listen { l4: L4::Tcp, addr: None, port: 80 });
 //! let mut client = ContainerDef::new("client");
-//! client.networks.push(EndpointDef { network: "app".into(), ipv4: None, aliases: vec![] });
+//! client.networks.push(EndpointDef::on("app"));
 //! m.containers = vec![web, client];
 //!
 //! let mut lab = Lab::build(&m, 7).expect("a valid model");
@@ -382,6 +382,28 @@ pub struct ContainerDef {
     pub labels: crate::policy::Labels,
     /// Named container ports, for policies' named ports (`http` = tcp/80).
     pub named_ports: Vec<crate::policy::NamedPort>,
+    /// `--add-host` / compose `extra_hosts`: lines of the container's `/etc/hosts`,
+    /// looked up before DNS.
+    pub extra_hosts: Vec<ExtraHost>,
+}
+
+/// One `--add-host NAME:ADDRESS` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraHost {
+    /// The host name.
+    pub name: String,
+    /// Its address.
+    pub addr: HostAddr,
+}
+
+/// The address of an [`ExtraHost`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostAddr {
+    /// A literal address.
+    Ip(IpAddr),
+    /// `host-gateway`: the daemon's `host-gateway-ip`, by default the address of the
+    /// default bridge (`docker0`) on the container's host.
+    HostGateway,
 }
 
 impl ContainerDef {
@@ -399,19 +421,34 @@ impl ContainerDef {
             namespace: "default".into(),
             labels: crate::policy::Labels::new(),
             named_ports: Vec::new(),
+            extra_hosts: Vec::new(),
         }
     }
 }
 
 /// A container's attachment to a network.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EndpointDef {
     /// The network's name.
     pub network: String,
     /// A static IPv4 address.
     pub ipv4: Option<Ipv4Addr>,
+    /// A static IPv6 address (on a network with IPv6 enabled).
+    pub ipv6: Option<Ipv6Addr>,
+    /// A fixed MAC address (`--mac-address`); else derived from the IPv4 address.
+    pub mac: Option<crate::net::Mac>,
     /// Network-scoped aliases.
     pub aliases: Vec<String>,
+}
+
+impl EndpointDef {
+    /// An attachment to `network` with a dynamic address and no alias.
+    pub fn on(network: impl Into<String>) -> Self {
+        EndpointDef {
+            network: network.into(),
+            ..EndpointDef::default()
+        }
+    }
 }
 
 /// Whether two binds of one host port clash, as bind() without SO_REUSEPORT decides:
@@ -550,8 +587,18 @@ pub struct ResolvedEndpoint {
     pub v4: Option<Ipv4Addr>,
     /// IPv6 address.
     pub v6: Option<Ipv6Addr>,
+    /// A fixed MAC address (else [`ResolvedEndpoint::mac`] derives one).
+    pub fixed_mac: Option<crate::net::Mac>,
     /// Aliases.
     pub aliases: Vec<String>,
+}
+
+impl ResolvedEndpoint {
+    /// Its MAC address: the fixed one, else Docker's `02:42:` + the IPv4 address;
+    /// `None` when it has neither (the element then numbers one).
+    pub fn mac(&self) -> Option<crate::net::Mac> {
+        self.fixed_mac.or(self.v4.map(crate::net::docker_mac))
+    }
 }
 
 /// One published port after allocation: host address (`None` = all), host port,

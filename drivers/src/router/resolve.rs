@@ -39,6 +39,22 @@ pub struct NodeDns {
     /// under emulation, by the container's address: they answer on the host's own
     /// addresses (the network's gateway), as Podman's aardvark-dns does.
     pub proxied: std::collections::BTreeMap<IpAddr, Embedded>,
+    /// `/etc/hosts` beyond localhost (`--add-host`, compose `extra_hosts`), in file
+    /// order: glibc's `files` source, asked before DNS as `hosts: files dns` says.
+    pub hosts: Vec<(String, IpAddr)>,
+}
+
+impl NodeDns {
+    /// The `/etc/hosts` addresses of `name` (case-insensitive, a trailing dot ignored)
+    /// of the asked families, in file order; empty when the file does not name it.
+    pub fn hosts_lookup(&self, name: &str, v4: bool, v6: bool) -> Vec<IpAddr> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        self.hosts
+            .iter()
+            .filter(|(n, a)| n.eq_ignore_ascii_case(name) && ((a.is_ipv4() && v4) || (a.is_ipv6() && v6)))
+            .map(|&(_, a)| a)
+            .collect()
+    }
 }
 
 /// Docker's embedded DNS server of one container.
@@ -245,6 +261,20 @@ impl Node {
         };
         self.apps.lookups.push(app);
         let idx = self.apps.lookups.len() - 1;
+        let from_file = self.apps.dns.hosts_lookup(name, true, v6);
+        if !from_file.is_empty() {
+            // `hosts: files dns`: /etc/hosts answers and DNS is never asked.
+            let l = &mut self.apps.lookups[idx];
+            let shown: Vec<String> = from_file.iter().map(ToString::to_string).collect();
+            l.log.push(format!(
+                "{}: /etc/hosts: {} (no DNS query)",
+                l.name,
+                shown.join(", ")
+            ));
+            l.outcome = Some(LookupOutcome::Addresses(from_file));
+            l.finished = Some(ctx.now());
+            return idx;
+        }
         if self.apps.lookups[idx].servers.is_empty() {
             let l = &mut self.apps.lookups[idx];
             l.log.push(format!(

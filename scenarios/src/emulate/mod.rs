@@ -405,6 +405,8 @@ pub fn forward(taps: &[(String, String)], offload: bool) -> Result<(), String> {
         c.networks.push(EndpointDef {
             network: "fwd".into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: Vec::new(),
         });
         m.containers.push(c);

@@ -211,7 +211,20 @@ fn build_one(id: &str, m: &EmuMachine, ns: &str) -> Result<MachineBuilt, String>
         sockets.push(inns::bind_embedded(emb.clone(), &netns::netns_path(ns))?);
     }
     let resolv = m.resolv.render();
-    netns::write_etc(id, ns, &[("resolv.conf", resolv.as_str())])?;
+    if m.hosts.is_empty() {
+        netns::write_etc(id, ns, &[("resolv.conf", resolv.as_str())])?;
+    } else {
+        // As Docker writes /etc/hosts: localhost, then the `--add-host` lines.
+        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for (name, addr) in &m.hosts {
+            hosts.push_str(&format!("{addr}\t{name}\n"));
+        }
+        netns::write_etc(
+            id,
+            ns,
+            &[("resolv.conf", resolv.as_str()), ("hosts", hosts.as_str())],
+        )?;
+    }
     Ok(MachineBuilt {
         element: m.element,
         taps,

@@ -93,6 +93,8 @@ impl Plan {
             for e in &c.networks {
                 dns_names.extend(e.aliases.iter().cloned());
             }
+            // `/etc/hosts` names: the namespace's own resolver reads them.
+            dns_names.extend(c.extra_hosts.iter().map(|h| h.name.clone()));
         }
         Plan {
             namespaces: record.namespaces.clone(),

@@ -161,6 +161,8 @@ impl DockerSpec {
                 d.networks.push(EndpointDef {
                     network: format!("n{ni}"),
                     ipv4: None,
+                    ipv6: None,
+                    mac: None,
                     aliases: vec![],
                 });
             }

@@ -732,6 +732,8 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
             vec![super::EndpointDef {
                 network: "bridge".into(),
                 ipv4: None,
+                ipv6: None,
+                mac: None,
                 aliases: Vec::new(),
             }]
         } else {
@@ -840,11 +842,64 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     v4 = Some(ip);
                 }
             }
+            let mut v6 = None;
+            if let Some(ip) = ep.ipv6 {
+                let af = format!("{ef}.ipv6_address");
+                match net.v6 {
+                    None => errs.push(ModelError::new(
+                        af,
+                        format!("invalid endpoint settings: no configured subnet contains IP address {ip}"),
+                        "give the network `enable_ipv6: true` (and an IPv6 subnet), or drop ipv6_address",
+                    )),
+                    Some(_) if net.default_bridge => errs.push(ModelError::new(
+                        af,
+                        "user specified IP address is supported on user defined networks only",
+                        "create a network with a subnet and attach the container to it",
+                    )),
+                    Some((s, _)) if !s.contains(&ip) || ip == s.network() => {
+                        errs.push(ModelError::new(
+                            af,
+                            format!(
+                                "invalid endpoint settings: no configured subnet contains IP address {ip}"
+                            ),
+                            format!("pick an address inside {s}"),
+                        ));
+                    }
+                    Some(_) => {
+                        if let Some(owner) = taken_ips.get(&ni).and_then(|t| t.get(&IpAddr::V6(ip))) {
+                            errs.push(ModelError::new(
+                                af,
+                                format!("Address already in use: {ip} is already {owner}"),
+                                "give every endpoint of a network its own address",
+                            ));
+                        } else {
+                            taken_ips
+                                .entry(ni)
+                                .or_default()
+                                .insert(IpAddr::V6(ip), format!("the address of container '{}'", c.name));
+                            v6 = Some(ip);
+                        }
+                    }
+                }
+            }
+            if let Some(mac) = ep.mac
+                && crate::net::is_group(&mac)
+            {
+                errs.push(ModelError::new(
+                    format!("{ef}.mac_address"),
+                    format!(
+                        "invalid MAC address {}: a multicast address",
+                        netloom_core::frame::MacDisplay(mac)
+                    ),
+                    "a container's MAC must be unicast: the first octet even (02:… is a local one)",
+                ));
+            }
             eps.push(ResolvedEndpoint {
                 network: ni,
                 ifname: format!("eth{ei}"),
                 v4,
-                v6: None,
+                v6,
+                fixed_mac: ep.mac,
                 aliases: ep.aliases.clone(),
             });
         }
@@ -863,6 +918,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                 ifname: format!("eth{}", eps.len()),
                 v4: None,
                 v6: None,
+                fixed_mac: None,
                 aliases: Vec::new(),
             });
         }
@@ -943,7 +999,9 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     )),
                 }
             }
-            if let Some((s, _)) = net.v6 {
+            if ep.v6.is_none()
+                && let Some((s, _)) = net.v6
+            {
                 let pool = next_v6.entry(ep.network).or_insert_with(|| NextFree::v6(s));
                 match pool.take_v6(|a| taken.contains_key(&a)) {
                     Some(ip) => {
@@ -1267,12 +1325,16 @@ mod tests {
         c1.networks.push(EndpointDef {
             network: "a".into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: vec![],
         });
         let mut c2 = ContainerDef::new("c2");
         c2.networks.push(EndpointDef {
             network: "a".into(),
             ipv4: None,
+            ipv6: None,
+            mac: None,
             aliases: vec![],
         });
         m.containers = vec![c1, c2, ContainerDef::new("c3")];
@@ -1313,6 +1375,8 @@ mod tests {
             c.networks.push(EndpointDef {
                 network: "big".into(),
                 ipv4: (i == 5).then_some(Ipv4Addr::new(10, 20, 0, 3)),
+                ipv6: None,
+                mac: None,
                 aliases: vec![],
             });
             m.containers.push(c);
@@ -1348,6 +1412,8 @@ mod tests {
             c.networks.push(EndpointDef {
                 network: "r".into(),
                 ipv4: None,
+                ipv6: None,
+                mac: None,
                 aliases: vec![],
             });
             m.containers.push(c);
@@ -1383,6 +1449,8 @@ mod tests {
         c.networks.push(EndpointDef {
             network: "a".into(),
             ipv4: Some(Ipv4Addr::new(10, 2, 0, 5)),
+            ipv6: None,
+            mac: None,
             aliases: vec![],
         });
         m.containers.push(c);

@@ -56,6 +56,8 @@ pub struct EmuMachine {
     /// ipvlan, overlay), which no host-side server can answer for. Its directory is
     /// the lab's at start; the server reads the live one ([`Lab::live_directory`]).
     pub embedded: Option<crate::router::Embedded>,
+    /// `/etc/hosts` entries beyond localhost (`extra_hosts`), in order.
+    pub hosts: Vec<(String, IpAddr)>,
 }
 
 impl Lab {
@@ -140,6 +142,7 @@ impl Lab {
             listens: node.listens().to_vec(),
             zone: node.apps.dns.zone.clone(),
             embedded,
+            hosts: node.apps.dns.hosts.clone(),
         });
         self.fabric.replace_element(id, Box::new(TapPort::new(names)));
     }

@@ -136,6 +136,46 @@ impl Lab {
     }
 
     /// The DNS roles of container `ci`'s namespace, as Docker sets them up.
+    /// Container `ci`'s `/etc/hosts` entries beyond localhost: its `extra_hosts`, with
+    /// `host-gateway` standing for the default bridge's gateway on its host (the
+    /// daemon's `host-gateway-ip` default), as Docker writes them.
+    pub(super) fn container_hosts(&self, ci: usize) -> Vec<(String, IpAddr)> {
+        let c = &self.resolved.model.containers[ci];
+        let host = c
+            .host
+            .clone()
+            .unwrap_or_else(|| self.resolved.model.default_host());
+        let gateway = self
+            .resolved
+            .networks
+            .iter()
+            .find(|n| n.default_bridge && n.host == host)
+            .and_then(|n| n.v4.map(|(_, gw)| IpAddr::V4(gw)));
+        c.extra_hosts
+            .iter()
+            .filter_map(|e| match e.addr {
+                crate::docker::HostAddr::Ip(a) => Some((e.name.clone(), a)),
+                crate::docker::HostAddr::HostGateway => gateway.map(|g| (e.name.clone(), g)),
+            })
+            .collect()
+    }
+
+    /// The address container `from`'s `/etc/hosts` gives `name` (IPv4 first), if any.
+    pub fn hosts_file_lookup(&self, from: &str, name: &str) -> Option<IpAddr> {
+        let ci = self
+            .resolved
+            .model
+            .containers
+            .iter()
+            .position(|c| c.name == from)?;
+        let dns = NodeDns {
+            hosts: self.container_hosts(ci),
+            ..NodeDns::default()
+        };
+        let found = dns.hosts_lookup(name, true, true);
+        found.iter().find(|a| a.is_ipv4()).or(found.first()).copied()
+    }
+
     pub(super) fn container_dns(&self, ci: usize) -> NodeDns {
         let m = &self.resolved.model;
         let c = &m.containers[ci];
