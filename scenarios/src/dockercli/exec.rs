@@ -212,7 +212,11 @@ fn ping(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     {
         return ToolOut::fail(format!("ping: {e}\n"), 2);
     }
-    let mut s = format!("PING {host} ({ip}) {size}({}) bytes of data.\n", size + 28);
+    let mut s = if ip.is_ipv4() {
+        format!("PING {host} ({ip}) {size}({}) bytes of data.\n", size + 28)
+    } else {
+        format!("PING {host} ({ip}) {size} data bytes\n")
+    };
     let who = match ctx.ptr.iter().find(|(a, _)| *a == ip) {
         Some((_, n)) => format!("{n} ({ip})"),
         None => ip.to_string(),

@@ -417,12 +417,6 @@ impl Replay {
                     .to_string(),
             );
         }
-        if spec.ip6.is_some() {
-            notes.push("--ip6 is shown by inspect but not simulated yet (the scenario format has no per-container IPv6 address)".into());
-        }
-        if spec.mac.is_some() {
-            notes.push("--mac-address is shown by inspect but not simulated yet".into());
-        }
         let ci = match self.daemon.create(spec) {
             Ok(ci) => ci,
             Err(e) => {
@@ -1347,7 +1341,17 @@ pub fn scenario_text(d: &Daemon) -> String {
             if let Some(ip) = a.ip {
                 let _ = write!(y, ", ipv4_address: {ip}");
             }
+            if let Some(ip6) = c.ip6.filter(|_| std::ptr::eq(a, &c.nets[0])) {
+                let _ = write!(y, ", ipv6_address: \"{ip6}\"");
+            }
             let _ = writeln!(y, " }}");
+        }
+        if let Some(mac) = &c.mac {
+            let _ = writeln!(y, "    mac_address: {}", q(mac));
+        }
+        if !c.add_hosts.is_empty() {
+            let l: Vec<String> = c.add_hosts.iter().map(|(h, a)| q(&format!("{h}={a}"))).collect();
+            let _ = writeln!(y, "    extra_hosts: [{}]", l.join(", "));
         }
         if !c.bound.is_empty() && !c.host_mode() {
             let ports: Vec<String> = c

@@ -129,7 +129,7 @@ pub struct Container {
     pub hostname: String,
     /// `--rm`.
     pub auto_remove: bool,
-    /// `--ip6`, `--mac-address` (kept for inspect; the format has no keys for them yet).
+    /// `--ip6` (on the first network).
     pub ip6: Option<Ipv6Addr>,
     /// `--mac-address`.
     pub mac: Option<String>,
@@ -546,6 +546,42 @@ impl Daemon {
         } else if static_ip.is_some() || !r.aliases.is_empty() {
             errs.push("user specified IP address is supported only when connecting to networks with user configured subnets".to_string());
         }
+        let ip6 = match &r.ip6 {
+            None => None,
+            Some(s) => match s.parse::<Ipv6Addr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    return Err(format!(
+                        "invalid argument \"{s}\" for \"--ip6\" flag: invalid IP address"
+                    ));
+                }
+            },
+        };
+        if let Some(a) = ip6 {
+            match net.v6 {
+                _ if net.predefined => {
+                    errs.push("user-specified IP address is supported on user-defined networks only".to_string());
+                }
+                None => errs.push(
+                    "user specified IP address is supported only when connecting to networks with user configured subnets"
+                        .to_string(),
+                ),
+                Some((s, _)) if !s.contains(&a) => {
+                    errs.push(format!("no configured subnet or ip-range contain the IP address {a}"));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(m) = &r.mac {
+            let ok = m.split(':').count() == 6
+                && m.split(':')
+                    .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
+            if !ok {
+                return Err(format!(
+                    "invalid argument \"{m}\" for \"--mac-address\" flag: {m} is not a valid mac address"
+                ));
+            }
+        }
         if !errs.is_empty() {
             return Err(daemon_err(format!(
                 "invalid endpoint settings:\n{}",
@@ -598,7 +634,7 @@ impl Daemon {
             add_hosts: r.add_hosts.clone(),
             hostname,
             auto_remove: r.rm,
-            ip6: r.ip6.as_ref().and_then(|s| s.parse().ok()),
+            ip6,
             mac: r.mac.clone(),
         });
         Ok(self.containers.len() - 1)
