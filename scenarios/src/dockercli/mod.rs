@@ -401,6 +401,17 @@ impl Replay {
     }
 
     fn run(&mut self, spec: &parse::RunSpec, create: bool) -> Res {
+        let mut r = self.run_inner(spec, create);
+        if spec.network.as_deref() == Some("host") && !spec.publish.is_empty() {
+            r.err.insert_str(
+                0,
+                "WARNING: Published ports are discarded when using host network mode\n",
+            );
+        }
+        r
+    }
+
+    fn run_inner(&mut self, spec: &parse::RunSpec, create: bool) -> Res {
         let run_err = |e: String| {
             let e = if e.starts_with("Error response") {
                 format!("docker: {e}\n\nRun 'docker run --help' for more information")
@@ -410,13 +421,6 @@ impl Replay {
             Res::err(e, 125)
         };
         let mut notes = Vec::new();
-        let mode = spec.network.as_deref().unwrap_or("bridge");
-        if mode == "host" && !spec.publish.is_empty() {
-            notes.push(
-                "(docker prints) WARNING: Published ports are discarded when using host network mode"
-                    .to_string(),
-            );
-        }
         let ci = match self.daemon.create(spec) {
             Ok(ci) => ci,
             Err(e) => {
@@ -445,7 +449,7 @@ impl Replay {
         self.dirty = true;
         let foreground_tool = !spec.detach
             && spec.cmd.first().is_some_and(|p| {
-                parse::TOOLS.contains(&p.rsplit('/').next().unwrap_or(p)) || is_shell(&spec.cmd)
+                parse::TOOLS.contains(&p.rsplit('/').next().unwrap_or(p)) || p == "cat" || is_shell(&spec.cmd)
             });
         if spec.detach {
             return Res {

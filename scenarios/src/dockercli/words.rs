@@ -64,10 +64,13 @@ pub fn split(text: &str) -> Result<Vec<Command>, SyntaxError> {
     };
 
     // Ends the current word, and with `end`, the current command.
+    // Where the command's last word ended, so that a trailing comment is not echoed.
+    let mut word_end = 0usize;
     macro_rules! flush_word {
         () => {
             if let Some(w) = word.take() {
                 words.push(w);
+                word_end = i.min(chars.len());
             }
         };
     }
@@ -75,7 +78,12 @@ pub fn split(text: &str) -> Result<Vec<Command>, SyntaxError> {
         ($upto:expr) => {
             flush_word!();
             if let Some((l, c, from)) = start.take() {
-                let raw: String = chars[from..$upto].iter().collect();
+                let upto = if word_end > from {
+                    word_end.min($upto)
+                } else {
+                    $upto
+                };
+                let raw: String = chars[from..upto].iter().collect();
                 out.push(Command {
                     words: std::mem::take(&mut words),
                     line: l,
@@ -312,6 +320,8 @@ mod tests {
         assert_eq!(cs[2].words, vec!["c"]);
         assert_eq!((cs[2].line, cs[2].col), (2, 3));
         assert_eq!(w("echo a#b"), vec![vec!["echo", "a#b"]]);
+        let c = split("docker run -d 'a b'   # why\n").expect("splits");
+        assert_eq!(c[0].text, "docker run -d 'a b'", "no comment echoed");
         assert_eq!(w("echo ''"), vec![vec!["echo", ""]]);
     }
 
