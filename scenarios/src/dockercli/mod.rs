@@ -563,7 +563,7 @@ impl Replay {
             container
                 && match ip {
                     IpAddr::V4(a) => {
-                        a.is_loopback() == false
+                        !a.is_loopback()
                             && !nets.iter().any(|n| n.contains(&a))
                             && a.to_string() != HOST_ADDR
                     }

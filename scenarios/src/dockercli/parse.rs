@@ -830,7 +830,7 @@ pub fn parse_publish(v: &str) -> Result<Vec<Publish>, String> {
     };
     if let Some(h) = &hps
         && h.len() != cps.len()
-        && !(cps.len() == 1)
+        && cps.len() != 1
     {
         return Err(format!(
             "invalid argument \"{v}\" for \"-p, --publish\" flag: invalid ranges specified for container and host Ports: {cp} and {}",
