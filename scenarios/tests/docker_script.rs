@@ -77,6 +77,30 @@ curl http://localhost:8081/ || echo nothing on 8081
     assert_eq!(code, 0, "a failure handled by || does not fail the script: {err}");
 }
 
+/// Host networking: the container's server is the host's; a second one on the same
+/// port exits at once, and `ps -a` says so.
+#[test]
+fn host_network_shares_the_hosts_ports() {
+    let (out, err, _) = replay(
+        "docker run -d --name h1 --network host -p 9999:80 nginx
+curl -v http://localhost/
+docker run -d --name h2 --network host nginx
+docker ps -a
+",
+    );
+    assert!(
+        err.starts_with("WARNING: Published ports are discarded when using host network mode\n"),
+        "{err}"
+    );
+    assert!(
+        out.contains("* Connected to localhost (127.0.0.1) port 80"),
+        "{out}"
+    );
+    assert!(err.contains("container h2 exited at once"), "{err}");
+    let h2 = out.lines().find(|l| l.ends_with(" h2")).expect("h2 listed");
+    assert!(h2.contains("Exited (1)"), "{out}");
+}
+
 /// An internal network: its containers talk to each other but nothing goes out.
 #[test]
 fn internal_network_has_no_way_out() {

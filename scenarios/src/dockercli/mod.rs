@@ -382,6 +382,8 @@ impl Replay {
                     )));
                 }
                 self.daemon.stop(ci);
+                // SIGKILL: 128 + 9.
+                self.daemon.containers[ci].exit_code = if verb == "kill" { 137 } else { 0 };
                 if self.daemon.containers[ci].auto_remove {
                     self.daemon.containers.remove(ci);
                 }
@@ -447,6 +449,21 @@ impl Replay {
             return r;
         }
         self.dirty = true;
+        // A program on the host's network binds the host's ports itself: a second one
+        // on a taken port exits at once ("address already in use"), as its process
+        // would; the daemon then shows it exited.
+        if self.daemon.containers[ci].host_mode() && !self.daemon.containers[ci].listen.is_empty() {
+            let name = self.daemon.containers[ci].name.clone();
+            let failed = self.lab().ok().and_then(|l| l.start_errors().get(&name).cloned());
+            if let Some(e) = failed {
+                self.daemon.stop(ci);
+                self.daemon.containers[ci].exit_code = 1;
+                self.dirty = true;
+                notes.push(format!(
+                    "container {name} exited at once: its program could not listen: {e}"
+                ));
+            }
+        }
         let foreground_tool = !spec.detach
             && spec.cmd.first().is_some_and(|p| {
                 parse::TOOLS.contains(&p.rsplit('/').next().unwrap_or(p)) || p == "cat" || is_shell(&spec.cmd)
@@ -563,9 +580,7 @@ impl Replay {
             container
                 && match ip {
                     IpAddr::V4(a) => {
-                        !a.is_loopback()
-                            && !nets.iter().any(|n| n.contains(&a))
-                            && a.to_string() != HOST_ADDR
+                        !a.is_loopback() && !nets.iter().any(|n| n.contains(&a)) && a.to_string() != HOST_ADDR
                     }
                     IpAddr::V6(_) => false,
                 }
@@ -830,7 +845,7 @@ impl Replay {
             };
             let status = match c.state {
                 State::Running => "Up".to_string(),
-                State::Exited => "Exited (0)".to_string(),
+                State::Exited => format!("Exited ({})", c.exit_code),
                 State::Created => "Created".to_string(),
             };
             rows.push(vec![
@@ -996,7 +1011,7 @@ impl Replay {
             state: StateJson {
                 status,
                 running: c.state == State::Running,
-                exit_code: 0,
+                exit_code: c.exit_code,
             },
             image: c.image.clone(),
             config: ConfigJson {

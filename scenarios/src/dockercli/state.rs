@@ -129,6 +129,8 @@ pub struct Container {
     pub hostname: String,
     /// `--rm`.
     pub auto_remove: bool,
+    /// The exit status of its last run (1 when its program could not start).
+    pub exit_code: i32,
     /// `--ip6` (on the first network).
     pub ip6: Option<Ipv6Addr>,
     /// `--mac-address`.
@@ -634,6 +636,7 @@ impl Daemon {
             add_hosts: r.add_hosts.clone(),
             hostname,
             auto_remove: r.rm,
+            exit_code: 0,
             ip6,
             mac: r.mac.clone(),
         });
@@ -703,6 +706,7 @@ impl Daemon {
             bound.push((p.host_ip, port, p.container_port, p.proto.clone()));
         }
         let c = &mut self.containers[ci];
+        c.exit_code = 0;
         for (a, ip) in c.nets.iter_mut().zip(given) {
             a.ip = ip;
         }
