@@ -30,6 +30,8 @@ docker exec client curl http://web/
 docker run -d --name web0 nginx
 docker run -d --name client0 alpine sleep 1d
 docker exec client0 curl -sS http://web0/
+docker exec client0 curl -s -o /dev/null -w '%{http_code}\\n' http://web0/
+docker exec client nslookup web
 ",
     );
     assert!(
@@ -42,6 +44,14 @@ docker exec client0 curl -sS http://web0/
     );
     assert!(out.contains("* Connected to web (172.18.0.2) port 80"), "{out}");
     assert!(err.contains("curl: (6) Could not resolve host: web0\n"), "{err}");
+    assert!(
+        out.contains("\n000\n"),
+        "curl -w prints 000 when no response came: {out}"
+    );
+    assert!(
+        out.contains("Server:\t\t127.0.0.11\nAddress:\t127.0.0.11#53\n\nNon-authoritative answer:\nName:\tweb\nAddress: 172.18.0.2\n"),
+        "{out}"
+    );
     assert_eq!(code, 1, "the failed curl fails the script");
 }
 

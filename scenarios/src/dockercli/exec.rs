@@ -341,6 +341,7 @@ fn connect(
 
 fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     let (mut silent, mut show_error, mut verbose) = (false, false, false);
+    let mut write_out: Option<String> = None;
     let mut target = None;
     let mut i = 0;
     while i < args.len() {
@@ -349,18 +350,33 @@ fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
             "-s" | "--silent" => silent = true,
             "-S" | "--show-error" => show_error = true,
             "-v" | "--verbose" => verbose = true,
-            "-m" | "--max-time" | "--connect-timeout" | "-o" | "--output" | "-w" | "--write-out" | "-X"
-            | "--request" | "-H" | "--header" | "-d" | "--data" | "-u" | "--user" | "-A" | "--user-agent"
-            | "--retry" | "-e" | "--resolve" | "--cacert" | "-T" | "--upload-file" => i += 1,
+            "-w" | "--write-out" => {
+                i += 1;
+                write_out = args.get(i).cloned();
+            }
+            "-m" | "--max-time" | "--connect-timeout" | "-o" | "--output" | "-X" | "--request" | "-H"
+            | "--header" | "-d" | "--data" | "-u" | "--user" | "-A" | "--user-agent" | "--retry" | "-e"
+            | "--resolve" | "--cacert" | "-T" | "--upload-file" => i += 1,
             _ if a.starts_with("--") => {}
             _ if a.starts_with('-') && a.len() > 1 => {
-                for c in a[1..].chars() {
+                // A bundle (`-sSo /dev/null`, `-o/dev/null`): a flag that takes a value
+                // takes the rest of the word, or the next word.
+                for (k, c) in a[1..].char_indices() {
                     match c {
                         's' => silent = true,
                         'S' => show_error = true,
                         'v' => verbose = true,
                         'm' | 'o' | 'w' | 'X' | 'H' | 'd' | 'u' | 'A' | 'e' | 'T' => {
-                            i += 1;
+                            let rest = &a[k + 2..];
+                            let v = if rest.is_empty() {
+                                i += 1;
+                                args.get(i).cloned()
+                            } else {
+                                Some(rest.to_string())
+                            };
+                            if c == 'w' {
+                                write_out = v;
+                            }
                             break;
                         }
                         _ => {}
@@ -371,6 +387,16 @@ fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
         }
         i += 1;
     }
+    // `-w '%{http_code}'` after a failed connection: curl prints 000 (no response).
+    let failed_out = |mut t: ToolOut| {
+        if let Some(w) = &write_out {
+            t.out = w
+                .replace("%{http_code}", "000")
+                .replace("%{response_code}", "000")
+                .replace("\\n", "\n");
+        }
+        t
+    };
     let Some(u) = target else {
         return ToolOut::fail(
             "curl: no URL specified\ncurl: try 'curl --help' or 'curl --manual' for more information\n"
@@ -386,10 +412,10 @@ fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     };
     let quiet_err = |s: String| if silent && !show_error { String::new() } else { s };
     match connect(lab, ctx, &host, port, L4::Tcp) {
-        Err(_) => ToolOut::fail(
+        Err(_) => failed_out(ToolOut::fail(
             quiet_err(format!("curl: (6) Could not resolve host: {host}\n")),
             6,
-        ),
+        )),
         Ok(r) => {
             let fate = if r.outcome == Some(Outcome::Ok) {
                 Fate::Ok
@@ -415,13 +441,14 @@ fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
                 .and_then(|s| s.split(')').next())
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(7);
-            ToolOut::fail(quiet_err(words), code)
+            failed_out(ToolOut::fail(quiet_err(words), code))
         }
     }
 }
 
 fn wget(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     let mut quiet = false;
+    let spider = args.iter().any(|a| a == "--spider");
     let mut target = None;
     let mut i = 0;
     while i < args.len() {
@@ -447,10 +474,10 @@ fn wget(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
             let ip = r.target.map(|a| a.to_string()).unwrap_or_default();
             match r.outcome {
                 Some(Outcome::Ok) => ToolOut {
-                    out: if quiet {
-                        String::new()
-                    } else {
-                        format!("Connecting to {host} ({ip}:{port})\n")
+                    out: match (quiet, spider) {
+                        (true, _) => String::new(),
+                        (false, true) => format!("Connecting to {host} ({ip}:{port})\nremote file exists\n"),
+                        (false, false) => format!("Connecting to {host} ({ip}:{port})\n"),
                     },
                     err: String::new(),
                     code: 0,
@@ -637,12 +664,12 @@ fn nslookup(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
         );
     };
     let l = lookup(lab, ctx, name, false);
-    let server = if l.server.is_empty() {
-        "127.0.0.11".to_string()
+    // The server that answered (none when no query left the machine).
+    let mut s = if l.server.is_empty() {
+        String::new()
     } else {
-        l.server.clone()
+        format!("Server:\t\t{0}\nAddress:\t{0}#53\n\n", l.server)
     };
-    let mut s = format!("Server:\t\t{server}\nAddress:\t{server}#53\n\n");
     match l.outcome {
         Some(LookupOutcome::NoAnswer(_)) => {
             return ToolOut {
