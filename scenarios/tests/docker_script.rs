@@ -266,7 +266,7 @@ docker network disconnect app web
 #[test]
 fn inspect_json_has_dockers_keys() {
     let (out, err, code) = replay(
-        "docker network create --subnet 172.30.0.0/24 --gateway 172.30.0.254 app
+        "docker network create --attachable --subnet 172.30.0.0/24 --gateway 172.30.0.254 app
 docker run -d --name web --network app --network-alias www -p 8080:80 nginx
 docker network inspect app
 ",
@@ -281,6 +281,7 @@ docker network inspect app
     assert_eq!(n["Name"], "app");
     assert_eq!(n["Id"], net_id.as_str());
     assert_eq!(n["Driver"], "bridge");
+    assert_eq!(n["Attachable"], true);
     assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "172.30.0.0/24");
     assert_eq!(n["IPAM"]["Config"][0]["Gateway"], "172.30.0.254");
     let ep = &n["Containers"][web_id.as_str()];

@@ -774,7 +774,19 @@ impl Replay {
                 .unwrap_or_else(|| make_id(kind, name, 0))
         };
         let hide = |n: &str| n.starts_with(GAP);
-        let naming = crate::shell::inspect::Naming { id: &id, hide: &hide };
+        let attachable: Vec<String> = self
+            .daemon
+            .networks
+            .iter()
+            .filter(|n| n.attachable)
+            .map(|n| n.name.clone())
+            .collect();
+        let is_attachable = |n: &str| attachable.iter().any(|a| a == n);
+        let naming = crate::shell::inspect::Naming {
+            id: &id,
+            hide: &hide,
+            attachable: &is_attachable,
+        };
         let lab = match self.lab() {
             Ok(l) => l,
             Err(e) => return Res::err(e, 1),

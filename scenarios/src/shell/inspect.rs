@@ -322,6 +322,8 @@ pub struct Naming<'a> {
     pub id: &'a dyn Fn(&str, &str) -> String,
     /// Containers not to list.
     pub hide: &'a dyn Fn(&str) -> bool,
+    /// Networks created `--attachable`.
+    pub attachable: &'a dyn Fn(&str) -> bool,
 }
 
 impl Default for Naming<'_> {
@@ -329,6 +331,7 @@ impl Default for Naming<'_> {
         Naming {
             id: &id_of,
             hide: &|_| false,
+            attachable: &|_| false,
         }
     }
 }
@@ -450,7 +453,7 @@ fn inspect_one(lab: &Lab, n: &NetEntry, naming: &Naming<'_>) -> Inspect {
             config,
         },
         internal: net.is_some_and(|x| x.internal),
-        attachable: false,
+        attachable: (naming.attachable)(&n.name),
         ingress: false,
         config_from: ConfigFrom {
             network: String::new(),
