@@ -401,3 +401,21 @@ proptest! {
         prop_assert!(code <= 2);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Arbitrary text — quotes, escapes, separators, half-typed flags — is split or
+    /// refused with a place, never a panic; refused scripts print nothing on stdout.
+    #[test]
+    fn arbitrary_text_never_panics(lines in prop::collection::vec(
+        "(docker |sudo docker |\\$ docker )?[a-z0-9 =:./'\"\\\\;&|#-]{0,40}", 0..8)) {
+        let script = lines.join("\n");
+        let (out, err, code) = replay(&script);
+        prop_assert!(code <= 2);
+        if code == 2 {
+            prop_assert!(out.is_empty(), "{out}");
+            prop_assert!(err.starts_with("test.sh:"), "{err}");
+        }
+    }
+}
