@@ -111,6 +111,48 @@ docker ps -a
     assert!(h2.contains("Exited (1)"), "{out}");
 }
 
+/// `docker run --rm IMAGE TOOL` is a one-off container: the tool's output and status,
+/// then the container is gone; `sh -c` runs its commands as a shell would.
+#[test]
+fn one_off_containers_run_their_tool() {
+    let (out, err, code) = replay(
+        "docker network create app
+docker run -d --name db --network app redis
+docker run --rm --network app busybox sh -c 'nc -zv db 6379 && echo reachable'
+docker run --rm busybox sh -c 'getent hosts db || echo unknown here'
+docker ps -a -q
+",
+    );
+    assert!(
+        err.contains("Connection to db (172.18.0.2) 6379 port [tcp/redis] succeeded!"),
+        "{err}"
+    );
+    assert!(out.contains("reachable\nunknown here\n"), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .filter(|l| l.len() == 12 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    assert_eq!(ids.len(), 1, "only db is left: {out}");
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The same script gives the same output, byte for byte: ids, addresses, round trips.
+#[test]
+fn replays_are_deterministic() {
+    let script = "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker exec c ping -c 3 web
+docker exec c dig web
+docker network inspect app
+";
+    let a = replay(script);
+    let b = replay(script);
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    assert!(a.0.contains("3 packets transmitted, 3 received"), "{}", a.0);
+}
+
 /// An internal network: its containers talk to each other but nothing goes out.
 #[test]
 fn internal_network_has_no_way_out() {
