@@ -12,6 +12,8 @@
 //! | [`validate`] | from a parsed file to a Docker [`Model`](netloom_drivers::docker::Model) and checked steps |
 //! | [`runner`] | running steps, checking expectations, explaining failures from the trace |
 //! | [`report`] | text, JSON and JUnit reports |
+//! | [`dockercli`] | `netloom docker SCRIPT`: a history of `docker` commands replayed on a simulated host |
+//! | [`images`] | the ports well-known images expose (their Dockerfiles' `EXPOSE`) |
 //! | [`shell`] | `netloom lab`: an interactive shell over a scenario's simulated network |
 //! | [`style`] | colours of the human output (stripped off terminals, `NO_COLOR`, `--color never`) |
 //! | [`emulate`] | `netloom emulate`: the scenario as real namespaces over TAP, forwarded in real time |
@@ -44,11 +46,13 @@
 #![warn(missing_docs)]
 
 pub mod compose;
+pub mod dockercli;
 pub mod emulate;
 pub mod error;
 pub mod explain;
 pub mod format;
 pub mod graph;
+pub mod images;
 pub mod input;
 mod logs;
 pub mod matrix;

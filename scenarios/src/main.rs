@@ -148,6 +148,10 @@ enum Command {
     /// commands from a file or pipe too; exit 0 = all worked, 1 = one failed, 2 = one
     /// could not run (or an invalid file).
     Lab(netloom_scenarios::shell::LabArgs),
+    /// Replay a script of `docker` commands (a shell history; `-` = standard input) on a
+    /// simulated Docker host; `docker exec … ping|curl|dig…` run on the simulated
+    /// network. Exit 0 = every command worked, 1 = one failed, 2 = bad script syntax.
+    Docker(netloom_scenarios::dockercli::DockerArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files, or directories (every *.yaml and *.yml file in them, sorted).
@@ -335,6 +339,7 @@ fn main() -> ExitCode {
             pcap,
         } => emulate(&file, hold, all, seed, json, junit.as_deref(), pcap),
         Command::Lab(args) => ExitCode::from(netloom_scenarios::shell::main(&args)),
+        Command::Docker(args) => ExitCode::from(netloom_scenarios::dockercli::main(&args)),
         Command::Exec { name, run, cmd } => exec(&name, run.as_deref(), &cmd),
         Command::Iptables { file, host, ipv6 } => iptables(&file, host.as_deref(), ipv6),
         Command::Graph { file, format, svg } => graph(&file, format, svg.as_deref()),

@@ -71,6 +71,13 @@ pub struct StepReport {
     /// `observed` says it in words).
     #[serde(skip)]
     pub outcome: Option<Outcome>,
+    /// A ping's round trips, reply by reply (not in the JSON report: `observed` has
+    /// their range).
+    #[serde(skip)]
+    pub rtts: Vec<SimDuration>,
+    /// The address a ping, connect or transfer aimed at, once known.
+    #[serde(skip)]
+    pub target: Option<IpAddr>,
     /// For failures: the hop-by-hop trace of the step's packets.
     pub trace: Vec<String>,
     /// Simulated time when the step started, in nanoseconds.
@@ -450,6 +457,8 @@ pub(crate) fn run_step(lab: &mut Lab, step: &PlannedStep, trace_all: bool) -> St
         first_drop,
         causes,
         outcome: seen.outcome,
+        rtts: seen.rtts.clone(),
+        target: seen.to,
         trace,
         start_ns: start.as_nanos(),
         duration_ns: lab.fabric.now().saturating_since(start).as_nanos(),

@@ -601,6 +601,8 @@ fn report(step: &PlannedStep, observed: String) -> StepReport {
         first_drop: None,
         causes: Vec::new(),
         outcome: None,
+        rtts: Vec::new(),
+        target: None,
         trace: Vec::new(),
         start_ns: 0,
         duration_ns: 0,

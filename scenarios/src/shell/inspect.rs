@@ -204,7 +204,7 @@ pub fn ps(lab: &Lab) -> String {
 }
 
 /// Columns padded to their widest cell, three spaces apart; no trailing spaces.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
@@ -310,6 +310,37 @@ struct Endpoint {
 /// # Errors
 /// A key that names no network (with the nearest one), or a name several hosts share.
 pub fn network_inspect(lab: &Lab, keys: &[String]) -> Result<String, String> {
+    network_inspect_with(lab, keys, &Naming::default())
+}
+
+/// How [`network_inspect_with`] names objects and which containers it leaves out: by
+/// default ids derived from names ([`id_of`]) and every container shown. A front end
+/// with ids of its own (`netloom docker`) passes them here.
+pub struct Naming<'a> {
+    /// The id of (`kind`, name): kinds `network`, `container`, `endpoint` (whose name is
+    /// `CONTAINER/IFNAME`).
+    pub id: &'a dyn Fn(&str, &str) -> String,
+    /// Containers not to list.
+    pub hide: &'a dyn Fn(&str) -> bool,
+    /// Networks created `--attachable`.
+    pub attachable: &'a dyn Fn(&str) -> bool,
+}
+
+impl Default for Naming<'_> {
+    fn default() -> Self {
+        Naming {
+            id: &id_of,
+            hide: &|_| false,
+            attachable: &|_| false,
+        }
+    }
+}
+
+/// [`network_inspect`] with ids and visibility from `naming`.
+///
+/// # Errors
+/// As [`network_inspect`].
+pub fn network_inspect_with(lab: &Lab, keys: &[String], naming: &Naming<'_>) -> Result<String, String> {
     let nets = networks(lab);
     let mut objects = Vec::new();
     for k in keys {
@@ -333,7 +364,7 @@ pub fn network_inspect(lab: &Lab, keys: &[String]) -> Result<String, String> {
                 "network inspect: no such network '{k}'{near}; `network ls` lists them"
             ));
         };
-        objects.push(inspect_one(lab, n));
+        objects.push(inspect_one(lab, n, naming));
     }
     // Docker indents with four spaces; serde_json's pretty printer uses two.
     let mut buf = Vec::new();
@@ -345,7 +376,7 @@ pub fn network_inspect(lab: &Lab, keys: &[String]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&buf).into_owned() + "\n")
 }
 
-fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
+fn inspect_one(lab: &Lab, n: &NetEntry, naming: &Naming<'_>) -> Inspect {
     let r = &lab.resolved;
     let m = &r.model;
     let net = n.resolved.and_then(|i| r.networks.get(i));
@@ -366,6 +397,9 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
     }
     let mut containers = IndexMap::new();
     for (ci, c) in m.containers.iter().enumerate() {
+        if (naming.hide)(&c.name) {
+            continue;
+        }
         let host = c.host.clone().unwrap_or_else(|| m.default_host());
         match n.resolved {
             Some(i) => {
@@ -379,10 +413,10 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
                     let prefix4 = |a| net.and_then(|x| x.v4_subnet_of(a)).map_or(32, |s| s.prefix_len());
                     let prefix6 = net.and_then(|x| x.v6).map_or(128, |(s, _)| s.prefix_len());
                     containers.insert(
-                        id_of("container", &c.name),
+                        (naming.id)("container", &c.name),
                         Endpoint {
                             name: c.name.clone(),
-                            endpoint_id: id_of("endpoint", &format!("{}/{}", c.name, ep.ifname)),
+                            endpoint_id: (naming.id)("endpoint", &format!("{}/{}", c.name, ep.ifname)),
                             mac_address: mac_of(lab, &c.name, &ep.ifname),
                             ipv4_address: ep.v4.map_or_else(String::new, |a| format!("{a}/{}", prefix4(a))),
                             ipv6_address: ep.v6.map_or_else(String::new, |a| format!("{a}/{prefix6}")),
@@ -393,10 +427,10 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
             None => {
                 if n.hosts.contains(&host) && c.networks.iter().any(|e| e.network == n.name) {
                     containers.insert(
-                        id_of("container", &c.name),
+                        (naming.id)("container", &c.name),
                         Endpoint {
                             name: c.name.clone(),
-                            endpoint_id: id_of("endpoint", &format!("{}/{}", c.name, n.name)),
+                            endpoint_id: (naming.id)("endpoint", &format!("{}/{}", c.name, n.name)),
                             mac_address: String::new(),
                             ipv4_address: String::new(),
                             ipv6_address: String::new(),
@@ -408,7 +442,7 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
     }
     Inspect {
         name: n.name.clone(),
-        id: id_of("network", &n.key),
+        id: (naming.id)("network", &n.key),
         scope: scope(n.driver),
         driver: n.driver.name(),
         enable_ipv4: net.is_some_and(|x| x.v4.is_some()),
@@ -419,7 +453,7 @@ fn inspect_one(lab: &Lab, n: &NetEntry) -> Inspect {
             config,
         },
         internal: net.is_some_and(|x| x.internal),
-        attachable: false,
+        attachable: (naming.attachable)(&n.name),
         ingress: false,
         config_from: ConfigFrom {
             network: String::new(),

@@ -16,7 +16,7 @@
 pub mod command;
 pub mod inspect;
 pub mod session;
-mod words;
+pub(crate) mod words;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};

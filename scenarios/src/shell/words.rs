@@ -10,7 +10,7 @@ use netloom_drivers::router::LookupOutcome;
 use super::session::Fate;
 
 /// curl's own words for a connection's outcome, from the step's observation.
-pub(super) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, upload: Option<u64>) -> String {
+pub(crate) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, upload: Option<u64>) -> String {
     if fate == Fate::Ok {
         return match upload {
             None => format!("* Connected to {host} port {port}\n"),
@@ -22,6 +22,11 @@ pub(super) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, uplo
     let after = |k: &str| observed.contains(k);
     if observed.starts_with("no packet sent: ") {
         format!("curl: (6) Could not resolve host: {host}\n")
+    } else if let Some(why) = ["Network is unreachable", "No route to host"]
+        .iter()
+        .find(|w| after(w))
+    {
+        format!("curl: (7) Failed to connect to {host} port {port}: {why}\n")
     } else if after("refused (") {
         format!("curl: (7) Failed to connect to {host} port {port}: Connection refused\n")
     } else if after("closed (") {
@@ -34,7 +39,7 @@ pub(super) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, uplo
 }
 
 /// dig's sections for a lookup: status, question, answer, server, time.
-pub(super) fn dig_text(
+pub(crate) fn dig_text(
     lab: &Lab,
     name: &str,
     outcome: &LookupOutcome,

@@ -1,0 +1,593 @@
+//! What `ps`, `port`, `network ls`, `network inspect` and `inspect` print, in Docker's
+//! shapes (network inspect through the lab shell's own JSON), and the Go template
+//! subset of their `-f`.
+
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::scenario::GAP;
+use super::state::{self, State, daemon_err, make_id};
+use super::{Replay, Res};
+
+impl Replay {
+    pub(super) fn network_ls(&self, quiet: bool) -> String {
+        let mut nets: Vec<&state::Network> = self.daemon.networks.iter().collect();
+        nets.sort_by(|a, b| a.name.cmp(&b.name));
+        if quiet {
+            return nets.iter().map(|n| format!("{}\n", &n.id[..12])).collect();
+        }
+        let mut rows = vec![vec![
+            "NETWORK ID".to_string(),
+            "NAME".into(),
+            "DRIVER".into(),
+            "SCOPE".into(),
+        ]];
+        for n in nets {
+            rows.push(vec![
+                n.id[..12].to_string(),
+                n.name.clone(),
+                n.driver.clone(),
+                "local".into(),
+            ]);
+        }
+        crate::shell::inspect::table(&rows)
+    }
+
+    pub(super) fn network_inspect(&mut self, names: &[String], format: Option<&str>) -> Res {
+        let mut keys = Vec::new();
+        let mut r = Res::default();
+        for n in names {
+            match self.daemon.network(n) {
+                Some(i) => keys.push(self.daemon.networks[i].name.clone()),
+                None => {
+                    let _ = writeln!(r.err, "{}", daemon_err(format!("network {n} not found")));
+                    r.code = 1;
+                }
+            }
+        }
+        if keys.is_empty() {
+            if r.code == 0 {
+                return Res::ok("[]\n".into());
+            }
+            return r;
+        }
+        let ids: IndexMap<(String, String), String> = self.ids();
+        let id = move |kind: &str, name: &str| -> String {
+            ids.get(&(kind.to_string(), name.to_string()))
+                .cloned()
+                .unwrap_or_else(|| make_id(kind, name, 0))
+        };
+        let hide = |n: &str| n.starts_with(GAP);
+        let attachable: Vec<String> = self
+            .daemon
+            .networks
+            .iter()
+            .filter(|n| n.attachable)
+            .map(|n| n.name.clone())
+            .collect();
+        let is_attachable = |n: &str| attachable.iter().any(|a| a == n);
+        let naming = crate::shell::inspect::Naming {
+            id: &id,
+            hide: &hide,
+            attachable: &is_attachable,
+        };
+        let lab = match self.lab() {
+            Ok(l) => l,
+            Err(e) => return Res::err(e, 1),
+        };
+        match crate::shell::inspect::network_inspect_with(lab, &keys, &naming) {
+            Ok(json) => {
+                r.out = match format {
+                    Some(f) => match serde_json::from_str::<serde_json::Value>(&json) {
+                        Ok(serde_json::Value::Array(items)) => {
+                            items.iter().map(|v| template(f, v) + "\n").collect()
+                        }
+                        _ => json,
+                    },
+                    None => json,
+                };
+            }
+            Err(e) => {
+                r.err.push_str(&e);
+                r.code = 1;
+            }
+        }
+        r
+    }
+
+    /// The daemon's ids by (kind, name), for inspect.
+    fn ids(&self) -> IndexMap<(String, String), String> {
+        let mut m = IndexMap::new();
+        for n in &self.daemon.networks {
+            m.insert(("network".to_string(), n.name.clone()), n.id.clone());
+        }
+        for c in &self.daemon.containers {
+            m.insert(("container".to_string(), c.name.clone()), c.id.clone());
+            for (k, a) in c.nets.iter().enumerate() {
+                m.insert(
+                    ("endpoint".to_string(), format!("{}/eth{k}", c.name)),
+                    make_id("endpoint", &format!("{}/{}", c.name, a.network), 0),
+                );
+            }
+        }
+        m
+    }
+
+    pub(super) fn ps(&self, all: bool, quiet: bool) -> String {
+        let list: Vec<&state::Container> = self
+            .daemon
+            .containers
+            .iter()
+            .rev()
+            .filter(|c| all || c.state == State::Running)
+            .collect();
+        if quiet {
+            return list.iter().map(|c| format!("{}\n", &c.id[..12])).collect();
+        }
+        let mut rows = vec![vec![
+            "CONTAINER ID".to_string(),
+            "IMAGE".into(),
+            "COMMAND".into(),
+            "STATUS".into(),
+            "PORTS".into(),
+            "NAMES".into(),
+        ]];
+        for c in list {
+            let cmd = c.cmd.join(" ");
+            let cmd = if cmd.chars().count() > 20 {
+                format!("{}…", cmd.chars().take(19).collect::<String>())
+            } else {
+                cmd
+            };
+            let status = match c.state {
+                State::Running => "Up".to_string(),
+                State::Exited => format!("Exited ({})", c.exit_code),
+                State::Created => "Created".to_string(),
+            };
+            rows.push(vec![
+                c.id[..12].to_string(),
+                c.image.clone(),
+                format!("\"{cmd}\""),
+                status,
+                ports_column(c),
+                c.name.clone(),
+            ]);
+        }
+        crate::shell::inspect::table(&rows)
+    }
+
+    pub(super) fn inspect(&mut self, names: &[String], format: Option<&str>) -> Res {
+        let mut items = Vec::new();
+        let mut r = Res::default();
+        let macs = self.macs();
+        for n in names {
+            if let Some(ci) = self.daemon.container(n) {
+                items.push(serde_json::to_value(self.container_json(ci, &macs)).unwrap_or_default());
+            } else if self.daemon.network(n).is_some() {
+                let nr = self.network_inspect(std::slice::from_ref(n), None);
+                if let Ok(serde_json::Value::Array(v)) = serde_json::from_str::<serde_json::Value>(&nr.out) {
+                    items.extend(v);
+                }
+            } else {
+                let _ = writeln!(r.err, "Error: No such object: {n}");
+                r.code = 1;
+            }
+        }
+        match format {
+            Some(f) => {
+                for v in &items {
+                    r.out.push_str(&template(f, v));
+                    r.out.push('\n');
+                }
+            }
+            None => {
+                if !items.is_empty() || r.code == 0 {
+                    r.out = pretty(&items);
+                }
+            }
+        }
+        r
+    }
+
+    /// The MAC of each running container's interface, from the lab.
+    fn macs(&mut self) -> IndexMap<(String, String), String> {
+        let mut m = IndexMap::new();
+        let names: Vec<(String, Vec<String>)> = self
+            .daemon
+            .containers
+            .iter()
+            .filter(|c| c.state == State::Running && !c.host_mode())
+            .map(|c| (c.name.clone(), c.nets.iter().map(|a| a.network.clone()).collect()))
+            .collect();
+        if names.is_empty() {
+            return m;
+        }
+        let Ok(lab) = self.lab() else {
+            return m;
+        };
+        for (c, nets) in names {
+            let Some(id) = lab.node(&c) else {
+                continue;
+            };
+            let Some(node) = lab.fabric.element::<netloom_drivers::router::Node>(id) else {
+                continue;
+            };
+            for (k, net) in nets.iter().enumerate() {
+                if let Some(i) = node.ifaces().iter().find(|i| i.name == format!("eth{k}")) {
+                    let mac = i
+                        .mac
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":");
+                    m.insert((c.clone(), net.clone()), mac);
+                }
+            }
+        }
+        m
+    }
+
+    fn container_json(&self, ci: usize, macs: &IndexMap<(String, String), String>) -> ContainerJson {
+        let c = &self.daemon.containers[ci];
+        let mut networks = IndexMap::new();
+        for a in &c.nets {
+            let n = self.daemon.network(&a.network).map(|i| &self.daemon.networks[i]);
+            let running = c.state == State::Running;
+            let special = a.network == "host" || a.network == "none";
+            let mut dns = Vec::new();
+            if running && n.is_some_and(|n| !n.predefined) {
+                dns.push(c.name.clone());
+                dns.push(c.id[..12].to_string());
+                dns.extend(a.aliases.iter().cloned());
+            }
+            networks.insert(
+                a.network.clone(),
+                EndpointJson {
+                    ipam_config: a.static_ip.map(|ip| IpamJson {
+                        ipv4_address: ip.to_string(),
+                    }),
+                    links: None,
+                    aliases: if a.aliases.is_empty() {
+                        None
+                    } else {
+                        Some(a.aliases.clone())
+                    },
+                    mac_address: macs
+                        .get(&(c.name.clone(), a.network.clone()))
+                        .cloned()
+                        .unwrap_or_default(),
+                    network_id: n.map(|n| n.id.clone()).unwrap_or_default(),
+                    endpoint_id: if running {
+                        make_id("endpoint", &format!("{}/{}", c.name, a.network), 0)
+                    } else {
+                        String::new()
+                    },
+                    gateway: match (running, special, n.and_then(|n| n.v4)) {
+                        (true, false, Some((_, g))) => g.to_string(),
+                        _ => String::new(),
+                    },
+                    ip_address: a.ip.map(|i| i.to_string()).unwrap_or_default(),
+                    ip_prefix_len: match (a.ip, n.and_then(|n| n.v4)) {
+                        (Some(_), Some((s, _))) => s.prefix_len(),
+                        _ => 0,
+                    },
+                    dns_names: if dns.is_empty() { None } else { Some(dns) },
+                },
+            );
+        }
+        let mut ports: IndexMap<String, Option<Vec<BindingJson>>> = IndexMap::new();
+        for (proto, p) in &c.listen {
+            ports.insert(format!("{p}/{proto}"), None);
+        }
+        for (ip, hp, cp, proto) in &c.bound {
+            let e = ports
+                .entry(format!("{cp}/{proto}"))
+                .or_insert(None)
+                .get_or_insert_with(Vec::new);
+            let ip = ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
+            e.push(BindingJson {
+                host_ip: ip.clone(),
+                host_port: hp.to_string(),
+            });
+            if ip == "0.0.0.0" {
+                e.push(BindingJson {
+                    host_ip: "::".into(),
+                    host_port: hp.to_string(),
+                });
+            }
+        }
+        let status = match c.state {
+            State::Running => "running",
+            State::Exited => "exited",
+            State::Created => "created",
+        };
+        ContainerJson {
+            id: c.id.clone(),
+            name: format!("/{}", c.name),
+            state: StateJson {
+                status,
+                running: c.state == State::Running,
+                exit_code: c.exit_code,
+            },
+            image: c.image.clone(),
+            config: ConfigJson {
+                hostname: c.hostname.clone(),
+                image: c.image.clone(),
+                cmd: if c.cmd.is_empty() {
+                    None
+                } else {
+                    Some(c.cmd.clone())
+                },
+                exposed_ports: c
+                    .listen
+                    .iter()
+                    .map(|(pr, p)| (format!("{p}/{pr}"), Empty {}))
+                    .collect(),
+            },
+            host_config: HostConfigJson {
+                network_mode: c.nets.first().map_or("bridge".into(), |a| a.network.clone()),
+                dns: c.dns.clone(),
+                dns_search: c.dns_search.clone(),
+                dns_options: c.dns_opt.clone(),
+                extra_hosts: if c.add_hosts.is_empty() {
+                    None
+                } else {
+                    Some(c.add_hosts.iter().map(|(h, a)| format!("{h}:{a}")).collect())
+                },
+                auto_remove: c.auto_remove,
+            },
+            network_settings: NetworkSettingsJson { ports, networks },
+        }
+    }
+}
+
+/// `docker ps`'s PORTS cell: published as `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`,
+/// exposed-only as `80/tcp`.
+pub(super) fn ports_column(c: &state::Container) -> String {
+    let mut cells = Vec::new();
+    if c.state != State::Running {
+        return String::new();
+    }
+    for (proto, p) in &c.listen {
+        let bound: Vec<_> = c.bound.iter().filter(|b| b.2 == *p && b.3 == *proto).collect();
+        if bound.is_empty() {
+            if !c.host_mode() {
+                cells.push(format!("{p}/{proto}"));
+            }
+            continue;
+        }
+        for (ip, hp, cp, pr) in bound {
+            match ip {
+                Some(a) => cells.push(format!("{a}:{hp}->{cp}/{pr}")),
+                None => {
+                    cells.push(format!("0.0.0.0:{hp}->{cp}/{pr}"));
+                    cells.push(format!("[::]:{hp}->{cp}/{pr}"));
+                }
+            }
+        }
+    }
+    cells.join(", ")
+}
+
+/// `docker port CTR`.
+pub(super) fn port_lines(c: &state::Container) -> String {
+    let mut s = String::new();
+    for (ip, hp, cp, proto) in &c.bound {
+        match ip {
+            Some(a) => {
+                let _ = writeln!(s, "{cp}/{proto} -> {a}:{hp}");
+            }
+            None => {
+                let _ = writeln!(s, "{cp}/{proto} -> 0.0.0.0:{hp}\n{cp}/{proto} -> [::]:{hp}");
+            }
+        }
+    }
+    s
+}
+
+/// JSON with Docker's four-space indent.
+pub(super) fn pretty<T: Serialize>(v: &T) -> String {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    let _ = v.serialize(&mut ser);
+    String::from_utf8_lossy(&buf).into_owned() + "\n"
+}
+
+/// The Go template subset people put after `-f`: `{{.A.B}}`, `{{json .A}}`,
+/// `{{range .A}}…{{end}}` (over a map's values or a list), `{{index .A "key"}}`, and
+/// text between them.
+pub fn template(t: &str, v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(p) = rest.find("{{") {
+        out.push_str(&rest[..p]);
+        let after = &rest[p + 2..];
+        let Some(e) = after.find("}}") else {
+            out.push_str(&rest[p..]);
+            return out;
+        };
+        let action = after[..e]
+            .trim()
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        rest = &after[e + 2..];
+        if let Some(path) = action.strip_prefix("range ") {
+            let Some(end) = rest.find("{{end}}") else {
+                return out;
+            };
+            let body = &rest[..end];
+            rest = &rest[end + 7..];
+            match lookup_path(v, path.trim()) {
+                Some(serde_json::Value::Object(m)) => {
+                    for x in m.values() {
+                        out.push_str(&template(body, x));
+                    }
+                }
+                Some(serde_json::Value::Array(a)) => {
+                    for x in a {
+                        out.push_str(&template(body, x));
+                    }
+                }
+                _ => {}
+            }
+        } else if let Some(path) = action.strip_prefix("json ") {
+            out.push_str(
+                &lookup_path(v, path.trim())
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "null".into()),
+            );
+        } else if let Some(args) = action.strip_prefix("index ") {
+            let mut it = args.split_whitespace();
+            let base = it.next().and_then(|p| lookup_path(v, p));
+            let key = it.next().unwrap_or("").trim_matches('"');
+            out.push_str(
+                &base
+                    .and_then(|b| b.get(key))
+                    .map(scalar)
+                    .unwrap_or_else(|| "<no value>".into()),
+            );
+        } else {
+            out.push_str(
+                &lookup_path(v, action)
+                    .map(scalar)
+                    .unwrap_or_else(|| "<no value>".into()),
+            );
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn lookup_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut cur = v;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        cur = cur.get(part)?;
+    }
+    Some(cur)
+}
+
+/// A value as Go's template prints it: strings bare, maps as `map[k:v]`.
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "<nil>".into(),
+        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(scalar).collect::<Vec<_>>().join(" ")),
+        serde_json::Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, x)| format!("{k}:{}", scalar(x)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Serialize)]
+struct ContainerJson {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "State")]
+    state: StateJson,
+    #[serde(rename = "Image")]
+    image: String,
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "HostConfig")]
+    host_config: HostConfigJson,
+    #[serde(rename = "Config")]
+    config: ConfigJson,
+    #[serde(rename = "NetworkSettings")]
+    network_settings: NetworkSettingsJson,
+}
+
+#[derive(Serialize)]
+struct StateJson {
+    #[serde(rename = "Status")]
+    status: &'static str,
+    #[serde(rename = "Running")]
+    running: bool,
+    #[serde(rename = "ExitCode")]
+    exit_code: i32,
+}
+
+#[derive(Serialize)]
+struct HostConfigJson {
+    #[serde(rename = "NetworkMode")]
+    network_mode: String,
+    #[serde(rename = "Dns")]
+    dns: Vec<String>,
+    #[serde(rename = "DnsOptions")]
+    dns_options: Vec<String>,
+    #[serde(rename = "DnsSearch")]
+    dns_search: Vec<String>,
+    #[serde(rename = "ExtraHosts")]
+    extra_hosts: Option<Vec<String>>,
+    #[serde(rename = "AutoRemove")]
+    auto_remove: bool,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct ConfigJson {
+    #[serde(rename = "Hostname")]
+    hostname: String,
+    #[serde(rename = "ExposedPorts")]
+    exposed_ports: IndexMap<String, Empty>,
+    #[serde(rename = "Cmd")]
+    cmd: Option<Vec<String>>,
+    #[serde(rename = "Image")]
+    image: String,
+}
+
+#[derive(Serialize)]
+struct NetworkSettingsJson {
+    #[serde(rename = "Ports")]
+    ports: IndexMap<String, Option<Vec<BindingJson>>>,
+    #[serde(rename = "Networks")]
+    networks: IndexMap<String, EndpointJson>,
+}
+
+#[derive(Serialize)]
+struct BindingJson {
+    #[serde(rename = "HostIp")]
+    host_ip: String,
+    #[serde(rename = "HostPort")]
+    host_port: String,
+}
+
+#[derive(Serialize)]
+struct IpamJson {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: String,
+}
+
+#[derive(Serialize)]
+struct EndpointJson {
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamJson>,
+    #[serde(rename = "Links")]
+    links: Option<Vec<String>>,
+    #[serde(rename = "Aliases")]
+    aliases: Option<Vec<String>>,
+    #[serde(rename = "MacAddress")]
+    mac_address: String,
+    #[serde(rename = "NetworkID")]
+    network_id: String,
+    #[serde(rename = "EndpointID")]
+    endpoint_id: String,
+    #[serde(rename = "Gateway")]
+    gateway: String,
+    #[serde(rename = "IPAddress")]
+    ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    ip_prefix_len: u8,
+    #[serde(rename = "DNSNames")]
+    dns_names: Option<Vec<String>>,
+}

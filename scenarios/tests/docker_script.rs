@@ -1,0 +1,463 @@
+//! `netloom docker SCRIPT`: docker commands as people type them, replayed on a simulated
+//! host. Each test asserts what a person reading the output would notice: the tools'
+//! own lines, Docker's own error messages, the exit status.
+
+use netloom_scenarios::dockercli::{Options, run_script};
+use proptest::prelude::*;
+
+/// Replays `script`; returns standard output, standard error and the exit status.
+fn replay(script: &str) -> (String, String, u8) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let code = run_script("test.sh", script, &Options::default(), &mut out, &mut err);
+    (
+        String::from_utf8(out).expect("utf-8 output"),
+        String::from_utf8(err).expect("utf-8 errors"),
+        code,
+    )
+}
+
+/// On a user-defined network containers reach each other by name (Docker's embedded
+/// DNS); on the default bridge the same name does not resolve — curl says (6).
+#[test]
+fn user_network_resolves_names_default_bridge_does_not() {
+    let (out, err, code) = replay(
+        "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name client --network app alpine sleep 1d
+docker exec client ping -c 2 web
+docker exec client curl http://web/
+docker run -d --name web0 nginx
+docker run -d --name client0 alpine sleep 1d
+docker exec client0 curl -sS http://web0/
+docker exec client0 curl -s -o /dev/null -w '%{http_code}\\n' http://web0/
+docker exec client nslookup web
+",
+    );
+    assert!(
+        out.contains("PING web (172.18.0.2) 56(84) bytes of data.\n64 bytes from web.app (172.18.0.2): icmp_seq=1 ttl=64"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 2 received, 0% packet loss"),
+        "{out}"
+    );
+    assert!(out.contains("* Connected to web (172.18.0.2) port 80"), "{out}");
+    assert!(err.contains("curl: (6) Could not resolve host: web0\n"), "{err}");
+    assert!(
+        out.contains("\n000\n"),
+        "curl -w prints 000 when no response came: {out}"
+    );
+    assert!(
+        out.contains("Server:\t\t127.0.0.11\nAddress:\t127.0.0.11#53\n\nNon-authoritative answer:\nName:\tweb\nAddress: 172.18.0.2\n"),
+        "{out}"
+    );
+    assert_eq!(code, 1, "the failed curl fails the script");
+}
+
+/// `-p 8080:80` answers on the host's localhost and from the outside client; an
+/// unpublished port does not.
+#[test]
+fn published_port_answers_from_the_host() {
+    let (out, err, code) = replay(
+        "docker run -d --name web -p 8080:80 nginx
+curl http://localhost:8080/
+ssh client curl -v http://192.168.65.10:8080/
+docker port web
+curl http://localhost:8081/ || echo nothing on 8081
+",
+    );
+    assert!(
+        out.contains("* Connected to localhost (127.0.0.1) port 8080"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* Connected to 192.168.65.10 (192.168.65.10) port 8080"),
+        "{out}"
+    );
+    assert!(
+        out.contains("80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n"),
+        "{out}"
+    );
+    assert!(
+        err.contains("curl: (7) Failed to connect to localhost port 8081"),
+        "{err}"
+    );
+    assert!(out.contains("nothing on 8081"), "{out}");
+    assert_eq!(code, 0, "a failure handled by || does not fail the script: {err}");
+}
+
+/// Host networking: the container's server is the host's; a second one on the same
+/// port exits at once, and `ps -a` says so.
+#[test]
+fn host_network_shares_the_hosts_ports() {
+    let (out, err, _) = replay(
+        "docker run -d --name h1 --network host -p 9999:80 nginx
+curl -v http://localhost/
+docker run -d --name h2 --network host nginx
+docker ps -a
+",
+    );
+    assert!(
+        err.starts_with("WARNING: Published ports are discarded when using host network mode\n"),
+        "{err}"
+    );
+    assert!(
+        out.contains("* Connected to localhost (127.0.0.1) port 80"),
+        "{out}"
+    );
+    assert!(err.contains("container h2 exited at once"), "{err}");
+    let h2 = out.lines().find(|l| l.ends_with(" h2")).expect("h2 listed");
+    assert!(h2.contains("Exited (1)"), "{out}");
+}
+
+/// `docker run --rm IMAGE TOOL` is a one-off container: the tool's output and status,
+/// then the container is gone; `sh -c` runs its commands as a shell would.
+#[test]
+fn one_off_containers_run_their_tool() {
+    let (out, err, code) = replay(
+        "docker network create app
+docker run -d --name db --network app redis
+docker run --rm --network app busybox sh -c 'nc -zv db 6379 && echo reachable'
+docker run --rm busybox sh -c 'getent hosts db || echo unknown here'
+docker ps -a -q
+",
+    );
+    assert!(
+        err.contains("Connection to db (172.18.0.2) 6379 port [tcp/redis] succeeded!"),
+        "{err}"
+    );
+    assert!(out.contains("reachable\nunknown here\n"), "{out}");
+    let ids: Vec<&str> = out
+        .lines()
+        .filter(|l| l.len() == 12 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    assert_eq!(ids.len(), 1, "only db is left: {out}");
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The same script gives the same output, byte for byte: ids, addresses, round trips.
+#[test]
+fn replays_are_deterministic() {
+    let script = "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker exec c ping -c 3 web
+docker exec c dig web
+docker network inspect app
+";
+    let a = replay(script);
+    let b = replay(script);
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    assert!(a.0.contains("3 packets transmitted, 3 received"), "{}", a.0);
+}
+
+/// An internal network: its containers talk to each other but nothing goes out.
+#[test]
+fn internal_network_has_no_way_out() {
+    let (out, err, _) = replay(
+        "docker network create --internal priv
+docker run -d --name db --network priv postgres
+docker run -d --name app --network priv alpine sleep 1d
+docker exec app nc -zv db 5432
+docker exec app ping -c 1 192.168.65.100
+docker exec app wget -q -O- http://192.168.65.100/
+",
+    );
+    assert!(
+        err.contains("Connection to db (172.18.0.2) 5432 port [tcp/postgresql] succeeded!"),
+        "{err}"
+    );
+    assert!(err.contains("ping: connect: Network is unreachable"), "{err}");
+    assert!(
+        err.contains("wget: can't connect to remote host (192.168.65.100): Network is unreachable"),
+        "{err}{out}"
+    );
+}
+
+/// macvlan with `-o parent=eth0`: the container is a machine of the LAN (the client
+/// reaches it), but it cannot reach its own host.
+#[test]
+fn macvlan_on_eth0() {
+    let (out, err, _) = replay(
+        "docker network create -d macvlan --subnet 192.168.65.0/24 --gateway 192.168.65.1 -o parent=eth0 lan
+docker run -d --name web --network lan --ip 192.168.65.50 nginx
+ssh client curl http://192.168.65.50/
+docker exec web ping -c 1 192.168.65.10
+docker network inspect -f '{{.Driver}} {{.Options.parent}}' lan
+",
+    );
+    assert!(
+        out.contains("* Connected to 192.168.65.50 (192.168.65.50) port 80"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("From 192.168.65.50 icmp_seq=1 Destination Host Unreachable"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 packets transmitted, 0 received, +1 errors, 100% packet loss"),
+        "{out}"
+    );
+    assert!(out.contains("macvlan eth0\n"), "{out}");
+}
+
+/// Docker's own words for the mistakes people make, each on standard error, and the
+/// script goes on after each.
+#[test]
+fn docker_errors_verbatim() {
+    let (out, err, code) = replay(
+        "docker network create --subnet 10.10.0.0/24 app
+docker network create --subnet 10.10.0.0/16 other
+docker network create app
+docker run -d --name web --network app --ip 10.10.0.50 nginx
+docker run -d --name web nginx
+docker run -d --name w2 --network app --ip 10.99.0.5 nginx
+docker network create auto
+docker run -d --name w3 --network auto --ip 172.19.0.9 nginx
+docker run -d --name w4 --network app --ip 10.10.0.50 nginx
+docker run -d --name p1 -p 8080:80 nginx
+docker run -d --name p2 -p 8080:80 nginx
+docker network rm app
+docker exec nosuch ping -c 1 web
+docker network inspect nosuch
+docker rm web
+echo still running
+",
+    );
+    for want in [
+        "Error response from daemon: invalid pool request: Pool overlaps with other one on this address space\n",
+        "Error response from daemon: network with name app already exists\n",
+        "docker: Error response from daemon: Conflict. The container name \"/web\" is already in use by container \"",
+        "\". You have to remove (or rename) that container to be able to reuse that name.\n\nRun 'docker run --help' for more information",
+        "docker: Error response from daemon: invalid endpoint settings:\nno configured subnet or ip-range contain the IP address 10.99.0.5\n",
+        "invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets\n",
+        "docker: Error response from daemon: failed to set up container networking: Address already in use\n",
+        "Bind for 0.0.0.0:8080 failed: port is already allocated\n",
+        "Error response from daemon: error while removing network: network app has active endpoints (name:\"web\" id:\"",
+        "Error response from daemon: No such container: nosuch\n",
+        "Error response from daemon: network nosuch not found\n",
+        "Error response from daemon: cannot remove container \"web\": container is running: stop the container before removing or force remove\n",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // The conflict names the container that holds the name, by its full id (printed by
+    // the `run -d` that made it).
+    let web_id = out.lines().nth(1).expect("web's id");
+    assert_eq!(web_id.len(), 64);
+    assert!(
+        err.contains(&format!("already in use by container \"{web_id}\"")),
+        "{err}"
+    );
+    assert!(out.ends_with("still running\n"), "{out}");
+    assert_eq!(code, 1);
+}
+
+/// A stopped container is gone from the network and from DNS; started again, it
+/// answers. A freed address is the next one Docker hands out.
+#[test]
+fn stop_and_start() {
+    let (out, err, _) = replay(
+        "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker stop web
+docker exec c curl -sS http://web/
+docker start web
+docker exec c curl -sS -v http://web/
+docker stop web
+docker run -d --name other --network app alpine sleep 1d
+docker inspect -f '{{.NetworkSettings.Networks.app.IPAddress}}' other
+docker start web
+docker inspect -f '{{.NetworkSettings.Networks.app.IPAddress}}' web
+docker ps -a
+",
+    );
+    assert!(out.contains("web\n"), "stop/start print the name: {out}");
+    assert!(err.contains("curl: (6) Could not resolve host: web\n"), "{err}");
+    assert!(out.contains("* Connected to web (172.18.0.2) port 80"), "{out}");
+    // web's 172.18.0.2 was released at stop and given to `other`; web comes back on .4.
+    assert!(out.contains("\n172.18.0.2\nweb\n172.18.0.4\n"), "{out}");
+}
+
+/// After `network disconnect` the container's address on that network no longer answers.
+#[test]
+fn disconnect_makes_unreachable() {
+    let (out, err, _) = replay(
+        "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker exec c nc -z -w 1 172.18.0.2 80 && echo open
+docker network disconnect app web
+docker exec c nc -zv -w 1 172.18.0.2 80 || echo closed
+docker network disconnect app web
+",
+    );
+    assert!(out.contains("open\n"), "{out}");
+    assert!(out.contains("closed\n"), "{out}{err}");
+    assert!(err.contains("nc: connect to 172.18.0.2 port 80 (tcp) "), "{err}");
+    assert!(
+        err.contains("is not connected to network app"),
+        "a second disconnect is refused: {err}"
+    );
+}
+
+/// `network inspect` and `inspect` print JSON shaped like Docker's, with the ids the
+/// commands printed.
+#[test]
+fn inspect_json_has_dockers_keys() {
+    let (out, err, code) = replay(
+        "docker network create --attachable --subnet 172.30.0.0/24 --gateway 172.30.0.254 app
+docker run -d --name web --network app --network-alias www -p 8080:80 nginx
+docker network inspect app
+",
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let net_id = lines.next().expect("network id").to_string();
+    let web_id = lines.next().expect("container id").to_string();
+    let json: String = lines.collect::<Vec<_>>().join("\n");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("network inspect is JSON");
+    let n = &v[0];
+    assert_eq!(n["Name"], "app");
+    assert_eq!(n["Id"], net_id.as_str());
+    assert_eq!(n["Driver"], "bridge");
+    assert_eq!(n["Attachable"], true);
+    assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "172.30.0.0/24");
+    assert_eq!(n["IPAM"]["Config"][0]["Gateway"], "172.30.0.254");
+    let ep = &n["Containers"][web_id.as_str()];
+    assert_eq!(ep["Name"], "web");
+    assert_eq!(
+        ep["IPv4Address"], "172.30.0.1/24",
+        "the lowest free address (the gateway is .254)"
+    );
+    assert!(
+        json.starts_with("[\n    {\n        \"Name\": \"app\",\n        \"Id\":"),
+        "{json}"
+    );
+
+    let (out, _, _) = replay(
+        "docker network create app
+docker run -d --name web --network app --network-alias www -p 8080:80 nginx
+docker inspect web
+",
+    );
+    let json: String = out.lines().skip(2).collect::<Vec<_>>().join("\n");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("inspect is JSON");
+    let c = &v[0];
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(c["State"]["Status"], "running");
+    let net = &c["NetworkSettings"]["Networks"]["app"];
+    assert_eq!(net["IPAddress"], "172.18.0.2");
+    assert_eq!(net["Gateway"], "172.18.0.1");
+    assert_eq!(net["IPPrefixLen"], 16);
+    assert_eq!(net["Aliases"][0], "www");
+    assert_eq!(c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], "8080");
+}
+
+/// `netloom docker -` reads the script from standard input.
+#[test]
+fn script_from_stdin() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netloom"))
+        .args(["docker", "--echo", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netloom runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"$ sudo docker network create app\ndocker run -d --name a --network app redis\ndocker exec a getent hosts a\n")
+        .expect("written");
+    let o = child.wait_with_output().expect("finished");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("$ sudo docker network create app\n"), "{out}");
+    assert!(
+        out.contains("$ docker exec a getent hosts a\n172.18.0.2      a\n"),
+        "{out}"
+    );
+}
+
+/// A script that does not split into commands is refused before anything runs, with
+/// its line and column; a line that is not a docker command likewise.
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let (out, err, code) = replay("docker network create app\ndocker run -d --name 'web nginx\n");
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "nothing ran: {out}");
+    assert!(
+        err.starts_with("test.sh:2:22: error: unterminated single quote"),
+        "{err}"
+    );
+    let (_, err, code) = replay("docker ps\ndocker ps | grep web\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("test.sh:2:11: error: pipes are not supported"),
+        "{err}"
+    );
+    let (_, err, code) = replay("docker ps\n  rm -rf /\n");
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("test.sh:2:3: error: rm: not a docker command"),
+        "{err}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever is typed, the replay ends with a status and never panics.
+    #[test]
+    fn random_scripts_never_panic(lines in prop::collection::vec(
+        prop::sample::select(vec![
+            "docker network create app",
+            "docker network create --subnet 10.1.0.0/24 app",
+            "docker network create --internal -d bridge x",
+            "docker network create -d macvlan -o parent=eth0 --subnet 192.168.65.0/24 m",
+            "docker network rm app",
+            "docker network connect app a",
+            "docker network disconnect -f app a",
+            "docker run -d --name a --network app nginx",
+            "docker run -d --name b -p 8080:80 nginx",
+            "docker run -d --name a --ip 10.1.0.9 --network app nginx",
+            "docker run --rm --network app busybox wget -qO- a",
+            "docker stop a", "docker start a", "docker rm -f a", "docker kill b",
+            "docker exec a ping -c 1 b", "docker exec b curl -sS a", "docker exec a dig a",
+            "docker exec a nslookup b", "docker exec a nc -zv b 80", "curl localhost:8080",
+            "docker ps -a", "docker network ls", "docker network inspect app", "docker inspect a",
+            "docker network prune -f", "docker run -d --name", "docker exec", "docker bogus",
+            "docker run -p 99999:1 x", "echo 'unterminated", "a && && b", "docker ps;;",
+        ]), 0..12)) {
+        let script = lines.join("\n");
+        let (_, _, code) = replay(&script);
+        prop_assert!(code <= 2);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Arbitrary text — quotes, escapes, separators, half-typed flags — is split or
+    /// refused with a place, never a panic; refused scripts print nothing on stdout.
+    #[test]
+    fn arbitrary_text_never_panics(lines in prop::collection::vec(
+        "(docker |sudo docker |\\$ docker )?[a-z0-9 =:./'\"\\\\;&|#-]{0,40}", 0..8)) {
+        let script = lines.join("\n");
+        let (out, err, code) = replay(&script);
+        prop_assert!(code <= 2);
+        if code == 2 {
+            prop_assert!(out.is_empty(), "{out}");
+            prop_assert!(err.starts_with("test.sh:"), "{err}");
+        }
+    }
+}
