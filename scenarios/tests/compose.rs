@@ -743,3 +743,14 @@ fn unsimulated_network_keys_warn_at_their_line() {
     assert!(w.contains("interface_name"), "{w}");
     assert_eq!(c.warnings.len(), 3, "{w}");
 }
+
+/// A well-known image listens where its Dockerfile EXPOSEs: `depends_on: [db]` with
+/// `image: postgres:16` is checked on 5432 without any `expose:`.
+#[test]
+fn well_known_images_listen_on_their_exposed_ports() {
+    let text = "services:\n  app:\n    image: python:3\n    depends_on: [db, cache]\n  db:\n    image: docker.io/library/postgres:16\n  cache:\n    image: redis:7-alpine\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    assert!(c.yaml.contains("to: \"db:5432\""), "{}", c.yaml);
+    assert!(c.yaml.contains("to: \"cache:6379\""), "{}", c.yaml);
+    all_passed(&run_compose(text, &opts("p"), ""));
+}

@@ -300,6 +300,7 @@ fn merge(base: Service, local: Service) -> Service {
     }
     Service {
         extends: None,
+        image: local.image.or(base.image),
         container_name: local.container_name.or(base.container_name),
         extra_hosts,
         mac_address: local.mac_address.or(base.mac_address),

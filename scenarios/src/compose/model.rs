@@ -85,6 +85,7 @@ impl fmt::Display for Scalar {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Service {
     pub extends: Option<Spanned<Extends>>,
+    pub image: Option<String>,
     pub container_name: Option<Spanned<String>>,
     pub extra_hosts: Option<Spanned<ExtraHosts>>,
     pub mac_address: Option<Spanned<String>>,

@@ -295,6 +295,16 @@ pub(super) fn plan<'a>(
                 Err(m) => errs.push(ScenarioError::at(file, e, format!("service {key}: expose: {m}"))),
             }
         }
+        // What the image's Dockerfile EXPOSEs listens too (`image: postgres` answers on
+        // 5432 without `expose:`).
+        if let Some(img) = &v.image {
+            for (p, port) in crate::images::exposed_ports(img) {
+                let x = (p.name().to_owned(), *port);
+                if !listen.contains(&x) {
+                    listen.push(x);
+                }
+            }
+        }
         services.push((
             Svc {
                 key: key.as_str(),
