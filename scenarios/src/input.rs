@@ -35,9 +35,11 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
     let text = read_text(path).map_err(|e| format!("{name}:{}\n", e.replacen("error:", &error, 1)))?;
     // A compose file (top-level `services:`) is converted first; see `netloom import compose`.
     let compose = crate::compose::is_compose(&text);
+    let mut sources = Vec::new();
     let text = if compose {
         let c = crate::compose::convert_file(path, &crate::compose::Options::default())?;
         c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
+        sources = c.step_sources;
         c.yaml
     } else {
         text
@@ -58,6 +60,14 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
             }))
             .collect::<String>()
     })?;
+    // A default check's `[line N]` is the line of the compose file it checks (its
+    // service or `ports:` entry), when that is this file.
+    let mut loaded = loaded;
+    for (step, (f, line)) in loaded.steps.iter_mut().zip(&sources) {
+        if *f == name {
+            step.line = *line;
+        }
+    }
     if let Some(t) = clock {
         tracing::info!(
             "loaded {name}: {} bytes, {} containers, {} networks, {} steps in {:.1} ms",

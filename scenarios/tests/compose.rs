@@ -754,3 +754,26 @@ fn well_known_images_listen_on_their_exposed_ports() {
     assert!(c.yaml.contains("to: \"cache:6379\""), "{}", c.yaml);
     all_passed(&run_compose(text, &opts("p"), ""));
 }
+
+/// Run on a compose file, a default check's `[line N]` is the line of the compose file
+/// it checks: the service with the `depends_on`, the `ports:` entry.
+#[test]
+fn default_checks_point_into_the_compose_file() {
+    let f = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/compose/projects/wordpress-mysql.yaml");
+    let loaded = netloom_scenarios::input::load_file(&f).expect("loads");
+    let lines: Vec<u64> = loaded.steps.iter().map(|s| s.line).collect();
+    let text = std::fs::read_to_string(&f).expect("read");
+    let at = |needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i as u64 + 1)
+    };
+    assert_eq!(
+        lines,
+        vec![
+            at("depends_on: [db]").expect("dep"),
+            at("\"8000:80\"").expect("port")
+        ]
+    );
+}

@@ -104,14 +104,14 @@ impl Site {
     }
 }
 
-/// The scenario text.
+/// The scenario text, and per default check the compose file and line it checks.
 pub(super) fn scenario(
     file: &str,
     project: &Project,
     plan: &Plan<'_>,
     opts: &Options,
     warnings: &mut Vec<String>,
-) -> String {
+) -> (String, Vec<(String, u64)>) {
     let mut y = String::new();
     let site = Site::new(project, plan, opts);
     let host = site.host;
@@ -133,10 +133,12 @@ pub(super) fn scenario(
     }
     networks(&mut y, project, plan, warnings);
     containers(&mut y, plan, project, warnings);
-    if !opts.no_checks {
-        checks(&mut y, plan, project, &site);
-    }
-    y
+    let sources = if opts.no_checks {
+        Vec::new()
+    } else {
+        checks(&mut y, plan, project, &site)
+    };
+    (y, sources)
 }
 
 fn warn(w: &mut Vec<String>, file: &str, at: &dyn crate::error::Located, msg: String) {
@@ -377,9 +379,11 @@ fn target_of<'a>(plan: &'a Plan<'_>, t: &'a Svc<'_>, host: &str) -> Option<Strin
     Some(owner.key.to_owned())
 }
 
-fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) {
+/// Appends the default checks; returns, per step, the compose file and line it comes
+/// from (the service's `depends_on`, the `ports:` entry, a host-mode service).
+fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) -> Vec<(String, u64)> {
     let host = site.host.addr().to_string();
-    let mut steps = Vec::new();
+    let mut steps: Vec<(String, (String, u64))> = Vec::new();
     for s in &plan.services {
         let owner = s.joins.map_or(s, |i| &plan.services[i]);
         if owner.mode("none") {
@@ -396,15 +400,21 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) {
                 continue;
             };
             match t.listen.iter().find(|(p, _)| p == "tcp").or(t.listen.first()) {
-                Some((p, port)) => steps.push(format!(
-                    "  - connect: {{ from: {}, to: {}, proto: {p} }}\n    expect: ok\n",
-                    q(from),
-                    q(&format!("{target}:{port}"))
+                Some((p, port)) => steps.push((
+                    format!(
+                        "  - connect: {{ from: {}, to: {}, proto: {p} }}\n    expect: ok\n",
+                        q(from),
+                        q(&format!("{target}:{port}"))
+                    ),
+                    source(s.file, s.svc),
                 )),
-                None => steps.push(format!(
-                    "  - ping: {{ from: {}, to: {} }}\n    expect: reach\n",
-                    q(from),
-                    q(&target)
+                None => steps.push((
+                    format!(
+                        "  - ping: {{ from: {}, to: {} }}\n    expect: reach\n",
+                        q(from),
+                        q(&target)
+                    ),
+                    source(s.file, s.svc),
                 )),
             }
         }
@@ -421,10 +431,13 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) {
                     }
                     seen.push((p.proto.clone(), p.container));
                     for c in &s.containers {
-                        steps.push(format!(
-                            "  - connect: {{ from: client, to: {}, proto: {} }}\n    expect: ok\n",
-                            q(&format!("{c}:{}", p.container)),
-                            p.proto
+                        steps.push((
+                            format!(
+                                "  - connect: {{ from: client, to: {}, proto: {} }}\n    expect: ok\n",
+                                q(&format!("{c}:{}", p.container)),
+                                p.proto
+                            ),
+                            (s.file.to_owned(), p.line),
                         ));
                     }
                 }
@@ -440,16 +453,20 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) {
                         HostPort::Range(a, b) if u32::from(a) + ri as u32 <= u32::from(b) => a + ri as u16,
                         _ => continue,
                     };
-                    steps.push(format!(
-                        "  - connect: {{ from: client, to: \"{host}:{hp}\", proto: {} }}\n    expect: ok\n",
-                        p.proto
+                    steps.push((
+                        format!(
+                            "  - connect: {{ from: client, to: \"{host}:{hp}\", proto: {} }}\n    expect: ok\n",
+                            p.proto
+                        ),
+                        (s.file.to_owned(), p.line),
                     ));
                 }
             }
             if s.mode("host") {
                 for (p, port) in &s.listen {
-                    steps.push(format!(
-                        "  - connect: {{ from: client, to: \"{host}:{port}\", proto: {p} }}\n    expect: ok\n"
+                    steps.push((
+                        format!("  - connect: {{ from: client, to: \"{host}:{port}\", proto: {p} }}\n    expect: ok\n"),
+                        source(s.file, s.svc),
                     ));
                 }
             }
@@ -457,10 +474,16 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) {
     }
     if !steps.is_empty() {
         let _ = writeln!(y, "steps:");
-        for st in steps {
-            y.push_str(&st);
+        for (st, (f, l)) in &steps {
+            let _ = writeln!(y, "  # from {f}:{l}");
+            y.push_str(st);
         }
     }
+    steps.into_iter().map(|(_, src)| src).collect()
+}
+
+fn source(file: &str, at: &dyn crate::error::Located) -> (String, u64) {
+    (file.to_owned(), at.location().line())
 }
 
 /// Whether service `s` is attached first (its gateway) to a macvlan or ipvlan network.

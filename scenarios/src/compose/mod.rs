@@ -85,6 +85,8 @@ pub struct Converted {
     pub yaml: String,
     /// Warnings for keys that matter but have no equivalent.
     pub warnings: Vec<String>,
+    /// Per default check, in order: the compose file and line it checks.
+    pub step_sources: Vec<(String, u64)>,
 }
 
 /// Whether `text` is a compose file: a top-level `services:` key.
@@ -187,8 +189,12 @@ fn convert_with(
     let project = merge::load(file, text, env, read)?;
     let name = project_name(file, &project, opts)?;
     let plan = plan::plan(&project, &name, opts, &mut warnings)?;
-    let yaml = emit::scenario(file, &project, &plan, opts, &mut warnings);
-    Ok(Converted { yaml, warnings })
+    let (yaml, step_sources) = emit::scenario(file, &project, &plan, opts, &mut warnings);
+    Ok(Converted {
+        yaml,
+        warnings,
+        step_sources,
+    })
 }
 
 /// The project's name: `-p`, else the top-level `name:`, else the directory's name,

@@ -59,6 +59,8 @@ impl Svc<'_> {
 /// One published container port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Publish {
+    /// The line of its `ports:` entry.
+    pub line: u64,
     pub host_ip: Option<String>,
     pub host: HostPort,
     pub proto: String,
@@ -263,7 +265,8 @@ pub(super) fn plan<'a>(
         for p in &v.ports {
             match parse_port(&p.value) {
                 Ok(list) => {
-                    for pb in list {
+                    for mut pb in list {
+                        pb.line = p.location().line();
                         if !listen.contains(&(pb.proto.clone(), pb.container)) {
                             listen.push((pb.proto.clone(), pb.container));
                         }
@@ -472,6 +475,7 @@ fn parse_port(p: &Port) -> Result<Vec<Publish>, String> {
                 Some(s) => host_side(&range(&s.to_string())?),
             };
             Ok(vec![Publish {
+                line: 0,
                 host_ip: host_ip.clone(),
                 host,
                 proto,
@@ -527,6 +531,7 @@ fn parse_port(p: &Port) -> Result<Vec<Publish>, String> {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| Publish {
+                    line: 0,
                     host_ip: hip.clone(),
                     host: match &hps {
                         None => HostPort::Ephemeral,
