@@ -229,3 +229,31 @@ fn every_key_read_is_a_compose_key() {
         assert!(top.contains(&k.to_string()), "{k}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// A compose file is untrusted text: any cut, any byte changed, gives a converted
+    /// scenario or errors, never a panic — and what converts, loads or errors cleanly.
+    #[test]
+    fn mangled_compose_files_never_panic(
+        which in 0usize..8,
+        cut in 0usize..4000,
+        at in 0usize..4000,
+        byte in proptest::prelude::any::<u8>(),
+    ) {
+        let dir = fixtures().join("projects");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        let text = std::fs::read_to_string(&names[which % names.len()]).expect("read");
+        let mut bytes = text.into_bytes();
+        bytes.truncate(cut.min(bytes.len()));
+        if !bytes.is_empty() {
+            let i = at % bytes.len();
+            bytes[i] = byte;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Ok(c) = convert("c.yaml", &text, &opts()) {
+            let _ = load("c.yaml", &c.yaml);
+        }
+    }
+}
