@@ -138,12 +138,7 @@ pub fn run_script(name: &str, text: &str, opts: &Options, out: &mut impl Write, 
     let mut last_ok = true;
     let mut failed = false;
     for (i, (c, p)) in cmds.iter().zip(parsed).enumerate() {
-        let run = match c.join {
-            Join::Always => true,
-            Join::IfOk => last_ok,
-            Join::IfFailed => !last_ok,
-        };
-        if !run {
+        if !c.join.runs(last_ok) {
             continue;
         }
         if opts.echo {
@@ -538,12 +533,7 @@ impl Replay {
             let mut total = Res::default();
             let mut last_ok = true;
             for c in inner {
-                let go = match c.join {
-                    Join::Always => true,
-                    Join::IfOk => last_ok,
-                    Join::IfFailed => !last_ok,
-                };
-                if !go {
+                if !c.join.runs(last_ok) {
                     continue;
                 }
                 let r = if c.words.first().is_some_and(|w| w == "echo") {

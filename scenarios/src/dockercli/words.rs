@@ -15,6 +15,17 @@ pub enum Join {
     IfFailed,
 }
 
+impl Join {
+    /// Whether the command runs, given how the one before it ended.
+    pub fn runs(self, last_ok: bool) -> bool {
+        match self {
+            Join::Always => true,
+            Join::IfOk => last_ok,
+            Join::IfFailed => !last_ok,
+        }
+    }
+}
+
 /// One simple command of the script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {

@@ -852,17 +852,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                         format!("address {ip} is not a usable address of the network's subnet {s}"),
                         format!("pick an address inside {s}"),
                     ));
-                } else if let Some(owner) = taken_ips.get(&ni).and_then(|t| t.get(&IpAddr::V4(ip))) {
-                    errs.push(ModelError::new(
-                        af,
-                        format!("Address already in use: {ip} is already {owner}"),
-                        "give every endpoint of a network its own address",
-                    ));
-                } else {
-                    taken_ips
-                        .entry(ni)
-                        .or_default()
-                        .insert(IpAddr::V4(ip), format!("the address of container '{}'", c.name));
+                } else if claim(&mut taken_ips, ni, IpAddr::V4(ip), af, &c.name, &mut errs) {
                     v4 = Some(ip);
                 }
             }
@@ -890,17 +880,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                         ));
                     }
                     Some(_) => {
-                        if let Some(owner) = taken_ips.get(&ni).and_then(|t| t.get(&IpAddr::V6(ip))) {
-                            errs.push(ModelError::new(
-                                af,
-                                format!("Address already in use: {ip} is already {owner}"),
-                                "give every endpoint of a network its own address",
-                            ));
-                        } else {
-                            taken_ips
-                                .entry(ni)
-                                .or_default()
-                                .insert(IpAddr::V6(ip), format!("the address of container '{}'", c.name));
+                        if claim(&mut taken_ips, ni, IpAddr::V6(ip), af, &c.name, &mut errs) {
                             v6 = Some(ip);
                         }
                     }
@@ -1184,6 +1164,29 @@ pub(crate) fn endpoint_exists(m: &Model, end: &str) -> bool {
                     .and_then(|n| n.parse::<usize>().ok())
                     .is_some_and(|n| n < c.networks.len().max(1) + usize::from(overlay_only))
         })
+}
+
+/// Takes static address `ip` on network `ni` for container `owner`, or reports who
+/// holds it already (Docker's "Address already in use") at `field`.
+fn claim(
+    taken: &mut BTreeMap<usize, BTreeMap<IpAddr, String>>,
+    ni: usize,
+    ip: IpAddr,
+    field: String,
+    owner: &str,
+    errs: &mut Vec<ModelError>,
+) -> bool {
+    let t = taken.entry(ni).or_default();
+    if let Some(holder) = t.get(&ip) {
+        errs.push(ModelError::new(
+            field,
+            format!("Address already in use: {ip} is already {holder}"),
+            "give every endpoint of a network its own address",
+        ));
+        return false;
+    }
+    t.insert(ip, format!("the address of container '{owner}'"));
+    true
 }
 
 fn check_names(m: &Model, errs: &mut Vec<ModelError>) {
