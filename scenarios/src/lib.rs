@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cni;
 pub mod compose;
 pub mod emulate;
 pub mod error;

@@ -82,6 +82,7 @@ impl BridgeNf {
             ct_orig_dport: t.dport,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let d = nf.decide(true, TableId::Raw, Hook::Prerouting, &pkt);
         if matches!(d.verdict, Verdict::Drop | Verdict::Reject(_)) {

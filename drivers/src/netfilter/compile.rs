@@ -211,6 +211,9 @@ fn action(r: &Rule, find: &impl Fn(&str) -> Option<u32>) -> Option<Action> {
         Target::Drop => Verdict::Drop,
         Target::Reject(w) => Verdict::Reject(*w),
         Target::Masquerade => Verdict::Masquerade,
+        // Non-terminating: it changes the mark and the walk goes on. The compiled form
+        // decides verdicts only; the mark is found by `eval::evaluate_mark`.
+        Target::Mark { .. } => return None,
         Target::Snat { addr } => Verdict::Snat { addr: *addr },
         Target::Dnat { addr, port: None } => Verdict::Dnat {
             addr: *addr,
@@ -376,6 +379,7 @@ struct Match {
     /// `negated` of `--src-type LOCAL`.
     src_local: Option<bool>,
     dst_local: Option<bool>,
+    mark: Option<((u32, u32), bool)>,
 }
 
 fn resolve<T, U>(m: &Option<Neg<T>>, f: impl FnOnce(&T) -> U) -> Option<(U, bool)> {
@@ -405,6 +409,7 @@ impl Match {
             ctorigdstport,
             src_local,
             dst_local,
+            mark,
         } = self;
         src.is_none()
             && dst.is_none()
@@ -419,6 +424,7 @@ impl Match {
             && ctorigdstport.is_none()
             && src_local.is_none()
             && dst_local.is_none()
+            && mark.is_none()
     }
 
     fn new(r: &Rule, names: &[&str], ifsets: &mut HashMap<String, IfSet>) -> Self {
@@ -442,6 +448,7 @@ impl Match {
             ctorigdstport: resolve(&r.ctorigdstport, |p| *p),
             src_local: r.src_local.as_ref().map(|n| n.negated),
             dst_local: r.dst_local.as_ref().map(|n| n.negated),
+            mark: resolve(&r.mark, |m| *m),
         }
     }
 
@@ -463,6 +470,7 @@ impl Match {
             && test(&self.ctorigdstport, |r| r.contains(p.ct_orig_dport))
             && self.src_local.is_none_or(|neg| p.src_local != neg)
             && self.dst_local.is_none_or(|neg| p.dst_local != neg)
+            && test(&self.mark, |&(v, m)| p.mark & m == v)
     }
 }
 
@@ -1459,6 +1467,7 @@ mod tests {
                     ct_orig_dport,
                     src_local,
                     dst_local,
+                    mark: 0,
                 },
             )
     }
@@ -1710,6 +1719,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let want = evaluate(&rs, IFS, TableId::Filter, Hook::Forward, &p);
         assert!(want.by.is_some_and(|r| r.rule == 1), "{want:?}");
@@ -1769,6 +1779,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let by = |rule| {
             Some(RuleRef {
@@ -1836,6 +1847,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let dropped_by = |rule| Decision {
             verdict: Verdict::Drop,

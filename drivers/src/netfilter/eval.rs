@@ -67,6 +67,8 @@ pub struct Packet {
     pub src_local: bool,
     /// Whether the destination is an address of this machine (`--dst-type LOCAL`).
     pub dst_local: bool,
+    /// The packet's mark (`skb->mark`, set by `-j MARK`, read by `-m mark`).
+    pub mark: u32,
 }
 
 /// What a hook's rules decided.
@@ -155,12 +157,38 @@ pub fn evaluate<S: AsRef<str>>(
     hook: Hook,
     pkt: &Packet,
 ) -> Decision {
+    walk(rs, ifnames, table, hook, pkt).0
+}
+
+/// [`evaluate`], and the packet's mark once the walk is over (`-j MARK` rules it
+/// passed applied in order; a later `-m mark` in the same walk sees the new mark).
+pub fn evaluate_mark<S: AsRef<str>>(
+    rs: &Ruleset,
+    ifnames: &[S],
+    table: TableId,
+    hook: Hook,
+    pkt: &Packet,
+) -> (Decision, u32) {
+    walk(rs, ifnames, table, hook, pkt)
+}
+
+fn walk<S: AsRef<str>>(
+    rs: &Ruleset,
+    ifnames: &[S],
+    table: TableId,
+    hook: Hook,
+    pkt: &Packet,
+) -> (Decision, u32) {
+    let mut pkt = *pkt;
     let t = rs.table(table);
     let Some(start) = t.chains.iter().position(|c| c.name == hook.chain()) else {
-        return Decision {
-            verdict: Verdict::Accept,
-            by: None,
-        };
+        return (
+            Decision {
+                verdict: Verdict::Accept,
+                by: None,
+            },
+            pkt.mark,
+        );
     };
     // (chain, next rule) frames, as the kernel's jump stack.
     let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
@@ -170,7 +198,7 @@ pub fn evaluate<S: AsRef<str>>(
         let mut descended = false;
         while i < chain.rules.len() {
             let r = &chain.rules[i];
-            if !matches(r, ifnames, pkt) {
+            if !matches(r, ifnames, &pkt) {
                 i += 1;
                 continue;
             }
@@ -188,6 +216,11 @@ pub fn evaluate<S: AsRef<str>>(
                 Some(Target::Drop) => Verdict::Drop,
                 Some(Target::Reject(w)) => Verdict::Reject(*w),
                 Some(Target::Masquerade) => Verdict::Masquerade,
+                Some(Target::Mark { value, mask }) => {
+                    pkt.mark = (pkt.mark & !mask) ^ value;
+                    i += 1;
+                    continue;
+                }
                 Some(Target::Snat { addr }) => Verdict::Snat { addr: *addr },
                 Some(Target::Dnat { addr, port }) => Verdict::Dnat {
                     addr: *addr,
@@ -207,7 +240,7 @@ pub fn evaluate<S: AsRef<str>>(
                     }
                 },
             };
-            return Decision { verdict, by };
+            return (Decision { verdict, by }, pkt.mark);
         }
         if descended {
             continue;
@@ -219,13 +252,16 @@ pub fn evaluate<S: AsRef<str>>(
             } else {
                 Verdict::Accept
             };
-            return Decision { verdict, by: None };
+            return (Decision { verdict, by: None }, pkt.mark);
         }
     }
-    Decision {
-        verdict: Verdict::Accept,
-        by: None,
-    }
+    (
+        Decision {
+            verdict: Verdict::Accept,
+            by: None,
+        },
+        pkt.mark,
+    )
 }
 
 /// The DNAT port for a packet to `dport`: a range target maps the matched port range
@@ -279,6 +315,7 @@ pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
         && neg(&r.ctorigdstport, |p| p.contains(pkt.ct_orig_dport))
         && neg(&r.src_local, |_| pkt.src_local)
         && neg(&r.dst_local, |_| pkt.dst_local)
+        && neg(&r.mark, |&(v, m)| pkt.mark & m == v)
 }
 
 fn proto_matches(p: Proto, n: u8) -> bool {
@@ -308,6 +345,7 @@ mod tests {
             ct_orig_dport: 80,
             src_local: false,
             dst_local: false,
+            mark: 0,
         }
     }
 
@@ -539,6 +577,7 @@ mod tests {
         assert_eq!(nat(&pkt()), Verdict::Accept);
         let local = Packet {
             dst_local: true,
+            mark: 0,
             ..pkt()
         };
         assert_eq!(nat(&local), Verdict::Masquerade);
