@@ -23,8 +23,9 @@ use crate::compose::{CLIENT_ADDR, HOST_ADDR};
 /// How to convert.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `--containers N` (default 2).
-    pub containers: usize,
+    /// `--containers N` (default 2, or 1 with static IPAM, which gives every container
+    /// the same address).
+    pub containers: Option<usize>,
     /// `--publish [cN=][HOSTIP:]HOST:CONTAINER[/PROTO]` (to c1 without `cN=`).
     pub publish: Vec<String>,
     /// `--no-checks`.
@@ -34,7 +35,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            containers: 2,
+            containers: None,
             publish: Vec::new(),
             no_checks: false,
         }
@@ -165,7 +166,9 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
             "{file}:{l}:{c}: warning: plugin type {t:?} is not modelled; the chain runs without it"
         ));
     }
-    if opts.containers == 0 {
+    let is_static = matches!(net.ipam, Some(Ipam::Static { .. }));
+    let count = opts.containers.unwrap_or(if is_static { 1 } else { 2 });
+    if count == 0 {
         return Err(format!("{file}: error: --containers must be at least 1\n"));
     }
     let Some(main) = net.config.main().cloned() else {
@@ -178,14 +181,14 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
     let firewall = conf.plugin(&PluginKind::Firewall).map(|p| p.raw.clone());
     let tuning = conf.plugin(&PluginKind::Tuning).map(|p| p.raw.clone());
     // Port mappings: runtimeConfig's for c1, then --publish.
-    let mut ports: Vec<Vec<PortBinding>> = vec![Vec::new(); opts.containers];
+    let mut ports: Vec<Vec<PortBinding>> = vec![Vec::new(); count];
     if let Some(pm) = &portmap
         && let Some(rc) = &pm.runtime_config
     {
         ports[0].extend(rc.port_mappings.iter().filter_map(netloom_drivers::cni::binding));
     }
     for p in &opts.publish {
-        let (i, b) = parse_publish(p, opts.containers).map_err(|e| format!("{file}: error: {e}\n"))?;
+        let (i, b) = parse_publish(p, count).map_err(|e| format!("{file}: error: {e}\n"))?;
         ports[i].push(b);
     }
     if portmap.is_none() && ports.iter().any(|p| !p.is_empty()) {
@@ -250,7 +253,7 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
             (first.subnet, Some(first.gateway))
         }
         Ipam::Static { addresses, .. } => {
-            if opts.containers > 1 {
+            if count > 1 {
                 return Err(format!(
                     "{file}: error: static IPAM gives every container the same address ({}): use --containers 1",
                     addresses[0].0
@@ -301,7 +304,7 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         "description: {}",
         q(&format!(
             "{} containers ADDed to {} ({}) in order",
-            opts.containers,
+            count,
             conf.name,
             conf.plugins
                 .iter()
@@ -315,7 +318,10 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         "hosts:\n  host1:\n    interfaces:\n      eth0: {{ address: {HOST_ADDR}/24, lan: lan }}"
     );
     let _ = writeln!(y, "lans:\n  lan: {{}}");
-    let _ = writeln!(y, "externals:\n  client: {{ address: {CLIENT_ADDR}/24, lan: lan }}");
+    let _ = writeln!(
+        y,
+        "externals:\n  client: {{ address: {CLIENT_ADDR}/24, lan: lan, listen: [tcp/80] }}"
+    );
     let _ = writeln!(y, "networks:\n  {}:", q(&key));
     let _ = writeln!(y, "    driver: {}", kind_name(&main.kind));
     let _ = writeln!(y, "    host: host1");
@@ -442,23 +448,30 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
             let _ = writeln!(y, "  - ping: {{ from: c1, to: c2 }}\n    expect: reach");
         }
         let lan: ipnet::Ipv4Net = format!("{HOST_ADDR}/24").parse().unwrap_or_default();
-        match main.kind {
+        let out = match main.kind {
             PluginKind::Bridge if raw.ip_masq && default_route => {
                 let _ = writeln!(
                     y,
                     "  - ping: {{ from: c1, to: client }}\n    expect: {{ result: reach, on_wire: {{ at: host1.eth0, src: {HOST_ADDR} }} }}"
                 );
+                true
             }
             PluginKind::Bridge => {
                 let _ = writeln!(
                     y,
                     "  # no ipMasq (or no default route): the client has no route back to {subnet}\n  - ping: {{ from: c1, to: client }}\n    expect: no-reach"
                 );
+                false
             }
             _ if lan.contains(&subnet.network()) || subnet.contains(&lan.network()) => {
                 let _ = writeln!(y, "  - ping: {{ from: c1, to: client }}\n    expect: reach");
+                true
             }
-            _ => {}
+            _ => false,
+        };
+        if out && bandwidth.is_some() {
+            // No expectation: the report shows the rate the bandwidth plugin leaves.
+            let _ = writeln!(y, "  - transfer: {{ from: c1, to: \"client:80\", bytes: 1MB }}   # bandwidth");
         }
         for (i, p) in ports.iter().enumerate() {
             for b in p.iter().filter(|b| b.l4 == L4::Tcp) {

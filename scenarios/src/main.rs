@@ -300,9 +300,9 @@ enum ImportCommand {
     Cni {
         /// The configuration file.
         file: PathBuf,
-        /// How many containers to ADD (`c1`…`cN`).
-        #[arg(long, default_value_t = 2, value_name = "N")]
-        containers: usize,
+        /// How many containers to ADD (`c1`…`cN`; default 2, or 1 with static IPAM).
+        #[arg(long, value_name = "N")]
+        containers: Option<usize>,
         /// Publish through portmap: `[cN=][HOSTIP:]HOST:CONTAINER[/tcp|udp]` (to c1
         /// without `cN=`); repeatable.
         #[arg(long = "publish", short = 'p', value_name = "PORTS")]
