@@ -26,6 +26,11 @@
 //! shortest one is walked from the resuming rule on, each candidate tested for
 //! membership in the other dimensions' sets; otherwise the bit sets are ANDed.
 //!
+//! `-j MARK` never decides and is left out: the verdict is the same, but a `-m mark`
+//! later in the same walk would not see the new mark, so
+//! [`Netfilter`](super::Netfilter) walks a table that has MARK rules with
+//! [`eval::evaluate_mark`](super::eval::evaluate_mark) instead (CNI's small nat table).
+//!
 //! Evaluation allocates nothing and takes no lock: jump frames live in a fixed array of
 //! [`MAX_DEPTH`] entries and bit sets are ANDed as they are read. Memory of a classified
 //! chain of `n` rules is, per distinct class set, its members' indexes or `n` bits,
@@ -1350,14 +1355,14 @@ mod tests {
                 neg(Just(())),
                 neg(Just(())),
             ),
-            (target(), any::<bool>()),
+            (target(), any::<bool>(), neg(select(&[(0x2000u32, 0x2000u32), (0, 0x2000), (1, 1)][..]))),
         )
             .prop_map(
                 |(
                     (src, dst, in_if, out_if, proto),
                     (sport, dport, icmp_type),
                     (ctstate, ctorigdst, ctorigdstport, src_local, dst_local),
-                    (target, bare),
+                    (target, bare, mark),
                 )| {
                     // Half the jumps match everything, so that cycles reach the depth limit.
                     if let (true, Some(Target::Jump(j))) = (bare, &target) {
@@ -1378,6 +1383,7 @@ mod tests {
                         src_local,
                         dst_local,
                         target,
+                        mark,
                         ..Rule::default()
                     }
                 },
@@ -1447,12 +1453,14 @@ mod tests {
             (iface(), iface(), addr(), addr(), select(PROTOS)),
             (port(), port(), prop::option::of((0..3u8, 0..3u8))),
             (states(), addr(), port(), any::<bool>(), any::<bool>()),
+            select(&[0u32, 0x2000, 0x2001, 1][..]),
         )
             .prop_map(
                 |(
                     (in_if, out_if, src, dst, proto),
                     (sport, dport, icmp),
                     (ctstate, ct_orig_dst, ct_orig_dport, src_local, dst_local),
+                    mark,
                 )| Packet {
                     in_if,
                     out_if,
@@ -1467,7 +1475,7 @@ mod tests {
                     ct_orig_dport,
                     src_local,
                     dst_local,
-                    mark: 0,
+                    mark,
                 },
             )
     }

@@ -631,4 +631,44 @@ mod tests {
         assert_eq!(verdict(dnat(None), 8015), Verdict::Dnat { addr: to, port: None });
         assert_eq!(verdict(dnat(range), 7999), Verdict::Accept);
     }
+
+    #[test]
+    fn mark_goes_on_to_the_next_rule_and_later_matches_see_it() {
+        // Proves portmap's pattern: `-j MARK` does not end the walk (the DNAT after it
+        // still applies) and the mark it leaves is what `-m mark` matches afterwards.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Nat, "PREROUTING", rule(Target::Jump("SETMARK".into())));
+        rs.append(TableId::Nat, "SETMARK", rule(Target::Mark { value: 0x2000, mask: 0x2000 }));
+        rs.append(
+            TableId::Nat,
+            "PREROUTING",
+            Rule {
+                mark: Some(Neg::is((0x2000, 0x2000))),
+                ..rule(Target::Dnat {
+                    addr: "10.0.0.9".parse().expect("literal"),
+                    port: None,
+                })
+            },
+        );
+        let (d, mark) = evaluate_mark(&rs, IFS, TableId::Nat, Hook::Prerouting, &pkt());
+        assert_eq!(mark, 0x2000);
+        assert!(matches!(d.verdict, Verdict::Dnat { .. }), "{d:?}");
+        assert_eq!(
+            rs.table(TableId::Nat).chain("SETMARK").expect("chain").rules[0].to_string(),
+            "-j MARK --set-xmark 0x2000/0x2000"
+        );
+        // Without the mark, the `-m mark` rule does not match.
+        let other = Packet { mark: 0, ..pkt() };
+        let mut plain = Ruleset::default();
+        plain.append(
+            TableId::Nat,
+            "POSTROUTING",
+            Rule {
+                mark: Some(Neg::is((0x2000, 0x2000))),
+                ..rule(Target::Masquerade)
+            },
+        );
+        let d = evaluate(&plain, IFS, TableId::Nat, Hook::Postrouting, &other);
+        assert_eq!(d.verdict, Verdict::Accept);
+    }
 }

@@ -142,6 +142,15 @@ impl Netfilter {
                 by: None,
             };
         }
+        if table == TableId::Nat
+            && self.marks[usize::from(!v4)]
+            && let Some(l) = &self.loaded
+        {
+            // A MARK rule may change what a later `-m mark` of the same walk sees: walk
+            // the rules themselves (the compiled form leaves MARK out).
+            let rs = if v4 { &l.v4 } else { &l.v6 };
+            return super::eval::evaluate_mark(rs, &l.ifnames, table, hook, pkt).0;
+        }
         match self.loaded.as_ref().and_then(|l| l.compiled.as_ref()) {
             Some(c) => c[usize::from(!v4)].evaluate(table, hook, pkt),
             None => Decision {
