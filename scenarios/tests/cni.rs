@@ -386,3 +386,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_cni_network_key_parses_and_is_refused_on_other_drivers() {
+    // The full-format fixture's `podnet` carries every `cni:` key.
+    let full = include_str!("fixtures/full-format.yaml");
+    let s = netloom_scenarios::format::parse_scenario("full-format.yaml", full).expect("parses");
+    let c = &s.networks["podnet"].cni.as_ref().expect("cni key").value;
+    assert!(c.ip_masq && c.hairpin_mode && c.portmap && c.firewall);
+    assert_eq!(c.portmap_mark_bit.as_ref().map(|b| b.value), Some(13));
+    assert_eq!(c.firewall_admin_chain.as_ref().map(|a| a.value.as_str()), Some("CNI-ADMIN"));
+    // On an overlay network it is an error at its line.
+    let e = load(
+        "x.yaml",
+        "name: x\nhosts: { h1: {}, h2: {} }\nnetworks:\n  o:\n    driver: overlay\n    hosts: [h1, h2]\n    cni: { ip_masq: true }\n",
+    )
+    .expect_err("refused");
+    let text = format!("{e:?}");
+    assert!(text.contains("bridge, macvlan and ipvlan"), "{text}");
+}
