@@ -36,7 +36,10 @@ fn run_cni(text: &str, o: &Options, extra: &str) -> Vec<(String, Status)> {
     r.report
         .steps
         .iter()
-        .map(|s| (format!("{} [{}] {}", s.title, s.observed, s.failures.join("; ")), s.status))
+        .map(|s| {
+            let drop = s.first_drop.clone().unwrap_or_default();
+            (format!("{} [{}] {} {drop}", s.title, s.observed, s.failures.join("; ")), s.status)
+        })
         .collect()
 }
 
@@ -92,6 +95,25 @@ fn hairpin_to_itself_needs_portmaps_masquerade_mark() {
     // From the client it still answers (no mark needed).
     let from_client = steps.iter().find(|(t, _)| t.contains("client -> host1:8080")).expect("step");
     assert_eq!(from_client.1, Status::Passed, "{steps:?}");
+}
+
+#[test]
+fn without_hairpin_mode_a_container_cannot_reach_its_own_published_port() {
+    // As the kernel does with br_netfilter (checked with namespaces, a bridge, veths and
+    // the same nat rules: hairpin off, c1 -> own published port times out; on, it
+    // connects): the DNAT on the bridge sends the packet back out of c1's own port. Other
+    // containers still reach it (c2 -> 8080 -> c1), and the explanation names the rule.
+    let text = fixture("nerdctl-bridge.conflist").replace("\"hairpinMode\": true", "\"hairpinMode\": false");
+    let steps = run_cni(
+        &text,
+        &opts(2),
+        "  - connect: { from: c1, to: \"192.168.65.10:8080\" }\n    expect: ok\n  - connect: { from: c2, to: \"192.168.65.10:8080\" }\n    expect: ok\n",
+    );
+    let self_step = steps.iter().find(|(t, _)| t.contains("c1 -> 192.168.65.10:8080")).expect("step");
+    assert_eq!(self_step.1, Status::Failed, "{steps:?}");
+    assert!(self_step.0.contains("not in hairpin mode"), "{}", self_step.0);
+    let other = steps.iter().find(|(t, _)| t.contains("c2 -> 192.168.65.10:8080")).expect("step");
+    assert_eq!(other.1, Status::Passed, "{steps:?}");
 }
 
 #[test]

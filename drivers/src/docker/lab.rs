@@ -651,13 +651,22 @@ impl Lab {
                     continue;
                 };
                 let veth = super::ipam::device_name("veth-", &c.name);
-                // CNI's bridge plugin with `hairpinMode` sets hairpin on the port.
-                let hairpin = m
+                // CNI's bridge plugin with `hairpinMode` sets hairpin on the port;
+                // Docker does with the userland proxy off (libnetwork's
+                // setHairpinMode in CreateEndpoint).
+                let cni = m
                     .networks
                     .iter()
                     .find(|d| d.name == net.name)
-                    .and_then(|d| d.cni.as_ref())
-                    .is_some_and(|c| c.hairpin_mode);
+                    .and_then(|d| d.cni.as_ref());
+                let hairpin = match cni {
+                    Some(c) => c.hairpin_mode,
+                    None => m
+                        .hosts
+                        .iter()
+                        .find(|x| x.name == host)
+                        .is_some_and(|x| !x.daemon.userland_proxy),
+                };
                 let bport = self.fabric.element_mut::<Bridge>(bid).map(|b| {
                     b.add_port(BridgePort {
                         name: veth,
