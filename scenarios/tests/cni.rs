@@ -121,7 +121,7 @@ fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     // IPv6 range and route are left out with a warning; `--publish c2=9000:80` goes to c2.
     let o = Options {
         containers: Some(2),
-        publish: vec!["c2=9000:80".into(), "8443:443/tcp".into()],
+        publish: vec!["c2=9000:80".into(), "8443:443/tcp".into(), "8444:444".into()],
         no_checks: false,
     };
     let text = fixture("10-containerd-net.conflist");
@@ -136,6 +136,9 @@ fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     assert!(rules.contains("-j DNAT --to-destination 10.88.0.3:80"), "{rules}");
     assert!(rules.contains("-j DNAT --to-destination 10.88.0.2:443"), "{rules}");
     assert!(!rules.contains("DOCKER"), "a CNI node has no Docker chains:\n{rules}");
+    // One entry rule per protocol, its ports joined as portmap's splitPortList joins them.
+    let dn1 = chain_name("DN-", "containerd-net", &container_id("c1"));
+    assert!(rules.contains(&format!("-m multiport --dports 8443,8444 -j {dn1}")), "{rules}");
 }
 
 #[test]

@@ -314,7 +314,7 @@ impl Programmer {
                 .map(|b| b.host_port)
                 .collect();
             // `splitPortList`: at most 15 ports per multiport rule.
-            for chunk in dedup(ports).chunks(15) {
+            for chunk in dedup(ports).chunks(15).filter(|c| !c.is_empty()) {
                 for r in multiport_rules(&c, proto, chunk, &dn) {
                     self.append_unique(TableId::Nat, "CNI-HOSTPORT-DNAT", r);
                 }
@@ -372,29 +372,13 @@ fn dedup(mut v: Vec<u16>) -> Vec<u16> {
     v
 }
 
-/// The CNI-HOSTPORT-DNAT entry rule for `ports` (a run of consecutive ports prints as
-/// `a:b`, as `splitPortList` joins them; one rule per port here when they are not
-/// consecutive, which matches the same packets).
+/// The CNI-HOSTPORT-DNAT entry rule for `ports` (`splitPortList` joins them with
+/// commas, in the order given).
 fn multiport_rules(comment: &str, proto: Proto, ports: &[u16], dn: &str) -> Vec<Rule> {
-    let mut sorted = ports.to_vec();
-    sorted.sort_unstable();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let lo = sorted[i];
-        let mut hi = lo;
-        while i + 1 < sorted.len() && sorted[i + 1] == hi.wrapping_add(1) {
-            i += 1;
-            hi = sorted[i];
-        }
-        out.push(Rule {
-            proto: Some(Neg::is(proto)),
-            dport: Some(Neg::is(PortRange { lo, hi })),
-            multiport: true,
-            comment: Some(comment.to_string()),
-            ..Rule::jump(Target::Jump(dn.to_string()))
-        });
-        i += 1;
-    }
-    out
+    vec![Rule {
+        proto: Some(Neg::is(proto)),
+        multiport: Some(Neg::is(ports.iter().map(|p| PortRange::one(*p)).collect())),
+        comment: Some(comment.to_string()),
+        ..Rule::jump(Target::Jump(dn.to_string()))
+    }]
 }

@@ -385,6 +385,7 @@ struct Match {
     src_local: Option<bool>,
     dst_local: Option<bool>,
     mark: Option<((u32, u32), bool)>,
+    multiport: Option<(Vec<PortRange>, bool)>,
 }
 
 fn resolve<T, U>(m: &Option<Neg<T>>, f: impl FnOnce(&T) -> U) -> Option<(U, bool)> {
@@ -415,6 +416,7 @@ impl Match {
             src_local,
             dst_local,
             mark,
+            multiport,
         } = self;
         src.is_none()
             && dst.is_none()
@@ -430,6 +432,7 @@ impl Match {
             && src_local.is_none()
             && dst_local.is_none()
             && mark.is_none()
+            && multiport.is_none()
     }
 
     fn new(r: &Rule, names: &[&str], ifsets: &mut HashMap<String, IfSet>) -> Self {
@@ -454,6 +457,7 @@ impl Match {
             src_local: r.src_local.as_ref().map(|n| n.negated),
             dst_local: r.dst_local.as_ref().map(|n| n.negated),
             mark: resolve(&r.mark, |m| *m),
+            multiport: resolve(&r.multiport, Clone::clone),
         }
     }
 
@@ -476,6 +480,7 @@ impl Match {
             && self.src_local.is_none_or(|neg| p.src_local != neg)
             && self.dst_local.is_none_or(|neg| p.dst_local != neg)
             && test(&self.mark, |&(v, m)| p.mark & m == v)
+            && test(&self.multiport, |l| l4 && l.iter().any(|r| r.contains(p.dport)))
     }
 }
 
@@ -1355,14 +1360,19 @@ mod tests {
                 neg(Just(())),
                 neg(Just(())),
             ),
-            (target(), any::<bool>(), neg(select(&[(0x2000u32, 0x2000u32), (0, 0x2000), (1, 1)][..]))),
+            (
+                target(),
+                any::<bool>(),
+                neg(select(&[(0x2000u32, 0x2000u32), (0, 0x2000), (1, 1)][..])),
+                neg(prop::collection::vec(ports(), 1..4)),
+            ),
         )
             .prop_map(
                 |(
                     (src, dst, in_if, out_if, proto),
                     (sport, dport, icmp_type),
                     (ctstate, ctorigdst, ctorigdstport, src_local, dst_local),
-                    (target, bare, mark),
+                    (target, bare, mark, multiport),
                 )| {
                     // Half the jumps match everything, so that cycles reach the depth limit.
                     if let (true, Some(Target::Jump(j))) = (bare, &target) {
@@ -1384,6 +1394,7 @@ mod tests {
                         dst_local,
                         target,
                         mark,
+                        multiport,
                         ..Rule::default()
                     }
                 },

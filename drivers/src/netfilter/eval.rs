@@ -316,6 +316,7 @@ pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
         && neg(&r.src_local, |_| pkt.src_local)
         && neg(&r.dst_local, |_| pkt.dst_local)
         && neg(&r.mark, |&(v, m)| pkt.mark & m == v)
+        && neg(&r.multiport, |l| l4_ports && l.iter().any(|p| p.contains(pkt.dport)))
 }
 
 fn proto_matches(p: Proto, n: u8) -> bool {

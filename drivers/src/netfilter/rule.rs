@@ -283,9 +283,9 @@ pub struct Rule {
     pub mark: Option<Neg<(u32, u32)>>,
     /// `-m comment --comment TEXT` (printed first among the modules; matches always).
     pub comment: Option<String>,
-    /// Print the destination port as `-m multiport --dports` instead of `-m tcp
-    /// --dport` (same meaning).
-    pub multiport: bool,
+    /// `-m multiport --dports P[,P…]` (ports or `a:b` ranges; needs `proto` tcp or
+    /// udp): the destination port is one of them.
+    pub multiport: Option<Neg<Vec<PortRange>>>,
     /// `-m addrtype --src-type LOCAL` (`negated`: `! --src-type LOCAL`).
     pub src_local: Option<Neg<()>>,
     /// `-m addrtype --dst-type LOCAL`.
@@ -356,12 +356,11 @@ impl Display for Rule {
             parts.push(format!("-m comment --comment {}", quote(c)));
         }
         let l4 = self.proto.as_ref().filter(|p| !p.negated).map(|p| p.value);
-        if self.multiport
-            && self.sport.is_none()
-            && let Some(p) = &self.dport
-        {
-            parts.push(format!("-m multiport {}--dports {}", p.bang(), p.value));
-        } else if matches!(l4, Some(Proto::Tcp | Proto::Udp)) && (self.sport.is_some() || self.dport.is_some()) {
+        if let Some(m) = &self.multiport {
+            let list: Vec<String> = m.value.iter().map(ToString::to_string).collect();
+            parts.push(format!("-m multiport {}--dports {}", m.bang(), list.join(",")));
+        }
+        if matches!(l4, Some(Proto::Tcp | Proto::Udp)) && (self.sport.is_some() || self.dport.is_some()) {
             let m = l4.map(Proto::name).unwrap_or_default();
             let mut s = format!("-m {m}");
             if let Some(p) = &self.sport {
