@@ -59,7 +59,10 @@ pub fn is_cni(text: &str) -> bool {
     }
     serde_json::from_str::<serde_json::Value>(text)
         .ok()
-        .and_then(|v| v.as_object().map(|o| o.contains_key("plugins") || o.contains_key("type")))
+        .and_then(|v| {
+            v.as_object()
+                .map(|o| o.contains_key("plugins") || o.contains_key("type"))
+        })
         .unwrap_or(false)
 }
 
@@ -132,7 +135,13 @@ fn q(s: &str) -> String {
 fn net_key(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
     if ["bridge", "host", "none"].contains(&s.as_str()) {
@@ -271,7 +280,10 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         warn_at(
             &mut warnings,
             "routes",
-            format!("route to {} is not modelled (containers route their subnet and a default route only)", r.dst),
+            format!(
+                "route to {} is not modelled (containers route their subnet and a default route only)",
+                r.dst
+            ),
         );
     }
     let key = net_key(&conf.name);
@@ -282,7 +294,8 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
             warn_at(
                 &mut warnings,
                 "mac",
-                "tuning mac is not modelled (the format has no per-container MAC); the result shows it".into(),
+                "tuning mac is not modelled (the format has no per-container MAC); the result shows it"
+                    .into(),
             );
         }
         if t.sysctl.as_ref().is_some_and(|s| !s.is_empty()) {
@@ -346,7 +359,10 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         }
         PluginKind::Macvlan => {
             opts_lines.push(format!("parent: {}", q(raw.master.as_deref().unwrap_or("eth0"))));
-            opts_lines.push(format!("macvlan_mode: {}", q(raw.mode.as_deref().unwrap_or("bridge"))));
+            opts_lines.push(format!(
+                "macvlan_mode: {}",
+                q(raw.mode.as_deref().unwrap_or("bridge"))
+            ));
         }
         PluginKind::Ipvlan => {
             opts_lines.push(format!("parent: {}", q(raw.master.as_deref().unwrap_or("eth0"))));
@@ -431,14 +447,24 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         if b.ingress_burst.is_some() || b.egress_burst.is_some() {
             warn_at(
                 &mut warnings,
-                if b.ingress_burst.is_some() { "ingressBurst" } else { "egressBurst" },
+                if b.ingress_burst.is_some() {
+                    "ingressBurst"
+                } else {
+                    "egressBurst"
+                },
                 "bandwidth burst is not modelled (the link's queue is the model's)".into(),
             );
         }
         if let Some(rate) = rate.filter(|r| *r > 0) {
             let _ = writeln!(y, "links:");
             for i in 0..results.len() {
-                let _ = writeln!(y, "  - {{ between: [c{}.eth0, {}], rate: {}bit }}", i + 1, q(&key), rate);
+                let _ = writeln!(
+                    y,
+                    "  - {{ between: [c{}.eth0, {}], rate: {}bit }}",
+                    i + 1,
+                    q(&key),
+                    rate
+                );
             }
         }
     }
@@ -471,11 +497,16 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         };
         if out && bandwidth.is_some() {
             // No expectation: the report shows the rate the bandwidth plugin leaves.
-            let _ = writeln!(y, "  - transfer: {{ from: c1, to: \"client:80\", bytes: 1MB }}   # bandwidth");
+            let _ = writeln!(
+                y,
+                "  - transfer: {{ from: c1, to: \"client:80\", bytes: 1MB }}   # bandwidth"
+            );
         }
         for (i, p) in ports.iter().enumerate() {
             for b in p.iter().filter(|b| b.l4 == L4::Tcp) {
-                if b.host_ip.is_some_and(|a| a.to_string() != HOST_ADDR && !a.is_unspecified()) {
+                if b.host_ip
+                    .is_some_and(|a| a.to_string() != HOST_ADDR && !a.is_unspecified())
+                {
                     continue;
                 }
                 let _ = writeln!(

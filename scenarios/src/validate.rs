@@ -9,9 +9,9 @@ use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
 use netloom_drivers::cni::iptables::RulePlugin;
-use netloom_drivers::docker::{CniNetDef, 
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef, Impair,
-    LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
+use netloom_drivers::docker::{
+    ChildMode, CniNetDef, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef,
+    Impair, LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
@@ -638,7 +638,10 @@ impl Validator<'_> {
                     });
                 }
                 nd.cni = Some(CniNetDef {
-                    name: v.name.as_ref().map_or_else(|| name.to_string(), |x| x.value.clone()),
+                    name: v
+                        .name
+                        .as_ref()
+                        .map_or_else(|| name.to_string(), |x| x.value.clone()),
                     plugins,
                     hairpin_mode: v.hairpin_mode,
                 });

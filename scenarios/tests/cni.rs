@@ -38,7 +38,10 @@ fn run_cni(text: &str, o: &Options, extra: &str) -> Vec<(String, Status)> {
         .iter()
         .map(|s| {
             let drop = s.first_drop.clone().unwrap_or_default();
-            (format!("{} [{}] {} {drop}", s.title, s.observed, s.failures.join("; ")), s.status)
+            (
+                format!("{} [{}] {} {drop}", s.title, s.observed, s.failures.join("; ")),
+                s.status,
+            )
         })
         .collect()
 }
@@ -84,16 +87,26 @@ fn hairpin_to_itself_needs_portmaps_masquerade_mark() {
         "\"type\": \"portmap\", \"snat\": false,",
     );
     let c = convert("n.conflist", &text, &opts(1)).expect("converts");
-    assert!(!c.yaml.contains("# hairpin"), "no hairpin check is generated without snat:\n{}", c.yaml);
+    assert!(
+        !c.yaml.contains("# hairpin"),
+        "no hairpin check is generated without snat:\n{}",
+        c.yaml
+    );
     let steps = run_cni(
         &text,
         &opts(1),
         "  - connect: { from: c1, to: \"192.168.65.10:8080\" }\n    expect: ok\n",
     );
-    let hairpin = steps.iter().find(|(t, _)| t.contains("c1 -> 192.168.65.10:8080")).expect("the hairpin step");
+    let hairpin = steps
+        .iter()
+        .find(|(t, _)| t.contains("c1 -> 192.168.65.10:8080"))
+        .expect("the hairpin step");
     assert_eq!(hairpin.1, Status::Failed, "{steps:?}");
     // From the client it still answers (no mark needed).
-    let from_client = steps.iter().find(|(t, _)| t.contains("client -> host1:8080")).expect("step");
+    let from_client = steps
+        .iter()
+        .find(|(t, _)| t.contains("client -> host1:8080"))
+        .expect("step");
     assert_eq!(from_client.1, Status::Passed, "{steps:?}");
 }
 
@@ -109,10 +122,16 @@ fn without_hairpin_mode_a_container_cannot_reach_its_own_published_port() {
         &opts(2),
         "  - connect: { from: c1, to: \"192.168.65.10:8080\" }\n    expect: ok\n  - connect: { from: c2, to: \"192.168.65.10:8080\" }\n    expect: ok\n",
     );
-    let self_step = steps.iter().find(|(t, _)| t.contains("c1 -> 192.168.65.10:8080")).expect("step");
+    let self_step = steps
+        .iter()
+        .find(|(t, _)| t.contains("c1 -> 192.168.65.10:8080"))
+        .expect("step");
     assert_eq!(self_step.1, Status::Failed, "{steps:?}");
     assert!(self_step.0.contains("not in hairpin mode"), "{}", self_step.0);
-    let other = steps.iter().find(|(t, _)| t.contains("c2 -> 192.168.65.10:8080")).expect("step");
+    let other = steps
+        .iter()
+        .find(|(t, _)| t.contains("c2 -> 192.168.65.10:8080"))
+        .expect("step");
     assert_eq!(other.1, Status::Passed, "{steps:?}");
 }
 
@@ -126,19 +145,38 @@ fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     };
     let text = fixture("10-containerd-net.conflist");
     let c = convert("10-containerd-net.conflist", &text, &o).expect("converts");
-    assert!(c.warnings.iter().any(|w| w.contains("IPv6") && w.starts_with("10-containerd-net.conflist:")), "{:?}", c.warnings);
-    assert!(c.yaml.contains("ipv4_address: 10.88.0.2") && c.yaml.contains("ipv4_address: 10.88.0.3"), "{}", c.yaml);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("IPv6") && w.starts_with("10-containerd-net.conflist:")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.yaml.contains("ipv4_address: 10.88.0.2") && c.yaml.contains("ipv4_address: 10.88.0.3"),
+        "{}",
+        c.yaml
+    );
     let steps = run_cni(&text, &o, "");
     assert!(steps.iter().any(|(t, _)| t.contains("host1:9000")), "{steps:?}");
     all_passed(&steps);
     // The DNAT goes to c2's address.
     let rules = host_rules(&text, &o);
     assert!(rules.contains("-j DNAT --to-destination 10.88.0.3:80"), "{rules}");
-    assert!(rules.contains("-j DNAT --to-destination 10.88.0.2:443"), "{rules}");
-    assert!(!rules.contains("DOCKER"), "a CNI node has no Docker chains:\n{rules}");
+    assert!(
+        rules.contains("-j DNAT --to-destination 10.88.0.2:443"),
+        "{rules}"
+    );
+    assert!(
+        !rules.contains("DOCKER"),
+        "a CNI node has no Docker chains:\n{rules}"
+    );
     // One entry rule per protocol, its ports joined as portmap's splitPortList joins them.
     let dn1 = chain_name("DN-", "containerd-net", &container_id("c1"));
-    assert!(rules.contains(&format!("-m multiport --dports 8443,8444 -j {dn1}")), "{rules}");
+    assert!(
+        rules.contains(&format!("-m multiport --dports 8443,8444 -j {dn1}")),
+        "{rules}"
+    );
 }
 
 #[test]
@@ -159,13 +197,25 @@ fn podman_kubenet_macvlan_ipvlan_and_static_run() {
     // no-reach, and it holds).
     let c = convert("kubenet.conf", &fixture("kubenet.conf"), &opts(2)).expect("converts");
     assert!(c.yaml.contains("expect: no-reach"), "{}", c.yaml);
-    assert!(c.yaml.contains("com.docker.network.driver.mtu: \"1460\""), "{}", c.yaml);
+    assert!(
+        c.yaml.contains("com.docker.network.driver.mtu: \"1460\""),
+        "{}",
+        c.yaml
+    );
     // macvlan: addresses from rangeStart, the parent and mode carried over.
     let c = convert("macvlan.conflist", &fixture("macvlan.conflist"), &opts(2)).expect("converts");
-    assert!(c.yaml.contains("ipv4_address: 192.168.65.200") && c.yaml.contains("ipv4_address: 192.168.65.201"), "{}", c.yaml);
+    assert!(
+        c.yaml.contains("ipv4_address: 192.168.65.200") && c.yaml.contains("ipv4_address: 192.168.65.201"),
+        "{}",
+        c.yaml
+    );
     assert!(c.yaml.contains("macvlan_mode: \"bridge\""), "{}", c.yaml);
     let c = convert("ipvlan.conflist", &fixture("ipvlan.conflist"), &opts(1)).expect("converts");
-    assert!(c.yaml.contains("ipvlan_mode: \"l2\"") && c.yaml.contains("192.168.65.220"), "{}", c.yaml);
+    assert!(
+        c.yaml.contains("ipvlan_mode: \"l2\"") && c.yaml.contains("192.168.65.220"),
+        "{}",
+        c.yaml
+    );
 }
 
 #[test]
@@ -174,8 +224,15 @@ fn bandwidth_plugin_slows_a_transfer() {
     // ~10 ms without the plugin.
     let text = fixture("static.conflist");
     let rate = |steps: &[(String, Status)]| -> f64 {
-        let t = steps.iter().find(|(t, _)| t.contains("transfer")).expect("the transfer step");
-        let mbit = t.0.split('(').nth(1).and_then(|s| s.split(' ').next()).expect("a rate");
+        let t = steps
+            .iter()
+            .find(|(t, _)| t.contains("transfer"))
+            .expect("the transfer step");
+        let mbit =
+            t.0.split('(')
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+                .expect("a rate");
         mbit.parse().expect("a number")
     };
     let limited = rate(&run_cni(&text, &opts(1), ""));
@@ -203,14 +260,18 @@ fn host_local_order_skips_the_gateway_honours_range_start_and_goes_on_after_del(
     assert_eq!(a, ["10.1.0.3/24", "10.1.0.4/24", "10.1.0.6/24"]);
     net.del("a", "eth0").expect("del");
     net.del("a", "eth0").expect("DEL is idempotent");
-    net.del("never", "eth0").expect("DEL of an unknown container is not an error");
+    net.del("never", "eth0")
+        .expect("DEL of an unknown container is not an error");
     // After DEL, the next ADD continues after the last reserved (.6): .7, not the freed .3.
     assert_eq!(net.add("d", "eth0").expect("free").ips[0].address, "10.1.0.7/24");
     // Then it wraps to rangeStart and finds .3 free again.
     assert_eq!(net.add("e", "eth0").expect("free").ips[0].address, "10.1.0.3/24");
     // Exhausted: host-local's message, in the spec's error JSON.
     let e = net.add("f", "eth0").expect_err("exhausted");
-    assert_eq!(e.msg, "failed to allocate for range 0: no IP addresses available in range set: 10.1.0.3-10.1.0.7");
+    assert_eq!(
+        e.msg,
+        "failed to allocate for range 0: no IP addresses available in range set: 10.1.0.3-10.1.0.7"
+    );
     assert!(e.to_json().contains("\"code\": 999"), "{}", e.to_json());
     // A second ADD of the same container and interface is refused.
     let e = net.add("b", "eth0").expect_err("duplicate");
@@ -231,15 +292,23 @@ fn default_range_starts_at_two_and_result_is_the_specs_json() {
     assert_eq!(json["cniVersion"], "0.4.0");
     assert_eq!(json["ips"][0]["interface"], 2);
     assert_eq!(json["routes"][0]["dst"], "0.0.0.0/0");
-    assert!(json["interfaces"][2]["sandbox"].as_str().is_some_and(|s| !s.is_empty()));
-    assert_eq!(net.add("c2", "eth0").expect("free").ips[0].address, "10.88.0.3/16");
+    assert!(
+        json["interfaces"][2]["sandbox"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert_eq!(
+        net.add("c2", "eth0").expect("free").ips[0].address,
+        "10.88.0.3/16"
+    );
 }
 
 #[test]
 fn check_fails_for_unknown_deleted_or_different_containers() {
     let mut net = CniNetwork::from_conflist(&fixture("87-podman-bridge.conflist")).expect("valid");
     let r = net.add("c1", "eth0").expect("free");
-    net.check("c1", "eth0", &r).expect("CHECK of what ADD returned passes");
+    net.check("c1", "eth0", &r)
+        .expect("CHECK of what ADD returned passes");
     let e = net.check("c9", "eth0", &r).expect_err("never added");
     assert_eq!(e.code, 3, "{e:?}");
     let mut other = r.clone();
@@ -259,11 +328,19 @@ fn iptables_save_has_the_plugins_chains_in_order() {
     // The names hash as the plugins do: CNI- + SHA-512(name + id), 28 characters.
     assert_eq!(masq1, "CNI-11f3cba5a917e5d2ca9cf650");
     assert_eq!(dn1.len(), 28);
-    let post: Vec<&str> = rules.lines().filter(|l| l.starts_with("-A POSTROUTING")).collect();
+    let post: Vec<&str> = rules
+        .lines()
+        .filter(|l| l.starts_with("-A POSTROUTING"))
+        .collect();
     // portmap inserts its MASQ jump first; ipMasq's per-container jumps follow in ADD order.
     assert_eq!(post.len(), 3, "{rules}");
     assert!(post[0].ends_with("-j CNI-HOSTPORT-MASQ"), "{rules}");
-    assert!(post[1].starts_with("-A POSTROUTING -s 10.4.0.2/32 -m comment --comment \"name: \\\"bridge\\\" id: \\\""), "{rules}");
+    assert!(
+        post[1].starts_with(
+            "-A POSTROUTING -s 10.4.0.2/32 -m comment --comment \"name: \\\"bridge\\\" id: \\\""
+        ),
+        "{rules}"
+    );
     assert!(post[1].ends_with(&format!("-j {masq1}")), "{rules}");
     assert!(post[2].contains("-s 10.4.0.3/32"), "{rules}");
     for line in [
@@ -289,7 +366,9 @@ fn iptables_save_has_the_plugins_chains_in_order() {
         .expect("entry rule");
     assert_eq!(
         dnat_entry,
-        format!("-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"bridge\\\" id: \\\"{id1}\\\"\" -m multiport --dports 8080 -j {dn1}")
+        format!(
+            "-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment \"dnat name: \\\"bridge\\\" id: \\\"{id1}\\\"\" -m multiport --dports 8080 -j {dn1}"
+        )
     );
     // The CNI-FORWARD rules follow ADD order: c1's before c2's.
     let p1 = rules.find("-s 10.4.0.2/32 -j ACCEPT").expect("c1");
@@ -307,8 +386,14 @@ fn del_removes_the_containers_rules_and_keeps_the_shared_chains() {
     assert!(!s.contains(&chain_name("", "bridge", "a")), "{s}");
     assert!(!s.contains(&chain_name("DN-", "bridge", "a")), "{s}");
     assert!(!s.contains("10.4.0.2/32"), "{s}");
-    assert!(s.contains(&chain_name("DN-", "bridge", "b")) && s.contains("10.4.0.3/32"), "{s}");
-    assert!(s.contains(":CNI-HOSTPORT-SETMARK") && s.contains(":CNI-ADMIN"), "{s}");
+    assert!(
+        s.contains(&chain_name("DN-", "bridge", "b")) && s.contains("10.4.0.3/32"),
+        "{s}"
+    );
+    assert!(
+        s.contains(":CNI-HOSTPORT-SETMARK") && s.contains(":CNI-ADMIN"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -320,21 +405,33 @@ fn errors_point_at_line_and_column_and_name_the_field() {
     // A wrong type names the key.
     let e = bad(r#"{"cniVersion":"1.0.0","name":"x","plugins":[
   {"type":"bridge","isGateway":"yes"}]}"#);
-    assert!(e.starts_with("bad.conflist:2:") && e.contains("isGateway: invalid type"), "{e}");
+    assert!(
+        e.starts_with("bad.conflist:2:") && e.contains("isGateway: invalid type"),
+        "{e}"
+    );
     // A subnet that is not a CIDR.
     let e = bad(r#"{"cniVersion":"1.0.0","name":"x","plugins":[
   {"type":"bridge","ipam":{"type":"host-local",
      "subnet":"10.0.0.0/33"}}]}"#);
-    assert!(e.starts_with("bad.conflist:3:6: error: subnet: invalid CIDR address: 10.0.0.0/33"), "{e}");
+    assert!(
+        e.starts_with("bad.conflist:3:6: error: subnet: invalid CIDR address: 10.0.0.0/33"),
+        "{e}"
+    );
     // rangeStart outside the subnet: host-local's message.
     let e = bad(r#"{"cniVersion":"1.0.0","name":"x","plugins":[
   {"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.0.0.0/24",
      "rangeStart":"10.0.1.5"}]]}}]}"#);
-    assert!(e.starts_with("bad.conflist:3:6: error: rangeStart: RangeStart 10.0.1.5 not in network 10.0.0.0/24"), "{e}");
+    assert!(
+        e.starts_with("bad.conflist:3:6: error: rangeStart: RangeStart 10.0.1.5 not in network 10.0.0.0/24"),
+        "{e}"
+    );
     // An interface plugin netloom does not model.
     let e = bad(r#"{"cniVersion":"1.0.0","name":"x","plugins":[
   {"type":"ptp","ipam":{"type":"host-local","subnet":"10.0.0.0/24"}}]}"#);
-    assert!(e.starts_with("bad.conflist:2:4: error: plugin type \"ptp\" is not modelled"), "{e}");
+    assert!(
+        e.starts_with("bad.conflist:2:4: error: plugin type \"ptp\" is not modelled"),
+        "{e}"
+    );
     // A chained plugin netloom does not model is a warning naming it.
     let c = convert(
         "w.conflist",
@@ -344,7 +441,13 @@ fn errors_point_at_line_and_column_and_name_the_field() {
         &Options::default(),
     )
     .expect("converts");
-    assert!(c.warnings.iter().any(|w| w.starts_with("w.conflist:3:4: warning: plugin type \"sbr\"")), "{:?}", c.warnings);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.starts_with("w.conflist:3:4: warning: plugin type \"sbr\"")),
+        "{:?}",
+        c.warnings
+    );
     // Exhaustion when converting: the ADD that failed and host-local's message.
     let e = convert(
         "small.conflist",
@@ -352,16 +455,26 @@ fn errors_point_at_line_and_column_and_name_the_field() {
         &opts(2),
     )
     .expect_err("a /30 has one address besides the gateway");
-    assert!(e.contains("ADD of c2") && e.contains("no IP addresses available in range set: 10.0.0.1-10.0.0.2"), "{e}");
+    assert!(
+        e.contains("ADD of c2") && e.contains("no IP addresses available in range set: 10.0.0.1-10.0.0.2"),
+        "{e}"
+    );
 }
 
 #[test]
 fn netloom_run_takes_a_conflist_directly() {
-    let p = std::path::PathBuf::from(format!("{}/tests/fixtures/cni/87-podman-bridge.conflist", env!("CARGO_MANIFEST_DIR")));
+    let p = std::path::PathBuf::from(format!(
+        "{}/tests/fixtures/cni/87-podman-bridge.conflist",
+        env!("CARGO_MANIFEST_DIR")
+    ));
     let loaded = netloom_scenarios::input::load_file(&p).expect("a conflist is a scenario");
     assert_eq!(loaded.model.containers.len(), 2);
     let r = run(&loaded, &RunOptions::default());
-    assert!(r.report.passed(), "{}", netloom_scenarios::report::text(&r.report));
+    assert!(
+        r.report.passed(),
+        "{}",
+        netloom_scenarios::report::text(&r.report)
+    );
 }
 
 fn fragment() -> impl Strategy<Value = String> {
@@ -420,7 +533,10 @@ fn the_cni_network_key_parses_and_is_refused_on_other_drivers() {
     let c = &s.networks["podnet"].cni.as_ref().expect("cni key").value;
     assert!(c.ip_masq && c.hairpin_mode && c.portmap && c.firewall);
     assert_eq!(c.portmap_mark_bit.as_ref().map(|b| b.value), Some(13));
-    assert_eq!(c.firewall_admin_chain.as_ref().map(|a| a.value.as_str()), Some("CNI-ADMIN"));
+    assert_eq!(
+        c.firewall_admin_chain.as_ref().map(|a| a.value.as_str()),
+        Some("CNI-ADMIN")
+    );
     // On an overlay network it is an error at its line.
     let e = load(
         "x.yaml",

@@ -78,7 +78,10 @@ impl PluginKind {
 
     /// Whether it creates the container's interface (and calls IPAM).
     pub fn is_main(&self) -> bool {
-        matches!(self, PluginKind::Bridge | PluginKind::Macvlan | PluginKind::Ipvlan)
+        matches!(
+            self,
+            PluginKind::Bridge | PluginKind::Macvlan | PluginKind::Ipvlan
+        )
     }
 }
 
@@ -350,7 +353,11 @@ impl NetConfList {
         } else {
             let l: List = serde_json::from_str(text).map_err(|e| json_error(text, &e))?;
             let Some(p) = l.plugins else {
-                return Err(at(text, "{", "error parsing configuration list: no 'plugins' key"));
+                return Err(at(
+                    text,
+                    "{",
+                    "error parsing configuration list: no 'plugins' key",
+                ));
             };
             (l.cni_version, l.name, l.disable_check, p)
         };
@@ -358,7 +365,11 @@ impl NetConfList {
             return Err(at(text, "{", "error parsing configuration list: no name"));
         }
         if raws.is_empty() {
-            return Err(at(text, "\"plugins\"", "error parsing configuration list: no plugins in list"));
+            return Err(at(
+                text,
+                "\"plugins\"",
+                "error parsing configuration list: no plugins in list",
+            ));
         }
         let mut plugins = Vec::new();
         let mut unknown = Vec::new();
@@ -434,28 +445,45 @@ impl NetConfList {
                     if let Some(m) = &r.mode
                         && !["bridge", "private", "vepa", "passthru"].contains(&m.as_str())
                     {
-                        return Err(at_value(text, "mode", m, format!("mode: unknown macvlan mode: {m}")));
+                        return Err(at_value(
+                            text,
+                            "mode",
+                            m,
+                            format!("mode: unknown macvlan mode: {m}"),
+                        ));
                     }
                 }
                 PluginKind::Ipvlan => {
                     if let Some(m) = &r.mode
                         && !["l2", "l3", "l3s"].contains(&m.as_str())
                     {
-                        return Err(at_value(text, "mode", m, format!("mode: unknown ipvlan mode: {m}")));
+                        return Err(at_value(
+                            text,
+                            "mode",
+                            m,
+                            format!("mode: unknown ipvlan mode: {m}"),
+                        ));
                     }
                 }
                 PluginKind::Portmap => {
                     if let Some(b) = r.mark_masq_bit
                         && b > 31
                     {
-                        return Err(at(text, "\"markMasqBit\"", "markMasqBit: MasqMarkBit must be between 0 and 31"));
+                        return Err(at(
+                            text,
+                            "\"markMasqBit\"",
+                            "markMasqBit: MasqMarkBit must be between 0 and 31",
+                        ));
                     }
                     for m in r.runtime_config.iter().flat_map(|c| &c.port_mappings) {
                         if m.container_port <= 0 || m.container_port > 65535 {
                             return Err(at(
                                 text,
                                 "\"containerPort\"",
-                                &format!("containerPort: Invalid container port number: {}", m.container_port),
+                                &format!(
+                                    "containerPort: Invalid container port number: {}",
+                                    m.container_port
+                                ),
                             ));
                         }
                         if m.host_port <= 0 || m.host_port > 65535 {
@@ -487,7 +515,12 @@ impl NetConfList {
                     if let Some(m) = &r.mac
                         && parse_mac(m).is_none()
                     {
-                        return Err(at_value(text, "mac", m, format!("mac: invalid MAC address {m:?}")));
+                        return Err(at_value(
+                            text,
+                            "mac",
+                            m,
+                            format!("mac: invalid MAC address {m:?}"),
+                        ));
                     }
                 }
                 PluginKind::Firewall => {
@@ -528,24 +561,29 @@ fn check_ipam(
     ipam: &IpamConf,
     skipped: &mut Vec<(String, usize, usize)>,
 ) -> Result<Ipam, ConfigError> {
-    let routes = ipam
-        .routes
-        .iter()
-        .map(|r| {
-            let dst = r.dst.parse::<IpNet>().map_err(|_| {
-                at_value(text, "dst", &r.dst, format!("routes: dst: invalid CIDR address: {}", r.dst))
-            })?;
-            let gw = match &r.gw {
-                Some(g) => Some(
-                    g.parse::<IpAddr>()
-                        .map_err(|_| at_value(text, "gw", g, format!("routes: gw: invalid IP address: {g}")))?,
-                ),
-                None => None,
-            };
-            Ok(Route { dst, gw })
-        })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
-    let (v4_routes, v6_routes): (Vec<Route>, Vec<Route>) = routes.into_iter().partition(|r| r.dst.addr().is_ipv4());
+    let routes =
+        ipam.routes
+            .iter()
+            .map(|r| {
+                let dst = r.dst.parse::<IpNet>().map_err(|_| {
+                    at_value(
+                        text,
+                        "dst",
+                        &r.dst,
+                        format!("routes: dst: invalid CIDR address: {}", r.dst),
+                    )
+                })?;
+                let gw = match &r.gw {
+                    Some(g) => Some(g.parse::<IpAddr>().map_err(|_| {
+                        at_value(text, "gw", g, format!("routes: gw: invalid IP address: {g}"))
+                    })?),
+                    None => None,
+                };
+                Ok(Route { dst, gw })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+    let (v4_routes, v6_routes): (Vec<Route>, Vec<Route>) =
+        routes.into_iter().partition(|r| r.dst.addr().is_ipv4());
     for r in v6_routes {
         let (l, c) = locate(text, "dst", Some(&r.dst.to_string()));
         skipped.push((format!("IPv6 route {} is not modelled; left out", r.dst), l, c));
@@ -575,14 +613,21 @@ fn check_ipam(
                 {
                     let (l, c) = locate(text, "subnet", Some(&set[0].subnet));
                     skipped.push((
-                        format!("range set {i} ({}) is IPv6: not modelled, left out", set[0].subnet),
+                        format!(
+                            "range set {i} ({}) is IPv6: not modelled, left out",
+                            set[0].subnet
+                        ),
                         l,
                         c,
                     ));
                     continue;
                 }
                 if set.is_empty() {
-                    return Err(at(text, "\"ranges\"", &format!("ipam: ranges: invalid range set {i}: empty range set")));
+                    return Err(at(
+                        text,
+                        "\"ranges\"",
+                        &format!("ipam: ranges: invalid range set {i}: empty range set"),
+                    ));
                 }
                 let mut out: Vec<Range> = Vec::new();
                 for r in set {
@@ -600,7 +645,11 @@ fn check_ipam(
                 range_sets.push(out);
             }
             if range_sets.is_empty() {
-                return Err(at(text, "\"ipam\"", "ipam: no IPv4 range (IPv6 ranges are not modelled)"));
+                return Err(at(
+                    text,
+                    "\"ipam\"",
+                    "ipam: no IPv4 range (IPv6 ranges are not modelled)",
+                ));
             }
             for i in 0..range_sets.len() {
                 for j in i + 1..range_sets.len() {
@@ -626,19 +675,31 @@ fn check_ipam(
                         text,
                         "address",
                         &a.address,
-                        format!("ipam: addresses: address: invalid CIDR address: {} (IPv4 only here)", a.address),
+                        format!(
+                            "ipam: addresses: address: invalid CIDR address: {} (IPv4 only here)",
+                            a.address
+                        ),
                     )
                 })?;
                 let gw = match &a.gateway {
                     Some(g) => Some(g.parse::<Ipv4Addr>().map_err(|_| {
-                        at_value(text, "gateway", g, format!("ipam: addresses: gateway: invalid IP address: {g}"))
+                        at_value(
+                            text,
+                            "gateway",
+                            g,
+                            format!("ipam: addresses: gateway: invalid IP address: {g}"),
+                        )
                     })?),
                     None => None,
                 };
                 addresses.push((net, gw));
             }
             if addresses.is_empty() {
-                return Err(at(text, "\"ipam\"", "ipam: static: no addresses (netloom takes them from the file, not from CNI_ARGS)"));
+                return Err(at(
+                    text,
+                    "\"ipam\"",
+                    "ipam: static: no addresses (netloom takes them from the file, not from CNI_ARGS)",
+                ));
             }
             Ok(Ipam::Static { addresses, routes })
         }
@@ -657,10 +718,14 @@ fn overlaps(a: &Range, b: &Range) -> bool {
 }
 
 fn check_range(text: &str, r: &RawRange) -> Result<Range, ConfigError> {
-    let net: IpNet = r
-        .subnet
-        .parse()
-        .map_err(|_| at_value(text, "subnet", &r.subnet, format!("subnet: invalid CIDR address: {}", r.subnet)))?;
+    let net: IpNet = r.subnet.parse().map_err(|_| {
+        at_value(
+            text,
+            "subnet",
+            &r.subnet,
+            format!("subnet: invalid CIDR address: {}", r.subnet),
+        )
+    })?;
     let IpNet::V4(subnet) = net else {
         return Err(at_value(
             text,
@@ -746,7 +811,10 @@ fn json_error(text: &str, e: &serde_json::Error) -> ConfigError {
     let (line, column) = (e.line(), e.column());
     let msg = e.to_string();
     // serde_json appends " at line L column C": the place is given apart.
-    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map_or(msg.as_str(), |(m, _)| m)
+        .to_string();
     let key = if e.is_data() {
         key_before(text, line, column)
     } else {
@@ -806,7 +874,10 @@ pub fn locate(text: &str, key: &str, value: Option<&str>) -> (usize, usize) {
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let head = &text[..at];
     let line = head.matches('\n').count() + 1;
-    let col = head.rfind('\n').map_or(head.chars().count(), |n| head[n + 1..].chars().count()) + 1;
+    let col = head
+        .rfind('\n')
+        .map_or(head.chars().count(), |n| head[n + 1..].chars().count())
+        + 1;
     (line, col)
 }
 

@@ -185,7 +185,9 @@ impl Programmer {
             TableId::Nat,
             &chain,
             Rule {
-                dst: Some(Neg::not("224.0.0.0/4".parse().unwrap_or(IpNet::V4(Ipv4Net::default())))),
+                dst: Some(Neg::not(
+                    "224.0.0.0/4".parse().unwrap_or(IpNet::V4(Ipv4Net::default())),
+                )),
                 comment: Some(c.clone()),
                 ..Rule::jump(Target::Masquerade)
             }

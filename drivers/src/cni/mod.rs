@@ -287,10 +287,21 @@ impl CniNetwork {
         let id_hash = sha512::hex(container_id.as_bytes());
         let mac = |salt: u8| -> String {
             let d = sha512::digest(format!("{salt}{container_id}").as_bytes());
-            format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", (d[0] & 0xfe) | 0x02, d[1], d[2], d[3], d[4], d[5])
+            format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                (d[0] & 0xfe) | 0x02,
+                d[1],
+                d[2],
+                d[3],
+                d[4],
+                d[5]
+            )
         };
         let tuning = self.config.plugin(&PluginKind::Tuning).map(|t| t.raw.clone());
-        let container_mac = tuning.as_ref().and_then(|t| t.mac.clone()).unwrap_or_else(|| mac(2));
+        let container_mac = tuning
+            .as_ref()
+            .and_then(|t| t.mac.clone())
+            .unwrap_or_else(|| mac(2));
         let mtu = tuning.as_ref().and_then(|t| t.mtu).or(raw.mtu);
         let sandbox = format!("/var/run/netns/cni-{}", &id_hash[..8]);
         let mut interfaces = Vec::new();

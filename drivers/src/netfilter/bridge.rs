@@ -80,7 +80,9 @@ impl BridgeNf {
         pkt.mark = nf.mark(true, TableId::Nat, Hook::Prerouting, &pkt);
         let d = nf.decide(true, TableId::Nat, Hook::Prerouting, &pkt);
         match d.verdict {
-            Verdict::Dnat { addr, .. } if addr == t.src => Some(nf.describe(true, &d, TableId::Nat, Hook::Prerouting)),
+            Verdict::Dnat { addr, .. } if addr == t.src => {
+                Some(nf.describe(true, &d, TableId::Nat, Hook::Prerouting))
+            }
             _ => None,
         }
     }

@@ -316,7 +316,9 @@ pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
         && neg(&r.src_local, |_| pkt.src_local)
         && neg(&r.dst_local, |_| pkt.dst_local)
         && neg(&r.mark, |&(v, m)| pkt.mark & m == v)
-        && neg(&r.multiport, |l| l4_ports && l.iter().any(|p| p.contains(pkt.dport)))
+        && neg(&r.multiport, |l| {
+            l4_ports && l.iter().any(|p| p.contains(pkt.dport))
+        })
 }
 
 fn proto_matches(p: Proto, n: u8) -> bool {
@@ -639,7 +641,14 @@ mod tests {
         // still applies) and the mark it leaves is what `-m mark` matches afterwards.
         let mut rs = Ruleset::default();
         rs.append(TableId::Nat, "PREROUTING", rule(Target::Jump("SETMARK".into())));
-        rs.append(TableId::Nat, "SETMARK", rule(Target::Mark { value: 0x2000, mask: 0x2000 }));
+        rs.append(
+            TableId::Nat,
+            "SETMARK",
+            rule(Target::Mark {
+                value: 0x2000,
+                mask: 0x2000,
+            }),
+        );
         rs.append(
             TableId::Nat,
             "PREROUTING",

@@ -405,7 +405,12 @@ impl Display for Rule {
             parts.push(s);
         }
         if let Some(m) = &self.mark {
-            parts.push(format!("-m mark {}--mark {:#x}/{:#x}", m.bang(), m.value.0, m.value.1));
+            parts.push(format!(
+                "-m mark {}--mark {:#x}/{:#x}",
+                m.bang(),
+                m.value.0,
+                m.value.1
+            ));
         }
         if self.src_local.is_some() || self.dst_local.is_some() {
             let mut s = String::from("-m addrtype");
@@ -425,7 +430,9 @@ impl Display for Rule {
             Some(Target::Reject(w)) => parts.push(format!("-j REJECT --reject-with {}", w.name())),
             Some(Target::Jump(c)) => parts.push(format!("-j {c}")),
             Some(Target::Masquerade) => parts.push("-j MASQUERADE".into()),
-            Some(Target::Mark { value, mask }) => parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}")),
+            Some(Target::Mark { value, mask }) => {
+                parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}"))
+            }
             Some(Target::Snat { addr }) => parts.push(format!("-j SNAT --to-source {addr}")),
             Some(Target::Dnat { addr, port }) => {
                 let a = match addr {

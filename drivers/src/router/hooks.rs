@@ -317,9 +317,7 @@ impl Node {
     /// The mark the nat table's `-j MARK` rules at `hook` give the first packet of a
     /// connection (0 on machines without such rules: CNI's portmap has them).
     pub(super) fn nat_mark(&self, hook: Hook, p: &Packet) -> u32 {
-        self.nf
-            .borrow()
-            .mark(p.src.is_ipv4(), TableId::Nat, hook, p)
+        self.nf.borrow().mark(p.src.is_ipv4(), TableId::Nat, hook, p)
     }
 
     /// The nat table at PREROUTING (or OUTPUT) for the first packet of a connection:

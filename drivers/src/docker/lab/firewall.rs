@@ -35,7 +35,8 @@ impl Lab {
             let Some(c) = self.resolved.model.containers.get(ci) else {
                 continue;
             };
-            if !self.running.get(&c.name).copied().unwrap_or(true) || self.start_errors.contains_key(&c.name) {
+            if !self.running.get(&c.name).copied().unwrap_or(true) || self.start_errors.contains_key(&c.name)
+            {
                 continue;
             }
             let Some(eps) = self.resolved.endpoints.get(ci) else {
