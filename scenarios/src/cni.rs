@@ -403,6 +403,13 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
         if let Some(a) = &f.iptables_admin_chain_name {
             cni.push(format!("firewall_admin_chain: {}", q(a)));
         }
+        if let Some(p) = f
+            .ingress_policy
+            .as_deref()
+            .filter(|p| !p.is_empty() && *p != "open")
+        {
+            cni.push(format!("firewall_ingress_policy: {p}"));
+        }
     }
     let _ = writeln!(y, "    cni: {{ {} }}", cni.join(", "));
     let _ = writeln!(y, "containers:");
@@ -470,8 +477,19 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
     }
     if !opts.no_checks {
         let _ = writeln!(y, "steps:");
+        let isolated = main.kind == PluginKind::Bridge
+            && firewall
+                .as_ref()
+                .is_some_and(|f| f.ingress_policy.as_deref() == Some("isolated"));
         if results.len() >= 2 {
-            let _ = writeln!(y, "  - ping: {{ from: c1, to: c2 }}\n    expect: reach");
+            if isolated {
+                let _ = writeln!(
+                    y,
+                    "  # firewall ingressPolicy isolated: containers of the bridge cannot reach each other\n  - ping: {{ from: c1, to: c2 }}\n    expect: no-reach"
+                );
+            } else {
+                let _ = writeln!(y, "  - ping: {{ from: c1, to: c2 }}\n    expect: reach");
+            }
         }
         let lan: ipnet::Ipv4Net = format!("{HOST_ADDR}/24").parse().unwrap_or_default();
         let out = match main.kind {
@@ -514,7 +532,8 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
                     "  - connect: {{ from: client, to: \"host1:{}\" }}\n    expect: ok",
                     b.host_port
                 );
-                if raw.hairpin_mode && portmap.as_ref().is_some_and(|p| p.snat != Some(false)) {
+                // `isolated` drops the hairpin too (in and out of the same bridge).
+                if raw.hairpin_mode && !isolated && portmap.as_ref().is_some_and(|p| p.snat != Some(false)) {
                     let _ = writeln!(
                         y,
                         "  - connect: {{ from: c{}, to: \"{HOST_ADDR}:{}\" }}   # hairpin: back to itself\n    expect: ok",

@@ -554,6 +554,9 @@ pub struct CniNet {
     /// firewall `iptablesAdminChainName` (default `CNI-ADMIN`).
     #[serde(default)]
     pub firewall_admin_chain: Option<Spanned<String>>,
+    /// firewall `ingressPolicy`: `open` (default), `same-bridge` or `isolated`.
+    #[serde(default)]
+    pub firewall_ingress_policy: Option<Spanned<String>>,
 }
 
 /// Network drivers.

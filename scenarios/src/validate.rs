@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
-use netloom_drivers::cni::iptables::RulePlugin;
+use netloom_drivers::cni::iptables::{IngressPolicy, RulePlugin};
 use netloom_drivers::docker::{
     ChildMode, CniNetDef, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, GatewayMode, HostDef,
     Impair, LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
@@ -630,7 +630,19 @@ impl Validator<'_> {
                     });
                 }
                 if v.firewall {
+                    let ingress = match &v.firewall_ingress_policy {
+                        None => IngressPolicy::Open,
+                        Some(p) => IngressPolicy::parse(&p.value).unwrap_or_else(|| {
+                            self.err(
+                                p,
+                                format!("unknown ingress policy {:?}", p.value),
+                                Some("open, same-bridge or isolated".into()),
+                            );
+                            IngressPolicy::Open
+                        }),
+                    };
                     plugins.push(RulePlugin::Firewall {
+                        ingress,
                         admin: v
                             .firewall_admin_chain
                             .as_ref()

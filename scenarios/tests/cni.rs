@@ -136,6 +136,37 @@ fn without_hairpin_mode_a_container_cannot_reach_its_own_published_port() {
 }
 
 #[test]
+fn firewall_ingress_policy_adds_the_isolation_chains() {
+    // nerdctl's default has `ingressPolicy: same-bridge`: CNI-ISOLATION-STAGE-1 is
+    // jumped to first in FORWARD (inserted after CNI-FORWARD's jump, so ahead of it).
+    let rules = host_rules(&fixture("nerdctl-bridge.conflist"), &opts(2));
+    let fwd: Vec<&str> = rules.lines().filter(|l| l.starts_with("-A FORWARD")).collect();
+    assert!(
+        fwd[0].ends_with("-j CNI-ISOLATION-STAGE-1") && fwd[1].ends_with("-j CNI-FORWARD"),
+        "{rules}"
+    );
+    assert!(rules.contains("-A CNI-ISOLATION-STAGE-1 -i nerdctl0 ! -o nerdctl0 -m comment --comment \"CNI firewall plugin rules (ingressPolicy: same-bridge)\" -j CNI-ISOLATION-STAGE-2"), "{rules}");
+    assert!(
+        rules.contains("-A CNI-ISOLATION-STAGE-2 -o nerdctl0 -m comment"),
+        "{rules}"
+    );
+    // `isolated` drops bridged traffic between the bridge's own containers (through
+    // br_netfilter): the generated check expects no-reach and holds; the client still
+    // reaches the published port.
+    let text = fixture("nerdctl-bridge.conflist").replace("\"same-bridge\"", "\"isolated\"");
+    let steps = run_cni(&text, &opts(2), "");
+    let ping = steps
+        .iter()
+        .find(|(t, _)| t.contains("ping c1 -> c2"))
+        .expect("step");
+    assert!(
+        ping.0.contains("ingressPolicy: isolated") && ping.1 == Status::Passed,
+        "{steps:?}"
+    );
+    all_passed(&steps);
+}
+
+#[test]
 fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     // IPv6 range and route are left out with a warning; `--publish c2=9000:80` goes to c2.
     let o = Options {

@@ -137,6 +137,8 @@ pub struct RawPlugin {
     pub iptables_admin_chain_name: Option<String>,
     /// firewall: `iptables` (default) or `firewalld`.
     pub backend: Option<String>,
+    /// firewall: `open` (default), `same-bridge` or `isolated`.
+    pub ingress_policy: Option<String>,
     /// tuning: the container interface's MAC.
     pub mac: Option<String>,
     /// tuning: promiscuous mode.
@@ -524,6 +526,16 @@ impl NetConfList {
                     }
                 }
                 PluginKind::Firewall => {
+                    if let Some(p) = &r.ingress_policy
+                        && super::iptables::IngressPolicy::parse(p).is_none()
+                    {
+                        return Err(at_value(
+                            text,
+                            "ingressPolicy",
+                            p,
+                            format!("ingressPolicy: unknown ingress policy: {p:?}"),
+                        ));
+                    }
                     if let Some(b) = &r.backend
                         && b != "iptables"
                     {

@@ -55,6 +55,8 @@ pub struct CniAdd {
     pub container_id: String,
     /// The container's address with its subnet's prefix.
     pub addr: Ipv4Net,
+    /// The bridge device (`interfaces[0]` of the result; empty for macvlan/ipvlan).
+    pub bridge: String,
     /// Which plugins of the chain program rules, in configuration order.
     pub plugins: Vec<RulePlugin>,
     /// portmap's mappings for this container.
@@ -73,11 +75,47 @@ pub enum RulePlugin {
         /// `markMasqBit` (default 13).
         mark_bit: u32,
     },
-    /// firewall (admin chain name).
+    /// firewall (admin chain name, ingress policy).
     Firewall {
         /// `iptablesAdminChainName` (default `CNI-ADMIN`).
         admin: String,
+        /// `ingressPolicy`.
+        ingress: IngressPolicy,
     },
+}
+
+/// The firewall plugin's `ingressPolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IngressPolicy {
+    /// `open` (default): no isolation chains.
+    #[default]
+    Open,
+    /// `same-bridge`: traffic from other bridges into this one is dropped
+    /// (CNI-ISOLATION-STAGE-1/2).
+    SameBridge,
+    /// `isolated`: also traffic between containers of this bridge.
+    Isolated,
+}
+
+impl IngressPolicy {
+    /// From the configuration's text.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "" | "open" => IngressPolicy::Open,
+            "same-bridge" => IngressPolicy::SameBridge,
+            "isolated" => IngressPolicy::Isolated,
+            _ => return None,
+        })
+    }
+
+    /// Its name in configurations.
+    pub fn name(self) -> &'static str {
+        match self {
+            IngressPolicy::Open => "open",
+            IngressPolicy::SameBridge => "same-bridge",
+            IngressPolicy::Isolated => "isolated",
+        }
+    }
 }
 
 /// `CNI-` + prefix + SHA-512 hex of `name + id`, 28 characters long.
@@ -104,7 +142,10 @@ pub fn ruleset_v4(fw: &CniFirewall) -> Ruleset {
                     match plugin {
                         RulePlugin::IpMasq => p.ipmasq(add),
                         RulePlugin::Portmap { snat, mark_bit } => p.portmap(add, *snat, *mark_bit),
-                        RulePlugin::Firewall { admin } => p.firewall(add, admin),
+                        RulePlugin::Firewall { admin, ingress } => {
+                            p.firewall(add, admin);
+                            p.ingress_policy(add, *ingress);
+                        }
                     }
                 }
             }
@@ -359,6 +400,77 @@ impl Programmer {
             Rule {
                 src: Some(Neg::is(a)),
                 ..Rule::jump(Target::Accept)
+            },
+        );
+    }
+}
+
+impl Programmer {
+    /// `setupIsolationChains` (firewall's ingresspolicy.go), after the backend's rules.
+    fn ingress_policy(&mut self, add: &CniAdd, policy: IngressPolicy) {
+        if policy == IngressPolicy::Open || add.bridge.is_empty() {
+            return;
+        }
+        const S1: &str = "CNI-ISOLATION-STAGE-1";
+        const S2: &str = "CNI-ISOLATION-STAGE-2";
+        let default = "CNI firewall plugin rules (ingressPolicy: same-bridge|isolated)".to_string();
+        let named = format!("CNI firewall plugin rules (ingressPolicy: {})", policy.name());
+        let br = add.bridge.clone();
+        self.rs.new_chain(TableId::Filter, S1);
+        self.rs.new_chain(TableId::Filter, S2);
+        self.insert_unique(
+            TableId::Filter,
+            "FORWARD",
+            Rule {
+                comment: Some(default.clone()),
+                ..Rule::jump(Target::Jump(S1.into()))
+            },
+        );
+        self.insert_unique(
+            TableId::Filter,
+            S1,
+            Rule {
+                in_if: Some(Neg::is(br.clone())),
+                out_if: Some(Neg::not(br.clone())),
+                comment: Some(named.clone()),
+                ..Rule::jump(Target::Jump(S2.into()))
+            },
+        );
+        if policy == IngressPolicy::Isolated {
+            self.insert_unique(
+                TableId::Filter,
+                S1,
+                Rule {
+                    in_if: Some(Neg::is(br.clone())),
+                    out_if: Some(Neg::is(br.clone())),
+                    comment: Some(named),
+                    ..Rule::jump(Target::Drop)
+                },
+            );
+        }
+        self.append_unique(
+            TableId::Filter,
+            S1,
+            Rule {
+                comment: Some(default.clone()),
+                ..Rule::jump(Target::Return)
+            },
+        );
+        self.insert_unique(
+            TableId::Filter,
+            S2,
+            Rule {
+                out_if: Some(Neg::is(br)),
+                comment: Some(default.clone()),
+                ..Rule::jump(Target::Drop)
+            },
+        );
+        self.append_unique(
+            TableId::Filter,
+            S2,
+            Rule {
+                comment: Some(default),
+                ..Rule::jump(Target::Return)
             },
         );
     }

@@ -371,6 +371,11 @@ impl CniNetwork {
         };
         if let Some((addr, _)) = ips.first() {
             let add = CniAdd {
+                bridge: if main.kind == PluginKind::Bridge {
+                    raw.bridge.clone().unwrap_or_else(|| "cni0".into())
+                } else {
+                    String::new()
+                },
                 network: self.config.name.clone(),
                 container_id: container_id.to_string(),
                 addr: *addr,
@@ -399,6 +404,12 @@ impl CniNetwork {
                     mark_bit: p.raw.mark_masq_bit.unwrap_or(13),
                 }),
                 PluginKind::Firewall => out.push(RulePlugin::Firewall {
+                    ingress: p
+                        .raw
+                        .ingress_policy
+                        .as_deref()
+                        .and_then(iptables::IngressPolicy::parse)
+                        .unwrap_or_default(),
                     admin: p
                         .raw
                         .iptables_admin_chain_name

@@ -80,6 +80,11 @@ impl Lab {
                 adds.push((
                     seq,
                     CniAdd {
+                        bridge: if n.driver == Driver::Bridge {
+                            n.device.clone()
+                        } else {
+                            String::new()
+                        },
                         network: def.name.clone(),
                         container_id: crate::cni::container_id(&c.name),
                         addr,
