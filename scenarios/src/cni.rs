@@ -21,7 +21,7 @@ use netloom_drivers::net::L4;
 use crate::compose::{CLIENT_ADDR, HOST_ADDR};
 
 /// How to convert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// `--containers N` (default 2, or 1 with static IPAM, which gives every container
     /// the same address).
@@ -30,16 +30,6 @@ pub struct Options {
     pub publish: Vec<String>,
     /// `--no-checks`.
     pub no_checks: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            containers: None,
-            publish: Vec::new(),
-            no_checks: false,
-        }
-    }
 }
 
 /// The scenario text and the warnings (each `FILE:LINE:COL: warning: …`).
@@ -160,8 +150,12 @@ fn net_key(name: &str) -> String {
 /// `FILE:LINE:COL: error: …` for the configuration, `FILE: error: cN: …` for an ADD
 /// that fails (host-local out of addresses), ready to print.
 pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, String> {
-    let mut net = CniNetwork::from_conflist(text)
-        .map_err(|e| format!("{file}:{}:{}: error: {}\n", e.line, e.column, e.message))?;
+    // Rendered as scenario errors are: the place, then the line with a caret under it.
+    let mut net = CniNetwork::from_conflist(text).map_err(|e| {
+        let shown =
+            crate::error::ScenarioError::new(file, e.line as u64, e.column as u64, e.message).render(text);
+        format!("{shown}\n")
+    })?;
     let mut warnings: Vec<String> = Vec::new();
     let warn_at = |w: &mut Vec<String>, key: &str, msg: String| {
         let (l, c) = netloom_drivers::cni::config::locate(text, key, None);

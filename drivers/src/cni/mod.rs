@@ -305,7 +305,8 @@ impl CniNetwork {
         let mtu = tuning.as_ref().and_then(|t| t.mtu).or(raw.mtu);
         let sandbox = format!("/var/run/netns/cni-{}", &id_hash[..8]);
         let mut interfaces = Vec::new();
-        let container_index;
+        // The container's interface follows the bridge and the host veth.
+        let container_index = if main.kind == PluginKind::Bridge { 2 } else { 0 };
         if main.kind == PluginKind::Bridge {
             interfaces.push(CniInterface {
                 name: raw.bridge.clone().unwrap_or_else(|| "cni0".into()),
@@ -319,9 +320,6 @@ impl CniNetwork {
                 mtu: None,
                 sandbox: String::new(),
             });
-            container_index = 2;
-        } else {
-            container_index = 0;
         }
         interfaces.push(CniInterface {
             name: ifname.to_string(),
@@ -331,13 +329,14 @@ impl CniNetwork {
         });
         let mut result_routes: Vec<CniRoute> = Vec::new();
         let gw_of = |ips: &[(Ipv4Net, Option<Ipv4Addr>)]| ips.first().and_then(|(_, g)| *g);
-        if main.kind == PluginKind::Bridge && raw.is_default_gateway {
-            if let Some(g) = gw_of(&ips) {
-                result_routes.push(CniRoute {
-                    dst: "0.0.0.0/0".into(),
-                    gw: Some(g.to_string()),
-                });
-            }
+        if main.kind == PluginKind::Bridge
+            && raw.is_default_gateway
+            && let Some(g) = gw_of(&ips)
+        {
+            result_routes.push(CniRoute {
+                dst: "0.0.0.0/0".into(),
+                gw: Some(g.to_string()),
+            });
         }
         for r in &routes {
             result_routes.push(CniRoute {
