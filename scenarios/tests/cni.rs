@@ -136,6 +136,19 @@ fn without_hairpin_mode_a_container_cannot_reach_its_own_published_port() {
 }
 
 #[test]
+fn a_stopped_container_is_deleted_from_the_plugins_rules() {
+    // Stopping c1 is its DEL: CNI-DN and its DNAT go, the client's connection to 8080
+    // finds nothing (the node answers with a reset: nothing listens there); started
+    // again, it is ADDed again and the port answers.
+    let steps = run_cni(
+        &fixture("nerdctl-bridge.conflist"),
+        &opts(2),
+        "  - container: { name: c1, state: stopped }\n  - connect: { from: client, to: \"host1:8080\" }\n    expect: refused\n  - container: { name: c1, state: started }\n  - connect: { from: client, to: \"host1:8080\" }\n    expect: ok\n",
+    );
+    all_passed(&steps);
+}
+
+#[test]
 fn firewall_ingress_policy_adds_the_isolation_chains() {
     // nerdctl's default has `ingressPolicy: same-bridge`: CNI-ISOLATION-STAGE-1 is
     // jumped to first in FORWARD (inserted after CNI-FORWARD's jump, so ahead of it).
