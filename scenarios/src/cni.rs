@@ -515,6 +515,18 @@ pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, Stri
             );
         }
         for (i, p) in ports.iter().enumerate() {
+            for b in p.iter().filter(|b| b.l4 == L4::Udp) {
+                if b.host_ip
+                    .is_some_and(|a| a.to_string() != HOST_ADDR && !a.is_unspecified())
+                {
+                    continue;
+                }
+                let _ = writeln!(
+                    y,
+                    "  - connect: {{ from: client, to: \"host1:{}\", proto: udp }}\n    expect: ok",
+                    b.host_port
+                );
+            }
             for b in p.iter().filter(|b| b.l4 == L4::Tcp) {
                 if b.host_ip
                     .is_some_and(|a| a.to_string() != HOST_ADDR && !a.is_unspecified())

@@ -184,7 +184,12 @@ fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     // IPv6 range and route are left out with a warning; `--publish c2=9000:80` goes to c2.
     let o = Options {
         containers: Some(2),
-        publish: vec!["c2=9000:80".into(), "8443:443/tcp".into(), "8444:444".into()],
+        publish: vec![
+            "c2=9000:80".into(),
+            "8443:443/tcp".into(),
+            "8444:444".into(),
+            "5353:53/udp".into(),
+        ],
         no_checks: false,
     };
     let text = fixture("10-containerd-net.conflist");
@@ -203,6 +208,13 @@ fn containerd_default_conflist_runs_with_published_ports_from_flags() {
     );
     let steps = run_cni(&text, &o, "");
     assert!(steps.iter().any(|(t, _)| t.contains("host1:9000")), "{steps:?}");
+    // The UDP port answers from the client too (an echo listener in c1, DNAT by udp).
+    assert!(
+        steps
+            .iter()
+            .any(|(t, _)| t.contains("host1:5353") && t.contains("udp")),
+        "{steps:?}"
+    );
     all_passed(&steps);
     // The DNAT goes to c2's address.
     let rules = host_rules(&text, &o);
@@ -334,6 +346,12 @@ fn default_range_starts_at_two_and_result_is_the_specs_json() {
     assert_eq!(r.interfaces[2].name, "eth0");
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("JSON");
     assert_eq!(json["cniVersion"], "0.4.0");
+    // A 0.4.0 result names the address family; 1.0.0 dropped the field.
+    assert_eq!(json["ips"][0]["version"], "4");
+    let mut v1 = CniNetwork::from_conflist(&fixture("10-containerd-net.conflist")).expect("valid");
+    let j1: serde_json::Value =
+        serde_json::from_str(&v1.add("x", "eth0").expect("free").to_json()).expect("JSON");
+    assert!(j1["ips"][0].get("version").is_none(), "{j1}");
     assert_eq!(json["ips"][0]["interface"], 2);
     assert_eq!(json["routes"][0]["dst"], "0.0.0.0/0");
     assert!(

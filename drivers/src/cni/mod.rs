@@ -67,7 +67,8 @@ impl CniError {
     }
 }
 
-/// An ADD's result (spec 1.0.0 format).
+/// An ADD's result (spec 1.0.0 format; results of 0.3.x/0.4.0 configurations carry
+/// their addresses' `version` as those versions do).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CniResult {
     /// `cniVersion`.
@@ -119,6 +120,9 @@ pub struct CniInterface {
 /// One address of a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CniIp {
+    /// `"4"` in results of versions 0.3.x and 0.4.0 (gone in 1.0.0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// `10.88.0.2/16`.
     pub address: String,
     /// The gateway.
@@ -355,6 +359,9 @@ impl CniNetwork {
             ips: ips
                 .iter()
                 .map(|(a, g)| CniIp {
+                    version: (self.config.cni_version.starts_with("0.3")
+                        || self.config.cni_version.starts_with("0.4"))
+                    .then(|| "4".to_string()),
                     address: a.to_string(),
                     gateway: g.map(|g| g.to_string()),
                     interface: container_index,
