@@ -163,6 +163,7 @@ fn packet(names: &[&str], networks: usize) -> Packet {
         ct_orig_dport: 443,
         src_local: false,
         dst_local: false,
+        mark: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 //! | module | what it models |
 //! | --- | --- |
 //! | [`bridge`] | Linux's learning bridge: FDB with ageing, flooding, no reflection |
+//! | [`cni`] | CNI configurations of the reference plugins: ADD/DEL/CHECK, host-local, the plugins' iptables rules |
 //! | [`dns`] | DNS messages (simple-dns), resolv.conf and glibc search rules, the embedded server's directory |
 //! | [`router`] | a network namespace's kernel as subsystems (addresses, routes, neighbours, reassembly, sockets and applications) and the packet walk through them: ICMP errors, fragmentation, forwarding |
 //! | [`netfilter`] | rules as data (raw, nat, filter), conntrack, masquerade and published ports (DNAT) |
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod bridge;
+pub mod cni;
 pub mod dns;
 pub mod docker;
 pub mod host;

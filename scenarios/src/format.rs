@@ -519,6 +519,44 @@ pub struct Network {
     /// Driver options, with Docker's names.
     #[serde(default)]
     pub driver_opts: Option<DriverOpts>,
+    /// An addition: the network is made by CNI's reference plugins (what `netloom
+    /// import cni` writes); its host runs no Docker and gets the plugins' rules.
+    #[serde(default)]
+    pub cni: Option<Spanned<CniNet>>,
+}
+
+/// `cni:` of a network: the plugin settings that change packets' fate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CniNet {
+    /// The CNI network's `name` (chain names hash it; default: the network's key).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// bridge `ipMasq`: the `CNI-<hash>` masquerade chains.
+    #[serde(default)]
+    pub ip_masq: bool,
+    /// bridge `hairpinMode`.
+    #[serde(default)]
+    pub hairpin_mode: bool,
+    /// The portmap plugin is chained: container `ports:` become its DNAT rules.
+    #[serde(default)]
+    pub portmap: bool,
+    /// portmap `snat` (default true).
+    #[serde(default)]
+    pub portmap_snat: Option<bool>,
+    /// portmap `markMasqBit` (default 13).
+    #[serde(default)]
+    pub portmap_mark_bit: Option<Spanned<u32>>,
+    /// The firewall plugin is chained (`CNI-FORWARD`, `CNI-ADMIN`).
+    #[serde(default)]
+    pub firewall: bool,
+    /// firewall `iptablesAdminChainName` (default `CNI-ADMIN`).
+    #[serde(default)]
+    pub firewall_admin_chain: Option<Spanned<String>>,
+    /// firewall `ingressPolicy`: `open` (default), `same-bridge` or `isolated`.
+    #[serde(default)]
+    pub firewall_ingress_policy: Option<Spanned<String>>,
 }
 
 /// Network drivers.

@@ -36,10 +36,16 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
     // A compose file (top-level `services:`) is converted first; see `netloom import compose`.
     let compose = crate::compose::is_compose(&text);
     let mut sources = Vec::new();
+    // A CNI configuration (JSON with `plugins` or `type`): see `netloom import cni`.
+    let cni = !compose && crate::cni::is_cni(&text);
     let text = if compose {
         let c = crate::compose::convert_file(path, &crate::compose::Options::default())?;
         c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
         sources = c.step_sources;
+        c.yaml
+    } else if cni {
+        let c = crate::cni::convert(&name, &text, &crate::cni::Options::default())?;
+        c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
         c.yaml
     } else {
         text
@@ -57,6 +63,9 @@ pub fn load_file_with(path: &Path, color: bool) -> Result<Loaded, String> {
             })
             .chain(compose.then(|| {
                 format!("  note: the lines above are in the scenario {name} converts to; `netloom import compose {name}` prints it\n")
+            }))
+            .chain(cni.then(|| {
+                format!("  note: the lines above are in the scenario {name} converts to; `netloom import cni {name}` prints it\n")
             }))
             .collect::<String>()
     })?;

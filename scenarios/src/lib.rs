@@ -45,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cni;
 pub mod compose;
 pub mod dockercli;
 pub mod emulate;

@@ -305,6 +305,23 @@ enum ImportCommand {
         #[arg(long, value_name = "NAME", default_value = "lan")]
         lan: String,
     },
+    /// A CNI network configuration (`.conflist`, or a single-plugin `.conf`): the node
+    /// `host1`, an outside `client`, N containers ADDed in order (host-local's
+    /// addresses), the plugins' iptables rules, and checks.
+    Cni {
+        /// The configuration file.
+        file: PathBuf,
+        /// How many containers to ADD (`c1`…`cN`; default 2, or 1 with static IPAM).
+        #[arg(long, value_name = "N")]
+        containers: Option<usize>,
+        /// Publish through portmap: `[cN=][HOSTIP:]HOST:CONTAINER[/tcp|udp]` (to c1
+        /// without `cN=`); repeatable.
+        #[arg(long = "publish", short = 'p', value_name = "PORTS")]
+        publish: Vec<String>,
+        /// Append no default checks.
+        #[arg(long)]
+        no_checks: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -404,6 +421,28 @@ fn main() -> ExitCode {
                 lan: Some(lan),
             };
             match netloom_scenarios::compose::convert_file(&file, &opts) {
+                Ok(c) => {
+                    c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
+                    write_stdout(c.yaml.as_bytes())
+                }
+                Err(e) => {
+                    anstream::eprint!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Import(ImportCommand::Cni {
+            file,
+            containers,
+            publish,
+            no_checks,
+        }) => {
+            let opts = netloom_scenarios::cni::Options {
+                containers,
+                publish,
+                no_checks,
+            };
+            match netloom_scenarios::cni::convert_file(&file, &opts) {
                 Ok(c) => {
                     c.warnings.iter().for_each(|w| anstream::eprintln!("{w}"));
                     write_stdout(c.yaml.as_bytes())

@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use netloom_core::{BitRate, SimDuration};
+use netloom_drivers::cni::iptables::{IngressPolicy, RulePlugin};
 use netloom_drivers::docker::{
-    ChildMode, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, ExtraHost, GatewayMode, HostAddr,
-    HostDef, Impair, LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef, SubnetDef,
+    ChildMode, CniNetDef, ContainerDef, DaemonDef, Driver, EndpointDef, ExternalDef, ExtraHost, GatewayMode,
+    HostAddr, HostDef, Impair, LanDef, LinkDef, Model, NetworkDef, NicDef, PublishDef, Resolved, RouterDef,
+    SubnetDef,
 };
 use netloom_drivers::host::Listen;
 use netloom_drivers::net::L4;
@@ -622,6 +624,61 @@ impl Validator<'_> {
                         ),
                     }
                 }
+            }
+            if let Some(c) = &n.cni {
+                self.at(format!("{p}.cni"), location_of(c));
+                if !matches!(driver, Driver::Bridge | Driver::Macvlan | Driver::Ipvlan) {
+                    self.err(
+                        c,
+                        "`cni:` is for bridge, macvlan and ipvlan networks".to_string(),
+                        Some("the CNI reference plugins of these drivers are modelled".into()),
+                    );
+                }
+                let v = &c.value;
+                let mut plugins = Vec::new();
+                if v.ip_masq {
+                    plugins.push(RulePlugin::IpMasq);
+                }
+                if v.portmap {
+                    let bit = v.portmap_mark_bit.as_ref().map_or(13, |b| b.value);
+                    if bit > 31
+                        && let Some(b) = &v.portmap_mark_bit
+                    {
+                        self.err(b, format!("mark bit {bit} is not 0 to 31"), None);
+                    }
+                    plugins.push(RulePlugin::Portmap {
+                        snat: v.portmap_snat.unwrap_or(true),
+                        mark_bit: bit.min(31),
+                    });
+                }
+                if v.firewall {
+                    let ingress = match &v.firewall_ingress_policy {
+                        None => IngressPolicy::Open,
+                        Some(p) => IngressPolicy::parse(&p.value).unwrap_or_else(|| {
+                            self.err(
+                                p,
+                                format!("unknown ingress policy {:?}", p.value),
+                                Some("open, same-bridge or isolated".into()),
+                            );
+                            IngressPolicy::Open
+                        }),
+                    };
+                    plugins.push(RulePlugin::Firewall {
+                        ingress,
+                        admin: v
+                            .firewall_admin_chain
+                            .as_ref()
+                            .map_or_else(|| "CNI-ADMIN".into(), |a| a.value.clone()),
+                    });
+                }
+                nd.cni = Some(CniNetDef {
+                    name: v
+                        .name
+                        .as_ref()
+                        .map_or_else(|| name.to_string(), |x| x.value.clone()),
+                    plugins,
+                    hairpin_mode: v.hairpin_mode,
+                });
             }
             m.networks.push(nd);
         }

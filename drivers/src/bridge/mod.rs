@@ -348,6 +348,34 @@ impl Bridge {
         }
     }
 
+    /// A container's packet to the host that br_netfilter's DNAT sends back to the
+    /// container itself: bridged back out of its own port, dropped unless the port is
+    /// in hairpin mode (CNI's `hairpinMode`; Docker sets it with the userland proxy
+    /// off). Drops it and returns `true` then.
+    fn hairpin_refused(&self, ctx: &mut Ctx<'_>, from: PortId, to: PortId, frame: &Frame) -> bool {
+        let Some(brnf) = &self.brnf else {
+            return false;
+        };
+        let port = |p: PortId| self.ports.get(p as usize);
+        if !port(from).is_some_and(|p| p.isolated && !p.hairpin)
+            || port(to).is_none_or(|p| p.isolated)
+            || frame.data.get(12..14) != Some(&[0x08, 0x00])
+        {
+            return false;
+        }
+        let Some(rule) = brnf.dnat_back_to_sender(ctx.now(), &frame.data[14..]) else {
+            return false;
+        };
+        // The kernel drops it silently in br_forward; `firewall` because netfilter's
+        // DNAT made it so (the text says what happened).
+        ctx.drop_frame(frame, DropReason::Firewall, Stage::BridgeForward, || {
+            format!(
+                "br_netfilter DNAT ({rule}) sends the packet back to its sender: bridged out of the port it came in, which is not in hairpin mode (CNI bridge hairpinMode: false)"
+            )
+        });
+        true
+    }
+
     /// Docker's `enable_icc: false` is an iptables rule seen through br_netfilter: it
     /// filters IP between two container ports; ARP still passes.
     fn icc_blocks(&self, from: PortId, to: PortId, frame: &Frame) -> bool {
@@ -422,6 +450,9 @@ impl Element for Bridge {
                 });
             }
             Some(out) => {
+                if self.hairpin_refused(ctx, port, out, &frame) {
+                    return;
+                }
                 if let Some(bp) = self.policy.as_deref_mut()
                     && !bp.police(ctx, port, Some(out), &frame)
                 {

@@ -253,11 +253,14 @@ impl Lab {
                     .networks
                     .iter()
                     .any(|n| n.host == h.name && n.driver == Driver::Bridge && !n.icc);
+                // A CNI node runs no Docker: no docker-proxy; br_netfilter is loaded
+                // (kubelet and the bridge plugin's hairpin rely on it).
+                let cni = self.is_cni_host(&h.name);
                 let mut nf = node.nf.borrow_mut();
                 nf.track = true;
-                nf.bridge_nf = h.daemon.ip_forward && (any_no_icc || !h.daemon.userland_proxy);
+                nf.bridge_nf = h.daemon.ip_forward && (any_no_icc || !h.daemon.userland_proxy || cni);
             }
-            node.apps.userland_proxy = h.daemon.userland_proxy;
+            node.apps.userland_proxy = h.daemon.userland_proxy && !self.is_cni_host(&h.name);
             node.forward_off = (
                 DropReason::NoRoute,
                 "IP forwarding is disabled on this host (daemon ip-forward: false)",
@@ -647,10 +650,26 @@ impl Lab {
                     continue;
                 };
                 let veth = super::ipam::device_name("veth-", &c.name);
+                // CNI's bridge plugin with `hairpinMode` sets hairpin on the port;
+                // Docker does with the userland proxy off (libnetwork's
+                // setHairpinMode in CreateEndpoint).
+                let cni = m
+                    .networks
+                    .iter()
+                    .find(|d| d.name == net.name)
+                    .and_then(|d| d.cni.as_ref());
+                let hairpin = match cni {
+                    Some(c) => c.hairpin_mode,
+                    None => m
+                        .hosts
+                        .iter()
+                        .find(|x| x.name == host)
+                        .is_some_and(|x| !x.daemon.userland_proxy),
+                };
                 let bport = self.fabric.element_mut::<Bridge>(bid).map(|b| {
                     b.add_port(BridgePort {
                         name: veth,
-                        hairpin: false,
+                        hairpin,
                         isolated: true,
                     })
                 });

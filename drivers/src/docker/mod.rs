@@ -306,6 +306,20 @@ pub struct NetworkDef {
     pub gateway_mode: GatewayMode,
     /// `com.docker.network.bridge.enable_ip_masquerade` (default true).
     pub masquerade: bool,
+    /// `cni:` (an addition): the bridge is a CNI bridge plugin's, not Docker's; its
+    /// host runs no Docker and gets the CNI plugins' iptables rules.
+    pub cni: Option<CniNetDef>,
+}
+
+/// A network made by CNI's reference plugins (`cni:` in a scenario).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CniNetDef {
+    /// The CNI network's `name` (chain hashes and comments).
+    pub name: String,
+    /// The plugins of the chain that program iptables rules, in configuration order.
+    pub plugins: Vec<crate::cni::iptables::RulePlugin>,
+    /// bridge `hairpinMode`: hairpin on the containers' bridge ports.
+    pub hairpin_mode: bool,
 }
 
 /// How a bridge network reaches beyond its host
@@ -342,6 +356,7 @@ impl NetworkDef {
             bridge_name: None,
             gateway_mode: GatewayMode::Nat,
             masquerade: true,
+            cni: None,
         }
     }
 }

@@ -39,6 +39,54 @@ pub enum Bridged {
 }
 
 impl BridgeNf {
+    /// br_netfilter's PREROUTING on an IPv4 packet a container sends to the bridge
+    /// itself (a host address): when the nat rules DNAT a new connection back to the
+    /// sender's own address, `br_nf_pre_routing_finish` bridges the packet back out of
+    /// the port it came in — which the bridge refuses unless the port is in hairpin
+    /// mode. Returns the rule that DNATed it, for the explanation.
+    pub fn dnat_back_to_sender(&self, now: SimTime, ip: &[u8]) -> Option<String> {
+        let mut nf = self.nf.borrow_mut();
+        if !nf.bridge_nf || nf.trivial(true, TableId::Nat, Hook::Prerouting) {
+            return None;
+        }
+        let info = net::parse_ip(ip)?;
+        let t = info.tuple;
+        if !t.src.is_ipv4() || info.is_icmp_error() || nf.ct.lookup(&t, now).is_some() {
+            return None;
+        }
+        let ports = matches!(t.l4, L4::Tcp | L4::Udp);
+        let mut pkt = Packet {
+            in_if: Some(self.dev),
+            out_if: None,
+            src: t.src,
+            dst: t.dst,
+            proto: match t.l4 {
+                L4::Tcp => 6,
+                L4::Udp => 17,
+                L4::Icmp => 1,
+                L4::Other(n) => n,
+            },
+            sport: if ports { t.sport } else { 0 },
+            dport: if ports { t.dport } else { 0 },
+            icmp: None,
+            ctstate: CtStates::NEW,
+            ct_orig_dst: t.dst,
+            ct_orig_dport: t.dport,
+            src_local: false,
+            // Sent to the bridge's own MAC: for the host's own addresses.
+            dst_local: true,
+            mark: 0,
+        };
+        pkt.mark = nf.mark(true, TableId::Nat, Hook::Prerouting, &pkt);
+        let d = nf.decide(true, TableId::Nat, Hook::Prerouting, &pkt);
+        match d.verdict {
+            Verdict::Dnat { addr, .. } if addr == t.src => {
+                Some(nf.describe(true, &d, TableId::Nat, Hook::Prerouting))
+            }
+            _ => None,
+        }
+    }
+
     /// Runs the host's hooks on `ip` (the frame's IPv4 packet) bridged between two
     /// ports of this bridge.
     pub fn forward(&self, now: SimTime, ip: &[u8]) -> Bridged {
@@ -82,6 +130,7 @@ impl BridgeNf {
             ct_orig_dport: t.dport,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let d = nf.decide(true, TableId::Raw, Hook::Prerouting, &pkt);
         if matches!(d.verdict, Verdict::Drop | Verdict::Reject(_)) {

@@ -26,6 +26,11 @@
 //! shortest one is walked from the resuming rule on, each candidate tested for
 //! membership in the other dimensions' sets; otherwise the bit sets are ANDed.
 //!
+//! `-j MARK` never decides and is left out: the verdict is the same, but a `-m mark`
+//! later in the same walk would not see the new mark, so
+//! [`Netfilter`](super::Netfilter) walks a table that has MARK rules with
+//! [`eval::evaluate_mark`](super::eval::evaluate_mark) instead (CNI's small nat table).
+//!
 //! Evaluation allocates nothing and takes no lock: jump frames live in a fixed array of
 //! [`MAX_DEPTH`] entries and bit sets are ANDed as they are read. Memory of a classified
 //! chain of `n` rules is, per distinct class set, its members' indexes or `n` bits,
@@ -211,6 +216,9 @@ fn action(r: &Rule, find: &impl Fn(&str) -> Option<u32>) -> Option<Action> {
         Target::Drop => Verdict::Drop,
         Target::Reject(w) => Verdict::Reject(*w),
         Target::Masquerade => Verdict::Masquerade,
+        // Non-terminating: it changes the mark and the walk goes on. The compiled form
+        // decides verdicts only; the mark is found by `eval::evaluate_mark`.
+        Target::Mark { .. } => return None,
         Target::Snat { addr } => Verdict::Snat { addr: *addr },
         Target::Dnat { addr, port: None } => Verdict::Dnat {
             addr: *addr,
@@ -376,6 +384,8 @@ struct Match {
     /// `negated` of `--src-type LOCAL`.
     src_local: Option<bool>,
     dst_local: Option<bool>,
+    mark: Option<((u32, u32), bool)>,
+    multiport: Option<(Vec<PortRange>, bool)>,
 }
 
 fn resolve<T, U>(m: &Option<Neg<T>>, f: impl FnOnce(&T) -> U) -> Option<(U, bool)> {
@@ -405,6 +415,8 @@ impl Match {
             ctorigdstport,
             src_local,
             dst_local,
+            mark,
+            multiport,
         } = self;
         src.is_none()
             && dst.is_none()
@@ -419,6 +431,8 @@ impl Match {
             && ctorigdstport.is_none()
             && src_local.is_none()
             && dst_local.is_none()
+            && mark.is_none()
+            && multiport.is_none()
     }
 
     fn new(r: &Rule, names: &[&str], ifsets: &mut HashMap<String, IfSet>) -> Self {
@@ -442,6 +456,8 @@ impl Match {
             ctorigdstport: resolve(&r.ctorigdstport, |p| *p),
             src_local: r.src_local.as_ref().map(|n| n.negated),
             dst_local: r.dst_local.as_ref().map(|n| n.negated),
+            mark: resolve(&r.mark, |m| *m),
+            multiport: resolve(&r.multiport, Clone::clone),
         }
     }
 
@@ -463,6 +479,8 @@ impl Match {
             && test(&self.ctorigdstport, |r| r.contains(p.ct_orig_dport))
             && self.src_local.is_none_or(|neg| p.src_local != neg)
             && self.dst_local.is_none_or(|neg| p.dst_local != neg)
+            && test(&self.mark, |&(v, m)| p.mark & m == v)
+            && test(&self.multiport, |l| l4 && l.iter().any(|r| r.contains(p.dport)))
     }
 }
 
@@ -1342,14 +1360,19 @@ mod tests {
                 neg(Just(())),
                 neg(Just(())),
             ),
-            (target(), any::<bool>()),
+            (
+                target(),
+                any::<bool>(),
+                neg(select(&[(0x2000u32, 0x2000u32), (0, 0x2000), (1, 1)][..])),
+                neg(prop::collection::vec(ports(), 1..4)),
+            ),
         )
             .prop_map(
                 |(
                     (src, dst, in_if, out_if, proto),
                     (sport, dport, icmp_type),
                     (ctstate, ctorigdst, ctorigdstport, src_local, dst_local),
-                    (target, bare),
+                    (target, bare, mark, multiport),
                 )| {
                     // Half the jumps match everything, so that cycles reach the depth limit.
                     if let (true, Some(Target::Jump(j))) = (bare, &target) {
@@ -1370,6 +1393,8 @@ mod tests {
                         src_local,
                         dst_local,
                         target,
+                        mark,
+                        multiport,
                         ..Rule::default()
                     }
                 },
@@ -1439,12 +1464,14 @@ mod tests {
             (iface(), iface(), addr(), addr(), select(PROTOS)),
             (port(), port(), prop::option::of((0..3u8, 0..3u8))),
             (states(), addr(), port(), any::<bool>(), any::<bool>()),
+            select(&[0u32, 0x2000, 0x2001, 1][..]),
         )
             .prop_map(
                 |(
                     (in_if, out_if, src, dst, proto),
                     (sport, dport, icmp),
                     (ctstate, ct_orig_dst, ct_orig_dport, src_local, dst_local),
+                    mark,
                 )| Packet {
                     in_if,
                     out_if,
@@ -1459,6 +1486,7 @@ mod tests {
                     ct_orig_dport,
                     src_local,
                     dst_local,
+                    mark,
                 },
             )
     }
@@ -1710,6 +1738,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let want = evaluate(&rs, IFS, TableId::Filter, Hook::Forward, &p);
         assert!(want.by.is_some_and(|r| r.rule == 1), "{want:?}");
@@ -1769,6 +1798,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let by = |rule| {
             Some(RuleRef {
@@ -1836,6 +1866,7 @@ mod tests {
             ct_orig_dport: 2,
             src_local: false,
             dst_local: false,
+            mark: 0,
         };
         let dropped_by = |rule| Decision {
             verdict: Verdict::Drop,

@@ -67,6 +67,8 @@ pub struct Packet {
     pub src_local: bool,
     /// Whether the destination is an address of this machine (`--dst-type LOCAL`).
     pub dst_local: bool,
+    /// The packet's mark (`skb->mark`, set by `-j MARK`, read by `-m mark`).
+    pub mark: u32,
 }
 
 /// What a hook's rules decided.
@@ -155,12 +157,38 @@ pub fn evaluate<S: AsRef<str>>(
     hook: Hook,
     pkt: &Packet,
 ) -> Decision {
+    walk(rs, ifnames, table, hook, pkt).0
+}
+
+/// [`evaluate`], and the packet's mark once the walk is over (`-j MARK` rules it
+/// passed applied in order; a later `-m mark` in the same walk sees the new mark).
+pub fn evaluate_mark<S: AsRef<str>>(
+    rs: &Ruleset,
+    ifnames: &[S],
+    table: TableId,
+    hook: Hook,
+    pkt: &Packet,
+) -> (Decision, u32) {
+    walk(rs, ifnames, table, hook, pkt)
+}
+
+fn walk<S: AsRef<str>>(
+    rs: &Ruleset,
+    ifnames: &[S],
+    table: TableId,
+    hook: Hook,
+    pkt: &Packet,
+) -> (Decision, u32) {
+    let mut pkt = *pkt;
     let t = rs.table(table);
     let Some(start) = t.chains.iter().position(|c| c.name == hook.chain()) else {
-        return Decision {
-            verdict: Verdict::Accept,
-            by: None,
-        };
+        return (
+            Decision {
+                verdict: Verdict::Accept,
+                by: None,
+            },
+            pkt.mark,
+        );
     };
     // (chain, next rule) frames, as the kernel's jump stack.
     let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
@@ -170,7 +198,7 @@ pub fn evaluate<S: AsRef<str>>(
         let mut descended = false;
         while i < chain.rules.len() {
             let r = &chain.rules[i];
-            if !matches(r, ifnames, pkt) {
+            if !matches(r, ifnames, &pkt) {
                 i += 1;
                 continue;
             }
@@ -188,6 +216,11 @@ pub fn evaluate<S: AsRef<str>>(
                 Some(Target::Drop) => Verdict::Drop,
                 Some(Target::Reject(w)) => Verdict::Reject(*w),
                 Some(Target::Masquerade) => Verdict::Masquerade,
+                Some(Target::Mark { value, mask }) => {
+                    pkt.mark = (pkt.mark & !mask) ^ value;
+                    i += 1;
+                    continue;
+                }
                 Some(Target::Snat { addr }) => Verdict::Snat { addr: *addr },
                 Some(Target::Dnat { addr, port }) => Verdict::Dnat {
                     addr: *addr,
@@ -207,7 +240,7 @@ pub fn evaluate<S: AsRef<str>>(
                     }
                 },
             };
-            return Decision { verdict, by };
+            return (Decision { verdict, by }, pkt.mark);
         }
         if descended {
             continue;
@@ -219,13 +252,16 @@ pub fn evaluate<S: AsRef<str>>(
             } else {
                 Verdict::Accept
             };
-            return Decision { verdict, by: None };
+            return (Decision { verdict, by: None }, pkt.mark);
         }
     }
-    Decision {
-        verdict: Verdict::Accept,
-        by: None,
-    }
+    (
+        Decision {
+            verdict: Verdict::Accept,
+            by: None,
+        },
+        pkt.mark,
+    )
 }
 
 /// The DNAT port for a packet to `dport`: a range target maps the matched port range
@@ -279,6 +315,10 @@ pub fn matches<S: AsRef<str>>(r: &Rule, ifnames: &[S], pkt: &Packet) -> bool {
         && neg(&r.ctorigdstport, |p| p.contains(pkt.ct_orig_dport))
         && neg(&r.src_local, |_| pkt.src_local)
         && neg(&r.dst_local, |_| pkt.dst_local)
+        && neg(&r.mark, |&(v, m)| pkt.mark & m == v)
+        && neg(&r.multiport, |l| {
+            l4_ports && l.iter().any(|p| p.contains(pkt.dport))
+        })
 }
 
 fn proto_matches(p: Proto, n: u8) -> bool {
@@ -308,6 +348,7 @@ mod tests {
             ct_orig_dport: 80,
             src_local: false,
             dst_local: false,
+            mark: 0,
         }
     }
 
@@ -539,6 +580,7 @@ mod tests {
         assert_eq!(nat(&pkt()), Verdict::Accept);
         let local = Packet {
             dst_local: true,
+            mark: 0,
             ..pkt()
         };
         assert_eq!(nat(&local), Verdict::Masquerade);
@@ -591,5 +633,52 @@ mod tests {
         );
         assert_eq!(verdict(dnat(None), 8015), Verdict::Dnat { addr: to, port: None });
         assert_eq!(verdict(dnat(range), 7999), Verdict::Accept);
+    }
+
+    #[test]
+    fn mark_goes_on_to_the_next_rule_and_later_matches_see_it() {
+        // Proves portmap's pattern: `-j MARK` does not end the walk (the DNAT after it
+        // still applies) and the mark it leaves is what `-m mark` matches afterwards.
+        let mut rs = Ruleset::default();
+        rs.append(TableId::Nat, "PREROUTING", rule(Target::Jump("SETMARK".into())));
+        rs.append(
+            TableId::Nat,
+            "SETMARK",
+            rule(Target::Mark {
+                value: 0x2000,
+                mask: 0x2000,
+            }),
+        );
+        rs.append(
+            TableId::Nat,
+            "PREROUTING",
+            Rule {
+                mark: Some(Neg::is((0x2000, 0x2000))),
+                ..rule(Target::Dnat {
+                    addr: "10.0.0.9".parse().expect("literal"),
+                    port: None,
+                })
+            },
+        );
+        let (d, mark) = evaluate_mark(&rs, IFS, TableId::Nat, Hook::Prerouting, &pkt());
+        assert_eq!(mark, 0x2000);
+        assert!(matches!(d.verdict, Verdict::Dnat { .. }), "{d:?}");
+        assert_eq!(
+            rs.table(TableId::Nat).chain("SETMARK").expect("chain").rules[0].to_string(),
+            "-j MARK --set-xmark 0x2000/0x2000"
+        );
+        // Without the mark, the `-m mark` rule does not match.
+        let other = Packet { mark: 0, ..pkt() };
+        let mut plain = Ruleset::default();
+        plain.append(
+            TableId::Nat,
+            "POSTROUTING",
+            Rule {
+                mark: Some(Neg::is((0x2000, 0x2000))),
+                ..rule(Target::Masquerade)
+            },
+        );
+        let d = evaluate(&plain, IFS, TableId::Nat, Hook::Postrouting, &other);
+        assert_eq!(d.verdict, Verdict::Accept);
     }
 }

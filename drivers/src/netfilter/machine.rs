@@ -18,6 +18,8 @@ pub struct Netfilter {
     pub track: bool,
     /// Per family: whether the nat table has rules.
     nat: [bool; 2],
+    /// Per family: whether the nat table has `-j MARK` rules.
+    marks: [bool; 2],
     /// `net.bridge.bridge-nf-call-iptables`: bridged IPv4 traffic of this machine's
     /// bridges passes its PREROUTING / FORWARD / POSTROUTING too (br_netfilter).
     pub bridge_nf: bool,
@@ -64,6 +66,11 @@ impl Netfilter {
         self.track |= !v4.is_empty() || !v6.is_empty();
         for (f, rs) in [&v4, &v6].into_iter().enumerate() {
             self.nat[f] = rs.table(TableId::Nat).chains.iter().any(|c| !c.rules.is_empty());
+            self.marks[f] = rs.table(TableId::Nat).chains.iter().any(|c| {
+                c.rules
+                    .iter()
+                    .any(|r| matches!(r.target, Some(super::Target::Mark { .. })))
+            });
         }
         let l = self.loaded();
         l.v4 = v4;
@@ -87,6 +94,22 @@ impl Netfilter {
         l.ifnames.push("lo".into());
         if l.compiled.is_some() {
             l.compile();
+        }
+    }
+
+    /// The packet's mark after `table`'s rules at `hook` (its own mark when the table
+    /// has no `-j MARK` rule: the common case costs nothing).
+    pub fn mark(&self, v4: bool, table: TableId, hook: Hook, pkt: &Packet) -> u32 {
+        let f = usize::from(!v4);
+        if table != TableId::Nat || !self.marks[f] {
+            return pkt.mark;
+        }
+        match &self.loaded {
+            Some(l) => {
+                let rs = if v4 { &l.v4 } else { &l.v6 };
+                super::eval::evaluate_mark(rs, &l.ifnames, table, hook, pkt).1
+            }
+            None => pkt.mark,
         }
     }
 
@@ -118,6 +141,15 @@ impl Netfilter {
                 verdict: Verdict::Accept,
                 by: None,
             };
+        }
+        if table == TableId::Nat
+            && self.marks[usize::from(!v4)]
+            && let Some(l) = &self.loaded
+        {
+            // A MARK rule may change what a later `-m mark` of the same walk sees: walk
+            // the rules themselves (the compiled form leaves MARK out).
+            let rs = if v4 { &l.v4 } else { &l.v6 };
+            return super::eval::evaluate_mark(rs, &l.ifnames, table, hook, pkt).0;
         }
         match self.loaded.as_ref().and_then(|l| l.compiled.as_ref()) {
             Some(c) => c[usize::from(!v4)].evaluate(table, hook, pkt),

@@ -213,6 +213,15 @@ pub enum Target {
     },
     /// `MASQUERADE`: SNAT to the address of the way out.
     Masquerade,
+    /// `MARK --set-xmark VALUE/MASK`: clears the mask's bits of the packet's mark, then
+    /// XORs the value in; evaluation goes on with the next rule (a non-terminating
+    /// target, as CNI's portmap uses it in `CNI-HOSTPORT-SETMARK`).
+    Mark {
+        /// Bits XORed in.
+        value: u32,
+        /// Bits cleared first.
+        mask: u32,
+    },
 }
 
 /// Why a rule exists, for drop reasons and explanations; never printed.
@@ -270,6 +279,13 @@ pub struct Rule {
     pub ctorigdst: Option<Neg<IpNet>>,
     /// `-m conntrack --ctorigdstport`.
     pub ctorigdstport: Option<Neg<PortRange>>,
+    /// `-m mark --mark VALUE/MASK`: `packet mark & MASK == VALUE`.
+    pub mark: Option<Neg<(u32, u32)>>,
+    /// `-m comment --comment TEXT` (printed first among the modules; matches always).
+    pub comment: Option<String>,
+    /// `-m multiport --dports P[,P…]` (ports or `a:b` ranges; needs `proto` tcp or
+    /// udp): the destination port is one of them.
+    pub multiport: Option<Neg<Vec<PortRange>>>,
     /// `-m addrtype --src-type LOCAL` (`negated`: `! --src-type LOCAL`).
     pub src_local: Option<Neg<()>>,
     /// `-m addrtype --dst-type LOCAL`.
@@ -293,6 +309,23 @@ impl Rule {
     pub fn noted(self, n: RuleNote) -> Self {
         Rule { note: n, ..self }
     }
+}
+
+/// A comment as `iptables-save` quotes it: in double quotes when it has a space or a
+/// quote, with `"` and `\` escaped.
+fn quote(c: &str) -> String {
+    if !c.is_empty() && !c.contains([' ', '"', '\\', '\'']) {
+        return c.to_string();
+    }
+    let mut s = String::from("\"");
+    for ch in c.chars() {
+        if ch == '"' || ch == '\\' {
+            s.push('\\');
+        }
+        s.push(ch);
+    }
+    s.push('"');
+    s
 }
 
 fn net_text(n: &IpNet) -> String {
@@ -319,7 +352,14 @@ impl Display for Rule {
         if let Some(p) = &self.proto {
             parts.push(format!("{}-p {}", p.bang(), p.value.name()));
         }
+        if let Some(c) = &self.comment {
+            parts.push(format!("-m comment --comment {}", quote(c)));
+        }
         let l4 = self.proto.as_ref().filter(|p| !p.negated).map(|p| p.value);
+        if let Some(m) = &self.multiport {
+            let list: Vec<String> = m.value.iter().map(ToString::to_string).collect();
+            parts.push(format!("-m multiport {}--dports {}", m.bang(), list.join(",")));
+        }
         if matches!(l4, Some(Proto::Tcp | Proto::Udp)) && (self.sport.is_some() || self.dport.is_some()) {
             let m = l4.map(Proto::name).unwrap_or_default();
             let mut s = format!("-m {m}");
@@ -364,6 +404,14 @@ impl Display for Rule {
             }
             parts.push(s);
         }
+        if let Some(m) = &self.mark {
+            parts.push(format!(
+                "-m mark {}--mark {:#x}/{:#x}",
+                m.bang(),
+                m.value.0,
+                m.value.1
+            ));
+        }
         if self.src_local.is_some() || self.dst_local.is_some() {
             let mut s = String::from("-m addrtype");
             if let Some(a) = &self.src_local {
@@ -382,6 +430,9 @@ impl Display for Rule {
             Some(Target::Reject(w)) => parts.push(format!("-j REJECT --reject-with {}", w.name())),
             Some(Target::Jump(c)) => parts.push(format!("-j {c}")),
             Some(Target::Masquerade) => parts.push("-j MASQUERADE".into()),
+            Some(Target::Mark { value, mask }) => {
+                parts.push(format!("-j MARK --set-xmark {value:#x}/{mask:#x}"))
+            }
             Some(Target::Snat { addr }) => parts.push(format!("-j SNAT --to-source {addr}")),
             Some(Target::Dnat { addr, port }) => {
                 let a = match addr {

@@ -27,6 +27,8 @@ pub(super) struct Track {
     pub fresh: bool,
     /// The destination was translated.
     pub dnat: bool,
+    /// The packet's mark (`-j MARK` in the nat table of its first hook).
+    pub mark: u32,
 }
 
 /// Whether a hook let the packet go on.
@@ -79,6 +81,7 @@ impl Node {
             ct_orig_dport: if ports { tr.orig.dport } else { 0 },
             src_local: self.is_local(t.src),
             dst_local: self.is_local(t.dst),
+            mark: tr.mark,
         }
     }
 
@@ -99,6 +102,7 @@ impl Node {
                 post: None,
                 fresh: false,
                 dnat: false,
+                mark: 0,
             };
         }
         let now = ctx.now();
@@ -138,6 +142,7 @@ impl Node {
                 post: (target != pre).then_some(target),
                 fresh: false,
                 dnat,
+                mark: 0,
             };
         }
         let state = new_state(info);
@@ -147,6 +152,7 @@ impl Node {
             post: None,
             fresh: state == CtStates::NEW && info.first_fragment,
             dnat: false,
+            mark: 0,
         }
     }
 
@@ -306,6 +312,12 @@ impl Node {
                 (DropReason::Firewall, "dropped by a firewall rule".to_string())
             }
         }
+    }
+
+    /// The mark the nat table's `-j MARK` rules at `hook` give the first packet of a
+    /// connection (0 on machines without such rules: CNI's portmap has them).
+    pub(super) fn nat_mark(&self, hook: Hook, p: &Packet) -> u32 {
+        self.nf.borrow().mark(p.src.is_ipv4(), TableId::Nat, hook, p)
     }
 
     /// The nat table at PREROUTING (or OUTPUT) for the first packet of a connection:
@@ -469,6 +481,7 @@ impl Node {
                 post: None,
                 fresh: false,
                 dnat: false,
+                mark: 0,
             };
             if target != t {
                 net::rewrite(pkt, &target);
@@ -492,6 +505,7 @@ impl Node {
             post: None,
             fresh: false,
             dnat: false,
+            mark: 0,
         };
         tr.fresh = tr.state == CtStates::NEW && info.first_fragment;
         let p = self.nf_packet(pkt, &info, &t, None, out_if(self, t.dst), &tr);
@@ -509,6 +523,10 @@ impl Node {
             return Pass::Stop;
         }
         let mut cur = t;
+        if tr.fresh {
+            tr.mark = self.nat_mark(Hook::Output, &p);
+        }
+        let p = Packet { mark: tr.mark, ..p };
         if tr.fresh
             && let Some(n) = self.nat_dnat(ctx, frame, pkt, Hook::Output, &p, &t)
         {

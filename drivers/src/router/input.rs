@@ -18,7 +18,7 @@ use super::packet::{
 };
 use crate::net::{self, ETH_ARP, ETH_IPV4, ETH_IPV6, IpInfo, L4, Tuple};
 use crate::netfilter::conntrack::Dir;
-use crate::netfilter::{CtStates, Hook, TableId};
+use crate::netfilter::{CtStates, Hook, Packet, TableId};
 
 impl Node {
     pub(super) fn ethernet_input(&mut self, ctx: &mut Ctx<'_>, port: PortId, frame: Frame) {
@@ -155,6 +155,7 @@ impl Node {
             post: None,
             fresh: false,
             dnat: false,
+            mark: 0,
         };
         let in_if = Some(in_port);
         let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &untracked);
@@ -184,6 +185,8 @@ impl Node {
         // nat PREROUTING: the first packet of a connection only.
         if tr.fresh {
             let p = self.nf_packet(&pkt, &info, &info.tuple, in_if, None, &tr);
+            tr.mark = self.nat_mark(Hook::Prerouting, &p);
+            let p = Packet { mark: tr.mark, ..p };
             let t = info.tuple;
             if self
                 .nat_dnat(ctx, &frame, &mut pkt, Hook::Prerouting, &p, &t)

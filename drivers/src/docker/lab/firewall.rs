@@ -3,12 +3,103 @@
 //! (`firewall:`), and a router's masquerade.
 
 use super::Lab;
+use crate::cni::iptables::{CniAdd, CniEvent, CniFirewall};
 use crate::docker::iptables::{self, BridgeNet, DockerFirewall, Endpoint, PortBinding};
 use crate::docker::{Driver, UserRule};
 use crate::netfilter::{Neg, Rule, Ruleset, TableId, Target};
 use crate::router::Node;
 
 impl Lab {
+    /// Whether `host` is a CNI node: one of its networks is a CNI plugin's (`cni:`).
+    pub fn is_cni_host(&self, host: &str) -> bool {
+        self.resolved.networks.iter().any(|n| {
+            n.host == host
+                && self
+                    .resolved
+                    .model
+                    .networks
+                    .iter()
+                    .any(|d| d.name == n.name && d.cni.is_some())
+        })
+    }
+
+    /// What the CNI plugins' rules on `host` depend on: one ADD per running
+    /// container's attachment to a CNI network, in start order.
+    pub(super) fn cni_firewall(&self, host: &str) -> Option<CniFirewall> {
+        if !self.is_cni_host(host) {
+            return None;
+        }
+        let mut adds: Vec<(u64, CniAdd)> = Vec::new();
+        let on_host = self.containers_of.get(host).map_or(&[][..], Vec::as_slice);
+        for &ci in on_host {
+            let Some(c) = self.resolved.model.containers.get(ci) else {
+                continue;
+            };
+            if !self.running.get(&c.name).copied().unwrap_or(true) || self.start_errors.contains_key(&c.name)
+            {
+                continue;
+            }
+            let Some(eps) = self.resolved.endpoints.get(ci) else {
+                continue;
+            };
+            let gw = self.gateway_endpoint_index(ci);
+            for (ei, e) in eps.iter().enumerate() {
+                let Some(n) = self.resolved.networks.get(e.network) else {
+                    continue;
+                };
+                let Some(def) = self
+                    .resolved
+                    .model
+                    .networks
+                    .iter()
+                    .find(|d| d.name == n.name)
+                    .and_then(|d| d.cni.as_ref())
+                else {
+                    continue;
+                };
+                let (Some(v4), Some((subnet, _))) = (e.v4, n.v4) else {
+                    continue;
+                };
+                let Ok(addr) = ipnet::Ipv4Net::new(v4, subnet.prefix_len()) else {
+                    continue;
+                };
+                let ports = if gw == Some(ei) && n.driver == Driver::Bridge {
+                    self.resolved.published[ci]
+                        .iter()
+                        .map(|&(host_ip, host_port, container_port, l4)| PortBinding {
+                            l4,
+                            host_ip,
+                            host_port,
+                            container_port,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let seq = self.start_seq.get(&c.name).copied().unwrap_or(ci as u64) * 64 + ei as u64;
+                adds.push((
+                    seq,
+                    CniAdd {
+                        bridge: if n.driver == Driver::Bridge {
+                            n.device.clone()
+                        } else {
+                            String::new()
+                        },
+                        network: def.name.clone(),
+                        container_id: crate::cni::container_id(&c.name),
+                        addr,
+                        plugins: def.plugins.clone(),
+                        ports,
+                    },
+                ));
+            }
+        }
+        adds.sort_by_key(|(s, _)| *s);
+        Some(CniFirewall {
+            events: adds.into_iter().map(|(_, a)| CniEvent::Add(a)).collect(),
+        })
+    }
+
     /// What Docker's rules on `host` depend on: its bridge networks in creation order
     /// (the default bridge first) and the endpoints and published ports of its running
     /// containers, in start order.
@@ -101,6 +192,13 @@ impl Lab {
     /// The IPv4 and IPv6 rulesets of machine `name` (a Docker host or a router): Docker's
     /// rules, then the user's appended in file order. `None` for other machines.
     pub fn rulesets(&self, name: &str) -> Option<(Ruleset, Ruleset)> {
+        if let Some(fw) = self.cni_firewall(name) {
+            let mut v4 = crate::cni::iptables::ruleset_v4(&fw);
+            let mut v6 = Ruleset::default();
+            let hi = *self.host_index.get(name)?;
+            add_user_rules(&mut v4, &mut v6, &self.resolved.model.hosts[hi].firewall);
+            return Some((v4, v6));
+        }
         if let Some(fw) = self.docker_firewall(name) {
             let mut v4 = iptables::ruleset_v4(&fw);
             let mut v6 = iptables::ruleset_v6(&fw);
