@@ -18,7 +18,11 @@ fn run_then_exec(n: usize) -> String {
         let _ = writeln!(s, "docker run -d --name web{i} --network app nginx");
     }
     for i in 0..n {
-        let _ = writeln!(s, "docker exec web{i} curl -s -o /dev/null http://web{}/", (i + 1) % n);
+        let _ = writeln!(
+            s,
+            "docker exec web{i} curl -s -o /dev/null http://web{}/",
+            (i + 1) % n
+        );
     }
     s
 }

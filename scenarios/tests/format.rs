@@ -65,6 +65,27 @@ fn full_example_parses() {
         nets["appnet"].ipv4_address.as_ref().unwrap().value.to_string(),
         "172.20.0.10"
     );
+    assert_eq!(
+        nets["appnet"].ipv6_address.as_ref().unwrap().value.to_string(),
+        "2001:db8:1::10"
+    );
+    assert_eq!(
+        nets["appnet"].mac_address.as_ref().unwrap().value,
+        "02:42:ac:14:00:0a"
+    );
+    assert_eq!(api.extra_hosts.as_ref().unwrap().0.len(), 2);
+    assert_eq!(
+        ipam.aux_addresses
+            .as_ref()
+            .unwrap()
+            .value
+            .values()
+            .next()
+            .unwrap()
+            .value
+            .to_string(),
+        "172.20.0.200"
+    );
     assert_eq!(api.ports.len(), 4);
     for p in &api.ports {
         parse_port_publish(&p.value).unwrap();
