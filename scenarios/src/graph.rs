@@ -163,9 +163,34 @@ impl<'a> Topology<'a> {
     }
 }
 
-/// What a network is, in a few words: driver, device and options.
-fn net_words(n: &ResolvedNetwork) -> Vec<String> {
+/// What a network is, in a few words: driver, device and options (and, for a network
+/// CNI's plugins made, `cni` and the plugins that program rules).
+fn net_words(r: &Resolved, n: &ResolvedNetwork) -> Vec<String> {
     let mut w = vec![n.driver.name().to_string(), format!("dev {}", n.device)];
+    if let Some(c) = r
+        .model
+        .networks
+        .iter()
+        .find(|d| d.name == n.name && !n.default_bridge)
+        .and_then(|d| d.cni.as_ref())
+    {
+        let plugins: Vec<&str> = c
+            .plugins
+            .iter()
+            .map(|p| match p {
+                netloom_drivers::cni::iptables::RulePlugin::IpMasq => "ipMasq",
+                netloom_drivers::cni::iptables::RulePlugin::Portmap { .. } => "portmap",
+                netloom_drivers::cni::iptables::RulePlugin::Firewall { .. } => "firewall",
+            })
+            .collect();
+        w.push(format!("cni {}", c.name));
+        if !plugins.is_empty() {
+            w.push(plugins.join("+"));
+        }
+        if c.hairpin_mode {
+            w.push("hairpin".into());
+        }
+    }
     if n.default_bridge && n.name == "bridge" {
         w.push("default bridge (no DNS)".into());
     }
@@ -381,7 +406,7 @@ pub fn text(r: &Resolved) -> String {
                 kids.push(Item::leaf(vec!["(no containers here)".into()]));
             }
             let mut head = vec![format!("network {}", n.name)];
-            head.extend(net_words(n));
+            head.extend(net_words(r, n));
             items.push(Item {
                 words: head,
                 detail: Some(net_subnets(n)),
@@ -760,7 +785,7 @@ fn build(r: &Resolved) -> Graph {
         for &ni in &t.nets[h] {
             let n = &r.networks[ni];
             let mut words = vec![format!("{} ({})", n.name, n.driver.name())];
-            words.extend(net_words(n).into_iter().skip(1));
+            words.extend(net_words(r, n).into_iter().skip(1));
             words.extend(net_subnets(n));
             nodes.push(Node {
                 id: net_id(h, ni),

@@ -608,3 +608,16 @@ fn the_cni_network_key_parses_and_is_refused_on_other_drivers() {
     let text = format!("{e:?}");
     assert!(text.contains("bridge, macvlan and ipvlan"), "{text}");
 }
+
+/// `netloom graph` says which networks CNI's plugins made, and which plugins program
+/// their rules.
+#[test]
+fn graph_marks_cni_networks() {
+    let c = convert("net.conflist", &fixture("nerdctl-bridge.conflist"), &opts(2)).expect("converts");
+    let loaded = load("net.conflist", &c.yaml).expect("loads");
+    let text = netloom_scenarios::graph::text(&loaded.resolved);
+    assert!(
+        text.contains(" cni ") && text.contains("ipMasq+portmap+firewall"),
+        "{text}"
+    );
+}
