@@ -461,3 +461,28 @@ proptest! {
         }
     }
 }
+
+/// The gateway of another bridge network (or docker0's 172.17.0.1, where
+/// `host.docker.internal:host-gateway` points) is an address of the host itself: the
+/// host answers the ping, not forwarding it, so the reply comes with TTL 64 as for the
+/// container's own gateway. A container on another network, one routed hop away,
+/// answers with 63.
+#[test]
+fn host_gateway_addresses_answer_with_ttl_64() {
+    let (out, err, _) = replay(
+        "docker network create --subnet 10.5.0.0/16 fixed
+docker run -d --name k --network fixed --add-host host.docker.internal:host-gateway nginx
+docker run -d --name m nginx
+docker exec k ping -c 1 host.docker.internal
+docker exec m ping -c 1 10.5.0.1
+",
+    );
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64 "),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("64 bytes from 10.5.0.1: icmp_seq=1 ttl=64 "),
+        "{out}{err}"
+    );
+}

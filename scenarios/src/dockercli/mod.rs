@@ -572,6 +572,16 @@ impl Replay {
                 .and_then(|ci| self.daemon.containers[ci].nets.iter().find_map(|a| a.ip))
                 .map(IpAddr::V4),
         };
+        // The host's own addresses: its NIC and the gateway of every bridge network
+        // (the bridge devices' addresses). It answers them itself, with TTL 64 — a
+        // locally generated reply is never forwarded, whichever bridge it leaves by.
+        let gateways: Vec<Ipv4Addr> = self
+            .daemon
+            .networks
+            .iter()
+            .filter(|n| n.driver == "bridge")
+            .filter_map(|n| n.v4.map(|(_, gw)| gw))
+            .collect();
         let lab = match self.lab() {
             Ok(l) => l,
             Err(e) => return Res::err(e, 1),
@@ -580,7 +590,10 @@ impl Replay {
             container
                 && match ip {
                     IpAddr::V4(a) => {
-                        !a.is_loopback() && !nets.iter().any(|n| n.contains(&a)) && a.to_string() != HOST_ADDR
+                        !a.is_loopback()
+                            && !nets.iter().any(|n| n.contains(&a))
+                            && a.to_string() != HOST_ADDR
+                            && !gateways.contains(&a)
                     }
                     IpAddr::V6(_) => false,
                 }
