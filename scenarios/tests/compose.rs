@@ -777,3 +777,66 @@ fn default_checks_point_into_the_compose_file() {
         ]
     );
 }
+
+/// Defaults nest and are themselves interpolated (`${HTTP_PORT:-${PORT:-80}}`), as
+/// compose-go's template does; `$1` is no variable and stays as written.
+#[test]
+fn nested_defaults_interpolate_as_compose_go() {
+    let text = "services:\n  web:\n    ports:\n      - \"${HTTP_PORT:-${PORT:-8080}}:80\"\n      - \"${TLS:-$BASE}:443\"\n      - \"${NONE:-${UNSET:-7000}}:70\"\n";
+    let env: HashMap<String, String> = [("PORT", "8181"), ("BASE", "9443")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("n".into()),
+            env: Some(env.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        c.yaml.contains("ports: [\"8181:80\", \"9443:443\", \"7000:70\"]"),
+        "{}",
+        c.yaml
+    );
+    let t = netloom_scenarios::compose::interpolate("c.yaml", "command: sh -c 'echo $1 $$HOME'\n", &env)
+        .expect("interpolates");
+    assert_eq!(t, "command: sh -c 'echo $1 $HOME'\n");
+}
+
+/// A `.env` as compose reads it: a quoted value with a comment after it loses its
+/// quotes, a value names the lines above (`${BASE}`), `export` is dropped.
+#[test]
+fn dotenv_quotes_comments_and_references() {
+    let dir = std::env::temp_dir().join(format!("netloom-compose-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    ports:\n      - \"${NL_T_WEB}:80\"\n      - \"${NL_T_TLS}:443\"\n      - \"${NL_T_ADM}:9000\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join(".env"),
+        "NL_T_WEB = \"8181\" # the web port\nNL_T_BASE=9000\nNL_T_TLS=${NL_T_BASE}\nexport NL_T_ADM=\"1${NL_T_BASE:-1}\"\n",
+    )
+    .expect("write");
+    let c = convert_file(
+        &dir.join("compose.yaml"),
+        &Options {
+            project: Some("e".into()),
+            env: None,
+            ..Options::default()
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = c.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.yaml
+            .contains("ports: [\"8181:80\", \"9000:443\", \"19000:9000\"]"),
+        "{}",
+        c.yaml
+    );
+}

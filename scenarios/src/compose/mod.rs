@@ -123,7 +123,7 @@ pub fn convert_file(path: &Path, opts: &Options) -> Result<Converted, String> {
         if let Some(d) = &dir
             && let Ok(t) = std::fs::read_to_string(d.join(".env"))
         {
-            env.extend(parse_dotenv(&t));
+            env.extend(parse_dotenv(&t, &|k| std::env::var(k).ok()));
         }
         env.extend(std::env::vars());
         o.env = Some(env);
