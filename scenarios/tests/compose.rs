@@ -840,3 +840,46 @@ fn dotenv_quotes_comments_and_references() {
         c.yaml
     );
 }
+
+/// Compose interpolates parsed values, so a `.env` password such as `*Secret1` (a YAML
+/// alias if pasted as text), `admin: root` or a `"` inside a quoted string is only a
+/// string: the file converts, and its networking keys still take their variables.
+#[test]
+fn interpolated_values_with_yaml_characters_stay_strings() {
+    let text = "services:\n  db:\n    image: postgres\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD}\n      POSTGRES_USER: ${DB_USER}\n    command: |\n      echo ${DB_USER}\n  web:\n    labels:\n      - \"traefik.http.routers.web.rule=Host(`${DOMAIN}`)\"\n      - 'x=${QUOTE}'\n    ports: [\"${PORT}:80\"]\n    networks:\n      - ${NET}\nnetworks:\n  front: {}\n";
+    let env: HashMap<String, String> = [
+        ("DB_PASSWORD", "*Secret1"),
+        ("DB_USER", "admin: root"),
+        ("DOMAIN", "a\"b\\c"),
+        ("QUOTE", "it's"),
+        ("PORT", "8080"),
+        ("NET", "front"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("y".into()),
+            env: Some(env.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        c.yaml.contains("\"y_front\":\n        aliases: [\"web\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("ports: [\"8080:80\"]"), "{}", c.yaml);
+    let t = netloom_scenarios::compose::interpolate("c.yaml", text, &env).expect("interpolates");
+    assert!(t.contains("POSTGRES_PASSWORD: \"*Secret1\"\n"), "{t}");
+    assert!(
+        t.contains("      echo admin: root\n"),
+        "a block scalar takes it as it is: {t}"
+    );
+    assert!(t.contains("Host(`a\\\"b\\\\c`)"), "{t}");
+    assert!(t.contains("'x=it''s'"), "{t}");
+}

@@ -123,21 +123,149 @@ fn unescape(s: &str) -> String {
 
 /// Compose interpolation on the text, line by line (positions of lines are kept).
 ///
+/// Compose interpolates the values of the parsed YAML; here the text is interpolated
+/// before parsing, so a value is written back as YAML that parses to it: escaped
+/// inside a quoted scalar (`"` and `\` in `"…"`, `'` in `'…'`), and double-quoted when
+/// it is a whole plain scalar YAML would read otherwise (`PASSWORD: ${P}` with
+/// `P=*secret`, an alias in YAML). Block scalars (`|`, `>`) take values as they are.
+///
 /// # Errors
 /// `${VAR:?msg}` unset, or an invalid `${…}`.
 pub fn interpolate(file: &str, text: &str, env: &HashMap<String, String>) -> Result<String, ScenarioError> {
     let mut out = String::with_capacity(text.len());
     let lookup = |n: &str| env.get(n).cloned();
+    // The indentation of the line that opened a block scalar, while in one.
+    let mut block: Option<usize> = None;
     for (i, line) in text.split_inclusive('\n').enumerate() {
+        let err = |(at, msg): (usize, String)| ScenarioError::new(file, i as u64 + 1, at as u64 + 1, msg);
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(b) = block {
+            if line.trim().is_empty() || indent > b {
+                out.push_str(&substitute(line, &lookup).map_err(err)?);
+                continue;
+            }
+            block = None;
+        }
         // A YAML comment is not interpolated (compose never sees it): a `#` at the
         // start or after a blank, outside quotes.
         let (line, comment) = line.split_at(comment_start(line).unwrap_or(line.len()));
-        let v = substitute(line, &lookup)
-            .map_err(|(at, msg)| ScenarioError::new(file, i as u64 + 1, at as u64 + 1, msg))?;
-        out.push_str(&v);
+        let head = line.trim_end();
+        if head.rsplit([' ', '\t']).next().is_some_and(|h| {
+            h.starts_with(['|', '>']) && h[1..].chars().all(|c| matches!(c, '-' | '+' | '1'..='9'))
+        }) && head.len() > indent
+        {
+            block = Some(indent);
+        }
+        let mut quote: Option<char> = None;
+        let mut prev_blank = true;
+        let mut pos = 0;
+        let mut it = line.char_indices().peekable();
+        while let Some((j, c)) = it.next() {
+            match quote {
+                Some('"') if c == '\\' => {
+                    it.next();
+                    prev_blank = false;
+                    continue;
+                }
+                Some(q) if c == q && c != '$' => {
+                    quote = None;
+                    prev_blank = false;
+                    continue;
+                }
+                None if (c == '"' || c == '\'') && prev_blank => {
+                    quote = Some(c);
+                    continue;
+                }
+                _ if c != '$' => {
+                    prev_blank = c == ' '
+                        || c == '\t'
+                        || (quote.is_none() && matches!(c, '[' | '{' | ',' | ':' | '-'));
+                    continue;
+                }
+                _ => {}
+            }
+            let n = dollar_len(&line[j..]);
+            let v = substitute(&line[j..j + n], &lookup).map_err(|(at, m)| err((j + at, m)))?;
+            out.push_str(&line[pos..j]);
+            match quote {
+                Some('"') => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"")),
+                Some(_) => out.push_str(&v.replace('\'', "''")),
+                None if whole_plain(&line[..j], &line[j + n..]) && !plain_safe(&v) => {
+                    out.push_str(&serde_json::to_string(&v).unwrap_or_default());
+                }
+                None => out.push_str(&v),
+            }
+            pos = j + n;
+            while it.peek().is_some_and(|&(k, _)| k < pos) {
+                it.next();
+            }
+            prev_blank = false;
+        }
+        out.push_str(&line[pos..]);
         out.push_str(comment);
     }
     Ok(out)
+}
+
+/// The length of the `$…` expression `s` starts with: `$$`, `${…}` (nested braces
+/// counted; the rest of `s` when unclosed), `$NAME`, or the lone `$`.
+fn dollar_len(s: &str) -> usize {
+    let after = &s[1..];
+    if after.starts_with('$') {
+        return 2;
+    }
+    if after.starts_with('{') {
+        let mut depth = 0usize;
+        let b = after.as_bytes();
+        let mut j = 0;
+        while j < b.len() {
+            match b[j] {
+                b'}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return j + 2;
+                    }
+                }
+                b'{' => {
+                    depth += 1;
+                    j += 1;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        return s.len();
+    }
+    1 + name_len(after)
+}
+
+/// Whether an expression between `before` and `after` on a line is a whole plain
+/// scalar of block context: after `key: `, `- ` or indentation, nothing after it.
+fn whole_plain(before: &str, after: &str) -> bool {
+    if !after.trim().is_empty() || !(before.is_empty() || before.ends_with([' ', '\t'])) {
+        return false;
+    }
+    let t = before.trim();
+    t.is_empty() || t.ends_with(':') || t.chars().all(|c| c == '-' || c == ' ')
+}
+
+/// Whether `v` written as a plain scalar reads back as the same string (or as the
+/// number or boolean it spells).
+fn plain_safe(v: &str) -> bool {
+    let Some(first) = v.chars().next() else {
+        return true;
+    };
+    let indicator = matches!(
+        first,
+        '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' | '#' | '[' | ']' | '{' | '}' | ','
+    ) || (matches!(first, '-' | '?' | ':') && v[1..].starts_with([' ', '\t'])
+        || v.len() == 1 && matches!(first, '-' | '?' | ':'));
+    !indicator
+        && v.trim() == v
+        && !v.contains(": ")
+        && !v.ends_with(':')
+        && !v.contains(" #")
+        && !v.contains(['\n', '\r', '\t'])
 }
 
 /// Whether `c` may start a variable's name (`[_a-zA-Z]`) / continue it.
