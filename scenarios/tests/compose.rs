@@ -883,3 +883,46 @@ fn interpolated_values_with_yaml_characters_stay_strings() {
     assert!(t.contains("Host(`a\\\"b\\\\c`)"), "{t}");
     assert!(t.contains("'x=it''s'"), "{t}");
 }
+
+/// COMPOSE_PROJECT_NAME and COMPOSE_PROFILES (from the environment or `.env`) act as
+/// `-p` and `--profile` when neither is given, over `name:`; `-p` still wins, and
+/// `--profile '*'` enables every profile.
+#[test]
+fn compose_project_name_and_profiles_from_the_environment() {
+    let text = "name: fromfile\nservices:\n  web: {}\n  debug:\n    profiles: [tools]\n  metrics:\n    profiles: [mon]\n";
+    let env: HashMap<String, String> = [("COMPOSE_PROJECT_NAME", "shop"), ("COMPOSE_PROFILES", "tools, x")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let o = Options {
+        env: Some(env.clone()),
+        ..Options::default()
+    };
+    let c = convert("c.yaml", text, &o).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("\"shop-web-1\":"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"shop-debug-1\":"), "{}", c.yaml);
+    assert!(!c.yaml.contains("metrics"), "{}", c.yaml);
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("cli".into()),
+            profiles: vec!["*".into()],
+            ..o.clone()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("\"cli-metrics-1\":"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"cli-debug-1\":"), "{}", c.yaml);
+    let bad: HashMap<String, String> = [("COMPOSE_PROJECT_NAME".to_owned(), "Shop".to_owned())].into();
+    let e = convert(
+        "c.yaml",
+        text,
+        &Options {
+            env: Some(bad),
+            ..Options::default()
+        },
+    )
+    .expect_err("not normalised");
+    assert!(e.0[0].message.contains("invalid project name \"Shop\""), "{e:?}");
+}

@@ -185,6 +185,25 @@ fn convert_with(
 ) -> Result<Converted, ScenarioErrors> {
     let empty = HashMap::new();
     let env = opts.env.as_ref().unwrap_or(&empty);
+    // COMPOSE_PROJECT_NAME and COMPOSE_PROFILES (environment or `.env`) stand in for
+    // `-p` and `--profile` when those are not given, as compose-go's options do.
+    let mut o = opts.clone();
+    if o.project.as_ref().is_none_or(|p| p.starts_with('\0'))
+        && let Some(n) = env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty())
+    {
+        o.project = Some(n.clone());
+    }
+    if o.profiles.is_empty()
+        && let Some(p) = env.get("COMPOSE_PROFILES")
+    {
+        o.profiles = p
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let opts = &o;
     let mut warnings = Vec::new();
     let project = merge::load(file, text, env, read)?;
     let name = project_name(file, &project, opts)?;

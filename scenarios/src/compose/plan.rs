@@ -95,7 +95,7 @@ pub(super) fn plan<'a>(
         .iter()
         .filter(|(_, s)| {
             let p = &s.value.value.profiles;
-            p.is_empty() || p.iter().any(|x| opts.profiles.contains(x))
+            p.is_empty() || opts.profiles.iter().any(|x| x == "*" || p.contains(x))
         })
         .collect();
     let mut used: Vec<String> = Vec::new();
