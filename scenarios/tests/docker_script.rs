@@ -486,3 +486,43 @@ docker exec m ping -c 1 10.5.0.1
         "{out}{err}"
     );
 }
+
+/// A macvlan and an ipvlan network may both name eth0 (the drivers make no device until
+/// a container joins), so a container on the macvlan one runs and pings; joining the
+/// ipvlan one then fails as the kernel refuses it (EBUSY), in Docker's words. A second
+/// ipvlan network on the same parent is refused at creation, as the ipvlan driver does.
+#[test]
+fn macvlan_and_ipvlan_on_one_parent_fail_at_join_not_before() {
+    let (out, err, code) = replay(
+        "docker network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 mac
+docker network create -d ipvlan --subnet 192.168.2.0/24 -o parent=eth0 ipv
+docker network create -d ipvlan --subnet 192.168.3.0/24 -o parent=eth0 ipv2
+docker run -d --name a --network mac nginx
+docker run -d --name b --network mac alpine sleep 1d
+docker exec b ping -c 1 a
+docker run -d --name c --network ipv nginx
+docker network connect ipv a
+",
+    );
+    assert!(
+        out.contains("64 bytes from a.mac (192.168.1.2): icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        err.contains("Error response from daemon: network di-")
+            && err.contains(" is already using parent interface eth0\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker: Error response from daemon: failed to set up container networking: failed to create the ipvlan port: device or resource busy\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "\nError response from daemon: failed to create the ipvlan port: device or resource busy\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}

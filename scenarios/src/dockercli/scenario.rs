@@ -74,7 +74,20 @@ pub fn scenario_text(d: &Daemon) -> String {
         "externals:\n  {}: {{ address: {CLIENT_ADDR}/24, lan: {} }}",
         m.client, m.lan
     );
-    let user: Vec<&state::Network> = d.networks.iter().filter(|n| !n.predefined).collect();
+    // A macvlan / ipvlan network makes no device until a container joins it (with a
+    // plain parent), so one without running containers is left out: a macvlan and an
+    // ipvlan network may both name eth0 while only one of them is used.
+    let user: Vec<&state::Network> = d
+        .networks
+        .iter()
+        .filter(|n| !n.predefined)
+        .filter(|n| {
+            !matches!(n.driver.as_str(), "macvlan" | "ipvlan")
+                || d.containers
+                    .iter()
+                    .any(|c| c.state == State::Running && c.nets.iter().any(|a| a.network == n.name))
+        })
+        .collect();
     if user.is_empty() {
         let _ = writeln!(y, "networks: {{}}");
     } else {

@@ -410,6 +410,19 @@ impl Daemon {
                     "-o parent interface was not found on the host: {nic}"
                 )));
             }
+            // The ipvlan driver keeps one network per parent (its createNetwork); the
+            // macvlan driver checks only passthru.
+            if driver == "ipvlan"
+                && let Some(o) = self
+                    .networks
+                    .iter()
+                    .find(|o| o.driver == "ipvlan" && o.options.get("parent") == Some(p))
+            {
+                return Err(daemon_err(format!(
+                    "network di-{} is already using parent interface {p}",
+                    &o.id[..12.min(o.id.len())]
+                )));
+            }
         }
         let seq = self.next_seq();
         let id = make_id("network", &c.name, seq);
@@ -663,6 +676,7 @@ impl Daemon {
                     a.network
                 )));
             };
+            self.parent_free(ni, ci, true)?;
             let ip = self.allocate(ni, a.static_ip, &given)?;
             given.push(Some(ip));
         }
@@ -732,6 +746,46 @@ impl Daemon {
                 .filter(|c| c.state == State::Running)
                 .flat_map(|c| c.bound.iter())
                 .any(clash)
+    }
+
+    /// Whether a macvlan / ipvlan child of network `ni` can be made for container `ci`:
+    /// the kernel refuses a macvlan child on a NIC that has ipvlan children and the
+    /// other way round (EBUSY), so a network of the other driver on the same parent with
+    /// a running container (or `ci` itself) fails the join, as Docker reports it
+    /// (`starting`: in `docker start` / `run`, else `network connect`).
+    ///
+    /// # Errors
+    /// The daemon's message.
+    pub fn parent_free(&self, ni: usize, ci: usize, starting: bool) -> Result<(), String> {
+        let n = &self.networks[ni];
+        if !matches!(n.driver.as_str(), "macvlan" | "ipvlan") {
+            return Ok(());
+        }
+        let Some(p) = n.options.get("parent") else {
+            return Ok(());
+        };
+        let busy = self.networks.iter().any(|o| {
+            matches!(o.driver.as_str(), "macvlan" | "ipvlan")
+                && o.driver != n.driver
+                && o.options.get("parent") == Some(p)
+                && self.containers.iter().enumerate().any(|(i, c)| {
+                    (i == ci || c.state == State::Running) && c.nets.iter().any(|a| a.network == o.name)
+                })
+        });
+        if busy {
+            // At start the daemon wraps it (`docker start`, `run`); `network connect`
+            // reports the driver's error as it is.
+            let pre = if starting {
+                "failed to set up container networking: "
+            } else {
+                ""
+            };
+            return Err(daemon_err(format!(
+                "{pre}failed to create the {} port: device or resource busy",
+                n.driver
+            )));
+        }
+        Ok(())
     }
 
     /// An address of network `ni`: `want` if free, else the lowest free one.
@@ -846,6 +900,9 @@ impl Daemon {
             }
         }
         let running = c.state == State::Running;
+        if running {
+            self.parent_free(ni, ci, false)?;
+        }
         let ip_now = if running {
             Some(self.allocate(ni, static_ip, &[])?)
         } else {
