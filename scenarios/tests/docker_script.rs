@@ -526,3 +526,25 @@ docker network connect ipv a
     );
     assert_eq!(code, 1);
 }
+
+/// `--expose 1-65535` and a PBX's `-p 10000-20000:10000-20000/udp` are accepted in a
+/// moment (the ports are indexed, not scanned for each new port: 65535 exposed ports
+/// took half a minute before), and the ports are still Docker's.
+#[test]
+fn huge_port_ranges_replay_in_a_moment() {
+    let t = std::time::Instant::now();
+    let (out, err, code) = replay(
+        "docker run -d --name big --expose 1-65535 -p 5060:5060/udp -p 10000-20000:10000-20000/udp nginx
+docker run -d --name clash -p 15000:15000/udp nginx
+docker port big
+",
+    );
+    let took = t.elapsed();
+    assert!(out.contains("\n20000/udp -> 0.0.0.0:20000\n"), "{err}");
+    assert!(
+        err.contains("Bind for 0.0.0.0:15000 failed: port is already allocated"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+    assert!(took.as_secs() < 10, "took {took:?}");
+}

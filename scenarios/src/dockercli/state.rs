@@ -604,8 +604,10 @@ impl Daemon {
             )));
         }
         let mut listen: Vec<(String, u16)> = Vec::new();
+        // `--expose 1-65535` is 65535 ports: deduplicated through a set, not a scan.
+        let mut seen: std::collections::HashSet<(String, u16)> = std::collections::HashSet::new();
         let mut add = |p: (String, u16)| {
-            if !listen.contains(&p) {
+            if seen.insert(p.clone()) {
                 listen.push(p);
             }
         };
@@ -683,12 +685,32 @@ impl Daemon {
         // Host ports: each asked port must be free on that address; ephemeral ones are
         // drawn upwards.
         let mut bound = Vec::new();
+        // Host ports in use, by (port, protocol): the addresses bound (None = all). An
+        // index, as `-p 10000-20000:10000-20000/udp` asks for 10001 ports.
+        let mut taken: std::collections::HashMap<(u16, String), Vec<Option<IpAddr>>> =
+            std::collections::HashMap::new();
+        for (bip, bp, _, bproto) in self
+            .containers
+            .iter()
+            .filter(|c| c.state == State::Running)
+            .flat_map(|c| c.bound.iter())
+        {
+            taken.entry((*bp, bproto.clone())).or_default().push(*bip);
+        }
+        let port_taken = |taken: &std::collections::HashMap<(u16, String), Vec<Option<IpAddr>>>,
+                          ip: Option<IpAddr>,
+                          port: u16,
+                          proto: &str| {
+            taken
+                .get(&(port, proto.to_string()))
+                .is_some_and(|v| v.iter().any(|bip| bip.is_none() || ip.is_none() || *bip == ip))
+        };
         let publish = self.containers[ci].publish.clone();
         let name = self.containers[ci].name.clone();
         for p in &publish {
             let port = match p.host_port {
                 Some(hp) => {
-                    if self.port_taken(p.host_ip, hp, &p.proto, &bound) {
+                    if port_taken(&taken, p.host_ip, hp, &p.proto) {
                         let ip = p.host_ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
                         let ep = make_id(
                             "endpoint",
@@ -704,7 +726,7 @@ impl Daemon {
                 None => {
                     let mut hp = self.next_ephemeral;
                     let mut tries = 0u32;
-                    while self.port_taken(p.host_ip, hp, &p.proto, &bound) {
+                    while port_taken(&taken, p.host_ip, hp, &p.proto) {
                         hp = if hp >= EPHEMERAL.1 { EPHEMERAL.0 } else { hp + 1 };
                         tries += 1;
                         if tries > u32::from(EPHEMERAL.1 - EPHEMERAL.0) {
@@ -717,6 +739,7 @@ impl Daemon {
                     hp
                 }
             };
+            taken.entry((port, p.proto.clone())).or_default().push(p.host_ip);
             bound.push((p.host_ip, port, p.container_port, p.proto.clone()));
         }
         let c = &mut self.containers[ci];
@@ -727,25 +750,6 @@ impl Daemon {
         c.bound = bound;
         c.state = State::Running;
         Ok(())
-    }
-
-    fn port_taken(
-        &self,
-        ip: Option<IpAddr>,
-        port: u16,
-        proto: &str,
-        mine: &[(Option<IpAddr>, u16, u16, String)],
-    ) -> bool {
-        let clash = |(bip, bp, _, bproto): &(Option<IpAddr>, u16, u16, String)| {
-            *bp == port && bproto == proto && (bip.is_none() || ip.is_none() || *bip == ip)
-        };
-        mine.iter().any(clash)
-            || self
-                .containers
-                .iter()
-                .filter(|c| c.state == State::Running)
-                .flat_map(|c| c.bound.iter())
-                .any(clash)
     }
 
     /// Whether a macvlan / ipvlan child of network `ni` can be made for container `ci`:
