@@ -548,3 +548,27 @@ docker port big
     assert_eq!(code, 1);
     assert!(took.as_secs() < 10, "took {took:?}");
 }
+
+/// `--mac-address` with a multicast MAC is created but cannot start: the kernel
+/// refuses the address on the interface (EADDRNOTAVAIL, as `ip link set … address
+/// 01:…` says), and Docker reports it; the script goes on, the lab is not broken.
+#[test]
+fn multicast_mac_address_fails_the_start_not_the_lab() {
+    let (out, err, code) = replay(
+        "docker run -d --name m --mac-address 01:00:5E:00:00:01 nginx
+docker run -d --name n --mac-address 02:42:00:00:00:01 alpine sleep 1d
+docker exec n ping -c 1 172.17.0.1
+",
+    );
+    assert!(
+        err.contains("to sandbox: error setting interface \"veth")
+            && err.contains("MAC to \"01:00:5e:00:00:01\": cannot assign requested address\n"),
+        "{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert_eq!(code, 1);
+}

@@ -682,6 +682,20 @@ impl Daemon {
             let ip = self.allocate(ni, a.static_ip, &given)?;
             given.push(Some(ip));
         }
+        // `--mac-address` of a multicast (or all-zero) MAC: accepted at create, refused
+        // by the kernel when the interface is configured (EADDRNOTAVAIL), as Docker
+        // reports it (the veth's name is its own, random there).
+        if let Some(m) = &self.containers[ci].mac
+            && given.first().is_some_and(Option::is_some)
+            && let Some(b0) = m.get(..2).and_then(|b| u8::from_str_radix(b, 16).ok())
+            && (b0 & 1 == 1 || m.split(':').all(|b| b == "00"))
+        {
+            let veth = format!("veth{}", &make_id("veth", &self.containers[ci].name, 0)[..7]);
+            return Err(daemon_err(format!(
+                "failed to set up container networking: failed to add interface {veth} to sandbox: error setting interface \"{veth}\" MAC to \"{}\": cannot assign requested address",
+                m.to_lowercase()
+            )));
+        }
         // Host ports: each asked port must be free on that address; ephemeral ones are
         // drawn upwards.
         let mut bound = Vec::new();
