@@ -572,3 +572,49 @@ docker exec n ping -c 1 172.17.0.1
     );
     assert_eq!(code, 1);
 }
+
+/// A DF ping larger than the container's MTU never leaves it: iputils prints "local
+/// error: message too long, mtu=N" per request and counts them as errors. A bridge MTU
+/// outside what the kernel takes is refused at `network create`, as Docker's bridge
+/// driver (Atoi, negative, then the kernel's EINVAL) does; macvlan ignores the option.
+#[test]
+fn df_ping_over_the_mtu_and_mtu_options() {
+    let (out, err, code) = replay(
+        "docker network create -o com.docker.network.driver.mtu=1400 small
+docker run -d --name a --network small alpine sleep 1d
+docker exec a ping -c 2 -s 3000 -M do 172.18.0.1
+docker network create -o com.docker.network.driver.mtu=60 tiny
+docker network create -o com.docker.network.driver.mtu=abc bad
+docker network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 -o com.docker.network.driver.mtu=9000 mv
+docker run -d --name m1 --network mv alpine sleep 1d
+docker run -d --name m2 --network mv alpine sleep 1d
+docker exec m1 ping -c 1 -s 1472 -M do m2
+docker exec m1 ping -c 1 -s 3000 -M do m2
+",
+    );
+    assert!(
+        err.contains(
+            "ping: local error: message too long, mtu=1400\nping: local error: message too long, mtu=1400\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 0 received, +2 errors, 100% packet loss"),
+        "{out}"
+    );
+    assert!(
+        err.contains("Error response from daemon: invalid argument\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Error response from daemon: strconv.Atoi: parsing \"abc\": invalid syntax\n"),
+        "{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(out.contains("1480 bytes from m2.mv (192.168.1.3)"), "{out}{err}");
+    assert!(
+        err.contains("ping: local error: message too long, mtu=1500\n"),
+        "the macvlan child keeps its parent's MTU: {err}"
+    );
+    assert_eq!(code, 1);
+}

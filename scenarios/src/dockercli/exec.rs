@@ -247,6 +247,24 @@ fn ping(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
             }
         }
     }
+    // A DF request larger than the sender's own MTU never leaves: sendmsg() fails
+    // with EMSGSIZE and iputils says so on standard error, once per request.
+    let mut err = String::new();
+    if r.rtts.is_empty()
+        && errors == 0
+        && let Some(mtu) = r
+            .first_drop
+            .as_deref()
+            .and_then(|d| d.split_once("local error: message too long, mtu="))
+            .map(|(_, m)| m.split(' ').next().unwrap_or(m))
+    {
+        errors = count;
+        if !quiet {
+            for _ in 0..count {
+                let _ = writeln!(err, "ping: local error: message too long, mtu={mtu}");
+            }
+        }
+    }
     let received = r.rtts.len() as u32;
     let loss = 100 * (count - received.min(count)) / count;
     let _ = write!(
@@ -277,7 +295,7 @@ fn ping(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     }
     ToolOut {
         out: s,
-        err: String::new(),
+        err,
         code: if received > 0 { 0 } else { 1 },
     }
 }

@@ -284,6 +284,23 @@ impl Daemon {
             }
             other => return Err(daemon_err(format!("plugin \"{other}\" not found"))),
         }
+        // The bridge driver parses the MTU option (`strconv.Atoi`), refuses a negative
+        // one, and the kernel refuses to set one outside 68..=65535 on the bridge
+        // (EINVAL). macvlan and ipvlan ignore the option.
+        if driver == "bridge"
+            && let Some(m) = c.options.get("com.docker.network.driver.mtu")
+        {
+            match m.parse::<i64>() {
+                Err(_) => {
+                    return Err(daemon_err(format!("strconv.Atoi: parsing {m:?}: invalid syntax")));
+                }
+                Ok(n) if n < 0 => return Err(daemon_err(format!("invalid MTU number: {n}"))),
+                Ok(n) if n != 0 && !(68..=65535).contains(&n) => {
+                    return Err(daemon_err("invalid argument"));
+                }
+                Ok(_) => {}
+            }
+        }
         let mut errs: Vec<String> = Vec::new();
         let mut v4: Option<(Ipv4Net, Option<Ipv4Addr>, Option<Ipv4Net>)> = None;
         let mut v6: Option<(Ipv6Net, Option<Ipv6Addr>)> = None;
