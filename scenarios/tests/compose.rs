@@ -926,3 +926,54 @@ fn compose_project_name_and_profiles_from_the_environment() {
     .expect_err("not normalised");
     assert!(e.0[0].message.contains("invalid project name \"Shop\""), "{e:?}");
 }
+
+/// `compose.override.yaml` next to `compose.yaml` is read on top of it, as `docker
+/// compose` without `-f` does: its ports are added, its networks and depends_on
+/// merged, its new services join; a note says so. A file of another name gets none.
+#[test]
+fn override_file_next_to_compose_yaml_is_merged() {
+    let dir = std::env::temp_dir().join(format!("netloom-compose-ovr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let main = "services:\n  web:\n    image: nginx\n    ports: [\"8080:80\"]\n  db:\n    image: postgres\n";
+    std::fs::write(dir.join("compose.yaml"), main).expect("write");
+    std::fs::write(dir.join("other.yaml"), main).expect("write");
+    std::fs::write(
+        dir.join("compose.override.yaml"),
+        "services:\n  web:\n    ports: [\"8443:443\"]\n    depends_on: [db]\n    networks: [default, admin]\n  adminer:\n    image: adminer\n    networks: [admin]\nnetworks:\n  admin: {}\n",
+    )
+    .expect("write");
+    let o = Options {
+        project: Some("ov".into()),
+        env: Some(HashMap::new()),
+        ..Options::default()
+    };
+    let c = convert_file(&dir.join("compose.yaml"), &o);
+    let plain = convert_file(&dir.join("other.yaml"), &o);
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = c.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.yaml.contains("ports: [\"8080:80\", \"8443:443\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("\"ov-adminer-1\":"), "{}", c.yaml);
+    assert!(
+        c.yaml.contains("to: \"db:5432\""),
+        "depends_on merged: {}",
+        c.yaml
+    );
+    assert!(
+        c.yaml.contains("\"ov_admin\":\n        aliases: [\"web\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("compose.override.yaml: note: read on top of")),
+        "{:?}",
+        c.warnings
+    );
+    let plain = plain.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!plain.yaml.contains("8443"), "{}", plain.yaml);
+}
