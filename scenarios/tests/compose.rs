@@ -977,3 +977,15 @@ fn override_file_next_to_compose_yaml_is_merged() {
     let plain = plain.unwrap_or_else(|e| panic!("{e}"));
     assert!(!plain.yaml.contains("8443"), "{}", plain.yaml);
 }
+
+/// Docker publishes SCTP ports (a 5G core's `38412:38412/sctp`); the simulation has
+/// none, so such a port is skipped with a warning at its line, not refused.
+#[test]
+fn sctp_ports_are_warned_not_refused() {
+    let text = "services:\n  amf:\n    image: open5gs\n    ports:\n      - \"38412:38412/sctp\"\n      - \"7777:7777\"\n      - target: 9999\n        protocol: sctp\n    expose: [\"36412/sctp\"]\n";
+    let c = convert("c.yaml", text, &opts("g")).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("ports: [\"7777:7777\"]"), "{}", c.yaml);
+    let w: Vec<&String> = c.warnings.iter().filter(|w| w.contains("sctp")).collect();
+    assert_eq!(w.len(), 3, "{:?}", c.warnings);
+    assert!(w[0].starts_with("c.yaml:5:"), "{w:?}");
+}

@@ -263,6 +263,20 @@ pub(super) fn plan<'a>(
         let mut listen = Vec::new();
         let mut published = Vec::new();
         for p in &v.ports {
+            let sctp = match &p.value {
+                Port::Long(l) => l.protocol.as_deref() == Some("sctp"),
+                Port::Short(s) => s.to_string().ends_with("/sctp"),
+            };
+            if sctp {
+                // Docker publishes SCTP too; the simulation has no SCTP.
+                warn(
+                    warnings,
+                    file,
+                    p,
+                    format!("service {key}: an sctp port is not simulated (only tcp and udp); skipped"),
+                );
+                continue;
+            }
             match parse_port(&p.value) {
                 Ok(list) => {
                     for mut pb in list {
@@ -287,6 +301,15 @@ pub(super) fn plan<'a>(
             ));
         }
         for e in &v.expose {
+            if e.value.to_string().ends_with("/sctp") {
+                warn(
+                    warnings,
+                    file,
+                    e,
+                    format!("service {key}: an sctp port is not simulated (only tcp and udp); skipped"),
+                );
+                continue;
+            }
             match parse_expose(&e.value) {
                 Ok(list) => {
                     for x in list {
