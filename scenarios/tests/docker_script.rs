@@ -618,3 +618,31 @@ docker exec m1 ping -c 1 -s 3000 -M do m2
     );
     assert_eq!(code, 1);
 }
+
+/// `--add-host` and `--dns` are checked by the CLI's flag validators, in their words:
+/// a value without `:`/`=` is a bad format, the address after the first colon must be
+/// an IP, and a `--dns` that is no IP address is refused before anything runs.
+#[test]
+fn add_host_and_dns_flag_errors_are_the_clis() {
+    let (_, err, code) = replay(
+        "docker run -d --add-host bad nginx
+docker run -d --add-host a:b:c nginx
+docker run -d --dns 300.1.1.1 nginx
+",
+    );
+    assert!(
+        err.contains("invalid argument \"bad\" for \"--add-host\" flag: bad format for add-host: \"bad\"\nSee 'docker run --help'.\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "invalid argument \"a:b:c\" for \"--add-host\" flag: invalid IP address in add-host: \"b:c\"\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("invalid argument \"300.1.1.1\" for \"--dns\" flag: IP address is not correctly formatted: 300.1.1.1\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}

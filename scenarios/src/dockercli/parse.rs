@@ -523,24 +523,50 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 s.expose
                     .extend(parse_expose(&v).map_err(|m| usage(format!("docker: {m}"), code))?);
             }
+            // The CLI's flag validators (opts.ValidateExtraHost, ValidateIPAddress): a
+            // pflag error, "See 'docker run --help'.", status 125.
+            let flag_err = |flag: &str, v: &str, m: String| {
+                usage(
+                    format!(
+                        "invalid argument \"{v}\" for \"--{flag}\" flag: {m}\nSee 'docker {cmd} --help'."
+                    ),
+                    code,
+                )
+            };
             for v in p.all("add-host") {
-                let bad = || {
-                    usage(
-                        format!(
-                            "docker: invalid argument \"{v}\" for \"--add-host\" flag: invalid IP address in add-host: \"{v}\""
-                        ),
-                        code,
-                    )
+                // NAME=IP, else NAME:IP split at the first colon (an IPv6 address has
+                // colons itself); a name with a colon is a bad format.
+                let (host, ip) = v
+                    .split_once('=')
+                    .or_else(|| v.split_once(':'))
+                    .filter(|(k, _)| !k.is_empty() && !k.contains(':'))
+                    .ok_or_else(|| flag_err("add-host", &v, format!("bad format for add-host: {v:?}")))?;
+                let inner = if ip.len() > 2 && ip.starts_with('[') && ip.ends_with(']') {
+                    &ip[1..ip.len() - 1]
+                } else {
+                    ip
                 };
-                // NAME:IP or NAME=IP (an IPv6 address has colons itself).
-                let (host, ip) = v.split_once('=').or_else(|| v.split_once(':')).ok_or_else(bad)?;
-                let ip = ip.trim_start_matches('[').trim_end_matches(']');
                 let ip: IpAddr = if ip == "host-gateway" {
                     IpAddr::V4(std::net::Ipv4Addr::new(172, 17, 0, 1))
                 } else {
-                    ip.parse().map_err(|_| bad())?
+                    inner.parse().map_err(|_| {
+                        flag_err(
+                            "add-host",
+                            &v,
+                            format!("invalid IP address in add-host: {inner:?}"),
+                        )
+                    })?
                 };
                 s.add_hosts.push((host.to_string(), ip));
+            }
+            for v in &s.dns {
+                if v.parse::<IpAddr>().is_err() {
+                    return Err(flag_err(
+                        "dns",
+                        v,
+                        format!("IP address is not correctly formatted: {v}"),
+                    ));
+                }
             }
             if s.publish_all {
                 for (proto, port) in s.expose.clone().into_iter().chain(
