@@ -646,3 +646,38 @@ docker run -d --dns 300.1.1.1 nginx
     );
     assert_eq!(code, 1);
 }
+
+/// `nc -zv HOST 80 81` and `79-81` try every port, in order, each with its own line
+/// (OpenBSD nc); a connect to an address nobody answers ARP for fails with "No route
+/// to host" (EHOSTUNREACH after the ARP probes, as a veth pair in two namespaces
+/// shows), and an ICMP net unreachable from the gateway is "Network is unreachable".
+#[test]
+fn nc_port_lists_and_connect_errors_in_the_kernels_words() {
+    let (_, err, code) = replay(
+        "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker exec c nc -zv web 79-81
+docker exec c curl http://172.18.0.77/
+docker exec c wget http://172.18.0.77/
+docker exec c curl http://10.255.255.1/
+",
+    );
+    assert!(
+        err.contains("nc: connect to web (172.18.0.2) port 79 (tcp) failed: Connection refused\nConnection to web (172.18.0.2) 80 port [tcp/http] succeeded!\nnc: connect to web (172.18.0.2) port 81 (tcp) failed: Connection refused\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("curl: (7) Failed to connect to 172.18.0.77 port 80: No route to host\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wget: can't connect to remote host (172.18.0.77): No route to host\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("curl: (7) Failed to connect to 10.255.255.1 port 80: Network is unreachable\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}
