@@ -681,3 +681,22 @@ docker exec c curl http://10.255.255.1/
     );
     assert_eq!(code, 1);
 }
+
+/// `docker network inspect` shows `--ip-range` as Docker's IPAM config does
+/// (`IPRange` between `Subnet` and `Gateway`), and omits it when there is none.
+#[test]
+fn network_inspect_shows_the_ip_range() {
+    let (out, err, _) = replay(
+        "docker network create --subnet 172.30.0.0/24 --ip-range 172.30.0.128/25 --gateway 172.30.0.1 shop
+docker network create plain
+docker run -d --name web --network shop nginx
+docker network inspect shop plain
+",
+    );
+    assert!(
+        out.contains("\"Subnet\": \"172.30.0.0/24\",\n                    \"IPRange\": \"172.30.0.128/25\",\n                    \"Gateway\": \"172.30.0.1\"\n"),
+        "{out}{err}"
+    );
+    assert!(out.contains("\"IPv4Address\": \"172.30.0.128/24\""), "{out}");
+    assert_eq!(out.matches("IPRange").count(), 1, "{out}");
+}
