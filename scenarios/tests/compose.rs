@@ -989,3 +989,17 @@ fn sctp_ports_are_warned_not_refused() {
     assert_eq!(w.len(), 3, "{:?}", c.warnings);
     assert!(w[0].starts_with("c.yaml:5:"), "{w:?}");
 }
+
+/// `scale: 0` and `deploy.replicas: 0` switch a service off: compose makes no container
+/// for it, so none is in the scenario, its ports are not checked, and a service that
+/// depends on it gets no reach check to a name nobody answers.
+#[test]
+fn scale_zero_makes_no_container() {
+    let text = "services:\n  web:\n    image: nginx\n    depends_on: [api]\n    ports: [\"8080:80\"]\n  api:\n    image: nginx\n    scale: 0\n  worker:\n    image: nginx\n    deploy: { replicas: 0 }\n    ports: [\"9000:80\"]\n";
+    let c = convert("c.yaml", text, &opts("z")).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!c.yaml.contains("z-api-1"), "{}", c.yaml);
+    assert!(!c.yaml.contains("z-worker-1"), "{}", c.yaml);
+    let steps = run_compose(text, &opts("z"), "");
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    all_passed(&steps);
+}

@@ -186,9 +186,11 @@ pub(super) fn plan<'a>(
                 format!("service {key}: container_name cannot be used with more than one replica"),
             ));
         }
+        // `scale: 0` / `replicas: 0` (a service switched off) makes no container.
         let mut containers: Vec<String> = match &v.container_name {
+            _ if n == 0 => Vec::new(),
             Some(c) if n <= 1 => vec![c.value.clone()],
-            _ => (1..=n.max(1)).map(|i| format!("{name}-{key}-{i}")).collect(),
+            _ => (1..=n).map(|i| format!("{name}-{key}-{i}")).collect(),
         };
         let mut nets: Vec<String> = Vec::new();
         let mut joins_name = None;
