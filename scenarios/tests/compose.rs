@@ -307,13 +307,13 @@ fn replicas_and_container_name() {
 
 #[test]
 fn bad_ports_are_errors_at_their_line_and_column() {
-    let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - \"80:70000\"\n      - target: 80\n        protocol: sctp\n";
+    let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - \"80:70000\"\n      - target: 80\n        protocol: icmp\n";
     let e = convert("c.yaml", text, &opts("p")).expect_err("invalid");
     assert_eq!(e.0.len(), 2, "{e:?}");
     assert_eq!((e.0[0].line, e.0[0].column), (5, 9), "{e:?}");
     assert!(e.0[0].message.contains("70000"), "{e:?}");
     assert_eq!(e.0[1].line, 6, "{e:?}");
-    assert!(e.0[1].message.contains("sctp"), "{e:?}");
+    assert!(e.0[1].message.contains("icmp"), "{e:?}");
     let text = "services:\n  web:\n    networks: [front]\n";
     let e = convert("c.yaml", text, &opts("p")).expect_err("undefined network");
     assert_eq!(e.0[0].line, 3, "{e:?}");
