@@ -700,3 +700,22 @@ docker network inspect shop plain
     assert!(out.contains("\"IPv4Address\": \"172.30.0.128/24\""), "{out}");
     assert_eq!(out.matches("IPRange").count(), 1, "{out}");
 }
+
+/// A history with the v1 `docker-compose up -d` is answered as `docker compose` is (a
+/// failed command, the script goes on), not refused whole as an unknown program.
+#[test]
+fn docker_compose_v1_spelling_does_not_refuse_the_script() {
+    let (out, err, code) = replay(
+        "docker-compose up -d
+docker network create app
+",
+    );
+    assert!(
+        err.contains(
+            "docker compose is not replayed here: give the compose file to `netloom run compose.yaml`"
+        ),
+        "{err}"
+    );
+    assert_eq!(out.lines().count(), 1, "the network was still created: {out}");
+    assert_eq!(code, 1);
+}

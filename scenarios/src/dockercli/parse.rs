@@ -214,6 +214,13 @@ pub fn parse(words: &[String]) -> Result<Cmd, Usage> {
     };
     match prog.as_str() {
         "docker" | "podman" => docker(&w[1..]),
+        // The v1 spelling in an old history: answered as `docker compose` is (that
+        // command fails, the script goes on), not refused as an unknown program.
+        "docker-compose" => {
+            let mut v = vec!["compose".to_string()];
+            v.extend(w[1..].iter().cloned());
+            docker(&v)
+        }
         "echo" => Ok(Cmd::Echo(w[1..].join(" "))),
         "sleep" | "true" | "clear" | ":" => Ok(Cmd::Nothing),
         "ssh" if w.len() > 2 && w[1] == "client" => Ok(Cmd::OnClient(w[2..].to_vec())),
