@@ -719,3 +719,23 @@ docker network create app
     assert_eq!(out.lines().count(), 1, "the network was still created: {out}");
     assert_eq!(code, 1);
 }
+
+/// A port published on an IPv6 host address shows it in brackets, as Docker's CLI
+/// joins host and port (`[::1]:8080->80/tcp` in `ps`, `80/tcp -> [::1]:8080` in `port`).
+#[test]
+fn ipv6_host_ip_of_a_published_port_in_brackets() {
+    let (out, err, _) = replay(
+        "docker run -d --name w -p [::1]:8080:80 -p 127.0.0.1:8081:80 nginx
+docker ps
+docker port w
+",
+    );
+    assert!(
+        out.contains("[::1]:8080->80/tcp, 127.0.0.1:8081->80/tcp"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("\n80/tcp -> [::1]:8080\n80/tcp -> 127.0.0.1:8081\n"),
+        "{out}"
+    );
+}

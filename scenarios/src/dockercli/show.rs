@@ -360,7 +360,8 @@ pub(super) fn ports_column(c: &state::Container) -> String {
         }
         for (ip, hp, cp, pr) in bound {
             match ip {
-                Some(a) => cells.push(format!("{a}:{hp}->{cp}/{pr}")),
+                // An IPv6 host address in brackets (`[::1]:8080`), as net.JoinHostPort.
+                Some(a) => cells.push(format!("{}->{cp}/{pr}", std::net::SocketAddr::new(*a, *hp))),
                 None => {
                     cells.push(format!("0.0.0.0:{hp}->{cp}/{pr}"));
                     cells.push(format!("[::]:{hp}->{cp}/{pr}"));
@@ -377,7 +378,7 @@ pub(super) fn port_lines(c: &state::Container) -> String {
     for (ip, hp, cp, proto) in &c.bound {
         match ip {
             Some(a) => {
-                let _ = writeln!(s, "{cp}/{proto} -> {a}:{hp}");
+                let _ = writeln!(s, "{cp}/{proto} -> {}", std::net::SocketAddr::new(*a, *hp));
             }
             None => {
                 let _ = writeln!(s, "{cp}/{proto} -> 0.0.0.0:{hp}\n{cp}/{proto} -> [::]:{hp}");
