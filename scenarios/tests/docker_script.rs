@@ -739,3 +739,40 @@ docker port w
         "{out}"
     );
 }
+
+/// `network ls` and `ps` take `--format` (a template a line, `table …` with the CLI's
+/// headers, `json`) and `-f KEY=VALUE` as scripts use them; an unknown filter is the
+/// daemon's error, one without `=` the CLI's.
+#[test]
+fn ls_and_ps_format_and_filter() {
+    let (out, err, code) = replay(
+        "docker network create a
+docker network create --internal b
+docker run -d --name x --network a -p 8080:80 nginx
+docker run -d --name y --network b redis
+docker stop y
+docker network ls --format '{{.Name}}'
+docker network ls -f driver=bridge -f type=custom --format 'table {{.Name}}\\t{{.Internal}}'
+docker ps -a --format '{{.Names}}: {{.Status}} on {{.Networks}}'
+docker ps --filter status=exited -q
+docker network ls -f foo=bar
+",
+    );
+    assert!(out.contains("\na\nb\nbridge\nhost\nnone\n"), "{out}");
+    assert!(
+        out.contains("NAME   INTERNAL\na      false\nb      true\n"),
+        "{out}"
+    );
+    assert!(out.contains("y: Exited (0) on b\nx: Up on a\n"), "{out}");
+    assert!(
+        err.contains("Error response from daemon: invalid filter 'foo'\n"),
+        "{err}"
+    );
+    let y_id = out
+        .lines()
+        .nth(3)
+        .map(|l| l[..12].to_string())
+        .unwrap_or_default();
+    assert!(out.contains(&format!("\n{y_id}\n")), "{out}");
+    assert_eq!(code, 1);
+}

@@ -311,7 +311,11 @@ impl Replay {
                 }
                 Res::ok(out)
             }
-            Cmd::NetworkLs { quiet } => Res::ok(self.network_ls(*quiet)),
+            Cmd::NetworkLs {
+                quiet,
+                filters,
+                format,
+            } => self.network_ls(*quiet, filters, format.as_deref()),
             Cmd::NetworkInspect { names, format } => self.network_inspect(names, format.as_deref()),
             Cmd::Run { spec, create } => self.run(spec, *create),
             Cmd::Lifecycle { verb, names } => {
@@ -345,7 +349,12 @@ impl Replay {
                 }
                 r
             }
-            Cmd::Ps { all, quiet } => Res::ok(self.ps(*all, *quiet)),
+            Cmd::Ps {
+                all,
+                quiet,
+                filters,
+                format,
+            } => self.ps(*all, *quiet, filters, format.as_deref()),
             Cmd::Port(c) => match self.daemon.need_container(c) {
                 Ok(ci) => Res::ok(show::port_lines(&self.daemon.containers[ci])),
                 Err(e) => Res::err(e, 1),

@@ -105,6 +105,10 @@ pub enum Cmd {
     NetworkLs {
         /// `-q`.
         quiet: bool,
+        /// `-f`, each `KEY=VALUE`.
+        filters: Vec<String>,
+        /// `--format`.
+        format: Option<String>,
     },
     /// `docker network inspect`.
     NetworkInspect {
@@ -142,6 +146,10 @@ pub enum Cmd {
         all: bool,
         /// `-q`.
         quiet: bool,
+        /// `-f`, each `KEY=VALUE`.
+        filters: Vec<String>,
+        /// `--format`.
+        format: Option<String>,
     },
     /// `docker port`.
     Port(String),
@@ -636,6 +644,8 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
             Ok(Cmd::Ps {
                 all: p.has("all"),
                 quiet: p.has("quiet"),
+                filters: p.all("filter"),
+                format: p.last("format"),
             })
         }
         "port" => {
@@ -782,6 +792,8 @@ fn network(args: &[String]) -> Result<Cmd, Usage> {
             let p = flags(rest, &spec, &cmd, true, 1)?;
             Ok(Cmd::NetworkLs {
                 quiet: p.has("quiet"),
+                filters: p.all("filter"),
+                format: p.last("format"),
             })
         }
         "inspect" => {
