@@ -776,3 +776,35 @@ docker network ls -f foo=bar
     assert!(out.contains(&format!("\n{y_id}\n")), "{out}");
     assert_eq!(code, 1);
 }
+
+/// `docker run --network a --network b` (Docker 25+) attaches the container to both;
+/// `--network-alias` belongs to the first, as the CLI applies it. A network named twice
+/// and a mix with `bridge` are the CLI's errors.
+#[test]
+fn several_network_flags_attach_to_each() {
+    let (out, err, code) = replay(
+        "docker network create a
+docker network create b
+docker run -d --name x --network a --network b --network-alias web nginx
+docker run -d --name y --network b alpine sleep 1d
+docker exec y ping -c 1 x
+docker exec y ping -c 1 web
+docker run -d --network a --network a nginx
+docker run -d --network a --network bridge nginx
+",
+    );
+    assert!(
+        out.contains("64 bytes from x.b (172.19.0.2): icmp_seq=1"),
+        "{out}{err}"
+    );
+    assert!(err.contains("ping: web: Name or service not known\n"), "{err}");
+    assert!(
+        err.contains("docker: network \"a\" is specified multiple times\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker: conflicting options: cannot attach both user-defined and non-user-defined network-modes\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}

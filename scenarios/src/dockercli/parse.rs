@@ -42,8 +42,10 @@ pub struct RunSpec {
     pub rm: bool,
     /// `--name`.
     pub name: Option<String>,
-    /// `--network` / `--net`.
+    /// `--network` / `--net` (the first given).
     pub network: Option<String>,
+    /// Further `--network` flags (Docker 25+ attaches the container to each).
+    pub more_networks: Vec<String>,
     /// `--ip`.
     pub ip: Option<String>,
     /// `--ip6`.
@@ -512,7 +514,8 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 detach: p.has("detach"),
                 rm: p.has("rm"),
                 name: p.last("name"),
-                network: p.last("network"),
+                network: p.all("network").into_iter().next(),
+                more_networks: p.all("network").into_iter().skip(1).collect(),
                 ip: p.last("ip"),
                 ip6: p.last("ip6"),
                 mac: p.last("mac-address"),
@@ -526,6 +529,30 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 cmd: p.args[1..].to_vec(),
                 ..RunSpec::default()
             };
+            // Several `--network` flags (the CLI's parseNetworkOpts): each once, and
+            // user-defined networks only with user-defined ones.
+            if !s.more_networks.is_empty() {
+                let all: Vec<String> = p.all("network");
+                let run_err = |m: String| {
+                    usage(
+                        format!("docker: {m}\n\nRun 'docker {cmd} --help' for more information"),
+                        code,
+                    )
+                };
+                for (i, n) in all.iter().enumerate() {
+                    if all[..i].contains(n) {
+                        return Err(run_err(format!("network {n:?} is specified multiple times")));
+                    }
+                }
+                let builtin = |n: &str| {
+                    matches!(n, "bridge" | "host" | "none" | "default") || n.starts_with("container:")
+                };
+                if all.iter().any(|n| builtin(n)) && all.iter().any(|n| !builtin(n)) {
+                    return Err(run_err(
+                        "conflicting options: cannot attach both user-defined and non-user-defined network-modes".into(),
+                    ));
+                }
+            }
             for v in p.all("publish") {
                 s.publish.extend(parse_publish(&v).map_err(|m| {
                     usage(

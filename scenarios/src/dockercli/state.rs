@@ -536,6 +536,14 @@ impl Daemon {
             return Err(daemon_err(format!("network {net_name} not found")));
         };
         let net = self.networks[ni].clone();
+        // Further `--network`s: each must exist (checked at create, in order).
+        let mut more = Vec::new();
+        for m in &r.more_networks {
+            let Some(mi) = self.network(m) else {
+                return Err(daemon_err(format!("network {m} not found")));
+            };
+            more.push(self.networks[mi].name.clone());
+        }
         let special = net.name == "host" || net.name == "none";
         if special && !r.publish.is_empty() && net.name == "host" {
             // Docker warns and discards them; the CLI prints the warning.
@@ -649,12 +657,21 @@ impl Daemon {
             image: r.image.clone(),
             cmd: r.cmd.clone(),
             state: State::Created,
-            nets: vec![Attach {
+            // `--ip` and `--network-alias` belong to the first network, as the CLI
+            // applies them.
+            nets: std::iter::once(Attach {
                 network: net.name.clone(),
                 static_ip,
                 ip: None,
                 aliases: r.aliases.clone(),
-            }],
+            })
+            .chain(more.into_iter().map(|m| Attach {
+                network: m,
+                static_ip: None,
+                ip: None,
+                aliases: Vec::new(),
+            }))
+            .collect(),
             publish: if net.name == "bridge" || !special {
                 r.publish.clone()
             } else {
