@@ -201,7 +201,16 @@ pub fn scenario_text(d: &Daemon) -> String {
                 .bound
                 .iter()
                 .map(|(ip, hp, cp, proto)| {
-                    let pre = ip.map(|a| format!("{a}:")).unwrap_or_default();
+                    // An IPv6 host address in brackets, as the short syntax wants it.
+                    let pre = ip
+                        .map(|a| {
+                            if a.is_ipv6() {
+                                format!("[{a}]:")
+                            } else {
+                                format!("{a}:")
+                            }
+                        })
+                        .unwrap_or_default();
                     let suf = if proto == "udp" { "/udp" } else { "" };
                     q(&format!("{pre}{hp}:{cp}{suf}"))
                 })
