@@ -808,3 +808,43 @@ docker run -d --network a --network bridge nginx
     );
     assert_eq!(code, 1);
 }
+
+/// A command whose result the simulated network refuses (a VLAN id over 4094, a
+/// bridge name docker0 already has, an `--ip6` that is the gateway) is that command's
+/// error, and the daemon is put back: later tools still run, instead of every one of
+/// them failing with "the simulated network refused this state".
+#[test]
+fn a_refused_state_is_the_commands_error_not_the_scripts() {
+    let (out, err, code) = replay(
+        "docker network create -d macvlan -o parent=eth0.5000 --subnet 10.2.0.0/24 m
+docker run -d --name a --network m nginx
+docker network create -o com.docker.network.bridge.name=docker0 g
+docker network create --ipv6 --subnet 2001:db8:1::/64 v6
+docker run -d --name b --network v6 --ip6 2001:db8:1::1 nginx
+docker run -d --name c alpine sleep 1d
+docker exec c ping -c 1 172.17.0.1
+docker ps -a --format '{{.Names}} {{.State}}'
+",
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        err.contains("Error response from daemon: vlan id must be between 1-4094, received: 5000\n"),
+        "{err}"
+    );
+    assert!(err.contains("conflicts with network bridge (docker0)"), "{err}");
+    assert!(
+        err.contains(
+            "docker: Error response from daemon: Address already in use: 2001:db8:1::1 is already the gateway"
+        ),
+        "{err}"
+    );
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("\nb created\n"),
+        "b was created, its start failed: {out}"
+    );
+    assert_eq!(code, 1);
+}

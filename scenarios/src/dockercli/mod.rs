@@ -210,6 +210,10 @@ pub struct Replay {
     lab: Option<Lab>,
     dirty: bool,
     seed: u64,
+    /// The daemon's state as checked by the last command that changed it (its
+    /// scenario text, loaded): the next lab is built from it rather than loaded again
+    /// while the daemon's state is still that one.
+    checked: Option<(String, crate::Loaded)>,
 }
 
 impl Replay {
@@ -220,11 +224,70 @@ impl Replay {
             lab: None,
             dirty: true,
             seed,
+            checked: None,
         }
     }
 
-    /// Runs one command.
+    /// Runs one command. A command that changes the topology is checked at once
+    /// against the simulated network: a state the network refuses (a VLAN id over
+    /// 4094, a bridge name taken, an address that is the gateway…) is the command's
+    /// error, as the daemon or the kernel would have it at that step, and the daemon's
+    /// state is put back — the script goes on instead of every later tool failing.
     pub fn execute(&mut self, cmd: &Cmd) -> Res {
+        let changes = matches!(
+            cmd,
+            Cmd::NetworkCreate(_) | Cmd::NetworkConnect { .. } | Cmd::Run { .. } | Cmd::Lifecycle { .. }
+        );
+        let before = changes.then(|| self.daemon.clone());
+        let mut res = self.execute_inner(cmd);
+        let Some(before) = before else {
+            return res;
+        };
+        let text = scenario_text(&self.daemon);
+        let e = match crate::load("docker-script", &text) {
+            Ok(l) => {
+                self.checked = Some((text, l));
+                return res;
+            }
+            Err(e) => e,
+        };
+        let msg = e.0.first().map(|x| x.message.clone()).unwrap_or_default();
+        match cmd {
+            Cmd::Run { .. } => {
+                // Created, but its start failed: it stays, not running.
+                let started: Vec<usize> = (0..self.daemon.containers.len())
+                    .filter(|&i| {
+                        self.daemon.containers[i].state == State::Running
+                            && !before.containers.iter().any(|b| {
+                                b.name == self.daemon.containers[i].name && b.state == State::Running
+                            })
+                    })
+                    .collect();
+                for i in started {
+                    self.daemon.stop(i);
+                    self.daemon.containers[i].state = State::Created;
+                }
+                let _ = writeln!(
+                    res.err,
+                    "docker: Error response from daemon: {msg}\n\nRun 'docker run --help' for more information"
+                );
+            }
+            Cmd::NetworkCreate(_) => {
+                self.daemon = before;
+                res.out.clear();
+                let _ = writeln!(res.err, "Error response from daemon: {msg}");
+            }
+            _ => {
+                self.daemon = before;
+                let _ = writeln!(res.err, "Error response from daemon: {msg}");
+            }
+        }
+        res.code = 1;
+        self.dirty = true;
+        res
+    }
+
+    fn execute_inner(&mut self, cmd: &Cmd) -> Res {
         match cmd {
             Cmd::Nothing => Res::default(),
             Cmd::Echo(s) => Res::ok(format!("{s}\n")),
@@ -512,12 +575,15 @@ impl Replay {
     fn lab(&mut self) -> Result<&mut Lab, String> {
         if self.dirty || self.lab.is_none() {
             let text = scenario_text(&self.daemon);
-            let loaded = crate::load("docker-script", &text).map_err(|e| {
-                format!(
-                    "netloom: the simulated network refused this state (please report it):\n{}",
-                    e.0.iter().map(|x| x.render(&text)).collect::<Vec<_>>().join("\n")
-                )
-            })?;
+            let loaded = match self.checked.take() {
+                Some((t, l)) if t == text => l,
+                _ => crate::load("docker-script", &text).map_err(|e| {
+                    format!(
+                        "netloom: the simulated network refused this state (please report it):\n{}",
+                        e.0.iter().map(|x| x.render(&text)).collect::<Vec<_>>().join("\n")
+                    )
+                })?,
+            };
             let mut lab = Lab::from_resolved(loaded.resolved, self.seed);
             lab.fabric.set_trace_level(netloom_core::TraceLevel::Hops);
             let gaps: Vec<String> = lab
