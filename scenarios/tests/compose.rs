@@ -1003,3 +1003,30 @@ fn scale_zero_makes_no_container() {
     assert_eq!(steps.len(), 1, "{steps:?}");
     all_passed(&steps);
 }
+
+/// Two ipvlan networks of a project on one parent: Docker's ipvlan driver refuses the
+/// second at `docker compose up` (one network per parent), so the conversion says so
+/// at the second network; one network with two subnets is the way, and converts.
+#[test]
+fn two_ipvlan_networks_on_one_parent_are_refused() {
+    let net = |k: &str, sub: &str| {
+        format!(
+            "  {k}:\n    driver: ipvlan\n    driver_opts: {{ parent: eth0 }}\n    ipam: {{ config: [ {{ subnet: {sub} }} ] }}\n"
+        )
+    };
+    let text = format!(
+        "services:\n  a:\n    image: nginx\n    networks: [l2a, l2b]\nnetworks:\n{}{}",
+        net("l2a", "192.168.1.0/24"),
+        net("l2b", "192.168.2.0/24")
+    );
+    let e = convert("c.yaml", &text, &opts("v")).expect_err("refused");
+    assert_eq!(e.0[0].line, 11, "{e:?}");
+    assert!(
+        e.0[0]
+            .message
+            .contains("network v_l2a is already using parent interface eth0"),
+        "{e:?}"
+    );
+    let one = "services:\n  a:\n    image: nginx\n    networks: [l2]\nnetworks:\n  l2:\n    driver: ipvlan\n    driver_opts: { parent: eth0 }\n    ipam: { config: [ { subnet: 192.168.1.0/24 }, { subnet: 192.168.2.0/24 } ] }\n";
+    convert("c.yaml", one, &opts("v")).unwrap_or_else(|e| panic!("{e:?}"));
+}

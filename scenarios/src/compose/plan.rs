@@ -410,6 +410,36 @@ pub(super) fn plan<'a>(
             }
         }
     }
+    // Docker's ipvlan driver keeps one network per parent interface (its
+    // createNetwork): the second of the project's ipvlan networks on a parent fails
+    // `docker compose up` at network creation.
+    let mut parents: Vec<(String, String)> = Vec::new();
+    for k in &used {
+        let Some(src) = project.networks.get(k) else {
+            continue;
+        };
+        let Some(n) = &src.value else {
+            continue;
+        };
+        if n.value.driver.as_ref().is_none_or(|d| d.value != "ipvlan") {
+            continue;
+        }
+        let Some(p) = n.value.driver_opts.get("parent").map(ToString::to_string) else {
+            continue;
+        };
+        if let Some((other, _)) = parents.iter().find(|(_, q)| *q == p) {
+            errs.push(ScenarioError::at(
+                &src.file,
+                n,
+                format!(
+                    "network {k}: network {} is already using parent interface {p} (Docker's ipvlan driver takes one network per parent; give one network several subnets instead)",
+                    network_name(project, name, other)
+                ),
+            ));
+        } else {
+            parents.push((k.clone(), p));
+        }
+    }
     if errs.is_empty() {
         Ok(Plan {
             name: name.to_owned(),
