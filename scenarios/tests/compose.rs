@@ -307,13 +307,13 @@ fn replicas_and_container_name() {
 
 #[test]
 fn bad_ports_are_errors_at_their_line_and_column() {
-    let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - \"80:70000\"\n      - target: 80\n        protocol: sctp\n";
+    let text = "services:\n  web:\n    ports:\n      - \"8080:80\"\n      - \"80:70000\"\n      - target: 80\n        protocol: icmp\n";
     let e = convert("c.yaml", text, &opts("p")).expect_err("invalid");
     assert_eq!(e.0.len(), 2, "{e:?}");
     assert_eq!((e.0[0].line, e.0[0].column), (5, 9), "{e:?}");
     assert!(e.0[0].message.contains("70000"), "{e:?}");
     assert_eq!(e.0[1].line, 6, "{e:?}");
-    assert!(e.0[1].message.contains("sctp"), "{e:?}");
+    assert!(e.0[1].message.contains("icmp"), "{e:?}");
     let text = "services:\n  web:\n    networks: [front]\n";
     let e = convert("c.yaml", text, &opts("p")).expect_err("undefined network");
     assert_eq!(e.0[0].line, 3, "{e:?}");
@@ -776,4 +776,257 @@ fn default_checks_point_into_the_compose_file() {
             at("\"8000:80\"").expect("port")
         ]
     );
+}
+
+/// Defaults nest and are themselves interpolated (`${HTTP_PORT:-${PORT:-80}}`), as
+/// compose-go's template does; `$1` is no variable and stays as written.
+#[test]
+fn nested_defaults_interpolate_as_compose_go() {
+    let text = "services:\n  web:\n    ports:\n      - \"${HTTP_PORT:-${PORT:-8080}}:80\"\n      - \"${TLS:-$BASE}:443\"\n      - \"${NONE:-${UNSET:-7000}}:70\"\n";
+    let env: HashMap<String, String> = [("PORT", "8181"), ("BASE", "9443")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("n".into()),
+            env: Some(env.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        c.yaml.contains("ports: [\"8181:80\", \"9443:443\", \"7000:70\"]"),
+        "{}",
+        c.yaml
+    );
+    let t = netloom_scenarios::compose::interpolate("c.yaml", "command: sh -c 'echo $1 $$HOME'\n", &env)
+        .expect("interpolates");
+    assert_eq!(t, "command: sh -c 'echo $1 $HOME'\n");
+}
+
+/// A `.env` as compose reads it: a quoted value with a comment after it loses its
+/// quotes, a value names the lines above (`${BASE}`), `export` is dropped.
+#[test]
+fn dotenv_quotes_comments_and_references() {
+    let dir = std::env::temp_dir().join(format!("netloom-compose-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  web:\n    ports:\n      - \"${NL_T_WEB}:80\"\n      - \"${NL_T_TLS}:443\"\n      - \"${NL_T_ADM}:9000\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join(".env"),
+        "NL_T_WEB = \"8181\" # the web port\nNL_T_BASE=9000\nNL_T_TLS=${NL_T_BASE}\nexport NL_T_ADM=\"1${NL_T_BASE:-1}\"\n",
+    )
+    .expect("write");
+    let c = convert_file(
+        &dir.join("compose.yaml"),
+        &Options {
+            project: Some("e".into()),
+            env: None,
+            ..Options::default()
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = c.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.yaml
+            .contains("ports: [\"8181:80\", \"9000:443\", \"19000:9000\"]"),
+        "{}",
+        c.yaml
+    );
+}
+
+/// Compose interpolates parsed values, so a `.env` password such as `*Secret1` (a YAML
+/// alias if pasted as text), `admin: root` or a `"` inside a quoted string is only a
+/// string: the file converts, and its networking keys still take their variables.
+#[test]
+fn interpolated_values_with_yaml_characters_stay_strings() {
+    let text = "services:\n  db:\n    image: postgres\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD}\n      POSTGRES_USER: ${DB_USER}\n    command: |\n      echo ${DB_USER}\n  web:\n    labels:\n      - \"traefik.http.routers.web.rule=Host(`${DOMAIN}`)\"\n      - 'x=${QUOTE}'\n    ports: [\"${PORT}:80\"]\n    networks:\n      - ${NET}\nnetworks:\n  front: {}\n";
+    let env: HashMap<String, String> = [
+        ("DB_PASSWORD", "*Secret1"),
+        ("DB_USER", "admin: root"),
+        ("DOMAIN", "a\"b\\c"),
+        ("QUOTE", "it's"),
+        ("PORT", "8080"),
+        ("NET", "front"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("y".into()),
+            env: Some(env.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        c.yaml.contains("\"y_front\":\n        aliases: [\"web\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("ports: [\"8080:80\"]"), "{}", c.yaml);
+    let t = netloom_scenarios::compose::interpolate("c.yaml", text, &env).expect("interpolates");
+    assert!(t.contains("POSTGRES_PASSWORD: \"*Secret1\"\n"), "{t}");
+    assert!(
+        t.contains("      echo admin: root\n"),
+        "a block scalar takes it as it is: {t}"
+    );
+    assert!(t.contains("Host(`a\\\"b\\\\c`)"), "{t}");
+    assert!(t.contains("'x=it''s'"), "{t}");
+}
+
+/// COMPOSE_PROJECT_NAME and COMPOSE_PROFILES (from the environment or `.env`) act as
+/// `-p` and `--profile` when neither is given, over `name:`; `-p` still wins, and
+/// `--profile '*'` enables every profile.
+#[test]
+fn compose_project_name_and_profiles_from_the_environment() {
+    let text = "name: fromfile\nservices:\n  web: {}\n  debug:\n    profiles: [tools]\n  metrics:\n    profiles: [mon]\n";
+    let env: HashMap<String, String> = [("COMPOSE_PROJECT_NAME", "shop"), ("COMPOSE_PROFILES", "tools, x")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let o = Options {
+        env: Some(env.clone()),
+        ..Options::default()
+    };
+    let c = convert("c.yaml", text, &o).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("\"shop-web-1\":"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"shop-debug-1\":"), "{}", c.yaml);
+    assert!(!c.yaml.contains("metrics"), "{}", c.yaml);
+    let c = convert(
+        "c.yaml",
+        text,
+        &Options {
+            project: Some("cli".into()),
+            profiles: vec!["*".into()],
+            ..o.clone()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("\"cli-metrics-1\":"), "{}", c.yaml);
+    assert!(c.yaml.contains("\"cli-debug-1\":"), "{}", c.yaml);
+    let bad: HashMap<String, String> = [("COMPOSE_PROJECT_NAME".to_owned(), "Shop".to_owned())].into();
+    let e = convert(
+        "c.yaml",
+        text,
+        &Options {
+            env: Some(bad),
+            ..Options::default()
+        },
+    )
+    .expect_err("not normalised");
+    assert!(e.0[0].message.contains("invalid project name \"Shop\""), "{e:?}");
+}
+
+/// `compose.override.yaml` next to `compose.yaml` is read on top of it, as `docker
+/// compose` without `-f` does: its ports are added, its networks and depends_on
+/// merged, its new services join; a note says so. A file of another name gets none.
+#[test]
+fn override_file_next_to_compose_yaml_is_merged() {
+    let dir = std::env::temp_dir().join(format!("netloom-compose-ovr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tempdir");
+    let main = "services:\n  web:\n    image: nginx\n    ports: [\"8080:80\"]\n  db:\n    image: postgres\n";
+    std::fs::write(dir.join("compose.yaml"), main).expect("write");
+    std::fs::write(dir.join("other.yaml"), main).expect("write");
+    std::fs::write(
+        dir.join("compose.override.yaml"),
+        "services:\n  web:\n    ports: [\"8443:443\"]\n    depends_on: [db]\n    networks: [default, admin]\n  adminer:\n    image: adminer\n    networks: [admin]\nnetworks:\n  admin: {}\n",
+    )
+    .expect("write");
+    let o = Options {
+        project: Some("ov".into()),
+        env: Some(HashMap::new()),
+        ..Options::default()
+    };
+    let c = convert_file(&dir.join("compose.yaml"), &o);
+    let plain = convert_file(&dir.join("other.yaml"), &o);
+    let _ = std::fs::remove_dir_all(&dir);
+    let c = c.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.yaml.contains("ports: [\"8080:80\", \"8443:443\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(c.yaml.contains("\"ov-adminer-1\":"), "{}", c.yaml);
+    assert!(
+        c.yaml.contains("to: \"db:5432\""),
+        "depends_on merged: {}",
+        c.yaml
+    );
+    assert!(
+        c.yaml.contains("\"ov_admin\":\n        aliases: [\"web\"]"),
+        "{}",
+        c.yaml
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("compose.override.yaml: note: read on top of")),
+        "{:?}",
+        c.warnings
+    );
+    let plain = plain.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!plain.yaml.contains("8443"), "{}", plain.yaml);
+}
+
+/// Docker publishes SCTP ports (a 5G core's `38412:38412/sctp`); the simulation has
+/// none, so such a port is skipped with a warning at its line, not refused.
+#[test]
+fn sctp_ports_are_warned_not_refused() {
+    let text = "services:\n  amf:\n    image: open5gs\n    ports:\n      - \"38412:38412/sctp\"\n      - \"7777:7777\"\n      - target: 9999\n        protocol: sctp\n    expose: [\"36412/sctp\"]\n";
+    let c = convert("c.yaml", text, &opts("g")).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(c.yaml.contains("ports: [\"7777:7777\"]"), "{}", c.yaml);
+    let w: Vec<&String> = c.warnings.iter().filter(|w| w.contains("sctp")).collect();
+    assert_eq!(w.len(), 3, "{:?}", c.warnings);
+    assert!(w[0].starts_with("c.yaml:5:"), "{w:?}");
+}
+
+/// `scale: 0` and `deploy.replicas: 0` switch a service off: compose makes no container
+/// for it, so none is in the scenario, its ports are not checked, and a service that
+/// depends on it gets no reach check to a name nobody answers.
+#[test]
+fn scale_zero_makes_no_container() {
+    let text = "services:\n  web:\n    image: nginx\n    depends_on: [api]\n    ports: [\"8080:80\"]\n  api:\n    image: nginx\n    scale: 0\n  worker:\n    image: nginx\n    deploy: { replicas: 0 }\n    ports: [\"9000:80\"]\n";
+    let c = convert("c.yaml", text, &opts("z")).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!c.yaml.contains("z-api-1"), "{}", c.yaml);
+    assert!(!c.yaml.contains("z-worker-1"), "{}", c.yaml);
+    let steps = run_compose(text, &opts("z"), "");
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    all_passed(&steps);
+}
+
+/// Two ipvlan networks of a project on one parent: Docker's ipvlan driver refuses the
+/// second at `docker compose up` (one network per parent), so the conversion says so
+/// at the second network; one network with two subnets is the way, and converts.
+#[test]
+fn two_ipvlan_networks_on_one_parent_are_refused() {
+    let net = |k: &str, sub: &str| {
+        format!(
+            "  {k}:\n    driver: ipvlan\n    driver_opts: {{ parent: eth0 }}\n    ipam: {{ config: [ {{ subnet: {sub} }} ] }}\n"
+        )
+    };
+    let text = format!(
+        "services:\n  a:\n    image: nginx\n    networks: [l2a, l2b]\nnetworks:\n{}{}",
+        net("l2a", "192.168.1.0/24"),
+        net("l2b", "192.168.2.0/24")
+    );
+    let e = convert("c.yaml", &text, &opts("v")).expect_err("refused");
+    assert_eq!(e.0[0].line, 11, "{e:?}");
+    assert!(
+        e.0[0]
+            .message
+            .contains("network v_l2a is already using parent interface eth0"),
+        "{e:?}"
+    );
+    let one = "services:\n  a:\n    image: nginx\n    networks: [l2]\nnetworks:\n  l2:\n    driver: ipvlan\n    driver_opts: { parent: eth0 }\n    ipam: { config: [ { subnet: 192.168.1.0/24 }, { subnet: 192.168.2.0/24 } ] }\n";
+    convert("c.yaml", one, &opts("v")).unwrap_or_else(|e| panic!("{e:?}"));
 }

@@ -461,3 +461,390 @@ proptest! {
         }
     }
 }
+
+/// The gateway of another bridge network (or docker0's 172.17.0.1, where
+/// `host.docker.internal:host-gateway` points) is an address of the host itself: the
+/// host answers the ping, not forwarding it, so the reply comes with TTL 64 as for the
+/// container's own gateway. A container on another network, one routed hop away,
+/// answers with 63.
+#[test]
+fn host_gateway_addresses_answer_with_ttl_64() {
+    let (out, err, _) = replay(
+        "docker network create --subnet 10.5.0.0/16 fixed
+docker run -d --name k --network fixed --add-host host.docker.internal:host-gateway nginx
+docker run -d --name m nginx
+docker exec k ping -c 1 host.docker.internal
+docker exec m ping -c 1 10.5.0.1
+",
+    );
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64 "),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("64 bytes from 10.5.0.1: icmp_seq=1 ttl=64 "),
+        "{out}{err}"
+    );
+}
+
+/// A macvlan and an ipvlan network may both name eth0 (the drivers make no device until
+/// a container joins), so a container on the macvlan one runs and pings; joining the
+/// ipvlan one then fails as the kernel refuses it (EBUSY), in Docker's words. A second
+/// ipvlan network on the same parent is refused at creation, as the ipvlan driver does.
+#[test]
+fn macvlan_and_ipvlan_on_one_parent_fail_at_join_not_before() {
+    let (out, err, code) = replay(
+        "docker network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 mac
+docker network create -d ipvlan --subnet 192.168.2.0/24 -o parent=eth0 ipv
+docker network create -d ipvlan --subnet 192.168.3.0/24 -o parent=eth0 ipv2
+docker run -d --name a --network mac nginx
+docker run -d --name b --network mac alpine sleep 1d
+docker exec b ping -c 1 a
+docker run -d --name c --network ipv nginx
+docker network connect ipv a
+",
+    );
+    assert!(
+        out.contains("64 bytes from a.mac (192.168.1.2): icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        err.contains("Error response from daemon: network di-")
+            && err.contains(" is already using parent interface eth0\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker: Error response from daemon: failed to set up container networking: failed to create the ipvlan port: device or resource busy\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "\nError response from daemon: failed to create the ipvlan port: device or resource busy\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// `--expose 1-65535` and a PBX's `-p 10000-20000:10000-20000/udp` are accepted in a
+/// moment (the ports are indexed, not scanned for each new port: 65535 exposed ports
+/// took half a minute before), and the ports are still Docker's.
+#[test]
+fn huge_port_ranges_replay_in_a_moment() {
+    let t = std::time::Instant::now();
+    let (out, err, code) = replay(
+        "docker run -d --name big --expose 1-65535 -p 5060:5060/udp -p 10000-20000:10000-20000/udp nginx
+docker run -d --name clash -p 15000:15000/udp nginx
+docker port big
+",
+    );
+    let took = t.elapsed();
+    assert!(out.contains("\n20000/udp -> 0.0.0.0:20000\n"), "{err}");
+    assert!(
+        err.contains("Bind for 0.0.0.0:15000 failed: port is already allocated"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+    assert!(took.as_secs() < 10, "took {took:?}");
+}
+
+/// `--mac-address` with a multicast MAC is created but cannot start: the kernel
+/// refuses the address on the interface (EADDRNOTAVAIL, as `ip link set … address
+/// 01:…` says), and Docker reports it; the script goes on, the lab is not broken.
+#[test]
+fn multicast_mac_address_fails_the_start_not_the_lab() {
+    let (out, err, code) = replay(
+        "docker run -d --name m --mac-address 01:00:5E:00:00:01 nginx
+docker run -d --name n --mac-address 02:42:00:00:00:01 alpine sleep 1d
+docker exec n ping -c 1 172.17.0.1
+",
+    );
+    assert!(
+        err.contains("to sandbox: error setting interface \"veth")
+            && err.contains("MAC to \"01:00:5e:00:00:01\": cannot assign requested address\n"),
+        "{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// A DF ping larger than the container's MTU never leaves it: iputils prints "local
+/// error: message too long, mtu=N" per request and counts them as errors. A bridge MTU
+/// outside what the kernel takes is refused at `network create`, as Docker's bridge
+/// driver (Atoi, negative, then the kernel's EINVAL) does; macvlan ignores the option.
+#[test]
+fn df_ping_over_the_mtu_and_mtu_options() {
+    let (out, err, code) = replay(
+        "docker network create -o com.docker.network.driver.mtu=1400 small
+docker run -d --name a --network small alpine sleep 1d
+docker exec a ping -c 2 -s 3000 -M do 172.18.0.1
+docker network create -o com.docker.network.driver.mtu=60 tiny
+docker network create -o com.docker.network.driver.mtu=abc bad
+docker network create -d macvlan --subnet 192.168.1.0/24 -o parent=eth0 -o com.docker.network.driver.mtu=9000 mv
+docker run -d --name m1 --network mv alpine sleep 1d
+docker run -d --name m2 --network mv alpine sleep 1d
+docker exec m1 ping -c 1 -s 1472 -M do m2
+docker exec m1 ping -c 1 -s 3000 -M do m2
+",
+    );
+    assert!(
+        err.contains(
+            "ping: local error: message too long, mtu=1400\nping: local error: message too long, mtu=1400\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 0 received, +2 errors, 100% packet loss"),
+        "{out}"
+    );
+    assert!(
+        err.contains("Error response from daemon: invalid argument\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Error response from daemon: strconv.Atoi: parsing \"abc\": invalid syntax\n"),
+        "{err}"
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(out.contains("1480 bytes from m2.mv (192.168.1.3)"), "{out}{err}");
+    assert!(
+        err.contains("ping: local error: message too long, mtu=1500\n"),
+        "the macvlan child keeps its parent's MTU: {err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// `--add-host` and `--dns` are checked by the CLI's flag validators, in their words:
+/// a value without `:`/`=` is a bad format, the address after the first colon must be
+/// an IP, and a `--dns` that is no IP address is refused before anything runs.
+#[test]
+fn add_host_and_dns_flag_errors_are_the_clis() {
+    let (_, err, code) = replay(
+        "docker run -d --add-host bad nginx
+docker run -d --add-host a:b:c nginx
+docker run -d --dns 300.1.1.1 nginx
+",
+    );
+    assert!(
+        err.contains("invalid argument \"bad\" for \"--add-host\" flag: bad format for add-host: \"bad\"\nSee 'docker run --help'.\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "invalid argument \"a:b:c\" for \"--add-host\" flag: invalid IP address in add-host: \"b:c\"\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("invalid argument \"300.1.1.1\" for \"--dns\" flag: IP address is not correctly formatted: 300.1.1.1\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// `nc -zv HOST 80 81` and `79-81` try every port, in order, each with its own line
+/// (OpenBSD nc); a connect to an address nobody answers ARP for fails with "No route
+/// to host" (EHOSTUNREACH after the ARP probes, as a veth pair in two namespaces
+/// shows), and an ICMP net unreachable from the gateway is "Network is unreachable".
+#[test]
+fn nc_port_lists_and_connect_errors_in_the_kernels_words() {
+    let (_, err, code) = replay(
+        "docker network create app
+docker run -d --name web --network app nginx
+docker run -d --name c --network app alpine sleep 1d
+docker exec c nc -zv web 79-81
+docker exec c curl http://172.18.0.77/
+docker exec c wget http://172.18.0.77/
+docker exec c curl http://10.255.255.1/
+",
+    );
+    assert!(
+        err.contains("nc: connect to web (172.18.0.2) port 79 (tcp) failed: Connection refused\nConnection to web (172.18.0.2) 80 port [tcp/http] succeeded!\nnc: connect to web (172.18.0.2) port 81 (tcp) failed: Connection refused\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("curl: (7) Failed to connect to 172.18.0.77 port 80: No route to host\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wget: can't connect to remote host (172.18.0.77): No route to host\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("curl: (7) Failed to connect to 10.255.255.1 port 80: Network is unreachable\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// `docker network inspect` shows `--ip-range` as Docker's IPAM config does
+/// (`IPRange` between `Subnet` and `Gateway`), and omits it when there is none.
+#[test]
+fn network_inspect_shows_the_ip_range() {
+    let (out, err, _) = replay(
+        "docker network create --subnet 172.30.0.0/24 --ip-range 172.30.0.128/25 --gateway 172.30.0.1 shop
+docker network create plain
+docker run -d --name web --network shop nginx
+docker network inspect shop plain
+",
+    );
+    assert!(
+        out.contains("\"Subnet\": \"172.30.0.0/24\",\n                    \"IPRange\": \"172.30.0.128/25\",\n                    \"Gateway\": \"172.30.0.1\"\n"),
+        "{out}{err}"
+    );
+    assert!(out.contains("\"IPv4Address\": \"172.30.0.128/24\""), "{out}");
+    assert_eq!(out.matches("IPRange").count(), 1, "{out}");
+}
+
+/// A history with the v1 `docker-compose up -d` is answered as `docker compose` is (a
+/// failed command, the script goes on), not refused whole as an unknown program.
+#[test]
+fn docker_compose_v1_spelling_does_not_refuse_the_script() {
+    let (out, err, code) = replay(
+        "docker-compose up -d
+docker network create app
+",
+    );
+    assert!(
+        err.contains(
+            "docker compose is not replayed here: give the compose file to `netloom run compose.yaml`"
+        ),
+        "{err}"
+    );
+    assert_eq!(out.lines().count(), 1, "the network was still created: {out}");
+    assert_eq!(code, 1);
+}
+
+/// A port published on an IPv6 host address shows it in brackets, as Docker's CLI
+/// joins host and port (`[::1]:8080->80/tcp` in `ps`, `80/tcp -> [::1]:8080` in `port`).
+#[test]
+fn ipv6_host_ip_of_a_published_port_in_brackets() {
+    let (out, err, _) = replay(
+        "docker run -d --name w -p [::1]:8080:80 -p 127.0.0.1:8081:80 nginx
+docker ps
+docker port w
+",
+    );
+    assert!(
+        out.contains("[::1]:8080->80/tcp, 127.0.0.1:8081->80/tcp"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("\n80/tcp -> [::1]:8080\n80/tcp -> 127.0.0.1:8081\n"),
+        "{out}"
+    );
+}
+
+/// `network ls` and `ps` take `--format` (a template a line, `table …` with the CLI's
+/// headers, `json`) and `-f KEY=VALUE` as scripts use them; an unknown filter is the
+/// daemon's error, one without `=` the CLI's.
+#[test]
+fn ls_and_ps_format_and_filter() {
+    let (out, err, code) = replay(
+        "docker network create a
+docker network create --internal b
+docker run -d --name x --network a -p 8080:80 nginx
+docker run -d --name y --network b redis
+docker stop y
+docker network ls --format '{{.Name}}'
+docker network ls -f driver=bridge -f type=custom --format 'table {{.Name}}\\t{{.Internal}}'
+docker ps -a --format '{{.Names}}: {{.Status}} on {{.Networks}}'
+docker ps --filter status=exited -q
+docker network ls -f foo=bar
+",
+    );
+    assert!(out.contains("\na\nb\nbridge\nhost\nnone\n"), "{out}");
+    assert!(
+        out.contains("NAME   INTERNAL\na      false\nb      true\n"),
+        "{out}"
+    );
+    assert!(out.contains("y: Exited (0) on b\nx: Up on a\n"), "{out}");
+    assert!(
+        err.contains("Error response from daemon: invalid filter 'foo'\n"),
+        "{err}"
+    );
+    let y_id = out
+        .lines()
+        .nth(3)
+        .map(|l| l[..12].to_string())
+        .unwrap_or_default();
+    assert!(out.contains(&format!("\n{y_id}\n")), "{out}");
+    assert_eq!(code, 1);
+}
+
+/// `docker run --network a --network b` (Docker 25+) attaches the container to both;
+/// `--network-alias` belongs to the first, as the CLI applies it. A network named twice
+/// and a mix with `bridge` are the CLI's errors.
+#[test]
+fn several_network_flags_attach_to_each() {
+    let (out, err, code) = replay(
+        "docker network create a
+docker network create b
+docker run -d --name x --network a --network b --network-alias web nginx
+docker run -d --name y --network b alpine sleep 1d
+docker exec y ping -c 1 x
+docker exec y ping -c 1 web
+docker run -d --network a --network a nginx
+docker run -d --network a --network bridge nginx
+",
+    );
+    assert!(
+        out.contains("64 bytes from x.b (172.19.0.2): icmp_seq=1"),
+        "{out}{err}"
+    );
+    assert!(err.contains("ping: web: Name or service not known\n"), "{err}");
+    assert!(
+        err.contains("docker: network \"a\" is specified multiple times\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker: conflicting options: cannot attach both user-defined and non-user-defined network-modes\n"),
+        "{err}"
+    );
+    assert_eq!(code, 1);
+}
+
+/// A command whose result the simulated network refuses (a VLAN id over 4094, a
+/// bridge name docker0 already has, an `--ip6` that is the gateway) is that command's
+/// error, and the daemon is put back: later tools still run, instead of every one of
+/// them failing with "the simulated network refused this state".
+#[test]
+fn a_refused_state_is_the_commands_error_not_the_scripts() {
+    let (out, err, code) = replay(
+        "docker network create -d macvlan -o parent=eth0.5000 --subnet 10.2.0.0/24 m
+docker run -d --name a --network m nginx
+docker network create -o com.docker.network.bridge.name=docker0 g
+docker network create --ipv6 --subnet 2001:db8:1::/64 v6
+docker run -d --name b --network v6 --ip6 2001:db8:1::1 nginx
+docker run -d --name c alpine sleep 1d
+docker exec c ping -c 1 172.17.0.1
+docker ps -a --format '{{.Names}} {{.State}}'
+",
+    );
+    assert!(!err.contains("please report"), "{err}");
+    assert!(
+        err.contains("Error response from daemon: vlan id must be between 1-4094, received: 5000\n"),
+        "{err}"
+    );
+    assert!(err.contains("conflicts with network bridge (docker0)"), "{err}");
+    assert!(
+        err.contains(
+            "docker: Error response from daemon: Address already in use: 2001:db8:1::1 is already the gateway"
+        ),
+        "{err}"
+    );
+    assert!(
+        out.contains("64 bytes from 172.17.0.1: icmp_seq=1 ttl=64"),
+        "{out}{err}"
+    );
+    assert!(
+        out.contains("\nb created\n"),
+        "b was created, its start failed: {out}"
+    );
+    assert_eq!(code, 1);
+}

@@ -396,6 +396,10 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) -> Ve
             let Some(t) = plan.services.iter().find(|t| t.key == d) else {
                 continue;
             };
+            // A dependency scaled to 0 has no container to reach.
+            if t.joins.map_or(t, |i| &plan.services[i]).containers.is_empty() {
+                continue;
+            }
             let Some(target) = target_of(plan, t, &host) else {
                 continue;
             };

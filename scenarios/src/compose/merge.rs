@@ -12,7 +12,9 @@ use serde_saphyr::Spanned;
 
 use super::Reader;
 use super::interp::interpolate;
-use super::model::{Compose, Extends, ExtraHosts, NetList, Network, OneOrMany, Port, Service, ServiceNet};
+use super::model::{
+    Compose, DependsOn, Extends, ExtraHosts, NetList, Network, OneOrMany, Port, Service, ServiceNet,
+};
 use crate::error::{ScenarioError, ScenarioErrors};
 
 /// How deep `include` and `extends` may nest (a cycle is caught before, by name).
@@ -34,11 +36,15 @@ pub(super) struct Project {
 }
 
 /// Parses `text` (file `file`) and every file it includes; resolves `extends`.
+/// `overrides` (name, text) are merged on top, in order, as compose merges `-f` files:
+/// a service's values win, its `ports`, `expose` and `dns` are appended, `networks`,
+/// `extra_hosts` and `depends_on` merged by key; networks replaced by key; `name:` wins.
 pub(super) fn load(
     file: &str,
     text: &str,
     env: &HashMap<String, String>,
     read: &Reader<'_>,
+    overrides: &[(String, String)],
 ) -> Result<Project, ScenarioErrors> {
     let mut errs = Vec::new();
     let mut project = Project::default();
@@ -46,6 +52,50 @@ pub(super) fn load(
     project.name = compose.name.clone();
     let mut stack = vec![file.to_string()];
     add(&mut project, file, compose, env, read, &mut stack, &mut errs);
+    for (ofile, otext) in overrides {
+        let over = match parse(ofile, otext, env) {
+            Ok(c) => c,
+            Err(e) => {
+                errs.extend(e.0);
+                continue;
+            }
+        };
+        let mut layer = Project::default();
+        let mut stack = vec![ofile.clone()];
+        if over.name.is_some() {
+            project.name = over.name.clone();
+        }
+        add(&mut layer, ofile, over, env, read, &mut stack, &mut errs);
+        for (k, s) in layer.services {
+            match project.services.get_mut(&k) {
+                Some(base) => {
+                    let b = base.value.value.clone();
+                    let l = s.value.value;
+                    let mut deps = b.depends_on.names();
+                    for d in l.depends_on.names() {
+                        if !deps.contains(&d) {
+                            deps.push(d);
+                        }
+                    }
+                    let extends = l.extends.clone().or_else(|| b.extends.clone());
+                    let mut m = merge(b, l);
+                    m.depends_on = if deps.is_empty() {
+                        DependsOn::None
+                    } else {
+                        DependsOn::List(deps)
+                    };
+                    m.extends = extends;
+                    base.value.value = m;
+                }
+                None => {
+                    project.services.insert(k, s);
+                }
+            }
+        }
+        for (k, n) in layer.networks {
+            project.networks.insert(k, n);
+        }
+    }
     resolve_extends(&mut project, env, read, &mut errs);
     if errs.is_empty() {
         Ok(project)

@@ -123,7 +123,7 @@ pub fn convert_file(path: &Path, opts: &Options) -> Result<Converted, String> {
         if let Some(d) = &dir
             && let Ok(t) = std::fs::read_to_string(d.join(".env"))
         {
-            env.extend(parse_dotenv(&t));
+            env.extend(parse_dotenv(&t, &|k| std::env::var(k).ok()));
         }
         env.extend(std::env::vars());
         o.env = Some(env);
@@ -147,18 +147,43 @@ pub fn convert_file(path: &Path, opts: &Options) -> Result<Converted, String> {
         texts.borrow_mut().push((shown.clone(), t.clone()));
         Ok((shown, t))
     };
-    convert_with(&name, &text, &o, &read).map_err(|errs| {
-        let texts = texts.borrow();
-        errs.iter()
-            .map(|e| {
-                let t = texts
-                    .iter()
-                    .find(|(n, _)| *n == e.file)
-                    .map_or(text.as_str(), |(_, t)| t);
-                format!("{}\n", e.render(t))
-            })
-            .collect()
-    })
+    // `docker compose` without `-f` reads compose.yaml and then the first override
+    // file next to it (compose-go's DefaultFileNames / DefaultOverrideFileNames): a
+    // project run from its directory gets its override's ports and networks too.
+    let mut overrides = Vec::new();
+    let base = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+    if DEFAULT_FILE_NAMES.contains(&base)
+        && let Some(over) = DEFAULT_OVERRIDE_FILE_NAMES
+            .iter()
+            .map(|f| path.with_file_name(f))
+            .find(|p| p.is_file())
+    {
+        let shown = over.display().to_string();
+        let t = crate::input::read_text(&over).map_err(|e| format!("{shown}:{e}\n"))?;
+        texts.borrow_mut().push((shown.clone(), t.clone()));
+        overrides.push((shown, t));
+    }
+    let notes: Vec<String> = overrides
+        .iter()
+        .map(|(f, _)| format!("{f}: note: read on top of {name}, as `docker compose` does without -f"))
+        .collect();
+    convert_with(&name, &text, &o, &read, &overrides)
+        .map(|mut c| {
+            c.warnings.splice(0..0, notes);
+            c
+        })
+        .map_err(|errs| {
+            let texts = texts.borrow();
+            errs.iter()
+                .map(|e| {
+                    let t = texts
+                        .iter()
+                        .find(|(n, _)| *n == e.file)
+                        .map_or(text.as_str(), |(_, t)| t);
+                    format!("{}\n", e.render(t))
+                })
+                .collect()
+        })
 }
 
 /// Converts compose text (`file` names it in messages). `include:` and
@@ -167,12 +192,33 @@ pub fn convert_file(path: &Path, opts: &Options) -> Result<Converted, String> {
 /// # Errors
 /// Every problem found, each at its line:column.
 pub fn convert(file: &str, text: &str, opts: &Options) -> Result<Converted, ScenarioErrors> {
-    convert_with(file, text, opts, &|_, rel| {
-        Err(format!(
-            "{rel}: another compose file can only be read when converting a file on disk (`netloom import compose FILE`)"
-        ))
-    })
+    convert_with(
+        file,
+        text,
+        opts,
+        &|_, rel| {
+            Err(format!(
+                "{rel}: another compose file can only be read when converting a file on disk (`netloom import compose FILE`)"
+            ))
+        },
+        &[],
+    )
 }
+
+/// The names `docker compose` looks for without `-f`, in its order of preference.
+pub const DEFAULT_FILE_NAMES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+/// The override files it then reads on top of the first (the first one found).
+pub const DEFAULT_OVERRIDE_FILE_NAMES: &[&str] = &[
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+];
 
 /// Reads file `rel` named in file `from`: its display name and text.
 pub(crate) type Reader<'a> = dyn Fn(&str, &str) -> Result<(String, String), String> + 'a;
@@ -182,11 +228,31 @@ fn convert_with(
     text: &str,
     opts: &Options,
     read: &Reader<'_>,
+    overrides: &[(String, String)],
 ) -> Result<Converted, ScenarioErrors> {
     let empty = HashMap::new();
     let env = opts.env.as_ref().unwrap_or(&empty);
+    // COMPOSE_PROJECT_NAME and COMPOSE_PROFILES (environment or `.env`) stand in for
+    // `-p` and `--profile` when those are not given, as compose-go's options do.
+    let mut o = opts.clone();
+    if o.project.as_ref().is_none_or(|p| p.starts_with('\0'))
+        && let Some(n) = env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty())
+    {
+        o.project = Some(n.clone());
+    }
+    if o.profiles.is_empty()
+        && let Some(p) = env.get("COMPOSE_PROFILES")
+    {
+        o.profiles = p
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let opts = &o;
     let mut warnings = Vec::new();
-    let project = merge::load(file, text, env, read)?;
+    let project = merge::load(file, text, env, read, overrides)?;
     let name = project_name(file, &project, opts)?;
     let plan = plan::plan(&project, &name, opts, &mut warnings)?;
     let (yaml, step_sources) = emit::scenario(file, &project, &plan, opts, &mut warnings);

@@ -95,7 +95,7 @@ pub(super) fn plan<'a>(
         .iter()
         .filter(|(_, s)| {
             let p = &s.value.value.profiles;
-            p.is_empty() || p.iter().any(|x| opts.profiles.contains(x))
+            p.is_empty() || opts.profiles.iter().any(|x| x == "*" || p.contains(x))
         })
         .collect();
     let mut used: Vec<String> = Vec::new();
@@ -186,9 +186,11 @@ pub(super) fn plan<'a>(
                 format!("service {key}: container_name cannot be used with more than one replica"),
             ));
         }
+        // `scale: 0` / `replicas: 0` (a service switched off) makes no container.
         let mut containers: Vec<String> = match &v.container_name {
+            _ if n == 0 => Vec::new(),
             Some(c) if n <= 1 => vec![c.value.clone()],
-            _ => (1..=n.max(1)).map(|i| format!("{name}-{key}-{i}")).collect(),
+            _ => (1..=n).map(|i| format!("{name}-{key}-{i}")).collect(),
         };
         let mut nets: Vec<String> = Vec::new();
         let mut joins_name = None;
@@ -263,6 +265,20 @@ pub(super) fn plan<'a>(
         let mut listen = Vec::new();
         let mut published = Vec::new();
         for p in &v.ports {
+            let sctp = match &p.value {
+                Port::Long(l) => l.protocol.as_deref() == Some("sctp"),
+                Port::Short(s) => s.to_string().ends_with("/sctp"),
+            };
+            if sctp {
+                // Docker publishes SCTP too; the simulation has no SCTP.
+                warn(
+                    warnings,
+                    file,
+                    p,
+                    format!("service {key}: an sctp port is not simulated (only tcp and udp); skipped"),
+                );
+                continue;
+            }
             match parse_port(&p.value) {
                 Ok(list) => {
                     for mut pb in list {
@@ -287,6 +303,15 @@ pub(super) fn plan<'a>(
             ));
         }
         for e in &v.expose {
+            if e.value.to_string().ends_with("/sctp") {
+                warn(
+                    warnings,
+                    file,
+                    e,
+                    format!("service {key}: an sctp port is not simulated (only tcp and udp); skipped"),
+                );
+                continue;
+            }
             match parse_expose(&e.value) {
                 Ok(list) => {
                     for x in list {
@@ -383,6 +408,36 @@ pub(super) fn plan<'a>(
                     format!("service {key} depends on undefined service {d}"),
                 ));
             }
+        }
+    }
+    // Docker's ipvlan driver keeps one network per parent interface (its
+    // createNetwork): the second of the project's ipvlan networks on a parent fails
+    // `docker compose up` at network creation.
+    let mut parents: Vec<(String, String)> = Vec::new();
+    for k in &used {
+        let Some(src) = project.networks.get(k) else {
+            continue;
+        };
+        let Some(n) = &src.value else {
+            continue;
+        };
+        if n.value.driver.as_ref().is_none_or(|d| d.value != "ipvlan") {
+            continue;
+        }
+        let Some(p) = n.value.driver_opts.get("parent").map(ToString::to_string) else {
+            continue;
+        };
+        if let Some((other, _)) = parents.iter().find(|(_, q)| *q == p) {
+            errs.push(ScenarioError::at(
+                &src.file,
+                n,
+                format!(
+                    "network {k}: network {} is already using parent interface {p} (Docker's ipvlan driver takes one network per parent; give one network several subnets instead)",
+                    network_name(project, name, other)
+                ),
+            ));
+        } else {
+            parents.push((k.clone(), p));
         }
     }
     if errs.is_empty() {

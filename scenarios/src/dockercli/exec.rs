@@ -59,12 +59,7 @@ pub struct Ctx<'a> {
 /// Why a connect was refused, in the kernel's words (`Connection refused`, or the
 /// `connect()` error such as `Network is unreachable`).
 fn refusal(observed: &str) -> &'static str {
-    for w in ["Network is unreachable", "No route to host"] {
-        if observed.contains(w) {
-            return w;
-        }
-    }
-    "Connection refused"
+    crate::shell::words::connect_errno(observed).unwrap_or("Connection refused")
 }
 
 /// Runs `argv` (a tool and its arguments) on `ctx.from`.
@@ -247,6 +242,24 @@ fn ping(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
             }
         }
     }
+    // A DF request larger than the sender's own MTU never leaves: sendmsg() fails
+    // with EMSGSIZE and iputils says so on standard error, once per request.
+    let mut err = String::new();
+    if r.rtts.is_empty()
+        && errors == 0
+        && let Some(mtu) = r
+            .first_drop
+            .as_deref()
+            .and_then(|d| d.split_once("local error: message too long, mtu="))
+            .map(|(_, m)| m.split(' ').next().unwrap_or(m))
+    {
+        errors = count;
+        if !quiet {
+            for _ in 0..count {
+                let _ = writeln!(err, "ping: local error: message too long, mtu={mtu}");
+            }
+        }
+    }
     let received = r.rtts.len() as u32;
     let loss = 100 * (count - received.min(count)) / count;
     let _ = write!(
@@ -277,7 +290,7 @@ fn ping(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
     }
     ToolOut {
         out: s,
-        err: String::new(),
+        err,
         code: if received > 0 { 0 } else { 1 },
     }
 }
@@ -422,7 +435,12 @@ fn curl(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
             } else {
                 Fate::Failed
             };
-            let words = curl_words(&r.observed, fate, &host, port, None);
+            // A neighbour that never answered ARP fails the connect with EHOSTUNREACH.
+            let observed = match connect_error(&r) {
+                Some(e) if r.outcome == Some(Outcome::Timeout) => format!("{}; {e}", r.observed),
+                _ => r.observed.clone(),
+            };
+            let words = curl_words(&observed, fate, &host, port, None);
             if fate == Fate::Ok {
                 let ip = r.target.map(|a| a.to_string()).unwrap_or_default();
                 let line = if verbose || !silent {
@@ -482,10 +500,10 @@ fn wget(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
                     err: String::new(),
                     code: 0,
                 },
-                Some(Outcome::Refused) => ToolOut::fail(
+                Some(Outcome::Refused | Outcome::Timeout) if connect_error(&r).is_some() => ToolOut::fail(
                     format!(
                         "wget: can't connect to remote host ({ip}): {}\n",
-                        refusal(&r.observed)
+                        connect_error(&r).unwrap_or("Connection refused")
                     ),
                     1,
                 ),
@@ -544,58 +562,84 @@ fn nc(lab: &mut Lab, ctx: &Ctx<'_>, args: &[String]) -> ToolOut {
         }
         i += 1;
     }
-    let (Some(host), Some(port)) = (pos.first(), pos.get(1).and_then(|p| p.parse::<u16>().ok())) else {
+    // OpenBSD nc takes several ports and ranges (`nc -zv web 80 443`, `8000-8010`),
+    // tried in order; the status is 0 when one of them connected.
+    let mut ports: Vec<u16> = Vec::new();
+    for p in pos.iter().skip(1) {
+        let r = match p.split_once('-') {
+            Some((a, b)) => a.parse::<u16>().ok().zip(b.parse::<u16>().ok()),
+            None => p.parse::<u16>().ok().map(|a| (a, a)),
+        };
+        match r {
+            Some((a, b)) if a >= 1 && a <= b => ports.extend(a..=b),
+            _ => return ToolOut::fail(format!("nc: port range not valid: {p}\n"), 1),
+        }
+    }
+    let (Some(host), Some(_)) = (pos.first(), ports.first()) else {
         return ToolOut::fail("usage: nc [-46CDdFhklNnrStUuvZz] [-I length] [-i interval] [-M ttl]\n\t  [-m minttl] [-O length] [-P proxy_username] [-p source_port]\n\t  [-q seconds] [-s sourceaddr] [-T keyword] [-V rtable] [-W recvlimit]\n\t  [-w timeout] [-X proxy_protocol] [-x proxy_address[:port]]\n\t  [destination] [port]\n".into(), 1);
     };
     let l4 = if udp { L4::Udp } else { L4::Tcp };
     let proto = if udp { "udp" } else { "tcp" };
-    match connect(lab, ctx, host, port, l4) {
-        Err(why) => ToolOut::fail(
-            format!("nc: getaddrinfo for host \"{host}\" port {port}: {why}\n"),
-            1,
-        ),
-        Ok(r) => {
-            let ip = r.target.map(|a| a.to_string()).unwrap_or_default();
-            let who = if *host == ip {
-                ip.clone()
-            } else {
-                format!("{host} ({ip})")
-            };
-            // UDP has no handshake: nc -zu says "succeeded" unless a port unreachable
-            // came back.
-            let ok = matches!(r.outcome, Some(Outcome::Ok)) || (udp && r.outcome == Some(Outcome::Timeout));
-            if ok {
-                return ToolOut {
-                    out: String::new(),
-                    err: if verbose {
-                        format!(
-                            "Connection to {who} {port} port [{proto}/{}] succeeded!\n",
-                            service(port, udp)
-                        )
-                    } else {
-                        String::new()
-                    },
-                    code: 0,
-                };
+    let mut all = ToolOut {
+        out: String::new(),
+        err: String::new(),
+        code: 1,
+    };
+    for port in ports.into_iter().take(1024) {
+        let r = match connect(lab, ctx, host, port, l4) {
+            Err(why) => {
+                return ToolOut::fail(
+                    format!("nc: getaddrinfo for host \"{host}\" port {port}: {why}\n"),
+                    1,
+                );
             }
-            let why = match r.outcome {
-                Some(Outcome::Refused) => format!("failed: {}", refusal(&r.observed)),
-                _ => "timed out: Operation now in progress".to_string(),
-            };
-            ToolOut::fail(
-                if verbose {
-                    let who = if *host == ip {
-                        ip.clone()
-                    } else {
-                        format!("{host} ({ip})")
-                    };
-                    format!("nc: connect to {who} port {port} ({proto}) {why}\n")
-                } else {
-                    String::new()
-                },
-                1,
-            )
+            Ok(r) => r,
+        };
+        let ip = r.target.map(|a| a.to_string()).unwrap_or_default();
+        let who = if *host == ip {
+            ip.clone()
+        } else {
+            format!("{host} ({ip})")
+        };
+        // UDP has no handshake: nc -zu says "succeeded" unless a port unreachable
+        // came back.
+        let ok = matches!(r.outcome, Some(Outcome::Ok)) || (udp && r.outcome == Some(Outcome::Timeout));
+        if ok {
+            all.code = 0;
+            if verbose {
+                let _ = writeln!(
+                    all.err,
+                    "Connection to {who} {port} port [{proto}/{}] succeeded!",
+                    service(port, udp)
+                );
+            }
+            continue;
         }
+        let why = match connect_error(&r) {
+            Some(e) => format!("failed: {e}"),
+            None => "timed out: Operation now in progress".to_string(),
+        };
+        if verbose {
+            let _ = writeln!(all.err, "nc: connect to {who} port {port} ({proto}) {why}");
+        }
+    }
+    all
+}
+
+/// The `connect()` error a failed TCP connect reports: refused (RST or an ICMP
+/// error, in the kernel's words), or a neighbour that never answered ARP (EHOSTUNREACH
+/// once its probes are spent); `None` for a plain timeout.
+fn connect_error(r: &crate::runner::StepReport) -> Option<&'static str> {
+    match r.outcome {
+        Some(Outcome::Refused) => Some(refusal(&r.observed)),
+        Some(Outcome::Timeout)
+            if r.first_drop
+                .as_deref()
+                .is_some_and(|d| d.starts_with("arp-unresolved")) =>
+        {
+            Some("No route to host")
+        }
+        _ => None,
     }
 }
 

@@ -205,6 +205,10 @@ pub struct Replay {
     lab: Option<Lab>,
     dirty: bool,
     seed: u64,
+    /// The daemon's state as checked by the last command that changed it (its
+    /// scenario text, loaded): the next lab is built from it rather than loaded again
+    /// while the daemon's state is still that one.
+    checked: Option<(String, crate::Loaded)>,
 }
 
 impl Replay {
@@ -215,11 +219,70 @@ impl Replay {
             lab: None,
             dirty: true,
             seed,
+            checked: None,
         }
     }
 
-    /// Runs one command.
+    /// Runs one command. A command that changes the topology is checked at once
+    /// against the simulated network: a state the network refuses (a VLAN id over
+    /// 4094, a bridge name taken, an address that is the gateway…) is the command's
+    /// error, as the daemon or the kernel would have it at that step, and the daemon's
+    /// state is put back — the script goes on instead of every later tool failing.
     pub fn execute(&mut self, cmd: &Cmd) -> Res {
+        let changes = matches!(
+            cmd,
+            Cmd::NetworkCreate(_) | Cmd::NetworkConnect { .. } | Cmd::Run { .. } | Cmd::Lifecycle { .. }
+        );
+        let before = changes.then(|| self.daemon.clone());
+        let mut res = self.execute_inner(cmd);
+        let Some(before) = before else {
+            return res;
+        };
+        let text = scenario_text(&self.daemon);
+        let e = match crate::load("docker-script", &text) {
+            Ok(l) => {
+                self.checked = Some((text, l));
+                return res;
+            }
+            Err(e) => e,
+        };
+        let msg = e.0.first().map(|x| x.message.clone()).unwrap_or_default();
+        match cmd {
+            Cmd::Run { .. } => {
+                // Created, but its start failed: it stays, not running.
+                let started: Vec<usize> = (0..self.daemon.containers.len())
+                    .filter(|&i| {
+                        self.daemon.containers[i].state == State::Running
+                            && !before.containers.iter().any(|b| {
+                                b.name == self.daemon.containers[i].name && b.state == State::Running
+                            })
+                    })
+                    .collect();
+                for i in started {
+                    self.daemon.stop(i);
+                    self.daemon.containers[i].state = State::Created;
+                }
+                let _ = writeln!(
+                    res.err,
+                    "docker: Error response from daemon: {msg}\n\nRun 'docker run --help' for more information"
+                );
+            }
+            Cmd::NetworkCreate(_) => {
+                self.daemon = before;
+                res.out.clear();
+                let _ = writeln!(res.err, "Error response from daemon: {msg}");
+            }
+            _ => {
+                self.daemon = before;
+                let _ = writeln!(res.err, "Error response from daemon: {msg}");
+            }
+        }
+        res.code = 1;
+        self.dirty = true;
+        res
+    }
+
+    fn execute_inner(&mut self, cmd: &Cmd) -> Res {
         match cmd {
             Cmd::Nothing => Res::default(),
             Cmd::Echo(s) => Res::ok(format!("{s}\n")),
@@ -306,7 +369,11 @@ impl Replay {
                 }
                 Res::ok(out)
             }
-            Cmd::NetworkLs { quiet } => Res::ok(self.network_ls(*quiet)),
+            Cmd::NetworkLs {
+                quiet,
+                filters,
+                format,
+            } => self.network_ls(*quiet, filters, format.as_deref()),
             Cmd::NetworkInspect { names, format } => self.network_inspect(names, format.as_deref()),
             Cmd::Run { spec, create } => self.run(spec, *create),
             Cmd::Lifecycle { verb, names } => {
@@ -340,7 +407,12 @@ impl Replay {
                 }
                 r
             }
-            Cmd::Ps { all, quiet } => Res::ok(self.ps(*all, *quiet)),
+            Cmd::Ps {
+                all,
+                quiet,
+                filters,
+                format,
+            } => self.ps(*all, *quiet, filters, format.as_deref()),
             Cmd::Port(c) => match self.daemon.need_container(c) {
                 Ok(ci) => Res::ok(show::port_lines(&self.daemon.containers[ci])),
                 Err(e) => Res::err(e, 1),
@@ -498,12 +570,15 @@ impl Replay {
     fn lab(&mut self) -> Result<&mut Lab, String> {
         if self.dirty || self.lab.is_none() {
             let text = scenario_text(&self.daemon);
-            let loaded = crate::load("docker-script", &text).map_err(|e| {
-                format!(
-                    "netloom: the simulated network refused this state (please report it):\n{}",
-                    e.0.iter().map(|x| x.render(&text)).collect::<Vec<_>>().join("\n")
-                )
-            })?;
+            let loaded = match self.checked.take() {
+                Some((t, l)) if t == text => l,
+                _ => crate::load("docker-script", &text).map_err(|e| {
+                    format!(
+                        "netloom: the simulated network refused this state (please report it):\n{}",
+                        e.0.iter().map(|x| x.render(&text)).collect::<Vec<_>>().join("\n")
+                    )
+                })?,
+            };
             let mut lab = Lab::from_resolved(loaded.resolved, self.seed);
             lab.fabric.set_trace_level(netloom_core::TraceLevel::Hops);
             let gaps: Vec<String> = lab
@@ -562,6 +637,16 @@ impl Replay {
                 .and_then(|ci| self.daemon.containers[ci].nets.iter().find_map(|a| a.ip))
                 .map(IpAddr::V4),
         };
+        // The host's own addresses: its NIC and the gateway of every bridge network
+        // (the bridge devices' addresses). It answers them itself, with TTL 64 — a
+        // locally generated reply is never forwarded, whichever bridge it leaves by.
+        let gateways: Vec<Ipv4Addr> = self
+            .daemon
+            .networks
+            .iter()
+            .filter(|n| n.driver == "bridge")
+            .filter_map(|n| n.v4.map(|(_, gw)| gw))
+            .collect();
         let lab = match self.lab() {
             Ok(l) => l,
             Err(e) => return Res::err(e, 1),
@@ -570,7 +655,10 @@ impl Replay {
             container
                 && match ip {
                     IpAddr::V4(a) => {
-                        !a.is_loopback() && !nets.iter().any(|n| n.contains(&a)) && a.to_string() != HOST_ADDR
+                        !a.is_loopback()
+                            && !nets.iter().any(|n| n.contains(&a))
+                            && a.to_string() != HOST_ADDR
+                            && !gateways.contains(&a)
                     }
                     IpAddr::V6(_) => false,
                 }

@@ -42,8 +42,10 @@ pub struct RunSpec {
     pub rm: bool,
     /// `--name`.
     pub name: Option<String>,
-    /// `--network` / `--net`.
+    /// `--network` / `--net` (the first given).
     pub network: Option<String>,
+    /// Further `--network` flags (Docker 25+ attaches the container to each).
+    pub more_networks: Vec<String>,
     /// `--ip`.
     pub ip: Option<String>,
     /// `--ip6`.
@@ -105,6 +107,10 @@ pub enum Cmd {
     NetworkLs {
         /// `-q`.
         quiet: bool,
+        /// `-f`, each `KEY=VALUE`.
+        filters: Vec<String>,
+        /// `--format`.
+        format: Option<String>,
     },
     /// `docker network inspect`.
     NetworkInspect {
@@ -142,6 +148,10 @@ pub enum Cmd {
         all: bool,
         /// `-q`.
         quiet: bool,
+        /// `-f`, each `KEY=VALUE`.
+        filters: Vec<String>,
+        /// `--format`.
+        format: Option<String>,
     },
     /// `docker port`.
     Port(String),
@@ -214,6 +224,13 @@ pub fn parse(words: &[String]) -> Result<Cmd, Usage> {
     };
     match prog.as_str() {
         "docker" | "podman" => docker(&w[1..]),
+        // The v1 spelling in an old history: answered as `docker compose` is (that
+        // command fails, the script goes on), not refused as an unknown program.
+        "docker-compose" => {
+            let mut v = vec!["compose".to_string()];
+            v.extend(w[1..].iter().cloned());
+            docker(&v)
+        }
         "echo" => Ok(Cmd::Echo(w[1..].join(" "))),
         "sleep" | "true" | "clear" | ":" => Ok(Cmd::Nothing),
         "ssh" if w.len() > 2 && w[1] == "client" => Ok(Cmd::OnClient(w[2..].to_vec())),
@@ -497,7 +514,8 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 detach: p.has("detach"),
                 rm: p.has("rm"),
                 name: p.last("name"),
-                network: p.last("network"),
+                network: p.all("network").into_iter().next(),
+                more_networks: p.all("network").into_iter().skip(1).collect(),
                 ip: p.last("ip"),
                 ip6: p.last("ip6"),
                 mac: p.last("mac-address"),
@@ -511,6 +529,30 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 cmd: p.args[1..].to_vec(),
                 ..RunSpec::default()
             };
+            // Several `--network` flags (the CLI's parseNetworkOpts): each once, and
+            // user-defined networks only with user-defined ones.
+            if !s.more_networks.is_empty() {
+                let all: Vec<String> = p.all("network");
+                let run_err = |m: String| {
+                    usage(
+                        format!("docker: {m}\n\nRun 'docker {cmd} --help' for more information"),
+                        code,
+                    )
+                };
+                for (i, n) in all.iter().enumerate() {
+                    if all[..i].contains(n) {
+                        return Err(run_err(format!("network {n:?} is specified multiple times")));
+                    }
+                }
+                let builtin = |n: &str| {
+                    matches!(n, "bridge" | "host" | "none" | "default") || n.starts_with("container:")
+                };
+                if all.iter().any(|n| builtin(n)) && all.iter().any(|n| !builtin(n)) {
+                    return Err(run_err(
+                        "conflicting options: cannot attach both user-defined and non-user-defined network-modes".into(),
+                    ));
+                }
+            }
             for v in p.all("publish") {
                 s.publish.extend(parse_publish(&v).map_err(|m| {
                     usage(
@@ -523,24 +565,50 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 s.expose
                     .extend(parse_expose(&v).map_err(|m| usage(format!("docker: {m}"), code))?);
             }
+            // The CLI's flag validators (opts.ValidateExtraHost, ValidateIPAddress): a
+            // pflag error, "See 'docker run --help'.", status 125.
+            let flag_err = |flag: &str, v: &str, m: String| {
+                usage(
+                    format!(
+                        "invalid argument \"{v}\" for \"--{flag}\" flag: {m}\nSee 'docker {cmd} --help'."
+                    ),
+                    code,
+                )
+            };
             for v in p.all("add-host") {
-                let bad = || {
-                    usage(
-                        format!(
-                            "docker: invalid argument \"{v}\" for \"--add-host\" flag: invalid IP address in add-host: \"{v}\""
-                        ),
-                        code,
-                    )
+                // NAME=IP, else NAME:IP split at the first colon (an IPv6 address has
+                // colons itself); a name with a colon is a bad format.
+                let (host, ip) = v
+                    .split_once('=')
+                    .or_else(|| v.split_once(':'))
+                    .filter(|(k, _)| !k.is_empty() && !k.contains(':'))
+                    .ok_or_else(|| flag_err("add-host", &v, format!("bad format for add-host: {v:?}")))?;
+                let inner = if ip.len() > 2 && ip.starts_with('[') && ip.ends_with(']') {
+                    &ip[1..ip.len() - 1]
+                } else {
+                    ip
                 };
-                // NAME:IP or NAME=IP (an IPv6 address has colons itself).
-                let (host, ip) = v.split_once('=').or_else(|| v.split_once(':')).ok_or_else(bad)?;
-                let ip = ip.trim_start_matches('[').trim_end_matches(']');
                 let ip: IpAddr = if ip == "host-gateway" {
                     IpAddr::V4(std::net::Ipv4Addr::new(172, 17, 0, 1))
                 } else {
-                    ip.parse().map_err(|_| bad())?
+                    inner.parse().map_err(|_| {
+                        flag_err(
+                            "add-host",
+                            &v,
+                            format!("invalid IP address in add-host: {inner:?}"),
+                        )
+                    })?
                 };
                 s.add_hosts.push((host.to_string(), ip));
+            }
+            for v in &s.dns {
+                if v.parse::<IpAddr>().is_err() {
+                    return Err(flag_err(
+                        "dns",
+                        v,
+                        format!("IP address is not correctly formatted: {v}"),
+                    ));
+                }
             }
             if s.publish_all {
                 for (proto, port) in s.expose.clone().into_iter().chain(
@@ -603,6 +671,8 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
             Ok(Cmd::Ps {
                 all: p.has("all"),
                 quiet: p.has("quiet"),
+                filters: p.all("filter"),
+                format: p.last("format"),
             })
         }
         "port" => {
@@ -749,6 +819,8 @@ fn network(args: &[String]) -> Result<Cmd, Usage> {
             let p = flags(rest, &spec, &cmd, true, 1)?;
             Ok(Cmd::NetworkLs {
                 quiet: p.has("quiet"),
+                filters: p.all("filter"),
+                format: p.last("format"),
             })
         }
         "inspect" => {

@@ -74,7 +74,20 @@ pub fn scenario_text(d: &Daemon) -> String {
         "externals:\n  {}: {{ address: {CLIENT_ADDR}/24, lan: {} }}",
         m.client, m.lan
     );
-    let user: Vec<&state::Network> = d.networks.iter().filter(|n| !n.predefined).collect();
+    // A macvlan / ipvlan network makes no device until a container joins it (with a
+    // plain parent), so one without running containers is left out: a macvlan and an
+    // ipvlan network may both name eth0 while only one of them is used.
+    let user: Vec<&state::Network> = d
+        .networks
+        .iter()
+        .filter(|n| !n.predefined)
+        .filter(|n| {
+            !matches!(n.driver.as_str(), "macvlan" | "ipvlan")
+                || d.containers
+                    .iter()
+                    .any(|c| c.state == State::Running && c.nets.iter().any(|a| a.network == n.name))
+        })
+        .collect();
     if user.is_empty() {
         let _ = writeln!(y, "networks: {{}}");
     } else {
@@ -110,6 +123,11 @@ pub fn scenario_text(d: &Daemon) -> String {
             .options
             .iter()
             .filter(|(k, _)| KNOWN_OPTS.contains(&k.as_str()))
+            // The macvlan and ipvlan drivers ignore the MTU option (their children
+            // take the parent's MTU); 0 is the default.
+            .filter(|(k, v)| {
+                k.as_str() != "com.docker.network.driver.mtu" || (n.driver == "bridge" && v.trim() != "0")
+            })
             .collect();
         if !opts.is_empty() {
             let _ = writeln!(y, "    driver_opts:");
@@ -183,7 +201,16 @@ pub fn scenario_text(d: &Daemon) -> String {
                 .bound
                 .iter()
                 .map(|(ip, hp, cp, proto)| {
-                    let pre = ip.map(|a| format!("{a}:")).unwrap_or_default();
+                    // An IPv6 host address in brackets, as the short syntax wants it.
+                    let pre = ip
+                        .map(|a| {
+                            if a.is_ipv6() {
+                                format!("[{a}]:")
+                            } else {
+                                format!("{a}:")
+                            }
+                        })
+                        .unwrap_or_default();
                     let suf = if proto == "udp" { "/udp" } else { "" };
                     q(&format!("{pre}{hp}:{cp}{suf}"))
                 })

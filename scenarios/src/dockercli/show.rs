@@ -12,27 +12,61 @@ use super::state::{self, State, daemon_err, make_id};
 use super::{Replay, Res};
 
 impl Replay {
-    pub(super) fn network_ls(&self, quiet: bool) -> String {
+    pub(super) fn network_ls(&self, quiet: bool, filters: &[String], format: Option<&str>) -> Res {
         let mut nets: Vec<&state::Network> = self.daemon.networks.iter().collect();
         nets.sort_by(|a, b| a.name.cmp(&b.name));
+        let filters = match parse_filters(
+            filters,
+            &["driver", "name", "id", "type", "scope", "label", "dangling"],
+        ) {
+            Ok(f) => f,
+            Err(e) => return Res::err(e, 1),
+        };
+        let nets: Vec<&state::Network> = nets
+            .into_iter()
+            .filter(|n| {
+                filters.iter().all(|(k, vals)| {
+                    vals.iter().any(|v| match k.as_str() {
+                        "driver" => n.driver == *v,
+                        "name" => n.name.contains(v.as_str()),
+                        "id" => n.id.starts_with(v.as_str()),
+                        "type" => (v == "builtin") == n.predefined,
+                        "scope" => v == "local",
+                        _ => false,
+                    })
+                })
+            })
+            .collect();
         if quiet {
-            return nets.iter().map(|n| format!("{}\n", &n.id[..12])).collect();
+            return Res::ok(nets.iter().map(|n| format!("{}\n", &n.id[..12])).collect());
         }
-        let mut rows = vec![vec![
-            "NETWORK ID".to_string(),
-            "NAME".into(),
-            "DRIVER".into(),
-            "SCOPE".into(),
-        ]];
-        for n in nets {
-            rows.push(vec![
-                n.id[..12].to_string(),
-                n.name.clone(),
-                n.driver.clone(),
-                "local".into(),
-            ]);
-        }
-        crate::shell::inspect::table(&rows)
+        let items: Vec<serde_json::Value> = nets
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "ID": &n.id[..12],
+                    "Name": n.name,
+                    "Driver": n.driver,
+                    "Scope": "local",
+                    "IPv6": n.ipv6.to_string(),
+                    "Internal": n.internal.to_string(),
+                    "Labels": "",
+                    "CreatedAt": "",
+                })
+            })
+            .collect();
+        let headers = [
+            ("ID", "NETWORK ID"),
+            ("Name", "NAME"),
+            ("Driver", "DRIVER"),
+            ("Scope", "SCOPE"),
+            ("IPv6", "IPV6"),
+            ("Internal", "INTERNAL"),
+            ("Labels", "LABELS"),
+            ("CreatedAt", "CREATED AT"),
+        ];
+        let default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+        Res::ok(listing(&items, format.unwrap_or(default), &headers))
     }
 
     pub(super) fn network_inspect(&mut self, names: &[String], format: Option<&str>) -> Res {
@@ -115,47 +149,123 @@ impl Replay {
         m
     }
 
-    pub(super) fn ps(&self, all: bool, quiet: bool) -> String {
+    pub(super) fn ps(&self, all: bool, quiet: bool, filters: &[String], format: Option<&str>) -> Res {
+        let filters = match parse_filters(
+            filters,
+            &[
+                "name",
+                "id",
+                "status",
+                "network",
+                "ancestor",
+                "label",
+                "exited",
+                "publish",
+                "expose",
+                "health",
+                "isolation",
+                "is-task",
+                "before",
+                "since",
+                "volume",
+            ],
+        ) {
+            Ok(f) => f,
+            Err(e) => return Res::err(e, 1),
+        };
+        // `--filter status=…` shows stopped containers too, as with `-a`.
+        let all = all || filters.iter().any(|(k, _)| k == "status" || k == "exited");
+        let state_word = |c: &state::Container| match c.state {
+            State::Running => "running",
+            State::Exited => "exited",
+            State::Created => "created",
+        };
         let list: Vec<&state::Container> = self
             .daemon
             .containers
             .iter()
             .rev()
             .filter(|c| all || c.state == State::Running)
+            .filter(|c| {
+                filters.iter().all(|(k, vals)| {
+                    vals.iter().any(|v| match k.as_str() {
+                        "name" => c.name.contains(v.as_str()),
+                        "id" => c.id.starts_with(v.as_str()),
+                        "status" => state_word(c) == v,
+                        "exited" => c.state == State::Exited && c.exit_code.to_string() == *v,
+                        "network" => c.nets.iter().any(|a| {
+                            a.network == *v
+                                || self
+                                    .daemon
+                                    .network(&a.network)
+                                    .is_some_and(|i| self.daemon.networks[i].id.starts_with(v.as_str()))
+                        }),
+                        "ancestor" => c.image == *v || c.image.split(':').next() == Some(v.as_str()),
+                        "publish" => c.bound.iter().any(|b| {
+                            let (port, proto) = v.split_once('/').unwrap_or((v.as_str(), "tcp"));
+                            b.1.to_string() == port && b.3 == proto
+                        }),
+                        "expose" => c.listen.iter().any(|(proto, p)| {
+                            let (port, pr) = v.split_once('/').unwrap_or((v.as_str(), "tcp"));
+                            p.to_string() == port && proto == pr
+                        }),
+                        _ => false,
+                    })
+                })
+            })
             .collect();
         if quiet {
-            return list.iter().map(|c| format!("{}\n", &c.id[..12])).collect();
+            return Res::ok(list.iter().map(|c| format!("{}\n", &c.id[..12])).collect());
         }
-        let mut rows = vec![vec![
-            "CONTAINER ID".to_string(),
-            "IMAGE".into(),
-            "COMMAND".into(),
-            "STATUS".into(),
-            "PORTS".into(),
-            "NAMES".into(),
-        ]];
-        for c in list {
-            let cmd = c.cmd.join(" ");
-            let cmd = if cmd.chars().count() > 20 {
-                format!("{}…", cmd.chars().take(19).collect::<String>())
-            } else {
-                cmd
-            };
-            let status = match c.state {
-                State::Running => "Up".to_string(),
-                State::Exited => format!("Exited ({})", c.exit_code),
-                State::Created => "Created".to_string(),
-            };
-            rows.push(vec![
-                c.id[..12].to_string(),
-                c.image.clone(),
-                format!("\"{cmd}\""),
-                status,
-                ports_column(c),
-                c.name.clone(),
-            ]);
-        }
-        crate::shell::inspect::table(&rows)
+        let items: Vec<serde_json::Value> = list
+            .iter()
+            .map(|c| {
+                let cmd = c.cmd.join(" ");
+                let cmd = if cmd.chars().count() > 20 {
+                    format!("{}…", cmd.chars().take(19).collect::<String>())
+                } else {
+                    cmd
+                };
+                let status = match c.state {
+                    State::Running => "Up".to_string(),
+                    State::Exited => format!("Exited ({})", c.exit_code),
+                    State::Created => "Created".to_string(),
+                };
+                let networks: Vec<&str> = c.nets.iter().map(|a| a.network.as_str()).collect();
+                serde_json::json!({
+                    "ID": &c.id[..12],
+                    "Image": c.image,
+                    "Command": format!("\"{cmd}\""),
+                    "CreatedAt": "",
+                    "RunningFor": "",
+                    "Ports": ports_column(c),
+                    "State": state_word(c),
+                    "Status": status,
+                    "Size": "",
+                    "Names": c.name,
+                    "Labels": "",
+                    "Mounts": "",
+                    "Networks": networks.join(","),
+                })
+            })
+            .collect();
+        let headers = [
+            ("ID", "CONTAINER ID"),
+            ("Image", "IMAGE"),
+            ("Command", "COMMAND"),
+            ("CreatedAt", "CREATED AT"),
+            ("RunningFor", "CREATED"),
+            ("Ports", "PORTS"),
+            ("State", "STATE"),
+            ("Status", "STATUS"),
+            ("Size", "SIZE"),
+            ("Names", "NAMES"),
+            ("Labels", "LABELS"),
+            ("Mounts", "MOUNTS"),
+            ("Networks", "NETWORKS"),
+        ];
+        let default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+        Res::ok(listing(&items, format.unwrap_or(default), &headers))
     }
 
     pub(super) fn inspect(&mut self, names: &[String], format: Option<&str>) -> Res {
@@ -343,6 +453,58 @@ impl Replay {
     }
 }
 
+/// `-f KEY=VALUE` flags, grouped by key (several values of one key: any matches).
+///
+/// # Errors
+/// The CLI's message for a value without `=`, the daemon's for an unknown key.
+fn parse_filters(fs: &[String], known: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for f in fs {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(format!(
+                "invalid argument \"{f}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+            ));
+        };
+        let k = k.trim().to_lowercase();
+        if !known.contains(&k.as_str()) {
+            return Err(daemon_err(format!("invalid filter '{k}'")));
+        }
+        match out.iter_mut().find(|(x, _)| *x == k) {
+            Some((_, vals)) => vals.push(v.to_string()),
+            None => out.push((k, vec![v.to_string()])),
+        }
+    }
+    Ok(out)
+}
+
+/// A listing as the CLI's formatter prints it: `table …` (a header row named as the
+/// CLI names the fields, columns padded as its tabwriter does), `json` (one object a
+/// line), or a template a line; `\t` and `\n` written out in the format are a tab and
+/// a newline.
+fn listing(items: &[serde_json::Value], format: &str, headers: &[(&str, &str)]) -> String {
+    if format == "json" {
+        return items.iter().map(|v| format!("{v}\n")).collect();
+    }
+    let unescape = |t: &str| t.replace("\\t", "\t").replace("\\n", "\n");
+    if let Some(t) = format.strip_prefix("table") {
+        let t = unescape(t.trim_start());
+        let t = if t.is_empty() { "{{.ID}}".to_string() } else { t };
+        let head: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, h)| ((*k).to_string(), serde_json::Value::String((*h).to_string())))
+            .collect();
+        let head = serde_json::Value::Object(head);
+        let cols: Vec<&str> = t.split('\t').collect();
+        let mut rows = vec![cols.iter().map(|c| template(c, &head)).collect::<Vec<_>>()];
+        for v in items {
+            rows.push(cols.iter().map(|c| template(c, v)).collect());
+        }
+        return crate::shell::inspect::table(&rows);
+    }
+    let t = unescape(format);
+    items.iter().map(|v| format!("{}\n", template(&t, v))).collect()
+}
+
 /// `docker ps`'s PORTS cell: published as `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`,
 /// exposed-only as `80/tcp`.
 pub(super) fn ports_column(c: &state::Container) -> String {
@@ -360,7 +522,8 @@ pub(super) fn ports_column(c: &state::Container) -> String {
         }
         for (ip, hp, cp, pr) in bound {
             match ip {
-                Some(a) => cells.push(format!("{a}:{hp}->{cp}/{pr}")),
+                // An IPv6 host address in brackets (`[::1]:8080`), as net.JoinHostPort.
+                Some(a) => cells.push(format!("{}->{cp}/{pr}", std::net::SocketAddr::new(*a, *hp))),
                 None => {
                     cells.push(format!("0.0.0.0:{hp}->{cp}/{pr}"));
                     cells.push(format!("[::]:{hp}->{cp}/{pr}"));
@@ -377,7 +540,7 @@ pub(super) fn port_lines(c: &state::Container) -> String {
     for (ip, hp, cp, proto) in &c.bound {
         match ip {
             Some(a) => {
-                let _ = writeln!(s, "{cp}/{proto} -> {a}:{hp}");
+                let _ = writeln!(s, "{cp}/{proto} -> {}", std::net::SocketAddr::new(*a, *hp));
             }
             None => {
                 let _ = writeln!(s, "{cp}/{proto} -> 0.0.0.0:{hp}\n{cp}/{proto} -> [::]:{hp}");

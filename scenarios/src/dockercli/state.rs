@@ -284,6 +284,23 @@ impl Daemon {
             }
             other => return Err(daemon_err(format!("plugin \"{other}\" not found"))),
         }
+        // The bridge driver parses the MTU option (`strconv.Atoi`), refuses a negative
+        // one, and the kernel refuses to set one outside 68..=65535 on the bridge
+        // (EINVAL). macvlan and ipvlan ignore the option.
+        if driver == "bridge"
+            && let Some(m) = c.options.get("com.docker.network.driver.mtu")
+        {
+            match m.parse::<i64>() {
+                Err(_) => {
+                    return Err(daemon_err(format!("strconv.Atoi: parsing {m:?}: invalid syntax")));
+                }
+                Ok(n) if n < 0 => return Err(daemon_err(format!("invalid MTU number: {n}"))),
+                Ok(n) if n != 0 && !(68..=65535).contains(&n) => {
+                    return Err(daemon_err("invalid argument"));
+                }
+                Ok(_) => {}
+            }
+        }
         let mut errs: Vec<String> = Vec::new();
         let mut v4: Option<(Ipv4Net, Option<Ipv4Addr>, Option<Ipv4Net>)> = None;
         let mut v6: Option<(Ipv6Net, Option<Ipv6Addr>)> = None;
@@ -410,6 +427,19 @@ impl Daemon {
                     "-o parent interface was not found on the host: {nic}"
                 )));
             }
+            // The ipvlan driver keeps one network per parent (its createNetwork); the
+            // macvlan driver checks only passthru.
+            if driver == "ipvlan"
+                && let Some(o) = self
+                    .networks
+                    .iter()
+                    .find(|o| o.driver == "ipvlan" && o.options.get("parent") == Some(p))
+            {
+                return Err(daemon_err(format!(
+                    "network di-{} is already using parent interface {p}",
+                    &o.id[..12.min(o.id.len())]
+                )));
+            }
         }
         let seq = self.next_seq();
         let id = make_id("network", &c.name, seq);
@@ -506,6 +536,14 @@ impl Daemon {
             return Err(daemon_err(format!("network {net_name} not found")));
         };
         let net = self.networks[ni].clone();
+        // Further `--network`s: each must exist (checked at create, in order).
+        let mut more = Vec::new();
+        for m in &r.more_networks {
+            let Some(mi) = self.network(m) else {
+                return Err(daemon_err(format!("network {m} not found")));
+            };
+            more.push(self.networks[mi].name.clone());
+        }
         let special = net.name == "host" || net.name == "none";
         if special && !r.publish.is_empty() && net.name == "host" {
             // Docker warns and discards them; the CLI prints the warning.
@@ -591,8 +629,10 @@ impl Daemon {
             )));
         }
         let mut listen: Vec<(String, u16)> = Vec::new();
+        // `--expose 1-65535` is 65535 ports: deduplicated through a set, not a scan.
+        let mut seen: std::collections::HashSet<(String, u16)> = std::collections::HashSet::new();
         let mut add = |p: (String, u16)| {
-            if !listen.contains(&p) {
+            if seen.insert(p.clone()) {
                 listen.push(p);
             }
         };
@@ -617,12 +657,21 @@ impl Daemon {
             image: r.image.clone(),
             cmd: r.cmd.clone(),
             state: State::Created,
-            nets: vec![Attach {
+            // `--ip` and `--network-alias` belong to the first network, as the CLI
+            // applies them.
+            nets: std::iter::once(Attach {
                 network: net.name.clone(),
                 static_ip,
                 ip: None,
                 aliases: r.aliases.clone(),
-            }],
+            })
+            .chain(more.into_iter().map(|m| Attach {
+                network: m,
+                static_ip: None,
+                ip: None,
+                aliases: Vec::new(),
+            }))
+            .collect(),
             publish: if net.name == "bridge" || !special {
                 r.publish.clone()
             } else {
@@ -663,18 +712,53 @@ impl Daemon {
                     a.network
                 )));
             };
+            self.parent_free(ni, ci, true)?;
             let ip = self.allocate(ni, a.static_ip, &given)?;
             given.push(Some(ip));
+        }
+        // `--mac-address` of a multicast (or all-zero) MAC: accepted at create, refused
+        // by the kernel when the interface is configured (EADDRNOTAVAIL), as Docker
+        // reports it (the veth's name is its own, random there).
+        if let Some(m) = &self.containers[ci].mac
+            && given.first().is_some_and(Option::is_some)
+            && let Some(b0) = m.get(..2).and_then(|b| u8::from_str_radix(b, 16).ok())
+            && (b0 & 1 == 1 || m.split(':').all(|b| b == "00"))
+        {
+            let veth = format!("veth{}", &make_id("veth", &self.containers[ci].name, 0)[..7]);
+            return Err(daemon_err(format!(
+                "failed to set up container networking: failed to add interface {veth} to sandbox: error setting interface \"{veth}\" MAC to \"{}\": cannot assign requested address",
+                m.to_lowercase()
+            )));
         }
         // Host ports: each asked port must be free on that address; ephemeral ones are
         // drawn upwards.
         let mut bound = Vec::new();
+        // Host ports in use, by (port, protocol): the addresses bound (None = all). An
+        // index, as `-p 10000-20000:10000-20000/udp` asks for 10001 ports.
+        let mut taken: std::collections::HashMap<(u16, String), Vec<Option<IpAddr>>> =
+            std::collections::HashMap::new();
+        for (bip, bp, _, bproto) in self
+            .containers
+            .iter()
+            .filter(|c| c.state == State::Running)
+            .flat_map(|c| c.bound.iter())
+        {
+            taken.entry((*bp, bproto.clone())).or_default().push(*bip);
+        }
+        let port_taken = |taken: &std::collections::HashMap<(u16, String), Vec<Option<IpAddr>>>,
+                          ip: Option<IpAddr>,
+                          port: u16,
+                          proto: &str| {
+            taken
+                .get(&(port, proto.to_string()))
+                .is_some_and(|v| v.iter().any(|bip| bip.is_none() || ip.is_none() || *bip == ip))
+        };
         let publish = self.containers[ci].publish.clone();
         let name = self.containers[ci].name.clone();
         for p in &publish {
             let port = match p.host_port {
                 Some(hp) => {
-                    if self.port_taken(p.host_ip, hp, &p.proto, &bound) {
+                    if port_taken(&taken, p.host_ip, hp, &p.proto) {
                         let ip = p.host_ip.map_or("0.0.0.0".to_string(), |a| a.to_string());
                         let ep = make_id(
                             "endpoint",
@@ -690,7 +774,7 @@ impl Daemon {
                 None => {
                     let mut hp = self.next_ephemeral;
                     let mut tries = 0u32;
-                    while self.port_taken(p.host_ip, hp, &p.proto, &bound) {
+                    while port_taken(&taken, p.host_ip, hp, &p.proto) {
                         hp = if hp >= EPHEMERAL.1 { EPHEMERAL.0 } else { hp + 1 };
                         tries += 1;
                         if tries > u32::from(EPHEMERAL.1 - EPHEMERAL.0) {
@@ -703,6 +787,7 @@ impl Daemon {
                     hp
                 }
             };
+            taken.entry((port, p.proto.clone())).or_default().push(p.host_ip);
             bound.push((p.host_ip, port, p.container_port, p.proto.clone()));
         }
         let c = &mut self.containers[ci];
@@ -715,23 +800,44 @@ impl Daemon {
         Ok(())
     }
 
-    fn port_taken(
-        &self,
-        ip: Option<IpAddr>,
-        port: u16,
-        proto: &str,
-        mine: &[(Option<IpAddr>, u16, u16, String)],
-    ) -> bool {
-        let clash = |(bip, bp, _, bproto): &(Option<IpAddr>, u16, u16, String)| {
-            *bp == port && bproto == proto && (bip.is_none() || ip.is_none() || *bip == ip)
+    /// Whether a macvlan / ipvlan child of network `ni` can be made for container `ci`:
+    /// the kernel refuses a macvlan child on a NIC that has ipvlan children and the
+    /// other way round (EBUSY), so a network of the other driver on the same parent with
+    /// a running container (or `ci` itself) fails the join, as Docker reports it
+    /// (`starting`: in `docker start` / `run`, else `network connect`).
+    ///
+    /// # Errors
+    /// The daemon's message.
+    pub fn parent_free(&self, ni: usize, ci: usize, starting: bool) -> Result<(), String> {
+        let n = &self.networks[ni];
+        if !matches!(n.driver.as_str(), "macvlan" | "ipvlan") {
+            return Ok(());
+        }
+        let Some(p) = n.options.get("parent") else {
+            return Ok(());
         };
-        mine.iter().any(clash)
-            || self
-                .containers
-                .iter()
-                .filter(|c| c.state == State::Running)
-                .flat_map(|c| c.bound.iter())
-                .any(clash)
+        let busy = self.networks.iter().any(|o| {
+            matches!(o.driver.as_str(), "macvlan" | "ipvlan")
+                && o.driver != n.driver
+                && o.options.get("parent") == Some(p)
+                && self.containers.iter().enumerate().any(|(i, c)| {
+                    (i == ci || c.state == State::Running) && c.nets.iter().any(|a| a.network == o.name)
+                })
+        });
+        if busy {
+            // At start the daemon wraps it (`docker start`, `run`); `network connect`
+            // reports the driver's error as it is.
+            let pre = if starting {
+                "failed to set up container networking: "
+            } else {
+                ""
+            };
+            return Err(daemon_err(format!(
+                "{pre}failed to create the {} port: device or resource busy",
+                n.driver
+            )));
+        }
+        Ok(())
     }
 
     /// An address of network `ni`: `want` if free, else the lowest free one.
@@ -846,6 +952,9 @@ impl Daemon {
             }
         }
         let running = c.state == State::Running;
+        if running {
+            self.parent_free(ni, ci, false)?;
+        }
         let ip_now = if running {
             Some(self.allocate(ni, static_ip, &[])?)
         } else {

@@ -287,8 +287,14 @@ struct Ipam {
 struct IpamConfig {
     #[serde(rename = "Subnet")]
     subnet: String,
+    /// `--ip-range` / `ip_range` (Docker omits it when unset).
+    #[serde(rename = "IPRange", skip_serializing_if = "Option::is_none")]
+    ip_range: Option<String>,
     #[serde(rename = "Gateway")]
     gateway: String,
+    /// `aux_addresses` (Docker omits it when empty).
+    #[serde(rename = "AuxiliaryAddresses", skip_serializing_if = "IndexMap::is_empty")]
+    aux: IndexMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -382,17 +388,33 @@ fn inspect_one(lab: &Lab, n: &NetEntry, naming: &Naming<'_>) -> Inspect {
     let net = n.resolved.and_then(|i| r.networks.get(i));
     let mut config = Vec::new();
     if let Some(net) = net {
+        // The file's IPAM entry of that subnet: its ip_range and aux_addresses.
+        let def = m
+            .networks
+            .iter()
+            .filter(|d| d.name == net.name && d.host.as_ref().is_none_or(|h| *h == net.host))
+            .flat_map(|d| d.subnets.iter());
+        let entry = |s: String, g: String| {
+            let d = def.clone().find(|d| d.subnet.to_string() == s);
+            IpamConfig {
+                ip_range: d.and_then(|d| d.ip_range.map(|r| r.to_string())),
+                aux: d
+                    .map(|d| {
+                        d.aux_addresses
+                            .iter()
+                            .map(|(k, a)| (k.clone(), a.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                subnet: s,
+                gateway: g,
+            }
+        };
         for (s, g) in net.v4.iter().chain(net.more_v4.iter()) {
-            config.push(IpamConfig {
-                subnet: s.to_string(),
-                gateway: g.to_string(),
-            });
+            config.push(entry(s.to_string(), g.to_string()));
         }
         if let Some((s, g)) = net.v6 {
-            config.push(IpamConfig {
-                subnet: s.to_string(),
-                gateway: g.to_string(),
-            });
+            config.push(entry(s.to_string(), g.to_string()));
         }
     }
     let mut containers = IndexMap::new();

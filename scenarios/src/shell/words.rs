@@ -22,10 +22,7 @@ pub(crate) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, uplo
     let after = |k: &str| observed.contains(k);
     if observed.starts_with("no packet sent: ") {
         format!("curl: (6) Could not resolve host: {host}\n")
-    } else if let Some(why) = ["Network is unreachable", "No route to host"]
-        .iter()
-        .find(|w| after(w))
-    {
+    } else if let Some(why) = connect_errno(observed).filter(|w| *w != "Connection refused") {
         format!("curl: (7) Failed to connect to {host} port {port}: {why}\n")
     } else if after("refused (") {
         format!("curl: (7) Failed to connect to {host} port {port}: Connection refused\n")
@@ -35,6 +32,32 @@ pub(crate) fn curl_words(observed: &str, fate: Fate, host: &str, port: u16, uplo
         format!("curl: (28) Failed to connect to {host} port {port}: Connection timed out\n")
     } else {
         format!("curl: (7) Failed to connect to {host} port {port}\n")
+    }
+}
+
+/// The `connect()` error (strerror) a TCP connect gets for what the step observed: the
+/// local routing error as the kernel words it, or the ICMP error that ended the SYN
+/// (the kernel's icmp_err_convert: net unreachable → ENETUNREACH, host unreachable and
+/// "prohibited by filter" → EHOSTUNREACH, port unreachable → ECONNREFUSED), or a
+/// neighbour that never answered ARP (EHOSTUNREACH, after its 3 probes).
+pub(crate) fn connect_errno(observed: &str) -> Option<&'static str> {
+    let has = |k: &str| observed.contains(k);
+    if has("Network is unreachable")
+        || has("Destination Net Unreachable")
+        || has("Destination unreachable: No route")
+    {
+        Some("Network is unreachable")
+    } else if has("No route to host")
+        || has("Destination Host Unreachable")
+        || has("Communication prohibited by filter")
+        || has("Destination unreachable: Address unreachable")
+        || has("arp-unresolved")
+    {
+        Some("No route to host")
+    } else if has("refused") || has("Port Unreachable") || has("Port unreachable") {
+        Some("Connection refused")
+    } else {
+        None
     }
 }
 
