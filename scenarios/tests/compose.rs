@@ -1030,3 +1030,17 @@ fn two_ipvlan_networks_on_one_parent_are_refused() {
     let one = "services:\n  a:\n    image: nginx\n    networks: [l2]\nnetworks:\n  l2:\n    driver: ipvlan\n    driver_opts: { parent: eth0 }\n    ipam: { config: [ { subnet: 192.168.1.0/24 }, { subnet: 192.168.2.0/24 } ] }\n";
     convert("c.yaml", one, &opts("v")).unwrap_or_else(|e| panic!("{e:?}"));
 }
+
+/// A published range is checked at its two ends, not with one step per port.
+#[test]
+fn a_published_range_is_checked_at_its_ends() {
+    let text = "services:\n  rtp:\n    image: x\n    ports: [\"10000-10100:10000-10100/udp\", \"80:80\"]\n";
+    let c = convert("c.yaml", text, &opts("p")).expect("converts");
+    let checks = c.yaml.matches("from: client").count();
+    assert_eq!(checks, 3, "{}", c.yaml);
+    assert!(
+        c.yaml.contains(":10000\", proto: udp") && c.yaml.contains(":10100\", proto: udp"),
+        "{}",
+        c.yaml
+    );
+}

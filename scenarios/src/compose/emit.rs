@@ -448,8 +448,19 @@ fn checks(y: &mut String, plan: &Plan<'_>, project: &Project, site: &Site) -> Ve
                 continue;
             }
             for (ri, _) in s.containers.iter().enumerate() {
-                for p in &s.published {
+                for (pi, p) in s.published.iter().enumerate() {
                     if p.host_ip.as_deref().is_some_and(|h| h != "0.0.0.0" && h != host) {
+                        continue;
+                    }
+                    // A range entry (`"10000-20000:10000-20000"`) is checked at its two
+                    // ends, not port by port.
+                    let same = |q: &super::plan::Publish| {
+                        q.line == p.line && q.proto == p.proto && q.host_ip == p.host_ip
+                    };
+                    let inner = pi > 0
+                        && s.published.get(pi - 1).is_some_and(same)
+                        && s.published.get(pi + 1).is_some_and(same);
+                    if inner {
                         continue;
                     }
                     let hp = match p.host {
