@@ -848,3 +848,40 @@ docker ps -a --format '{{.Names}} {{.State}}'
     );
     assert_eq!(code, 1);
 }
+
+/// `docker run --rm --network container:X IMAGE TOOL` (the netshoot way) runs the tool
+/// in X's namespace: X's own listeners answer on localhost; Docker's errors for a
+/// missing or stopped X and for publishing ports there.
+#[test]
+fn a_one_off_tool_joins_another_containers_namespace() {
+    let (out, err, code) = replay(
+        "docker run -d --name web nginx\n\
+         docker run --rm --network container:web nicolaka/netshoot nc -zv 127.0.0.1 80\n\
+         docker run --rm --network container:web nicolaka/netshoot nc -zv 127.0.0.1 81\n\
+         docker run --rm --network container:nope alpine ping -c 1 x\n\
+         docker run --rm --network container:web -p 80:80 alpine nc -zv 127.0.0.1 80\n\
+         docker stop web\n\
+         docker run --rm --network container:web alpine ping -c 1 127.0.0.1\n",
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("Connection to 127.0.0.1 80 port [tcp/http] succeeded!"),
+        "{err}"
+    );
+    assert!(
+        err.contains("connect to 127.0.0.1 port 81 (tcp) failed: Connection refused"),
+        "{err}"
+    );
+    assert!(
+        err.contains("joining network namespace of container: No such container: nope"),
+        "{err}"
+    );
+    assert!(
+        err.contains("conflicting options: port publishing and the container type network mode"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot join network namespace of a non running container: container web is exited"),
+        "{err}"
+    );
+}

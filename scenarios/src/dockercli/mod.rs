@@ -489,6 +489,9 @@ impl Replay {
             };
             Res::err(e, 125)
         };
+        if let Some(x) = spec.network.as_deref().and_then(|n| n.strip_prefix("container:")) {
+            return self.run_joined(spec, x);
+        }
         let mut notes = Vec::new();
         let ci = match self.daemon.create(spec) {
             Ok(ci) => ci,
@@ -563,6 +566,61 @@ impl Replay {
             }
             self.dirty = true;
         }
+        r
+    }
+
+    /// `docker run --network container:X IMAGE TOOL …`: the tool runs in X's network
+    /// namespace (the netshoot way of debugging a container that has no tools). Only a
+    /// one-off tool is simulated; a detached container sharing X's namespace is refused
+    /// with a note.
+    fn run_joined(&mut self, spec: &parse::RunSpec, x: &str) -> Res {
+        let fail = |e: String| {
+            Res::err(
+                format!(
+                    "docker: Error response from daemon: {e}\n\nRun 'docker run --help' for more information"
+                ),
+                125,
+            )
+        };
+        if !spec.publish.is_empty() || spec.publish_all {
+            return fail("conflicting options: port publishing and the container type network mode".into());
+        }
+        let Some(xi) = self.daemon.container(x) else {
+            return fail(format!(
+                "joining network namespace of container: No such container: {x}"
+            ));
+        };
+        let target = self.daemon.containers[xi].name.clone();
+        if self.daemon.containers[xi].state != state::State::Running {
+            let st = match self.daemon.containers[xi].state {
+                state::State::Created => "created",
+                _ => "exited",
+            };
+            return fail(format!(
+                "cannot join network namespace of a non running container: container {target} is {st}"
+            ));
+        }
+        let tool = !spec.detach
+            && spec.cmd.first().is_some_and(|p| {
+                parse::TOOLS.contains(&p.rsplit('/').next().unwrap_or(p)) || p == "cat" || is_shell(&spec.cmd)
+            });
+        if !tool {
+            let mut r = Res::err(
+                format!(
+                    "netloom: a container sharing {target}'s network namespace is simulated only as a one-off tool \
+                     (`docker run --rm --network container:{target} IMAGE ping|curl|nc|dig …`)"
+                ),
+                125,
+            );
+            r.notes
+                .push("not simulated: a long-running container with --network container:X".into());
+            return r;
+        }
+        let mut r = self.tool_in(&Place::Container(target.clone()), &spec.cmd);
+        r.notes.insert(
+            0,
+            format!("runs in {target}'s network namespace (--network container:{target})"),
+        );
         r
     }
 
