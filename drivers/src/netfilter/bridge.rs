@@ -54,28 +54,11 @@ impl BridgeNf {
         if !t.src.is_ipv4() || info.is_icmp_error() || nf.ct.lookup(&t, now).is_some() {
             return None;
         }
-        let ports = matches!(t.l4, L4::Tcp | L4::Udp);
         let mut pkt = Packet {
-            in_if: Some(self.dev),
-            out_if: None,
-            src: t.src,
-            dst: t.dst,
-            proto: match t.l4 {
-                L4::Tcp => 6,
-                L4::Udp => 17,
-                L4::Icmp => 1,
-                L4::Other(n) => n,
-            },
-            sport: if ports { t.sport } else { 0 },
-            dport: if ports { t.dport } else { 0 },
-            icmp: None,
             ctstate: CtStates::NEW,
-            ct_orig_dst: t.dst,
-            ct_orig_dport: t.dport,
-            src_local: false,
             // Sent to the bridge's own MAC: for the host's own addresses.
             dst_local: true,
-            mark: 0,
+            ..bridged_packet(self.dev, &t)
         };
         pkt.mark = nf.mark(true, TableId::Nat, Hook::Prerouting, &pkt);
         let d = nf.decide(true, TableId::Nat, Hook::Prerouting, &pkt);
@@ -102,35 +85,10 @@ impl BridgeNf {
             return Bridged::Pass;
         }
         let mut pkt = Packet {
-            in_if: Some(self.dev),
-            out_if: None,
-            src: t.src,
-            dst: t.dst,
-            proto: match t.l4 {
-                L4::Tcp => 6,
-                L4::Udp => 17,
-                L4::Icmp => 1,
-                L4::Other(n) => n,
-            },
-            sport: if matches!(t.l4, L4::Tcp | L4::Udp) {
-                t.sport
-            } else {
-                0
-            },
-            dport: if matches!(t.l4, L4::Tcp | L4::Udp) {
-                t.dport
-            } else {
-                0
-            },
             icmp: info
                 .icmp_type
                 .map(|ty| (ty, ip.get(info.header_len + 1).copied().unwrap_or(0))),
-            ctstate: CtStates::INVALID,
-            ct_orig_dst: t.dst,
-            ct_orig_dport: t.dport,
-            src_local: false,
-            dst_local: false,
-            mark: 0,
+            ..bridged_packet(self.dev, &t)
         };
         let d = nf.decide(true, TableId::Raw, Hook::Prerouting, &pkt);
         if matches!(d.verdict, Verdict::Drop | Verdict::Reject(_)) {
@@ -192,5 +150,32 @@ impl BridgeNf {
             return Bridged::Rewritten(out);
         }
         Bridged::Pass
+    }
+}
+
+/// A bridged IPv4 packet's fields as the rules see them, from the bridge port `dev`:
+/// conntrack INVALID until the caller says otherwise, nothing local.
+fn bridged_packet(dev: u16, t: &crate::net::Tuple) -> Packet {
+    let ports = matches!(t.l4, L4::Tcp | L4::Udp);
+    Packet {
+        in_if: Some(dev),
+        out_if: None,
+        src: t.src,
+        dst: t.dst,
+        proto: match t.l4 {
+            L4::Tcp => 6,
+            L4::Udp => 17,
+            L4::Icmp => 1,
+            L4::Other(n) => n,
+        },
+        sport: if ports { t.sport } else { 0 },
+        dport: if ports { t.dport } else { 0 },
+        icmp: None,
+        ctstate: CtStates::INVALID,
+        ct_orig_dst: t.dst,
+        ct_orig_dport: t.dport,
+        src_local: false,
+        dst_local: false,
+        mark: 0,
     }
 }

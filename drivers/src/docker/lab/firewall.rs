@@ -10,6 +10,19 @@ use crate::netfilter::{Neg, Rule, Ruleset, TableId, Target};
 use crate::router::Node;
 
 impl Lab {
+    /// Container `ci`'s published ports as the rule generators take them.
+    fn port_bindings(&self, ci: usize) -> Vec<PortBinding> {
+        self.resolved.published[ci]
+            .iter()
+            .map(|&(host_ip, host_port, container_port, l4)| PortBinding {
+                l4,
+                host_ip,
+                host_port,
+                container_port,
+            })
+            .collect()
+    }
+
     /// Whether `host` is a CNI node: one of its networks is a CNI plugin's (`cni:`).
     pub fn is_cni_host(&self, host: &str) -> bool {
         self.resolved.networks.iter().any(|n| {
@@ -64,15 +77,7 @@ impl Lab {
                     continue;
                 };
                 let ports = if gw == Some(ei) && n.driver == Driver::Bridge {
-                    self.resolved.published[ci]
-                        .iter()
-                        .map(|&(host_ip, host_port, container_port, l4)| PortBinding {
-                            l4,
-                            host_ip,
-                            host_port,
-                            container_port,
-                        })
-                        .collect()
+                    self.port_bindings(ci)
                 } else {
                     Vec::new()
                 };
@@ -151,15 +156,7 @@ impl Lab {
                         continue;
                     }
                     let ports = if gw == Some(ei) {
-                        self.resolved.published[ci]
-                            .iter()
-                            .map(|&(host_ip, host_port, container_port, l4)| PortBinding {
-                                l4,
-                                host_ip,
-                                host_port,
-                                container_port,
-                            })
-                            .collect()
+                        self.port_bindings(ci)
                     } else {
                         Vec::new()
                     };
