@@ -214,3 +214,20 @@ fn causes_hold_only_where_their_premise_does() {
         "{open}"
     );
 }
+
+/// A Docker subnet over the host's own LAN (Docker accepts it): the host reaching its
+/// container is told that the NIC's route, added first, wins; the container reaching the
+/// LAN is told its bridge route captures the LAN.
+#[test]
+fn a_docker_subnet_over_the_hosts_lan_is_named() {
+    let text = std::fs::read_to_string(root().join("tests/scenarios/docker-subnet-over-host-lan.yaml"))
+        .expect("read")
+        .replace("expect: no-reach", "expect: reach");
+    let causes = causes_of(&text);
+    assert_eq!(causes.len(), 2, "{causes:?}");
+    assert!(
+        causes[0].1.contains("two routes for 192.168.65.0/24") && causes[0].1.contains("dev eth0, wins"),
+        "{causes:?}"
+    );
+    assert!(causes[1].1.contains("captures 192.168.65.100"), "{causes:?}");
+}

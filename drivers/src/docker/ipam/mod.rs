@@ -414,9 +414,12 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                     format!("write the network address: {sub}"),
                 ));
             }
-            // Direct-attach networks usually share the LAN's subnet: only other networks
-            // of this host count (Docker's IPAM is per daemon; another host's macvlan
-            // network on the same LAN subnet is no conflict).
+            // An explicit subnet conflicts only with other networks of this host: Docker's
+            // IPAM checks its own pools, not the host's interfaces (a bridge subnet over
+            // the host's LAN is accepted, and the host's connected route for the LAN,
+            // added first, keeps winning — checked with namespaces). Direct-attach
+            // networks usually share the LAN's subnet; another host's macvlan network on
+            // the same LAN subnet is no conflict (Docker's IPAM is per daemon).
             let owned = |t: &IpNet| {
                 nets.iter().any(|x| {
                     x.hosts.iter().any(|hh| span.contains(hh))
@@ -424,7 +427,7 @@ pub(super) fn resolve(input: &Model) -> Result<Resolved, Vec<ModelError>> {
                             || x.v6.is_some_and(|(s, _)| IpNet::V6(s) == *t))
                 })
             };
-            if let Some(other) = taken.iter().find(|t| overlaps(t, &sub) && (!direct || owned(t))) {
+            if let Some(other) = taken.iter().find(|t| overlaps(t, &sub) && owned(t)) {
                 let owner = nets
                     .iter()
                     .find(|x| {

@@ -803,6 +803,25 @@ impl Lab {
                 ));
             }
             _ => {
+                // The host's own container, on a Docker network whose subnet is also the
+                // subnet of a host NIC: two connected routes, and the NIC's, added first,
+                // wins (Linux keeps the first of equal routes).
+                if let Some(n) = docker_net.filter(|n| n.device != dev && !self.is_container(machine)) {
+                    out.push(Finding::new(
+                        format!(
+                            "{target} is on Docker network '{}' (bridge {}), whose subnet is also {machine}'s \
+                             {dev} subnet: {machine} has two routes for {}, and the one added first, dev {dev}, \
+                             wins, so {machine} asks for {target} by ARP on {dev}'s segment",
+                            n.name, n.device, route.net
+                        ),
+                        Some(format!(
+                            "give network '{}' a subnet that does not overlap the host's {} (Docker accepts the \
+                             overlap without a word)",
+                            n.name, route.net
+                        )),
+                    ));
+                    return;
+                }
                 // The address belongs to a container of another Docker host, on that
                 // host's own bridge with the same subnet.
                 let elsewhere = self.container_with(target).and_then(|c| {
