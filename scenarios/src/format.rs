@@ -837,10 +837,11 @@ pub fn parse_extra_host(entry: &str) -> Result<(String, Option<IpAddr>), String>
     if name.is_empty() || name.chars().any(char::is_whitespace) {
         return Err(format!("bad format for add-host: {entry:?}"));
     }
-    let addr = addr
-        .strip_prefix('[')
-        .and_then(|a| a.strip_suffix(']'))
-        .unwrap_or(addr);
+    let addr = if addr.len() > 2 && addr.starts_with('[') && addr.ends_with(']') {
+        &addr[1..addr.len() - 1]
+    } else {
+        addr
+    };
     if addr == "host-gateway" {
         return Ok((name.to_string(), None));
     }

@@ -314,24 +314,18 @@ impl Programmer {
                 ..Rule::default()
             };
             if snat {
-                self.append_unique(
-                    TableId::Nat,
-                    &dn,
-                    Rule {
-                        src: Some(Neg::is(net(add.addr.trunc()))),
-                        target: Some(Target::Jump("CNI-HOSTPORT-SETMARK".into())),
-                        ..base.clone()
-                    },
-                );
-                self.append_unique(
-                    TableId::Nat,
-                    &dn,
-                    Rule {
-                        src: Some(Neg::is(host(Ipv4Addr::LOCALHOST))),
-                        target: Some(Target::Jump("CNI-HOSTPORT-SETMARK".into())),
-                        ..base.clone()
-                    },
-                );
+                // Hairpin (from the container's subnet) and localhost connections.
+                for src in [net(add.addr.trunc()), host(Ipv4Addr::LOCALHOST)] {
+                    self.append_unique(
+                        TableId::Nat,
+                        &dn,
+                        Rule {
+                            src: Some(Neg::is(src)),
+                            target: Some(Target::Jump("CNI-HOSTPORT-SETMARK".into())),
+                            ..base.clone()
+                        },
+                    );
+                }
             }
             self.append_unique(
                 TableId::Nat,

@@ -576,30 +576,21 @@ fn docker(args: &[String]) -> Result<Cmd, Usage> {
                 )
             };
             for v in p.all("add-host") {
-                // NAME=IP, else NAME:IP split at the first colon (an IPv6 address has
-                // colons itself); a name with a colon is a bad format.
-                let (host, ip) = v
+                // The scenario key's parser (NAME=IP, else NAME:IP at the first colon;
+                // an IPv6 address in brackets); a name with a colon is a bad format.
+                let colon_name = v
                     .split_once('=')
                     .or_else(|| v.split_once(':'))
-                    .filter(|(k, _)| !k.is_empty() && !k.contains(':'))
-                    .ok_or_else(|| flag_err("add-host", &v, format!("bad format for add-host: {v:?}")))?;
-                let inner = if ip.len() > 2 && ip.starts_with('[') && ip.ends_with(']') {
-                    &ip[1..ip.len() - 1]
+                    .is_some_and(|(k, _)| k.contains(':'));
+                let parsed = if colon_name {
+                    Err(format!("bad format for add-host: {v:?}"))
                 } else {
-                    ip
+                    crate::format::parse_extra_host(&v)
                 };
-                let ip: IpAddr = if ip == "host-gateway" {
-                    IpAddr::V4(std::net::Ipv4Addr::new(172, 17, 0, 1))
-                } else {
-                    inner.parse().map_err(|_| {
-                        flag_err(
-                            "add-host",
-                            &v,
-                            format!("invalid IP address in add-host: {inner:?}"),
-                        )
-                    })?
-                };
-                s.add_hosts.push((host.to_string(), ip));
+                let (host, ip) = parsed.map_err(|m| flag_err("add-host", &v, m))?;
+                // host-gateway: the default bridge's gateway.
+                let ip = ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::new(172, 17, 0, 1)));
+                s.add_hosts.push((host, ip));
             }
             for v in &s.dns {
                 if v.parse::<IpAddr>().is_err() {
